@@ -1,0 +1,26 @@
+"""A small fit() job run as a subprocess by test_fit.py (so it can be killed with SIGKILL)."""
+import sys, json, time
+from pathlib import Path
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from accel_course.training import fit, toy_regression, make_mlp
+
+def main(out, epochs, resume, slow):
+    X, y = toy_regression(1024, seed=1)
+    tdl = DataLoader(TensorDataset(X[:800], y[:800]), batch_size=32, shuffle=True)
+    vdl = DataLoader(TensorDataset(X[800:], y[800:]), batch_size=64)
+    torch.manual_seed(0)
+    model = make_mlp(dropout=0.1)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=50, gamma=0.7)
+    def mae(p, t):
+        if slow: time.sleep(slow)   # give the test time to kill us between epochs
+        return float(abs(p - t).mean())
+    hist = fit(model, opt, tdl, vdl, loss_fn=nn.MSELoss(), scheduler=sched, metrics={"mae": mae}, epochs=epochs,
+               seed=7, output_dir=out, resume_from=out if resume else None, progress=False, restore_best=False)
+    w = float(sum(p.detach().double().abs().sum() for p in model.parameters()))
+    Path(out, "result.json").write_text(json.dumps({"rows": hist.rows, "weights": w}))
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3] == "resume", float(sys.argv[4]))

@@ -1,0 +1,136 @@
+"""The shared `fit` engine: kill -9 and resume, NaN guard, determinism, atomic checkpoints."""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pytest, torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from accel_course.training import fit, toy_regression, make_mlp, NonFiniteLossError, History
+
+JOB = Path(__file__).with_name("_fit_job.py")
+EPOCHS = 5
+
+def _run(out, epochs=EPOCHS, resume=False, slow=0.0):
+    return subprocess.run([sys.executable, str(JOB), str(out), str(epochs), "resume" if resume else "fresh", str(slow)],
+                          capture_output=True, text=True, timeout=300)
+
+def _last_epoch(out):
+    f = Path(out)/"checkpoints"/"last"/"fit_state.json"
+    try: return json.loads(f.read_text())["epoch"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError): return 0
+
+def _strip_time(rows): return [{k: v for k, v in r.items() if k != "time_s"} for r in rows]
+
+def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
+    ref = _run(tmp_path/"ref"); assert ref.returncode == 0, ref.stderr[-2000:]
+    expected = json.loads((tmp_path/"ref"/"result.json").read_text())
+
+    out = tmp_path/"killed"
+    p = subprocess.Popen([sys.executable, str(JOB), str(out), str(EPOCHS), "fresh", "0.4"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    t0 = time.time()
+    while _last_epoch(out) < 2:
+        assert p.poll() is None, f"job ended before it could be killed: {p.stderr.read().decode()[-2000:]}"
+        assert time.time() - t0 < 240, "timed out waiting for the second checkpoint"
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert p.returncode == -signal.SIGKILL
+    done = _last_epoch(out)
+    assert 2 <= done < EPOCHS, f"killed after epoch {done}: not mid-training"
+    assert not (out/"result.json").exists()
+
+    res = _run(out, resume=True); assert res.returncode == 0, res.stderr[-2000:]
+    assert f"resumed from" in res.stdout
+    got = json.loads((out/"result.json").read_text())
+    assert _strip_time(got["rows"]) == _strip_time(expected["rows"])
+    assert got["weights"] == expected["weights"]
+
+def _data(n=256, nan_at=None):
+    X, y = toy_regression(n, seed=3)
+    if nan_at is not None: X[nan_at, 0] = float("nan")
+    return DataLoader(TensorDataset(X, y), batch_size=32, shuffle=False)
+
+def test_nan_loss_raises_clear_error():
+    m = make_mlp()
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, step 4"):
+        fit(m, torch.optim.SGD(m.parameters(), lr=0.01), _data(nan_at=100), loss_fn=nn.MSELoss(), progress=False, verbose=False)
+
+def test_exploding_lr_is_caught_with_epoch_and_step():
+    m = make_mlp()
+    with pytest.raises(NonFiniteLossError, match=r"at epoch \d+, step \d+"):
+        fit(m, torch.optim.SGD(m.parameters(), lr=1e6), _data(), loss_fn=nn.MSELoss(), epochs=5, progress=False, verbose=False)
+
+def _train(seed, **kw):
+    X, y = toy_regression(512, seed=0)
+    tdl = DataLoader(TensorDataset(X[:400], y[:400]), batch_size=32, shuffle=True)
+    vdl = DataLoader(TensorDataset(X[400:], y[400:]), batch_size=64)
+    torch.manual_seed(seed); m = make_mlp(dropout=0.1)
+    h = fit(m, torch.optim.AdamW(m.parameters(), lr=3e-3), tdl, vdl, loss_fn=nn.MSELoss(),
+            metrics={"mae": lambda p, t: float(abs(p - t).mean())}, epochs=3, seed=seed, progress=False, verbose=False, **kw)
+    return _strip_time(h.rows)
+
+def test_same_seed_same_metrics_and_different_seed_differs():
+    a, b, c = _train(1), _train(1), _train(2)
+    assert a == b
+    assert a != c
+
+def test_bf16_on_cpu_trains_and_differs_from_fp32():
+    fp32, bf16 = _train(1), _train(1, mixed_precision="bf16")
+    assert bf16 != fp32                       # it really ran in another precision
+    assert bf16[-1]["val_loss"] < 2 * fp32[0]["val_loss"]
+
+def test_fp16_on_cpu_warns():
+    with pytest.warns(UserWarning, match="fp16"):
+        _train(1, mixed_precision="fp16")
+
+def test_early_stopping_restores_best(tmp_path):
+    X, y = toy_regression(256, seed=0)
+    dl = DataLoader(TensorDataset(X, y), batch_size=32)
+    m = make_mlp()
+    # a learning rate that makes validation worse after the first epochs
+    h = fit(m, torch.optim.SGD(m.parameters(), lr=0.3, momentum=0.9), dl, dl, loss_fn=nn.MSELoss(), epochs=30,
+            patience=2, output_dir=tmp_path, progress=False, verbose=False)
+    assert len(h) < 30 or h.best_epoch == 30
+    best_val = h.best_value
+    with torch.no_grad(): now = nn.functional.mse_loss(m(X), y).item()
+    assert abs(now - best_val) < 1e-4, "best weights were not restored"
+    assert (tmp_path/"checkpoints"/"best"/"model.safetensors").exists()
+    assert (tmp_path/"checkpoints"/"last"/"fit_state.json").exists()
+    assert History.from_dict(json.loads((tmp_path/"history.json").read_text())).best_epoch == h.best_epoch
+
+def test_crash_during_checkpoint_keeps_last_good(tmp_path, monkeypatch):
+    import accelerate
+    X, y = toy_regression(128, seed=0)
+    dl = DataLoader(TensorDataset(X, y), batch_size=32)
+    m = make_mlp(); opt = torch.optim.SGD(m.parameters(), lr=0.01)
+    fit(m, opt, dl, dl, loss_fn=nn.MSELoss(), epochs=1, output_dir=tmp_path, progress=False, verbose=False)
+    good = (tmp_path/"checkpoints"/"last"/"fit_state.json").read_text()
+    orig = accelerate.Accelerator.save_state
+    def broken(self, output_dir=None, **kw):
+        orig(self, output_dir, **kw)
+        raise OSError("disk full (simulated) during save_state")
+    monkeypatch.setattr(accelerate.Accelerator, "save_state", broken)
+    m2 = make_mlp()
+    with pytest.raises(OSError, match="disk full"):
+        fit(m2, torch.optim.SGD(m2.parameters(), lr=0.01), dl, dl, loss_fn=nn.MSELoss(), epochs=3,
+            output_dir=tmp_path, resume_from=tmp_path, progress=False, verbose=False)
+    assert (tmp_path/"checkpoints"/"last"/"fit_state.json").read_text() == good
+
+def test_resume_from_missing_checkpoint_is_clear(tmp_path):
+    m = make_mlp()
+    with pytest.raises(FileNotFoundError, match="no checkpoint found"):
+        fit(m, torch.optim.SGD(m.parameters(), lr=0.01), _data(), loss_fn=nn.MSELoss(), resume_from=tmp_path, verbose=False)
+
+def test_dict_batches_use_model_loss():
+    class HFLike(nn.Module):
+        def __init__(self): super().__init__(); self.lin = nn.Linear(8, 2)
+        def forward(self, input_ids, labels=None):
+            logits = self.lin(input_ids)
+            class O: pass
+            o = O(); o.logits = logits; o.loss = nn.functional.cross_entropy(logits, labels); return o
+    X, _ = toy_regression(128, seed=0); lab = (X[:, 0] > 0).long()
+    ds = [{"input_ids": X[i], "labels": lab[i]} for i in range(128)]
+    dl = DataLoader(ds, batch_size=16)
+    m = HFLike()
+    h = fit(m, torch.optim.AdamW(m.parameters(), lr=5e-2), dl, dl, epochs=8, verbose=False, progress=False,
+            metrics={"acc": lambda p, t: float((p.argmax(1) == t).mean())}, monitor="acc", mode="max")
+    assert h.best_value > 0.8
