@@ -9,7 +9,7 @@ from .core import (RunContext, available_projects, get_project, run_project, Dat
                                data_roots, is_main_process)
 
 # %% auto #0
-__all__ = ['system_info', 'build_parser', 'cmd_run', 'cmd_serve', 'main']
+__all__ = ['system_info', 'build_parser', 'init_distributed', 'cmd_run', 'cmd_serve', 'main']
 
 # %% ../nbs/03_cli.ipynb #f76aa311
 def _precisions() -> dict:
@@ -112,7 +112,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     ps.add_argument("--threads", type=int, default=4, help="waitress worker threads")
     return p
 
-# %% ../nbs/03_cli.ipynb #38e3c61b
+# %% ../nbs/03_cli.ipynb #c5ac148f
 _KNOWN_SOURCES = ("auto", "sample", "kaggle", "hf")
 
 def _ctx(a, project, out) -> RunContext:
@@ -128,8 +128,18 @@ def _summary_line(m: dict) -> str:
     return (f"{m['project']}: {m['dataset']} ({m['source']}), n_train={m['n_train']}, n_test={m['n_test']}, "
             f"best={m['best']} [{shown}], {m['runtime_s']:.1f}s")
 
+def init_distributed() -> None:
+    "Under torchrun / `accelerate launch` (WORLD_SIZE > 1), create the process group now: gloo on CPU, NCCL on GPUs."
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1: return
+    import torch
+    from accelerate import PartialState
+    cpu = not torch.cuda.is_available() or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    if cpu: os.environ["ACCELERATE_USE_CPU"] = "yes"
+    PartialState(cpu=cpu)   # PartialState() alone ignores ACCELERATE_USE_CPU and would run N independent processes
+
 def cmd_run(a) -> int:
     if a.fast: os.environ[FAST_ENV] = "1"
+    init_distributed()
     if a.project != "all":
         out = Path(a.out or Path("runs")/a.project)
         m = run_project(a.project, _ctx(a, a.project, out))

@@ -1,0 +1,79 @@
+"""`launch`: a real 2-process gloo job on CPU, precision in the workers, early CUDA error, leftover state, ports,
+and the same function under `accelerate launch`."""
+import json, os, socket, subprocess, sys, textwrap
+from unittest import mock
+import pytest, torch
+from accel_course.launch import launch, toy_job, LaunchError, free_port, CUDA_INIT_MSG
+
+pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="these tests pin the CPU/gloo path")
+
+@pytest.fixture(scope="module")
+def two_proc():
+    # 517 samples -> 104 validation samples: with batch 32 over 2 ranks the last batch is padded
+    return launch(toy_job, 517, 2, 32, num_processes=2, mixed_precision="no", verbose=False)
+
+def test_world_size_is_two_inside_workers(two_proc):
+    assert two_proc["world_size"] == 2
+    assert two_proc["distributed_type"].endswith("MULTI_CPU")
+
+def test_identical_weights_on_both_ranks(two_proc):
+    d = two_proc["digests"]
+    assert len(d) == 2 and d[0] == d[1]
+
+def test_gather_for_metrics_returns_exactly_n(two_proc):
+    assert two_proc["n_val"] == 517 - int(0.8 * 517)
+    assert two_proc["n_val_gathered"] == two_proc["n_val"]
+
+def test_bf16_launch_runs_bf16_in_workers():
+    r = launch(toy_job, 256, 1, num_processes=2, mixed_precision="bf16", verbose=False)
+    assert r["mixed_precision"] == "bf16"
+    assert r["compute_dtype"] == "torch.bfloat16"
+
+def test_fp32_launch_runs_fp32_in_workers(two_proc):
+    assert two_proc["compute_dtype"] == "torch.float32"
+
+def test_cuda_initialised_parent_gets_clear_error_before_fork():
+    with mock.patch("torch.cuda.is_initialized", return_value=True), \
+         mock.patch("accelerate.notebook_launcher", side_effect=AssertionError("must not fork")):
+        with pytest.raises(LaunchError) as e:
+            launch(toy_job, num_processes=2)
+    assert "Restart the kernel" in str(e.value) and "CUDA is already initialised" in str(e.value)
+
+def test_leftover_accelerator_state_and_busy_default_port():
+    from accelerate import Accelerator
+    Accelerator(mixed_precision="bf16")          # what an earlier notebook cell may have left behind
+    with socket.socket() as s:
+        try: s.bind(("127.0.0.1", 29500)); s.listen()   # someone else holds accelerate's default port
+        except OSError: pass
+        r = launch(toy_job, 128, 1, num_processes=2, verbose=False)
+    assert r["world_size"] == 2
+
+def test_single_process_runs_in_process_with_precision():
+    r = launch(toy_job, 128, 1, num_processes=1, mixed_precision="bf16", verbose=False)
+    assert r["world_size"] == 1 and r["compute_dtype"] == "torch.bfloat16"
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="mixed_precision"): launch(toy_job, mixed_precision="fp8x")
+    with pytest.raises(ValueError, match="num_processes"): launch(toy_job, num_processes=0)
+
+def test_free_ports_differ():
+    assert len({free_port() for _ in range(5)}) >= 2
+
+def test_same_function_under_accelerate_launch(tmp_path):
+    script = tmp_path/"train.py"
+    script.write_text(textwrap.dedent(f"""
+        import json
+        from accelerate import PartialState
+        from accel_course.launch import toy_job
+        r = toy_job(256, 1)
+        if PartialState().is_main_process:
+            open({str(tmp_path/'r.json')!r}, 'w').write(json.dumps(r))
+    """))
+    # `accelerate launch --cpu --num_processes 2` starts a single process; torchrun is the multi-CPU launcher
+    env = {**os.environ, "ACCEL_COURSE_FAST": "1", "ACCELERATE_USE_CPU": "yes", "ACCELERATE_MIXED_PRECISION": "bf16"}
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                        "--master_port", str(free_port()), str(script)],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0, p.stderr[-3000:]
+    r = json.loads((tmp_path/"r.json").read_text())
+    assert r["world_size"] == 2 and r["compute_dtype"] == "torch.bfloat16" and len(set(r["digests"])) == 1
