@@ -153,7 +153,7 @@ def make_demo_model(out_dir, labels: Sequence[str] = ("negative", "neutral", "po
         if bar: hf_logging.enable_progress_bar()
     return Path(out_dir)
 
-# %% ../nbs/21_serve.ipynb #9f67d7a0
+# %% ../nbs/21_serve.ipynb #49f3beef
 class MicroBatcher:
     "Collect texts from concurrent callers and predict them together in one worker thread."
     def __init__(self, predictor: SentimentPredictor, max_batch: int = 32, max_wait_ms: float = 0.0):
@@ -193,8 +193,11 @@ class MicroBatcher:
             try:
                 preds = self.predictor.predict([t for texts, _ in jobs for t in texts])
                 self.batches += 1; self.texts += len(preds)
-            except BaseException as e:
-                for _, fut in jobs: fut.set_exception(e)
+            except Exception as e:
+                if len(jobs) == 1: jobs[0][1].set_exception(e); continue
+                for texts, fut in jobs:      # one bad request must not fail the others: retry one by one
+                    try: fut.set_result(self.predictor.predict(texts)); self.batches += 1; self.texts += len(texts)
+                    except Exception as e1: fut.set_exception(e1)
                 continue
             i = 0
             for texts, fut in jobs:
@@ -205,7 +208,7 @@ class MicroBatcher:
         if not self._closed:
             self._closed = True; self._q.put(None); self._thread.join(timeout)
 
-# %% ../nbs/21_serve.ipynb #179f24be
+# %% ../nbs/21_serve.ipynb #5cd9fbc3
 @dataclass(frozen=True)
 class Limits:
     "Request limits of the API."
@@ -243,11 +246,14 @@ def parse_predict_request(raw: bytes, limits: Limits = Limits()) -> tuple[list[s
         where = '"text"' if single else f'"texts"[{i}]'
         if not isinstance(t, str): raise BadRequest(f"{where} must be a string, got {_jtype(t)}")
         if not t.strip(): raise BadRequest(f"{where} is empty")
+        try: t.encode("utf-8")
+        except UnicodeEncodeError:   # JSON allows "\ud800" (a lone surrogate), which is not text and breaks tokenizers
+            raise BadRequest(f"{where} contains invalid Unicode (a lone surrogate escape such as \\ud800)") from None
         if len(t) > limits.max_chars:
             raise BadRequest(f"{where} is too long: {len(t)} characters > {limits.max_chars}")
     return texts, single
 
-# %% ../nbs/21_serve.ipynb #d41d58f9
+# %% ../nbs/21_serve.ipynb #bdda9c8c
 def _json_error(status: int, name: str, message: str):
     from flask import jsonify
     resp = jsonify(error=dict(status=status, name=name, message=message))
@@ -289,7 +295,7 @@ def create_app(model_dir, *, max_texts: int = Limits.max_texts, max_chars: int =
         resp = e.get_response()           # keeps headers such as `Allow` on a 405
         msg = e.description
         if e.code == 413: msg = f"request body too large: the limit is {limits.max_body_bytes} bytes"
-        resp.set_data(json.dumps(dict(error=dict(status=e.code, name=e.name, message=msg))))
+        resp.set_data(app.json.dumps(dict(error=dict(status=e.code, name=e.name, message=msg)), separators=(",", ":")) + "\n")
         resp.content_type = "application/json"
         return resp
 

@@ -136,6 +136,29 @@ def test_microbatcher_propagates_errors():
         mb.close()
 
 
+def test_microbatcher_isolates_a_failing_request():
+    import threading
+    gate = threading.Event()
+    class Stub:
+        def __init__(self): self.calls = []
+        def predict(self, texts):
+            gate.wait(10); self.calls.append(list(texts))
+            if "bad" in texts: raise ValueError("bad text")
+            return [dict(label=t) for t in texts]
+    stub = Stub(); mb = MicroBatcher(stub, max_batch=16)
+    try:
+        f0 = mb.submit(["first"])                 # the worker blocks on this one, the others queue up
+        time.sleep(0.3)
+        fa, fbad, fbc = mb.submit(["a"]), mb.submit(["bad"]), mb.submit(["b", "c"])
+        gate.set()
+        assert f0.result(10) == [{"label": "first"}]
+        assert fa.result(10) == [{"label": "a"}] and fbc.result(10) == [{"label": "b"}, {"label": "c"}]
+        with pytest.raises(ValueError, match="bad text"): fbad.result(10)
+        assert ["a", "bad", "b", "c"] in stub.calls   # batched together first, then retried one by one
+    finally:
+        mb.close()
+
+
 # ----------------------------------------------------------------------------------------------- request parsing
 def test_parse_predict_request():
     from werkzeug.exceptions import BadRequest
@@ -178,6 +201,9 @@ def test_predict_single_and_batch(client, predictor):
     r = client.post("/predict", data=json.dumps({"text": "ok"}), content_type="application/x-www-form-urlencoded")
     assert r.status_code == 200 and r.get_json()["label"] in LABELS
     # exactly the limits are fine
+    for odd in ["\u200b", "\x00\x01", "日本語のレビュー 🙂", "a" * 300]:   # no tokens, control chars, emoji, max length
+        r = client.post("/predict", json={"text": odd})
+        assert r.status_code == 200 and r.get_json()["label"] in LABELS, (odd, r.data)
     r = client.post("/predict", json={"texts": ["x" * 300] + ["y"] * 7})
     assert r.status_code == 200 and len(r.get_json()["predictions"]) == 8
 
@@ -204,6 +230,8 @@ def test_predict_single_and_batch(client, predictor):
     (dict(json={"texts": ["a", "b" * 301]}), 400, "too long"),
     (dict(data=b'{"text": "' + b"a" * 5000 + b'"}', content_type="application/json"), 413, "too large"),
     (dict(data=b"[" * 4000, content_type="application/json"), 400, "not valid"),
+    (dict(data=b'{"text": "\\ud800"}', content_type="application/json"), 400, "invalid Unicode"),
+    (dict(data=b'{"texts": ["ok", "a\\udc00b"]}', content_type="application/json"), 400, "invalid Unicode"),
 ])
 def test_bad_input_is_4xx_json(client, kw, status, msg):
     assert msg in assert_json_error(client.post("/predict", **kw), status)
@@ -251,6 +279,14 @@ def test_running_server_thread(predictor):
             assert _post(url, json.dumps({"text": "good"}).encode())[0] == 200
             status, body = _post(url, b'{"text": "' + b"a" * 3000 + b'"}')
             assert status == 413 and body["error"]["status"] == 413
+            host, port = url.split("//")[1].split(":")
+            for size, want in [(100, 200), (3000, 413)]:    # chunked bodies (no Content-Length) obey the same limit
+                payload = json.dumps({"text": "a" * size}).encode()
+                conn = http.client.HTTPConnection(host, int(port), timeout=10)
+                conn.request("POST", "/predict", body=iter([payload[:50], payload[50:]]),
+                             headers={"Content-Type": "application/json"}, encode_chunked=True)
+                r = conn.getresponse(); data = json.loads(r.read()); conn.close()
+                assert r.status == want and (("label" in data) if want == 200 else data["error"]["status"] == 413)
         with pytest.raises(OSError):                      # stopped: nothing listens any more
             urllib.request.urlopen(url + "/health", timeout=2)
     finally:
@@ -286,3 +322,37 @@ def test_real_server_under_concurrent_load(model_dir):
 def test_server_process_reports_bad_model_dir(tmp_path):
     with pytest.raises(RuntimeError, match="did not start"):
         with server_process(tmp_path / "missing", timeout=60): pass
+
+
+def test_cli_serve(model_dir):
+    """`accel-course serve --model DIR --port 0` (the lead's CLI) starts waitress and stops cleanly on SIGTERM."""
+    import subprocess, sys, threading
+    pytest.importorskip("accel_course.cli")
+    proc = subprocess.Popen([sys.executable, "-m", "accel_course.cli", "serve", "--model", str(model_dir), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    lines = []
+    try:
+        t = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True); t.start()
+        deadline = time.monotonic() + 90
+        while not any("listening on http://" in l for l in lines):
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)[-2000:]
+            time.sleep(0.1)
+        url = next(l for l in lines if "listening on http://" in l).split("listening on ")[1].split()[0]
+        with urllib.request.urlopen(url + "/health", timeout=10) as r: assert json.load(r)["labels"] == LABELS
+        assert _post(url, json.dumps({"text": "good"}).encode())[0] == 200
+    finally:
+        proc.terminate()
+        try: rc = proc.wait(15)
+        except subprocess.TimeoutExpired: proc.kill(); proc.wait(10); raise
+    assert rc == 0, "".join(lines)[-2000:]              # SIGTERM -> graceful shutdown, exit code 0
+
+
+def test_cli_serve_refuses_pickle_dir(tmp_path):
+    import subprocess, sys
+    pytest.importorskip("accel_course.cli")
+    d = tmp_path / "pickled"; d.mkdir()
+    (d / "config.json").write_text("{}"); (d / "pytorch_model.bin").write_bytes(b"x")
+    r = subprocess.run([sys.executable, "-m", "accel_course.cli", "serve", "--model", str(d), "--port", "0"],
+                       capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode != 0 and "safetensors" in r.stderr + r.stdout and "Traceback" not in r.stderr
