@@ -87,7 +87,7 @@ def read_table(path, *, required: Iterable[str] = (), numeric: Iterable[str] = (
     require_numeric(df, numeric, p)
     return df
 
-# %% ../nbs/00_core.ipynb #e0c3cb01
+# %% ../nbs/00_core.ipynb #e1c07f48
 DATA_ENV = "ACCEL_COURSE_DATA"
 
 def data_roots() -> list[Path]:
@@ -109,7 +109,7 @@ def announce_source(project: str, msg: str) -> None:
     "Print the one line that says which data a loader used."
     print(f"[accel_course:{project}] {msg}", flush=True)
 
-# %% ../nbs/00_core.ipynb #f4a3c3e0
+# %% ../nbs/00_core.ipynb #d98cd6cb
 def atomic_write_bytes(path, data: bytes) -> Path:
     "Write `data` to `path` atomically (temp file in the same folder, fsync, then rename)."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +160,7 @@ def save_figure(fig, path, dpi: int = 110) -> Path:
     buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     return atomic_write_bytes(path, buf.getvalue())
 
-# %% ../nbs/00_core.ipynb #83b138f0
+# %% ../nbs/00_core.ipynb #1052e786
 METRICS_KEYS = ("project", "dataset", "source", "n_train", "n_test", "models", "best", "runtime_s")
 
 def validate_metrics(m: Mapping) -> dict:
@@ -194,7 +194,7 @@ def write_metrics(out_dir, metrics: Mapping) -> Path:
     "Validate `metrics` and write `out_dir/metrics.json` atomically."
     return atomic_write_json(Path(out_dir)/"metrics.json", validate_metrics(metrics))
 
-# %% ../nbs/00_core.ipynb #f342a884
+# %% ../nbs/00_core.ipynb #5a96da2b
 @dataclass
 class RunContext:
     "What `accel-course run` passes to a project runner."
@@ -265,7 +265,7 @@ def run_project(name: str, ctx: RunContext) -> dict:
     if is_main_process(): write_metrics(ctx.out, m)
     return m
 
-# %% ../nbs/00_core.ipynb #74b2c590
+# %% ../nbs/00_core.ipynb #d477ce1e
 def regression_metrics(y_true, y_pred) -> dict:
     "RMSE, MAE and R² (sklearn)."
     from sklearn.metrics import mean_squared_error, mean_absolute_error, r2_score

@@ -33,7 +33,7 @@ def make_mlp(d_in: int = 8, hidden: int = 64, d_out: int = 1, depth: int = 2, dr
     for _ in range(depth): layers += [nn.Linear(d, hidden), nn.ReLU()] + ([nn.Dropout(dropout)] if dropout else []); d = hidden
     return nn.Sequential(*layers, nn.Linear(d, d_out))
 
-# %% ../nbs/01_training.ipynb #1fc40b50
+# %% ../nbs/01_training.ipynb #9c2d9b51
 def probe_precision(accelerator) -> torch.dtype:
     "The dtype a `Linear` layer really computes in under `accelerator`'s mixed-precision settings."
     lin = nn.Sequential(nn.Linear(4, 4)); seen = []
@@ -43,7 +43,7 @@ def probe_precision(accelerator) -> torch.dtype:
     h.remove()
     return seen[0]
 
-# %% ../nbs/01_training.ipynb #7f247de6
+# %% ../nbs/01_training.ipynb #904b6851
 @dataclass
 class FitConfig:
     "Everything `fit` needs besides the model, optimizer and data."
@@ -70,7 +70,7 @@ class FitConfig:
 class NonFiniteLossError(RuntimeError):
     "Raised when the training loss becomes NaN or infinite."
 
-# %% ../nbs/01_training.ipynb #707a8004
+# %% ../nbs/01_training.ipynb #5af6d77d
 class History:
     "Per-epoch records returned by `fit`."
     def __init__(self, rows=None, monitor="val_loss", mode="min", best_epoch=None, best_value=None):
@@ -97,7 +97,7 @@ class History:
         ax.set_xlabel("epoch"); ax.legend(); return ax
     def __repr__(self): return f"History({len(self)} epochs, best {self.monitor}={self.best_value} at epoch {self.best_epoch})"
 
-# %% ../nbs/01_training.ipynb #ec596628
+# %% ../nbs/01_training.ipynb #e07096c1
 def reset_accelerate_state(keep_process_group: bool | None = None) -> None:
     "Forget any previous `Accelerator` configuration in this process (keeps the process group in distributed runs)."
     from accelerate.state import AcceleratorState, GradientState, PartialState
@@ -116,7 +116,7 @@ def make_accelerator(mixed_precision: str | None = None, grad_accum_steps: int =
     return Accelerator(mixed_precision=mixed_precision, gradient_accumulation_steps=grad_accum_steps, cpu=cpu,
                        log_with=log_with, project_config=pc, **kwargs)
 
-# %% ../nbs/01_training.ipynb #509673d5
+# %% ../nbs/01_training.ipynb #3ded84f0
 def _to_numpy(t):
     if t is None: return None
     if isinstance(t, (list, tuple)): return [_to_numpy(x) for x in t]
@@ -147,7 +147,7 @@ def _batch_size(batch) -> int:
     while isinstance(batch, (list, tuple)): batch = batch[0]
     return int(batch.shape[0])
 
-# %% ../nbs/01_training.ipynb #6fe1409c
+# %% ../nbs/01_training.ipynb #f61ff132
 def _evaluate(model, dl, accelerator, loss_fn, forward_fn, metrics):
     model.eval()
     losses, preds, targs = [], [], []
@@ -169,7 +169,7 @@ def _evaluate(model, dl, accelerator, loss_fn, forward_fn, metrics):
 
 def _better(a, b, mode): return b is None or (a < b if mode == "min" else a > b)
 
-# %% ../nbs/01_training.ipynb #66c9ecef
+# %% ../nbs/01_training.ipynb #0837a181
 def _save_checkpoint(accelerator, path: Path, fit_state: dict):
     path = Path(path); tmp = path.with_name(f".{path.name}.tmp"); old = path.with_name(f".{path.name}.old")
     if accelerator.is_main_process:
@@ -194,7 +194,7 @@ def _find_checkpoint(p) -> Path:
     raise FileNotFoundError(f"resume_from={str(p)!r}: no checkpoint found (expected a folder with fit_state.json, "
                             f"or an output_dir with checkpoints/last)")
 
-# %% ../nbs/01_training.ipynb #d18229bd
+# %% ../nbs/01_training.ipynb #74feffa4
 def fit(model: nn.Module, optimizer, train_dl, valid_dl=None, *, loss_fn: Callable | None = None,
         metrics: Mapping[str, Callable] | None = None, scheduler=None, config: FitConfig | None = None,
         accelerator=None, forward_fn: Callable | None = None, **kwargs) -> History:
@@ -295,7 +295,7 @@ def fit(model: nn.Module, optimizer, train_dl, valid_dl=None, *, loss_fn: Callab
     accelerator.wait_for_everyone()
     return hist
 
-# %% ../nbs/01_training.ipynb #358b0850
+# %% ../nbs/01_training.ipynb #b06c1d72
 def predict(model: nn.Module, dl, mixed_precision: str | None = None, forward_fn: Callable | None = None,
             accelerator=None):
     "Predictions (and targets, or None) of `model` over `dl`, as NumPy arrays."

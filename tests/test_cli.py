@@ -1,0 +1,48 @@
+"""The `accel-course` CLI as a user runs it: help at every level, info, one-line errors, python -m."""
+import json, os, subprocess, sys
+import pytest
+
+def cli(*args, timeout=300, env=None):
+    return subprocess.run(["accel-course", *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+def test_help_at_every_level():
+    for args in [("--help",), ("run", "--help"), ("info", "--help"), ("serve", "--help"), ("list", "--help")]:
+        p = cli(*args)
+        assert p.returncode == 0, (args, p.stderr)
+        assert "usage: accel-course" in p.stdout
+
+def test_version():
+    p = cli("--version"); assert p.returncode == 0 and p.stdout.startswith("accel_course ")
+
+def test_info_reports_versions_devices_precisions_threads_config():
+    p = cli("info", "--json"); assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert {"torch", "accelerate", "transformers"} <= set(d["versions"])
+    assert d["devices"][0]["type"] == "cpu"
+    assert d["precisions"]["cpu"]["bf16"] in (True, False) and d["precisions"]["cpu"]["fp16"] is False
+    assert d["threads"]["torch"] >= 1 and "accelerate_config" in d
+    p = cli("info"); assert p.returncode == 0 and "precision: cpu" in p.stdout
+
+def test_list_shows_the_four_projects():
+    p = cli("list"); assert p.returncode == 0
+    for name in ("housing", "maintenance", "sentiment", "anomaly"): assert name in p.stdout
+
+@pytest.mark.parametrize("args,needle", [
+    (("run", "nosuchproject"), "invalid choice"),
+    (("run", "housing", "--no-such-option"), "unrecognized arguments"),
+    (("run", "housing", "--source", "/no/such/data.csv", "--fast"), "no such file or folder"),
+    (("run", "housing", "--epochs", "many"), "invalid int value"),
+    (("serve", "--model", "/no/such/model"), "no such model folder"),
+    (("frobnicate",), "invalid choice"),
+])
+def test_errors_are_one_clear_line(args, needle):
+    p = cli(*args)
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    assert needle in lines[0] and "Traceback" not in p.stderr
+
+def test_python_dash_m_entry_point():
+    p = subprocess.run([sys.executable, "-m", "accel_course.cli", "list"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "housing" in p.stdout
