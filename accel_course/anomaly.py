@@ -27,7 +27,7 @@ __all__ = ['ATTACK_CATEGORIES', 'CATEGORIES', 'PARTITION_COLUMNS', 'FULL_COLUMNS
            'plot_curves', 'plot_per_category', 'plot_timeline', 'fp_fn_analysis', 'feature_group_ablation',
            'plot_ablation', 'cv_vs_holdout', 'AnomalyPipeline', 'score_flows', 'run_anomaly']
 
-# %% ../nbs/30_anomaly.ipynb #4f9d8fac
+# %% ../nbs/30_anomaly.ipynb #582d280f
 ATTACK_CATEGORIES = ("Generic", "Exploits", "Fuzzers", "DoS", "Reconnaissance", "Analysis", "Backdoor", "Shellcode", "Worms")
 CATEGORIES = ("Normal",) + ATTACK_CATEGORIES
 
@@ -44,8 +44,8 @@ FULL_COLUMNS = ("srcip sport dstip dsport proto state dur sbytes dbytes sttl dtt
     "ct_src_ltm ct_src_dport_ltm ct_dst_sport_ltm ct_dst_src_ltm attack_cat Label").split()
 
 # full-CSV name (lower-cased, spaces removed) -> partition name
-FULL_TO_PARTITION = {"smeansz": "smean", "dmeansz": "dmean", "res_bdy_len": "response_body_len", "stime": "stime",
-                     "ltime": "ltime"}
+FULL_TO_PARTITION = {"smeansz": "smean", "dmeansz": "dmean", "res_bdy_len": "response_body_len", "sintpkt": "sinpkt",
+                     "dintpkt": "dinpkt"}
 
 CATEGORICAL = ("proto", "service", "state")
 NON_FEATURES = ("id", "label", "attack_cat", "srcip", "dstip", "sport", "dsport", "stime", "ltime", "partition")
@@ -202,7 +202,7 @@ def _stratified_head(df: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
              .apply(lambda g: g.sample(max(min(len(g), 5), int(round(len(g) * frac))), random_state=seed)).index)
     return df.loc[sorted(idx)]
 
-# %% ../nbs/30_anomaly.ipynb #54728202
+# %% ../nbs/30_anomaly.ipynb #c4ef9897
 def read_feature_names(path) -> list[str]:
     "The 49 column names, in order, from `NUSW-NB15_features.csv` (latin-1)."
     path = Path(path)
@@ -249,6 +249,8 @@ def load_full_csv(paths, features=None, max_rows: int | None = None) -> UNSWData
             raise DataError(str(e) if str(p) in str(e) else f"{p}: {e}") from None
         frames.append(df)
     df = pd.concat(frames, ignore_index=True)
+    require_columns(df, [c for c in FEATURES if c != "rate"] + ["stime", "ltime"], paths[0],
+                    "after renaming the 49 full-CSV columns to the partition schema")
     # `rate` exists only in the partition files: packets per second, as they define it
     dur = df["dur"].astype(float)
     df["rate"] = np.where(dur > 0, (df["spkts"] + df["dpkts"] - 1) / dur.where(dur > 0, 1.0), 0.0)
@@ -645,7 +647,7 @@ def results_table(evals: Sequence[Evaluation]) -> pd.DataFrame:
     "One row per detector: the test metrics."
     return pd.DataFrame({e.name: e.metrics for e in evals}).T[["auc_roc", "pr_auc", "precision", "recall", "f1", "accuracy"]].round(4)
 
-# %% ../nbs/30_anomaly.ipynb #2433860b
+# %% ../nbs/30_anomaly.ipynb #b5c623c7
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -687,8 +689,9 @@ def _auc(p, t):
 
 def _loaders(X, y, Xv=None, yv=None, batch_size=256, seed=0):
     g = torch.Generator().manual_seed(seed)
-    tr = DataLoader(TensorDataset(torch.as_tensor(X), torch.as_tensor(y)), batch_size=batch_size, shuffle=True, generator=g)
-    va = None if Xv is None else DataLoader(TensorDataset(torch.as_tensor(Xv), torch.as_tensor(yv)), batch_size=4096)
+    t = lambda a: torch.from_numpy(np.array(a, copy=True))     # pandas 3 hands out read-only arrays: copy
+    tr = DataLoader(TensorDataset(t(X), t(y)), batch_size=batch_size, shuffle=True, generator=g)
+    va = None if Xv is None else DataLoader(TensorDataset(t(Xv), t(yv)), batch_size=4096)
     return tr, va
 
 def train_autoencoder(X_normal: np.ndarray, X_val=None, y_val=None, *, model: nn.Module | None = None, epochs: int = 20,
@@ -808,11 +811,12 @@ def lstm_flow_scores(model: nn.Module, X_seq: np.ndarray, window: int = 16, num_
         k = min(window, n - s); score[s:s + k] = e[:k]
     return score
 
-# %% ../nbs/30_anomaly.ipynb #ae8f2410
+# %% ../nbs/30_anomaly.ipynb #f6da2ef5
 def fit_random_forest(X: np.ndarray, y: np.ndarray, n_estimators: int = 200, seed: int = 0):
     "Supervised reference: a Random Forest on all training flows (normal and attack) with their labels."
     from sklearn.ensemble import RandomForestClassifier
-    return RandomForestClassifier(n_estimators=n_estimators, min_samples_leaf=2, n_jobs=2, random_state=seed).fit(X, y)
+    rf = RandomForestClassifier(n_estimators=n_estimators, min_samples_leaf=2, n_jobs=2, random_state=seed).fit(X, y)
+    return rf.set_params(n_jobs=1)   # parallel predict_proba sums trees in a varying order: last-digit differences
 
 # %% ../nbs/30_anomaly.ipynb #d718c563
 def plot_curves(evals: Sequence[Evaluation], y_test):
