@@ -1,0 +1,181 @@
+"""Housing chapter: loaders on the real file formats, bad input, the pipeline, CV reproducibility, the runner and CLI."""
+import json, os, subprocess, sys, textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from accel_course.core import DataError, RunContext, run_project, validate_metrics
+from accel_course import housing as H
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = (ROOT/".."/"shared"/"data"/"housing").resolve()
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"real data samples not found at {SHARED} (../shared/data/housing)")
+AMES, CAL, WIN = SHARED/"kaggle_ames", SHARED/"california"/"housing_sample3000.csv", SHARED/"windsor"/"Housing.csv"
+
+# ---------------------------------------------------------------- offline default (pydataset)
+def _py(code, env):
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120,
+                          env=env, cwd=str(ROOT))
+
+LOAD = "from accel_course.housing import load_housing; d = load_housing('sample'); print('ROWS', d.n, d.name)"
+
+def test_windsor_offline_default():
+    d = H.load_housing("sample", verbose=False)
+    assert d.name == "windsor" and d.n == 546 and d.X.shape[1] == 11 and d.currency == "C$"
+    assert list(d.X.columns) == H.WINDSOR_COLUMNS[1:]
+    assert set(d.categorical) == set(H.WINDSOR_YESNO) and d.y.min() > 0
+
+@pytest.mark.parametrize("home", ["unset", "unwritable", "fresh"])
+def test_windsor_works_without_a_writable_home(home, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "HOME"}
+    if home == "unwritable": env["HOME"] = "/proc/accel_course_no_home"     # cannot be created, even by root
+    if home == "fresh": env["HOME"] = str(tmp_path)
+    p = _py(LOAD, env)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "ROWS 546 windsor" in p.stdout
+    if home == "fresh": assert not (tmp_path/".pydataset").exists(), "pydataset must not unpack into $HOME"
+
+@needs_shared
+def test_pydataset_copy_is_the_real_windsor_data():
+    a = H.load_housing("sample", verbose=False); b = H.load_housing(WIN, verbose=False)
+    assert b.name == "windsor" and b.n == a.n
+    pd.testing.assert_frame_equal(a.X, b.X); assert np.allclose(a.y, b.y)
+
+# ---------------------------------------------------------------- real formats
+@needs_shared
+def test_ames_keeps_none_as_a_category_and_finds_test_csv():
+    d = H.load_housing(AMES, verbose=False)
+    assert d.name == "ames" and d.n == 400 and d.X.shape[1] == 79 and d.n_test == 100
+    naive = pd.read_csv(AMES/"train_first400.csv")
+    assert naive.MasVnrType.isna().sum() > 100                          # the quirk: "None" read as missing
+    assert (d.X.MasVnrType == "None").sum() == naive.MasVnrType.isna().sum() - d.X.MasVnrType.isna().sum()
+    assert d.X.MasVnrType.isna().sum() <= 2                             # only the truly missing ones
+    assert "MSSubClass" in d.categorical and "GrLivArea" in d.numeric
+    assert list(d.X_test.columns) == list(d.X.columns) and d.test_ids.tolist() == pd.read_csv(AMES/"test_first100.csv").Id.tolist()
+    assert d.X.Alley.isna().sum() > 300                                 # "NA" = no alley -> NaN -> category "NA" later
+
+@needs_shared
+def test_ames_test_csv_alone_is_a_clear_error():
+    with pytest.raises(DataError, match="SalePrice"): H.load_housing(AMES/"test_first100.csv", verbose=False)
+
+@needs_shared
+def test_california_flags_capped_rows_and_keeps_them():
+    d = H.load_housing(CAL, verbose=False)
+    raw = pd.read_csv(CAL)
+    assert d.name == "california" and d.n == len(raw) == 3000
+    assert d.capped.sum() == (raw.median_house_value >= 500_001).sum() > 0
+    assert d.X.total_bedrooms.isna().sum() == raw.total_bedrooms.isna().sum() > 0
+    assert "ocean_proximity" in d.categorical
+
+@needs_shared
+def test_auto_finds_real_data_under_the_data_roots(monkeypatch, capsys):
+    monkeypatch.setenv("ACCEL_COURSE_DATA", str(SHARED.parent))
+    d = H.load_housing("auto")
+    assert d.name == "ames"
+    assert capsys.readouterr().out.count("[accel_course:housing]") == 1
+
+def test_auto_without_data_uses_windsor_and_says_so(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("ACCEL_COURSE_DATA", str(tmp_path)); monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    d = H.load_housing("auto")
+    out = capsys.readouterr().out
+    assert d.name == "windsor" and out.count("\n") == 1 and "offline default" in out
+
+# ---------------------------------------------------------------- bad input
+HEADER = ",".join(H.WINDSOR_COLUMNS)
+@pytest.mark.parametrize("name,content,needle", [
+    ("empty.csv", "", "empty"),
+    ("binary.csv", b"PK\x03\x04\x00\x00garbage", "not a text CSV"),
+    ("nocols.csv", "a,b\n1,2\n", "not a known housing file"),
+    ("wrongtype.csv", HEADER + "\n42000,big,3,1,2,yes,no,yes,no,no,1,no\n", "'lotsize' must be numeric"),
+    ("badprice.csv", HEADER + "\n,5850,3,1,2,yes,no,yes,no,no,1,no\n", "'price' must be a positive price"),
+    ("negprice.csv", HEADER + "\n-5,5850,3,1,2,yes,no,yes,no,no,1,no\n", "'price' must be a positive price"),
+    ("yesno.csv", HEADER + "\n42000,5850,3,1,2,maybe,no,yes,no,no,1,no\n", "'driveway' must be 'yes' or 'no'"),
+])
+def test_bad_input_names_file_and_column(tmp_path, name, content, needle):
+    p = tmp_path/name
+    p.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(DataError) as e: H.load_housing(p, verbose=False)
+    assert needle in str(e.value) and name in str(e.value)
+
+def test_missing_required_column_with_forced_dataset(tmp_path):
+    p = tmp_path/"cal.csv"; p.write_text("longitude,latitude\n1,2\n")
+    with pytest.raises(DataError, match=r"cal\.csv.*median_house_value"): H.load_housing(p, dataset="california", verbose=False)
+
+def test_folder_without_csv_and_unknown_sources(tmp_path):
+    with pytest.raises(DataError, match="no CSV"): H.load_housing(tmp_path, verbose=False)
+    with pytest.raises(DataError, match="file not found"): H.load_housing(tmp_path/"nope.csv", verbose=False)
+    with pytest.raises(DataError, match="Hugging Face"): H.load_housing("hf", verbose=False)
+    with pytest.raises(ValueError, match="dataset must be"): H.load_housing("sample", dataset="boston")
+
+# ---------------------------------------------------------------- pipeline and models
+def test_skewed_log1p_learns_columns_on_fit():
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.lognormal(0, 1, 500), rng.normal(0, 1, 500), -rng.lognormal(0, 1, 500)]
+    t = H.SkewedLog1p().fit(X)
+    assert t.columns_.tolist() == [0]                    # skewed and non-negative only
+    assert np.allclose(t.transform(X)[:, 0], np.log1p(X[:, 0])) and np.allclose(t.transform(X)[:, 1:], X[:, 1:])
+
+@needs_shared
+def test_one_pipeline_handles_unseen_categories_and_missing_values():
+    d = H.load_housing(AMES, verbose=False)
+    pre = H.make_preprocessor("ames").fit(d.X)
+    Xt = pre.transform(d.X_test)
+    assert Xt.shape[0] == d.n_test and np.isfinite(Xt).all()
+    names = H.feature_names(pre)
+    assert "MasVnrType_None" in names and "TotalSF" in names and "HouseAge" in names
+
+def test_cv_is_reproducible_and_covers_every_row():
+    d = H.load_housing("sample", verbose=False)
+    models = H.make_models("windsor", ["ridge", "random_forest", "torch_linear"], epochs=3)
+    a = H.cross_validate(d, models, n_splits=3, progress=False)
+    b = H.cross_validate(d, models, n_splits=3, progress=False)
+    pd.testing.assert_frame_equal(a.scores.drop(columns="fit_s"), b.scores.drop(columns="fit_s"))
+    assert sorted(np.unique(a.folds)) == [0, 1, 2] and all(len(p) == d.n for p in a.oof.values())
+    assert a.scores.loc["ridge", "rmse_log"] < 0.25                    # OLS on logs reaches ~0.21 on Windsor
+
+@needs_shared
+def test_submission_is_valid(tmp_path):
+    d = H.load_housing(AMES, verbose=False)
+    sub = H.write_submission(H.make_models("ames", ["ridge"])["ridge"], d, tmp_path/"submission.csv")
+    back = pd.read_csv(tmp_path/"submission.csv")
+    assert list(back.columns) == ["Id", "SalePrice"] and len(back) == d.n_test
+    assert back.Id.tolist() == d.test_ids.tolist() and (back.SalePrice > 10_000).all() and (back.SalePrice < 2e6).all()
+
+def test_launch_two_processes_really_distributes():
+    rng = np.random.default_rng(0); X = rng.normal(size=(256, 8)).astype(np.float32); y = X[:, 0] + 0.1*rng.normal(size=256)
+    tp = H.compare_processes(X, y, epochs=1)
+    assert tp.world_size.tolist() == [1, 2] and (tp.samples_per_s > 0).all()
+
+# ---------------------------------------------------------------- runner and CLI
+def test_runner_writes_valid_metrics_and_figures(tmp_path):
+    m = run_project("housing", RunContext(out=tmp_path, source="sample", fast=True))
+    on_disk = json.loads((tmp_path/"metrics.json").read_text())
+    validate_metrics(on_disk)
+    assert on_disk["project"] == "housing" and on_disk["dataset"] == "windsor" and on_disk["n_train"] == 300
+    for name, mm in on_disk["models"].items(): assert {"rmse_log", "rmse"} <= set(mm), name
+    assert {"torch_linear", "torch_mlp", "ridge", "random_forest"} <= set(on_disk["models"])
+    for fig in ["target", "predicted_vs_actual", "feature_importance", "shap_beeswarm", "shap_waterfall", "lime"]:
+        f = tmp_path/f"{fig}.png"; assert f.exists() and f.read_bytes()[:4] == b"\x89PNG", fig
+
+@needs_shared
+def test_runner_on_ames_writes_a_submission(tmp_path):
+    m = run_project("housing", RunContext(out=tmp_path, source=str(AMES), fast=True, options={"models": "ridge", "no_explain": True}))
+    assert m["dataset"] == "ames" and m["n_test"] == 100 and m["best"] == "ridge"
+    assert len(pd.read_csv(tmp_path/"submission.csv")) == 100
+
+def test_same_seed_same_metrics(tmp_path):
+    opts = {"models": "ridge,random_forest,torch_mlp", "no_explain": True}
+    a = run_project("housing", RunContext(out=tmp_path/"a", source="sample", fast=True, seed=7, options=opts))
+    b = run_project("housing", RunContext(out=tmp_path/"b", source="sample", fast=True, seed=7, options=opts))
+    strip = lambda m: {k: {kk: v for kk, v in mm.items() if kk != "fit_s"} for k, mm in m["models"].items()}
+    assert strip(a) == strip(b)
+
+def test_cli_run_housing(tmp_path):
+    p = subprocess.run(["accel-course", "run", "housing", "--source", "sample", "--fast", "--out", str(tmp_path),
+                        "--models", "linear,ridge", "--no-explain", "--folds", "3"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    m = json.loads((tmp_path/"metrics.json").read_text())
+    assert set(m["models"]) == {"linear", "ridge"} and m["source"].startswith("Windsor")
