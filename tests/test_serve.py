@@ -258,6 +258,15 @@ def test_unexpected_error_is_json_500_without_trace(model_dir, predictor):
     assert r.get_json()["error"]["status"] == 500
 
 
+def test_overloaded_model_is_json_503(predictor):
+    app = create_app(predictor, request_timeout_s=1e-6)      # no prediction can finish in a microsecond
+    try:
+        r = app.test_client().post("/predict", json={"text": "good"})
+        assert r.status_code == 503 and r.get_json()["error"]["status"] == 503
+    finally:
+        app.extensions["accel_course"]["batcher"].close()
+
+
 def test_create_app_checks_limits(predictor):
     with pytest.raises(ValueError): create_app(predictor, max_texts=0)
 
