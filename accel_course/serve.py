@@ -44,7 +44,7 @@ def check_model_dir(model_dir) -> Path:
                              "save it with tokenizer.save_pretrained(dir)")
     return d
 
-# %% ../nbs/21_serve.ipynb #a5fc7004
+# %% ../nbs/21_serve.ipynb #602c1e6b
 def _auto_device(device=None) -> str:
     import torch
     if device not in (None, "", "auto"): return str(device)
@@ -52,9 +52,17 @@ def _auto_device(device=None) -> str:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(): return "mps"
     return "cpu"
 
+_INFO_KEYS = ("dataset", "source", "synthetic", "max_length", "test_accuracy", "test_f1_macro")
+
+def _training_info(d: Path) -> dict:
+    "The optional `training_info.json` written by the sentiment chapter ({} if absent or unreadable)."
+    try: info = json.loads((d/"training_info.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError): return {}
+    return info if isinstance(info, dict) else {}
+
 class SentimentPredictor:
     "A text classifier loaded once from a safetensors model folder; `predict(texts)` works in sorted batches."
-    def __init__(self, model_dir, *, device=None, batch_size: int = 32, max_length: int | None = 256,
+    def __init__(self, model_dir, *, device=None, batch_size: int = 32, max_length: int | None = None,
                  warmup: bool = True):
         import torch
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
@@ -78,6 +86,10 @@ class SentimentPredictor:
         if n < 2: raise ModelLoadError(f"{self.model_dir}: config.json has num_labels={n}; a classifier needs >= 2")
         id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
         self.labels = [id2label.get(i, f"LABEL_{i}") for i in range(n)]
+        self.training_info = _training_info(self.model_dir)
+        if not max_length:
+            trained = self.training_info.get("max_length")
+            max_length = trained if isinstance(trained, int) and not isinstance(trained, bool) and trained > 0 else 256
         limit = min(int(getattr(self.tokenizer, "model_max_length", 512) or 512),
                     int(getattr(config, "max_position_embeddings", 512) or 512))
         self.max_length = min(int(max_length), limit) if max_length else limit
@@ -110,8 +122,11 @@ class SentimentPredictor:
 
     def info(self) -> dict:
         "What `/health` reports about the model."
-        return dict(model=self.name, architecture=self.architecture, labels=list(self.labels), device=self.device,
-                    max_length=self.max_length, batch_size=self.batch_size)
+        d = dict(model=self.name, architecture=self.architecture, labels=list(self.labels), device=self.device,
+                 max_length=self.max_length, batch_size=self.batch_size)
+        training = {k: self.training_info[k] for k in _INFO_KEYS if k in self.training_info}
+        if training: d["training"] = training     # e.g. "synthetic": true warns that the demo data was generated
+        return d
 
     def __repr__(self): return f"SentimentPredictor({self.name!r}, labels={self.labels}, device={self.device!r})"
 
@@ -257,7 +272,7 @@ def parse_predict_request(raw: bytes, limits: Limits = Limits()) -> tuple[list[s
             raise BadRequest(f"{where} is too long: {len(t)} characters > {limits.max_chars}")
     return texts, single
 
-# %% ../nbs/21_serve.ipynb #bdda9c8c
+# %% ../nbs/21_serve.ipynb #90849b54
 def _json_error(status: int, name: str, message: str):
     from flask import jsonify
     resp = jsonify(error=dict(status=status, name=name, message=message))
@@ -265,7 +280,7 @@ def _json_error(status: int, name: str, message: str):
     return resp
 
 def create_app(model_dir, *, max_texts: int = Limits.max_texts, max_chars: int = Limits.max_chars,
-               max_body_bytes: int = Limits.max_body_bytes, batch_size: int = 32, max_length: int | None = 256,
+               max_body_bytes: int = Limits.max_body_bytes, batch_size: int = 32, max_length: int | None = None,
                device=None, micro_batching: bool = True, max_wait_ms: float = 0.0, request_timeout_s: float = 60):
     "Flask app serving `POST /predict` and `GET /health` for a safetensors model folder (or a loaded `SentimentPredictor`)."
     from flask import Flask, jsonify, request

@@ -105,6 +105,19 @@ def test_predictor_batches_match_single(predictor):
     assert predictor.predict_proba(["word " * 5000]).shape == (1, 3)
 
 
+def test_max_length_from_training_info(predictor, model_dir, tmp_path):
+    assert predictor.max_length == 256 and "training" not in predictor.info()
+    d = tmp_path / "with-info"; d.mkdir()
+    for p in Path(model_dir).iterdir(): (d / p.name).write_bytes(p.read_bytes())
+    (d / "training_info.json").write_text(json.dumps({"labels": LABELS, "max_length": 16, "synthetic": True,
+                                                       "lr": 3e-5, "secret_path": "/home/x"}))
+    p = load_predictor(d)
+    assert p.max_length == 16 and p.info()["training"] == {"synthetic": True, "max_length": 16}
+    assert load_predictor(d, max_length=64).max_length == 64                 # an explicit value wins
+    (d / "training_info.json").write_text("not json")
+    assert load_predictor(d).max_length == 256                               # unreadable info is ignored
+
+
 def test_predictor_is_deterministic(predictor, model_dir):
     again = load_predictor(model_dir, batch_size=2)
     assert np.allclose(predictor.predict_proba(REVIEWS), again.predict_proba(REVIEWS), atol=1e-5)
@@ -365,3 +378,20 @@ def test_cli_serve_refuses_pickle_dir(tmp_path):
     r = subprocess.run([sys.executable, "-m", "accel_course.cli", "serve", "--model", str(d), "--port", "0"],
                        capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert r.returncode != 0 and "safetensors" in r.stderr + r.stdout and "Traceback" not in r.stderr
+
+
+def test_serves_a_folder_saved_by_the_sentiment_chapter(model_dir, tmp_path):
+    """Contract with accel_course.sentiment: a folder written by its `save_classifier` is served as is."""
+    sentiment = pytest.importorskip("accel_course.sentiment")
+    save = getattr(sentiment, "save_classifier", None)
+    if save is None: pytest.skip("accel_course.sentiment has no save_classifier")
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, use_safetensors=True, local_files_only=True)
+    tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    out = save(model, tok, tmp_path / "model", ["neg", "neu", "pos"], {"max_length": 48, "synthetic": True})
+    app = create_app(out, micro_batching=False)
+    c = app.test_client()
+    h = c.get("/health").get_json()
+    assert h["labels"] == ["neg", "neu", "pos"] and h["max_length"] == 48 and h["training"]["synthetic"] is True
+    r = c.post("/predict", json={"texts": REVIEWS})
+    assert r.status_code == 200 and all(p["label"] in h["labels"] for p in r.get_json()["predictions"])
