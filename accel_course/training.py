@@ -97,7 +97,16 @@ class History:
         ax.set_xlabel("epoch"); ax.legend(); return ax
     def __repr__(self): return f"History({len(self)} epochs, best {self.monitor}={self.best_value} at epoch {self.best_epoch})"
 
-# %% ../nbs/01_training.ipynb #e07096c1
+# %% ../nbs/01_training.ipynb #44a43d93
+def _cache_accelerate_import_checks():
+    "Cache accelerate's per-step `is_lomo_available()` check (an uncached importlib lookup in accelerate 1.15)."
+    import functools, accelerate.optimizer as aopt
+    f = getattr(aopt, "is_lomo_available", None)
+    if f is not None and not hasattr(f, "cache_info"): aopt.is_lomo_available = functools.lru_cache(maxsize=None)(f)
+
+_cache_accelerate_import_checks()
+
+# %% ../nbs/01_training.ipynb #96eabe4e
 def reset_accelerate_state(keep_process_group: bool | None = None) -> None:
     "Forget any previous `Accelerator` configuration in this process (keeps the process group in distributed runs)."
     from accelerate.state import AcceleratorState, GradientState, PartialState
@@ -116,7 +125,7 @@ def make_accelerator(mixed_precision: str | None = None, grad_accum_steps: int =
     return Accelerator(mixed_precision=mixed_precision, gradient_accumulation_steps=grad_accum_steps, cpu=cpu,
                        log_with=log_with, project_config=pc, **kwargs)
 
-# %% ../nbs/01_training.ipynb #3ded84f0
+# %% ../nbs/01_training.ipynb #b8f58c0b
 def _to_numpy(t):
     if t is None: return None
     if isinstance(t, (list, tuple)): return [_to_numpy(x) for x in t]
@@ -147,7 +156,7 @@ def _batch_size(batch) -> int:
     while isinstance(batch, (list, tuple)): batch = batch[0]
     return int(batch.shape[0])
 
-# %% ../nbs/01_training.ipynb #f61ff132
+# %% ../nbs/01_training.ipynb #8f228d54
 def _evaluate(model, dl, accelerator, loss_fn, forward_fn, metrics):
     model.eval()
     losses, preds, targs = [], [], []
@@ -169,7 +178,7 @@ def _evaluate(model, dl, accelerator, loss_fn, forward_fn, metrics):
 
 def _better(a, b, mode): return b is None or (a < b if mode == "min" else a > b)
 
-# %% ../nbs/01_training.ipynb #0837a181
+# %% ../nbs/01_training.ipynb #3801e53c
 def _save_checkpoint(accelerator, path: Path, fit_state: dict):
     path = Path(path); tmp = path.with_name(f".{path.name}.tmp"); old = path.with_name(f".{path.name}.old")
     if accelerator.is_main_process:
@@ -194,7 +203,7 @@ def _find_checkpoint(p) -> Path:
     raise FileNotFoundError(f"resume_from={str(p)!r}: no checkpoint found (expected a folder with fit_state.json, "
                             f"or an output_dir with checkpoints/last)")
 
-# %% ../nbs/01_training.ipynb #74feffa4
+# %% ../nbs/01_training.ipynb #fe3251c5
 def fit(model: nn.Module, optimizer, train_dl, valid_dl=None, *, loss_fn: Callable | None = None,
         metrics: Mapping[str, Callable] | None = None, scheduler=None, config: FitConfig | None = None,
         accelerator=None, forward_fn: Callable | None = None, **kwargs) -> History:
@@ -241,15 +250,16 @@ def fit(model: nn.Module, optimizer, train_dl, valid_dl=None, *, loss_fn: Callab
         set_seed(cfg.seed + epoch)          # the data order and dropout of epoch e depend only on (seed, e)
         if hasattr(train_dl, "set_epoch"): train_dl.set_epoch(epoch)
         model.train(); t0 = time.perf_counter()
-        tot = torch.zeros((), device=accelerator.device); cnt = torch.zeros((), device=accelerator.device)
+        tot_f, cnt_f = 0.0, 0
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch+1}/{cfg.epochs}", disable=not show_bar, leave=False)
         for step, batch in enumerate(train_dl):
             if step >= steps_per_epoch: break
             with accelerator.accumulate(model):
                 loss, _, _ = forward_fn(model, batch) if forward_fn else default_forward(model, batch, loss_fn)
                 if loss is None: raise ValueError("no loss: pass loss_fn=, or a forward_fn, or a model that returns .loss")
-                if not torch.isfinite(loss.detach()).all():
-                    raise NonFiniteLossError(f"non-finite training loss ({loss.item()}) at epoch {epoch+1}, step {step+1}: "
+                lv = loss.detach().float().sum().item()   # one host sync per step: cheap on CPU, and it locates a NaN exactly
+                if not math.isfinite(lv):
+                    raise NonFiniteLossError(f"non-finite training loss ({lv}) at epoch {epoch+1}, step {step+1}: "
                                              "lower the learning rate, add clip_grad_norm=, check the inputs for NaN/inf, "
                                              "or use bf16 instead of fp16")
                 accelerator.backward(loss)
@@ -259,12 +269,15 @@ def fit(model: nn.Module, optimizer, train_dl, valid_dl=None, *, loss_fn: Callab
                 if scheduler is not None and cfg.scheduler_step == "batch": scheduler.step()
                 optimizer.zero_grad()
             bs = _batch_size(batch)
-            tot += loss.detach().float() * bs; cnt += bs
-            bar.update(1)
-            if show_bar and step % 10 == 0: bar.set_postfix(loss=f"{loss.item():.4f}")
+            tot_f += lv * bs; cnt_f += bs
+            if show_bar:
+                bar.update(1)
+                if step % 10 == 0: bar.set_postfix(loss=f"{lv:.4f}")
         bar.close()
         if scheduler is not None and cfg.scheduler_step == "epoch": scheduler.step()
-        tot, cnt = accelerator.reduce(tot, "sum"), accelerator.reduce(cnt, "sum")
+        f64 = torch.float32 if accelerator.device.type == "mps" else torch.float64   # MPS has no float64
+        tot = accelerator.reduce(torch.tensor(tot_f, dtype=f64, device=accelerator.device), "sum")
+        cnt = accelerator.reduce(torch.tensor(cnt_f, dtype=f64, device=accelerator.device), "sum")
         row = {"epoch": epoch + 1, "train_loss": float(tot / cnt.clamp(min=1))}
         if valid_dl is not None: row.update(_evaluate(model, valid_dl, accelerator, loss_fn, forward_fn, metrics))
         row["time_s"] = round(time.perf_counter() - t0, 4)
@@ -295,7 +308,7 @@ def fit(model: nn.Module, optimizer, train_dl, valid_dl=None, *, loss_fn: Callab
     accelerator.wait_for_everyone()
     return hist
 
-# %% ../nbs/01_training.ipynb #b06c1d72
+# %% ../nbs/01_training.ipynb #ffc7ab53
 def predict(model: nn.Module, dl, mixed_precision: str | None = None, forward_fn: Callable | None = None,
             accelerator=None):
     "Predictions (and targets, or None) of `model` over `dl`, as NumPy arrays."
