@@ -417,7 +417,7 @@ def scores_of(model, X) -> np.ndarray:
         except AttributeError: pass
     return model.decision_function(X)
 
-# %% ../nbs/11_maintenance.ipynb #6f29e602
+# %% ../nbs/11_maintenance.ipynb #ae2653b0
 def _plt():
     import matplotlib
     if not os.environ.get("DISPLAY") and "inline" not in matplotlib.get_backend().lower(): matplotlib.use("Agg")
@@ -433,7 +433,7 @@ def plot_failure_rates(df: pd.DataFrame):
     ax[0].set_ylabel("machine failures [%]"); ax[0].set_title("failure rate by product type")
     modes = df[AI4I_MODES].sum()
     ax[1].bar(modes.index, modes.values, color="grey")
-    none = int(((df["failure"] == 1) & (df[AI4I_MODES].sum(1) == 0)).sum())
+    none = int(((df["failure"] == 1) & (df[AI4I_MODES].sum(axis=1) == 0)).sum())
     ax[1].bar(["none"], [none], color="black")
     ax[1].set_title("failures per mode ('none': failure without a mode flag)"); ax[1].set_ylabel("rows")
     fig.tight_layout(); return fig
@@ -750,7 +750,7 @@ def sequence_job(Xtr, ytr, Xva, yva, kind: str = "gru", epochs: int = 1, seed: i
     return {"world_size": st.num_processes, "mixed_precision": os.environ.get("ACCELERATE_MIXED_PRECISION", "no"),
             "val_pr_auc": hist.rows[-1].get("pr_auc"), "train_loss": hist.rows[-1]["train_loss"]}
 
-# %% ../nbs/11_maintenance.ipynb #8de12c0a
+# %% ../nbs/11_maintenance.ipynb #9c962e9d
 def resolve_sources(source: str, azure_source: str | None = None) -> tuple:
     "Map one `--source` to (AI4I source, Azure source)."
     src = str(source)
@@ -795,7 +795,7 @@ def run_maintenance(ctx: RunContext) -> dict:
         results[f"ai4i_{kind}"] = evaluate_scores(S["valid"][1], sequence_scores(m, S["valid"][0]),
                                                   S["test"][1], sequence_scores(m, S["test"][0]))
     az = load_azure_pdm(az_src, seed=seed)
-    A = azure_sequences(az, window=pick(24, 12), horizon=24)
+    A = azure_sequences(az, window=pick(48, 12), horizon=24)
     tab = azure_tabular(az)
     atr, ava, ate = azure_tabular_split(tab, A["cutoffs"])
     afeats = [c for c in tab.columns if c not in ("datetime", "machineID", "fail_next")]
