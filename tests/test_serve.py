@@ -151,17 +151,17 @@ def test_microbatcher_propagates_errors():
 
 def test_microbatcher_isolates_a_failing_request():
     import threading
-    gate = threading.Event()
+    gate, entered = threading.Event(), threading.Event()
     class Stub:
         def __init__(self): self.calls = []
         def predict(self, texts):
-            gate.wait(10); self.calls.append(list(texts))
+            entered.set(); gate.wait(10); self.calls.append(list(texts))
             if "bad" in texts: raise ValueError("bad text")
             return [dict(label=t) for t in texts]
     stub = Stub(); mb = MicroBatcher(stub, max_batch=16)
     try:
         f0 = mb.submit(["first"])                 # the worker blocks on this one, the others queue up
-        time.sleep(0.3)
+        assert entered.wait(10)
         fa, fbad, fbc = mb.submit(["a"]), mb.submit(["bad"]), mb.submit(["b", "c"])
         gate.set()
         assert f0.result(10) == [{"label": "first"}]
