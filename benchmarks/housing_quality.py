@@ -27,6 +27,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--throughput", action="store_true", help="time an MLP with 1 vs 2 processes on the largest dataset")
     ap.add_argument("--epochs", type=int, default=3, help="epochs for the throughput run")
+    ap.add_argument("--batch-sizes", default="64,512", help="per-process batch sizes for the throughput run")
     a = ap.parse_args(argv)
     sources = a.paths or (["sample"] + [str(p) for p in sorted(Path("../shared/data/housing").glob("*"))
                                         if p.is_dir() and p.name != "windsor"])
@@ -48,9 +49,10 @@ def main(argv=None):
         if biggest is None or data.n > biggest.n: biggest = data
     if a.throughput and biggest is not None:
         Xt = make_preprocessor(biggest.name).fit_transform(biggest.X)
-        tp = compare_processes(Xt, biggest.y_log, epochs=a.epochs)
-        print(f"\n== throughput, MLP (64,32) on {biggest.name} ({biggest.n} rows, {a.epochs} epochs, batch 64, 1 thread/process)")
-        print(tp[["world_size", "samples", "time_s", "samples_per_s", "speedup", "train_loss"]].round(3).to_string(index=False))
+        for bs in [int(b) for b in a.batch_sizes.split(",") if b]:
+            tp = compare_processes(Xt, biggest.y_log, epochs=a.epochs, batch_size=bs)
+            print(f"\n== throughput, MLP (64,32) on {biggest.name} ({biggest.n} rows, {a.epochs} epochs, batch {bs} per process, 1 thread/process)")
+            print(tp[["world_size", "samples", "time_s", "samples_per_s", "speedup", "train_loss"]].round(3).to_string(index=False))
 
 if __name__ == "__main__":
     main()
