@@ -87,7 +87,7 @@ def read_table(path, *, required: Iterable[str] = (), numeric: Iterable[str] = (
     require_numeric(df, numeric, p)
     return df
 
-# %% ../nbs/00_core.ipynb #e1c07f48
+# %% ../nbs/00_core.ipynb #3c9ecbd7
 DATA_ENV = "ACCEL_COURSE_DATA"
 
 def data_roots() -> list[Path]:
@@ -106,8 +106,8 @@ def find_data(*relpaths: str) -> Path | None:
     return None
 
 def announce_source(project: str, msg: str) -> None:
-    "Print the one line that says which data a loader used."
-    print(f"[accel_course:{project}] {msg}", flush=True)
+    "Print the one line that says which data a loader used (once, on the main process of a distributed run)."
+    if int(os.environ.get("RANK", "0")) == 0: print(f"[accel_course:{project}] {msg}", flush=True)
 
 # %% ../nbs/00_core.ipynb #d98cd6cb
 def atomic_write_bytes(path, data: bytes) -> Path:
