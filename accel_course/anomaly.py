@@ -260,7 +260,7 @@ def load_full_csv(paths, features=None, max_rows: int | None = None) -> UNSWData
     df["partition"] = "full"
     return UNSWData(df, ", ".join(str(p) for p in paths), "full", "full", fixes)
 
-# %% ../nbs/30_anomaly.ipynb #9ea90f00
+# %% ../nbs/30_anomaly.ipynb #a41e0fc3
 # per category: protocol mix, services per protocol, states per protocol, TTL pairs, size/duration parameters,
 # share of the attack flows and the typical size of one burst (episode)
 _NORMAL = dict(proto={"tcp": .62, "udp": .34, "arp": .015, "ospf": .01, "icmp": .01, "igmp": .005},
@@ -381,6 +381,15 @@ def _flows(rng, spec: dict, n: int, cat: str) -> dict:
                 response_body_len=response_body_len, is_ftp_login=is_ftp_login, ct_ftp_cmd=ct_ftp_cmd,
                 ct_flw_http_mthd=ct_flw_http_mthd, ct_state_ttl=ct_state_ttl)
 
+def _episode_spec(rng, spec: dict) -> dict:
+    "One attack burst = one tool configuration: shifted size/duration parameters, tighter spread, a single TTL pair."
+    e = dict(spec)
+    for k in ("spkts", "smean", "dmean", "dur"):
+        mu, sd = spec[k]
+        e[k] = (mu + rng.normal(0, 0.5) if sd > 0 else mu, sd * 0.5)
+    ttl = list(spec["ttl"]); e["ttl"] = {ttl[rng.choice(len(ttl), p=np.array(list(spec["ttl"].values())) / sum(spec["ttl"].values()))]: 1.0}
+    return e
+
 def generate_traffic(n: int = 30_000, attack_frac: float = 0.3, hours: float = 2.0, seed: int = 0) -> UNSWData:
     "Synthetic flows in the UNSW-NB15 schema: normal traffic plus nine attack families arriving in bursts, time-ordered."
     if n < 200: raise ValueError(f"n={n}: generate at least 200 flows")
@@ -394,7 +403,14 @@ def generate_traffic(n: int = 30_000, attack_frac: float = 0.3, hours: float = 2
     t = np.sort(rng.uniform(0, span, n_norm * 2))
     keep = rng.random(len(t)) < 0.75 + 0.25 * np.sin(2 * np.pi * t / span)
     t = rng.choice(t[keep], n_norm, replace=len(t[keep]) < n_norm)
-    d = _flows(rng, _NORMAL, n_norm, "Normal")
+    t = np.sort(t)
+    # normal traffic drifts over the capture: more TTL-254 hosts, bigger and longer flows later on (concept drift)
+    chunks = []
+    for j, tj in enumerate(np.array_split(t, 4)):
+        sp_j = dict(_NORMAL, ttl={(31, 29): .45 - .1 * j, (254, 252): .2 + .1 * j, (62, 252): .2, (254, 0): .1, (0, 0): .05},
+                    smean=(_NORMAL["smean"][0] + .25 * j, _NORMAL["smean"][1]), dur=(_NORMAL["dur"][0] + .4 * j, _NORMAL["dur"][1]))
+        chunks.append(pd.DataFrame(_flows(rng, sp_j, len(tj), "Normal")))
+    d = {k: v.to_numpy() for k, v in pd.concat(chunks, ignore_index=True).items()}
     d.update(stime=t, attack_cat=np.full(n_norm, "Normal", dtype=object),
              srcip=np.array([f"59.166.0.{i}" for i in rng.integers(0, 60, n_norm)], dtype=object),
              dstip=np.array([f"149.171.126.{i}" for i in rng.integers(0, 15, n_norm)], dtype=object))
@@ -408,7 +424,7 @@ def generate_traffic(n: int = 30_000, attack_frac: float = 0.3, hours: float = 2
         rows = []
         for j, (s0, m) in enumerate(zip(starts, sizes)):
             if m <= 0: continue
-            e = _flows(rng, spec, m, cat)
+            e = _flows(rng, _episode_spec(rng, spec), m, cat)
             e["stime"] = s0 + np.sort(rng.exponential(rng.uniform(20, 120), m)).clip(0, span - s0 - 1)
             attacker = f"175.45.176.{rng.integers(0, 4)}"; targets = rng.integers(0, 15, rng.integers(1, 4))
             e.update(attack_cat=np.full(m, cat, dtype=object), srcip=np.full(m, attacker, dtype=object),
@@ -527,7 +543,7 @@ def make_splits(data: UNSWData, seed: int = 0, frac=(0.6, 0.2, 0.2)) -> Splits:
     va, te = train_test_split(rest, test_size=frac[2] / (frac[1] + frac[2]), stratify=strat.loc[rest.index], random_state=seed)
     return Splits(tr.sort_index(), va.sort_index(), te.sort_index(), "stratified random 60/20/20 within one partition")
 
-# %% ../nbs/30_anomaly.ipynb #00380b06
+# %% ../nbs/30_anomaly.ipynb #9498c7fc
 HEAVY_TAILED = ("dur", "spkts", "dpkts", "sbytes", "dbytes", "rate", "sload", "dload", "sloss", "dloss", "sinpkt", "dinpkt",
                 "sjit", "djit", "tcprtt", "synack", "ackdat", "smean", "dmean", "trans_depth", "response_body_len",
                 "stcpb", "dtcpb", "ct_srv_src", "ct_srv_dst", "ct_dst_ltm", "ct_src_ltm", "ct_src_dport_ltm",
@@ -584,23 +600,26 @@ class FlowPreprocessor:
         if not all(pd.api.types.is_numeric_dtype(num[c]) for c in self.numeric):
             require_numeric(num, self.numeric)
             num = num.apply(pd.to_numeric)
-        na = num.isna().to_numpy()
-        x = num.to_numpy(np.float64, copy=True)
+        x = num.to_numpy(np.float32, copy=True)          # float32 throughout: half the memory traffic of float64
+        na = np.isnan(x)
         if na.any():
-            med = np.array([self.medians[c] for c in self.numeric])
-            x[na] = np.broadcast_to(med, x.shape)[na]
+            x[na] = np.broadcast_to(np.array([self.medians[c] for c in self.numeric], np.float32), x.shape)[na]
             if report is not None: report["missing values filled with the training median"] = int(na.sum())
         li = [self.numeric.index(c) for c in self.log_cols]
         x[:, li] = np.sign(x[:, li]) * np.log1p(np.abs(x[:, li]))
-        x = np.clip((x - np.asarray(self.mean)) / np.asarray(self.std), -self.clip, self.clip)
-        blocks = [x.astype(np.float32)]
-        for c in self.categorical:
+        x -= np.asarray(self.mean, np.float32); x /= np.asarray(self.std, np.float32)
+        np.clip(x, -self.clip, self.clip, out=x)
+        n, k = len(df), x.shape[1]
+        out = np.zeros((n, self.n_features), np.float32); out[:, :k] = x
+        rows = np.arange(n)
+        for c in self.categorical:                       # one-hot via a hash lookup; unseen / rare levels -> "other"
             lv = self.levels[c]
-            codes = pd.Categorical(df[c].astype(str), categories=lv).codes.astype(np.int64)
-            codes[codes < 0] = len(lv)                       # unseen / rare -> "other"
-            oh = np.zeros((len(df), len(lv) + 1), np.float32); oh[np.arange(len(df)), codes] = 1.0
-            blocks.append(oh)
-        return np.concatenate(blocks, axis=1)
+            col = df[c]
+            codes = pd.Index(lv).get_indexer(col if pd.api.types.is_string_dtype(col) else col.astype(str))
+            codes[codes < 0] = len(lv)
+            out[rows, k + codes] = 1.0
+            k += len(lv) + 1
+        return out
 
     def fit_transform(self, df): return self.fit(df).transform(df)
 
@@ -647,7 +666,7 @@ def results_table(evals: Sequence[Evaluation]) -> pd.DataFrame:
     "One row per detector: the test metrics."
     return pd.DataFrame({e.name: e.metrics for e in evals}).T[["auc_roc", "pr_auc", "precision", "recall", "f1", "accuracy"]].round(4)
 
-# %% ../nbs/30_anomaly.ipynb #8581216b
+# %% ../nbs/30_anomaly.ipynb #b6432193
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -733,7 +752,7 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return extract_model_from_parallel(model, keep_fp32_wrapper=False)
 
 @torch.inference_mode()
-def feature_errors(model: nn.Module, X: np.ndarray, batch_size: int = 65536) -> np.ndarray:
+def feature_errors(model: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     "Per-flow, per-feature squared reconstruction errors in fp32, shape (n, n_features)."
     model.eval()
     out = []
@@ -742,7 +761,7 @@ def feature_errors(model: nn.Module, X: np.ndarray, batch_size: int = 65536) -> 
         out.append((model(xb) - xb).pow(2).numpy())
     return np.concatenate(out) if out else np.zeros((0, X.shape[1]), np.float32)
 
-def reconstruction_errors(model: nn.Module, X: np.ndarray, batch_size: int = 65536) -> np.ndarray:
+def reconstruction_errors(model: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     "Per-flow mean squared reconstruction error (the plain anomaly score)."
     return feature_errors(model, X, batch_size).mean(-1)
 
@@ -751,10 +770,16 @@ def error_stats(model: nn.Module, X_normal: np.ndarray) -> dict:
     E = feature_errors(model, X_normal)
     return {"mean": E.mean(0).tolist(), "std": (E.std(0) + 1e-3).tolist()}
 
-def standardized_errors(model: nn.Module, X: np.ndarray, stats: dict) -> np.ndarray:
-    "Anomaly score: the mean over features of the *standardised* reconstruction error."
-    E = feature_errors(model, X)
-    return ((E - np.asarray(stats["mean"], np.float32)) / np.asarray(stats["std"], np.float32)).mean(-1)
+@torch.inference_mode()
+def standardized_errors(model: nn.Module, X: np.ndarray, stats: dict, batch_size: int = 8192) -> np.ndarray:
+    "Anomaly score: the mean over features of the *standardised* reconstruction error (batched, fp32)."
+    model.eval()
+    mu, inv = torch.tensor(stats["mean"], dtype=torch.float32), 1.0 / torch.tensor(stats["std"], dtype=torch.float32)
+    out = np.empty(len(X), np.float32)
+    for i in range(0, len(X), batch_size):    # moderate batches stay in cache: faster than one huge batch
+        xb = torch.from_numpy(np.ascontiguousarray(X[i:i + batch_size], dtype=np.float32))
+        out[i:i + len(xb)] = (((model(xb) - xb).pow_(2) - mu) * inv).mean(-1).numpy()
+    return out
 
 # %% ../nbs/30_anomaly.ipynb #63ee0f53
 class LSTMAutoencoder(nn.Module):

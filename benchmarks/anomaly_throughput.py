@@ -72,7 +72,7 @@ def main():
     configs = [("chapter AE (64-32-8)", (64, 32), 8, 1024), ("wide AE (2048-1024-64)", (2048, 1024), 64, 4096)]
     for name, hidden, bott, bs in configs:
         r = {}
-        Xc = X if (cuda or bs < 4096) else X[:min(len(X), 20_000)]       # the wide model is slow on CPU: fewer rows
+        Xc = X if (cuda or bs < 4096) else X[:min(len(X), 12_288)]       # the wide model is slow on CPU: fewer rows
         for mp in ("no", "bf16"):
             r[mp], loss = bench_training(Xc, hidden, bott, bs, a.epochs, mp, cuda, a.threads)
             print(f"   {name:24s} batch {bs:5d} {mp:4s}: {r[mp]:12,.0f} samples/s (final train loss {loss:.4f})")
