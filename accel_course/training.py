@@ -203,12 +203,13 @@ def _find_checkpoint(p) -> Path:
     raise FileNotFoundError(f"resume_from={str(p)!r}: no checkpoint found (expected a folder with fit_state.json, "
                             f"or an output_dir with checkpoints/last)")
 
-# %% ../nbs/01_training.ipynb #fe3251c5
+# %% ../nbs/01_training.ipynb #376db7e9
 def fit(model: nn.Module, optimizer, train_dl, valid_dl=None, *, loss_fn: Callable | None = None,
         metrics: Mapping[str, Callable] | None = None, scheduler=None, config: FitConfig | None = None,
         accelerator=None, forward_fn: Callable | None = None, **kwargs) -> History:
     "Train `model` with Accelerate; returns a `History`. Keyword arguments override fields of `config` (a `FitConfig`)."
     cfg = replace(config or FitConfig(), **kwargs)
+    if valid_dl is None and cfg.monitor == "val_loss": cfg = replace(cfg, monitor="train_loss")  # nothing else to watch
     if cfg.mode not in ("min", "max"): raise ValueError(f"mode must be 'min' or 'max', got {cfg.mode!r}")
     if cfg.monitor != "val_loss" and cfg.monitor not in (metrics or {}) and cfg.monitor != "train_loss":
         raise ValueError(f"monitor={cfg.monitor!r} is not 'val_loss', 'train_loss' or one of the metrics {list(metrics or {})}")
