@@ -781,7 +781,7 @@ def standardized_errors(model: nn.Module, X: np.ndarray, stats: dict, batch_size
         out[i:i + len(xb)] = (((model(xb) - xb).pow_(2) - mu) * inv).mean(-1).numpy()
     return out
 
-# %% ../nbs/30_anomaly.ipynb #63ee0f53
+# %% ../nbs/30_anomaly.ipynb #9ccad1c7
 class LSTMAutoencoder(nn.Module):
     "Sequence autoencoder: LSTM encoder -> latent vector -> LSTM decoder -> per-step reconstruction."
     def __init__(self, n_features: int, hidden: int = 64, latent: int = 16):
@@ -845,14 +845,14 @@ def lstm_flow_scores(model: nn.Module, X_seq: np.ndarray, window: int = 16, num_
         k = min(window, n - s); score[s:s + k] = e[:k]
     return score
 
-# %% ../nbs/30_anomaly.ipynb #f6da2ef5
+# %% ../nbs/30_anomaly.ipynb #b14ff254
 def fit_random_forest(X: np.ndarray, y: np.ndarray, n_estimators: int = 200, seed: int = 0):
     "Supervised reference: a Random Forest on all training flows (normal and attack) with their labels."
     from sklearn.ensemble import RandomForestClassifier
     rf = RandomForestClassifier(n_estimators=n_estimators, min_samples_leaf=2, n_jobs=2, random_state=seed).fit(X, y)
     return rf.set_params(n_jobs=1)   # parallel predict_proba sums trees in a varying order: last-digit differences
 
-# %% ../nbs/30_anomaly.ipynb #c543aab5
+# %% ../nbs/30_anomaly.ipynb #e55d594d
 def plot_curves(evals: Sequence[Evaluation], y_test):
     "ROC and precision-recall curves of each detector on test, with the validation-chosen operating point."
     import matplotlib.pyplot as plt
@@ -913,7 +913,7 @@ def plot_timeline(test_df: pd.DataFrame, ev: Evaluation, bin_: str = "1min"):
     fig.tight_layout()
     return fig
 
-# %% ../nbs/30_anomaly.ipynb #14de5346
+# %% ../nbs/30_anomaly.ipynb #1da8f541
 def fp_fn_analysis(test_df: pd.DataFrame, ev: Evaluation, cols: Sequence[str] = ("proto", "service", "state", "sttl", "dur", "sbytes", "dbytes", "spkts", "ct_srv_src")) -> dict:
     "Missed attacks per category, and how the false alarms differ from typical normal flows."
     pred = ev.test_scores >= ev.threshold; y = test_df["label"].to_numpy().astype(bool)
@@ -928,7 +928,7 @@ def fp_fn_analysis(test_df: pd.DataFrame, ev: Evaluation, cols: Sequence[str] = 
                for c in cols if c in CATEGORICAL}
     return dict(missed=missed, fp_profile=profile, fp_categoricals=cat_mix, n_fp=int(len(fp)), n_fn=int((~pred[y]).sum()))
 
-# %% ../nbs/30_anomaly.ipynb #93e50e59
+# %% ../nbs/30_anomaly.ipynb #18b25d09
 def feature_group_ablation(splits: Splits, seed: int = 0, n_estimators: int = 100) -> pd.DataFrame:
     "Test AUC-ROC of Isolation Forest and Random Forest on each feature group alone and on all features but one group."
     from sklearn.metrics import roc_auc_score
@@ -955,7 +955,7 @@ def plot_ablation(tab: pd.DataFrame):
     fig.tight_layout()
     return fig
 
-# %% ../nbs/30_anomaly.ipynb #bd382dd6
+# %% ../nbs/30_anomaly.ipynb #64dff6f0
 def cv_vs_holdout(data: UNSWData, splits: Splits, seed: int = 0, n_estimators: int = 100) -> dict:
     "Random Forest accuracy and AUC: shuffled 5-fold CV over all flows vs the honest hold-out split."
     from sklearn.model_selection import StratifiedKFold, cross_validate
@@ -971,7 +971,7 @@ def cv_vs_holdout(data: UNSWData, splits: Splits, seed: int = 0, n_estimators: i
             "holdout_accuracy": float(accuracy_score(yt, rf.predict(Xt))), "holdout_auc": float(roc_auc_score(yt, rf.predict_proba(Xt)[:, 1])),
             "holdout": splits.how}
 
-# %% ../nbs/30_anomaly.ipynb #c9ac20a1
+# %% ../nbs/30_anomaly.ipynb #17295d32
 class AnomalyPipeline:
     "Preprocessor + autoencoder + standardised-error statistics + threshold. `score_flows(df)` scores raw flows."
     def __init__(self, pre: FlowPreprocessor, model: Autoencoder, threshold: float, err_stats: dict, meta: dict | None = None):
@@ -1012,7 +1012,7 @@ def score_flows(df: pd.DataFrame, pipeline: "AnomalyPipeline | str | Path") -> p
     if not isinstance(pipeline, AnomalyPipeline): pipeline = AnomalyPipeline.load(pipeline)
     return pipeline.score_flows(df)
 
-# %% ../nbs/30_anomaly.ipynb #fe47878b
+# %% ../nbs/30_anomaly.ipynb #3f698454
 def _launch_worker(n: int = 4000, epochs: int = 2, seed: int = 0) -> dict:
     "Train the autoencoder on generated traffic inside a (possibly multi-process) launch; returns rank 0's summary."
     from accelerate import PartialState
@@ -1024,7 +1024,7 @@ def _launch_worker(n: int = 4000, epochs: int = 2, seed: int = 0) -> dict:
     return dict(world_size=st.num_processes, mixed_precision=os.environ.get("ACCELERATE_MIXED_PRECISION"),
                 val_auc=hist.rows[-1]["auc_roc"], val_loss=hist.rows[-1]["val_loss"])
 
-# %% ../nbs/30_anomaly.ipynb #f3277617
+# %% ../nbs/30_anomaly.ipynb #5ea152ac
 def _add_args(p):
     p.add_argument("--rows", type=int, default=None, help="load at most this many flows of a real file (stratified / per file)")
     p.add_argument("--no-ablation", action="store_true", help="skip the feature-group ablation")
