@@ -41,7 +41,7 @@ def main(argv=None):
         metric, target = TARGETS[data.name]
         s = cv.scores.copy()
         print(f"\n== {data.name}: {data.n} rows, {a.folds}-fold CV on log price ({time.perf_counter() - t0:.0f}s) -- {data.source}")
-        with pd.option_context("display.width", 160, "display.float_format", "{:,.4f}".format):
+        with pd.option_context("display.width", 200, "display.max_columns", None, "display.float_format", "{:,.4f}".format):
             print(s)
         best = s[metric].idxmin()
         print(f"best by {metric}: {best} = {s.loc[best, metric]:,.4f}  (target <= {target:,}; "
