@@ -112,7 +112,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     ps.add_argument("--threads", type=int, default=4, help="waitress worker threads")
     return p
 
-# %% ../nbs/03_cli.ipynb #c5ac148f
+# %% ../nbs/03_cli.ipynb #19486ddb
 _KNOWN_SOURCES = ("auto", "sample", "kaggle", "hf")
 
 def _ctx(a, project, out) -> RunContext:
@@ -181,9 +181,14 @@ def main(argv=None) -> int:
         return 0
     except KeyboardInterrupt:
         print("accel-course: interrupted", file=sys.stderr); return 130
-    except (DataError, FileNotFoundError, KeyError, ValueError, RuntimeError, ImportError, OSError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"accel-course: error: {msg}", file=sys.stderr)
+    except (DataError, FileNotFoundError, NotADirectoryError, PermissionError) as e:   # the user's input
+        print(f"accel-course: error: {e}", file=sys.stderr)
+        if os.environ.get("ACCEL_COURSE_DEBUG"): traceback.print_exc()
+        return 2
+    except Exception as e:   # anything else is one line too, but says what it was and how to see more
+        msg = e.args[0] if isinstance(e, KeyError) and e.args and "project" in str(e.args[0]) else f"{type(e).__name__}: {e}"
+        hint = "" if os.environ.get("ACCEL_COURSE_DEBUG") else " (set ACCEL_COURSE_DEBUG=1 for the traceback)"
+        print(f"accel-course: error: {msg}{hint}", file=sys.stderr)
         if os.environ.get("ACCEL_COURSE_DEBUG"): traceback.print_exc()
         return 2
     return 0
