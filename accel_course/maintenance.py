@@ -417,7 +417,7 @@ def scores_of(model, X) -> np.ndarray:
         except AttributeError: pass
     return model.decision_function(X)
 
-# %% ../nbs/11_maintenance.ipynb #ae2653b0
+# %% ../nbs/11_maintenance.ipynb #4557e35f
 def _plt():
     import matplotlib
     if not os.environ.get("DISPLAY") and "inline" not in matplotlib.get_backend().lower(): matplotlib.use("Agg")
@@ -447,7 +447,6 @@ def plot_sensor_distributions(df: pd.DataFrame):
     for ax, c in zip(axs.flat, cols):
         sns.histplot(d, x=c, hue="status", stat="density", common_norm=False, bins=40, ax=ax, element="step",
                      palette={"normal": "#4c72b0", "failure": "#c44e52"}, legend=(c == cols[0]))
-    axs.flat[-1].axis("off")
     fig.suptitle("readings of failed vs normal processes (densities, each class normalised)"); fig.tight_layout()
     return fig
 
@@ -493,8 +492,9 @@ def plot_telemetry_around_failures(data: AzurePdM, hours: int = 96):
             C = np.vstack(curves)
             for c in C: ax.plot(lags, pd.Series(c).rolling(6, min_periods=1).mean(), c="grey", lw=0.5, alpha=0.4)
             ax.plot(lags, pd.Series(np.nanmean(C, 0)).rolling(6, min_periods=1).mean(), c="#c44e52", lw=2)
-        ax.axhline(0, c="k", lw=0.5)
+        ax.axhline(0, c="k", lw=0.5); ax.set_xlim(-hours, 0)
         ax.set_title(f"{comp} failures (n={len(curves)}): {sensor}"); ax.set_xlabel("hours before failure")
+        if not curves: ax.text(0.5, 0.5, f"no {comp} failure in this data", ha="center", va="center", transform=ax.transAxes)
     axs[0].set_ylabel("z-score (6 h mean)"); fig.tight_layout(); return fig
 
 def comparison_table(results: dict) -> pd.DataFrame:
