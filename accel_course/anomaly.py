@@ -458,7 +458,7 @@ def generate_traffic(n: int = 30_000, attack_frac: float = 0.3, hours: float = 2
     cols = [c for c in PARTITION_COLUMNS] + ["srcip", "sport", "dstip", "dsport", "stime", "ltime", "partition"]
     return UNSWData(df[cols], "sample", "synthetic", "synthetic", {}, [f"generated {m:,} flows over {hours:g} h, seed={seed}"])
 
-# %% ../nbs/30_anomaly.ipynb #51bd86ae
+# %% ../nbs/30_anomaly.ipynb #efdaa65d
 _PARTITION_NAMES = ("UNSW_NB15_training-set.csv", "UNSW_NB15_testing-set.csv")
 _FULL_NAMES = tuple(f"UNSW-NB15_{i}.csv" for i in range(1, 5))
 
@@ -507,7 +507,8 @@ def load_unsw(source: str = "auto", n: int | None = None, seed: int = 0, max_row
     if not p.exists(): raise DataError(f"{p}: no such file or folder (source must be 'auto', 'sample', 'kaggle' or a path)")
     d = _load_folder(p, max_rows) if p.is_dir() else (load_partition_csv(p, max_rows) if _looks_partition(p)
                                                       else load_full_csv(p, max_rows=max_rows))
-    fx = f"; fixed: {sum(d.fixes.values()):,} values" if d.fixes else ""
+    fx = (f"; fixed {sum(v for k, v in d.fixes.items() if not k.startswith('rate')):,} values: "
+          + ", ".join(f"{k} ({v:,})" for k, v in d.fixes.items() if not k.startswith("rate"))) if d.fixes else ""
     announce_source("anomaly", f"using {d.kind} UNSW-NB15 data from {p} ({d.n:,} flows, partition {d.partition}{fx})")
     for note in d.notes: announce_source("anomaly", note)
     return d
