@@ -9,10 +9,9 @@ Targets (issue #3, on the FULL files): Windsor rmse_log <= 0.20; Ames rmse_log <
 The course's samples are partial (400 Ames rows, 3,000 California rows), so their numbers are indicative only.
 Not a test: it prints what one run measured.
 """
-import argparse, os, sys, time
+import argparse, os, time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from accel_course.housing import load_housing, make_models, cross_validate, make_preprocessor, compare_processes, MODEL_NAMES
