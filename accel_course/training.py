@@ -203,7 +203,7 @@ def _find_checkpoint(p) -> Path:
     raise FileNotFoundError(f"resume_from={str(p)!r}: no checkpoint found (expected a folder with fit_state.json, "
                             f"or an output_dir with checkpoints/last)")
 
-# %% ../nbs/01_training.ipynb #376db7e9
+# %% ../nbs/01_training.ipynb #483bdb79
 def fit(model: nn.Module, optimizer, train_dl, valid_dl=None, *, loss_fn: Callable | None = None,
         metrics: Mapping[str, Callable] | None = None, scheduler=None, config: FitConfig | None = None,
         accelerator=None, forward_fn: Callable | None = None, **kwargs) -> History:
@@ -307,6 +307,9 @@ def fit(model: nn.Module, optimizer, train_dl, valid_dl=None, *, loss_fn: Callab
         if accelerator.is_main_process and cfg.verbose: print(f"restored best weights from epoch {hist.best_epoch} ({cfg.monitor}={hist.best_value:.4f})")
     if cfg.log_with: accelerator.end_training()
     accelerator.wait_for_everyone()
+    # `prepare` wrapped model.forward in autocast for mixed precision; give the caller back a plain model, so that
+    # later inference or saving runs in the precision the caller chooses, not silently in bf16/fp16
+    accelerator.unwrap_model(model, keep_fp32_wrapper=False)
     return hist
 
 # %% ../nbs/01_training.ipynb #ffc7ab53

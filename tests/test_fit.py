@@ -134,3 +134,13 @@ def test_dict_batches_use_model_loss():
     h = fit(m, torch.optim.AdamW(m.parameters(), lr=5e-2), dl, dl, epochs=8, verbose=False, progress=False,
             metrics={"acc": lambda p, t: float((p.argmax(1) == t).mean())}, monitor="acc", mode="max")
     assert h.best_value > 0.8
+
+def test_model_is_plain_after_mixed_precision_fit():
+    X, y = toy_regression(128, seed=0)
+    m = make_mlp(); seen = []
+    fit(m, torch.optim.AdamW(m.parameters()), DataLoader(TensorDataset(X, y), batch_size=32), loss_fn=nn.MSELoss(),
+        mixed_precision="bf16", progress=False, verbose=False)
+    h = m[0].register_forward_hook(lambda mod, i, o: seen.append(o.dtype))
+    with torch.no_grad(): m(X[:4])
+    h.remove()
+    assert seen == [torch.float32] and "_original_forward" not in m.__dict__
