@@ -69,7 +69,19 @@ class _Worker:
         state.wait_for_everyone()
         return res
 
-# %% ../nbs/02_launch.ipynb #5cd93e53
+# %% ../nbs/02_launch.ipynb #dc454b7d
+class _DropBanner:
+    "A stdout wrapper that hides notebook_launcher's 'Launching training on N CUDAs.' line (wrong on CPU)."
+    def __init__(self, stream): self.stream, self._skip_nl = stream, False
+    def write(self, t):
+        if t.startswith("Launching training on"): self._skip_nl = True; return len(t)
+        if self._skip_nl and t == "\n": self._skip_nl = False; return 1
+        self._skip_nl = False
+        return self.stream.write(t)
+    def flush(self): return self.stream.flush()
+    def __getattr__(self, k): return getattr(self.stream, k)
+
+# %% ../nbs/02_launch.ipynb #d189c517
 def launch(fn: Callable, *args, num_processes: int | None = None, mixed_precision: str = "no",
            use_cpu: bool | None = None, num_nodes: int = 1, node_rank: int = 0, master_addr: str = "127.0.0.1",
            port: int | None = None, verbose: bool = True):
@@ -100,7 +112,7 @@ def launch(fn: Callable, *args, num_processes: int | None = None, mixed_precisio
         if verbose:
             print(f"launch: {world} processes on {'CPU (gloo)' if use_cpu else 'GPU (nccl)'}, mixed_precision={mp}, "
                   f"{master_addr}:{port}")
-        with _env(**env):
+        with _env(**env), contextlib.redirect_stdout(_DropBanner(sys.stdout)):
             notebook_launcher(_Worker(fn, world, result_path, use_cpu), args, num_processes=num_processes, mixed_precision=mp,
                               use_port=str(port), master_addr=master_addr, num_nodes=num_nodes, node_rank=node_rank)
         if node_rank != 0 or not os.path.exists(result_path): return None
@@ -109,12 +121,12 @@ def launch(fn: Callable, *args, num_processes: int | None = None, mixed_precisio
     finally:
         reset_accelerate_state(keep_process_group=False)
 
-# %% ../nbs/02_launch.ipynb #1a1837de
+# %% ../nbs/02_launch.ipynb #b3e22d2e
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from .training import fit, toy_regression, make_mlp, probe_precision, make_accelerator
 
-# %% ../nbs/02_launch.ipynb #f7546539
+# %% ../nbs/02_launch.ipynb #1cd0b3ae
 def weights_digest(model) -> float:
     "A cheap fingerprint of a model's weights (sum of |w|), to compare ranks."
     return float(sum(p.detach().double().abs().sum() for p in model.parameters()))
