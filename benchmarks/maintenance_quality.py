@@ -2,7 +2,8 @@
 
 1. AI4I 2020 machine-failure F1 on a stratified 20% hold-out of the real file, WITHOUT the failure-mode columns.
    The decision threshold is chosen on out-of-fold predictions of the training part (5-fold), never on the
-   hold-out. Raw readings vs + physics features (delta_t, power, strain, strain_ratio); several split seeds.
+   hold-out. Raw readings vs + physics features (delta_t, power, strain, strain_ratio) vs the chapter's
+   MODEL_FEATURES (physics, delta_t in place of the absolute temperatures); several split seeds.
 2. Azure PdM 24 h-ahead component-failure F1 and PR-AUC on the real sample with a time-ordered split
    (60/20/20 of the calendar, 24 h embargo, threshold from the validation period): RF on rolling features, LSTM, GRU.
 
@@ -26,7 +27,7 @@ from accel_course import maintenance as M
 def ai4i_benchmark(path: Path, seeds: int) -> pd.DataFrame:
     df = M.add_physics_features(M.load_ai4i(path).df)
     y = df["failure"].to_numpy()
-    sets = {"raw": M.RAW_FEATURES, "physics": M.RAW_FEATURES + M.PHYSICS_FEATURES}
+    sets = {"raw": M.RAW_FEATURES, "physics": M.RAW_FEATURES + M.PHYSICS_FEATURES, "phys_dT": M.MODEL_FEATURES}
     models = {
         "hgb": lambda fs, s: M.tabular_pipeline(HistGradientBoostingClassifier(random_state=s), fs, scale=False),
         "rf": lambda fs, s: M.make_rf(fs, seed=s, n_estimators=300),
