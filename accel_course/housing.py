@@ -594,7 +594,18 @@ def plot_importances(imp: pd.DataFrame, top: int = 15, title: str = ""):
     fig.tight_layout()
     return fig
 
-# %% ../nbs/10_housing.ipynb #774ed045
+# %% ../nbs/10_housing.ipynb #ee4b9517
+def _reattach_pyplot_to_shell():
+    "Re-hook pyplot into the current IPython shell if it still points at an earlier one (nbdev-test reuses worker processes); else shap's `plt.ioff()` raises."
+    try:
+        from IPython import get_ipython
+        ip = get_ipython()
+    except ImportError: return
+    if ip is None or getattr(plt, "_REPL_DISPLAYHOOK", None) is not getattr(plt, "_ReplDisplayHook", None).IPYTHON: return
+    hook = getattr(plt, "_draw_all_if_interactive", None)
+    if hook is not None and hook not in ip.events.callbacks.get("post_execute", []): ip.events.register("post_execute", hook)
+
+# %% ../nbs/10_housing.ipynb #ce88d361
 def explain_house(pipe: Pipeline, data: HousingData, house: int | None = None, n_background: int | None = None,
                   seed: int = 0) -> dict:
     "Fit the forest pipeline on all rows; SHAP (beeswarm + waterfall) and LIME for one house. Returns figures and values."
@@ -615,6 +626,7 @@ def explain_house(pipe: Pipeline, data: HousingData, house: int | None = None, n
     ex.feature_names = names
     pos = int(np.flatnonzero(rows == house)[0])
     figs = {}
+    _reattach_pyplot_to_shell()
     plt.figure(); shap.plots.beeswarm(ex, max_display=12, show=False)
     figs["shap_beeswarm"] = plt.gcf(); plt.gcf().suptitle(f"{data.name}: SHAP values of the random forest (log price)")
     plt.figure(); shap.plots.waterfall(ex[pos], max_display=12, show=False)
@@ -626,7 +638,7 @@ def explain_house(pipe: Pipeline, data: HousingData, house: int | None = None, n
     return dict(house=house, figures=figs, shap=shap_top, lime=le.as_list(),
                 prediction=float(forest.predict(Xt[[house]])[0]), actual=float(data.y_log[house]))
 
-# %% ../nbs/10_housing.ipynb #c5731f0e
+# %% ../nbs/10_housing.ipynb #e842e679
 def write_submission(pipe: Pipeline, data: HousingData, path=None) -> pd.DataFrame:
     "Fit `pipe` on all labelled rows, predict `data.X_test`, write a Kaggle `Id,SalePrice` CSV to `path` (None: don't write)."
     if data.X_test is None or data.test_ids is None:
@@ -641,7 +653,7 @@ def write_submission(pipe: Pipeline, data: HousingData, path=None) -> pd.DataFra
     if path is not None: atomic_write_text(path, sub.to_csv(index=False))
     return sub
 
-# %% ../nbs/10_housing.ipynb #5daf45f7
+# %% ../nbs/10_housing.ipynb #2bb26cd2
 def _add_args(p):
     p.add_argument("--dataset", choices=DATASETS, default=None, help="force the file format (default: detect from the columns)")
     p.add_argument("--folds", type=int, default=5, help="number of CV folds (default 5)")
