@@ -679,7 +679,7 @@ def sentiment_job(train: pd.DataFrame, valid: pd.DataFrame, kwargs: dict | None 
     return dict(world_size=state.num_processes, distributed_type=str(state.distributed_type),
                 digests=gather_object([digest]), history=res.history.rows)
 
-# %% ../nbs/20_sentiment.ipynb #532bc6dc
+# %% ../nbs/20_sentiment.ipynb #87e74df2
 def save_classifier(model, tokenizer, out_dir, labels: Sequence[str] | None = None, info: Mapping | None = None) -> Path:
     "Save model (safetensors), tokenizer and label map to `out_dir` atomically; returns the folder."
     model = getattr(model, "module", model)
@@ -690,8 +690,9 @@ def save_classifier(model, tokenizer, out_dir, labels: Sequence[str] | None = No
     import inspect
     kw = {"safe_serialization": True} if "safe_serialization" in inspect.signature(model.save_pretrained).parameters else {}
     with atomic_dir(out_dir) as tmpd:
-        model.save_pretrained(tmpd, **kw)       # transformers >= 5 always writes safetensors
-        tokenizer.save_pretrained(tmpd)
+        with _quiet_transformers():
+            model.save_pretrained(tmpd, **kw)   # transformers >= 5 always writes safetensors
+            tokenizer.save_pretrained(tmpd)
         if not (tmpd/"model.safetensors").exists() and not list(tmpd.glob("model-*.safetensors")):
             raise RuntimeError(f"{out_dir}: save_pretrained wrote no safetensors file")
         atomic_write_json(tmpd/"training_info.json", {"labels": list(model.config.id2label.values()), **dict(info or {})})
