@@ -70,14 +70,14 @@ def _print_info(d: dict):
     if d["accelerate_env"]: print("accelerate env: " + json.dumps(d["accelerate_env"]))
     print("data roots (source=auto): " + ", ".join(d["data_roots"]))
 
-# %% ../nbs/03_cli.ipynb #1432e5e5
+# %% ../nbs/03_cli.ipynb #681a6502
 class _Parser(argparse.ArgumentParser):
     "argparse, but errors are one line (no usage block) and exit 2."
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 def _common_run_args(p):
-    p.add_argument("--source", default="auto", help="auto | sample (offline default) | kaggle | hf | a local file or folder")
+    p.add_argument("--source", default="auto", help="auto | sample (offline default) | kaggle | hf | hf:NAME | kaggle:OWNER/DATASET | a local file or folder")
     p.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=None,
                    help="mixed precision for the deep models (default: from `accelerate launch`/config, else no)")
     p.add_argument("--epochs", type=int, default=None, help="override the project's number of epochs")
@@ -112,12 +112,14 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     ps.add_argument("--threads", type=int, default=4, help="waitress worker threads")
     return p
 
-# %% ../nbs/03_cli.ipynb #19486ddb
+# %% ../nbs/03_cli.ipynb #8bc27b92
 _KNOWN_SOURCES = ("auto", "sample", "kaggle", "hf")
 
 def _ctx(a, project, out) -> RunContext:
-    if a.source not in _KNOWN_SOURCES and not Path(a.source).expanduser().exists():
-        raise FileNotFoundError(f"--source {a.source}: no such file or folder (use auto, sample, kaggle, hf or a local path)")
+    named = a.source.split(":", 1)[0] in ("hf", "kaggle") and ":" in a.source     # hf:yelp_review_full, kaggle:OWNER/NAME
+    if a.source not in _KNOWN_SOURCES and not named and not Path(a.source).expanduser().exists():
+        raise FileNotFoundError(f"--source {a.source}: no such file or folder (use auto, sample, kaggle, hf, hf:NAME, "
+                                "kaggle:OWNER/DATASET or a local path)")
     opts = {k: v for k, v in vars(a).items() if k not in ("command", "project", "source", "mixed_precision", "epochs", "out", "fast", "seed")}
     mp = a.mixed_precision or os.environ.get("ACCELERATE_MIXED_PRECISION") or "no"
     return RunContext(out=Path(out), source=a.source, mixed_precision=mp, epochs=a.epochs, fast=a.fast, seed=a.seed, options=opts)

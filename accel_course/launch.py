@@ -51,12 +51,14 @@ def check_cuda_not_initialized() -> None:
     "Raise `LaunchError` with advice if CUDA was initialised in this (parent) process."
     if torch.cuda.is_initialized(): raise LaunchError(CUDA_INIT_MSG)
 
-# %% ../nbs/02_launch.ipynb #945eeb4b
+# %% ../nbs/02_launch.ipynb #9afae282
 class _Worker:
-    def __init__(self, fn, world_size: int, result_path: str | None, use_cpu: bool = False):
+    def __init__(self, fn, world_size: int, result_path: str | None, use_cpu: bool = False, cpu_threads: int = 1):
         self.fn, self.world_size, self.result_path, self.use_cpu = fn, world_size, result_path, use_cpu
+        self.cpu_threads = cpu_threads
         self.__name__ = self.__qualname__ = getattr(fn, "__name__", "worker")   # torch elastic names the job after it
     def __call__(self, *args):
+        if self.use_cpu: torch.set_num_threads(self.cpu_threads)   # before any torch op: see "Threads and fork" above
         from accelerate import PartialState
         state = PartialState(cpu=self.use_cpu)   # PartialState ignores ACCELERATE_USE_CPU; Accelerator reads it
         if state.num_processes != self.world_size:
@@ -81,10 +83,10 @@ class _DropBanner:
     def flush(self): return self.stream.flush()
     def __getattr__(self, k): return getattr(self.stream, k)
 
-# %% ../nbs/02_launch.ipynb #d189c517
+# %% ../nbs/02_launch.ipynb #bb304afd
 def launch(fn: Callable, *args, num_processes: int | None = None, mixed_precision: str = "no",
            use_cpu: bool | None = None, num_nodes: int = 1, node_rank: int = 0, master_addr: str = "127.0.0.1",
-           port: int | None = None, verbose: bool = True):
+           port: int | None = None, cpu_threads: int = 1, verbose: bool = True):
     "Run `fn(*args)` as a real `num_processes`-process job (gloo on CPU, NCCL on GPUs); returns rank 0's result."
     mp = (mixed_precision or "no").lower()
     if mp not in PRECISIONS: raise ValueError(f"mixed_precision must be one of {PRECISIONS}, got {mixed_precision!r}")
@@ -99,7 +101,7 @@ def launch(fn: Callable, *args, num_processes: int | None = None, mixed_precisio
                           "pass use_cpu=True for a CPU job")
     reset_accelerate_state(keep_process_group=False)       # leftover state from earlier cells
     env = dict(ACCELERATE_MIXED_PRECISION=mp, ACCELERATE_USE_CPU="yes" if use_cpu else None,
-               OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS") or (str(max(1, (os.cpu_count() or 1)//num_processes)) if use_cpu else None))
+               OMP_NUM_THREADS=str(cpu_threads) if use_cpu else os.environ.get("OMP_NUM_THREADS"))
     world = num_processes * num_nodes
     try:
         if world == 1:
@@ -113,7 +115,7 @@ def launch(fn: Callable, *args, num_processes: int | None = None, mixed_precisio
             print(f"launch: {world} processes on {'CPU (gloo)' if use_cpu else 'GPU (nccl)'}, mixed_precision={mp}, "
                   f"{master_addr}:{port}")
         with _env(**env), contextlib.redirect_stdout(_DropBanner(sys.stdout)):
-            notebook_launcher(_Worker(fn, world, result_path, use_cpu), args, num_processes=num_processes, mixed_precision=mp,
+            notebook_launcher(_Worker(fn, world, result_path, use_cpu, cpu_threads), args, num_processes=num_processes, mixed_precision=mp,
                               use_port=str(port), master_addr=master_addr, num_nodes=num_nodes, node_rank=node_rank)
         if node_rank != 0 or not os.path.exists(result_path): return None
         try: return pickle.loads(Path(result_path).read_bytes())

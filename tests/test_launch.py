@@ -77,3 +77,15 @@ def test_same_function_under_accelerate_launch(tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     r = json.loads((tmp_path/"r.json").read_text())
     assert r["world_size"] == 2 and r["compute_dtype"] == "torch.bfloat16" and len(set(r["digests"])) == 1
+
+def test_no_deadlock_after_parent_used_openmp(tmp_path):
+    # libgomp's thread pool is not fork-safe: a parent that ran a multi-threaded op used to hang the forked workers
+    script = tmp_path/"p.py"
+    script.write_text(textwrap.dedent("""
+        import torch
+        from accel_course.launch import launch, toy_job
+        torch.set_num_threads(2); a = torch.randn(512, 512); a @ a
+        print("WORLD", launch(toy_job, 256, 1, num_processes=2, verbose=False)["world_size"])
+    """))
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0 and "WORLD 2" in p.stdout, p.stderr[-2000:]
