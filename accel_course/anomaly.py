@@ -21,11 +21,11 @@ __all__ = ['ATTACK_CATEGORIES', 'CATEGORIES', 'PARTITION_COLUMNS', 'FULL_COLUMNS
            'HEAVY_TAILED', 'UNSWData', 'clean_attack_cat', 'parse_ports', 'clean_flows', 'identify_partition',
            'load_partition_csv', 'read_feature_names', 'load_full_csv', 'generate_traffic', 'load_unsw', 'Splits',
            'make_splits', 'FlowPreprocessor', 'fit_isolation_forest', 'iforest_scores', 'Evaluation',
-           'evaluate_detector', 'results_table', 'Autoencoder', 'ae_forward', 'torch_threads', 'BatchTensorDataset',
-           'train_autoencoder', 'feature_errors', 'reconstruction_errors', 'error_stats', 'standardized_errors',
-           'LSTMAutoencoder', 'make_windows', 'window_labels', 'train_lstm_autoencoder', 'lstm_flow_scores',
-           'fit_random_forest', 'plot_curves', 'plot_per_category', 'plot_timeline', 'fp_fn_analysis',
-           'feature_group_ablation', 'plot_ablation', 'cv_vs_holdout', 'AnomalyPipeline', 'score_flows', 'run_anomaly']
+           'evaluate_detector', 'results_table', 'Autoencoder', 'ae_forward', 'BatchTensorDataset', 'train_autoencoder',
+           'feature_errors', 'reconstruction_errors', 'error_stats', 'standardized_errors', 'LSTMAutoencoder',
+           'make_windows', 'window_labels', 'train_lstm_autoencoder', 'lstm_flow_scores', 'fit_random_forest',
+           'plot_curves', 'plot_per_category', 'plot_timeline', 'fp_fn_analysis', 'feature_group_ablation',
+           'plot_ablation', 'cv_vs_holdout', 'AnomalyPipeline', 'score_flows', 'run_anomaly']
 
 # %% ../nbs/30_anomaly.ipynb #582d280f
 ATTACK_CATEGORIES = ("Generic", "Exploits", "Fuzzers", "DoS", "Reconnaissance", "Analysis", "Backdoor", "Shellcode", "Worms")
@@ -260,7 +260,7 @@ def load_full_csv(paths, features=None, max_rows: int | None = None) -> UNSWData
     df["partition"] = "full"
     return UNSWData(df, ", ".join(str(p) for p in paths), "full", "full", fixes)
 
-# %% ../nbs/30_anomaly.ipynb #a41e0fc3
+# %% ../nbs/30_anomaly.ipynb #75f1124e
 # per category: protocol mix, services per protocol, states per protocol, TTL pairs, size/duration parameters,
 # share of the attack flows and the typical size of one burst (episode)
 _NORMAL = dict(proto={"tcp": .62, "udp": .34, "arp": .015, "ospf": .01, "icmp": .01, "igmp": .005},
@@ -458,7 +458,7 @@ def generate_traffic(n: int = 30_000, attack_frac: float = 0.3, hours: float = 2
     cols = [c for c in PARTITION_COLUMNS] + ["srcip", "sport", "dstip", "dsport", "stime", "ltime", "partition"]
     return UNSWData(df[cols], "sample", "synthetic", "synthetic", {}, [f"generated {m:,} flows over {hours:g} h, seed={seed}"])
 
-# %% ../nbs/30_anomaly.ipynb #efdaa65d
+# %% ../nbs/30_anomaly.ipynb #6415b2ce
 _PARTITION_NAMES = ("UNSW_NB15_training-set.csv", "UNSW_NB15_testing-set.csv")
 _FULL_NAMES = tuple(f"UNSW-NB15_{i}.csv" for i in range(1, 5))
 
@@ -513,7 +513,7 @@ def load_unsw(source: str = "auto", n: int | None = None, seed: int = 0, max_row
     for note in d.notes: announce_source("anomaly", note)
     return d
 
-# %% ../nbs/30_anomaly.ipynb #271cba99
+# %% ../nbs/30_anomaly.ipynb #80a9bbc8
 @dataclass
 class Splits:
     "Train / validation / test frames and how they were made."
@@ -544,7 +544,7 @@ def make_splits(data: UNSWData, seed: int = 0, frac=(0.6, 0.2, 0.2)) -> Splits:
     va, te = train_test_split(rest, test_size=frac[2] / (frac[1] + frac[2]), stratify=strat.loc[rest.index], random_state=seed)
     return Splits(tr.sort_index(), va.sort_index(), te.sort_index(), "stratified random 60/20/20 within one partition")
 
-# %% ../nbs/30_anomaly.ipynb #9498c7fc
+# %% ../nbs/30_anomaly.ipynb #6b69b8c9
 HEAVY_TAILED = ("dur", "spkts", "dpkts", "sbytes", "dbytes", "rate", "sload", "dload", "sloss", "dloss", "sinpkt", "dinpkt",
                 "sjit", "djit", "tcprtt", "synack", "ackdat", "smean", "dmean", "trans_depth", "response_body_len",
                 "stcpb", "dtcpb", "ct_srv_src", "ct_srv_dst", "ct_dst_ltm", "ct_src_ltm", "ct_src_dport_ltm",
@@ -634,7 +634,7 @@ class FlowPreprocessor:
         p.fitted = True
         return p
 
-# %% ../nbs/30_anomaly.ipynb #5ac2edd3
+# %% ../nbs/30_anomaly.ipynb #a861fe0d
 def fit_isolation_forest(X_normal: np.ndarray, n_estimators: int = 200, seed: int = 0):
     "Isolation Forest on normal training flows."
     from sklearn.ensemble import IsolationForest
@@ -667,7 +667,7 @@ def results_table(evals: Sequence[Evaluation]) -> pd.DataFrame:
     "One row per detector: the test metrics."
     return pd.DataFrame({e.name: e.metrics for e in evals}).T[["auc_roc", "pr_auc", "precision", "recall", "f1", "accuracy"]].round(4)
 
-# %% ../nbs/30_anomaly.ipynb #b6432193
+# %% ../nbs/30_anomaly.ipynb #1cdc013d
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -693,15 +693,7 @@ def ae_forward(model, batch):
     w = (y == 0).float()
     return (err * w).sum() / w.sum().clamp(min=1.0), err, y
 
-from contextlib import contextmanager
-
-@contextmanager
-def torch_threads(n: int | None):
-    "Temporarily use `n` intra-op threads. Small networks on a busy CPU run *faster* on one thread (no oversubscription)."
-    old = torch.get_num_threads()
-    if n: torch.set_num_threads(n)
-    try: yield
-    finally: torch.set_num_threads(old)
+from .training import torch_threads   # small RNNs/MLPs: one thread is fastest on a busy CPU
 
 def _auc(p, t):
     from sklearn.metrics import roc_auc_score
@@ -782,7 +774,7 @@ def standardized_errors(model: nn.Module, X: np.ndarray, stats: dict, batch_size
         out[i:i + len(xb)] = (((model(xb) - xb).pow_(2) - mu) * inv).mean(-1).numpy()
     return out
 
-# %% ../nbs/30_anomaly.ipynb #9ccad1c7
+# %% ../nbs/30_anomaly.ipynb #ffe7cd56
 class LSTMAutoencoder(nn.Module):
     "Sequence autoencoder: LSTM encoder -> latent vector -> LSTM decoder -> per-step reconstruction."
     def __init__(self, n_features: int, hidden: int = 64, latent: int = 16):
@@ -846,14 +838,14 @@ def lstm_flow_scores(model: nn.Module, X_seq: np.ndarray, window: int = 16, num_
         k = min(window, n - s); score[s:s + k] = e[:k]
     return score
 
-# %% ../nbs/30_anomaly.ipynb #b14ff254
+# %% ../nbs/30_anomaly.ipynb #563fb6ad
 def fit_random_forest(X: np.ndarray, y: np.ndarray, n_estimators: int = 200, seed: int = 0):
     "Supervised reference: a Random Forest on all training flows (normal and attack) with their labels."
     from sklearn.ensemble import RandomForestClassifier
     rf = RandomForestClassifier(n_estimators=n_estimators, min_samples_leaf=2, n_jobs=2, random_state=seed).fit(X, y)
     return rf.set_params(n_jobs=1)   # parallel predict_proba sums trees in a varying order: last-digit differences
 
-# %% ../nbs/30_anomaly.ipynb #e55d594d
+# %% ../nbs/30_anomaly.ipynb #1eb8e197
 def plot_curves(evals: Sequence[Evaluation], y_test):
     "ROC and precision-recall curves of each detector on test, with the validation-chosen operating point."
     import matplotlib.pyplot as plt
@@ -914,7 +906,7 @@ def plot_timeline(test_df: pd.DataFrame, ev: Evaluation, bin_: str = "1min"):
     fig.tight_layout()
     return fig
 
-# %% ../nbs/30_anomaly.ipynb #1da8f541
+# %% ../nbs/30_anomaly.ipynb #87d9d513
 def fp_fn_analysis(test_df: pd.DataFrame, ev: Evaluation, cols: Sequence[str] = ("proto", "service", "state", "sttl", "dur", "sbytes", "dbytes", "spkts", "ct_srv_src")) -> dict:
     "Missed attacks per category, and how the false alarms differ from typical normal flows."
     pred = ev.test_scores >= ev.threshold; y = test_df["label"].to_numpy().astype(bool)
@@ -929,7 +921,7 @@ def fp_fn_analysis(test_df: pd.DataFrame, ev: Evaluation, cols: Sequence[str] = 
                for c in cols if c in CATEGORICAL}
     return dict(missed=missed, fp_profile=profile, fp_categoricals=cat_mix, n_fp=int(len(fp)), n_fn=int((~pred[y]).sum()))
 
-# %% ../nbs/30_anomaly.ipynb #18b25d09
+# %% ../nbs/30_anomaly.ipynb #f6f6c3c4
 def feature_group_ablation(splits: Splits, seed: int = 0, n_estimators: int = 100) -> pd.DataFrame:
     "Test AUC-ROC of Isolation Forest and Random Forest on each feature group alone and on all features but one group."
     from sklearn.metrics import roc_auc_score
@@ -956,7 +948,7 @@ def plot_ablation(tab: pd.DataFrame):
     fig.tight_layout()
     return fig
 
-# %% ../nbs/30_anomaly.ipynb #64dff6f0
+# %% ../nbs/30_anomaly.ipynb #86b75ea9
 def cv_vs_holdout(data: UNSWData, splits: Splits, seed: int = 0, n_estimators: int = 100) -> dict:
     "Random Forest accuracy and AUC: shuffled 5-fold CV over all flows vs the honest hold-out split."
     from sklearn.model_selection import StratifiedKFold, cross_validate
@@ -972,7 +964,7 @@ def cv_vs_holdout(data: UNSWData, splits: Splits, seed: int = 0, n_estimators: i
             "holdout_accuracy": float(accuracy_score(yt, rf.predict(Xt))), "holdout_auc": float(roc_auc_score(yt, rf.predict_proba(Xt)[:, 1])),
             "holdout": splits.how}
 
-# %% ../nbs/30_anomaly.ipynb #17295d32
+# %% ../nbs/30_anomaly.ipynb #08844587
 class AnomalyPipeline:
     "Preprocessor + autoencoder + standardised-error statistics + threshold. `score_flows(df)` scores raw flows."
     def __init__(self, pre: FlowPreprocessor, model: Autoencoder, threshold: float, err_stats: dict, meta: dict | None = None):
@@ -1013,7 +1005,7 @@ def score_flows(df: pd.DataFrame, pipeline: "AnomalyPipeline | str | Path") -> p
     if not isinstance(pipeline, AnomalyPipeline): pipeline = AnomalyPipeline.load(pipeline)
     return pipeline.score_flows(df)
 
-# %% ../nbs/30_anomaly.ipynb #3f698454
+# %% ../nbs/30_anomaly.ipynb #34383b64
 def _launch_worker(n: int = 4000, epochs: int = 2, seed: int = 0) -> dict:
     "Train the autoencoder on generated traffic inside a (possibly multi-process) launch; returns rank 0's summary."
     from accelerate import PartialState
@@ -1025,7 +1017,7 @@ def _launch_worker(n: int = 4000, epochs: int = 2, seed: int = 0) -> dict:
     return dict(world_size=st.num_processes, mixed_precision=os.environ.get("ACCELERATE_MIXED_PRECISION"),
                 val_auc=hist.rows[-1]["auc_roc"], val_loss=hist.rows[-1]["val_loss"])
 
-# %% ../nbs/30_anomaly.ipynb #5ea152ac
+# %% ../nbs/30_anomaly.ipynb #c2a67893
 def _add_args(p):
     p.add_argument("--rows", type=int, default=None, help="load at most this many flows of a real file (stratified / per file)")
     p.add_argument("--no-ablation", action="store_true", help="skip the feature-group ablation")

@@ -23,8 +23,8 @@ __all__ = ['AI4I_RENAME', 'AI4I_SENSORS', 'AI4I_MODES', 'LEAKY_COLUMNS', 'KAGGLE
            'plot_failure_maps', 'plot_telemetry_around_failures', 'comparison_table', 'plot_comparison',
            'evaluate_scores', 'ordered_split', 'fit_tabular', 'make_windows', 'standardize', 'ai4i_matrix',
            'ai4i_sequences', 'azure_hourly', 'time_cutoffs', 'azure_sequences', 'azure_tabular', 'azure_tabular_split',
-           'SeqClassifier', 'pr_auc', 'torch_threads', 'train_sequence_model', 'sequence_scores', 'sequence_job',
-           'resolve_sources', 'run_maintenance']
+           'SeqClassifier', 'pr_auc', 'train_sequence_model', 'sequence_scores', 'sequence_job', 'resolve_sources',
+           'run_maintenance']
 
 # %% ../nbs/11_maintenance.ipynb #aee86d92
 AI4I_RENAME = {"UDI": "udi", "Product ID": "product_id", "Type": "type", "Air temperature [K]": "air_temp",
@@ -201,7 +201,7 @@ def load_ai4i(source: str = "auto", *, n: int | None = None, seed: int = 0, inco
     announce_source("maintenance", f"AI4I: {d.variant} file {path} ({len(d):,} rows)" + (f"; {d.notes[0]}" if d.notes else ""))
     return d
 
-# %% ../nbs/11_maintenance.ipynb #d9a9fb13
+# %% ../nbs/11_maintenance.ipynb #5c5693e8
 AZURE_FILES = {"telemetry": "PdM_telemetry.csv", "errors": "PdM_errors.csv", "maint": "PdM_maint.csv",
                "failures": "PdM_failures.csv", "machines": "PdM_machines.csv"}
 AZURE_SENSORS = ["volt", "rotate", "pressure", "vibration"]
@@ -280,7 +280,7 @@ def read_azure_pdm(folder) -> AzurePdM:
         notes.append(f"{int(dup.sum())} duplicated (machineID, datetime) telemetry rows kept as they are")
     return AzurePdM(**tabs, source=str(folder), notes=notes)
 
-# %% ../nbs/11_maintenance.ipynb #1fd99a5f
+# %% ../nbs/11_maintenance.ipynb #89182f37
 def make_azure_fleet(n_machines: int = 20, days: int = 120, seed: int = 0, start: str = "2015-01-01 06:00:00",
                      drift_hours: tuple = (48, 72), drift_sigma: tuple = (1.5, 3.0)) -> AzurePdM:
     "Generate the five Azure PdM tables; a component failure is preceded by a drift in its related sensor."
@@ -364,7 +364,7 @@ def load_azure_pdm(source: str = "auto", *, n_machines: int | None = None, days:
                     f"{len(d.telemetry):,} telemetry rows, {len(d.failures)} failures)")
     return d
 
-# %% ../nbs/11_maintenance.ipynb #ee9dd9e5
+# %% ../nbs/11_maintenance.ipynb #1ffc8e3b
 RAW_FEATURES = ["type", *AI4I_SENSORS]
 PHYSICS_FEATURES = ["delta_t", "power", "strain", "strain_ratio"]
 # What the chapter's models use: physics features, with ΔT in place of the two absolute temperatures. Heat
@@ -421,7 +421,7 @@ def scores_of(model, X) -> np.ndarray:
         except AttributeError: pass
     return model.decision_function(X)
 
-# %% ../nbs/11_maintenance.ipynb #4557e35f
+# %% ../nbs/11_maintenance.ipynb #f8f97fce
 def _plt():
     import matplotlib
     if not os.environ.get("DISPLAY") and "inline" not in matplotlib.get_backend().lower(): matplotlib.use("Agg")
@@ -528,7 +528,7 @@ def plot_comparison(results: dict):
         if j == 0: a.set_ylabel("true"); a.set_xlabel("predicted")
     fig.tight_layout(); return fig
 
-# %% ../nbs/11_maintenance.ipynb #afc61811
+# %% ../nbs/11_maintenance.ipynb #e4650958
 def evaluate_scores(y_val, s_val, y_test, s_test) -> dict:
     "Threshold = best F1 on validation; test accuracy, precision, recall, F1, PR-AUC and the confusion matrix."
     from sklearn.metrics import confusion_matrix
@@ -554,7 +554,7 @@ def fit_tabular(make, features, df, tr, va, te, seed: int = 0, allow_leakage: bo
     m = make(features, seed=seed).fit(df.iloc[tr][features], y[tr])
     return m, evaluate_scores(y[va], scores_of(m, df.iloc[va][features]), y[te], scores_of(m, df.iloc[te][features]))
 
-# %% ../nbs/11_maintenance.ipynb #1d00e5f4
+# %% ../nbs/11_maintenance.ipynb #d6bdcae4
 def make_windows(X: np.ndarray, y: np.ndarray, window: int, horizon: int = 1, ends=None):
     """Windows `X[t-window+1 : t+1]` (float32, shape (N, window, F)) and labels `max(y[t : t+horizon])` for each end
     `t` in `ends` (default: every `t` with a full window and a full horizon)."""
@@ -594,7 +594,7 @@ def ai4i_sequences(df: pd.DataFrame, window: int = 10, k: int = 1, fracs=(0.6, 0
         out[name] = make_windows(X, y, window, k, ends)
     return out
 
-# %% ../nbs/11_maintenance.ipynb #9643ce1a
+# %% ../nbs/11_maintenance.ipynb #19f80b3c
 def azure_hourly(data: AzurePdM, horizon: int = 24) -> pd.DataFrame:
     "Per machine and hour: sensors, error counts `error1..5`, and the label `fail_next` (failure in (t, t+horizon h])."
     tel = data.telemetry.sort_values(["machineID", "datetime"], kind="stable").reset_index(drop=True)
@@ -677,7 +677,7 @@ def azure_tabular_split(tab: pd.DataFrame, cutoffs, horizon: int = 24) -> tuple:
     return (np.flatnonzero((t < c1 - emb).to_numpy()), np.flatnonzero(((t >= c1) & (t < c2 - emb)).to_numpy()),
             np.flatnonzero((t >= c2).to_numpy()))
 
-# %% ../nbs/11_maintenance.ipynb #82e290ff
+# %% ../nbs/11_maintenance.ipynb #6f2dea3d
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -702,15 +702,7 @@ def pr_auc(preds, targets) -> float:
     if targets.sum() == 0 or targets.sum() == len(targets): return 0.0
     return float(average_precision_score(targets, np.asarray(preds, float)))
 
-import contextlib
-
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    "Temporarily use `n` intra-op threads: a 32-unit RNN is fastest on one thread, and 2+ threads on a busy machine are much slower."
-    old = torch.get_num_threads()
-    if n: torch.set_num_threads(n)
-    try: yield
-    finally: torch.set_num_threads(old)
+from .training import torch_threads   # small RNNs/MLPs: one thread is fastest on a busy CPU
 
 def train_sequence_model(Xtr, ytr, Xva, yva, kind: str = "lstm", hidden: int = 32, epochs: int | None = None,
                          batch_size: int = 256, lr: float = 5e-3, seed: int = 0, mixed_precision: str | None = None,
@@ -754,7 +746,7 @@ def sequence_job(Xtr, ytr, Xva, yva, kind: str = "gru", epochs: int = 1, seed: i
     return {"world_size": st.num_processes, "mixed_precision": os.environ.get("ACCELERATE_MIXED_PRECISION", "no"),
             "val_pr_auc": hist.rows[-1].get("pr_auc"), "train_loss": hist.rows[-1]["train_loss"]}
 
-# %% ../nbs/11_maintenance.ipynb #04f5dbbe
+# %% ../nbs/11_maintenance.ipynb #18e7791d
 def resolve_sources(source: str, azure_source: str | None = None) -> tuple:
     "Map one `--source` to (AI4I source, Azure source)."
     src = str(source)

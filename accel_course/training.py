@@ -17,7 +17,7 @@ from .core import fast_mode, pick, atomic_write_json, is_main_process
 
 # %% auto #0
 __all__ = ['toy_regression', 'make_mlp', 'probe_precision', 'FitConfig', 'NonFiniteLossError', 'History',
-           'reset_accelerate_state', 'make_accelerator', 'default_forward', 'fit', 'predict']
+           'reset_accelerate_state', 'make_accelerator', 'default_forward', 'fit', 'torch_threads', 'predict']
 
 # %% ../nbs/01_training.ipynb #bd90e312
 def toy_regression(n: int = 2048, d: int = 8, noise: float = 0.1, seed: int = 0):
@@ -312,7 +312,18 @@ def fit(model: nn.Module, optimizer, train_dl, valid_dl=None, *, loss_fn: Callab
     accelerator.unwrap_model(model, keep_fp32_wrapper=False)
     return hist
 
-# %% ../nbs/01_training.ipynb #ffc7ab53
+# %% ../nbs/01_training.ipynb #d92cb45a
+import contextlib
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    "Temporarily use `n` intra-op torch threads (None or 0: leave as is)."
+    old = torch.get_num_threads()
+    if n: torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(old)
+
+# %% ../nbs/01_training.ipynb #96396318
 def predict(model: nn.Module, dl, mixed_precision: str | None = None, forward_fn: Callable | None = None,
             accelerator=None):
     "Predictions (and targets, or None) of `model` over `dl`, as NumPy arrays."
