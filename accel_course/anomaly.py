@@ -1017,7 +1017,7 @@ def _launch_worker(n: int = 4000, epochs: int = 2, seed: int = 0) -> dict:
     return dict(world_size=st.num_processes, mixed_precision=os.environ.get("ACCELERATE_MIXED_PRECISION"),
                 val_auc=hist.rows[-1]["auc_roc"], val_loss=hist.rows[-1]["val_loss"])
 
-# %% ../nbs/30_anomaly.ipynb #c2a67893
+# %% ../nbs/30_anomaly.ipynb #b9d82fd1
 def _add_args(p):
     p.add_argument("--rows", type=int, default=None, help="load at most this many flows of a real file (stratified / per file)")
     p.add_argument("--no-ablation", action="store_true", help="skip the feature-group ablation")
@@ -1069,5 +1069,6 @@ def run_anomaly(ctx: RunContext) -> dict:
             atomic_write_json(out/"ablation.json", tab.reset_index().to_dict(orient="records"))
         AnomalyPipeline(pre, ae, ev_ae.threshold, stats, meta=dict(source=data.source, split=sp.how)).save(out/"pipeline")
     unsup = {k: v for k, v in models.items() if k != "random_forest"}
-    return dict(dataset=f"UNSW-NB15 ({data.kind}, {data.partition})", source=data.source, n_train=int(len(sp.train_normal)),
+    desc = data.kind if data.partition in (None, "", data.kind) else f"{data.kind}, {data.partition}"
+    return dict(dataset=f"UNSW-NB15 ({desc})", source=data.source, n_train=int(len(sp.train_normal)),
                 n_test=int(len(sp.test)), models=models, best=best_model(unsup, "auc_roc"))
