@@ -112,7 +112,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     ps.add_argument("--threads", type=int, default=4, help="waitress worker threads")
     return p
 
-# %% ../nbs/03_cli.ipynb #8bc27b92
+# %% ../nbs/03_cli.ipynb #1ae73f93
 _KNOWN_SOURCES = ("auto", "sample", "kaggle", "hf")
 
 def _ctx(a, project, out) -> RunContext:
@@ -140,8 +140,7 @@ def init_distributed() -> None:
     PartialState(cpu=cpu)   # PartialState() alone ignores ACCELERATE_USE_CPU and would run N independent processes
 
 def cmd_run(a) -> int:
-    if a.fast: os.environ[FAST_ENV] = "1"
-    init_distributed()
+    init_distributed()      # --fast reaches the projects through RunContext.fast (set for each run only)
     if a.project != "all":
         out = Path(a.out or Path("runs")/a.project)
         m = run_project(a.project, _ctx(a, a.project, out))

@@ -194,7 +194,7 @@ def write_metrics(out_dir, metrics: Mapping) -> Path:
     "Validate `metrics` and write `out_dir/metrics.json` atomically."
     return atomic_write_json(Path(out_dir)/"metrics.json", validate_metrics(metrics))
 
-# %% ../nbs/00_core.ipynb #5a96da2b
+# %% ../nbs/00_core.ipynb #c598e0a3
 @dataclass
 class RunContext:
     "What `accel-course run` passes to a project runner."
@@ -256,10 +256,15 @@ def run_project(name: str, ctx: RunContext) -> dict:
     "Run project `name`, then validate and write `ctx.out/metrics.json` (main process only). Returns the metrics."
     proj = get_project(name)
     ctx.out = Path(ctx.out); ctx.out.mkdir(parents=True, exist_ok=True)
-    if ctx.fast: os.environ[FAST_ENV] = "1"
     seed_everything(ctx.seed)
     t0 = time.perf_counter()
-    res = dict(proj.run(ctx))
+    old = os.environ.get(FAST_ENV)
+    if ctx.fast: os.environ[FAST_ENV] = "1"        # for this run only: a notebook process goes on afterwards
+    try: res = dict(proj.run(ctx))
+    finally:
+        if ctx.fast:
+            if old is None: os.environ.pop(FAST_ENV, None)
+            else: os.environ[FAST_ENV] = old
     res = {"project": name, **res, "runtime_s": round(time.perf_counter() - t0, 3)}
     m = validate_metrics(res)
     if is_main_process(): write_metrics(ctx.out, m)
