@@ -9,7 +9,7 @@ from .core import (RunContext, available_projects, get_project, run_project, Dat
                                data_roots, is_main_process)
 
 # %% auto #0
-__all__ = ['system_info', 'build_parser', 'init_distributed', 'cmd_run', 'cmd_serve', 'main']
+__all__ = ['system_info', 'build_parser', 'init_distributed', 'end_distributed', 'cmd_run', 'cmd_serve', 'main']
 
 # %% ../nbs/03_cli.ipynb #f76aa311
 def _precisions() -> dict:
@@ -112,7 +112,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     ps.add_argument("--threads", type=int, default=4, help="waitress worker threads")
     return p
 
-# %% ../nbs/03_cli.ipynb #1ae73f93
+# %% ../nbs/03_cli.ipynb #4d89bef4
 _KNOWN_SOURCES = ("auto", "sample", "kaggle", "hf")
 
 def _ctx(a, project, out) -> RunContext:
@@ -139,8 +139,21 @@ def init_distributed() -> None:
     if cpu: os.environ["ACCELERATE_USE_CPU"] = "yes"
     PartialState(cpu=cpu)   # PartialState() alone ignores ACCELERATE_USE_CPU and would run N independent processes
 
+def end_distributed() -> None:
+    "Wait for every rank, then destroy the process group: a launched script must do this before it exits."
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()): return
+    from accelerate import PartialState
+    PartialState().wait_for_everyone()
+    dist.destroy_process_group()
+
 def cmd_run(a) -> int:
     init_distributed()      # --fast reaches the projects through RunContext.fast (set for each run only)
+    rc = _run_projects(a)
+    if rc == 0: end_distributed()   # on success only: a rank that failed must not wait in a barrier for the others
+    return rc
+
+def _run_projects(a) -> int:
     if a.project != "all":
         out = Path(a.out or Path("runs")/a.project)
         m = run_project(a.project, _ctx(a, a.project, out))

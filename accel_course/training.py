@@ -203,7 +203,7 @@ def _find_checkpoint(p) -> Path:
     raise FileNotFoundError(f"resume_from={str(p)!r}: no checkpoint found (expected a folder with fit_state.json, "
                             f"or an output_dir with checkpoints/last)")
 
-# %% ../nbs/01_training.ipynb #483bdb79
+# %% ../nbs/01_training.ipynb #565a22ca
 def fit(model: nn.Module, optimizer, train_dl, valid_dl=None, *, loss_fn: Callable | None = None,
         metrics: Mapping[str, Callable] | None = None, scheduler=None, config: FitConfig | None = None,
         accelerator=None, forward_fn: Callable | None = None, **kwargs) -> History:
@@ -305,7 +305,8 @@ def fit(model: nn.Module, optimizer, train_dl, valid_dl=None, *, loss_fn: Callab
     if cfg.restore_best and best_state is not None and hist.best_epoch != (hist.rows[-1]["epoch"] if hist.rows else None):
         unwrapped.load_state_dict({k: v.to(next(iter(unwrapped.state_dict().values())).device) for k, v in best_state.items()}, strict=False)
         if accelerator.is_main_process and cfg.verbose: print(f"restored best weights from epoch {hist.best_epoch} ({cfg.monitor}={hist.best_value:.4f})")
-    if cfg.log_with: accelerator.end_training()
+    if cfg.log_with:   # not `end_training()`: it also destroys the process group, which the caller's next fit or
+        for tracker in accelerator.trackers: tracker.finish()   # gather still needs under a launcher
     accelerator.wait_for_everyone()
     # `prepare` wrapped model.forward in autocast for mixed precision; give the caller back a plain model, so that
     # later inference or saving runs in the precision the caller chooses, not silently in bf16/fp16

@@ -68,6 +68,7 @@ def test_same_function_under_accelerate_launch(tmp_path):
         r = toy_job(256, 1)
         if PartialState().is_main_process:
             open({str(tmp_path/'r.json')!r}, 'w').write(json.dumps(r))
+        PartialState().destroy_process_group()   # without it gloo threads can SIGABRT the process at exit
     """))
     # `accelerate launch --cpu --num_processes 2` starts a single process; torchrun is the multi-CPU launcher
     env = {**os.environ, "ACCEL_COURSE_FAST": "1", "ACCELERATE_USE_CPU": "yes", "ACCELERATE_MIXED_PRECISION": "bf16"}
@@ -89,3 +90,42 @@ def test_no_deadlock_after_parent_used_openmp(tmp_path):
     """))
     p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240)
     assert p.returncode == 0 and "WORLD 2" in p.stdout, p.stderr[-2000:]
+
+def test_tracked_fits_keep_the_process_group_and_cli_ends_it(tmp_path):
+    # fit(log_with=...) used to call accelerator.end_training(), which destroys the process group: a second fit or any
+    # collective after it failed under a launcher. The CLI's end_distributed then tears the group down cleanly.
+    script = tmp_path/"two_fits.py"
+    script.write_text(textwrap.dedent(f"""
+        import json, torch
+        from torch import nn
+        from torch.utils.data import DataLoader, TensorDataset
+        from accelerate.utils import gather_object
+        import torch.distributed as dist
+        from accel_course.training import fit, toy_regression, make_mlp
+        from accel_course.cli import init_distributed, end_distributed
+        init_distributed()
+        X, y = toy_regression(256, seed=0)
+        losses = []
+        for k in range(2):   # two tracked fits in one launched process, like a project comparing models
+            tdl = DataLoader(TensorDataset(X[:200], y[:200]), batch_size=32)
+            vdl = DataLoader(TensorDataset(X[200:], y[200:]), batch_size=32)
+            torch.manual_seed(k); model = make_mlp()
+            h = fit(model, torch.optim.AdamW(model.parameters(), 3e-3), tdl, vdl, loss_fn=nn.MSELoss(), epochs=1,
+                    log_with="tensorboard", output_dir={str(tmp_path)!r} + f"/fit{{k}}", progress=False, verbose=False)
+            losses.append(h.final["val_loss"])
+        ranks = gather_object([dist.get_rank()])
+        alive = dist.is_initialized()
+        end_distributed()
+        import os
+        if os.environ["RANK"] == "0":
+            open({str(tmp_path/'r.json')!r}, 'w').write(json.dumps(dict(ranks=ranks, alive=alive, losses=losses,
+                                                                       after=dist.is_initialized())))
+    """))
+    env = {**os.environ, "ACCEL_COURSE_FAST": "1", "ACCELERATE_USE_CPU": "yes"}
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                        "--master_port", str(free_port()), str(script)],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0, p.stderr[-3000:]
+    r = json.loads((tmp_path/"r.json").read_text())
+    assert r["ranks"] == [0, 1] and r["alive"] and not r["after"] and len(r["losses"]) == 2
+    assert list((tmp_path/"fit0").rglob("events.out.tfevents*")) and list((tmp_path/"fit1").rglob("events.out.tfevents*"))
