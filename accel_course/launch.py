@@ -51,7 +51,7 @@ def check_cuda_not_initialized() -> None:
     "Raise `LaunchError` with advice if CUDA was initialised in this (parent) process."
     if torch.cuda.is_initialized(): raise LaunchError(CUDA_INIT_MSG)
 
-# %% ../nbs/02_launch.ipynb #9afae282
+# %% ../nbs/02_launch.ipynb #810c93bd
 class _Worker:
     def __init__(self, fn, world_size: int, result_path: str | None, use_cpu: bool = False, cpu_threads: int = 1):
         self.fn, self.world_size, self.result_path, self.use_cpu = fn, world_size, result_path, use_cpu
@@ -69,6 +69,9 @@ class _Worker:
             try: atomic_write_bytes(self.result_path, pickle.dumps(res))
             except Exception as e: warnings.warn(f"launch: could not send the return value back ({e})")
         state.wait_for_everyone()
+        # the worker exits next: destroy the group first, or gloo's threads can abort it at shutdown (SIGABRT).
+        # `state.destroy_process_group()` is a no-op in forked workers, so call torch directly
+        if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
         return res
 
 # %% ../nbs/02_launch.ipynb #dc454b7d
