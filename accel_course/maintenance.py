@@ -14,19 +14,19 @@ from .core import (DataError, read_table, require_columns, find_data, announce_s
                                register_project, RunContext, is_main_process)
 
 # %% auto #0
-__all__ = ['AI4I_RENAME', 'AI4I_SENSORS', 'AI4I_MODES', 'LEAKY_COLUMNS', 'KAGGLE_FAILURE_TYPES', 'OSF_LIMIT', 'TOOL_WEAR_STEP',
-           'KAGGLE_HANDLES', 'AZURE_FILES', 'AZURE_SENSORS', 'AZURE_COMPONENTS', 'AZURE_ERRORS', 'COMPONENT_SENSOR',
-           'COMPONENT_ERRORS', 'RAW_FEATURES', 'PHYSICS_FEATURES', 'MODEL_FEATURES', 'AI4IData', 'ai4i_failure_modes',
-           'make_ai4i', 'read_ai4i_csv', 'load_ai4i', 'AzurePdM', 'parse_timestamps', 'read_azure_pdm',
-           'make_azure_fleet', 'write_azure_pdm', 'load_azure_pdm', 'add_physics_features', 'check_features',
-           'tabular_pipeline', 'make_rf', 'make_svm', 'scores_of', 'plot_failure_rates', 'plot_sensor_distributions',
-           'plot_failure_maps', 'plot_telemetry_around_failures', 'comparison_table', 'plot_comparison',
-           'evaluate_scores', 'ordered_split', 'fit_tabular', 'make_windows', 'standardize', 'ai4i_matrix',
-           'ai4i_sequences', 'azure_hourly', 'time_cutoffs', 'azure_sequences', 'azure_tabular', 'azure_tabular_split',
-           'SeqClassifier', 'pr_auc', 'train_sequence_model', 'sequence_scores', 'sequence_job', 'resolve_sources',
-           'run_maintenance']
+__all__ = ['AI4I_RENAME', 'AI4I_SENSORS', 'AI4I_MODES', 'LEAKY_COLUMNS', 'KAGGLE_FAILURE_TYPES', 'OSF_LIMIT', 'HDF_LIMIT',
+           'PWF_LIMIT', 'TOOL_WEAR_STEP', 'KAGGLE_HANDLES', 'AZURE_FILES', 'AZURE_SENSORS', 'AZURE_COMPONENTS',
+           'AZURE_ERRORS', 'COMPONENT_SENSOR', 'COMPONENT_ERRORS', 'RAW_FEATURES', 'PHYSICS_FEATURES',
+           'ENVELOPE_FEATURES', 'MODEL_FEATURES', 'AI4IData', 'ai4i_failure_modes', 'make_ai4i', 'read_ai4i_csv',
+           'load_ai4i', 'AzurePdM', 'parse_timestamps', 'read_azure_pdm', 'make_azure_fleet', 'write_azure_pdm',
+           'load_azure_pdm', 'envelope_margin', 'add_physics_features', 'check_features', 'tabular_pipeline', 'make_rf',
+           'make_hgb', 'make_svm', 'scores_of', 'plot_failure_rates', 'plot_sensor_distributions', 'plot_failure_maps',
+           'plot_telemetry_around_failures', 'comparison_table', 'plot_comparison', 'evaluate_scores', 'ordered_split',
+           'fit_tabular', 'make_windows', 'standardize', 'ai4i_matrix', 'ai4i_sequences', 'azure_hourly',
+           'time_cutoffs', 'azure_sequences', 'azure_tabular', 'azure_tabular_split', 'SeqClassifier', 'pr_auc',
+           'train_sequence_model', 'sequence_scores', 'sequence_job', 'resolve_sources', 'run_maintenance']
 
-# %% ../nbs/11_maintenance.ipynb #aee86d92
+# %% ../nbs/11_maintenance.ipynb #69134912
 AI4I_RENAME = {"UDI": "udi", "Product ID": "product_id", "Type": "type", "Air temperature [K]": "air_temp",
                "Process temperature [K]": "process_temp", "Rotational speed [rpm]": "rpm", "Torque [Nm]": "torque",
                "Tool wear [min]": "tool_wear", "Machine failure": "failure", "Target": "failure",
@@ -38,6 +38,8 @@ LEAKY_COLUMNS = AI4I_MODES + ["failure_type", "label_conflict"]
 KAGGLE_FAILURE_TYPES = {"No Failure": None, "Tool Wear Failure": "TWF", "Heat Dissipation Failure": "HDF",
                         "Power Failure": "PWF", "Overstrain Failure": "OSF", "Random Failures": "RNF"}
 OSF_LIMIT = {"L": 11000.0, "M": 12000.0, "H": 13000.0}   # wear x torque [min Nm] above which a tool overstrains
+HDF_LIMIT = (8.6, 1380.0)        # heat dissipation fails when ΔT [K] AND speed [rpm] are both below these
+PWF_LIMIT = (3500.0, 9000.0)     # the power [W] band outside which the drive fails
 TOOL_WEAR_STEP = {"L": 2, "M": 3, "H": 5}                # minutes of tool wear added per process
 KAGGLE_HANDLES = {"ai4i": "stephanmatzka/predictive-maintenance-dataset-ai4i-2020",
                   "ai4i_kaggle": "shivamb/machine-predictive-maintenance-classification",
@@ -59,14 +61,14 @@ class AI4IData:
         return (f"AI4IData({self.variant}, {len(self.df):,} rows, failure rate {self.failure_rate:.2%}, "
                 f"source={self.source!r}, dropped={self.n_dropped})")
 
-# %% ../nbs/11_maintenance.ipynb #76ec6836
+# %% ../nbs/11_maintenance.ipynb #8860ce33
 def ai4i_failure_modes(df: pd.DataFrame) -> pd.DataFrame:
     "The published HDF/PWF/OSF rules, applied to a frame with short AI4I column names."
     dT = df["process_temp"] - df["air_temp"]
     power = df["torque"] * df["rpm"] * 2 * np.pi / 60                     # W = N·m · rad/s
     limit = df["type"].map(OSF_LIMIT).astype(float)
-    return pd.DataFrame({"HDF": ((dT < 8.6) & (df["rpm"] < 1380)).astype(int),
-                         "PWF": ((power < 3500) | (power > 9000)).astype(int),
+    return pd.DataFrame({"HDF": ((dT < HDF_LIMIT[0]) & (df["rpm"] < HDF_LIMIT[1])).astype(int),
+                         "PWF": ((power < PWF_LIMIT[0]) | (power > PWF_LIMIT[1])).astype(int),
                          "OSF": (df["tool_wear"] * df["torque"] > limit).astype(int)}, index=df.index)
 
 def make_ai4i(n: int = 10_000, seed: int = 0, rnf_rate: float = 0.001) -> pd.DataFrame:
@@ -364,21 +366,30 @@ def load_azure_pdm(source: str = "auto", *, n_machines: int | None = None, days:
                     f"{len(d.telemetry):,} telemetry rows, {len(d.failures)} failures)")
     return d
 
-# %% ../nbs/11_maintenance.ipynb #1ffc8e3b
+# %% ../nbs/11_maintenance.ipynb #96f01476
 RAW_FEATURES = ["type", *AI4I_SENSORS]
 PHYSICS_FEATURES = ["delta_t", "power", "strain", "strain_ratio"]
-# What the chapter's models use: physics features, with ΔT in place of the two absolute temperatures. Heat
-# dissipation depends on the difference, and the absolute temperatures drift (a random walk), so a time-ordered
-# test block holds temperatures the model never saw in training.
-MODEL_FEATURES = ["type", "rpm", "torque", "tool_wear", *PHYSICS_FEATURES]
+ENVELOPE_FEATURES = ["envelope_margin"]
+# What the chapter's models use: physics features, with ΔT in place of the two absolute temperatures, and the
+# margin to the operating envelope. Heat dissipation depends on the difference, and the absolute temperatures drift
+# (a random walk), so a time-ordered test block holds temperatures the model never saw in training.
+MODEL_FEATURES = ["type", "rpm", "torque", "tool_wear", *PHYSICS_FEATURES, *ENVELOPE_FEATURES]
+
+def envelope_margin(delta_t, rpm, power, strain_ratio) -> np.ndarray:
+    "Relative distance to the nearest operating limit: > 0 inside the envelope, < 0 outside (heat, power, strain)."
+    heat = np.maximum(np.asarray(delta_t) / HDF_LIMIT[0] - 1, np.asarray(rpm) / HDF_LIMIT[1] - 1)  # needs BOTH low
+    pw = np.minimum(np.asarray(power) / PWF_LIMIT[0] - 1, 1 - np.asarray(power) / PWF_LIMIT[1])
+    return np.minimum(np.minimum(heat, pw), 1 - np.asarray(strain_ratio))
 
 def add_physics_features(df: pd.DataFrame) -> pd.DataFrame:
-    "Add `delta_t` [K], `power` [W], `strain` [min·Nm] and `strain_ratio` (strain / the type's overstrain limit)."
+    """Add `delta_t` [K], `power` [W], `strain` [min·Nm], `strain_ratio` (strain / the type's overstrain limit)
+    and `envelope_margin` (relative distance to the nearest operating limit)."""
     out = df.copy()
     out["delta_t"] = out["process_temp"] - out["air_temp"]
     out["power"] = out["torque"] * out["rpm"] * 2 * np.pi / 60
     out["strain"] = out["tool_wear"] * out["torque"]
     out["strain_ratio"] = out["strain"] / out["type"].map(OSF_LIMIT).astype(float)
+    out["envelope_margin"] = envelope_margin(out["delta_t"], out["rpm"], out["power"], out["strain_ratio"])
     return out
 
 def check_features(features, allow_leakage: bool = False) -> list:
@@ -408,6 +419,12 @@ def make_rf(features, seed: int = 0, n_estimators: int | None = None):
                                 n_jobs=2, random_state=seed)
     return tabular_pipeline(rf, check_features(features, allow_leakage=True), scale=False)
 
+def make_hgb(features, seed: int = 0):
+    "Histogram gradient boosting with balanced class weights (trees: no scaling; `type` one-hot encoded)."
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    hgb = HistGradientBoostingClassifier(class_weight="balanced", random_state=seed)
+    return tabular_pipeline(hgb, check_features(features, allow_leakage=True), scale=False)
+
 def make_svm(features, seed: int = 0, C: float = 1.0):
     "RBF SVM on standardised features with balanced class weights (an SVM without scaling is meaningless)."
     from sklearn.svm import SVC
@@ -421,7 +438,7 @@ def scores_of(model, X) -> np.ndarray:
         except AttributeError: pass
     return model.decision_function(X)
 
-# %% ../nbs/11_maintenance.ipynb #f8f97fce
+# %% ../nbs/11_maintenance.ipynb #98e47a55
 def _plt():
     import matplotlib
     if not os.environ.get("DISPLAY") and "inline" not in matplotlib.get_backend().lower(): matplotlib.use("Agg")
@@ -528,7 +545,7 @@ def plot_comparison(results: dict):
         if j == 0: a.set_ylabel("true"); a.set_xlabel("predicted")
     fig.tight_layout(); return fig
 
-# %% ../nbs/11_maintenance.ipynb #e4650958
+# %% ../nbs/11_maintenance.ipynb #cf8b1d5c
 def evaluate_scores(y_val, s_val, y_test, s_test) -> dict:
     "Threshold = best F1 on validation; test accuracy, precision, recall, F1, PR-AUC and the confusion matrix."
     from sklearn.metrics import confusion_matrix
@@ -554,7 +571,7 @@ def fit_tabular(make, features, df, tr, va, te, seed: int = 0, allow_leakage: bo
     m = make(features, seed=seed).fit(df.iloc[tr][features], y[tr])
     return m, evaluate_scores(y[va], scores_of(m, df.iloc[va][features]), y[te], scores_of(m, df.iloc[te][features]))
 
-# %% ../nbs/11_maintenance.ipynb #d6bdcae4
+# %% ../nbs/11_maintenance.ipynb #af7ff5b6
 def make_windows(X: np.ndarray, y: np.ndarray, window: int, horizon: int = 1, ends=None):
     """Windows `X[t-window+1 : t+1]` (float32, shape (N, window, F)) and labels `max(y[t : t+horizon])` for each end
     `t` in `ends` (default: every `t` with a full window and a full horizon)."""
@@ -594,7 +611,7 @@ def ai4i_sequences(df: pd.DataFrame, window: int = 10, k: int = 1, fracs=(0.6, 0
         out[name] = make_windows(X, y, window, k, ends)
     return out
 
-# %% ../nbs/11_maintenance.ipynb #19f80b3c
+# %% ../nbs/11_maintenance.ipynb #51e3783a
 def azure_hourly(data: AzurePdM, horizon: int = 24) -> pd.DataFrame:
     "Per machine and hour: sensors, error counts `error1..5`, and the label `fail_next` (failure in (t, t+horizon h])."
     tel = data.telemetry.sort_values(["machineID", "datetime"], kind="stable").reset_index(drop=True)
@@ -677,7 +694,7 @@ def azure_tabular_split(tab: pd.DataFrame, cutoffs, horizon: int = 24) -> tuple:
     return (np.flatnonzero((t < c1 - emb).to_numpy()), np.flatnonzero(((t >= c1) & (t < c2 - emb)).to_numpy()),
             np.flatnonzero((t >= c2).to_numpy()))
 
-# %% ../nbs/11_maintenance.ipynb #6f2dea3d
+# %% ../nbs/11_maintenance.ipynb #f3ba19dd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -746,7 +763,7 @@ def sequence_job(Xtr, ytr, Xva, yva, kind: str = "gru", epochs: int = 1, seed: i
     return {"world_size": st.num_processes, "mixed_precision": os.environ.get("ACCELERATE_MIXED_PRECISION", "no"),
             "val_pr_auc": hist.rows[-1].get("pr_auc"), "train_loss": hist.rows[-1]["train_loss"]}
 
-# %% ../nbs/11_maintenance.ipynb #18e7791d
+# %% ../nbs/11_maintenance.ipynb #70872bdd
 def resolve_sources(source: str, azure_source: str | None = None) -> tuple:
     "Map one `--source` to (AI4I source, Azure source)."
     src = str(source)
@@ -766,10 +783,10 @@ def _add_args(p):
     p.add_argument("--k", type=int, default=1, help="AI4I sequences: predict a failure within the next k processes (default 1)")
     p.add_argument("--window", type=int, default=None, help="AI4I window length in processes (default 10, 5 with --fast)")
 
-@register_project("maintenance", help="Predictive maintenance: AI4I 2020 + Azure fleet telemetry; RF, SVM, LSTM, GRU",
+@register_project("maintenance", help="Predictive maintenance: AI4I 2020 + Azure fleet telemetry; RF, HGB, SVM, LSTM, GRU",
                   add_args=_add_args)
 def run_maintenance(ctx: RunContext) -> dict:
-    "Load both datasets, train RF/SVM (tabular) and LSTM/GRU (windows, via `fit`), save figures, return metrics."
+    "Load both datasets, train RF/HGB/SVM (tabular) and LSTM/GRU (windows, via `fit`), save figures, return metrics."
     opts = dict(ctx.options or {})
     seed = ctx.seed
     ai_src, az_src = resolve_sources(ctx.source, opts.get("azure_source"))
@@ -781,8 +798,8 @@ def run_maintenance(ctx: RunContext) -> dict:
     tr, va, te = ordered_split(len(df))
     feats = MODEL_FEATURES
     results = {}
-    results["ai4i_rf"] = fit_tabular(make_rf, feats, df, tr, va, te, seed)[1]
-    results["ai4i_svm"] = fit_tabular(make_svm, feats, df, tr, va, te, seed)[1]
+    for name, make in (("rf", make_rf), ("hgb", make_hgb), ("svm", make_svm)):
+        results[f"ai4i_{name}"] = fit_tabular(make, feats, df, tr, va, te, seed)[1]
     k = int(opts.get("k") or 1); window = int(opts.get("window") or pick(10, 5))
     S = ai4i_sequences(df, window=window, k=k)
     for kind in ("lstm", "gru"):

@@ -41,6 +41,18 @@ def test_rules_reproduce_real_hdf_pwf_osf_exactly():
         assert real[m].sum() > 50
 
 
+@need_ai4i
+def test_envelope_margin_is_negative_exactly_where_a_rule_fires():
+    real = M.add_physics_features(M.read_ai4i_csv(AI4I).df)
+    outside = (real["envelope_margin"] < 0).astype(int)
+    assert (outside == real[["HDF", "PWF", "OSF"]].max(axis=1)).all()
+    # the ceiling: every rule failure is caught with no false alarm; tool-wear/random/unlabelled failures are missed
+    assert ((outside == 1) & (real["failure"] == 0)).sum() == 0
+    missed = int(((outside == 0) & (real["failure"] == 1)).sum())
+    assert 0 < missed < 0.2 * real["failure"].sum()
+    assert M.check_features(M.MODEL_FEATURES) == M.MODEL_FEATURES   # derived from readings only: allowed
+
+
 def _kaggle_from_uci(df: pd.DataFrame) -> pd.DataFrame:
     "Rebuild the Kaggle layout from UCI rows the way it was made: Target = Machine failure, one Failure Type."
     names = {"TWF": "Tool Wear Failure", "HDF": "Heat Dissipation Failure", "PWF": "Power Failure",
@@ -212,7 +224,7 @@ def test_runner_writes_metrics_and_figures_and_is_reproducible(tmp_path):
     m1 = run_project("maintenance", RunContext(out=tmp_path/"a", source="sample", fast=True, seed=7))
     on_disk = validate_metrics(json.loads((tmp_path/"a"/"metrics.json").read_text()))
     assert on_disk["project"] == "maintenance" and on_disk["best"].startswith("ai4i_")
-    assert set(on_disk["models"]) == {"ai4i_rf", "ai4i_svm", "ai4i_lstm", "ai4i_gru", "azure_rf", "azure_lstm", "azure_gru"}
+    assert set(on_disk["models"]) == {"ai4i_rf", "ai4i_hgb", "ai4i_svm", "ai4i_lstm", "ai4i_gru", "azure_rf", "azure_lstm", "azure_gru"}
     for mm in on_disk["models"].values():
         assert {"accuracy", "precision", "recall", "f1", "pr_auc", "tn", "fp", "fn", "tp"} <= set(mm)
     for fig in ("comparison", "eda_failure_rates", "eda_sensors", "eda_failure_maps", "eda_azure_telemetry"):
