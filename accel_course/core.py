@@ -270,7 +270,7 @@ def run_project(name: str, ctx: RunContext) -> dict:
     if is_main_process(): write_metrics(ctx.out, m)
     return m
 
-# %% ../nbs/00_core.ipynb #d477ce1e
+# %% ../nbs/00_core.ipynb #e3e8f497
 def regression_metrics(y_true, y_pred) -> dict:
     "RMSE, MAE and R² (sklearn)."
     from sklearn.metrics import mean_squared_error, mean_absolute_error, r2_score
@@ -297,4 +297,7 @@ def best_f1_threshold(y_true, y_score) -> float:
     p, r, t = precision_recall_curve(np.asarray(y_true).astype(int), np.asarray(y_score, float))
     f1 = 2*p*r/np.clip(p + r, 1e-12, None)
     if len(t) == 0: return 0.5
-    return float(t[int(np.nanargmax(f1[:-1]))])
+    i = int(np.nanargmax(f1[:-1]))
+    # any cut between the lowest score we flag and the next lower score gives the same validation F1; take the
+    # middle of that gap, not its edge, so that a test score a hair below a validation score is not lost
+    return float((t[i - 1] + t[i]) / 2) if i > 0 else float(t[0])
