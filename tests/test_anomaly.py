@@ -10,12 +10,13 @@ import pytest
 from accel_course.core import DataError, RunContext, run_project, validate_metrics
 from accel_course import anomaly as an
 
-ROOT = Path(__file__).resolve().parents[1]
-REAL = ROOT.parent/"shared"/"data"/"unsw_nb15"
+from _real import SHARED_DATA, needs
+
+REAL = SHARED_DATA/"unsw_nb15"
 SAMPLE = REAL/"UNSW_NB15_partition_sample.csv"
 FEATURES = REAL/"NUSW-NB15_features.csv"
-needs_real = pytest.mark.skipif(not SAMPLE.exists(), reason=f"real UNSW-NB15 sample not found at {SAMPLE} (../shared/data absent)")
-needs_features = pytest.mark.skipif(not FEATURES.exists(), reason=f"{FEATURES} not found (../shared/data absent)")
+needs_real = needs(SAMPLE, "real UNSW-NB15 sample")
+needs_features = needs(FEATURES, "UNSW-NB15 feature description")
 
 
 @pytest.fixture(autouse=True)

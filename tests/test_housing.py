@@ -9,9 +9,10 @@ import pytest
 from accel_course.core import DataError, RunContext, run_project, validate_metrics
 from accel_course import housing as H
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = (ROOT/".."/"shared"/"data"/"housing").resolve()
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"real data samples not found at {SHARED} (../shared/data/housing)")
+from _real import REPO as ROOT, SHARED_DATA, needs
+
+SHARED = SHARED_DATA/"housing"
+needs_shared = needs(SHARED, "real housing samples")
 AMES, CAL, WIN = SHARED/"kaggle_ames", SHARED/"california"/"housing_sample3000.csv", SHARED/"windsor"/"Housing.csv"
 
 # ---------------------------------------------------------------- offline default (pydataset)

@@ -9,13 +9,12 @@ import pytest
 from accel_course.core import DataError, RunContext, run_project, validate_metrics
 from accel_course import maintenance as M
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent/"shared"/"data"
+from _real import SHARED_DATA as SHARED, needs
+
 AI4I = SHARED/"ai4i2020"/"ai4i2020.csv"
 AZURE = SHARED/"azure_pdm"
-need_ai4i = pytest.mark.skipif(not AI4I.exists(), reason=f"real AI4I sample not found at {AI4I} (../shared/data absent)")
-need_azure = pytest.mark.skipif(not (AZURE/"PdM_telemetry.csv").exists(),
-                                reason=f"real Azure PdM sample not found at {AZURE} (../shared/data absent)")
+need_ai4i = needs(AI4I, "real AI4I sample")
+need_azure = needs(AZURE/"PdM_telemetry.csv", "real Azure PdM sample")
 
 
 # ---------------------------------------------------------------- real files

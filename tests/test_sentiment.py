@@ -19,12 +19,13 @@ from accel_course.sentiment import (LABELS2, LABELS3, CheckpointError, LengthGro
                                     padding_share, resolve_checkpoint, save_classifier, sentiment_job,
                                     stars_to_sentiment, tfidf_lr, verify_checkpoint)
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data" / "sentiment"
-UCI = SHARED / "amazon_cells_labelled.txt"
-FT = SHARED / "amazon_polarity_test_first200.ft.txt"
-need_uci = pytest.mark.skipif(not UCI.exists(), reason=f"real sample {UCI} absent (only in the course's dev setup)")
-need_ft = pytest.mark.skipif(not FT.exists(), reason=f"real sample {FT} absent (only in the course's dev setup)")
+from _real import REPO, SHARED_DATA, needs
+
+SHARED = SHARED_DATA/"sentiment"
+UCI = SHARED/"amazon_cells_labelled.txt"
+FT = SHARED/"amazon_polarity_test_first200.ft.txt"
+need_uci = needs(UCI, "real UCI sentiment sample")
+need_ft = needs(FT, "real amazon_polarity sample")
 
 
 # ---------------------------------------------------------------- real formats
