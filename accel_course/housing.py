@@ -25,12 +25,13 @@ from .core import (DataError, read_table, require_columns, require_numeric, find
 
 # %% auto #0
 __all__ = ['WINDSOR_COLUMNS', 'WINDSOR_YESNO', 'CALIFORNIA_COLUMNS', 'CALIFORNIA_CAP', 'AMES_NUMERIC', 'AMES_REQUIRED', 'AMES_NA',
-           'DATASETS', 'AUTO_PATTERNS', 'KAGGLE_HANDLES', 'QUALITY', 'AMES_QUALITY_COLS', 'MODEL_NAMES', 'HousingData',
-           'load_windsor', 'load_california', 'load_ames', 'detect_dataset', 'load_housing', 'skewness', 'plot_target',
-           'plot_skew_and_correlations', 'add_features', 'SkewedLog1p', 'make_preprocessor', 'feature_names',
-           'make_torch_model', 'TorchRegressor', 'make_models', 'CVResult', 'native_threads', 'cross_validate',
-           'throughput_job', 'compare_processes', 'plot_predictions', 'permutation_importances', 'plot_importances',
-           'explain_house', 'write_submission', 'run_housing']
+           'DATASETS', 'AUTO_PATTERNS', 'KAGGLE_HANDLES', 'AMES_MAX_LIVING_AREA', 'QUALITY', 'AMES_QUALITY_COLS',
+           'MODEL_NAMES', 'HousingData', 'load_windsor', 'load_california', 'load_ames', 'detect_dataset',
+           'load_housing', 'drop_documented_outliers', 'skewness', 'plot_target', 'plot_skew_and_correlations',
+           'add_features', 'SkewedLog1p', 'make_preprocessor', 'feature_names', 'make_torch_model', 'TorchRegressor',
+           'make_models', 'CVResult', 'native_threads', 'cross_validate', 'throughput_job', 'compare_processes',
+           'plot_predictions', 'permutation_importances', 'plot_importances', 'explain_house', 'write_submission',
+           'run_housing']
 
 # %% ../nbs/10_housing.ipynb #caf23707
 import matplotlib.pyplot as plt
@@ -67,7 +68,7 @@ def _pydataset_windsor_bytes() -> bytes:
     if df is None: raise DataError("pydataset did not return the 'Housing' (Ecdat) dataset")
     return df.to_csv().encode()
 
-# %% ../nbs/10_housing.ipynb #c1d10d06
+# %% ../nbs/10_housing.ipynb #3aaf051d
 @dataclass
 class HousingData:
     "Features, target and metadata of one housing dataset, whatever file it came from."
@@ -92,13 +93,16 @@ class HousingData:
     @property
     def n_test(self) -> int: return 0 if self.X_test is None else len(self.X_test)
 
+    def take(self, idx, note: str) -> "HousingData":
+        "The labelled rows at positions `idx` (test rows untouched); `note` is added to `source`."
+        sub = lambda s: None if s is None else s.iloc[idx].reset_index(drop=True)
+        return HousingData(self.name, sub(self.X), sub(self.y), self.numeric, self.categorical, f"{self.source} ({note})",
+                           self.path, self.currency, sub(self.ids), self.X_test, self.test_ids, sub(self.capped), self.description)
+
     def subsample(self, n: int, seed: int = 0) -> "HousingData":
         "A random subset of `n` labelled rows (tiny-data mode); the caller announces it."
         if n >= self.n: return self
-        idx = np.sort(np.random.default_rng(seed).choice(self.n, n, replace=False))
-        sub = lambda s: None if s is None else s.iloc[idx].reset_index(drop=True)
-        return HousingData(self.name, sub(self.X), sub(self.y), self.numeric, self.categorical, self.source + f" (random {n} rows)",
-                           self.path, self.currency, sub(self.ids), self.X_test, self.test_ids, sub(self.capped), self.description)
+        return self.take(np.sort(np.random.default_rng(seed).choice(self.n, n, replace=False)), f"random {n} rows")
 
     def __repr__(self):
         extra = f", {self.n_test} test rows" if self.X_test is not None else ""
@@ -289,7 +293,22 @@ def load_housing(source: str | os.PathLike = "auto", dataset: str | None = None,
     if verbose: announce_source("housing", f"using {data!r}")
     return data
 
-# %% ../nbs/10_housing.ipynb #390077eb
+# %% ../nbs/10_housing.ipynb #c1f28c51
+AMES_MAX_LIVING_AREA = 4000   # sq ft above ground; De Cock (2011) recommends dropping larger houses
+
+def drop_documented_outliers(data: HousingData, verbose: bool = True) -> HousingData:
+    "Ames: drop the training houses with `GrLivArea` > 4,000 sq ft, as the data's author recommends (said, never silent)."
+    if data.name != "ames" or "GrLivArea" not in data.X.columns: return data
+    big = (pd.to_numeric(data.X["GrLivArea"], errors="coerce") > AMES_MAX_LIVING_AREA).to_numpy()
+    if not big.any(): return data
+    ids = (data.ids[big] if data.ids is not None else pd.Series(np.flatnonzero(big))).tolist()
+    out = data.take(np.flatnonzero(~big), f"without {int(big.sum())} houses > {AMES_MAX_LIVING_AREA:,} sq ft")
+    if verbose:
+        announce_source("housing", f"dropped {int(big.sum())} of {data.n} training houses with GrLivArea > "
+                        f"{AMES_MAX_LIVING_AREA:,} sq ft (Id {ids}), as De Cock (2011) recommends; test rows are all kept")
+    return out
+
+# %% ../nbs/10_housing.ipynb #b2c2e864
 def skewness(df: pd.DataFrame) -> pd.Series:
     "Sample skewness of every numeric column, largest |skew| first."
     from scipy.stats import skew
@@ -321,7 +340,7 @@ def plot_skew_and_correlations(data: HousingData, top: int = 12):
     fig.tight_layout()
     return fig
 
-# %% ../nbs/10_housing.ipynb #c4206467
+# %% ../nbs/10_housing.ipynb #59dad8ac
 QUALITY = {"Ex": 5, "Gd": 4, "TA": 3, "Fa": 2, "Po": 1}
 AMES_QUALITY_COLS = ["ExterQual", "ExterCond", "BsmtQual", "BsmtCond", "HeatingQC", "KitchenQual", "FireplaceQu",
                      "GarageQual", "GarageCond", "PoolQC"]
@@ -391,7 +410,7 @@ def feature_names(pipe: Pipeline) -> list[str]:
     names = pre.named_steps["columns"].get_feature_names_out()
     return list(names[pre.named_steps["drop_constant"].get_support()])
 
-# %% ../nbs/10_housing.ipynb #07fed870
+# %% ../nbs/10_housing.ipynb #86905578
 def make_torch_model(n_in: int, hidden: Sequence[int] = (), dropout: float = 0.0):
     "A linear model (`hidden=()`) or an MLP with ReLU and dropout, returning shape (batch,)."
     import torch
@@ -442,7 +461,7 @@ class TorchRegressor(RegressorMixin, BaseEstimator):
             out = self.model_(torch.as_tensor(np.asarray(X, dtype=np.float32))).float().numpy()
         return out * self.y_std_ + self.y_mean_
 
-# %% ../nbs/10_housing.ipynb #92d15fb4
+# %% ../nbs/10_housing.ipynb #1ddcec49
 MODEL_NAMES = ("linear", "ridge", "random_forest", "hist_gb", "torch_linear", "torch_mlp", "blend")
 
 def make_models(dataset: str, names: Sequence[str] | None = None, mixed_precision: str | None = "no", seed: int = 42,
@@ -470,7 +489,7 @@ def make_models(dataset: str, names: Sequence[str] | None = None, mixed_precisio
     if unknown: raise ValueError(f"unknown model(s) {unknown}; choose from {list(zoo)}")
     return {n: Pipeline([("prep", make_preprocessor(dataset)), ("model", zoo[n]())]) for n in names}
 
-# %% ../nbs/10_housing.ipynb #35148ce5
+# %% ../nbs/10_housing.ipynb #a31ed994
 @dataclass
 class CVResult:
     "Scores (one row per model), out-of-fold predictions of log price, and the fold assignment."
@@ -524,7 +543,7 @@ def cross_validate(data: HousingData, models: Mapping[str, Pipeline], n_splits: 
     bar.close()
     return CVResult(pd.DataFrame(rows).T.sort_values("rmse_log"), oof, y, folds)
 
-# %% ../nbs/10_housing.ipynb #49c5dad2
+# %% ../nbs/10_housing.ipynb #54b09911
 def throughput_job(X: np.ndarray, y: np.ndarray, hidden=(64, 32), epochs: int = 3, batch_size: int = 64, seed: int = 0) -> dict:
     "Train an MLP on (X, y) with `fit` in the current (possibly distributed) job; report samples/s seen by the job."
     import torch
@@ -556,7 +575,7 @@ def compare_processes(X, y, processes=(1, 2), mixed_precision: str = "no", hidde
     df["speedup"] = df["samples_per_s"] / df["samples_per_s"].iloc[0]
     return df
 
-# %% ../nbs/10_housing.ipynb #7727c9e0
+# %% ../nbs/10_housing.ipynb #1d3f729f
 def plot_predictions(data: HousingData, cv: CVResult, name: str | None = None):
     "Out-of-fold predicted vs actual log price, and residuals vs prediction (capped rows in red)."
     name = name or cv.best()
@@ -571,7 +590,7 @@ def plot_predictions(data: HousingData, cv: CVResult, name: str | None = None):
     fig.tight_layout()
     return fig
 
-# %% ../nbs/10_housing.ipynb #5dadbb37
+# %% ../nbs/10_housing.ipynb #852b39a5
 def permutation_importances(pipe: Pipeline, data: HousingData, seed: int = 0, n_repeats: int | None = None) -> pd.DataFrame:
     "Fit `pipe` on 80 % of the rows and return the permutation importance of each raw column on the other 20 %."
     from sklearn.inspection import permutation_importance
@@ -594,7 +613,7 @@ def plot_importances(imp: pd.DataFrame, top: int = 15, title: str = ""):
     fig.tight_layout()
     return fig
 
-# %% ../nbs/10_housing.ipynb #ee4b9517
+# %% ../nbs/10_housing.ipynb #8f6a5dea
 def _reattach_pyplot_to_shell():
     "Re-hook pyplot into the current IPython shell if it still points at an earlier one (nbdev-test reuses worker processes); else shap's `plt.ioff()` raises."
     try:
@@ -605,7 +624,7 @@ def _reattach_pyplot_to_shell():
     hook = getattr(plt, "_draw_all_if_interactive", None)
     if hook is not None and hook not in ip.events.callbacks.get("post_execute", []): ip.events.register("post_execute", hook)
 
-# %% ../nbs/10_housing.ipynb #ce88d361
+# %% ../nbs/10_housing.ipynb #7161bba9
 def explain_house(pipe: Pipeline, data: HousingData, house: int | None = None, n_background: int | None = None,
                   seed: int = 0) -> dict:
     "Fit the forest pipeline on all rows; SHAP (beeswarm + waterfall) and LIME for one house. Returns figures and values."
@@ -638,7 +657,7 @@ def explain_house(pipe: Pipeline, data: HousingData, house: int | None = None, n
     return dict(house=house, figures=figs, shap=shap_top, lime=le.as_list(),
                 prediction=float(forest.predict(Xt[[house]])[0]), actual=float(data.y_log[house]))
 
-# %% ../nbs/10_housing.ipynb #e842e679
+# %% ../nbs/10_housing.ipynb #da9c4b71
 def write_submission(pipe: Pipeline, data: HousingData, path=None) -> pd.DataFrame:
     "Fit `pipe` on all labelled rows, predict `data.X_test`, write a Kaggle `Id,SalePrice` CSV to `path` (None: don't write)."
     if data.X_test is None or data.test_ids is None:
@@ -653,13 +672,15 @@ def write_submission(pipe: Pipeline, data: HousingData, path=None) -> pd.DataFra
     if path is not None: atomic_write_text(path, sub.to_csv(index=False))
     return sub
 
-# %% ../nbs/10_housing.ipynb #2bb26cd2
+# %% ../nbs/10_housing.ipynb #352ea4fc
 def _add_args(p):
     p.add_argument("--dataset", choices=DATASETS, default=None, help="force the file format (default: detect from the columns)")
     p.add_argument("--folds", type=int, default=5, help="number of CV folds (default 5)")
     p.add_argument("--models", default=None, help=f"comma-separated subset of {','.join(MODEL_NAMES)}")
     p.add_argument("--no-explain", action="store_true", help="skip permutation importance, SHAP and LIME")
     p.add_argument("--throughput", action="store_true", help="also time an MLP epoch with 1 vs 2 processes (launch)")
+    p.add_argument("--keep-outliers", action="store_true",
+                   help=f"Ames: keep the houses > {AMES_MAX_LIVING_AREA:,} sq ft that the data's author recommends dropping")
 
 def _opt(ctx, key, default=None):
     o = ctx.options or {}
@@ -672,6 +693,7 @@ def run_housing(ctx: RunContext) -> dict:
     "Load the data, cross-validate every model, save the figures (and a Kaggle submission for Ames)."
     seed_everything(ctx.seed)
     data = load_housing(ctx.source, dataset=_opt(ctx, "dataset"))
+    if not _opt(ctx, "keep_outliers", False): data = drop_documented_outliers(data)
     if ctx.fast and data.n > 300:
         data = data.subsample(300, seed=ctx.seed)
         announce_source("housing", f"fast mode: {data.n} random rows")

@@ -145,6 +145,27 @@ def test_submission_is_valid(tmp_path):
     assert list(back.columns) == ["Id", "SalePrice"] and len(back) == d.n_test
     assert back.Id.tolist() == d.test_ids.tolist() and (back.SalePrice > 10_000).all() and (back.SalePrice < 2e6).all()
 
+@needs_shared
+def test_documented_ames_outliers_are_dropped_loudly_and_only_from_training(tmp_path, capsys):
+    # the sample has no house > 4,000 sq ft; write a copy of train.csv with two enlarged houses, test.csv beside it
+    raw = pd.read_csv(AMES/"train_first400.csv", keep_default_na=False, na_values=[""])
+    raw.loc[[3, 7], "GrLivArea"] = [4500, 5600]
+    raw.to_csv(tmp_path/"train.csv", index=False)
+    (tmp_path/"test.csv").write_bytes((AMES/"test_first100.csv").read_bytes())
+    d = H.load_housing(tmp_path/"train.csv", verbose=False)
+    clean = H.drop_documented_outliers(d)
+    said = "".join(capsys.readouterr())
+    assert clean.n == d.n - 2 and clean.n_test == d.n_test == 100
+    assert set(d.ids) - set(clean.ids) == {int(raw.Id[3]), int(raw.Id[7])}
+    assert "dropped 2 of 400" in said and str(int(raw.Id[3])) in said and "> 4,000 sq ft" in clean.source
+    assert H.drop_documented_outliers(H.load_housing("sample", verbose=False), verbose=False).n == 546   # Ames only
+    m = run_project("housing", RunContext(out=tmp_path/"r", source=str(tmp_path), fast=True,
+                                          options={"models": "ridge", "no_explain": True}))
+    assert m["n_train"] == 300 and len(pd.read_csv(tmp_path/"r"/"submission.csv")) == 100
+    kept = run_project("housing", RunContext(out=tmp_path/"k", source=str(tmp_path/"train.csv"), fast=True,
+                                             options={"models": "ridge", "no_explain": True, "keep_outliers": True}))
+    assert "sq ft" not in kept["source"]
+
 def test_launch_two_processes_really_distributes():
     rng = np.random.default_rng(0); X = rng.normal(size=(256, 8)).astype(np.float32); y = X[:, 0] + 0.1*rng.normal(size=256)
     tp = H.compare_processes(X, y, epochs=1)
