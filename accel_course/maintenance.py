@@ -763,7 +763,7 @@ def sequence_job(Xtr, ytr, Xva, yva, kind: str = "gru", epochs: int = 1, seed: i
     return {"world_size": st.num_processes, "mixed_precision": os.environ.get("ACCELERATE_MIXED_PRECISION", "no"),
             "val_pr_auc": hist.rows[-1].get("pr_auc"), "train_loss": hist.rows[-1]["train_loss"]}
 
-# %% ../nbs/11_maintenance.ipynb #7363fda8
+# %% ../nbs/11_maintenance.ipynb #70872bdd
 def resolve_sources(source: str, azure_source: str | None = None) -> tuple:
     "Map one `--source` to (AI4I source, Azure source)."
     src = str(source)
