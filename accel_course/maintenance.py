@@ -438,7 +438,7 @@ def scores_of(model, X) -> np.ndarray:
         except AttributeError: pass
     return model.decision_function(X)
 
-# %% ../nbs/11_maintenance.ipynb #98e47a55
+# %% ../nbs/11_maintenance.ipynb #9a647d94
 def _plt():
     import matplotlib
     if not os.environ.get("DISPLAY") and "inline" not in matplotlib.get_backend().lower(): matplotlib.use("Agg")
@@ -485,12 +485,12 @@ def plot_failure_maps(df: pd.DataFrame):
         for a, (x, y) in zip(ax, (("rpm", "torque"), ("rpm", "delta_t"))):
             a.scatter(d.loc[s, x], d.loc[s, y], s=4 if m == "normal" else 12, c=c, label=m, alpha=0.5 if m == "normal" else 0.9)
     rpm = np.linspace(d["rpm"].min(), d["rpm"].max(), 200)
-    for p in (3500, 9000): ax[0].plot(rpm, p / (rpm * 2 * np.pi / 60), "k--", lw=1)
+    for p in PWF_LIMIT: ax[0].plot(rpm, p / (rpm * 2 * np.pi / 60), "k--", lw=1)
     ax[0].set_ylim(0, d["torque"].max() * 1.05)
     ax[0].set_xlabel("rotational speed [rpm]"); ax[0].set_ylabel("torque [Nm]"); ax[0].set_title("torque x speed: PWF outside 3.5-9 kW")
-    ax[1].axhline(8.6, c="k", ls="--", lw=1); ax[1].axvline(1380, c="k", ls="--", lw=1)
+    ax[1].axhline(HDF_LIMIT[0], c="k", ls="--", lw=1); ax[1].axvline(HDF_LIMIT[1], c="k", ls="--", lw=1)
     ax[1].set_xlabel("rotational speed [rpm]"); ax[1].set_ylabel("process - air temperature [K]")
-    ax[1].set_title("ΔT x speed: HDF below 8.6 K and 1,380 rpm"); ax[1].legend(markerscale=2, fontsize=8)
+    ax[1].set_title(f"ΔT x speed: HDF below {HDF_LIMIT[0]} K and {HDF_LIMIT[1]:,.0f} rpm"); ax[1].legend(markerscale=2, fontsize=8)
     fig.tight_layout(); return fig
 
 def plot_telemetry_around_failures(data: AzurePdM, hours: int = 96):
