@@ -50,13 +50,11 @@ def test_python_dash_m_entry_point():
 def test_run_under_torchrun_two_cpu_processes(tmp_path):
     # the documented multi-CPU command: both ranks train, rank 0 writes and prints once, the group is torn down
     # (a launched process that exits with a live gloo group can be SIGABRTed at shutdown and fail the job)
-    from accel_course.launch import free_port
+    from _real import torchrun
     out = tmp_path/"h2"
-    env = {**os.environ, "ACCELERATE_USE_CPU": "yes", "ACCEL_COURSE_DATA": str(tmp_path/"no_data"), "OMP_NUM_THREADS": "1"}
-    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                        "--master_port", str(free_port()), "-m", "accel_course.cli", "run", "housing",
-                        "--source", "sample", "--fast", "--out", str(out)],
-                       capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    env = {"ACCELERATE_USE_CPU": "yes", "ACCEL_COURSE_DATA": str(tmp_path/"no_data"), "OMP_NUM_THREADS": "1"}
+    p = torchrun("-m", "accel_course.cli", "run", "housing", "--source", "sample", "--fast", "--out", out,
+                 env=env, timeout=600, cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-3000:]
     assert p.stdout.count("wrote ") == 1 and p.stdout.count("housing: windsor") == 1, p.stdout
     m = json.loads((out/"metrics.json").read_text())

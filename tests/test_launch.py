@@ -4,6 +4,7 @@ import json, os, socket, subprocess, sys, textwrap
 from unittest import mock
 import pytest, torch
 from accel_course.launch import launch, toy_job, LaunchError, free_port, CUDA_INIT_MSG
+from _real import torchrun
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="these tests pin the CPU/gloo path")
 
@@ -71,10 +72,7 @@ def test_same_function_under_accelerate_launch(tmp_path):
         PartialState().destroy_process_group()   # without it gloo threads can SIGABRT the process at exit
     """))
     # `accelerate launch --cpu --num_processes 2` starts a single process; torchrun is the multi-CPU launcher
-    env = {**os.environ, "ACCEL_COURSE_FAST": "1", "ACCELERATE_USE_CPU": "yes", "ACCELERATE_MIXED_PRECISION": "bf16"}
-    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                        "--master_port", str(free_port()), str(script)],
-                       capture_output=True, text=True, timeout=300, env=env)
+    p = torchrun(script, env={"ACCEL_COURSE_FAST": "1", "ACCELERATE_USE_CPU": "yes", "ACCELERATE_MIXED_PRECISION": "bf16"})
     assert p.returncode == 0, p.stderr[-3000:]
     r = json.loads((tmp_path/"r.json").read_text())
     assert r["world_size"] == 2 and r["compute_dtype"] == "torch.bfloat16" and len(set(r["digests"])) == 1
@@ -121,10 +119,7 @@ def test_tracked_fits_keep_the_process_group_and_cli_ends_it(tmp_path):
             open({str(tmp_path/'r.json')!r}, 'w').write(json.dumps(dict(ranks=ranks, alive=alive, losses=losses,
                                                                        after=dist.is_initialized())))
     """))
-    env = {**os.environ, "ACCEL_COURSE_FAST": "1", "ACCELERATE_USE_CPU": "yes"}
-    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                        "--master_port", str(free_port()), str(script)],
-                       capture_output=True, text=True, timeout=300, env=env)
+    p = torchrun(script, env={"ACCEL_COURSE_FAST": "1", "ACCELERATE_USE_CPU": "yes"})
     assert p.returncode == 0, p.stderr[-3000:]
     r = json.loads((tmp_path/"r.json").read_text())
     assert r["ranks"] == [0, 1] and r["alive"] and not r["after"] and len(r["losses"]) == 2
