@@ -16,8 +16,8 @@ from .core import atomic_write_bytes
 from .training import reset_accelerate_state
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'CUDA_INIT_MSG', 'LaunchError', 'free_port', 'check_cuda_not_initialized', 'launch', 'weights_digest',
-           'toy_job']
+__all__ = ['PRECISIONS', 'CUDA_INIT_MSG', 'DEFAULT_PORT', 'LaunchError', 'free_port', 'check_cuda_not_initialized', 'gpu_count',
+           'plan_launch', 'launch', 'weights_digest', 'toy_job']
 
 # %% ../nbs/02_launch.ipynb #d07f3d77
 class LaunchError(RuntimeError):
@@ -90,22 +90,55 @@ class _DropBanner:
     def flush(self): return self.stream.flush()
     def __getattr__(self, k): return getattr(self.stream, k)
 
-# %% ../nbs/02_launch.ipynb #bb304afd
-def launch(fn: Callable, *args, num_processes: int | None = None, mixed_precision: str = "no",
-           use_cpu: bool | None = None, num_nodes: int = 1, node_rank: int = 0, master_addr: str = "127.0.0.1",
-           port: int | None = None, cpu_threads: int = 1, verbose: bool = True):
-    "Run `fn(*args)` as a real `num_processes`-process job (gloo on CPU, NCCL on GPUs); returns rank 0's result."
+# %% ../nbs/02_launch.ipynb #b8e821d9
+def gpu_count() -> int:
+    "GPUs visible to this process, counted through NVML so the parent stays fork-safe (no CUDA context is created)."
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")   # as accelerate's notebook_launcher does
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+# %% ../nbs/02_launch.ipynb #9cc9680b
+def plan_launch(num_processes: int | str | None = "auto", # "auto", a number of processes, or None (all GPUs, else 1)
+                use_cpu: bool | None = None,  # force CPU workers (True) or GPU workers (False); None decides
+                n_gpus: int | None = None,    # GPUs visible (default: counted with `gpu_count`)
+                cuda_initialized: bool | None = None, # CUDA already used in this process (default: asked of torch)
+               ) -> tuple[int, bool, str]:
+    "Decide `(num_processes, use_cpu, reason)` for a job on this machine; raise `LaunchError` if it cannot work."
+    n_gpus = gpu_count() if n_gpus is None else n_gpus
+    cuda_init = torch.cuda.is_initialized() if cuda_initialized is None else cuda_initialized
+    if num_processes == "auto":
+        if use_cpu is not True and n_gpus >= 2 and not cuda_init:
+            return n_gpus, False, f"{n_gpus} GPUs: one process per GPU"
+        why = ("use_cpu=True" if use_cpu else "no GPU" if n_gpus == 0 else "1 GPU (a multi-process demo needs 2+)"
+               if n_gpus == 1 else "CUDA is already initialised in this kernel, so forked workers cannot use the GPUs")
+        if use_cpu is False: raise LaunchError(f"launch(num_processes='auto', use_cpu=False): {why}")
+        return 2, True, f"{why}: 2 CPU processes"
+    if num_processes is None: num_processes = n_gpus if (n_gpus and not use_cpu) else 1
+    if not isinstance(num_processes, int) or isinstance(num_processes, bool) or num_processes < 1:
+        raise ValueError(f"num_processes must be 'auto', None or an int >= 1, got {num_processes!r}")
+    if use_cpu is None: use_cpu = n_gpus == 0
+    if not use_cpu:
+        if num_processes > n_gpus:
+            raise LaunchError(f"num_processes={num_processes} but only {n_gpus} GPU(s) are visible; "
+                              "pass use_cpu=True for a CPU job, or num_processes='auto'")
+        if cuda_init: raise LaunchError(CUDA_INIT_MSG)
+    return num_processes, use_cpu, f"{num_processes} {'CPU' if use_cpu else 'GPU'} process(es) as asked"
+
+# %% ../nbs/02_launch.ipynb #6d4fea1a
+DEFAULT_PORT = 29500
+
+def launch(fn: Callable, *args,
+           num_processes: int | str | None = None, # "auto" (see `plan_launch`), a number, or None: all GPUs, else 1
+           mixed_precision: str = "no",    # "no", "fp16" or "bf16": what the workers' Accelerator uses
+           use_cpu: bool | None = None,    # CPU workers over gloo; None: CPU only when there is no GPU
+           num_nodes: int = 1, node_rank: int = 0, master_addr: str = "127.0.0.1",
+           port: int | None = None,        # rendezvous port; default a free one (1 node) or `DEFAULT_PORT` (multi-node)
+           cpu_threads: int = 1,           # intra-op threads per CPU worker (see "Threads and fork")
+           verbose: bool = True):
+    "Run `fn(*args)` as a real multi-process job (gloo on CPU, NCCL on GPUs); returns rank 0's result."
     mp = (mixed_precision or "no").lower()
     if mp not in PRECISIONS: raise ValueError(f"mixed_precision must be one of {PRECISIONS}, got {mixed_precision!r}")
-    check_cuda_not_initialized()
-    have_gpu = torch.cuda.is_available()
-    use_cpu = (not have_gpu) if use_cpu is None else use_cpu
-    if num_processes is None: num_processes = torch.cuda.device_count() if (have_gpu and not use_cpu) else 1
-    if num_processes < 1: raise ValueError(f"num_processes must be >= 1, got {num_processes}")
+    num_processes, use_cpu, why = plan_launch(num_processes, use_cpu)
     if use_cpu and mp == "fp16": warnings.warn("fp16 autocast is off on CPU: the workers will compute in fp32. Use bf16 on CPU.")
-    if not use_cpu and num_processes > torch.cuda.device_count():
-        raise LaunchError(f"num_processes={num_processes} but only {torch.cuda.device_count()} GPU(s) are visible; "
-                          "pass use_cpu=True for a CPU job")
     reset_accelerate_state(keep_process_group=False)       # leftover state from earlier cells
     env = dict(ACCELERATE_MIXED_PRECISION=mp, ACCELERATE_USE_CPU="yes" if use_cpu else None,
                OMP_NUM_THREADS=str(cpu_threads) if use_cpu else os.environ.get("OMP_NUM_THREADS"))
@@ -113,17 +146,18 @@ def launch(fn: Callable, *args, num_processes: int | None = None, mixed_precisio
     try:
         if world == 1:
             with _env(**env):
-                if verbose: print(f"launch: 1 process on {'CPU' if use_cpu else 'GPU'}, mixed_precision={mp}")
+                if verbose: print(f"launch: 1 process on {'CPU' if use_cpu else 'GPU'}, mixed_precision={mp} ({why})")
                 return fn(*args)
         from accelerate import notebook_launcher
         fd, result_path = tempfile.mkstemp(prefix="accel_course_launch_", suffix=".pkl"); os.close(fd); os.unlink(result_path)
-        port = port or free_port(master_addr if num_nodes == 1 else "0.0.0.0")
+        port = port or (free_port(master_addr) if num_nodes == 1 else DEFAULT_PORT)
         if verbose:
             print(f"launch: {world} processes on {'CPU (gloo)' if use_cpu else 'GPU (nccl)'}, mixed_precision={mp}, "
-                  f"{master_addr}:{port}")
+                  f"{master_addr}:{port} ({why})")
         with _env(**env), contextlib.redirect_stdout(_DropBanner(sys.stdout)):
-            notebook_launcher(_Worker(fn, world, result_path, use_cpu, cpu_threads), args, num_processes=num_processes, mixed_precision=mp,
-                              use_port=str(port), master_addr=master_addr, num_nodes=num_nodes, node_rank=node_rank)
+            notebook_launcher(_Worker(fn, world, result_path, use_cpu, cpu_threads), args, num_processes=num_processes,
+                              mixed_precision=mp, use_port=str(port), master_addr=master_addr, num_nodes=num_nodes,
+                              node_rank=node_rank)
         if node_rank != 0 or not os.path.exists(result_path): return None
         try: return pickle.loads(Path(result_path).read_bytes())
         finally: os.unlink(result_path)

@@ -35,6 +35,7 @@ def test_fp32_launch_runs_fp32_in_workers(two_proc):
 
 def test_cuda_initialised_parent_gets_clear_error_before_fork():
     with mock.patch("torch.cuda.is_initialized", return_value=True), \
+         mock.patch("accel_course.launch.gpu_count", return_value=2), \
          mock.patch("accelerate.notebook_launcher", side_effect=AssertionError("must not fork")):
         with pytest.raises(LaunchError) as e:
             launch(toy_job, num_processes=2)
