@@ -177,15 +177,23 @@ def identify_partition(df: pd.DataFrame) -> str:
     if mx > 82332: return "subset of train (175,341 rows)"
     return "subset (ids <= 82,332: the 82,332-row test partition, or the first rows of the train partition)"
 
+_BOM = b"\xef\xbb\xbf"   # the UTF-8 byte-order mark the distributed CSVs start with
+
+def _first_line(path) -> tuple[str, bool]:
+    "First line of a file as text (latin-1, CR/LF removed, a UTF-8 byte-order mark dropped) and whether it had the mark."
+    with open(path, "rb") as f: raw = f.readline()
+    bom = raw.startswith(_BOM)
+    return raw[len(_BOM) if bom else 0:].decode("latin-1").rstrip("\r\n"), bom
+
 def _name_hint(path) -> str:
     name = Path(path).name.lower()
     return "train" if "training" in name else ("test" if "testing" in name else "")
 
 def load_partition_csv(path, max_rows: int | None = None) -> UNSWData:
     "Load one partition CSV (45 columns with a header); identify the partition by content and warn on a name mismatch."
-    path = Path(path)
+    path = Path(path)   # as distributed: UTF-8 with a byte-order mark and CRLF line ends ("utf-8-sig" drops the mark)
     df = read_table(path, required=PARTITION_COLUMNS, what="a UNSW-NB15 partition CSV has 45 columns",
-                    low_memory=False)
+                    encoding="utf-8-sig", low_memory=False)
     fixes, notes = {}, []
     df = clean_flows(df, fixes, path)
     part = identify_partition(df)
@@ -212,7 +220,7 @@ def read_feature_names(path) -> list[str]:
     path = Path(path)
     try: feats = pd.read_csv(path, encoding="latin-1")
     except Exception as e: raise DataError(f"{path}: could not be read as the UNSW-NB15 features file: {e}") from None
-    feats.columns = [str(c).strip() for c in feats.columns]
+    feats.columns = [str(c).removeprefix(_BOM.decode("latin-1")).strip() for c in feats.columns]
     require_columns(feats, ["Name"], path, "the features file lists the 49 column names in 'Name'")
     names = [str(n).strip() for n in feats["Name"]]
     if len(names) != 49:
@@ -232,8 +240,8 @@ def load_full_csv(paths, features=None, max_rows: int | None = None) -> UNSWData
     fixes, frames = {}, []
     for p in paths:
         if not p.exists(): raise DataError(f"{p}: file not found")
-        with open(p, "rb") as f: first = f.readline().decode("latin-1")
-        ncol = len(first.rstrip("\r\n").split(","))
+        first, bom = _first_line(p)
+        ncol = len(first.split(","))
         if ncol != 49:
             raise DataError(f"{p}: found {ncol} columns in the first line, expected the 49 headerless columns of a full "
                             f"UNSW-NB15 CSV (a 45-column file with a header is a partition CSV: use load_partition_csv)")
@@ -242,7 +250,9 @@ def load_full_csv(paths, features=None, max_rows: int | None = None) -> UNSWData
         df = read_table(p, header=None, names=canon, encoding="latin-1", low_memory=False,
                         dtype={c: str for c in as_text}, keep_default_na=False, na_values=[""],
                         nrows=max_rows)
-        df = df.rename(columns={"label": "label"})
+        if bom:   # latin-1 reads a byte-order mark as three characters glued to the first value: drop them
+            c0 = df.columns[0]   # `srcip`, read as text
+            df.at[0, c0] = str(df.at[0, c0]).removeprefix(_BOM.decode("latin-1"))
         df["sport"] = parse_ports(df["sport"], fixes, "sport")
         df["dsport"] = parse_ports(df["dsport"], fixes, "dsport")
         for c in ("stime", "ltime"):
@@ -467,7 +477,7 @@ _PARTITION_NAMES = ("UNSW_NB15_training-set.csv", "UNSW_NB15_testing-set.csv")
 _FULL_NAMES = tuple(f"UNSW-NB15_{i}.csv" for i in range(1, 5))
 
 def _looks_partition(path) -> bool:
-    with open(path, "rb") as f: first = f.readline().decode("latin-1").lower()
+    first = _first_line(path)[0].lower()      # byte-order mark dropped: the header starts with `id`
     return "attack_cat" in first and first.startswith("id")
 
 def _load_folder(folder: Path, max_rows=None) -> UNSWData:

@@ -36,6 +36,45 @@ def test_partition_sample_loads():
     assert d.df["service"].eq("-").any()                  # "-" (no service) is a level, not a missing value
 
 
+@needs_real
+def test_distributed_sample_bom_crlf_through_every_entry_point(tmp_path):
+    # the shared sample is byte for byte as distributed: a UTF-8 byte-order mark and CRLF line ends
+    raw = SAMPLE.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw[:2000]
+    assert an._looks_partition(SAMPLE)
+    d = an.load_unsw(str(SAMPLE))
+    assert d.kind == "partition" and d.n == 3026 and d.df.columns[0] == "id"
+    assert pd.api.types.is_integer_dtype(d.df["id"]) and not d.df["attack_cat"].str.contains("\r").any()
+    folder = an.load_unsw(str(REAL))                      # the folder: features file skipped, partition found
+    assert folder.kind == "partition" and folder.n == 3026
+    # under the distributed name, through the CLI runner (the command that used to fail)
+    named = tmp_path/"UNSW_NB15_training-set.csv"; named.write_bytes(raw)
+    m = run_project("anomaly", RunContext(out=tmp_path/"run", source=str(named), fast=True,
+                                          options={"no_ablation": True, "no_lstm": True}))
+    assert m["n_test"] > 0 and "partition" in m["dataset"]
+
+
+def test_bom_and_crlf_files_load_like_plain_ones(tmp_path):
+    # partition CSV: generated flows written as the real files are (BOM + CRLF), compared with a plain copy
+    part = an.generate_traffic(400, seed=0).df[list(an.PARTITION_COLUMNS)]
+    plain, dist = tmp_path/"plain.csv", tmp_path/"UNSW_NB15_testing-set.csv"
+    part.to_csv(plain, index=False)
+    dist.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes().replace(b"\n", b"\r\n"))
+    a, b = an.load_partition_csv(plain), an.load_unsw(str(dist))
+    assert b.kind == "partition" and list(b.df.columns) == list(a.df.columns)
+    pd.testing.assert_frame_equal(a.df, b.df)
+    # full CSV (headerless, latin-1): the mark must not end up glued to the first srcip
+    names = list(an.FULL_COLUMNS)
+    text = _full_rows(names, [dict(Stime="1421927414"), dict(Stime="1421927415", srcip="10.0.0.9")])
+    full = tmp_path/"UNSW-NB15_1.csv"
+    full.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("latin-1"))
+    d = an.load_unsw(str(full))
+    assert d.kind == "full" and d.df["srcip"].tolist() == ["10.0.0.1", "10.0.0.9"]
+    assert d.df["label"].tolist() == [0, 0] and d.df["stime"].tolist() == [1421927414, 1421927415]
+    with pytest.raises(DataError, match="45 columns.*49"):      # a partition file handed to the full loader
+        an.load_full_csv(dist)
+
+
 @needs_features
 def test_features_file_names_latin1():
     names = an.read_feature_names(FEATURES)
