@@ -16,8 +16,8 @@ from .core import atomic_write_bytes
 from .training import reset_accelerate_state
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'CUDA_INIT_MSG', 'DEFAULT_PORT', 'LaunchError', 'free_port', 'check_cuda_not_initialized', 'gpu_count',
-           'plan_launch', 'launch', 'weights_digest', 'toy_job']
+__all__ = ['PRECISIONS', 'CUDA_INIT_MSG', 'NVML_CHECK', 'DEFAULT_PORT', 'LaunchError', 'free_port', 'check_cuda_not_initialized',
+           'gpu_count', 'plan_launch', 'launch', 'weights_digest', 'toy_job']
 
 # %% ../nbs/02_launch.ipynb #d07f3d77
 class LaunchError(RuntimeError):
@@ -90,17 +90,20 @@ class _DropBanner:
     def flush(self): return self.stream.flush()
     def __getattr__(self, k): return getattr(self.stream, k)
 
-# %% ../nbs/02_launch.ipynb #b8e821d9
+# %% ../nbs/02_launch.ipynb #82bdbe25
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+
 def gpu_count() -> int:
     "GPUs visible to this process, counted through NVML so the parent stays fork-safe (no CUDA context is created)."
-    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")   # as accelerate's notebook_launcher does
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    with _env(**{NVML_CHECK: "1"}):   # as accelerate's launcher does: is_available() asks NVML, not the CUDA driver
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
-# %% ../nbs/02_launch.ipynb #9cc9680b
+# %% ../nbs/02_launch.ipynb #1301fd13
 def plan_launch(num_processes: int | str | None = "auto", # "auto", a number of processes, or None (all GPUs, else 1)
                 use_cpu: bool | None = None,  # force CPU workers (True) or GPU workers (False); None decides
                 n_gpus: int | None = None,    # GPUs visible (default: counted with `gpu_count`)
                 cuda_initialized: bool | None = None, # CUDA already used in this process (default: asked of torch)
+                num_nodes: int = 1,           # machines taking part; each runs `num_processes`
                ) -> tuple[int, bool, str]:
     "Decide `(num_processes, use_cpu, reason)` for a job on this machine; raise `LaunchError` if it cannot work."
     n_gpus = gpu_count() if n_gpus is None else n_gpus
@@ -115,15 +118,19 @@ def plan_launch(num_processes: int | str | None = "auto", # "auto", a number of 
     if num_processes is None: num_processes = n_gpus if (n_gpus and not use_cpu) else 1
     if not isinstance(num_processes, int) or isinstance(num_processes, bool) or num_processes < 1:
         raise ValueError(f"num_processes must be 'auto', None or an int >= 1, got {num_processes!r}")
+    if num_nodes > 1 and num_processes < 2:   # notebook_launcher runs 1 process in the kernel, with no rendezvous
+        raise LaunchError(f"num_nodes={num_nodes} needs num_processes >= 2 per node with launch(); "
+                          "for one process per node use `accelerate launch` or torchrun")
     if use_cpu is None: use_cpu = n_gpus == 0
     if not use_cpu:
         if num_processes > n_gpus:
             raise LaunchError(f"num_processes={num_processes} but only {n_gpus} GPU(s) are visible; "
                               "pass use_cpu=True for a CPU job, or num_processes='auto'")
-        if cuda_init: raise LaunchError(CUDA_INIT_MSG)
+        # forked GPU workers need a parent without a CUDA context; one process runs in the kernel itself
+        if cuda_init and num_processes * num_nodes > 1: raise LaunchError(CUDA_INIT_MSG)
     return num_processes, use_cpu, f"{num_processes} {'CPU' if use_cpu else 'GPU'} process(es) as asked"
 
-# %% ../nbs/02_launch.ipynb #6d4fea1a
+# %% ../nbs/02_launch.ipynb #f9b62ebd
 DEFAULT_PORT = 29500
 
 def launch(fn: Callable, *args,
@@ -137,7 +144,7 @@ def launch(fn: Callable, *args,
     "Run `fn(*args)` as a real multi-process job (gloo on CPU, NCCL on GPUs); returns rank 0's result."
     mp = (mixed_precision or "no").lower()
     if mp not in PRECISIONS: raise ValueError(f"mixed_precision must be one of {PRECISIONS}, got {mixed_precision!r}")
-    num_processes, use_cpu, why = plan_launch(num_processes, use_cpu)
+    num_processes, use_cpu, why = plan_launch(num_processes, use_cpu, num_nodes=num_nodes)
     if use_cpu and mp == "fp16": warnings.warn("fp16 autocast is off on CPU: the workers will compute in fp32. Use bf16 on CPU.")
     reset_accelerate_state(keep_process_group=False)       # leftover state from earlier cells
     env = dict(ACCELERATE_MIXED_PRECISION=mp, ACCELERATE_USE_CPU="yes" if use_cpu else None,
@@ -188,7 +195,7 @@ def toy_job(n: int = 512, epochs: int = 2, batch_size: int = 32, seed: int = 0) 
     acc = make_accelerator()  # precision and CPU/GPU come from the launcher's environment
     precision = probe_precision(acc)
     n_seen = []
-    hist = fit(model, opt, tdl, vdl, loss_fn=nn.MSELoss(), epochs=epochs, accelerator=acc, verbose=False,
+    hist = fit(model, opt, tdl, vdl, loss_fn=nn.MSELoss(), epochs=epochs, accelerator=acc, verbose=False, progress=False,
                metrics={"n_val": lambda p, t: (n_seen.append(len(p)), len(p))[1]})
     state = PartialState()
     return dict(world_size=state.num_processes, distributed_type=str(state.distributed_type),

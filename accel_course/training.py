@@ -31,6 +31,8 @@ def toy_regression(n: int = 2048, d: int = 8, noise: float = 0.1, seed: int = 0)
     y = torch.sin(X[:, 0]) + 0.5 * X[:, 1]**2 - X[:, 2] + noise * torch.randn(n, generator=g)
     return X, y[:, None]
 
+
+# %% ../nbs/01_training.ipynb #6bb8019b
 def make_mlp(d_in: int = 8, hidden: int = 64, d_out: int = 1, depth: int = 2, dropout: float = 0.0) -> nn.Module:
     "A small MLP: `depth` hidden layers of width `hidden` with ReLU."
     layers, d = [], d_in
@@ -71,6 +73,8 @@ class FitConfig:
     progress: bool | None = None           # tqdm bar (default: on, except in tiny-data mode)
     verbose: bool = True                   # print one line per epoch (main process)
 
+
+# %% ../nbs/01_training.ipynb #e6232591
 class NonFiniteLossError(RuntimeError):
     "Raised when the training loss becomes NaN or infinite."
 
@@ -119,6 +123,8 @@ def reset_accelerate_state(keep_process_group: bool | None = None) -> None:
     AcceleratorState._reset_state(reset_partial_state=not keep_process_group)
     GradientState._reset_state()
 
+
+# %% ../nbs/01_training.ipynb #0bd71217
 def make_accelerator(mixed_precision: str | None = None, grad_accum_steps: int = 1, cpu: bool = False,
                      log_with=None, project_dir=None, **kwargs):
     "A fresh `Accelerator`, whatever was configured before in this process."
@@ -181,6 +187,14 @@ def _evaluate(model, dl, accelerator, loss_fn, forward_fn, metrics):
     return res
 
 def _better(a, b, mode): return b is None or (a < b if mode == "min" else a > b)
+
+# %% ../nbs/01_training.ipynb #a129775c
+def _progress_bar(total: int, desc: str, disable: bool):
+    "One epoch's progress bar; it vanishes when closed. A widget in Jupyter, text in a terminal or a launched worker."
+    from tqdm.auto import tqdm as auto_tqdm
+    from tqdm.std import tqdm as text_tqdm
+    cls = text_tqdm if "LOCAL_RANK" in os.environ else auto_tqdm   # LOCAL_RANK: we are a worker of a launcher
+    return cls(total=total, desc=desc, disable=disable, leave=False)
 
 # %% ../nbs/01_training.ipynb #3801e53c
 def _save_checkpoint(accelerator, path: Path, fit_state: dict):
@@ -256,29 +270,30 @@ def fit(model: nn.Module, optimizer, train_dl, valid_dl=None, *, loss_fn: Callab
         if hasattr(train_dl, "set_epoch"): train_dl.set_epoch(epoch)
         model.train(); t0 = time.perf_counter()
         tot_f, cnt_f = 0.0, 0
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch+1}/{cfg.epochs}", disable=not show_bar, leave=False)
-        for step, batch in enumerate(train_dl):
-            if step >= steps_per_epoch: break
-            with accelerator.accumulate(model):
-                loss, _, _ = forward_fn(model, batch) if forward_fn else default_forward(model, batch, loss_fn)
-                if loss is None: raise ValueError("no loss: pass loss_fn=, or a forward_fn, or a model that returns .loss")
-                lv = loss.detach().float().sum().item()   # one host sync per step: cheap on CPU, and it locates a NaN exactly
-                if not math.isfinite(lv):
-                    raise NonFiniteLossError(f"non-finite training loss ({lv}) at epoch {epoch+1}, step {step+1}: "
-                                             "lower the learning rate, add clip_grad_norm=, check the inputs for NaN/inf, "
-                                             "or use bf16 instead of fp16")
-                accelerator.backward(loss)
-                if cfg.clip_grad_norm and accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
-                optimizer.step()
-                if scheduler is not None and cfg.scheduler_step == "batch": scheduler.step()
-                optimizer.zero_grad()
-            bs = _batch_size(batch)
-            tot_f += lv * bs; cnt_f += bs
-            if show_bar:
-                bar.update(1)
-                if step % 10 == 0: bar.set_postfix(loss=f"{lv:.4f}")
-        bar.close()
+        bar = _progress_bar(steps_per_epoch, f"epoch {epoch+1}/{cfg.epochs}", disable=not show_bar)
+        try:
+            for step, batch in enumerate(train_dl):
+                if step >= steps_per_epoch: break
+                with accelerator.accumulate(model):
+                    loss, _, _ = forward_fn(model, batch) if forward_fn else default_forward(model, batch, loss_fn)
+                    if loss is None: raise ValueError("no loss: pass loss_fn=, or a forward_fn, or a model that returns .loss")
+                    lv = loss.detach().float().sum().item()   # one host sync per step: cheap on CPU, and it locates a NaN exactly
+                    if not math.isfinite(lv):
+                        raise NonFiniteLossError(f"non-finite training loss ({lv}) at epoch {epoch+1}, step {step+1}: "
+                                                 "lower the learning rate, add clip_grad_norm=, check the inputs for NaN/inf, "
+                                                 "or use bf16 instead of fp16")
+                    accelerator.backward(loss)
+                    if cfg.clip_grad_norm and accelerator.sync_gradients:
+                        accelerator.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
+                    optimizer.step()
+                    if scheduler is not None and cfg.scheduler_step == "batch": scheduler.step()
+                    optimizer.zero_grad()
+                bs = _batch_size(batch)
+                tot_f += lv * bs; cnt_f += bs
+                if show_bar:
+                    bar.update(1)
+                    if step % 10 == 0: bar.set_postfix(loss=f"{lv:.4f}")
+        finally: bar.close()   # also on an error: no bar is left behind
         if scheduler is not None and cfg.scheduler_step == "epoch": scheduler.step()
         f64 = torch.float32 if accelerator.device.type == "mps" else torch.float64   # MPS has no float64
         tot = accelerator.reduce(torch.tensor(tot_f, dtype=f64, device=accelerator.device), "sum")

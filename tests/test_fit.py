@@ -1,4 +1,7 @@
-"""The shared `fit` engine: kill -9 and resume, NaN guard, determinism, atomic checkpoints."""
+"""The shared `fit` engine: kill -9 and resume, NaN guard, determinism, atomic checkpoints, progress bars.
+
+Tests that compare numbers bit for bit, or use the model on CPU tensors afterwards, pass `cpu=True`: CPU
+determinism is what they check, and they must mean the same on a GPU machine."""
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
@@ -65,7 +68,8 @@ def _train(seed, **kw):
     vdl = DataLoader(TensorDataset(X[400:], y[400:]), batch_size=64)
     torch.manual_seed(seed); m = make_mlp(dropout=0.1)
     h = fit(m, torch.optim.AdamW(m.parameters(), lr=3e-3), tdl, vdl, loss_fn=nn.MSELoss(),
-            metrics={"mae": lambda p, t: float(abs(p - t).mean())}, epochs=3, seed=seed, progress=False, verbose=False, **kw)
+            metrics={"mae": lambda p, t: float(abs(p - t).mean())}, epochs=3, seed=seed, progress=False, verbose=False,
+            cpu=True, **kw)
     return _strip_time(h.rows)
 
 def test_same_seed_same_metrics_and_different_seed_differs():
@@ -88,7 +92,7 @@ def test_early_stopping_restores_best(tmp_path):
     m = make_mlp()
     # a learning rate that makes validation worse after the first epochs
     h = fit(m, torch.optim.SGD(m.parameters(), lr=0.3, momentum=0.9), dl, dl, loss_fn=nn.MSELoss(), epochs=30,
-            patience=2, output_dir=tmp_path, progress=False, verbose=False)
+            patience=2, output_dir=tmp_path, progress=False, verbose=False, cpu=True)
     assert len(h) < 30 or h.best_epoch == 30
     best_val = h.best_value
     with torch.no_grad(): now = nn.functional.mse_loss(m(X), y).item()
@@ -139,8 +143,32 @@ def test_model_is_plain_after_mixed_precision_fit():
     X, y = toy_regression(128, seed=0)
     m = make_mlp(); seen = []
     fit(m, torch.optim.AdamW(m.parameters()), DataLoader(TensorDataset(X, y), batch_size=32), loss_fn=nn.MSELoss(),
-        mixed_precision="bf16", progress=False, verbose=False)
+        mixed_precision="bf16", progress=False, verbose=False, cpu=True)
     h = m[0].register_forward_hook(lambda mod, i, o: seen.append(o.dtype))
     with torch.no_grad(): m(X[:4])
     h.remove()
     assert seen == [torch.float32] and "_original_forward" not in m.__dict__
+
+def test_progress_bar_closes_and_leaves_nothing(capsys):
+    # leave=False: the per-step bar is erased at the end of each epoch (also when training fails), the epoch line stays
+    X, y = toy_regression(128, seed=0)
+    m = make_mlp()
+    fit(m, torch.optim.SGD(m.parameters(), lr=0.01), DataLoader(TensorDataset(X, y), batch_size=32), loss_fn=nn.MSELoss(),
+        epochs=2, progress=True, cpu=True)
+    out, err = capsys.readouterr()
+    assert out.count("epoch ") == 2 and "it/s" not in out          # epoch lines on stdout, no bar there
+    assert "epoch 1/2" in err and "epoch 2/2" in err                      # a bar was drawn for each epoch ...
+    assert err.endswith("\r") and err.rstrip("\r").split("\r")[-1].strip() == ""   # ... and erased at its end
+    m2 = make_mlp()
+    with pytest.raises(NonFiniteLossError):
+        fit(m2, torch.optim.SGD(m2.parameters(), lr=0.01), _data(nan_at=40), loss_fn=nn.MSELoss(), progress=True, cpu=True)
+    from tqdm import tqdm
+    assert not [b for b in tqdm._instances if not b.disable], "a progress bar was left open after an error"
+
+def test_progress_bar_is_text_in_a_launched_worker(monkeypatch):
+    from tqdm.std import tqdm as text_tqdm
+    from accel_course.training import _progress_bar
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    b = _progress_bar(3, "epoch 1/1", disable=True)
+    assert type(b) is text_tqdm and b.leave is False
+    b.close()

@@ -6,12 +6,13 @@ import pytest, torch
 from accel_course.launch import launch, toy_job, LaunchError, free_port, CUDA_INIT_MSG
 from _real import torchrun
 
-pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="these tests pin the CPU/gloo path")
+# every real launch here asks for CPU workers (use_cpu=True), so these tests run the same on a GPU machine;
+# what launch decides on GPU machines is proven with a mocked CUDA in test_launch_plan.py
 
 @pytest.fixture(scope="module")
 def two_proc():
     # 517 samples -> 104 validation samples: with batch 32 over 2 ranks the last batch is padded
-    return launch(toy_job, 517, 2, 32, num_processes=2, mixed_precision="no", verbose=False)
+    return launch(toy_job, 517, 2, 32, num_processes=2, use_cpu=True, mixed_precision="no", verbose=False)
 
 def test_world_size_is_two_inside_workers(two_proc):
     assert two_proc["world_size"] == 2
@@ -26,7 +27,7 @@ def test_gather_for_metrics_returns_exactly_n(two_proc):
     assert two_proc["n_val_gathered"] == two_proc["n_val"]
 
 def test_bf16_launch_runs_bf16_in_workers():
-    r = launch(toy_job, 256, 1, num_processes=2, mixed_precision="bf16", verbose=False)
+    r = launch(toy_job, 256, 1, num_processes=2, use_cpu=True, mixed_precision="bf16", verbose=False)
     assert r["mixed_precision"] == "bf16"
     assert r["compute_dtype"] == "torch.bfloat16"
 
@@ -43,15 +44,15 @@ def test_cuda_initialised_parent_gets_clear_error_before_fork():
 
 def test_leftover_accelerator_state_and_busy_default_port():
     from accelerate import Accelerator
-    Accelerator(mixed_precision="bf16")          # what an earlier notebook cell may have left behind
+    Accelerator(cpu=True, mixed_precision="bf16")   # what an earlier notebook cell may have left behind
     with socket.socket() as s:
         try: s.bind(("127.0.0.1", 29500)); s.listen()   # someone else holds accelerate's default port
         except OSError: pass
-        r = launch(toy_job, 128, 1, num_processes=2, verbose=False)
+        r = launch(toy_job, 128, 1, num_processes=2, use_cpu=True, verbose=False)
     assert r["world_size"] == 2
 
 def test_single_process_runs_in_process_with_precision():
-    r = launch(toy_job, 128, 1, num_processes=1, mixed_precision="bf16", verbose=False)
+    r = launch(toy_job, 128, 1, num_processes=1, use_cpu=True, mixed_precision="bf16", verbose=False)
     assert r["world_size"] == 1 and r["compute_dtype"] == "torch.bfloat16"
 
 def test_bad_arguments():
@@ -85,7 +86,7 @@ def test_no_deadlock_after_parent_used_openmp(tmp_path):
         import torch
         from accel_course.launch import launch, toy_job
         torch.set_num_threads(2); a = torch.randn(512, 512); a @ a
-        print("WORLD", launch(toy_job, 256, 1, num_processes=2, verbose=False)["world_size"])
+        print("WORLD", launch(toy_job, 256, 1, num_processes=2, use_cpu=True, verbose=False)["world_size"])
     """))
     p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240)
     assert p.returncode == 0 and "WORLD 2" in p.stdout, p.stderr[-2000:]
