@@ -750,7 +750,7 @@ def _train_ae(X_normal, X_val, y_val, model, epochs, batch_size, lr, weight_deca
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * len(tr)))
     hist = fit(model, opt, tr, va, forward_fn=ae_forward, metrics={"auc_roc": _auc} if va is not None else None,
                scheduler=sched, epochs=epochs, mixed_precision=mixed_precision, seed=seed, patience=patience,
-               monitor="val_loss" if va is not None else "train_loss", verbose=verbose, progress=False, cpu=True, output_dir=output_dir)
+               monitor="val_loss" if va is not None else "train_loss", verbose=verbose, progress=False, output_dir=output_dir)
     return _unwrap(model).cpu().eval(), hist
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -798,10 +798,16 @@ class LSTMAutoencoder(nn.Module):
         self.to_latent = nn.Linear(hidden, latent)
         self.decoder = nn.LSTM(latent, hidden, batch_first=True)
         self.out = nn.Linear(hidden, n_features)
+    def _rnn(self, lstm, x):
+        # oneDNN has a bf16 LSTM only on CPUs with AVX-512-BF16/AMX: on any CPU the recurrent layers run in fp32
+        # (the same result on every CPU), the linear layers stay under autocast; on a GPU everything runs in bf16
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            with torch.autocast("cpu", enabled=False): return lstm(x.float())
+        return lstm(x)
     def forward(self, x):                       # x: (batch, window, features)
-        _, (h, _) = self.encoder(x)
+        _, (h, _) = self._rnn(self.encoder, x)
         z = self.to_latent(h[-1])
-        y, _ = self.decoder(z.unsqueeze(1).expand(-1, x.shape[1], -1).contiguous())
+        y, _ = self._rnn(self.decoder, z.unsqueeze(1).expand(-1, x.shape[1], -1).contiguous())
         return self.out(y)
 
 def make_windows(X: np.ndarray, window: int, stride: int | None = None) -> np.ndarray:
@@ -878,6 +884,7 @@ def plot_curves(evals: Sequence[Evaluation], y_test):
     fig.tight_layout()
     return fig
 
+# %% ../nbs/30_anomaly.ipynb #7aad1633
 def plot_per_category(evals: Sequence[Evaluation]):
     "Heatmap: share of each category's test flows flagged by each detector (Normal row = false-alarm rate)."
     import matplotlib.pyplot as plt, seaborn as sns
@@ -892,6 +899,7 @@ def plot_per_category(evals: Sequence[Evaluation]):
     fig.tight_layout()
     return fig
 
+# %% ../nbs/30_anomaly.ipynb #c373fc5c
 def plot_timeline(test_df: pd.DataFrame, ev: Evaluation, bin_: str = "1min"):
     "Score timeline (log scale) with the threshold, detections and true attacks; per-bin attack and alarm counts below."
     import matplotlib.pyplot as plt
@@ -930,9 +938,11 @@ def fp_fn_analysis(test_df: pd.DataFrame, ev: Evaluation, cols: Sequence[str] = 
     normal = test_df[~y]; fp = test_df[~y & pred]
     num = [c for c in cols if c not in CATEGORICAL]
     profile = pd.DataFrame({"normal (median)": normal[num].median(), "false alarms (median)": fp[num].median()})
-    cat_mix = {c: pd.DataFrame({"normal": normal[c].value_counts(normalize=True).head(6),
-                                "false alarms": fp[c].value_counts(normalize=True).head(6)}).fillna(0).round(3)
-               for c in cols if c in CATEGORICAL}
+    def mix(c):   # shares of the levels in either side's top 6, each computed over all of that side's flows
+        n, f = normal[c].value_counts(normalize=True), fp[c].value_counts(normalize=True)
+        top = list(dict.fromkeys(n.index[:6].tolist() + f.index[:6].tolist()))
+        return pd.DataFrame({"normal": n.reindex(top, fill_value=0), "false alarms": f.reindex(top, fill_value=0)}).round(3)
+    cat_mix = {c: mix(c) for c in cols if c in CATEGORICAL}
     return dict(missed=missed, fp_profile=profile, fp_categoricals=cat_mix, n_fp=int(len(fp)), n_fn=int((~pred[y]).sum()))
 
 # %% ../nbs/30_anomaly.ipynb #f6f6c3c4
@@ -1041,8 +1051,7 @@ def _add_args(p):
                   add_args=_add_args)
 def run_anomaly(ctx: RunContext) -> dict:
     "Load UNSW-NB15 (or generate it), train the detectors on normal traffic, evaluate on unseen flows, save figures and the pipeline."
-    import matplotlib; matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt     # no backend switch: figures are saved and closed, never shown
     opts = ctx.options or {}
     fast = ctx.fast or fast_mode()
     rows = opts.get("rows") or (6000 if fast else None)

@@ -240,6 +240,32 @@ def test_pipeline_save_load_without_pickle(tmp_path):
     assert np.array_equal(again.scores(sp.test), pipe.scores(sp.test))
 
 
+def test_lstm_autoencoder_under_cpu_bf16_autocast():
+    # oneDNN has no bf16 LSTM on CPUs without AVX-512-BF16/AMX: the recurrent layers must run in fp32 on CPU
+    import torch
+    torch.manual_seed(0)
+    m = an.LSTMAutoencoder(6, hidden=8, latent=4); x = torch.randn(3, 5, 6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = m(x)
+        _, (h, _) = m._rnn(m.encoder, x)
+    assert y.shape == x.shape and torch.isfinite(y).all() and h.dtype == torch.float32
+    assert torch.equal(h, m.encoder(x)[1][0])                # same encoder state as a plain fp32 pass
+
+
+def test_autoencoder_training_lets_accelerate_place_the_model(monkeypatch):
+    import accel_course.training as tr
+    seen, real = {}, tr.fit
+    monkeypatch.setattr(tr, "fit", lambda *a, **k: (seen.update(k), real(*a, **k))[1])
+    X = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
+    an.train_autoencoder(X, epochs=1, batch_size=32)
+    assert seen and not seen.get("cpu", False)               # no hard-coded CPU: a GPU is used when present
+
+
+def test_library_never_switches_the_matplotlib_backend():
+    import inspect
+    assert "matplotlib.use(" not in inspect.getsource(an)    # it would break inline plots in the notebook
+
+
 # ---------------------------------------------------------------- CLI runner
 def _strip(m):
     return {k: v for k, v in m.items() if k != "runtime_s"}
