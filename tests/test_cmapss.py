@@ -1,0 +1,211 @@
+"C-MAPSS chapter: loader on the real sample, malformed files, generator, protocol (windows, split, PHM score), CLI runner."
+import json, math, os, subprocess, sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from accel_course.core import DataError, RunContext, run_project, validate_metrics
+from accel_course import cmapss as C
+
+from _real import SHARED_DATA as SHARED, needs
+
+REAL = SHARED/"nasa_cmapss"
+need_real = needs(REAL/"train_FD001_units1-10.txt", "real C-MAPSS sample")
+
+
+# ---------------------------------------------------------------- real files
+@need_real
+def test_real_sample_shapes_names_dtypes():
+    raw = (REAL/"train_FD001_units1-10.txt").read_text().splitlines()[0]
+    assert raw.endswith("  ") and len(raw.split()) == 26                  # the distributed format
+    d = C.load_cmapss(REAL, "FD001")
+    assert list(d.train.columns) == C.COLUMNS and list(d.test.columns) == C.COLUMNS
+    assert len(d.train) == 2136 and d.n_train == 10 and sorted(d.train["unit"].unique()) == list(range(1, 11))
+    assert d.n_test == 3 and len(d.rul) == 3 and d.rul.dtype == np.float32
+    assert (d.train[C.SENSORS].dtypes == np.float32).all() and d.train["cycle"].dtype == np.int32
+    assert (d.train.groupby("unit")["cycle"].min() == 1).all()
+    # test engines stop before failure: their RUL is positive
+    assert (d.rul > 0).all()
+    assert C.load_cmapss(REAL/"train_FD001_units1-10.txt").train.equals(d.train)   # a file in the folder works too
+
+
+@need_real
+def test_real_sample_constant_sensors_and_protocol():
+    d = C.load_cmapss(REAL)
+    P = C.prepare(d, window=30, seed=0)
+    assert P["pre"].n_conditions == 1
+    assert P["pre"].dropped == ["s_1", "s_5", "s_6", "s_10", "s_16", "s_18", "s_19"]   # the usual FD001 seven
+    assert P["test"][0].shape == (3, 30, 14) and np.allclose(P["test"][1], np.minimum(d.rul, 125))
+
+
+# ---------------------------------------------------------------- malformed files
+@pytest.fixture
+def fleet_dir(tmp_path):
+    return C.write_cmapss(C.make_cmapss("FD001", 4, 3, seed=3), tmp_path/"CMAPSSData")
+
+
+def test_round_trip_through_the_distributed_format(fleet_dir):
+    g = C.make_cmapss("FD001", 4, 3, seed=3)
+    assert (fleet_dir/"train_FD001.txt").read_text().splitlines()[0].endswith("  ")
+    d = C.load_cmapss(fleet_dir)
+    assert d.train[["unit", "cycle"]].equals(g.train[["unit", "cycle"]]) and (d.rul == g.rul).all()
+    assert np.allclose(d.train[C.SENSORS], g.train[C.SENSORS], rtol=1e-6, atol=1e-4)
+
+
+def _edit(path, lineno, fn):
+    lines = path.read_text().splitlines()
+    lines[lineno - 1] = fn(lines[lineno - 1])
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_wrong_column_count_names_file_and_line(fleet_dir):
+    f = fleet_dir/"train_FD001.txt"
+    _edit(f, 5, lambda s: " ".join(s.split()[:-1]))
+    with pytest.raises(DataError, match=r"train_FD001\.txt, line 5: 25 fields, expected 26"):
+        C.load_cmapss(fleet_dir)
+
+
+def test_non_numeric_field_names_line_and_column(fleet_dir):
+    f = fleet_dir/"test_FD001.txt"
+    _edit(f, 7, lambda s: " ".join(s.split()[:8] + ["x1"] + s.split()[9:]))
+    with pytest.raises(DataError, match=r"test_FD001\.txt, line 7: column 9 \('s_4'\) holds 'x1', expected a number"):
+        C.read_cmapss(fleet_dir)
+
+
+def test_rul_length_mismatch(fleet_dir):
+    (fleet_dir/"RUL_FD001.txt").write_text("10\n20\n")
+    with pytest.raises(DataError, match=r"RUL_FD001\.txt: 2 RUL values, but .*test_FD001\.txt holds 3 test engines"):
+        C.read_cmapss(fleet_dir)
+    (fleet_dir/"RUL_FD001.txt").write_text("10\nabc\n5\n")
+    with pytest.raises(DataError, match=r"RUL_FD001\.txt, line 2: holds 'abc'"):
+        C.read_cmapss(fleet_dir)
+
+
+def test_missing_files_and_broken_cycles(fleet_dir, tmp_path):
+    with pytest.raises(DataError, match=r"no train_FD002\.txt"):
+        C.read_cmapss(fleet_dir, "FD002")
+    with pytest.raises(DataError, match="no such file or folder"):
+        C.load_cmapss(tmp_path/"nowhere")
+    f = fleet_dir/"train_FD001.txt"
+    lines = f.read_text().splitlines(); del lines[10]; f.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"line 11: unit 1: cycle 12 follows cycle 10"):
+        C.read_cmapss(fleet_dir)
+
+
+def test_sample_style_names_are_found_by_glob(tmp_path):
+    g = C.make_cmapss("FD001", 3, 2, seed=0)
+    d = C.write_cmapss(g, tmp_path/"x")
+    for kind, suffix in (("train", "_units1-3"), ("test", "_units1-2"), ("RUL", "_units1-2")):
+        (d/f"{kind}_FD001.txt").rename(d/f"{kind}_FD001{suffix}.txt")
+    assert C.load_cmapss(d).n_train == 3
+
+
+# ---------------------------------------------------------------- generator
+@pytest.mark.parametrize("subset", ["FD001", "FD002", "FD003", "FD004"])
+def test_generator_shape_and_seed(subset):
+    g = C.make_cmapss(subset, 12, 8, seed=5)
+    assert g.n_train == 12 and g.n_test == 8 and len(g.rul) == 8 and (g.rul >= 1).all()
+    assert g.train.equals(C.make_cmapss(subset, 12, 8, seed=5).train)
+    assert not g.train.equals(C.make_cmapss(subset, 12, 8, seed=6).train)
+    lives = g.train.groupby("unit")["cycle"].max()
+    assert lives.between(128, 362).all()
+    P = C.prepare(g, seed=0)
+    assert P["pre"].n_conditions == (6 if subset in ("FD002", "FD004") else 1)
+    assert len(P["pre"].dropped) == 7 and len(P["pre"].features) == 14
+
+
+def test_generated_sensors_degrade_towards_failure():
+    g = C.add_rul(C.make_cmapss("FD001", 30, 1, seed=0).train, cap=None)
+    early, late = g[g["rul"] > 150], g[g["rul"] < 10]
+    for s, sign in (("s_4", 1), ("s_7", -1), ("s_11", 1), ("s_12", -1)):
+        assert sign * (late[s].mean() - early[s].mean()) > 3 * g[s][g["rul"] > 150].std() / 2
+
+
+# ---------------------------------------------------------------- protocol
+def test_windows_never_cross_engines():
+    g = C.make_cmapss("FD001", 6, 4, seed=1)
+    X = np.column_stack([g.train["unit"].to_numpy(np.float32), g.train["cycle"].to_numpy(np.float32)])
+    W, y, u, end = C.engine_windows(X, g.train["unit"].to_numpy(), g.train["cycle"].to_numpy(), window=20)
+    assert (W[:, :, 0] == u[:, None]).all()                                # one unit per window
+    assert (np.diff(W[:, :, 1], axis=1) == 1).all()                        # consecutive cycles of that unit
+    assert len(W) == sum(n - 19 for n in g.train.groupby("unit").size())
+    assert (y == W[:, -1, 1]).all()
+    # short engines are padded with their own first reading, never with another engine's
+    Xs = np.arange(7, dtype=np.float32)[:, None]; us = np.array([1, 1, 2, 2, 2, 2, 2])
+    Ws, _, uu, _ = C.engine_windows(Xs, us, window=4, last_only=True)
+    assert Ws[:, :, 0].tolist() == [[0, 0, 0, 1], [3, 4, 5, 6]] and uu.tolist() == [1, 2]
+
+
+def test_validation_split_is_by_engine():
+    g = C.make_cmapss("FD001", 20, 5, seed=2)
+    tr, va = C.engine_split(g.train["unit"], 0.2, seed=0)
+    assert len(va) == 4 and not set(tr) & set(va) and set(tr) | set(va) == set(range(1, 21))
+    P = C.prepare(g, window=15, seed=0)
+    assert set(np.unique(P["train"][2])) == set(tr) and set(np.unique(P["valid"][2])) == set(va)
+    assert P["test"][0].shape[0] == 5 and list(P["test"][2]) == [1, 2, 3, 4, 5]
+
+
+def test_preprocessing_is_learned_on_training_engines_only():
+    g = C.make_cmapss("FD001", 10, 10, seed=4)
+    P = C.prepare(g, seed=0)
+    tr_units = P["units"][0]
+    part = g.train[g.train["unit"].isin(tr_units)]
+    assert np.allclose(P["pre"].mean[0], part[P["pre"].features].mean().to_numpy(), rtol=1e-5)
+    shifted = C.CMAPSS(g.train, g.test.assign(s_2=g.test["s_2"] + 100), g.rul)   # test data cannot move the scaling
+    assert np.allclose(C.prepare(shifted, seed=0)["pre"].mean, P["pre"].mean)
+
+
+def test_rul_cap_and_test_rul():
+    toy = pd.DataFrame({"unit": [1] * 200 + [2] * 3, "cycle": list(range(1, 201)) + [1, 2, 3]})
+    r = C.add_rul(toy)["rul"].to_numpy()
+    assert r.max() == 125 and r[199] == 0 and r[0] == 125 and r[200:].tolist() == [2, 1, 0]
+    t = C.add_rul(toy, rul_end=[5, 200])["rul"].to_numpy()
+    assert t[199] == 5 and t[200:].tolist() == [125, 125, 125]
+
+
+def test_phm_score_hand_computed():
+    e = math.e - 1
+    assert C.phm_score([0], [13]) == pytest.approx(e)                     # 13 early: exp(1)-1
+    assert C.phm_score([20], [10]) == pytest.approx(e)                    # 10 late: exp(1)-1
+    assert C.phm_score([5], [5]) == 0
+    assert C.phm_score([30, 0, 5], [0, 26, 5]) == pytest.approx(math.exp(3) - 1 + math.exp(2) - 1)
+    assert C.phm_score([10], [0]) > C.phm_score([0], [10])                # late costs more than early
+    m = C.rul_metrics([10, 20], [13, 16])
+    assert m["rmse"] == pytest.approx(math.sqrt((9 + 16) / 2)) and m["mae"] == pytest.approx(3.5)
+
+
+def test_baseline_learns_something():
+    P = C.prepare(C.make_cmapss("FD001", 30, 20, seed=0), window=20, seed=0)
+    m = C.fit_baselines(P, seed=0)["ridge"]
+    rmse = C.rul_metrics(P["test"][1], C.predict_baseline(m, P["test"][0]))["rmse"]
+    const = C.rul_metrics(P["test"][1], np.full(len(P["test"][1]), P["train"][1].mean()))["rmse"]
+    assert rmse < 0.8 * const
+
+
+# ---------------------------------------------------------------- runner / CLI
+def test_same_seed_same_metrics(tmp_path):
+    m1 = run_project("cmapss", RunContext(out=tmp_path/"a", source="sample", fast=True, seed=7))
+    m2 = run_project("cmapss", RunContext(out=tmp_path/"b", source="sample", fast=True, seed=7))
+    assert m1["models"] == m2["models"] and set(m1["models"]) == set(C.MODELS)
+    for mm in m1["models"].values(): assert {"rmse", "phm_score"} <= set(mm) and mm["rmse"] > 0
+
+
+def test_cli_run_writes_valid_metrics(tmp_path):
+    out = tmp_path/"run"
+    r = subprocess.run([sys.executable, "-m", "accel_course.cli", "run", "cmapss", "--source", "sample", "--fast",
+                        "--out", str(out), "--subset", "FD002"], capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = validate_metrics(json.loads((out/"metrics.json").read_text()))
+    assert m["project"] == "cmapss" and "FD002" in m["dataset"] and m["best"] in m["models"]
+    assert all(np.isfinite(v["rmse"]) and np.isfinite(v["phm_score"]) for v in m["models"].values())
+    assert {p.name for p in out.glob("*.png")} == {"sensors.png", "trajectories.png", "error_by_bucket.png", "pred_vs_true.png"}
+
+
+@need_real
+def test_cli_on_real_sample(tmp_path):
+    m = run_project("cmapss", RunContext(out=tmp_path, source=str(REAL), fast=True, seed=0))
+    assert m["n_train"] == 10 and m["n_test"] == 3 and str(REAL) in m["source"]
+    assert json.loads((tmp_path/"metrics.json").read_text())["n_test"] == 3
