@@ -62,6 +62,13 @@ def system_info() -> dict:
         "fast_mode": os.environ.get(FAST_ENV),
     }
 
+def _short(p) -> str:
+    "A path as a reader would type it: relative to the current folder, or under ~."
+    p = str(p)
+    for base, name in ((str(Path.cwd()), "."), (str(Path.home()), "~")):
+        if p == base or p.startswith(base + os.sep): return name + p[len(base):]
+    return p
+
 def _print_info(d: dict):
     print(f"accel_course {d['versions']['accel_course']}  python {d['python']}  ({d['platform']})")
     print("versions:  " + ", ".join(f"{k} {v}" for k, v in d["versions"].items() if k != "accel_course" and v))
@@ -70,9 +77,9 @@ def _print_info(d: dict):
         print(f"precision: {dev}: " + ", ".join(f"{k} {'yes' if ok else 'no'}" for k, ok in ps.items())
               + ("  (fp16 on CPU: accepted but autocast is off -> fp32)" if dev == "cpu" else ""))
     print("threads:   " + ", ".join(f"{k}={v}" for k, v in d["threads"].items()))
-    print("accelerate config: " + json.dumps(d["accelerate_config"]))
+    print("accelerate config: " + json.dumps(d["accelerate_config"]).replace(str(Path.home()), "~"))
     if d["accelerate_env"]: print("accelerate env: " + json.dumps(d["accelerate_env"]))
-    print("data roots (source=auto): " + ", ".join(d["data_roots"]))
+    print("data roots (source=auto): " + ", ".join(map(_short, d["data_roots"])))
 
 # %% ../nbs/03_cli.ipynb #681a6502
 class _Parser(argparse.ArgumentParser):

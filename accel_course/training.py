@@ -194,7 +194,9 @@ def _progress_bar(total: int, desc: str, disable: bool):
     from tqdm.auto import tqdm as auto_tqdm
     from tqdm.std import tqdm as text_tqdm
     cls = text_tqdm if "LOCAL_RANK" in os.environ else auto_tqdm   # LOCAL_RANK: we are a worker of a launcher
-    return cls(total=total, desc=desc, disable=disable, leave=False)
+    # TQDM_DISABLE=1 must win: tqdm.notebook ignores it (it passes its own disable=False to tqdm)
+    off = disable or os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes")
+    return cls(total=total, desc=desc, leave=False, disable=off)
 
 # %% ../nbs/01_training.ipynb #3801e53c
 def _save_checkpoint(accelerator, path: Path, fit_state: dict):

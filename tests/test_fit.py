@@ -172,3 +172,32 @@ def test_progress_bar_is_text_in_a_launched_worker(monkeypatch):
     b = _progress_bar(3, "epoch 1/1", disable=True)
     assert type(b) is text_tqdm and b.leave is False
     b.close()
+
+def test_tqdm_disable_env_turns_the_bar_off():
+    # the learner-run check records outputs with TQDM_DISABLE=1 (tqdm reads it at import): fit must not override it
+    # with an explicit disable=False
+    code = ("import torch; from torch import nn; from torch.utils.data import DataLoader, TensorDataset\n"
+            "from accel_course.training import fit, toy_regression, make_mlp\n"
+            "X, y = toy_regression(128, seed=0); m = make_mlp()\n"
+            "fit(m, torch.optim.SGD(m.parameters(), lr=0.01), DataLoader(TensorDataset(X, y), batch_size=32),"
+            " loss_fn=nn.MSELoss(), epochs=1, cpu=True)\n")
+    env = {**os.environ, "TQDM_DISABLE": "1", "ACCEL_COURSE_FAST": "0"}
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "epoch 1/1" in p.stdout and "it/s" not in p.stderr, p.stderr[-2000:]
+
+def test_no_widget_bar_in_a_jupyter_kernel_with_tqdm_disable():
+    # in a kernel tqdm.auto is tqdm.notebook, which ignores TQDM_DISABLE by itself: saved notebooks got widget bars
+    nbformat = pytest.importorskip("nbformat"); nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import torch; from torch import nn; from torch.utils.data import DataLoader, TensorDataset\n"
+        "from accel_course.training import fit, toy_regression, make_mlp\n"
+        "X, y = toy_regression(256, seed=0); m = make_mlp()\n"
+        "h = fit(m, torch.optim.SGD(m.parameters(), lr=0.01), DataLoader(TensorDataset(X, y), batch_size=32),"
+        " loss_fn=nn.MSELoss(), epochs=2, cpu=True)")]
+    env = {**os.environ, "TQDM_DISABLE": "1", "ACCEL_COURSE_FAST": "0"}
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3").execute(env=env)
+    outs = nb.cells[0].outputs
+    assert not [o for o in outs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})], outs
+    assert "".join(o.get("text", "") for o in outs).count("epoch ") == 2, outs
