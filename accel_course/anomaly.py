@@ -800,7 +800,7 @@ class LSTMAutoencoder(nn.Module):
         self.out = nn.Linear(hidden, n_features)
     def _rnn(self, lstm, x):
         # oneDNN has a bf16 LSTM only on CPUs with AVX-512-BF16/AMX: on any CPU the recurrent layers run in fp32
-        # (the same result on every CPU), the linear layers stay under autocast; on a GPU everything runs in bf16
+        # (so it trains on every CPU), the linear layers stay under autocast; on a GPU autocast covers the LSTMs too
         if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
             with torch.autocast("cpu", enabled=False): return lstm(x.float())
         return lstm(x)
