@@ -163,6 +163,39 @@ def test_bad_azure_inputs(tmp_path):
     with pytest.raises(DataError, match="no such"): M.load_azure_pdm(tmp_path/"absent")
 
 
+# ---------------------------------------------------------------- C-MAPSS belongs to another project
+def _cmapss_like(path, n=26, rows=4):
+    "A headerless C-MAPSS-shaped text file: `n` space-separated numbers per line and two trailing spaces, as NASA writes them."
+    rng = np.random.default_rng(0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(" ".join(str(v) for v in [1, c, *np.round(rng.normal(0, 1, n - 2), 4)]) + "  \n"
+                            for c in range(1, rows + 1)))
+    return path
+
+
+def test_cmapss_file_or_folder_is_refused_with_a_pointer(tmp_path, capsys):
+    named = _cmapss_like(tmp_path/"CMAPSSData"/"train_FD001.txt")
+    anon = _cmapss_like(tmp_path/"engines.txt")                          # recognised by content, not by name
+    assert named.read_text().splitlines()[0].endswith("  ") and len(named.read_text().split("\n")[0].split()) == 26
+    for p in (named, anon, named.parent):
+        assert M.looks_like_cmapss(p)
+        with pytest.raises(DataError, match=r"C-MAPSS.*accel-course run cmapss --source") as e: M.load_ai4i(p)
+        assert str(p) in str(e.value) and "UDI" not in str(e.value)
+    with pytest.raises(DataError, match="C-MAPSS"): M.resolve_sources(str(named.parent))
+    with pytest.raises(DataError, match="C-MAPSS"): M.load_azure_pdm(named.parent)
+    # what the user typed: accel-course run maintenance --source train_FD001.txt
+    from accel_course.cli import main
+    assert main(["run", "maintenance", "--source", str(named), "--out", str(tmp_path/"out")]) == 2
+    err = capsys.readouterr().err
+    assert "C-MAPSS" in err and f"accel-course run cmapss --source {named}" in err and "missing required" not in err
+    # not everything numeric is C-MAPSS: 25 numbers a line, an AI4I CSV, the generated Azure folder
+    other = _cmapss_like(tmp_path/"other.txt", n=25)
+    assert not M.looks_like_cmapss(other) and not M.looks_like_cmapss(_write(tmp_path, _uci_frame()))
+    with pytest.raises(DataError, match="missing required") as e: M.load_ai4i(other)
+    assert "C-MAPSS" not in str(e.value)
+    assert not M.looks_like_cmapss(M.write_azure_pdm(M.make_azure_fleet(2, 5, seed=0), tmp_path/"az"))
+
+
 # ---------------------------------------------------------------- generators
 def test_ai4i_generator_follows_published_process():
     g = M.make_ai4i(10_000, seed=0)
@@ -209,6 +242,14 @@ def test_windows_and_leakage_guard():
     with pytest.raises(ValueError, match="label"): M.check_features(["failure"])
     with pytest.raises(ValueError, match="leakage"): M.fit_tabular(M.make_rf, ["torque", "failure_type"], None, [], [], [])
     assert M.check_features(M.RAW_FEATURES + M.PHYSICS_FEATURES)
+
+
+def test_azure_train_stride_thins_only_the_training_windows():
+    f = M.make_azure_fleet(3, 30, seed=1)
+    a, b = M.azure_sequences(f, window=12), M.azure_sequences(f, window=12, train_stride=2)
+    assert abs(len(b["train"][1]) - len(a["train"][1]) / 2) <= 3 and len(b["train"][1]) > 0
+    assert set(b["train"][2].tolist()) <= set(a["train"][2].tolist())
+    for k in ("valid", "test"): assert np.array_equal(a[k][0], b[k][0]) and np.array_equal(a[k][1], b[k][1])
 
 
 def test_threshold_is_chosen_on_validation():
