@@ -6,7 +6,7 @@ Docs: https://accel-course.github.io/accel_course/maintenance.html.md"""
 
 # %% ../nbs/11_maintenance.ipynb #262b2df8
 from __future__ import annotations
-import os, math, time
+import os, re, math, time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,13 +22,14 @@ __all__ = ['AI4I_RENAME', 'AI4I_SENSORS', 'AI4I_MODES', 'LEAKY_COLUMNS', 'KAGGLE
            'PWF_LIMIT', 'TOOL_WEAR_STEP', 'KAGGLE_HANDLES', 'AZURE_FILES', 'AZURE_SENSORS', 'AZURE_COMPONENTS',
            'AZURE_ERRORS', 'COMPONENT_SENSOR', 'COMPONENT_ERRORS', 'RAW_FEATURES', 'PHYSICS_FEATURES',
            'ENVELOPE_FEATURES', 'MODEL_FEATURES', 'AI4IData', 'ai4i_failure_modes', 'make_ai4i', 'read_ai4i_csv',
-           'load_ai4i', 'AzurePdM', 'parse_timestamps', 'read_azure_pdm', 'make_azure_fleet', 'write_azure_pdm',
-           'load_azure_pdm', 'envelope_margin', 'add_physics_features', 'check_features', 'tabular_pipeline', 'make_rf',
-           'make_hgb', 'make_svm', 'scores_of', 'plot_failure_rates', 'plot_sensor_distributions', 'plot_failure_maps',
-           'plot_telemetry_around_failures', 'comparison_table', 'plot_comparison', 'evaluate_scores', 'ordered_split',
-           'fit_tabular', 'make_windows', 'standardize', 'ai4i_matrix', 'ai4i_sequences', 'azure_hourly',
-           'time_cutoffs', 'azure_sequences', 'azure_tabular', 'azure_tabular_split', 'SeqClassifier', 'pr_auc',
-           'train_sequence_model', 'sequence_scores', 'sequence_job', 'resolve_sources', 'run_maintenance']
+           'load_ai4i', 'looks_like_cmapss', 'refuse_cmapss', 'AzurePdM', 'parse_timestamps', 'read_azure_pdm',
+           'make_azure_fleet', 'write_azure_pdm', 'load_azure_pdm', 'envelope_margin', 'add_physics_features',
+           'check_features', 'tabular_pipeline', 'make_rf', 'make_hgb', 'make_svm', 'scores_of', 'plot_failure_rates',
+           'plot_sensor_distributions', 'plot_failure_maps', 'plot_telemetry_around_failures', 'comparison_table',
+           'plot_comparison', 'evaluate_scores', 'ordered_split', 'fit_tabular', 'make_windows', 'standardize',
+           'ai4i_matrix', 'ai4i_sequences', 'azure_hourly', 'time_cutoffs', 'azure_sequences', 'azure_tabular',
+           'azure_tabular_split', 'SeqClassifier', 'pr_auc', 'train_sequence_model', 'sequence_scores', 'sequence_job',
+           'resolve_sources', 'run_maintenance']
 
 # %% ../nbs/11_maintenance.ipynb #69134912
 AI4I_RENAME = {"UDI": "udi", "Product ID": "product_id", "Type": "type", "Air temperature [K]": "air_temp",
@@ -123,6 +124,7 @@ _AI4I_FILES = ("ai4i2020.csv", "ai4i2020/ai4i2020.csv", "predictive_maintenance.
 def _find_ai4i_file(folder: Path) -> Path:
     for name in ("ai4i2020.csv", "predictive_maintenance.csv"):
         if (folder/name).exists(): return folder/name
+    refuse_cmapss(folder)
     hits = sorted(folder.rglob("*.csv"))
     if len(hits) == 1: return hits[0]
     raise DataError(f"{folder}: expected ai4i2020.csv or predictive_maintenance.csv in this folder, found "
@@ -132,6 +134,7 @@ def read_ai4i_csv(path, inconsistent: str = "keep") -> AI4IData:
     "Read the UCI AI4I 2020 CSV or the Kaggle variant (`Target`, `Failure Type`) into an `AI4IData`."
     if inconsistent not in ("keep", "drop", "raise"): raise ValueError("inconsistent must be 'keep', 'drop' or 'raise'")
     path = Path(path)
+    refuse_cmapss(path)
     raw = read_table(path, encoding="utf-8-sig")   # utf-8-sig strips the BOM; pandas handles CRLF
     raw.columns = [str(c).strip() for c in raw.columns]
     variant = "kaggle" if ("Target" in raw.columns or "Failure Type" in raw.columns) else "uci"
@@ -207,6 +210,34 @@ def load_ai4i(source: str = "auto", *, n: int | None = None, seed: int = 0, inco
     announce_source("maintenance", f"AI4I: {d.variant} file {path} ({len(d):,} rows)" + (f"; {d.notes[0]}" if d.notes else ""))
     return d
 
+# %% ../nbs/11_maintenance.ipynb #29074c02
+_CMAPSS_NAME = re.compile(r"(train|test|RUL)_FD00\d", re.IGNORECASE)
+
+def _n_numbers(line: str) -> int:
+    "How many whitespace-separated numbers `line` holds (-1 if a token is not a number)."
+    try: return len([float(t) for t in line.split()])
+    except ValueError: return -1
+
+def looks_like_cmapss(path) -> bool:
+    """True for NASA C-MAPSS turbofan data: a file named like `train_FD001.txt` / `test_FD00x` / `RUL_FD00x`, a
+    headerless text file of 26 space-separated numbers per line, or a folder holding such files."""
+    p = Path(path)
+    if p.is_dir(): return any(looks_like_cmapss(f) for f in sorted([*p.glob("*.txt"), *p.glob("*/*_FD00*.txt")])[:20])
+    if _CMAPSS_NAME.match(p.name): return True
+    if not p.is_file(): return False
+    try:
+        with open(p, encoding="utf-8", errors="replace") as f: head = [f.readline() for _ in range(5)]
+    except OSError: return False
+    rows = [l for l in head if l.strip()]
+    return bool(rows) and all(_n_numbers(l) == 26 for l in rows)
+
+def refuse_cmapss(path) -> None:
+    "Raise a `DataError` pointing to the `cmapss` project if `path` holds C-MAPSS data; otherwise do nothing."
+    if looks_like_cmapss(path):
+        raise DataError(f"{path}: this is NASA C-MAPSS turbofan data (headerless, 26 space-separated numbers per line: "
+                        f"engine, cycle, 3 operating settings, 21 sensors), not AI4I 2020 or Azure PdM; the maintenance "
+                        f"project does not read it. Use `accel-course run cmapss --source {path}`")
+
 # %% ../nbs/11_maintenance.ipynb #5c5693e8
 AZURE_FILES = {"telemetry": "PdM_telemetry.csv", "errors": "PdM_errors.csv", "maint": "PdM_maint.csv",
                "failures": "PdM_failures.csv", "machines": "PdM_machines.csv"}
@@ -262,7 +293,9 @@ def read_azure_pdm(folder) -> AzurePdM:
         p = folder/name
         if not p.exists():
             hits = sorted(folder.rglob(name))
-            if not hits: raise DataError(f"{folder}: missing {name} (the Azure PdM data has five files: {list(AZURE_FILES.values())})")
+            if not hits:
+                refuse_cmapss(folder)
+                raise DataError(f"{folder}: missing {name} (the Azure PdM data has five files: {list(AZURE_FILES.values())})")
             p = hits[0]
         req, num = spec[key]
         df = read_table(p, required=req, numeric=num, what=f"Azure PdM {key}")
@@ -324,8 +357,8 @@ def make_azure_fleet(n_machines: int = 20, days: int = 120, seed: int = 0, start
         ev = rng.random(err_rate.shape) < err_rate
         for h, e in zip(*np.nonzero(ev)): errs.append((times[h], m, AZURE_ERRORS[e]))
         tele.append(pd.DataFrame({"datetime": times, "machineID": m, **X}))
-    def frame(rows, cols):
-        return (pd.DataFrame(rows, columns=cols).sort_values(["machineID", "datetime"], kind="stable")
+    def frame(rows, cols):   # datetime64 even when a short fleet has no rows in a table
+        return (pd.DataFrame(rows, columns=cols).astype({"datetime": times.dtype}).sort_values(["machineID", "datetime"], kind="stable")
                 .reset_index(drop=True))
     return AzurePdM(pd.concat(tele, ignore_index=True), frame(errs, ["datetime", "machineID", "errorID"]),
                     frame(maint, ["datetime", "machineID", "comp"]), frame(fails, ["datetime", "machineID", "failure"]),
@@ -419,7 +452,7 @@ def tabular_pipeline(model, features, scale: bool = True):
 def make_rf(features, seed: int = 0, n_estimators: int | None = None):
     "Random Forest with balanced class weights per bootstrap sample (trees need no scaling)."
     from sklearn.ensemble import RandomForestClassifier
-    rf = RandomForestClassifier(n_estimators=n_estimators or pick(300, 60), class_weight="balanced_subsample",
+    rf = RandomForestClassifier(n_estimators=n_estimators or pick(100, 60), class_weight="balanced_subsample",
                                 n_jobs=2, random_state=seed)
     return tabular_pipeline(rf, check_features(features, allow_leakage=True), scale=False)
 
@@ -642,9 +675,11 @@ def time_cutoffs(times: pd.Series, fracs=(0.6, 0.2, 0.2)) -> tuple:
     span = t1 - t0
     return (t0 + span * fracs[0]).floor("h"), (t0 + span * (fracs[0] + fracs[1])).floor("h")
 
-def azure_sequences(data: AzurePdM, window: int = 24, horizon: int = 24, stride: int = 1, fracs=(0.6, 0.2, 0.2)) -> dict:
+def azure_sequences(data: AzurePdM, window: int = 24, horizon: int = 24, stride: int = 1, fracs=(0.6, 0.2, 0.2),
+                    train_stride: int = 1) -> dict:
     """Windows of `window` hours per machine (sensors + error counts, standardised on the train period) with label
-    "a component fails within the next `horizon` hours". Time-ordered split with a `horizon` embargo.
+    "a component fails within the next `horizon` hours". Time-ordered split with a `horizon` embargo. A window ends
+    every `stride` hours (every `stride * train_stride` hours in the training period: fewer, still overlapping windows).
     Returns {"train"|"valid"|"test": (X, y, end_time), "cutoffs": (c1, c2)}."""
     h = azure_hourly(data, horizon)
     c1, c2 = time_cutoffs(h["datetime"], fracs)
@@ -658,7 +693,7 @@ def azure_sequences(data: AzurePdM, window: int = 24, horizon: int = 24, stride:
         rows = g.index.to_numpy(); t = g["datetime"]
         blocks = {"train": (t < c1 - emb), "valid": (t >= c1) & (t < c2 - emb), "test": (t >= c2)}
         for name, mask in blocks.items():
-            ends = np.flatnonzero(mask.to_numpy())[::stride]
+            ends = np.flatnonzero(mask.to_numpy())[::stride * (train_stride if name == "train" else 1)]
             Xw, yw, e = make_windows(Xall[rows], g["fail_next"].to_numpy(), window, 1, ends)
             parts[name][0].append(Xw); parts[name][1].append(yw); parts[name][2].append(t.to_numpy()[e])
     out = {k: (np.concatenate(v[0]) if v[0] else np.zeros((0, window, len(feats)), np.float32),
@@ -774,10 +809,13 @@ def resolve_sources(source: str, azure_source: str | None = None) -> tuple:
     if src in ("auto", "sample", "kaggle"): return src, azure_source or src
     p = Path(src).expanduser()
     if not p.exists(): raise DataError(f"{p}: no such file or folder (--source takes auto, sample, kaggle or a path)")
-    if p.is_file(): return str(p), azure_source or "sample"
+    if p.is_file():
+        refuse_cmapss(p)
+        return str(p), azure_source or "sample"
     ai = next((str(p/c) for c in ("ai4i2020.csv", "ai4i2020/ai4i2020.csv", "predictive_maintenance.csv",
                                   "ai4i2020/predictive_maintenance.csv") if (p/c).exists()), "sample")
     az = next((str(p/d) for d in (".", "azure_pdm", "azure-pdm", "PdM") if (p/d/"PdM_telemetry.csv").exists()), "sample")
+    if ai == az == "sample": refuse_cmapss(p)
     for what, s in (("AI4I", ai), ("Azure PdM", az)):
         if s == "sample": announce_source("maintenance", f"{what}: nothing found in {p}; using the generated sample")
     return ai, azure_source or az
@@ -812,12 +850,12 @@ def run_maintenance(ctx: RunContext) -> dict:
         results[f"ai4i_{kind}"] = evaluate_scores(S["valid"][1], sequence_scores(m, S["valid"][0]),
                                                   S["test"][1], sequence_scores(m, S["test"][0]))
     az = load_azure_pdm(az_src, seed=seed)
-    A = azure_sequences(az, window=pick(48, 12), horizon=24)
+    A = azure_sequences(az, window=pick(24, 12), horizon=24)
     tab = azure_tabular(az)
     atr, ava, ate = azure_tabular_split(tab, A["cutoffs"])
     afeats = [c for c in tab.columns if c not in ("datetime", "machineID", "fail_next")]
     from sklearn.ensemble import RandomForestClassifier
-    rf = RandomForestClassifier(n_estimators=pick(300, 60), class_weight="balanced_subsample", min_samples_leaf=3,
+    rf = RandomForestClassifier(n_estimators=pick(100, 60), class_weight="balanced_subsample", min_samples_leaf=3,
                                 n_jobs=2, random_state=seed).fit(tab.iloc[atr][afeats], tab["fail_next"].iloc[atr])
     yv, yt = tab["fail_next"].iloc[ava].to_numpy(), tab["fail_next"].iloc[ate].to_numpy()
     results["azure_rf"] = evaluate_scores(yv, rf.predict_proba(tab.iloc[ava][afeats])[:, 1],
