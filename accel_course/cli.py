@@ -150,6 +150,8 @@ def init_distributed() -> None:
     if cpu: os.environ["ACCELERATE_USE_CPU"] = "yes"
     PartialState(cpu=cpu)   # PartialState() alone ignores ACCELERATE_USE_CPU and would run N independent processes
 
+
+# %% ../nbs/03_cli.ipynb #d650d647
 def end_distributed() -> None:
     "Wait for every rank, then destroy the process group: a launched script must do this before it exits."
     import torch.distributed as dist
@@ -158,12 +160,16 @@ def end_distributed() -> None:
     PartialState().wait_for_everyone()
     dist.destroy_process_group()
 
+
+# %% ../nbs/03_cli.ipynb #0c6fd5a6
 def cmd_run(a) -> int:
     init_distributed()      # --fast reaches the projects through RunContext.fast (set for each run only)
     rc = _run_projects(a)
     if rc == 0: end_distributed()   # on success only: a rank that failed must not wait in a barrier for the others
     return rc
 
+
+# %% ../nbs/03_cli.ipynb #a7f52fa2
 def _run_projects(a) -> int:
     if a.project != "all":
         out = Path(a.out or Path("runs")/a.project)
@@ -189,6 +195,8 @@ def cmd_serve(a) -> int:
     serve(model_dir=a.model, host=a.host, port=a.port, threads=a.threads)
     return 0
 
+
+# %% ../nbs/03_cli.ipynb #3408caa8
 def main(argv=None) -> int:
     "Entry point of `accel-course` (and `python -m accel_course.cli`)."
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -221,6 +229,7 @@ def main(argv=None) -> int:
 def _cli():
     "Console-script wrapper: exit with `main`'s code."
     sys.exit(main())
+
 
 # %% ../nbs/03_cli.ipynb #164cfeab
 import builtins

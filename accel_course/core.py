@@ -32,9 +32,12 @@ def fast_mode() -> bool:
     if v is not None and v.strip() != "": return _truthy(v)
     return bool(os.environ.get("IN_TEST"))
 
+
+# %% ../nbs/00_core.ipynb #1ba03bc4
 def pick(full, fast):
     "Return `fast` in tiny-data mode, else `full` -- for sizes, epochs and folds."
     return fast if fast_mode() else full
+
 
 # %% ../nbs/00_core.ipynb #909ad506
 def seed_everything(seed: int = 42) -> int:
@@ -50,6 +53,8 @@ def seed_everything(seed: int = 42) -> int:
 class DataError(ValueError):
     "Bad input data: the message names the file and column and says what was expected."
 
+
+# %% ../nbs/00_core.ipynb #3501bb17
 def _where(path) -> str: return f"{path}" if path is not None else "<dataframe>"
 
 def require_columns(df, columns: Iterable[str], path=None, what: str = "") -> None:
@@ -60,6 +65,8 @@ def require_columns(df, columns: Iterable[str], path=None, what: str = "") -> No
         shown = list(map(str, df.columns[:12])) + (["..."] if len(df.columns) > 12 else [])
         raise DataError(f"{_where(path)}: missing required column(s) {missing}{extra}; found columns {shown}")
 
+
+# %% ../nbs/00_core.ipynb #48a9b8ce
 def require_numeric(df, columns: Iterable[str], path=None) -> None:
     "Raise `DataError` if any of `columns` holds values that are not numbers (blank cells are allowed)."
     import pandas as pd
@@ -73,6 +80,8 @@ def require_numeric(df, columns: Iterable[str], path=None) -> None:
             raise DataError(f"{_where(path)}: column '{c}' must be numeric, but row {bad.index[0]} holds {str(bad.iloc[0])!r}"
                             f" ({len(bad)} bad value(s))")
 
+
+# %% ../nbs/00_core.ipynb #9e58073e
 def read_table(path, *, required: Iterable[str] = (), numeric: Iterable[str] = (), what: str = "", **kw):
     "Read a CSV-like file with pandas, turning the usual failures into `DataError`s that name the file."
     import pandas as pd
@@ -91,6 +100,7 @@ def read_table(path, *, required: Iterable[str] = (), numeric: Iterable[str] = (
     require_numeric(df, numeric, p)
     return df
 
+
 # %% ../nbs/00_core.ipynb #3c9ecbd7
 DATA_ENV = "ACCEL_COURSE_DATA"
 
@@ -101,6 +111,8 @@ def data_roots() -> list[Path]:
     roots += [Path.cwd()/"data", Path.home()/".cache"/"accel_course"/"data"]
     return roots
 
+
+# %% ../nbs/00_core.ipynb #b959116b
 def find_data(*relpaths: str) -> Path | None:
     "First existing `root/relpath` over `data_roots()` and the given relative paths (globs allowed), or None."
     for root in data_roots():
@@ -109,9 +121,12 @@ def find_data(*relpaths: str) -> Path | None:
             if hits: return hits[0]
     return None
 
+
+# %% ../nbs/00_core.ipynb #b9ad4032
 def announce_source(project: str, msg: str) -> None:
     "Print the one line that says which data a loader used (once, on the main process of a distributed run)."
     if int(os.environ.get("RANK", "0")) == 0: print(f"[accel_course:{project}] {msg}", flush=True)
+
 
 # %% ../nbs/00_core.ipynb #d98cd6cb
 def atomic_write_bytes(path, data: bytes) -> Path:
@@ -127,10 +142,14 @@ def atomic_write_bytes(path, data: bytes) -> Path:
         raise
     return path
 
+
+# %% ../nbs/00_core.ipynb #c246eaa6
 def atomic_write_text(path, text: str) -> Path:
     "Write `text` (UTF-8) to `path` atomically."
     return atomic_write_bytes(path, text.encode("utf-8"))
 
+
+# %% ../nbs/00_core.ipynb #cf14e6cf
 def _json_default(o):
     if isinstance(o, (np.integer,)): return int(o)
     if isinstance(o, (np.floating,)): return float(o)
@@ -142,6 +161,8 @@ def atomic_write_json(path, obj, indent: int = 2) -> Path:
     "Write `obj` as JSON to `path` atomically (NumPy scalars and paths are converted)."
     return atomic_write_text(path, json.dumps(obj, indent=indent, default=_json_default) + "\n")
 
+
+# %% ../nbs/00_core.ipynb #166480c1
 @contextlib.contextmanager
 def atomic_dir(path):
     "Yield a temporary folder beside `path`; on success it replaces `path`, on error it is removed."
@@ -158,11 +179,14 @@ def atomic_dir(path):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
+
+# %% ../nbs/00_core.ipynb #9eb526df
 def save_figure(fig, path, dpi: int = 110) -> Path:
     "Save a matplotlib figure as PNG atomically."
     import io
     buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     return atomic_write_bytes(path, buf.getvalue())
+
 
 # %% ../nbs/00_core.ipynb #1052e786
 METRICS_KEYS = ("project", "dataset", "source", "n_train", "n_test", "models", "best", "runtime_s")
@@ -188,15 +212,20 @@ def validate_metrics(m: Mapping) -> dict:
     if not isinstance(m["runtime_s"], (int, float)) or m["runtime_s"] < 0: raise ValueError("metrics['runtime_s'] must be a number >= 0")
     return json.loads(json.dumps(dict(m), default=_json_default))
 
+
+# %% ../nbs/00_core.ipynb #b95c79a8
 def best_model(models: Mapping[str, Mapping[str, float]], metric: str, higher_is_better: bool = True) -> str:
     "Name of the model with the best `metric`."
     items = [(n, mm[metric]) for n, mm in models.items() if metric in mm and mm[metric] == mm[metric]]
     if not items: raise ValueError(f"no model reports metric '{metric}'")
     return (max if higher_is_better else min)(items, key=lambda t: t[1])[0]
 
+
+# %% ../nbs/00_core.ipynb #6759fbc5
 def write_metrics(out_dir, metrics: Mapping) -> Path:
     "Validate `metrics` and write `out_dir/metrics.json` atomically."
     return atomic_write_json(Path(out_dir)/"metrics.json", validate_metrics(metrics))
+
 
 # %% ../nbs/00_core.ipynb #c598e0a3
 @dataclass
@@ -212,6 +241,8 @@ class RunContext:
 
     def fig_path(self, name: str) -> Path: return Path(self.out)/f"{name}.png"
 
+
+# %% ../nbs/00_core.ipynb #a44adc45
 @dataclass
 class Project:
     name: str
@@ -219,6 +250,8 @@ class Project:
     help: str = ""
     add_args: Callable | None = None   # add project-specific argparse options
 
+
+# %% ../nbs/00_core.ipynb #ef86a147
 PROJECTS: dict[str, Project] = {}
 
 def register_project(name: str, help: str = "", add_args: Callable | None = None):
@@ -228,6 +261,8 @@ def register_project(name: str, help: str = "", add_args: Callable | None = None
         return fn
     return deco
 
+
+# %% ../nbs/00_core.ipynb #f69c90d4
 def _entry_points() -> dict[str, str]:
     from importlib.metadata import entry_points
     try: eps = entry_points(group="accel_course.projects")
@@ -240,6 +275,8 @@ def available_projects() -> dict[str, str]:
     for n in PROJECTS: d.setdefault(n, PROJECTS[n].run.__module__)
     return dict(sorted(d.items()))
 
+
+# %% ../nbs/00_core.ipynb #02a12e2f
 def get_project(name: str) -> Project:
     "Import the module that registers `name` and return its `Project`."
     if name not in PROJECTS:
@@ -252,10 +289,14 @@ def get_project(name: str) -> Project:
         if name not in PROJECTS: raise KeyError(f"module {mods[name]} did not register project {name!r}")
     return PROJECTS[name]
 
+
+# %% ../nbs/00_core.ipynb #a387b2a7
 def is_main_process() -> bool:
     "True on the main process of a distributed run (and always in a plain run)."
     return int(os.environ.get("RANK", "0")) == 0
 
+
+# %% ../nbs/00_core.ipynb #1c634953
 def run_project(name: str, ctx: RunContext) -> dict:
     "Run project `name`, then validate and write `ctx.out/metrics.json` (main process only). Returns the metrics."
     proj = get_project(name)
@@ -274,6 +315,7 @@ def run_project(name: str, ctx: RunContext) -> dict:
     if is_main_process(): write_metrics(ctx.out, m)
     return m
 
+
 # %% ../nbs/00_core.ipynb #e3e8f497
 def regression_metrics(y_true, y_pred) -> dict:
     "RMSE, MAE and R² (sklearn)."
@@ -282,6 +324,8 @@ def regression_metrics(y_true, y_pred) -> dict:
     return {"rmse": float(np.sqrt(mean_squared_error(y_true, y_pred))), "mae": float(mean_absolute_error(y_true, y_pred)),
             "r2": float(r2_score(y_true, y_pred))}
 
+
+# %% ../nbs/00_core.ipynb #10720698
 def binary_metrics(y_true, y_pred, y_score=None) -> dict:
     "Accuracy, precision, recall, F1 (positive class 1) and, given scores, ROC-AUC and PR-AUC (sklearn)."
     from sklearn import metrics as skm
@@ -295,6 +339,8 @@ def binary_metrics(y_true, y_pred, y_score=None) -> dict:
         d["pr_auc"] = skm.average_precision_score(y_true, y_score)
     return {k: float(v) for k, v in d.items()}
 
+
+# %% ../nbs/00_core.ipynb #0300bac3
 def best_f1_threshold(y_true, y_score) -> float:
     "The score threshold that maximises F1 -- pick it on *validation* data, never on test."
     from sklearn.metrics import precision_recall_curve
@@ -305,3 +351,4 @@ def best_f1_threshold(y_true, y_score) -> float:
     # any cut between the lowest score we flag and the next lower score gives the same validation F1; take the
     # middle of that gap, not its edge, so that a test score a hair below a validation score is not lost
     return float((t[i - 1] + t[i]) / 2) if i > 0 else float(t[0])
+

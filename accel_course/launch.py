@@ -23,6 +23,8 @@ __all__ = ['PRECISIONS', 'CUDA_INIT_MSG', 'NVML_CHECK', 'DEFAULT_PORT', 'LaunchE
 class LaunchError(RuntimeError):
     "A multi-process launch that cannot work as asked."
 
+
+# %% ../nbs/02_launch.ipynb #c230ec28
 PRECISIONS = ("no", "fp16", "bf16")
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -43,6 +45,7 @@ def _env(**kv):
         for k, v in old.items():
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
+
 
 # %% ../nbs/02_launch.ipynb #b4196d84
 CUDA_INIT_MSG = ("launch(): CUDA is already initialised in this process, so forked worker processes cannot use the GPU. "
@@ -181,6 +184,8 @@ def weights_digest(model) -> float:
     "A cheap fingerprint of a model's weights (sum of |w|), to compare ranks."
     return float(sum(p.detach().double().abs().sum() for p in model.parameters()))
 
+
+# %% ../nbs/02_launch.ipynb #9c9065f8
 def toy_job(n: int = 512, epochs: int = 2, batch_size: int = 32, seed: int = 0) -> dict:
     "Train the toy MLP with `fit` and report what the job looked like from inside (used by the tests and the CLI)."
     from accelerate import PartialState
@@ -202,3 +207,4 @@ def toy_job(n: int = 512, epochs: int = 2, batch_size: int = 32, seed: int = 0) 
                 mixed_precision=acc.mixed_precision, compute_dtype=str(precision),
                 digests=gather_object([weights_digest(model)]), n_val_gathered=n_seen[-1], n_val=n - n_tr,
                 val_loss=hist.final["val_loss"])
+
