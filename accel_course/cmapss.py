@@ -386,10 +386,12 @@ def fit_baselines(P: dict, seed: int = 0) -> dict:
     "Ridge and histogram gradient boosting on `window_features`; returns {name: fitted model}."
     from sklearn.linear_model import Ridge
     from sklearn.ensemble import HistGradientBoostingRegressor
+    from threadpoolctl import threadpool_limits
     X, y = window_features(P["train"][0]), P["train"][1]
-    return {"ridge": Ridge(alpha=1.0).fit(X, y),
-            "hgb": HistGradientBoostingRegressor(max_iter=pick(300, 50), learning_rate=0.05, early_stopping=False,
-                                                 random_state=seed).fit(X, y)}
+    with threadpool_limits(1):     # one OpenMP thread: as fast on 2 cores, and no thrashing on a busy machine
+        return {"ridge": Ridge(alpha=1.0).fit(X, y),
+                "hgb": HistGradientBoostingRegressor(max_iter=pick(300, 50), learning_rate=0.05, early_stopping=False,
+                                                     random_state=seed).fit(X, y)}
 
 def predict_baseline(model, W: np.ndarray, cap: float = RUL_CAP) -> np.ndarray:
     "Predicted RUL of a baseline for windows `W`, clipped to [0, cap]."
