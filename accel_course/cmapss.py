@@ -31,7 +31,7 @@ COLUMNS = ["unit", "cycle", *SETTINGS, *SENSORS]          # the 26 columns of ev
 SUBSETS = {  # name: (operating conditions, fault modes, training engines, test engines) -- from NASA's readme.txt
     "FD001": (1, 1, 100, 100), "FD002": (6, 1, 260, 259), "FD003": (1, 2, 100, 100), "FD004": (6, 2, 248, 249)}
 KAGGLE_HANDLE = "behrad3d/nasa-cmaps"
-RUL_CAP = 125          # the piecewise-linear target: RUL is capped at 125 cycles (Heimes 2008 and most later work)
+RUL_CAP = 125          # the piecewise-linear target of Heimes (2008), capped at 125 cycles as in Li et al. (2018)
 
 @dataclass
 class CMAPSS:
