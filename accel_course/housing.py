@@ -692,6 +692,7 @@ def explain_house(pipe: Pipeline, data: HousingData, house: int | None = None, n
     "Fit the forest pipeline on all rows; SHAP (beeswarm + waterfall) and LIME for one house. Returns figures and values."
     import shap
     from lime.lime_tabular import LimeTabularExplainer
+    from sklearn.exceptions import ConvergenceWarning
     m = clone(pipe).fit(data.X, data.y_log)
     pre, forest = m.named_steps["prep"], m.named_steps["model"]  # SHAP/LIME see the preprocessed columns
     with warnings.catch_warnings():
@@ -714,7 +715,9 @@ def explain_house(pipe: Pipeline, data: HousingData, house: int | None = None, n
     figs["shap_waterfall"] = plt.gcf(); plt.gcf().suptitle(f"house #{house}: actual {data.currency}{data.y.iloc[house]:,.0f}")
     lime = LimeTabularExplainer(Xt, feature_names=names, mode="regression", discretize_continuous=True, random_state=seed,
                                 feature_selection="lasso_path")   # robust to hundreds of rare 0/1 columns (see above)
-    le = lime.explain_instance(Xt[house], forest.predict, num_features=10, num_samples=pick(3000, 300))
+    with warnings.catch_warnings():   # lasso_path's LARS warns about collinear 0/1 columns: expected, harmless here
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        le = lime.explain_instance(Xt[house], forest.predict, num_features=10, num_samples=pick(3000, 300))
     figs["lime"] = le.as_pyplot_figure(); figs["lime"].suptitle(f"LIME, house #{house}"); figs["lime"].tight_layout()
     shap_top = pd.Series(ex.values[pos], index=names).sort_values(key=np.abs, ascending=False)
     return dict(house=house, figures=figs, shap=shap_top, lime=le.as_list(),
