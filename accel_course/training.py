@@ -76,7 +76,7 @@ class FitConfig:
 
 # %% ../nbs/01_training.ipynb #e6232591
 class NonFiniteLossError(RuntimeError):
-    "Raised when the training loss becomes NaN or infinite."
+    "Raised when the training loss, the validation loss or the monitored metric becomes NaN or infinite."
 
 # %% ../nbs/01_training.ipynb #5af6d77d
 class History:
@@ -215,13 +215,25 @@ def _save_checkpoint(accelerator, path: Path, fit_state: dict):
         if old.exists(): shutil.rmtree(old)
     accelerator.wait_for_everyone()
 
-def _find_checkpoint(p) -> Path:
-    "Resolve `resume_from`: a checkpoint folder, or an output_dir holding checkpoints/last."
+def _ckpt_epoch(c: Path) -> int:
+    "The epoch a complete checkpoint holds (-1: none or incomplete: fit_state.json is written last)."
+    try: return int(json.loads((c/"fit_state.json").read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError): return -1
+
+def _find_checkpoint(p) -> tuple[Path, str | None]:
+    "Resolve `resume_from` to `(checkpoint, note)`: a checkpoint folder, or an output_dir's newest complete checkpoint."
     p = Path(p)
-    for c in [p, p/"checkpoints"/"last", p.with_name(f".{p.name}.old"), p/"checkpoints"/".last.old"]:
-        if (c/"fit_state.json").exists(): return c
-    raise FileNotFoundError(f"resume_from={str(p)!r}: no checkpoint found (expected a folder with fit_state.json, "
-                            f"or an output_dir with checkpoints/last)")
+    for c in [p, p.with_name(f".{p.name}.old")]:     # a checkpoint folder itself (or its copy of a crashed save)
+        if _ckpt_epoch(c) >= 0: return c, None
+    cands = [p/"checkpoints"/n for n in ("last", ".last.old", "best", ".best.old")]   # ties: last first
+    found = [(e, -i, c) for i, c in enumerate(cands) if (e := _ckpt_epoch(c)) >= 0]
+    if not found:
+        raise FileNotFoundError(f"resume_from={str(p)!r}: no checkpoint found (expected a folder with fit_state.json, "
+                                f"or an output_dir with a complete checkpoints/last or checkpoints/best)")
+    e, _, c = max(found)
+    note = None if c.name == "last" else (f"checkpoints/last is missing or incomplete: resuming from the newest complete "
+                                         f"checkpoint, {c.relative_to(p)} (epoch {e})")
+    return c, note
 
 # %% ../nbs/01_training.ipynb #565a22ca
 def fit(model: nn.Module, optimizer, train_dl, valid_dl=None, *, loss_fn: Callable | None = None,
@@ -252,7 +264,8 @@ def fit(model: nn.Module, optimizer, train_dl, valid_dl=None, *, loss_fn: Callab
     hist = History(monitor=cfg.monitor, mode=cfg.mode)
     start_epoch, bad_epochs, best_state = 0, 0, None
     if cfg.resume_from:
-        ck = _find_checkpoint(cfg.resume_from)
+        ck, note = _find_checkpoint(cfg.resume_from)
+        if note and accelerator.is_main_process: print(note)
         accelerator.load_state(str(ck))
         st = json.loads((ck/"fit_state.json").read_text())
         hist = History.from_dict(st["history"]); start_epoch, bad_epochs = st["epoch"], st["bad_epochs"]
@@ -301,7 +314,12 @@ def fit(model: nn.Module, optimizer, train_dl, valid_dl=None, *, loss_fn: Callab
         tot = accelerator.reduce(torch.tensor(tot_f, dtype=f64, device=accelerator.device), "sum")
         cnt = accelerator.reduce(torch.tensor(cnt_f, dtype=f64, device=accelerator.device), "sum")
         row = {"epoch": epoch + 1, "train_loss": float(tot / cnt.clamp(min=1))}
-        if valid_dl is not None: row.update(_evaluate(model, valid_dl, accelerator, loss_fn, forward_fn, metrics))
+        if valid_dl is not None:
+            row.update(_evaluate(model, valid_dl, accelerator, loss_fn, forward_fn, metrics))
+            bad = {k: row[k] for k in dict.fromkeys(("val_loss", cfg.monitor)) if k in row and not math.isfinite(row[k])}
+            if bad:   # a NaN would become the "best" epoch, stop early and roll the weights back: stop instead
+                raise NonFiniteLossError(f"non-finite validation {', '.join(f'{k}={v}' for k, v in bad.items())} at epoch "
+                                         f"{epoch+1}: check the validation data for NaN/inf (or the model's outputs)")
         row["time_s"] = round(time.perf_counter() - t0, 4)
         hist.rows.append(row)
         if cfg.monitor not in row: raise ValueError(f"monitor={cfg.monitor!r} not computed; available: {list(row)}")
