@@ -16,10 +16,10 @@ import numpy as np
 # %% auto #0
 __all__ = ['FAST_ENV', 'DATA_ENV', 'METRICS_KEYS', 'PROJECTS', 'fast_mode', 'pick', 'seed_everything', 'DataError',
            'require_columns', 'require_numeric', 'read_table', 'data_roots', 'find_data', 'announce_source',
-           'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_dir', 'save_figure',
-           'validate_metrics', 'best_model', 'write_metrics', 'RunContext', 'Project', 'register_project',
-           'available_projects', 'get_project', 'is_main_process', 'run_project', 'regression_metrics',
-           'binary_metrics', 'best_f1_threshold']
+           'current_umask', 'follow_umask', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json',
+           'atomic_dir', 'save_figure', 'validate_metrics', 'best_model', 'write_metrics', 'RunContext', 'Project',
+           'register_project', 'available_projects', 'get_project', 'is_main_process', 'run_project',
+           'regression_metrics', 'binary_metrics', 'best_f1_threshold']
 
 # %% ../nbs/00_core.ipynb #f3d10ee7
 FAST_ENV = "ACCEL_COURSE_FAST"
@@ -128,6 +128,29 @@ def announce_source(project: str, msg: str) -> None:
     if int(os.environ.get("RANK", "0")) == 0: print(f"[accel_course:{project}] {msg}", flush=True)
 
 
+# %% ../nbs/00_core.ipynb #942231eb
+import threading
+_UMASK_LOCK = threading.Lock()
+
+def current_umask() -> int:
+    "The process umask, read without changing it where the OS allows (Linux: /proc/self/status)."
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"): return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError): pass
+    with _UMASK_LOCK:          # elsewhere: set and restore at once (the only portable way to read it)
+        m = os.umask(0o022); os.umask(m)
+    return m
+
+def _umask_mode(base: int = 0o666) -> int: return base & ~current_umask()
+
+def follow_umask(path) -> Path:
+    "Give `path` (and, for a folder, everything in it) the permissions `open`/`mkdir` would: umask 022 -> 0644/0755."
+    path, fmode, dmode = Path(path), _umask_mode(0o666), _umask_mode(0o777)
+    for p in [path, *(path.rglob("*") if path.is_dir() else [])]:
+        if not p.is_symlink(): os.chmod(p, dmode if p.is_dir() else fmode)
+    return path
+
 # %% ../nbs/00_core.ipynb #d98cd6cb
 def atomic_write_bytes(path, data: bytes) -> Path:
     "Write `data` to `path` atomically (temp file in the same folder, fsync, then rename)."
@@ -136,6 +159,7 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data); f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, _umask_mode(0o666))   # mkstemp creates 0600; give the file what open() would (0644 under umask 022)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
@@ -170,6 +194,7 @@ def atomic_dir(path):
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
         yield tmp
+        follow_umask(tmp)   # mkdtemp creates 0700 (and safetensors writes 0600): 0755/0644 under umask 022
         old = path.with_name(f".{path.name}.old")
         if old.exists(): shutil.rmtree(old)
         if path.exists(): os.replace(path, old)

@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
-from .core import fast_mode, pick, atomic_write_json, is_main_process
+from .core import fast_mode, pick, atomic_write_json, is_main_process, follow_umask
 
 # %% auto #0
 __all__ = ['toy_regression', 'make_mlp', 'probe_precision', 'FitConfig', 'NonFiniteLossError', 'History',
@@ -208,6 +208,7 @@ def _save_checkpoint(accelerator, path: Path, fit_state: dict):
     accelerator.save_state(str(tmp), safe_serialization=True)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        follow_umask(tmp)   # safetensors writes 0600: give the checkpoint the umask's permissions (0644 under 022)
         atomic_write_json(tmp/"fit_state.json", fit_state)
         if old.exists(): shutil.rmtree(old)
         if path.exists(): os.replace(path, old)

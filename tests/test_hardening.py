@@ -66,3 +66,30 @@ def test_resume_prefers_the_newest_complete_checkpoint(tmp_path):
     assert _find_checkpoint(tmp_path) == (tmp_path/"checkpoints"/"last", None)
     (tmp_path/"checkpoints"/"last"/"fit_state.json").unlink(); (tmp_path/"checkpoints"/"best"/"fit_state.json").unlink()
     with pytest.raises(FileNotFoundError, match="no checkpoint found"): _find_checkpoint(tmp_path)
+
+# 3. outputs get the umask's permissions, not tempfile's private 0600/0700
+@pytest.fixture
+def umask022():
+    old = os.umask(0o022)
+    try: yield
+    finally: os.umask(old)
+
+def _mode(p): return stat.S_IMODE(os.stat(p).st_mode)
+
+def test_atomic_writes_follow_the_umask(tmp_path, umask022):
+    from accel_course.core import atomic_write_json, atomic_write_bytes, atomic_dir, current_umask
+    assert current_umask() == 0o022
+    assert _mode(atomic_write_json(tmp_path/"m.json", {"a": 1})) == 0o644
+    with atomic_dir(tmp_path/"model") as d: (d/"w.bin").write_bytes(b"x")
+    assert _mode(tmp_path/"model") == 0o755
+    os.umask(0o077)
+    assert _mode(atomic_write_bytes(tmp_path/"private.bin", b"x")) == 0o600
+
+def test_fit_outputs_are_0644_under_umask_022(tmp_path, umask022):
+    tdl, vdl = _dls()
+    m = make_mlp()
+    fit(m, torch.optim.SGD(m.parameters(), lr=0.01), tdl, vdl, loss_fn=nn.MSELoss(), epochs=1, output_dir=tmp_path,
+        progress=False, verbose=False, cpu=True)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert files and {str(p.relative_to(tmp_path)): oct(_mode(p)) for p in files if _mode(p) != 0o644} == {}
+    assert {str(p.relative_to(tmp_path)): oct(_mode(p)) for p in tmp_path.rglob("*") if p.is_dir() and _mode(p) != 0o755} == {}
