@@ -6,7 +6,7 @@ Docs: https://accel-course.github.io/accel_course/anomaly.html.md"""
 
 # %% ../nbs/30_anomaly.ipynb #52d5cdfa
 from __future__ import annotations
-import os, re, json, time, math, warnings
+import os, re, gzip, json, time, zlib, math, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -18,6 +18,7 @@ from .core import (fast_mode, pick, seed_everything, DataError, read_table, requ
                                require_numeric, find_data, announce_source, atomic_write_json, atomic_write_bytes,
                                atomic_dir, save_figure, RunContext, register_project, is_main_process,
                                binary_metrics, best_f1_threshold, best_model)
+from .housing import Checker   # vectorised column checks whose errors name file, column and line
 
 # %% auto #0
 __all__ = ['ATTACK_CATEGORIES', 'CATEGORIES', 'PARTITION_COLUMNS', 'FULL_COLUMNS', 'FULL_TO_PARTITION', 'CATEGORICAL',
@@ -105,7 +106,7 @@ def _count(fixes: dict, key: str, n) -> None:
     n = int(n)
     if n: fixes[key] = fixes.get(key, 0) + n
 
-def clean_attack_cat(s: pd.Series, fixes: dict) -> pd.Series:
+def clean_attack_cat(s: pd.Series, fixes: dict, ck: Checker | None = None) -> pd.Series:
     "Blank -> Normal, strip stray spaces, unify spelling variants (`Backdoors` -> `Backdoor`); count each fix."
     raw = s.astype("string").fillna("")
     stripped = raw.str.strip()
@@ -115,6 +116,7 @@ def clean_attack_cat(s: pd.Series, fixes: dict) -> pd.Series:
     canon = low.map(lambda v: CATEGORY_ALIASES.get(v, None))
     _count(fixes, "attack_cat: spelling unified", ((canon.notna()) & (canon != stripped) & (stripped != "")).sum())
     unknown = canon.isna()
+    if unknown.any() and ck is not None: ck.fail("attack_cat", unknown.to_numpy(dtype=bool), f"one of {list(CATEGORIES)}")
     if unknown.any():
         raise DataError(f"attack_cat holds unknown categor{'y' if unknown.sum() == 1 else 'ies'} "
                         f"{sorted(stripped[unknown].unique().tolist())[:5]}; expected one of {list(CATEGORIES)}")
@@ -132,8 +134,8 @@ def parse_ports(s: pd.Series, fixes: dict, name: str) -> pd.Series:
     _count(fixes, f"{name}: non-numeric port ('-', blank, ...) -> -1", bad.sum())
     return out.fillna(-1).astype("int64")
 
-def clean_flows(df: pd.DataFrame, fixes: dict, path=None) -> pd.DataFrame:
-    "Repair the known quirks in place-safe fashion: categories, blank counters, labels; check numeric columns."
+def clean_flows(df: pd.DataFrame, fixes: dict, path=None, header: bool = True) -> pd.DataFrame:
+    "Repair the known quirks (categories, blank counters) and check the rest: numbers >= 0, labels; `header`: file had one."
     df = df.copy()
     for c in CATEGORICAL:
         raw = df[c].astype("string").fillna("-")
@@ -151,21 +153,18 @@ def clean_flows(df: pd.DataFrame, fixes: dict, path=None) -> pd.DataFrame:
         elif c in df:
             _count(fixes, f"{c}: missing -> 0", df[c].isna().sum())
             df[c] = df[c].fillna(0)
-    try: require_numeric(df, [c for c in NUMERIC_FEATURES if c in df] + ["label"], path)
-    except DataError as e: raise DataError(str(e) + " -- expected a number") from None
-    for c in [c for c in NUMERIC_FEATURES if c in df]:
-        if not pd.api.types.is_numeric_dtype(df[c]): df[c] = pd.to_numeric(df[c].astype("string").str.strip())
+    ck = Checker(df, path, header)
+    for c in [c for c in NUMERIC_FEATURES if c in df] + [c for c in ("stime", "ltime") if c in df]:
+        df[c] = ck.numeric(c, 0)                    # counts, sizes, times: finite and never negative
     if "is_ftp_login" in df:   # a binary flag, but the full CSVs hold a few 2s and 4s
         _count(fixes, "is_ftp_login: values > 1 clipped to 1", (df["is_ftp_login"] > 1).sum())
         df["is_ftp_login"] = df["is_ftp_login"].clip(upper=1)
-    df["attack_cat"] = clean_attack_cat(df["attack_cat"], fixes)
-    lab = pd.to_numeric(df["label"], errors="coerce")
-    if lab.isna().any() or not lab.isin([0, 1]).all():
-        bad = df["label"][lab.isna() | ~lab.isin([0, 1])]
-        raise DataError(f"{path or '<dataframe>'}: column 'label' must be 0 or 1, but row {bad.index[0]} holds {bad.iloc[0]!r}")
+    df["attack_cat"] = clean_attack_cat(df["attack_cat"], fixes, ck)
+    lab = ck.numeric("label")
+    if not lab.isin([0, 1]).all(): ck.fail("label", ~lab.isin([0, 1]).to_numpy(), "0 or 1")
     df["label"] = lab.astype("int64")
-    mism = ((df["label"] == 1) & (df["attack_cat"] == "Normal")) | ((df["label"] == 0) & (df["attack_cat"] != "Normal"))
-    _count(fixes, "label/attack_cat disagree (kept, label wins)", mism.sum())
+    mism = ((df["label"] == 1) == (df["attack_cat"] == "Normal")).to_numpy()
+    if mism.any(): ck.fail("attack_cat", mism, "'Normal' exactly on the rows where label is 0 (label and attack_cat disagree)")
     return df
 
 # %% ../nbs/30_anomaly.ipynb #2ff75a9f
@@ -179,9 +178,29 @@ def identify_partition(df: pd.DataFrame) -> str:
 
 _BOM = b"\xef\xbb\xbf"   # the UTF-8 byte-order mark the distributed CSVs start with
 
+def _read_gz(path, fn, **kw):
+    "`fn(**kw)` on a gzip-compressed file; a damaged or cut-short archive becomes a `DataError` naming the file."
+    try: return fn(**kw)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        raise DataError(f"{path}: the gzip archive is damaged or truncated ({type(e).__name__}: {e}); "
+                        "download it again") from None
+
+def _read_csv(path: Path, required=(), what="", **kw) -> pd.DataFrame:
+    "`read_table`, also for `.gz` files (which it refuses as binary)."
+    if path.suffix.lower() != ".gz": return read_table(path, required=required, what=what, **kw)
+    try: df = _read_gz(path, pd.read_csv, filepath_or_buffer=path, compression="gzip", **kw)
+    except pd.errors.EmptyDataError: raise DataError(f"{path}: file has no data") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e: raise DataError(f"{path}: could not be parsed as CSV: {e}") from None
+    if len(df) == 0: raise DataError(f"{path}: has a header but no data rows")
+    require_columns(df, required, path, what)
+    return df
+
 def _first_line(path) -> tuple[str, bool]:
-    "First line of a file as text (latin-1, CR/LF removed, a UTF-8 byte-order mark dropped) and whether it had the mark."
-    with open(path, "rb") as f: raw = f.readline()
+    "First line of a file (`.gz` too) as text (latin-1, CR/LF removed, a UTF-8 byte-order mark dropped) and whether it had the mark."
+    opener = gzip.open if Path(path).suffix.lower() == ".gz" else open
+    def first():
+        with opener(path, "rb") as f: return f.readline()
+    raw = _read_gz(path, first)
     bom = raw.startswith(_BOM)
     return raw[len(_BOM) if bom else 0:].decode("latin-1").rstrip("\r\n"), bom
 
@@ -192,7 +211,7 @@ def _name_hint(path) -> str:
 def load_partition_csv(path, max_rows: int | None = None) -> UNSWData:
     "Load one partition CSV (45 columns with a header); identify the partition by content and warn on a name mismatch."
     path = Path(path)   # as distributed: UTF-8 with a byte-order mark and CRLF line ends ("utf-8-sig" drops the mark)
-    df = read_table(path, required=PARTITION_COLUMNS, what="a UNSW-NB15 partition CSV has 45 columns",
+    df = _read_csv(path, required=PARTITION_COLUMNS, what="a UNSW-NB15 partition CSV has 45 columns",
                     encoding="utf-8-sig", low_memory=False)
     fixes, notes = {}, []
     df = clean_flows(df, fixes, path)
@@ -247,7 +266,7 @@ def load_full_csv(paths, features=None, max_rows: int | None = None) -> UNSWData
                             f"UNSW-NB15 CSV (a 45-column file with a header is a partition CSV: use load_partition_csv)")
         if "attack_cat" in first.lower() or first.lower().startswith("srcip"):
             raise DataError(f"{p}: the first line looks like a header; the full UNSW-NB15 CSVs have none")
-        df = read_table(p, header=None, names=canon, encoding="latin-1", low_memory=False,
+        df = _read_csv(p, header=None, names=canon, encoding="latin-1", low_memory=False,
                         dtype={c: str for c in as_text}, keep_default_na=False, na_values=[""],
                         nrows=max_rows)
         if bom:   # latin-1 reads a byte-order mark as three characters glued to the first value: drop them
@@ -258,7 +277,7 @@ def load_full_csv(paths, features=None, max_rows: int | None = None) -> UNSWData
         for c in ("stime", "ltime"):
             try: require_numeric(df, [c], p)
             except DataError as e: raise DataError(str(e) + " -- expected a Unix timestamp in seconds") from None
-        try: df = clean_flows(df, fixes, p)
+        try: df = clean_flows(df, fixes, p, header=False)
         except DataError as e:
             raise DataError(str(e) if str(p) in str(e) else f"{p}: {e}") from None
         frames.append(df)

@@ -6,7 +6,7 @@ Docs: https://accel-course.github.io/accel_course/housing.html.md"""
 
 # %% ../nbs/10_housing.ipynb #4f039d84
 from __future__ import annotations
-import io, os, time, tarfile, tempfile, warnings, functools, contextlib, importlib.util, importlib.metadata
+import io, os, csv, time, tarfile, tempfile, warnings, functools, contextlib, importlib.util, importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -28,9 +28,10 @@ from .core import (DataError, read_table, require_columns, require_numeric, find
                                best_model, is_main_process, atomic_write_text, data_roots)
 
 # %% auto #0
-__all__ = ['WINDSOR_COLUMNS', 'WINDSOR_YESNO', 'CALIFORNIA_COLUMNS', 'CALIFORNIA_CAP', 'AMES_NUMERIC', 'AMES_REQUIRED', 'AMES_NA',
-           'AMES_PACKAGE', 'AMES_PACKAGE_VERSION', 'AMES_INSTALL', 'AMES_CREDIT', 'DATASETS', 'AUTO_PATTERNS',
-           'KAGGLE_HANDLES', 'AMES_MAX_LIVING_AREA', 'QUALITY', 'AMES_QUALITY_COLS', 'MODEL_NAMES', 'HousingData',
+__all__ = ['WINDSOR_COLUMNS', 'WINDSOR_YESNO', 'WINDSOR_NUMERIC', 'CALIFORNIA_COLUMNS', 'CALIFORNIA_CAP', 'CALIFORNIA_RANGES',
+           'CALIFORNIA_OCEAN', 'AMES_NUMERIC', 'AMES_REQUIRED', 'AMES_NA', 'AMES_RANGES', 'AMES_PACKAGE',
+           'AMES_PACKAGE_VERSION', 'AMES_INSTALL', 'AMES_CREDIT', 'DATASETS', 'AUTO_PATTERNS', 'KAGGLE_HANDLES',
+           'AMES_MAX_LIVING_AREA', 'QUALITY', 'AMES_QUALITY_COLS', 'MODEL_NAMES', 'HousingData', 'line_of', 'Checker',
            'load_windsor', 'load_california', 'load_ames', 'packaged_ames_dir', 'load_packaged_ames', 'detect_dataset',
            'load_housing', 'drop_documented_outliers', 'skewness', 'plot_target', 'plot_skew_and_correlations',
            'add_features', 'SkewedLog1p', 'make_preprocessor', 'feature_names', 'make_torch_model', 'TorchRegressor',
@@ -115,28 +116,95 @@ class HousingData:
         return (f"HousingData({self.name!r}: {self.n} rows x {self.X.shape[1]} features "
                 f"({len(self.numeric)} numeric, {len(self.categorical)} categorical){extra}{cap}; {self.source})")
 
-# %% ../nbs/10_housing.ipynb #47301537
-def _check_target(df: pd.DataFrame, col: str, path) -> pd.Series:
-    require_columns(df, [col], path, "the sale price to predict")
-    require_numeric(df, [col], path)
-    y = pd.to_numeric(df[col], errors="coerce").astype(float)
-    bad = y.isna() | ~np.isfinite(y) | (y <= 0)
-    if bad.any():
-        i = bad.to_numpy().nonzero()[0][0]
-        raise DataError(f"{path}: column '{col}' must be a positive price on every row, but {int(bad.sum())} row(s) are "
-                        f"missing or <= 0 (first: row {i}, value {df[col].iloc[i]!r})")
+# %% ../nbs/10_housing.ipynb #06e8c612
+def line_of(i: int, header: bool = True) -> int:
+    "1-based line number in the file of data row `i` (0-based): line 1 is the header, if there is one."
+    return int(i) + (2 if header else 1)
+
+def _last_line(path, tail: int = 1 << 16) -> tuple[bytes, bool]:
+    "The file's last line (bytes, line break removed) and whether the file ends with a line break."
+    with open(path, "rb") as f:
+        f.seek(0, 2); size = f.tell()
+        f.seek(max(0, size - tail)); buf = f.read()
+    return buf.rstrip(b"\r\n").rsplit(b"\n", 1)[-1].rstrip(b"\r"), buf.endswith((b"\n", b"\r"))
+
+class _CheckerBase:
+    "Where a table came from, and how to report its first bad row (file, column, 1-based line, value)."
+    def __init__(self, df: pd.DataFrame, path=None, header: bool = True, ncols: int | None = None):
+        self.df, self.path, self.header = df, path, header
+        self.truncated = (path is not None and Path(str(path)).is_file() and not _last_line(path)[1]
+                          and Path(str(path)).suffix.lower() not in (".gz", ".bz2", ".xz", ".zip", ".zst"))
+        if self.truncated:   # no line break at the end: cut short, or just written without one?
+            last = _last_line(path)[0].decode("latin-1")
+            n, want = len(next(csv.reader([last]), [])), ncols or df.shape[1]
+            where = f"{path}: {self.line(len(df) - 1)} (the last) has no line break"
+            if n < want:
+                col = df.columns[n - 1] if 0 < n <= df.shape[1] else "?"
+                raise DataError(f"{where} and only {n} of {want} fields (it stops in column '{col}'): "
+                                "the file looks truncated")
+            warnings.warn(f"{where}: the file may be truncated", stacklevel=3)
+
+    def line(self, i) -> str: return f"line {line_of(i, self.header)}" if self.path is not None else f"row {i}"
+
+    def fail(self, col: str, bad, expected: str):
+        "Raise a `DataError` for the rows where `bad` (a boolean array) is True."
+        bad = np.asarray(bad, dtype=bool); i = int(bad.nonzero()[0][0])
+        v = self.df[col].iloc[i]; v = v.item() if isinstance(v, np.generic) else v
+        msg = (f"{self.path if self.path is not None else '<dataframe>'}: column '{col}', {self.line(i)}: "
+               f"{v!r} -- expected {expected} ({int(bad.sum())} bad row(s))")
+        if self.truncated and bad[-1]:
+            msg += ("; it is the last line" if i == len(bad) - 1 else f"; the last line ({self.line(len(bad) - 1)}) fails too")
+            msg += " and has no line break: the file looks truncated"
+        raise DataError(msg)
+
+
+# %% ../nbs/10_housing.ipynb #36a36ba9
+class Checker(_CheckerBase):
+    "Vectorised checks of a loaded table (cheap on large files); the first failing check raises a `DataError`."
+    def numeric(self, col: str, lo=None, hi=None, *, missing_ok: bool = False, integer: bool = False) -> pd.Series:
+        "Column `col` as floats: numbers only, finite, within [`lo`, `hi`], whole if `integer`, blanks only if `missing_ok`."
+        s = self.df[col]
+        num = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+        x = (s if num else pd.to_numeric(s.astype("string").str.strip(), errors="coerce")).astype(float)
+        v = x.to_numpy(); miss = np.isnan(v)
+        if not num:
+            text = miss & s.notna().to_numpy() & (s.astype("string").str.strip().fillna("") != "").to_numpy(dtype=bool)
+            if text.any(): self.fail(col, text, "a number")
+        if miss.any() and not missing_ok: self.fail(col, miss, "a number (no blank or missing value)")
+        if np.isinf(v).any(): self.fail(col, np.isinf(v), "a finite number")
+        rng = f"a number in [{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
+        if lo is not None and (v < lo).any(): self.fail(col, v < lo, rng)
+        if hi is not None and (v > hi).any(): self.fail(col, v > hi, rng)
+        frac = ~miss & (v != np.round(v))
+        if integer and frac.any(): self.fail(col, frac, "a whole number")
+        return x
+
+    def categories(self, col: str, allowed, lower: bool = False) -> pd.Series:
+        "Column `col` (stripped, lower-cased if `lower`) checked against the `allowed` values."
+        s = self.df[col].astype("string").str.strip()
+        if lower: s = s.str.lower()
+        bad = ~s.isin(list(allowed)).fillna(False).to_numpy(dtype=bool)
+        if bad.any(): self.fail(col, bad, f"one of {sorted(allowed)}")
+        return s.astype(object)
+
+    def unique(self, col: str) -> None:
+        "Every value of `col` appears once."
+        dup = self.df[col].duplicated(keep="first").to_numpy()
+        if dup.any(): self.fail(col, dup, "a unique id (this one is on an earlier line too)")
+
+
+# %% ../nbs/10_housing.ipynb #f7a0d6e1
+def _check_target(ck: Checker, col: str, lo: float = 0.0, hi: float | None = None) -> pd.Series:
+    "The price column, checked: a finite number in [`lo`, `hi`] and > 0 on every row."
+    require_columns(ck.df, [col], ck.path, "the sale price to predict")
+    y = ck.numeric(col, lo, hi)
+    if (y <= 0).any(): ck.fail(col, (y <= 0).to_numpy(), "a positive price")
     return y.rename("price")
 
-def _yesno(df, cols, path):
-    for c in cols:
-        s = df[c].astype(str).str.strip().str.lower()
-        bad = ~s.isin(["yes", "no"])
-        if bad.any():
-            i = bad.to_numpy().nonzero()[0][0]
-            raise DataError(f"{path}: column '{c}' must be 'yes' or 'no', but row {i} holds {df[c].iloc[i]!r}")
-        df[c] = s.astype(object)
 
 # %% ../nbs/10_housing.ipynb #d8f85793
+WINDSOR_NUMERIC = ("lotsize", "bedrooms", "bathrms", "stories", "garagepl")   # areas and counts: >= 0
+
 def load_windsor(path=None) -> HousingData:
     "Windsor 1987 (546 houses): from a CSV `path` (R export with row names is fine), or the copy shipped by pydataset."
     if path is None:
@@ -145,13 +213,12 @@ def load_windsor(path=None) -> HousingData:
     else:
         df = read_table(path, required=WINDSOR_COLUMNS, what="Windsor housing")
         where, src = str(path), f"Windsor 1987 from {path}"
-    df = df.drop(columns=[c for c in df.columns if c not in WINDSOR_COLUMNS])   # R row names
-    require_numeric(df, ["lotsize", "bedrooms", "bathrms", "stories", "garagepl"], where)
-    y = _check_target(df, "price", where)
-    X = df.drop(columns="price").reset_index(drop=True)
-    _yesno(X, WINDSOR_YESNO, where)
-    num = ["lotsize", "bedrooms", "bathrms", "stories", "garagepl"]
-    for c in num: X[c] = pd.to_numeric(X[c]).astype(float)
+    ck = Checker(df, where)
+    y = _check_target(ck, "price")
+    X = pd.DataFrame({c: ck.numeric(c, 0, integer=c != "lotsize") for c in WINDSOR_NUMERIC})
+    for c in WINDSOR_YESNO: X[c] = ck.categories(c, {"yes", "no"}, lower=True)
+    X = X[WINDSOR_COLUMNS[1:]].reset_index(drop=True)
+    num = list(WINDSOR_NUMERIC)
     return HousingData("windsor", X, y.reset_index(drop=True), num, WINDSOR_YESNO, src, None if path is None else str(path),
                        currency="C$", description="Windsor, Ontario, 1987: lot size, rooms, amenities, preferred area")
 
@@ -159,15 +226,21 @@ def load_windsor(path=None) -> HousingData:
 CALIFORNIA_COLUMNS = ["longitude", "latitude", "housing_median_age", "total_rooms", "total_bedrooms", "population",
                       "households", "median_income", "median_house_value", "ocean_proximity"]
 CALIFORNIA_CAP = 500_001
+# documented ranges (Pace & Barry 1997; Géron's copy): California's box, ages capped at 52, incomes in 10k$ capped at 15,
+# values between 14,999 and the 500,001 cap; counts are never negative (total_bedrooms may be blank)
+CALIFORNIA_RANGES = {"longitude": (-124.5, -114.0), "latitude": (32.5, 42.1), "housing_median_age": (1, 52),
+                     "total_rooms": (0, None), "total_bedrooms": (0, None), "population": (0, None),
+                     "households": (0, None), "median_income": (0.4999, 15.0001), "median_house_value": (14_999, CALIFORNIA_CAP)}
+CALIFORNIA_OCEAN = ("<1H OCEAN", "INLAND", "ISLAND", "NEAR BAY", "NEAR OCEAN")
 
 def load_california(path) -> HousingData:
     "California housing (Kaggle/Géron `housing.csv`); rows at the 500,001 cap are kept and flagged in `capped`."
-    df = read_table(path, required=CALIFORNIA_COLUMNS, numeric=CALIFORNIA_COLUMNS[:-1], what="California housing")
-    y = _check_target(df, "median_house_value", path)
-    X = df[CALIFORNIA_COLUMNS[:8] + ["ocean_proximity"]].copy()
+    df = read_table(path, required=CALIFORNIA_COLUMNS, what="California housing")
+    ck = Checker(df, path)
     num = CALIFORNIA_COLUMNS[:8]
-    for c in num: X[c] = pd.to_numeric(X[c]).astype(float)
-    X["ocean_proximity"] = X["ocean_proximity"].astype(object)
+    X = pd.DataFrame({c: ck.numeric(c, *CALIFORNIA_RANGES[c], missing_ok=c == "total_bedrooms") for c in num})
+    y = _check_target(ck, "median_house_value", *CALIFORNIA_RANGES["median_house_value"])
+    X["ocean_proximity"] = ck.categories("ocean_proximity", CALIFORNIA_OCEAN)
     capped = (y >= CALIFORNIA_CAP).rename("capped")
     return HousingData("california", X, y, num, ["ocean_proximity"], f"California housing from {path}", str(path),
                        capped=capped, description="California 1990 census block groups (median house value)")
@@ -182,11 +255,14 @@ AMES_REQUIRED = ["Id", "MSSubClass", "Neighborhood", "OverallQual", "YearBuilt",
                  "1stFlrSF", "2ndFlrSF", "GrLivArea", "FullBath", "HalfBath", "YrSold"]
 AMES_NA = dict(keep_default_na=False, na_values=["NA", ""])
 
-def _ames_features(df: pd.DataFrame, path) -> tuple[pd.DataFrame, list[str], list[str]]:
-    X = df.drop(columns=[c for c in ("Id", "SalePrice") if c in df.columns]).copy()
+AMES_RANGES = {"OverallQual": (1, 10), "OverallCond": (1, 10), "MoSold": (1, 12)}   # every other numeric column: >= 0
+
+def _ames_features(ck: Checker) -> tuple[pd.DataFrame, list[str], list[str]]:
+    "Features of an Ames train/test table, checked: unique whole `Id`s; numeric columns finite, >= 0 (blanks allowed)."
+    ck.numeric("Id", 1, integer=True); ck.unique("Id")
+    X = ck.df.drop(columns=[c for c in ("Id", "SalePrice") if c in ck.df.columns]).copy()
     num = [c for c in AMES_NUMERIC if c in X.columns]
-    require_numeric(X, num, path)
-    for c in num: X[c] = pd.to_numeric(X[c]).astype(float)
+    for c in num: X[c] = ck.numeric(c, *AMES_RANGES.get(c, (0, None)), missing_ok=True)
     cat = [c for c in X.columns if c not in num]
     for c in cat: X[c] = X[c].astype(object).where(X[c].notna(), np.nan)
     X["MSSubClass"] = X["MSSubClass"].map(lambda v: v if pd.isna(v) else str(v)).astype(object)  # a code, not a quantity
@@ -203,15 +279,16 @@ def load_ames(path, test_path="auto") -> HousingData:
     "Kaggle Ames `train.csv` (and `test.csv` beside it, or `test_path`), keeping 'None' as a real category."
     path = Path(path)
     df = read_table(path, required=AMES_REQUIRED + ["SalePrice"], what="Kaggle Ames train.csv", **AMES_NA)
-    y = _check_target(df, "SalePrice", path)
-    X, num, cat = _ames_features(df, path)
+    ck = Checker(df, path)
+    y = _check_target(ck, "SalePrice")
+    X, num, cat = _ames_features(ck)
     X_test = test_ids = None
     tp = _sibling_test(path) if test_path == "auto" else (Path(test_path) if test_path else None)
     if tp is not None:
         dt = read_table(tp, required=AMES_REQUIRED, what="Kaggle Ames test.csv", **AMES_NA)
         missing = [c for c in X.columns if c not in dt.columns]
         if missing: raise DataError(f"{tp}: missing column(s) {missing} that the training file {path.name} has")
-        X_test, _, _ = _ames_features(dt, tp)
+        X_test, _, _ = _ames_features(Checker(dt, tp))
         X_test = X_test[X.columns]
         test_ids = dt["Id"].reset_index(drop=True)
     return HousingData("ames", X, y, num, cat, f"Kaggle Ames from {path}" + (f" (+ {tp.name})" if tp else ""), str(path),

@@ -291,3 +291,46 @@ def test_runner_on_real_partition_sample(tmp_path):
     assert "lstm_autoencoder" not in m["models"]          # the partition CSVs have no time axis
     assert m["models"]["random_forest"]["auc_roc"] > 0.9 and m["models"]["isolation_forest"]["auc_roc"] > 0.6
     assert m["n_test"] > 0 and "partition" in m["dataset"]
+
+
+# ---------------------------------------------------------------- data contracts (issue 10: no silent acceptance)
+def _part(tmp_path, edit=None, name="part.csv"):
+    d = an.generate_traffic(300).df[list(an.PARTITION_COLUMNS)].astype(object)
+    if edit: d.loc[edit[0], edit[1]] = edit[2]
+    f = tmp_path/name; d.to_csv(f, index=False); return f
+
+@pytest.mark.parametrize("edit,match", [
+    ((4, "sbytes", -10), r"'sbytes', line 6: -10 -- expected a number in \[0"),
+    ((7, "dpkts", -1), r"'dpkts', line 9: -1"),
+    ((2, "dur", "inf"), r"'dur', line 4: inf -- expected a finite number"),
+    ((3, "sload", ""), r"'sload', line 5: nan -- expected a number"),
+    ((5, "attack_cat", "Ransomware"), r"'attack_cat', line 7: 'Ransomware' -- expected one of"),
+    ((6, "label", 2), r"'label', line 8: 2 -- expected 0 or 1"),
+])
+def test_partition_contract(tmp_path, edit, match):
+    f = _part(tmp_path); assert an.load_partition_csv(f).n == len(pd.read_csv(f))
+    with pytest.raises(DataError, match=r"part\.csv: column " + match): an.load_partition_csv(_part(tmp_path, edit))
+
+def test_label_must_agree_with_attack_cat(tmp_path):
+    f = _part(tmp_path); d = pd.read_csv(f); i = int((d["attack_cat"] == "Normal").to_numpy().nonzero()[0][0])
+    d.loc[i, "label"] = 1; d.to_csv(f, index=False)
+    with pytest.raises(DataError, match=rf"part\.csv: column 'attack_cat', line {i + 2}: 'Normal'.*disagree"):
+        an.load_partition_csv(f)
+
+def test_full_csv_contract_counts_lines_without_header(tmp_path):
+    names = list(an.FULL_COLUMNS)
+    f = tmp_path/"UNSW-NB15_1.csv"
+    f.write_text(_full_rows(names, [dict(Stime="1421927414"), dict(Stime="1421927415", Spkts="-4")]), encoding="latin-1")
+    with pytest.raises(DataError, match=r"UNSW-NB15_1\.csv: column 'spkts', line 2: -4"): an.load_full_csv(f)
+    f.write_text(_full_rows(names, [dict(Stime="1421927414", attack_cat="Exploits", Label="0")]), encoding="latin-1")
+    with pytest.raises(DataError, match=r"UNSW-NB15_1\.csv: column 'attack_cat', line 1: 'Exploits'.*disagree"):
+        an.load_full_csv(f)
+
+def test_gzip_partition_loads_and_a_truncated_one_is_named(tmp_path):
+    import gzip
+    f = _part(tmp_path); raw = f.read_bytes(); g = tmp_path/"UNSW_NB15_testing-set.csv.gz"
+    g.write_bytes(gzip.compress(raw))
+    assert an.load_unsw(str(g)).n == len(pd.read_csv(f))
+    z = gzip.compress(raw); g.write_bytes(z[:len(z) // 2])          # regression: EOFError from deep inside pandas
+    with pytest.raises(DataError, match=r"UNSW_NB15_testing-set\.csv\.gz: the gzip archive is damaged or truncated"):
+        an.load_unsw(str(g))

@@ -124,10 +124,10 @@ HEADER = ",".join(H.WINDSOR_COLUMNS)
     ("empty.csv", "", "empty"),
     ("binary.csv", b"PK\x03\x04\x00\x00garbage", "not a text CSV"),
     ("nocols.csv", "a,b\n1,2\n", "not a known housing file"),
-    ("wrongtype.csv", HEADER + "\n42000,big,3,1,2,yes,no,yes,no,no,1,no\n", "'lotsize' must be numeric"),
-    ("badprice.csv", HEADER + "\n,5850,3,1,2,yes,no,yes,no,no,1,no\n", "'price' must be a positive price"),
-    ("negprice.csv", HEADER + "\n-5,5850,3,1,2,yes,no,yes,no,no,1,no\n", "'price' must be a positive price"),
-    ("yesno.csv", HEADER + "\n42000,5850,3,1,2,maybe,no,yes,no,no,1,no\n", "'driveway' must be 'yes' or 'no'"),
+    ("wrongtype.csv", HEADER + "\n42000,big,3,1,2,yes,no,yes,no,no,1,no\n", "'lotsize', line 2: 'big' -- expected a number"),
+    ("badprice.csv", HEADER + "\n,5850,3,1,2,yes,no,yes,no,no,1,no\n", "'price', line 2: nan -- expected a number (no blank"),
+    ("negprice.csv", HEADER + "\n-5,5850,3,1,2,yes,no,yes,no,no,1,no\n", "'price', line 2: -5 -- expected a number in [0"),
+    ("yesno.csv", HEADER + "\n42000,5850,3,1,2,maybe,no,yes,no,no,1,no\n", "'driveway', line 2: 'maybe' -- expected one of ['no', 'yes']"),
 ])
 def test_bad_input_names_file_and_column(tmp_path, name, content, needle):
     p = tmp_path/name
@@ -255,3 +255,67 @@ def test_cli_run_housing(tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     m = json.loads((tmp_path/"metrics.json").read_text())
     assert set(m["models"]) == {"linear", "ridge"} and m["source"].startswith("Windsor")
+
+# ---------------------------------------------------------------- data contracts (issue 10: no silent acceptance)
+CAL_HEADER = ",".join(H.CALIFORNIA_COLUMNS)
+CAL_ROWS = ["-122.1,37.8,30.0,2000.0,400.0,1000.0,380.0,3.5,250000.0,NEAR BAY",     # synthetic values, not census rows
+            "-118.3,34.1,15.0,1500.0,,900.0,300.0,2.25,180000.0,<1H OCEAN",
+            "-121.0,38.5,40.0,1800.0,350.0,800.0,320.0,3.0,112000.0,INLAND"]
+
+def _cal(tmp_path, rows=CAL_ROWS, end="\n", name="housing.csv"):
+    p = tmp_path/name; p.write_text(CAL_HEADER + "\n" + "\n".join(rows) + end); return p
+
+def test_california_cut_inside_the_price_is_refused_as_truncated(tmp_path):
+    # regression: a download cut inside the last price loaded as a $11 house and trained on it, exit 0
+    p = _cal(tmp_path); raw = p.read_bytes(); p.write_bytes(raw[:raw.rindex(b"112000") + 2])
+    with pytest.raises(DataError, match=r"housing\.csv: line 4 .*'median_house_value'.*looks truncated"):
+        H.load_housing(p, verbose=False)
+    p.write_bytes(raw[:-3])                                  # cut inside the last field: 'INLA'
+    with pytest.warns(UserWarning, match="may be truncated"), \
+         pytest.raises(DataError, match=r"'ocean_proximity', line 4: 'INLA'.*looks truncated"):
+        H.load_housing(p, verbose=False)
+
+def test_no_final_line_break_warns_once_and_loads(tmp_path):
+    p = _cal(tmp_path, end="")
+    with pytest.warns(UserWarning, match=r"housing\.csv: line 4 \(the last\) has no line break") as w:
+        d = H.load_housing(p, verbose=False)
+    assert len([x for x in w if "truncated" in str(x.message)]) == 1
+    assert d.n == 3 and d.y.tolist() == [250000.0, 180000.0, 112000.0] and np.isnan(d.X.total_bedrooms[1])
+
+@pytest.mark.parametrize("row,col,line", [
+    (2, "median_house_value:11.0", 4), (0, "latitude:51.5", 2), (1, "population:-3.0", 3),
+    (1, "ocean_proximity:SEA", 3), (0, "median_income:inf", 2), (2, "housing_median_age:nan", 4),
+    (0, "total_rooms:many", 2)])
+def test_california_schema(tmp_path, row, col, line):
+    name, val = col.split(":"); j = H.CALIFORNIA_COLUMNS.index(name)
+    rows = [r.split(",") for r in CAL_ROWS]; rows[row][j] = "" if val == "nan" else val
+    p = _cal(tmp_path, [",".join(r) for r in rows])
+    with pytest.raises(DataError, match=rf"housing\.csv: column '{name}', line {line}:"): H.load_housing(p, verbose=False)
+
+AMES_COLS = H.AMES_REQUIRED + ["LotArea", "SalePrice"]
+def _ames(tmp_path, edit=None):
+    rows = [dict(Id=i, MSSubClass=20, Neighborhood="NAmes", OverallQual=5, YearBuilt=1960, YearRemodAdd=1960,
+                 TotalBsmtSF=800, **{"1stFlrSF": 900, "2ndFlrSF": 0}, GrLivArea=900, FullBath=1, HalfBath=0,
+                 YrSold=2008, LotArea=8000, SalePrice=120000 + 1000 * i) for i in range(1, 6)]
+    df = pd.DataFrame(rows)[AMES_COLS].astype(object)
+    if edit: df.loc[edit[0], edit[1]] = edit[2]
+    p = tmp_path/"train.csv"; df.to_csv(p, index=False); return p
+
+@pytest.mark.parametrize("edit,match", [
+    ((2, "GrLivArea", "inf"), r"'GrLivArea', line 4: inf -- expected a finite number"),
+    ((3, "Id", 2), r"'Id', line 5: 2 -- expected a unique id"),
+    ((0, "LotArea", -100), r"'LotArea', line 2: -100"),
+    ((1, "SalePrice", "-inf"), r"'SalePrice', line 3"),
+    ((4, "OverallQual", 11), r"'OverallQual', line 6: 11"),
+    ((1, "TotalBsmtSF", "big"), r"'TotalBsmtSF', line 3: 'big' -- expected a number")])
+def test_ames_contract(tmp_path, edit, match):
+    # regression: inf reached scikit-learn ("Input X contains infinity"), and --fast exited 0 when the subsample skipped it
+    assert H.load_housing(_ames(tmp_path), verbose=False).n == 5
+    with pytest.raises(DataError, match=r"train\.csv: column " + match): H.load_housing(_ames(tmp_path, edit), verbose=False)
+
+@pytest.mark.parametrize("edit,match", [("2,inf,3", r"'lotsize', line 2: inf"), ("2,5850,-1", r"'bedrooms', line 2: -1"),
+                                        ("2,5850,2.5", r"'bedrooms', line 2: 2.5 -- expected a whole number")])
+def test_windsor_contract(tmp_path, edit, match):
+    p = tmp_path/"Housing.csv"
+    p.write_text(HEADER + "\n42000," + edit.split(",", 1)[1] + ",1,2,yes,no,yes,no,no,1,no\n")
+    with pytest.raises(DataError, match=r"Housing\.csv: column " + match): H.load_housing(p, verbose=False)
