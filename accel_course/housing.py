@@ -29,15 +29,15 @@ from .core import (DataError, read_table, require_columns, require_numeric, find
 
 # %% auto #0
 __all__ = ['WINDSOR_COLUMNS', 'WINDSOR_YESNO', 'WINDSOR_NUMERIC', 'CALIFORNIA_COLUMNS', 'CALIFORNIA_CAP', 'CALIFORNIA_RANGES',
-           'CALIFORNIA_OCEAN', 'AMES_NUMERIC', 'AMES_REQUIRED', 'AMES_NA', 'AMES_RANGES', 'AMES_PACKAGE',
-           'AMES_PACKAGE_VERSION', 'AMES_INSTALL', 'AMES_CREDIT', 'DATASETS', 'AUTO_PATTERNS', 'KAGGLE_HANDLES',
-           'AMES_MAX_LIVING_AREA', 'QUALITY', 'AMES_QUALITY_COLS', 'MODEL_NAMES', 'HousingData', 'line_of', 'Checker',
-           'load_windsor', 'load_california', 'load_ames', 'packaged_ames_dir', 'load_packaged_ames', 'detect_dataset',
-           'load_housing', 'drop_documented_outliers', 'skewness', 'plot_target', 'plot_skew_and_correlations',
-           'add_features', 'SkewedLog1p', 'make_preprocessor', 'feature_names', 'make_torch_model', 'TorchRegressor',
-           'make_models', 'CVResult', 'native_threads', 'cross_validate', 'add_blend', 'throughput_job',
-           'compare_processes', 'plot_predictions', 'permutation_importances', 'plot_importances', 'explain_house',
-           'write_submission', 'run_housing']
+           'CALIFORNIA_OCEAN', 'AMES_NUMERIC', 'AMES_REQUIRED', 'AMES_NA', 'AMES_RANGES', 'AMES_MIN_PRICE',
+           'AMES_PACKAGE', 'AMES_PACKAGE_VERSION', 'AMES_INSTALL', 'AMES_CREDIT', 'DATASETS', 'AUTO_PATTERNS',
+           'KAGGLE_HANDLES', 'AMES_MAX_LIVING_AREA', 'QUALITY', 'AMES_QUALITY_COLS', 'MODEL_NAMES', 'HousingData',
+           'line_of', 'Checker', 'load_windsor', 'load_california', 'load_ames', 'packaged_ames_dir',
+           'load_packaged_ames', 'detect_dataset', 'load_housing', 'drop_documented_outliers', 'skewness',
+           'plot_target', 'plot_skew_and_correlations', 'add_features', 'SkewedLog1p', 'make_preprocessor',
+           'feature_names', 'make_torch_model', 'TorchRegressor', 'make_models', 'CVResult', 'native_threads',
+           'cross_validate', 'add_blend', 'throughput_job', 'compare_processes', 'plot_predictions',
+           'permutation_importances', 'plot_importances', 'explain_house', 'write_submission', 'run_housing']
 
 # %% ../nbs/10_housing.ipynb #caf23707
 import matplotlib.pyplot as plt
@@ -256,6 +256,7 @@ AMES_REQUIRED = ["Id", "MSSubClass", "Neighborhood", "OverallQual", "YearBuilt",
 AMES_NA = dict(keep_default_na=False, na_values=["NA", ""])
 
 AMES_RANGES = {"OverallQual": (1, 10), "OverallCond": (1, 10), "MoSold": (1, 12)}   # every other numeric column: >= 0
+AMES_MIN_PRICE = 10_000   # De Cock (2011): the cheapest of the 2,930 Ames sales is $12,789
 
 def _ames_features(ck: Checker) -> tuple[pd.DataFrame, list[str], list[str]]:
     "Features of an Ames train/test table, checked: unique whole `Id`s; numeric columns finite, >= 0 (blanks allowed)."
@@ -280,7 +281,7 @@ def load_ames(path, test_path="auto") -> HousingData:
     path = Path(path)
     df = read_table(path, required=AMES_REQUIRED + ["SalePrice"], what="Kaggle Ames train.csv", **AMES_NA)
     ck = Checker(df, path)
-    y = _check_target(ck, "SalePrice")
+    y = _check_target(ck, "SalePrice", AMES_MIN_PRICE)
     X, num, cat = _ames_features(ck)
     X_test = test_ids = None
     tp = _sibling_test(path) if test_path == "auto" else (Path(test_path) if test_path else None)
