@@ -346,11 +346,18 @@ def test_server_process_reports_bad_model_dir(tmp_path):
         with server_process(tmp_path / "missing", timeout=60): pass
 
 
+def _free_port() -> int:
+    "A port that is free now (the CLI wants 1..65535; `serve(port=0)` itself lets the system choose)."
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+
 def test_cli_serve(model_dir):
     """`accel-course serve --model DIR --port 0` (the lead's CLI) starts waitress and stops cleanly on SIGTERM."""
     import subprocess, sys, threading
     pytest.importorskip("accel_course.cli")
-    proc = subprocess.Popen([sys.executable, "-m", "accel_course.cli", "serve", "--model", str(model_dir), "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "accel_course.cli", "serve", "--model", str(model_dir), "--port", str(_free_port())],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**{k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}, "HF_HUB_OFFLINE": "1"})
     lines = []
@@ -376,7 +383,7 @@ def test_cli_serve_refuses_pickle_dir(tmp_path):
     pytest.importorskip("accel_course.cli")
     d = tmp_path / "pickled"; d.mkdir()
     (d / "config.json").write_text("{}"); (d / "pytorch_model.bin").write_bytes(b"x")
-    r = subprocess.run([sys.executable, "-m", "accel_course.cli", "serve", "--model", str(d), "--port", "0"],
+    r = subprocess.run([sys.executable, "-m", "accel_course.cli", "serve", "--model", str(d), "--port", str(_free_port())],
                        capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert r.returncode != 0 and "safetensors" in r.stderr + r.stdout and "Traceback" not in r.stderr
 
