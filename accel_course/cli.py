@@ -6,14 +6,15 @@ Docs: https://accel-course.github.io/accel_course/cli.html.md"""
 
 # %% ../nbs/03_cli.ipynb #bb51bdc0
 from __future__ import annotations
-import os, sys, json, time, argparse, platform, traceback
+import os, sys, json, math, time, argparse, platform, traceback
 from pathlib import Path
 
 from .core import (RunContext, available_projects, get_project, run_project, DataError, FAST_ENV,
                                data_roots, is_main_process)
 
 # %% auto #0
-__all__ = ['system_info', 'build_parser', 'init_distributed', 'end_distributed', 'cmd_run', 'cmd_serve', 'main']
+__all__ = ['positive_int', 'seed_int', 'system_info', 'positive_float', 'non_empty', 'comma_list', 'build_parser',
+           'init_distributed', 'end_distributed', 'cmd_run', 'cmd_serve', 'main']
 
 # %% ../nbs/03_cli.ipynb #f76aa311
 def _precisions() -> dict:
@@ -81,6 +82,47 @@ def _print_info(d: dict):
     if d["accelerate_env"]: print("accelerate env: " + json.dumps(d["accelerate_env"]))
     print("data roots (source=auto): " + ", ".join(map(_short, d["data_roots"])))
 
+# %% ../nbs/03_cli.ipynb #6c71193f
+def _int_in(lo: int, hi: int | None = None, what: str = "an integer"):
+    def check(s: str) -> int:
+        try: v = int(s)
+        except ValueError: raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}") from None
+        if v < lo or (hi is not None and v > hi): raise argparse.ArgumentTypeError(f"expected {what}, got {v}")
+        return v
+    check.__name__ = what   # argparse names the type in some messages
+    return check
+
+positive_int = _int_in(1, what="a positive integer")
+seed_int = _int_in(0, 2**32 - 1, what="a seed in [0, 2**32-1]")
+
+def positive_float(s: str) -> float:
+    try: v = float(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}") from None
+    if not (math.isfinite(v) and v > 0): raise argparse.ArgumentTypeError(f"expected a positive number, got {s}")
+    return v
+
+def non_empty(s: str) -> str:
+    if not s.strip(): raise argparse.ArgumentTypeError("expected a non-empty value, got ''")
+    return s
+
+def comma_list(s: str) -> str:
+    "'a,b' stays 'a,b' (the projects split it); empty items (',', 'a,,b', '') are an error."
+    items = [x.strip() for x in s.split(",")]
+    if not all(items): raise argparse.ArgumentTypeError(f"expected a comma-separated list of names, got {s!r}")
+    return ",".join(items)
+
+# options that projects add with a plain type=int/float/str: checked by name (dest) when the parser is built
+_OPTION_TYPES = {"epochs": positive_int, "window": positive_int, "rows": positive_int, "max_length": positive_int,
+                 "batch_size": positive_int, "k": positive_int, "num_layers": positive_int, "folds": _int_in(2, what="an integer >= 2"),
+                 "lr": positive_float, "models": comma_list, "seed": seed_int, "source": non_empty, "out": non_empty,
+                 "azure_source": non_empty, "model": non_empty, "port": _int_in(1, 65535, what="a port in [1, 65535]"),
+                 "threads": positive_int}
+
+def _check_types(actions) -> None:
+    for act in actions:
+        if act.dest in _OPTION_TYPES and act.type in (None, int, float, str) and act.nargs is None and not act.choices:
+            act.type = _OPTION_TYPES[act.dest]
+
 # %% ../nbs/03_cli.ipynb #681a6502
 class _Parser(argparse.ArgumentParser):
     "argparse, but errors are one line (no usage block) and exit 2."
@@ -117,10 +159,12 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
         proj = get_project(argv[1])
         if proj.add_args:
             g = pr.add_argument_group(f"{argv[1]} options"); proj.add_args(g)
+    _check_types(pr._actions)   # the shared options and the project's: ranges checked by argparse, naming the option
     ps = sub.add_parser("serve", help="serve a fine-tuned sentiment model over HTTP (waitress)")
     ps.add_argument("--model", required=True, help="model folder written by `run sentiment` (safetensors)")
     ps.add_argument("--host", default="127.0.0.1"); ps.add_argument("--port", type=int, default=8000)
     ps.add_argument("--threads", type=int, default=4, help="waitress worker threads")
+    _check_types(ps._actions)
     return p
 
 # %% ../nbs/03_cli.ipynb #4d89bef4
@@ -170,13 +214,21 @@ def cmd_run(a) -> int:
 
 
 # %% ../nbs/03_cli.ipynb #a7f52fa2
+def _prepare_out(out: Path, given) -> Path:
+    "Create the output folder first, so that a bad `--out` is one line naming it, not an OSError deep in a project."
+    what = f"--out {given}" if given else f"the default output folder {out} (choose another with --out)"
+    try: out.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise NotADirectoryError(f"{what}: cannot create this folder ({e.strerror or e})") from None
+    if not os.access(out, os.W_OK | os.X_OK): raise PermissionError(f"{what}: this folder is not writable")
+    return out
+
 def _run_projects(a) -> int:
     if a.project != "all":
-        out = Path(a.out or Path("runs")/a.project)
+        out = _prepare_out(Path(a.out or Path("runs")/a.project), a.out)
         m = run_project(a.project, _ctx(a, a.project, out))
         if is_main_process(): print(_summary_line(m)); print(f"wrote {out/'metrics.json'}")
         return 0
-    root, failures, done = Path(a.out or "runs"), {}, []
+    root, failures, done = _prepare_out(Path(a.out or "runs"), a.out), {}, []
     for name in available_projects():
         try:
             m = run_project(name, _ctx(a, name, root/name)); done.append(m)

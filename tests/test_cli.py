@@ -32,7 +32,7 @@ def test_list_shows_the_four_projects():
     (("run", "nosuchproject"), "invalid choice"),
     (("run", "housing", "--no-such-option"), "unrecognized arguments"),
     (("run", "housing", "--source", "/no/such/data.csv", "--fast"), "no such file or folder"),
-    (("run", "housing", "--epochs", "many"), "invalid int value"),
+    (("run", "housing", "--epochs", "many"), "argument --epochs: expected a positive integer, got 'many'"),
     (("serve", "--model", "/no/such/model"), "no such model folder"),
     (("frobnicate",), "invalid choice"),
 ])

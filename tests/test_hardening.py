@@ -93,3 +93,35 @@ def test_fit_outputs_are_0644_under_umask_022(tmp_path, umask022):
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert files and {str(p.relative_to(tmp_path)): oct(_mode(p)) for p in files if _mode(p) != 0o644} == {}
     assert {str(p.relative_to(tmp_path)): oct(_mode(p)) for p in tmp_path.rglob("*") if p.is_dir() and _mode(p) != 0o755} == {}
+
+# 4. numeric and name options are range-checked by argparse, and the error names the option
+from accel_course.cli import main, build_parser
+
+@pytest.mark.parametrize("args, option", [
+    (["run", "anomaly", "--epochs", "-1"], "--epochs"), (["run", "anomaly", "--epochs", "0"], "--epochs"),
+    (["run", "maintenance", "--k", "-1"], "--k"), (["run", "maintenance", "--window", "0"], "--window"),
+    (["run", "anomaly", "--rows", "0"], "--rows"), (["run", "sentiment", "--max-length", "0"], "--max-length"),
+    (["run", "sentiment", "--batch-size", "0"], "--batch-size"), (["run", "cmapss", "--window", "-3"], "--window"),
+    (["run", "anomaly", "--seed", "-5"], "--seed"), (["run", "anomaly", "--seed", str(2**70)], "--seed"),
+    (["run", "housing", "--models", ","], "--models"), (["run", "housing", "--models", "ridge,,hgb"], "--models"),
+    (["run", "housing", "--folds", "1"], "--folds"), (["run", "anomaly", "--source", ""], "--source"),
+    (["run", "anomaly", "--out", ""], "--out"), (["run", "all", "--epochs", "0"], "--epochs"),
+    (["serve", "--model", "m", "--port", "0"], "--port"),
+])
+def test_bad_option_values_are_rejected_naming_the_option(args, option, capsys):
+    with pytest.raises(SystemExit) as e: main(args)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"argument {option}:" in err and len(err.strip().splitlines()) == 1, err
+
+def test_good_option_values_still_parse():
+    argv = ["run", "maintenance", "--k", "3", "--window", "5", "--seed", str(2**32 - 1), "--epochs", "2"]
+    a = build_parser(argv).parse_args(argv)
+    assert (a.k, a.window, a.seed, a.epochs) == (3, 5, 2**32 - 1, 2)
+    argv = ["run", "housing", "--models", " ridge, hgb"]
+    assert build_parser(argv).parse_args(argv).models == "ridge,hgb"
+
+def test_out_that_cannot_be_a_folder_names_out(tmp_path, capsys):
+    (tmp_path/"afile").write_text("x")
+    assert main(["run", "anomaly", "--fast", "--out", str(tmp_path/"afile"/"sub")]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {tmp_path/'afile'/'sub'}: cannot create this folder" in err
