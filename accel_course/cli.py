@@ -14,7 +14,8 @@ from .core import (RunContext, available_projects, get_project, run_project, Dat
 
 # %% auto #0
 __all__ = ['positive_int', 'seed_int', 'system_info', 'positive_float', 'non_empty', 'comma_list', 'build_parser',
-           'init_distributed', 'end_distributed', 'cmd_run', 'cmd_serve', 'main']
+           'init_distributed', 'end_distributed', 'cmd_run', 'cmd_serve', 'course_folder', 'cmd_notebooks',
+           'cmd_config', 'main']
 
 # %% ../nbs/03_cli.ipynb #f76aa311
 def _precisions() -> dict:
@@ -165,6 +166,11 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     ps.add_argument("--host", default="127.0.0.1"); ps.add_argument("--port", type=int, default=8000)
     ps.add_argument("--threads", type=int, default=4, help="waitress worker threads")
     _check_types(ps._actions)
+    pn = sub.add_parser("notebooks", help="copy the course notebooks into DIR (to open in JupyterLab)")
+    pn.add_argument("dir", metavar="DIR", type=non_empty); pn.add_argument("--force", action="store_true", help="overwrite existing files")
+    pc = sub.add_parser("config", help="write a ready accelerate config NAME.yaml (multi_gpu, fsdp, deepspeed_zero2, multi_node)")
+    pc.add_argument("name", metavar="NAME", type=non_empty); pc.add_argument("--out", type=non_empty, help="file to write (default: ./NAME.yaml)")
+    pc.add_argument("--force", action="store_true", help="overwrite an existing file")
     return p
 
 # %% ../nbs/03_cli.ipynb #4d89bef4
@@ -248,6 +254,37 @@ def cmd_serve(a) -> int:
     return 0
 
 
+# %% ../nbs/03_cli.ipynb #a740e69f
+def course_folder(kind: str) -> Path:
+    "`nbs` or `accelerate_configs`: the copy installed with the wheel, else the source checkout's folder."
+    here = Path(__file__).resolve().parent
+    for p in (here/kind, here.parent/kind):
+        if p.is_dir(): return p
+    raise FileNotFoundError(f"no {kind} folder next to {here}: reinstall accel_course (pip install --force-reinstall accel_course)")
+
+def _copy_out(files, dest: Path, force: bool) -> list[Path]:
+    dest.mkdir(parents=True, exist_ok=True)
+    clash = [f.name for f in files if (dest/f.name).exists()]
+    if clash and not force: raise FileExistsError(f"{_short(dest)} already has {', '.join(clash)}: use --force to overwrite")
+    from accel_course.core import atomic_write_bytes
+    return [atomic_write_bytes(dest/f.name, f.read_bytes()) for f in files]
+
+def cmd_notebooks(a) -> int:
+    src = course_folder("nbs")
+    files = sorted(src.glob("*.ipynb")) + [f for f in [src/"styles.css"] if f.exists()]
+    written = _copy_out(files, Path(a.dir).expanduser(), a.force)
+    print(f"wrote {len(written)} files to {_short(Path(a.dir))}: open them with `jupyter lab {a.dir}`")
+    return 0
+
+def cmd_config(a) -> int:
+    names = sorted(f.stem for f in course_folder("accelerate_configs").glob("*.yaml"))
+    if a.name not in names: raise FileNotFoundError(f"config {a.name!r}: no such accelerate config (one of: {', '.join(names)})")
+    out = Path(a.out or f"{a.name}.yaml").expanduser()
+    if out.exists() and not a.force: raise FileExistsError(f"{_short(out)} exists: use --force to overwrite")
+    from accel_course.core import atomic_write_bytes
+    atomic_write_bytes(out, (course_folder("accelerate_configs")/f"{a.name}.yaml").read_bytes())
+    print(f"wrote {_short(out)}: accelerate launch --config_file {_short(out)} -m accel_course.cli run PROJECT"); return 0
+
 # %% ../nbs/03_cli.ipynb #3408caa8
 def main(argv=None) -> int:
     "Entry point of `accel-course` (and `python -m accel_course.cli`)."
@@ -261,12 +298,14 @@ def main(argv=None) -> int:
             return 0
         if a.command == "run": return cmd_run(a)
         if a.command == "serve": return cmd_serve(a)
+        if a.command == "notebooks": return cmd_notebooks(a)
+        if a.command == "config": return cmd_config(a)
     except SystemExit as e:
         if e.code not in (0, None) or argv[:1] == [] : raise
         return 0
     except KeyboardInterrupt:
         print("accel-course: interrupted", file=sys.stderr); return 130
-    except (DataError, FileNotFoundError, NotADirectoryError, PermissionError) as e:   # the user's input
+    except (DataError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError) as e:   # the user's input
         print(f"accel-course: error: {e}", file=sys.stderr)
         if os.environ.get("ACCEL_COURSE_DEBUG"): traceback.print_exc()
         return 2

@@ -125,3 +125,40 @@ def test_out_that_cannot_be_a_folder_names_out(tmp_path, capsys):
     assert main(["run", "anomaly", "--fast", "--out", str(tmp_path/"afile"/"sub")]) == 2
     err = capsys.readouterr().err
     assert f"--out {tmp_path/'afile'/'sub'}: cannot create this folder" in err
+
+# 5. the pip user's path: the wheel carries the notebooks and accelerate configs; `notebooks` and `config` copy them out
+ROOT = Path(__file__).resolve().parents[1]
+
+def test_notebooks_and_config_commands(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["notebooks", "course"]) == 0
+    got = sorted(p.name for p in (tmp_path/"course").iterdir())
+    assert got == sorted([p.name for p in (ROOT/"nbs").glob("*.ipynb")] + ["styles.css"])
+    assert (tmp_path/"course"/"01_training.ipynb").read_bytes() == (ROOT/"nbs"/"01_training.ipynb").read_bytes()
+    capsys.readouterr()
+    assert main(["notebooks", "course"]) == 2 and "use --force" in capsys.readouterr().err
+    assert main(["notebooks", "course", "--force"]) == 0
+    assert main(["config", "fsdp"]) == 0 and (tmp_path/"fsdp.yaml").read_text() == (ROOT/"accelerate_configs"/"fsdp.yaml").read_text()
+    capsys.readouterr()
+    assert main(["config", "nope"]) == 2 and "multi_gpu" in capsys.readouterr().err
+    assert main(["config", "multi_gpu", "--out", "cfg/mg.yaml"]) == 0 and (tmp_path/"cfg"/"mg.yaml").exists()
+
+def test_wheel_carries_the_course_and_works_from_an_installed_location(tmp_path):
+    import zipfile
+    r = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path/"whl"), str(ROOT)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    whl, = (tmp_path/"whl").glob("*.whl")
+    names = set(zipfile.ZipFile(whl).namelist())
+    want = {f"accel_course/nbs/{p.name}" for p in (ROOT/"nbs").glob("*.ipynb")} | {"accel_course/nbs/styles.css"}
+    want |= {f"accel_course/accelerate_configs/{p.name}" for p in (ROOT/"accelerate_configs").glob("*.yaml")}
+    assert len(want) > 12 and want <= names
+    site = tmp_path/"site"; zipfile.ZipFile(whl).extractall(site)     # the installed layout, without a venv
+    work = tmp_path/"work"; work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    code = ("import accel_course.cli as c, sys; assert c.__file__.startswith(sys.argv[1]), c.__file__; "
+            "print(c.course_folder('nbs')); sys.exit(c.main(['notebooks', 'nb']) or c.main(['config', 'multi_gpu']))")
+    r = subprocess.run([sys.executable, "-c", code, str(site)], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.startswith(str(site/"accel_course"/"nbs"))
+    assert (work/"nb"/"03_cli.ipynb").exists() and (work/"multi_gpu.yaml").exists()
