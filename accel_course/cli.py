@@ -212,8 +212,34 @@ def end_distributed() -> None:
 
 
 # %% ../nbs/03_cli.ipynb #0c6fd5a6
+def _requested_processes() -> int | None:
+    "How many processes `accelerate launch` was asked for, when it ran this one with its simple launcher."
+    if "ACCELERATE_MIXED_PRECISION" not in os.environ or "WORLD_SIZE" in os.environ: return None   # not that case
+    try: args = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError: args = []
+    for i, x in enumerate(args[:-1]):
+        if x in ("--num_processes", "--num-processes") and args[i + 1].isdigit(): return int(args[i + 1])
+        if x.startswith(("--num_processes=", "--num-processes=")) and x.split("=", 1)[1].isdigit(): return int(x.split("=", 1)[1])
+    return 2 if "MASTER_ADDR" in os.environ else None   # the simple launcher sets MASTER_ADDR only for > 1 processes
+
+def _launch_line(a) -> str:
+    "One line: the world size and precision this run really uses (and a warning if the launcher asked for more)."
+    import torch
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    mp = a.mixed_precision or os.environ.get("ACCELERATE_MIXED_PRECISION") or "no"
+    cpu = not torch.cuda.is_available() or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    line = f"accel-course: {world} process{'es' if world > 1 else ''} on {'CPU' if cpu else 'GPU'}, mixed precision {mp}"
+    if cpu and mp == "fp16": line += " (fp16 on CPU computes in fp32)"
+    asked = _requested_processes()
+    if asked and asked > world:
+        line += (f"\naccel-course: warning: the launcher asked for {asked} processes but this run has {world}: "
+                 "`accelerate launch` starts several only with --multi_gpu (GPUs) or a multi-CPU config; "
+                 "on CPUs use `torchrun --nproc_per_node N -m accel_course.cli run ...`")
+    return line
+
 def cmd_run(a) -> int:
     init_distributed()      # --fast reaches the projects through RunContext.fast (set for each run only)
+    if is_main_process(): print(_launch_line(a), flush=True)
     rc = _run_projects(a)
     if rc == 0: end_distributed()   # on success only: a rank that failed must not wait in a barrier for the others
     return rc

@@ -162,3 +162,21 @@ def test_wheel_carries_the_course_and_works_from_an_installed_location(tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.startswith(str(site/"accel_course"/"nbs"))
     assert (work/"nb"/"03_cli.ipynb").exists() and (work/"multi_gpu.yaml").exists()
+
+# 6. `accelerate launch --num_processes 2` on a CPU machine runs ONE process: say so, and say what the run uses
+def test_accelerate_launch_mismatch_is_reported(tmp_path):
+    r = subprocess.run(["accelerate", "launch", "--num_processes", "2", "--mixed_precision", "bf16", "-m", "accel_course.cli",
+                        "run", "anomaly", "--fast", "--no-lstm", "--no-ablation", "--out", str(tmp_path/"a")],
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "accel-course: 1 process on CPU, mixed precision bf16" in r.stdout
+    assert "warning: the launcher asked for 2 processes but this run has 1" in r.stdout and "torchrun" in r.stdout
+
+def test_plain_run_line_has_no_warning(monkeypatch):
+    from accel_course.cli import _launch_line
+    import argparse
+    for k in ("WORLD_SIZE", "ACCELERATE_MIXED_PRECISION", "MASTER_ADDR"): monkeypatch.delenv(k, raising=False)
+    line = _launch_line(argparse.Namespace(mixed_precision=None))
+    assert line.startswith("accel-course: 1 process on ") and line.endswith("mixed precision no") and "\n" not in line
+    monkeypatch.setenv("WORLD_SIZE", "2"); monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
+    assert "2 processes" in _launch_line(argparse.Namespace(mixed_precision=None)) and "warning" not in _launch_line(argparse.Namespace(mixed_precision=None))
