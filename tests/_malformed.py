@@ -1,0 +1,49 @@
+"""Mutation helpers shared by the malformed-input suites (tests/test_malformed*.py).
+
+`Table` splits a real sample into BOM, line ending, header and cells; the functions below return mutations
+`Table -> bytes`. Samples are read at test time from ../shared/data; no rows are kept in the repository."""
+
+BOM, R = b"\xef\xbb\xbf", 10          # R: the data row we damage (line R + 2 of the file)
+LINE = rf"line {R + 2}\b"
+
+
+class Table:
+    "A sample split into BOM, line ending, header and cells (none of the samples quotes its fields)."
+    def __init__(self, raw: bytes):
+        self.bom = raw.startswith(BOM); body = raw[3:] if self.bom else raw
+        self.eol = "\r\n" if b"\r\n" in body[:10_000] else "\n"
+        lines = body.decode("latin-1").split(self.eol)
+        if lines[-1] == "": lines = lines[:-1]
+        self.header, self.rows = lines[0].split(","), [l.split(",") for l in lines[1:]]
+    def col(self, name): return self.header.index(name)
+    def set(self, name, value, row=R): self.rows[row][self.col(name)] = value; return self
+    def bytes(self, bom=None, eol=None, sep=",", final=True, header=True) -> bytes:
+        eol = self.eol if eol is None else eol
+        lines = ([self.header] if header else []) + self.rows
+        text = eol.join(sep.join(r) for r in lines) + (eol if final else "")
+        return (BOM if (self.bom if bom is None else bom) else b"") + text.encode("latin-1")
+
+def swap(a, b):
+    def f(t):
+        i, j = t.col(a), t.col(b)
+        for r in t.rows: r[i], r[j] = r[j], r[i]
+        return t.bytes()
+    return f
+
+def reorder(t):
+    order = list(range(len(t.header)))[::-1]
+    t.header = [t.header[i] for i in order]; t.rows = [[r[i] for i in order] for r in t.rows]
+    return t.bytes()
+
+def extra(t):
+    t.header.append("my_note"); [r.append("x") for r in t.rows]; return t.bytes()
+
+def drop(name):
+    def f(t):
+        i = t.col(name); t.header.pop(i); [r.pop(i) for r in t.rows]; return t.bytes()
+    return f
+
+def cut(k):      # the file cut k bytes before its end (inside the last line)
+    return lambda t: t.bytes()[:-k]
+
+def cell(name, value, row=R): return lambda t: t.set(name, value, row).bytes()
