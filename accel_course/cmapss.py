@@ -6,7 +6,7 @@ Docs: https://accel-course.github.io/accel_course/cmapss.html.md"""
 
 # %% ../nbs/12_cmapss.ipynb #767611a0
 from __future__ import annotations
-import os, math, time
+import os, math, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,17 +50,31 @@ class CMAPSS:
         return (f"CMAPSS({self.subset}: {self.n_train} training engines / {len(self.train):,} cycles, "
                 f"{self.n_test} test engines / {len(self.test):,} cycles, source={self.source!r})")
 
-# %% ../nbs/12_cmapss.ipynb #12c4ec8f
+# %% ../nbs/12_cmapss.ipynb #1a7786be
 def _fail(path, lineno, msg): raise DataError(f"{path}, line {lineno}: {msg}")
 
+def _data_lines(path: Path, want: int) -> list:
+    """(1-based line number, fields) of the non-blank lines of a C-MAPSS text file. A last line without a line break
+    is a truncated file if it lacks fields, or lacks the trailing spaces NASA ends the other lines with; else a warning."""
+    text = path.read_bytes().decode("latin-1")
+    lines = text.splitlines()
+    out = [(i, l.split()) for i, l in enumerate(lines, 1) if l.strip()]
+    if out and not text.endswith(("\n", "\r")):
+        n, parts, last = *out[-1], lines[-1]
+        padded = sum(l.endswith(" ") for l in lines[:-1]) > (len(lines) - 1) / 2
+        if len(parts) != want or (padded and not last.endswith(" ")):
+            why = f"{len(parts)} of {want} fields" if len(parts) != want else "not the trailing spaces of the other lines"
+            _fail(path, n, f"(the last) has no line break and {why}: the file looks truncated")
+        warnings.warn(f"{path}, line {n} (the last) has no line break: the file may be truncated", stacklevel=3)
+    return out
+
+# %% ../nbs/12_cmapss.ipynb #666143af
 def read_cmapss_file(path) -> pd.DataFrame:
     "Read one train_/test_ file as distributed (26 space-separated numbers a line, no header) with named columns."
     path = Path(path)
     if not path.is_file(): raise DataError(f"{path}: file not found (expected a C-MAPSS train_/test_ text file)")
     rows, nums = [], []
-    for lineno, line in enumerate(path.read_text(encoding="latin-1").splitlines(), 1):
-        parts = line.split()
-        if not parts: continue                                # blank lines (e.g. at the end) are fine
+    for lineno, parts in _data_lines(path, len(COLUMNS)):   # blank lines (e.g. at the end) are fine
         if len(parts) != len(COLUMNS):
             _fail(path, lineno, f"{len(parts)} fields, expected {len(COLUMNS)} (unit, cycle, setting_1..3, s_1..s_21)")
         rows.append(lineno); nums.append(parts)
@@ -72,6 +86,8 @@ def read_cmapss_file(path) -> pd.DataFrame:
                 try: float(v)
                 except ValueError: _fail(path, lineno, f"column {j + 1} ('{COLUMNS[j]}') holds {v!r}, expected a number")
         raise
+    with np.errstate(over="ignore"): bad = np.argwhere(~np.isfinite(a.astype(np.float32)))   # nan, inf, beyond float32
+    if len(bad): r, j = bad[0]; _fail(path, rows[r], f"column {j + 1} ('{COLUMNS[j]}') holds {nums[r][j]!r}, expected a finite number")
     df = pd.DataFrame(a[:, 2:].astype(np.float32), columns=COLUMNS[2:])
     for j, c in enumerate(("unit", "cycle")):
         col = a[:, j]
@@ -83,22 +99,24 @@ def read_cmapss_file(path) -> pd.DataFrame:
     bad = np.flatnonzero(same & (cyc[1:] != cyc[:-1] + 1))
     if len(bad): _fail(path, rows[bad[0] + 1], f"unit {u[bad[0] + 1]}: cycle {cyc[bad[0] + 1]} follows cycle {cyc[bad[0]]}; "
                        "expected consecutive cycles per unit")
-    if len(set(u[np.r_[True, ~same]])) != int((~same).sum()) + 1:
-        raise DataError(f"{path}: the rows of a unit are not contiguous (a unit number appears in two blocks)")
+    starts = np.flatnonzero(np.r_[True, ~same])
+    again = [s for k, s in enumerate(starts) if u[s] in set(u[starts[:k]])]
+    if again: _fail(path, rows[again[0]], f"unit {u[again[0]]} starts again after other units; expected the rows of a unit in one block")
+    late = starts[cyc[starts] != 1]
+    if len(late): _fail(path, rows[late[0]], f"unit {u[late[0]]} starts at cycle {cyc[late[0]]}; expected every engine's record to start at cycle 1")
     return df
 
+# %% ../nbs/12_cmapss.ipynb #4faace6f
 def read_rul_file(path, n_units: int | None = None, test_path=None) -> np.ndarray:
     "Read an RUL_ file (one whole number per line); check it has one value per test engine."
     path = Path(path)
     if not path.is_file(): raise DataError(f"{path}: file not found (expected the RUL_ file of the test engines)")
     vals = []
-    for lineno, line in enumerate(path.read_text(encoding="latin-1").splitlines(), 1):
-        parts = line.split()
-        if not parts: continue
+    for lineno, parts in _data_lines(path, 1):
         if len(parts) != 1: _fail(path, lineno, f"{len(parts)} fields, expected one RUL value per line")
         try: v = float(parts[0])
         except ValueError: _fail(path, lineno, f"holds {parts[0]!r}, expected a number of cycles")
-        if v < 0 or v != round(v): _fail(path, lineno, f"holds {parts[0]!r}, expected a whole number >= 0")
+        if not math.isfinite(v) or v < 0 or v != round(v): _fail(path, lineno, f"holds {parts[0]!r}, expected a whole number >= 0")
         vals.append(v)
     if n_units is not None and len(vals) != n_units:
         raise DataError(f"{path}: {len(vals)} RUL values, but {test_path or 'the test file'} holds {n_units} test engines; "

@@ -16,20 +16,22 @@ import pandas as pd
 from .core import (DataError, read_table, require_columns, find_data, announce_source, fast_mode, pick,
                                seed_everything, save_figure, binary_metrics, best_f1_threshold, best_model,
                                register_project, RunContext, is_main_process)
+from .housing import Checker  # vectorised column checks whose errors name file, column and 1-based line
 
 # %% auto #0
 __all__ = ['AI4I_RENAME', 'AI4I_SENSORS', 'AI4I_MODES', 'LEAKY_COLUMNS', 'KAGGLE_FAILURE_TYPES', 'OSF_LIMIT', 'HDF_LIMIT',
-           'PWF_LIMIT', 'TOOL_WEAR_STEP', 'KAGGLE_HANDLES', 'AZURE_FILES', 'AZURE_SENSORS', 'AZURE_COMPONENTS',
-           'AZURE_ERRORS', 'COMPONENT_SENSOR', 'COMPONENT_ERRORS', 'RAW_FEATURES', 'PHYSICS_FEATURES',
-           'ENVELOPE_FEATURES', 'MODEL_FEATURES', 'AI4IData', 'ai4i_failure_modes', 'make_ai4i', 'read_ai4i_csv',
-           'load_ai4i', 'looks_like_cmapss', 'refuse_cmapss', 'AzurePdM', 'parse_timestamps', 'read_azure_pdm',
-           'make_azure_fleet', 'write_azure_pdm', 'load_azure_pdm', 'envelope_margin', 'add_physics_features',
-           'check_features', 'tabular_pipeline', 'make_rf', 'make_hgb', 'make_svm', 'scores_of', 'plot_failure_rates',
-           'plot_sensor_distributions', 'plot_failure_maps', 'plot_telemetry_around_failures', 'comparison_table',
-           'plot_comparison', 'evaluate_scores', 'ordered_split', 'fit_tabular', 'make_windows', 'standardize',
-           'ai4i_matrix', 'ai4i_sequences', 'azure_hourly', 'time_cutoffs', 'azure_sequences', 'azure_tabular',
-           'azure_tabular_split', 'SeqClassifier', 'pr_auc', 'train_sequence_model', 'sequence_scores', 'sequence_job',
-           'resolve_sources', 'run_maintenance']
+           'PWF_LIMIT', 'TOOL_WEAR_STEP', 'KAGGLE_HANDLES', 'AI4I_SENSOR_COLUMNS', 'AI4I_RANGES', 'AI4I_WHOLE',
+           'AI4I_LABEL_SLACK', 'AZURE_FILES', 'AZURE_SENSORS', 'AZURE_COMPONENTS', 'AZURE_ERRORS', 'COMPONENT_SENSOR',
+           'COMPONENT_ERRORS', 'AZURE_SPEC', 'RAW_FEATURES', 'PHYSICS_FEATURES', 'ENVELOPE_FEATURES', 'MODEL_FEATURES',
+           'AI4IData', 'ai4i_failure_modes', 'make_ai4i', 'read_ai4i_csv', 'load_ai4i', 'check_ai4i',
+           'check_ai4i_labels', 'looks_like_cmapss', 'refuse_cmapss', 'AzurePdM', 'parse_timestamps',
+           'check_azure_table', 'read_azure_pdm', 'make_azure_fleet', 'write_azure_pdm', 'load_azure_pdm',
+           'envelope_margin', 'add_physics_features', 'check_features', 'tabular_pipeline', 'make_rf', 'make_hgb',
+           'make_svm', 'scores_of', 'plot_failure_rates', 'plot_sensor_distributions', 'plot_failure_maps',
+           'plot_telemetry_around_failures', 'comparison_table', 'plot_comparison', 'evaluate_scores', 'ordered_split',
+           'fit_tabular', 'make_windows', 'standardize', 'ai4i_matrix', 'ai4i_sequences', 'azure_hourly',
+           'time_cutoffs', 'azure_sequences', 'azure_tabular', 'azure_tabular_split', 'SeqClassifier', 'pr_auc',
+           'train_sequence_model', 'sequence_scores', 'sequence_job', 'resolve_sources', 'run_maintenance']
 
 # %% ../nbs/11_maintenance.ipynb #69134912
 AI4I_RENAME = {"UDI": "udi", "Product ID": "product_id", "Type": "type", "Air temperature [K]": "air_temp",
@@ -131,59 +133,34 @@ def _find_ai4i_file(folder: Path) -> Path:
                     f"{[h.name for h in hits][:10]}")
 
 def read_ai4i_csv(path, inconsistent: str = "keep") -> AI4IData:
-    "Read the UCI AI4I 2020 CSV or the Kaggle variant (`Target`, `Failure Type`) into an `AI4IData`."
+    "Read the UCI AI4I 2020 CSV or the Kaggle variant (`Target`, `Failure Type`) into an `AI4IData`, checked by `check_ai4i`."
     if inconsistent not in ("keep", "drop", "raise"): raise ValueError("inconsistent must be 'keep', 'drop' or 'raise'")
     path = Path(path)
     refuse_cmapss(path)
     raw = read_table(path, encoding="utf-8-sig")   # utf-8-sig strips the BOM; pandas handles CRLF
     raw.columns = [str(c).strip() for c in raw.columns]
     variant = "kaggle" if ("Target" in raw.columns or "Failure Type" in raw.columns) else "uci"
-    sensors = ["Air temperature [K]", "Process temperature [K]", "Rotational speed [rpm]", "Torque [Nm]", "Tool wear [min]"]
     label = ["Target", "Failure Type"] if variant == "kaggle" else ["Machine failure", *AI4I_MODES]
-    require_columns(raw, ["UDI", "Type", *sensors, *label], path, what=f"AI4I 2020 ({variant} variant)")
-    num = ["UDI", *sensors] + (["Target"] if variant == "kaggle" else label)
-    from accel_course.core import require_numeric
-    require_numeric(raw, num, path)
-    df = raw.rename(columns=AI4I_RENAME)
-    for c in ["udi", *AI4I_SENSORS] + (["failure"] if variant == "kaggle" else ["failure", *AI4I_MODES]):
-        df[c] = pd.to_numeric(df[c])
-        if df[c].isna().any():
-            raise DataError(f"{path}: column '{raw.columns[list(df.columns).index(c)]}' has {int(df[c].isna().sum())} "
-                            f"missing value(s) (first at row {int(np.flatnonzero(df[c].isna())[0])}); expected a number in every row")
-    labs = ["failure"] if variant == "kaggle" else ["failure", *AI4I_MODES]
-    for c in labs:
-        bad = ~df[c].isin([0, 1])
-        if bad.any():
-            orig = "Target" if (variant == "kaggle" and c == "failure") else ("Machine failure" if c == "failure" else c)
-            raise DataError(f"{path}: column '{orig}' must hold 0/1, row {int(np.flatnonzero(bad)[0])} holds {df[c][bad].iloc[0]!r}")
-        df[c] = df[c].astype(int)
-    df["type"] = df["type"].astype(str).str.strip()
-    bad = ~df["type"].isin(list(OSF_LIMIT))
-    if bad.any():
-        raise DataError(f"{path}: column 'Type' must be one of L/M/H, row {int(np.flatnonzero(bad)[0])} holds {df['type'][bad].iloc[0]!r}")
-    if "product_id" not in df: df["product_id"] = ""
+    require_columns(raw, ["UDI", "Type", *AI4I_SENSOR_COLUMNS, *label], path, what=f"AI4I 2020 ({variant} variant)")
+    df, kinds = check_ai4i(raw, path, variant)
     notes, n_dropped = [], 0
+    (n_nf, nf), (n_rnf, rnf) = ((int(k.sum()), k) for k in kinds.values())
+    conflict = nf | rnf
     if variant == "kaggle":
-        ft = df["failure_type"].astype(str).str.strip()
-        unknown = ~ft.isin(list(KAGGLE_FAILURE_TYPES))
-        if unknown.any():
-            raise DataError(f"{path}: column 'Failure Type' holds {ft[unknown].iloc[0]!r} (row {int(np.flatnonzero(unknown)[0])}); "
-                            f"expected one of {list(KAGGLE_FAILURE_TYPES)}")
-        df["failure_type"] = ft
-        for m in AI4I_MODES: df[m] = (ft.map(KAGGLE_FAILURE_TYPES) == m).astype(int)
-        conflict = ((df["failure"] == 1) & (ft == "No Failure")) | ((df["failure"] == 0) & (ft != "No Failure"))
         df["label_conflict"] = conflict
-        n_nf = int(((df["failure"] == 1) & (ft == "No Failure")).sum())
-        n_other = int(conflict.sum()) - n_nf
-        if conflict.any():
-            msg = (f"{int(conflict.sum())} rows where Target and Failure Type disagree ({n_nf} 'No Failure' with Target=1, "
-                   f"{n_other} failure types with Target=0, e.g. 'Random Failures')")
-            if inconsistent == "raise": raise DataError(f"{path}: {msg}; pass inconsistent='keep' or 'drop'")
-            if inconsistent == "drop":
-                df = df[~conflict].reset_index(drop=True); n_dropped = int(conflict.sum())
-                notes.append(f"dropped {msg}")
-            else:
-                notes.append(f"kept {msg}; label = Target (equal to UCI 'Machine failure'), flagged in 'label_conflict'")
+        msg = (f"{int(conflict.sum())} rows where Target and Failure Type disagree ({n_nf} 'No Failure' with Target=1, "
+               f"{n_rnf} failure types with Target=0, e.g. 'Random Failures')")
+        keep = "label = Target (equal to UCI 'Machine failure'), flagged in 'label_conflict'"
+    else:
+        msg = (f"{int(conflict.sum())} rows where Machine failure and the failure modes disagree ({n_nf} failures with no "
+               f"mode flag, {n_rnf} RNF flags with Machine failure=0; documented in the UCI data)")
+        keep = "label = Machine failure"
+    if conflict.any():
+        if inconsistent == "raise": raise DataError(f"{path}: {msg}; pass inconsistent='keep' or 'drop'")
+        if inconsistent == "drop":
+            df = df[~conflict].reset_index(drop=True); n_dropped = int(conflict.sum())
+            notes.append(f"dropped {msg}")
+        else: notes.append(f"kept {msg}; {keep}")
     df = df.sort_values("udi", kind="stable").reset_index(drop=True)
     cols = ["udi", "product_id", "type", *AI4I_SENSORS, "failure", *AI4I_MODES] + \
            (["failure_type", "label_conflict"] if variant == "kaggle" else [])
@@ -209,6 +186,59 @@ def load_ai4i(source: str = "auto", *, n: int | None = None, seed: int = 0, inco
     if src == "kaggle": d.source = f"kaggle:{KAGGLE_HANDLES['ai4i_kaggle' if kaggle_variant else 'ai4i']}"
     announce_source("maintenance", f"AI4I: {d.variant} file {path} ({len(d):,} rows)" + (f"; {d.notes[0]}" if d.notes else ""))
     return d
+
+# %% ../nbs/11_maintenance.ipynb #086968fc
+AI4I_SENSOR_COLUMNS = ["Air temperature [K]", "Process temperature [K]", "Rotational speed [rpm]", "Torque [Nm]",
+                       "Tool wear [min]"]
+# physical ranges: wide enough for any copy of the data, narrow enough to catch °C for K or a shifted column
+AI4I_RANGES = {"Air temperature [K]": (250, 350), "Process temperature [K]": (250, 350),
+               "Rotational speed [rpm]": (1, 10_000), "Torque [Nm]": (0, 500), "Tool wear [min]": (0, 10_000)}
+AI4I_WHOLE = ("Rotational speed [rpm]", "Tool wear [min]")      # whole numbers in every copy
+
+def check_ai4i(raw: pd.DataFrame, path=None, variant: str = "uci") -> tuple:
+    """The AI4I contract (see above). Returns the columns under short names, in file order, and the masks of the
+    documented label disagreements; the first broken rule raises a `DataError` naming file, column and line."""
+    ck = Checker(raw, path)
+    out = pd.DataFrame({"udi": ck.numeric("UDI", 1, integer=True).astype("int64")})
+    ck.unique("UDI")
+    out["type"] = ck.categories("Type", list(OSF_LIMIT))
+    if "Product ID" in raw:        # the quality letter, then a serial number: M14860 is a type M product
+        pid = raw["Product ID"].astype("string").str.strip()
+        bad = (pid.str[:1] != out["type"]).fillna(True).to_numpy(dtype=bool)
+        if bad.any(): ck.fail("Product ID", bad, "the product's quality letter (the 'Type' of its line), then its serial number")
+        out["product_id"] = pid.astype(object)
+    else: out["product_id"] = ""
+    for c, short in zip(AI4I_SENSOR_COLUMNS, AI4I_SENSORS):
+        x = ck.numeric(c, *AI4I_RANGES[c], integer=c in AI4I_WHOLE)
+        out[short] = x.astype("int64") if c in AI4I_WHOLE else x
+    label = "Target" if variant == "kaggle" else "Machine failure"
+    for c in [label] if variant == "kaggle" else [label, *AI4I_MODES]:
+        x = ck.numeric(c)
+        if not x.isin([0, 1]).all(): ck.fail(c, ~x.isin([0, 1]).to_numpy(), "0 or 1")
+        out["failure" if c == label else c] = x.astype(int)
+    if variant == "kaggle":        # one failure type per line instead of five flags
+        out["failure_type"] = ck.categories("Failure Type", list(KAGGLE_FAILURE_TYPES))
+        for m in AI4I_MODES: out[m] = (out["failure_type"].map(KAGGLE_FAILURE_TYPES) == m).astype(int)
+    return out, check_ai4i_labels(ck, label, out["failure"], out[AI4I_MODES])
+
+# %% ../nbs/11_maintenance.ipynb #38e29876
+AI4I_LABEL_SLACK = 0.005   # share of the rows each documented kind of disagreement may reach (real file: 0.09%, 0.18%)
+
+def check_ai4i_labels(ck: Checker, label: str, failure: pd.Series, modes: pd.DataFrame) -> dict:
+    """`label` (0/1) against the failure-mode flags: a TWF/HDF/PWF/OSF flag always fails the machine; a failure with
+    no mode and an RNF flag without a failure (the documented disagreements) are each allowed on at most
+    max(5, 0.5%) of the rows. Returns {kind: boolean mask} of those two kinds."""
+    f, m = failure.to_numpy(), modes[AI4I_MODES].to_numpy()
+    hard = (m[:, :4].max(axis=1) == 1) & (f == 0)
+    if hard.any(): ck.fail(label, hard, "1: this line flags a TWF/HDF/PWF/OSF failure mode, and each of them fails the machine")
+    kinds = {"failures with no failure mode": (f == 1) & (m.max(axis=1) == 0),
+             "RNF flags without a failure": (f == 0) & (m[:, 4] == 1)}
+    allowed = max(5, math.ceil(AI4I_LABEL_SLACK * len(f)))
+    for what, bad in kinds.items():
+        if bad.sum() > allowed:
+            ck.fail(label, bad, f"labels that agree with the failure modes: {int(bad.sum())} {what}, more than the "
+                    f"{allowed} allowed (the real file has 9 and 18 in 10,000 rows); are the labels flipped or shifted?")
+    return kinds
 
 # %% ../nbs/11_maintenance.ipynb #29074c02
 _CMAPSS_NAME = re.compile(r"(train|test|RUL)_FD00\d", re.IGNORECASE)
@@ -266,12 +296,14 @@ class AzurePdM:
                 f"{t['datetime'].min()} .. {t['datetime'].max()}, {len(self.failures)} failures, {len(self.errors)} errors, "
                 f"{len(self.maint)} maintenance records, source={self.source!r})")
 
-def parse_timestamps(s: pd.Series, path=None, column: str = "datetime") -> pd.Series:
-    "Parse `YYYY-MM-DD HH:MM:SS` or ISO `YYYY-MM-DDTHH:MM:SS` time stamps; anything else is a `DataError`."
+def parse_timestamps(s: pd.Series, path=None, column: str = "datetime", ck=None) -> pd.Series:
+    "Parse `YYYY-MM-DD HH:MM:SS` or ISO `YYYY-MM-DDTHH:MM:SS` time stamps; anything else is a `DataError` (from `ck`, a `Checker`, if given)."
     txt = s.astype(str).str.strip()
     norm = txt.str.replace("T", " ", n=1, regex=False)
     out = pd.to_datetime(norm, format="%Y-%m-%d %H:%M:%S", errors="coerce")
     bad = out.isna()
+    if bad.any() and ck is not None:
+        ck.fail(column, bad.to_numpy(), "a time stamp like '2015-01-01 06:00:00' or '2015-01-01T06:00:00'")
     if bad.any():
         i = int(np.flatnonzero(bad.values)[0])
         raise DataError(f"{path if path is not None else '<dataframe>'}: column '{column}' row {i} holds {txt.iloc[i]!r}; "
@@ -279,45 +311,51 @@ def parse_timestamps(s: pd.Series, path=None, column: str = "datetime") -> pd.Se
                         f"({int(bad.sum())} bad value(s))")
     return out
 
+
+# %% ../nbs/11_maintenance.ipynb #87b61f38
+AZURE_SPEC = {  # table: (columns, (categorical column, allowed values)); PdM_machines first: the others refer to it
+    "machines": (["machineID", "model", "age"], ("model", ["model1", "model2", "model3", "model4"])),
+    "telemetry": (["datetime", "machineID", *AZURE_SENSORS], None),
+    "errors": (["datetime", "machineID", "errorID"], ("errorID", AZURE_ERRORS)),
+    "maint": (["datetime", "machineID", "comp"], ("comp", AZURE_COMPONENTS)),
+    "failures": (["datetime", "machineID", "failure"], ("failure", AZURE_COMPONENTS))}
+
+def check_azure_table(key: str, df: pd.DataFrame, path=None, machines=None) -> pd.DataFrame:
+    """The contract of one Azure PdM table (see above); returns its columns typed, in file order. `machines`: the
+    machineIDs of PdM_machines.csv, which every other table must use."""
+    cols, cat = AZURE_SPEC[key]
+    ck, out = Checker(df, path), pd.DataFrame(index=df.index)
+    if "datetime" in cols: out["datetime"] = parse_timestamps(df["datetime"], path, ck=ck)
+    out["machineID"] = ck.numeric("machineID", 1, integer=True).astype("int64")
+    if key == "machines": ck.unique("machineID")
+    elif machines is not None and not out["machineID"].isin(machines).all():
+        ck.fail("machineID", ~out["machineID"].isin(machines).to_numpy(),
+                f"a machine listed in {AZURE_FILES['machines']} ({len(machines)} machines, ids {min(machines)}..{max(machines)})")
+    if cat: out[cat[0]] = ck.categories(*cat)
+    if key == "machines": out["age"] = ck.numeric("age", 0, 200, integer=True).astype("int64")
+    if key == "telemetry":
+        for s in AZURE_SENSORS: out[s] = ck.numeric(s, 0)          # finite and never negative
+        dup = out.duplicated(["datetime", "machineID"]).to_numpy()
+        if dup.any(): ck.fail("datetime", dup, "one telemetry row per (datetime, machineID); this pair is on an earlier line too")
+    return out[cols]
+
 def read_azure_pdm(folder) -> AzurePdM:
-    "Read the five `PdM_*.csv` files of the Azure Predictive Maintenance data from `folder`."
+    "Read the five `PdM_*.csv` files of the Azure Predictive Maintenance data from `folder`, each checked by `check_azure_table`."
     folder = Path(folder)
     if not folder.is_dir(): raise DataError(f"{folder}: expected a folder holding {list(AZURE_FILES.values())}")
-    spec = {"telemetry": (["datetime", "machineID", *AZURE_SENSORS], ["machineID", *AZURE_SENSORS]),
-            "errors": (["datetime", "machineID", "errorID"], ["machineID"]),
-            "maint": (["datetime", "machineID", "comp"], ["machineID"]),
-            "failures": (["datetime", "machineID", "failure"], ["machineID"]),
-            "machines": (["machineID", "model", "age"], ["machineID", "age"])}
-    tabs, notes = {}, []
-    for key, name in AZURE_FILES.items():
-        p = folder/name
+    tabs, machines = {}, None
+    for key in AZURE_SPEC:
+        name = AZURE_FILES[key]; p = folder/name
         if not p.exists():
             hits = sorted(folder.rglob(name))
             if not hits:
                 refuse_cmapss(folder)
                 raise DataError(f"{folder}: missing {name} (the Azure PdM data has five files: {list(AZURE_FILES.values())})")
             p = hits[0]
-        req, num = spec[key]
-        df = read_table(p, required=req, numeric=num, what=f"Azure PdM {key}")
-        for c in num:
-            df[c] = pd.to_numeric(df[c])
-            if df[c].isna().any():
-                raise DataError(f"{p}: column '{c}' has {int(df[c].isna().sum())} missing value(s) "
-                                f"(first at row {int(np.flatnonzero(df[c].isna())[0])}); expected a number in every row")
-        df["machineID"] = df["machineID"].astype(int)
-        if "datetime" in df: df["datetime"] = parse_timestamps(df["datetime"], p)
-        for c, allowed in (("errorID", AZURE_ERRORS), ("comp", AZURE_COMPONENTS), ("failure", AZURE_COMPONENTS)):
-            if c in df.columns and key != "telemetry":
-                df[c] = df[c].astype(str).str.strip()
-                bad = ~df[c].isin(allowed)
-                if bad.any():
-                    raise DataError(f"{p}: column '{c}' row {int(np.flatnonzero(bad)[0])} holds {df[c][bad].iloc[0]!r}; expected one of {allowed}")
-        sort = ["machineID", "datetime"] if "datetime" in df else ["machineID"]
-        tabs[key] = df[req].sort_values(sort, kind="stable").reset_index(drop=True)
-    dup = tabs["telemetry"].duplicated(["machineID", "datetime"])
-    if dup.any():
-        notes.append(f"{int(dup.sum())} duplicated (machineID, datetime) telemetry rows kept as they are")
-    return AzurePdM(**tabs, source=str(folder), notes=notes)
+        df = check_azure_table(key, read_table(p, required=AZURE_SPEC[key][0], what=f"Azure PdM {key}"), p, machines)
+        if key == "machines": machines = sorted(set(df["machineID"]))
+        tabs[key] = df.sort_values(["machineID", "datetime"] if "datetime" in df else ["machineID"], kind="stable").reset_index(drop=True)
+    return AzurePdM(**{k: tabs[k] for k in AZURE_FILES}, source=str(folder))
 
 # %% ../nbs/11_maintenance.ipynb #89182f37
 def make_azure_fleet(n_machines: int = 20, days: int = 120, seed: int = 0, start: str = "2015-01-01 06:00:00",
@@ -833,6 +871,7 @@ def run_maintenance(ctx: RunContext) -> dict:
     seed = ctx.seed
     ai_src, az_src = resolve_sources(ctx.source, opts.get("azure_source"))
     ai = load_ai4i(ai_src, seed=seed)
+    az = load_azure_pdm(az_src, seed=seed)       # every input loaded and checked before any model trains
     df = add_physics_features(ai.df)
     if fast_mode() and len(df) > 3000:
         df = df.iloc[:3000].reset_index(drop=True)
@@ -849,7 +888,6 @@ def run_maintenance(ctx: RunContext) -> dict:
                                     mixed_precision=ctx.mixed_precision, seed=seed)
         results[f"ai4i_{kind}"] = evaluate_scores(S["valid"][1], sequence_scores(m, S["valid"][0]),
                                                   S["test"][1], sequence_scores(m, S["test"][0]))
-    az = load_azure_pdm(az_src, seed=seed)
     A = azure_sequences(az, window=pick(24, 12), horizon=24)
     tab = azure_tabular(az)
     atr, ava, ate = azure_tabular_split(tab, A["cutoffs"])

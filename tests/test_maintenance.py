@@ -133,7 +133,7 @@ def test_bad_ai4i_inputs_name_file_and_column(tmp_path):
     bad = _uci_frame().astype({"Type": object}); bad.loc[2, "Type"] = "X"
     with pytest.raises(DataError, match="'Type'"): M.load_ai4i(_write(tmp_path, bad))
     bad = _uci_frame(); bad.loc[1, "Machine failure"] = 2
-    with pytest.raises(DataError, match="'Machine failure' must hold 0/1"): M.load_ai4i(_write(tmp_path, bad))
+    with pytest.raises(DataError, match=r"column 'Machine failure', line 3: 2 -- expected 0 or 1"): M.load_ai4i(_write(tmp_path, bad))
     bad = _uci_frame().astype({"Torque [Nm]": float}); bad.loc[5, "Torque [Nm]"] = np.nan
     with pytest.raises(DataError, match=r"Torque \[Nm\].*missing"): M.load_ai4i(_write(tmp_path, bad))
     with pytest.raises(DataError, match="no such file"): M.load_ai4i(tmp_path/"nope.csv")
@@ -150,7 +150,7 @@ def test_bad_azure_inputs(tmp_path):
     f = M.write_azure_pdm(fleet, tmp_path/"ts")/"PdM_telemetry.csv"
     lines = f.read_text().splitlines(); lines[5] = "01/01/2015 11:00," + lines[5].split(",", 1)[1]
     f.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataError, match=r"PdM_telemetry.csv: column 'datetime' row 4 holds '01/01/2015 11:00'"):
+    with pytest.raises(DataError, match=r"PdM_telemetry.csv: column 'datetime', line 6: '01/01/2015 11:00' -- expected a time stamp"):
         M.read_azure_pdm(tmp_path/"ts")
     d = M.write_azure_pdm(fleet, tmp_path/"col"); t = pd.read_csv(d/"PdM_telemetry.csv").drop(columns=["vibration"])
     t.to_csv(d/"PdM_telemetry.csv", index=False)
