@@ -199,12 +199,11 @@ def toy_job(n: int = 512, epochs: int = 2, batch_size: int = 32, seed: int = 0) 
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     acc = make_accelerator()  # precision and CPU/GPU come from the launcher's environment
     precision = probe_precision(acc)
-    n_seen = []
     hist = fit(model, opt, tdl, vdl, loss_fn=nn.MSELoss(), epochs=epochs, accelerator=acc, verbose=False, progress=False,
-               metrics={"n_val": lambda p, t: (n_seen.append(len(p)), len(p))[1]})
+               metrics={"n_val": lambda p, t: len(p)})   # how many validation predictions were gathered
     state = PartialState()
     return dict(world_size=state.num_processes, distributed_type=str(state.distributed_type),
                 mixed_precision=acc.mixed_precision, compute_dtype=str(precision),
-                digests=gather_object([weights_digest(model)]), n_val_gathered=n_seen[-1], n_val=n - n_tr,
+                digests=gather_object([weights_digest(model)]), n_val_gathered=int(hist.final["n_val"]), n_val=n - n_tr,
                 val_loss=hist.final["val_loss"])
 

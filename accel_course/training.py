@@ -7,7 +7,7 @@ Docs: https://accel-course.github.io/accel_course/training.html.md"""
 # %% ../nbs/01_training.ipynb #b79b933b
 from __future__ import annotations
 import os, json, math, time, shutil, warnings, logging
-from dataclasses import dataclass, field, replace, asdict
+from dataclasses import dataclass, field, fields, replace, asdict
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -21,7 +21,8 @@ from .core import fast_mode, pick, atomic_write_json, is_main_process, follow_um
 
 # %% auto #0
 __all__ = ['toy_regression', 'make_mlp', 'probe_precision', 'FitConfig', 'NonFiniteLossError', 'History',
-           'reset_accelerate_state', 'make_accelerator', 'default_forward', 'fit', 'torch_threads', 'predict']
+           'reset_accelerate_state', 'make_accelerator', 'default_forward', 'CancelFitException', 'Callback',
+           'FitState', 'fit', 'torch_threads', 'predict']
 
 # %% ../nbs/01_training.ipynb #bd90e312
 def toy_regression(n: int = 2048, d: int = 8, noise: float = 0.1, seed: int = 0):
@@ -52,7 +53,7 @@ def probe_precision(accelerator) -> torch.dtype:
 # %% ../nbs/01_training.ipynb #904b6851
 @dataclass
 class FitConfig:
-    "Everything `fit` needs besides the model, optimizer and data."
+    "The options of one `fit` call (its keyword arguments, with the same defaults), stored with every checkpoint."
     epochs: int = 1                        # passes over the training data
     mixed_precision: str | None = None     # "no" | "bf16" | "fp16"; None: from the launcher / `accelerate config`
     grad_accum_steps: int = 1              # accumulate gradients over this many batches
@@ -112,8 +113,6 @@ def _cache_accelerate_import_checks():
     f = getattr(aopt, "is_lomo_available", None)
     if f is not None and not hasattr(f, "cache_info"): aopt.is_lomo_available = functools.lru_cache(maxsize=None)(f)
 
-_cache_accelerate_import_checks()
-
 # %% ../nbs/01_training.ipynb #96eabe4e
 def reset_accelerate_state(keep_process_group: bool | None = None) -> None:
     "Forget any previous `Accelerator` configuration in this process (keeps the process group in distributed runs)."
@@ -131,6 +130,7 @@ def make_accelerator(mixed_precision: str | None = None, grad_accum_steps: int =
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration
     reset_accelerate_state()
+    _cache_accelerate_import_checks()   # once per process; importing accel_course patches nothing
     pc = ProjectConfiguration(project_dir=str(project_dir), logging_dir=str(Path(project_dir)/"logs")) if project_dir else None
     return Accelerator(mixed_precision=mixed_precision, gradient_accumulation_steps=grad_accum_steps, cpu=cpu,
                        log_with=log_with, project_config=pc, **kwargs)
@@ -236,16 +236,65 @@ def _find_checkpoint(p) -> tuple[Path, str | None]:
                                          f"checkpoint, {c.relative_to(p)} (epoch {e})")
     return c, note
 
-# %% ../nbs/01_training.ipynb #565a22ca
-def fit(model: nn.Module, optimizer, train_dl, valid_dl=None, *, loss_fn: Callable | None = None,
-        metrics: Mapping[str, Callable] | None = None, scheduler=None, config: FitConfig | None = None,
-        accelerator=None, forward_fn: Callable | None = None, **kwargs) -> History:
-    "Train `model` with Accelerate; returns a `History`. Keyword arguments override fields of `config` (a `FitConfig`)."
-    cfg = replace(config or FitConfig(), **kwargs)
-    if valid_dl is None and cfg.monitor == "val_loss": cfg = replace(cfg, monitor="train_loss")  # nothing else to watch
+# %% ../nbs/01_training.ipynb #f11dc3c5
+class CancelFitException(Exception):
+    "Raise from a callback to end `fit` cleanly (the current epoch is still evaluated, recorded and checkpointed)."
+
+class Callback:
+    "Base class for `fit` callbacks: override any of these; each receives the `FitState`."
+    def before_fit(self, state): pass
+    def after_batch(self, state): pass
+    def after_epoch(self, state): pass
+    def after_fit(self, state): pass
+
+def _fire(callbacks, event: str, state) -> None:
+    "Call `event` (e.g. `after_epoch`) on every callback that has it, in order."
+    for cb in callbacks:
+        if (f := getattr(cb, event, None)) is not None: f(state)
+
+# %% ../nbs/01_training.ipynb #b0925632
+@dataclass
+class FitState:
+    "What a running `fit` knows; callbacks receive it and may read anything."
+    model: nn.Module                 # the prepared model (wrapped under DDP: `accelerator.unwrap_model` it)
+    optimizer: Any
+    accelerator: Any
+    config: FitConfig                # the options of this call
+    history: History
+    train_dl: Any = None
+    valid_dl: Any = None
+    scheduler: Any = None
+    epoch: int = 0                   # the current epoch, 1-based as in the history rows (0 before the first)
+    step: int = 0                    # batches done in the current epoch
+    loss: float | None = None        # the last batch's training loss
+    row: dict | None = None          # the last finished epoch's record
+    improved: bool = False           # did that epoch improve the monitored value?
+    bad_epochs: int = 0              # epochs since the last improvement (early stopping)
+    best_state: dict | None = None   # a CPU copy of the best weights (restore_best)
+
+# %% ../nbs/01_training.ipynb #74dcb769
+def _check_options(cfg: FitConfig, accelerator, valid_dl, metrics) -> FitConfig:
+    "Validate `fit`'s options; a conflict raises instead of one option being silently ignored."
     if cfg.mode not in ("min", "max"): raise ValueError(f"mode must be 'min' or 'max', got {cfg.mode!r}")
-    if cfg.monitor != "val_loss" and cfg.monitor not in (metrics or {}) and cfg.monitor != "train_loss":
+    if cfg.scheduler_step not in ("batch", "epoch"): raise ValueError(f"scheduler_step must be 'batch' or 'epoch', got {cfg.scheduler_step!r}")
+    if cfg.epochs < 0 or cfg.grad_accum_steps < 1: raise ValueError(f"need epochs >= 0 and grad_accum_steps >= 1, got {cfg.epochs}, {cfg.grad_accum_steps}")
+    if valid_dl is None and cfg.monitor == "val_loss": cfg = replace(cfg, monitor="train_loss")  # nothing else to watch
+    if cfg.monitor not in ("val_loss", "train_loss", *(metrics or {})):
         raise ValueError(f"monitor={cfg.monitor!r} is not 'val_loss', 'train_loss' or one of the metrics {list(metrics or {})}")
+    if accelerator is None: return cfg
+    clash = [f"mixed_precision={cfg.mixed_precision!r} (the accelerator has {accelerator.mixed_precision!r})"
+             for _ in [0] if cfg.mixed_precision is not None and cfg.mixed_precision != accelerator.mixed_precision]
+    if cfg.grad_accum_steps != 1 and cfg.grad_accum_steps != accelerator.gradient_accumulation_steps:
+        clash.append(f"grad_accum_steps={cfg.grad_accum_steps} (the accelerator has {accelerator.gradient_accumulation_steps})")
+    if cfg.cpu and accelerator.device.type != "cpu": clash.append(f"cpu=True (the accelerator is on {accelerator.device})")
+    if cfg.log_with and not accelerator.log_with: clash.append(f"log_with={cfg.log_with!r} (the accelerator has no trackers)")
+    if clash: raise ValueError(f"fit(accelerator=...) conflicts with {'; '.join(clash)}: give these to make_accelerator(...), "
+                               "or pass no accelerator and let fit create one")
+    return cfg
+
+# %% ../nbs/01_training.ipynb #01425646
+def _setup(model, optimizer, train_dl, valid_dl, scheduler, accelerator, cfg: FitConfig) -> FitState:
+    "Create (or take) the accelerator, seed, `prepare` model/optimizer/data/scheduler, resume, start trackers."
     from accelerate.utils import set_seed
     out = Path(cfg.output_dir) if cfg.output_dir else None
     if accelerator is None:
@@ -253,105 +302,168 @@ def fit(model: nn.Module, optimizer, train_dl, valid_dl=None, *, loss_fn: Callab
                                        project_dir=out if cfg.log_with else None)
     if accelerator.mixed_precision == "fp16" and accelerator.device.type == "cpu":
         warnings.warn("mixed_precision='fp16' has no effect on CPU (autocast is off, no GradScaler): this run is fp32. "
-                      "Use 'bf16' on CPU.", stacklevel=2)
+                      "Use 'bf16' on CPU.", stacklevel=3)
     set_seed(cfg.seed)
     objs = [o for o in (model, optimizer, train_dl, valid_dl, scheduler) if o is not None]
     prepared = iter(accelerator.prepare(*objs))
     model, optimizer, train_dl = next(prepared), next(prepared), next(prepared)
     valid_dl = next(prepared) if valid_dl is not None else None
     scheduler = next(prepared) if scheduler is not None else None
-    unwrapped = accelerator.unwrap_model(model)
-
-    hist = History(monitor=cfg.monitor, mode=cfg.mode)
-    start_epoch, bad_epochs, best_state = 0, 0, None
-    if cfg.resume_from:
-        ck, note = _find_checkpoint(cfg.resume_from)
-        if note and accelerator.is_main_process: print(note)
-        accelerator.load_state(str(ck))
-        st = json.loads((ck/"fit_state.json").read_text())
-        hist = History.from_dict(st["history"]); start_epoch, bad_epochs = st["epoch"], st["bad_epochs"]
-        best_dir = ck.parent/"best"
-        if cfg.restore_best and (best_dir/"model.safetensors").exists():
-            from safetensors.torch import load_file
-            best_state = load_file(str(best_dir/"model.safetensors"))
-        if accelerator.is_main_process and cfg.verbose: print(f"resumed from {ck} after epoch {start_epoch}")
+    s = FitState(model, optimizer, accelerator, cfg, History(monitor=cfg.monitor, mode=cfg.mode), train_dl, valid_dl, scheduler)
+    if cfg.resume_from: _resume(s)
     if cfg.log_with:
         accelerator.init_trackers(cfg.project_name, config={k: (v if isinstance(v, (int, float, str, bool)) else str(v))
                                                             for k, v in asdict(cfg).items()})
-    show_bar = (cfg.progress if cfg.progress is not None else not fast_mode()) and accelerator.is_local_main_process
-    steps_per_epoch = len(train_dl) if cfg.max_steps_per_epoch is None else min(len(train_dl), cfg.max_steps_per_epoch)
+    return s
 
-    for epoch in range(start_epoch, cfg.epochs):
-        set_seed(cfg.seed + epoch)          # the data order and dropout of epoch e depend only on (seed, e)
-        if hasattr(train_dl, "set_epoch"): train_dl.set_epoch(epoch)
-        model.train(); t0 = time.perf_counter()
-        tot_f, cnt_f = 0.0, 0
-        bar = _progress_bar(steps_per_epoch, f"epoch {epoch+1}/{cfg.epochs}", disable=not show_bar)
-        try:
-            for step, batch in enumerate(train_dl):
-                if step >= steps_per_epoch: break
-                with accelerator.accumulate(model):
-                    loss, _, _ = forward_fn(model, batch) if forward_fn else default_forward(model, batch, loss_fn)
-                    if loss is None: raise ValueError("no loss: pass loss_fn=, or a forward_fn, or a model that returns .loss")
-                    lv = loss.detach().float().sum().item()   # one host sync per step: cheap on CPU, and it locates a NaN exactly
-                    if not math.isfinite(lv):
-                        raise NonFiniteLossError(f"non-finite training loss ({lv}) at epoch {epoch+1}, step {step+1}: "
-                                                 "lower the learning rate, add clip_grad_norm=, check the inputs for NaN/inf, "
-                                                 "or use bf16 instead of fp16")
-                    accelerator.backward(loss)
-                    if cfg.clip_grad_norm and accelerator.sync_gradients:
-                        accelerator.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
-                    optimizer.step()
-                    if scheduler is not None and cfg.scheduler_step == "batch": scheduler.step()
-                    optimizer.zero_grad()
-                bs = _batch_size(batch)
-                tot_f += lv * bs; cnt_f += bs
-                if show_bar:
-                    bar.update(1)
-                    if step % 10 == 0: bar.set_postfix(loss=f"{lv:.4f}")
-        finally: bar.close()   # also on an error: no bar is left behind
-        if scheduler is not None and cfg.scheduler_step == "epoch": scheduler.step()
-        f64 = torch.float32 if accelerator.device.type == "mps" else torch.float64   # MPS has no float64
-        tot = accelerator.reduce(torch.tensor(tot_f, dtype=f64, device=accelerator.device), "sum")
-        cnt = accelerator.reduce(torch.tensor(cnt_f, dtype=f64, device=accelerator.device), "sum")
-        row = {"epoch": epoch + 1, "train_loss": float(tot / cnt.clamp(min=1))}
-        if valid_dl is not None:
-            row.update(_evaluate(model, valid_dl, accelerator, loss_fn, forward_fn, metrics))
-            bad = {k: row[k] for k in dict.fromkeys(("val_loss", cfg.monitor)) if k in row and not math.isfinite(row[k])}
-            if bad:   # a NaN would become the "best" epoch, stop early and roll the weights back: stop instead
-                raise NonFiniteLossError(f"non-finite validation {', '.join(f'{k}={v}' for k, v in bad.items())} at epoch "
-                                         f"{epoch+1}: check the validation data for NaN/inf (or the model's outputs)")
-        row["time_s"] = round(time.perf_counter() - t0, 4)
-        hist.rows.append(row)
-        if cfg.monitor not in row: raise ValueError(f"monitor={cfg.monitor!r} not computed; available: {list(row)}")
-        improved = _better(row[cfg.monitor], hist.best_value, cfg.mode)
-        if improved:
-            hist.best_value, hist.best_epoch, bad_epochs = row[cfg.monitor], epoch + 1, 0
-            if cfg.restore_best: best_state = {k: v.detach().to("cpu", copy=True) for k, v in unwrapped.state_dict().items()}
-        else: bad_epochs += 1
-        if cfg.log_with: accelerator.log({k: v for k, v in row.items() if k != "epoch"}, step=epoch + 1)
-        if accelerator.is_main_process and cfg.verbose:
-            print(f"epoch {epoch+1}/{cfg.epochs} " + " ".join(f"{k}={v:.4f}" for k, v in row.items() if k not in ("epoch", "time_s"))
-                  + f" ({row['time_s']:.1f}s)" + (" *" if improved else ""))
-        stop = cfg.patience is not None and bad_epochs >= cfg.patience
-        if out is not None:
-            st = dict(epoch=epoch + 1, bad_epochs=bad_epochs, history=hist.to_dict(), config={k: str(v) for k, v in asdict(cfg).items()})
-            if improved: _save_checkpoint(accelerator, out/"checkpoints"/"best", st)
-            if cfg.save_every_epoch or stop or epoch + 1 == cfg.epochs: _save_checkpoint(accelerator, out/"checkpoints"/"last", st)
-            if accelerator.is_main_process: atomic_write_json(out/"history.json", hist.to_dict())
-        if stop:
-            if accelerator.is_main_process and cfg.verbose: print(f"early stopping: no improvement in {cfg.monitor} for {cfg.patience} epochs")
-            break
-    if cfg.restore_best and best_state is not None and hist.best_epoch != (hist.rows[-1]["epoch"] if hist.rows else None):
-        unwrapped.load_state_dict({k: v.to(next(iter(unwrapped.state_dict().values())).device) for k, v in best_state.items()}, strict=False)
-        if accelerator.is_main_process and cfg.verbose: print(f"restored best weights from epoch {hist.best_epoch} ({cfg.monitor}={hist.best_value:.4f})")
-    if cfg.log_with:   # not `end_training()`: it also destroys the process group, which the caller's next fit or
-        for tracker in accelerator.trackers: tracker.finish()   # gather still needs under a launcher
-    accelerator.wait_for_everyone()
-    # `prepare` wrapped model.forward in autocast for mixed precision; give the caller back a plain model, so that
-    # later inference or saving runs in the precision the caller chooses, not silently in bf16/fp16
-    accelerator.unwrap_model(model, keep_fp32_wrapper=False)
-    return hist
+def _resume(s: FitState) -> None:
+    "Load the newest complete checkpoint of `resume_from` (weights, optimizer, RNGs, loop state) into `s`."
+    ck, note = _find_checkpoint(s.config.resume_from)
+    if note and s.accelerator.is_main_process: print(note)
+    s.accelerator.load_state(str(ck))
+    st = json.loads((ck/"fit_state.json").read_text())
+    s.history, s.epoch, s.bad_epochs = History.from_dict(st["history"]), st["epoch"], st["bad_epochs"]
+    if s.config.restore_best and (ck.parent/"best"/"model.safetensors").exists():
+        from safetensors.torch import load_file
+        s.best_state = load_file(str(ck.parent/"best"/"model.safetensors"))
+    if s.accelerator.is_main_process and s.config.verbose: print(f"resumed from {ck} after epoch {s.epoch}")
+
+# %% ../nbs/01_training.ipynb #323f49dc
+def _train_one_epoch(s: FitState, loss_fn, forward_fn, callbacks, steps: int, show_bar: bool) -> tuple[dict, bool]:
+    "Train one epoch; returns its record (`epoch`, `train_loss`) and whether a callback cancelled the fit."
+    cfg, acc, model = s.config, s.accelerator, s.model
+    model.train(); tot, cnt, cancelled = 0.0, 0, False
+    bar = _progress_bar(steps, f"epoch {s.epoch}/{cfg.epochs}", disable=not show_bar)
+    try:
+        for s.step, batch in enumerate(s.train_dl, start=1):
+            if s.step > steps: break
+            with acc.accumulate(model):
+                loss, _, _ = forward_fn(model, batch) if forward_fn else default_forward(model, batch, loss_fn)
+                if loss is None: raise ValueError("no loss: pass loss_fn=, or a forward_fn, or a model that returns .loss")
+                s.loss = loss.detach().float().sum().item()
+                if not math.isfinite(s.loss):
+                    raise NonFiniteLossError(f"non-finite training loss ({s.loss}) at epoch {s.epoch}, step {s.step}: "
+                                             "lower the learning rate, add clip_grad_norm=, check the inputs for NaN/inf, "
+                                             "or use bf16 instead of fp16")
+                acc.backward(loss)
+                if cfg.clip_grad_norm and acc.sync_gradients: acc.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
+                s.optimizer.step()
+                if s.scheduler is not None and cfg.scheduler_step == "batch": s.scheduler.step()
+                s.optimizer.zero_grad()
+            bs = _batch_size(batch); tot += s.loss * bs; cnt += bs
+            if show_bar:
+                bar.update(1)
+                if s.step % 10 == 1: bar.set_postfix(loss=f"{s.loss:.4f}")
+            try: _fire(callbacks, "after_batch", s)
+            except CancelFitException: cancelled = True; break
+    finally: bar.close()   # also on an error: no bar is left behind
+    if s.scheduler is not None and cfg.scheduler_step == "epoch": s.scheduler.step()
+    f64 = torch.float32 if acc.device.type == "mps" else torch.float64   # MPS has no float64
+    tot_, cnt_ = (acc.reduce(torch.tensor(v, dtype=f64, device=acc.device), "sum") for v in (tot, cnt))
+    return {"epoch": s.epoch, "train_loss": float(tot_ / cnt_.clamp(min=1))}, cancelled
+
+# %% ../nbs/01_training.ipynb #2c90f8cc
+def _validate(s: FitState, loss_fn, forward_fn, metrics) -> dict:
+    "Validation loss and metrics of the current weights; a non-finite value stops the fit with a clear error."
+    res = _evaluate(s.model, s.valid_dl, s.accelerator, loss_fn, forward_fn, metrics)
+    bad = {k: res[k] for k in dict.fromkeys(("val_loss", s.config.monitor)) if k in res and not math.isfinite(res[k])}
+    if bad: raise NonFiniteLossError(f"non-finite validation {', '.join(f'{k}={v}' for k, v in bad.items())} at epoch "
+                                     f"{s.epoch}: check the validation data for NaN/inf (or the model's outputs)")
+    return res
+
+# %% ../nbs/01_training.ipynb #391605d1
+def _end_epoch(s: FitState, row: dict, t0: float) -> bool:
+    "Record `row`, track the best, log, print, checkpoint; True when early stopping says stop."
+    cfg, acc, h = s.config, s.accelerator, s.history
+    row["time_s"] = round(time.perf_counter() - t0, 4)
+    h.rows.append(row); s.row = row
+    if cfg.monitor not in row: raise ValueError(f"monitor={cfg.monitor!r} not computed; available: {list(row)}")
+    s.improved = _better(row[cfg.monitor], h.best_value, cfg.mode)
+    if s.improved:
+        h.best_value, h.best_epoch, s.bad_epochs = row[cfg.monitor], s.epoch, 0
+        if cfg.restore_best: s.best_state = {k: v.detach().to("cpu", copy=True) for k, v in acc.unwrap_model(s.model).state_dict().items()}
+    else: s.bad_epochs += 1
+    if cfg.log_with: acc.log({k: v for k, v in row.items() if k != "epoch"}, step=s.epoch)
+    if acc.is_main_process and cfg.verbose:
+        print(f"epoch {s.epoch}/{cfg.epochs} " + " ".join(f"{k}={v:.4f}" for k, v in row.items() if k not in ("epoch", "time_s"))
+              + f" ({row['time_s']:.1f}s)" + (" *" if s.improved else ""))
+    stop = cfg.patience is not None and s.bad_epochs >= cfg.patience
+    if cfg.output_dir is not None:
+        out = Path(cfg.output_dir)
+        st = dict(epoch=s.epoch, bad_epochs=s.bad_epochs, history=h.to_dict(), config={k: str(v) for k, v in asdict(cfg).items()})
+        if s.improved: _save_checkpoint(acc, out/"checkpoints"/"best", st)
+        if cfg.save_every_epoch or stop or s.epoch == cfg.epochs: _save_checkpoint(acc, out/"checkpoints"/"last", st)
+        if acc.is_main_process: atomic_write_json(out/"history.json", h.to_dict())
+    if stop and acc.is_main_process and cfg.verbose: print(f"early stopping: no improvement in {cfg.monitor} for {cfg.patience} epochs")
+    return stop
+
+# %% ../nbs/01_training.ipynb #a25d2047
+def _finish(s: FitState) -> None:
+    "Restore the best weights, finish trackers, sync the processes and unwrap the model."
+    cfg, acc, h = s.config, s.accelerator, s.history
+    if cfg.restore_best and s.best_state is not None and h.best_epoch != (h.rows[-1]["epoch"] if h.rows else None):
+        m = acc.unwrap_model(s.model); dev = next(iter(m.state_dict().values())).device
+        m.load_state_dict({k: v.to(dev) for k, v in s.best_state.items()}, strict=False)
+        if acc.is_main_process and cfg.verbose: print(f"restored best weights from epoch {h.best_epoch} ({cfg.monitor}={h.best_value:.4f})")
+    if cfg.log_with:
+        for tracker in acc.trackers: tracker.finish()
+    acc.wait_for_everyone()
+    acc.unwrap_model(s.model, keep_fp32_wrapper=False)
+
+# %% ../nbs/01_training.ipynb #28f7a5c8
+def fit(model: nn.Module, # the model to train, in place
+        optimizer, # a torch optimizer over `model`'s parameters
+        train_dl, # training DataLoader: `(x, y)` batches, dicts for 🤗 models, or anything `forward_fn` takes
+        valid_dl=None, # validation DataLoader (None: `monitor` falls back to the training loss)
+        *,
+        loss_fn: Callable | None = None, # `loss_fn(preds, targets)`; None: the model's own `.loss`
+        metrics: Mapping[str, Callable] | None = None, # name -> `fn(preds, targets)` on NumPy arrays, each epoch
+        scheduler=None, # a learning-rate scheduler, stepped per batch or per epoch (`scheduler_step`)
+        forward_fn: Callable | None = None, # `forward_fn(model, batch) -> (loss, preds, targets)`; default `default_forward`
+        callbacks: Sequence = (), # objects with any of `before_fit`/`after_batch`/`after_epoch`/`after_fit(state)`
+        accelerator=None, # an `Accelerator` to train with (then give it the precision etc.); None: `fit` makes one
+        epochs: int = 1, # passes over the training data
+        mixed_precision: str | None = None, # "no" | "bf16" | "fp16"; None: from the launcher / `accelerate config`
+        grad_accum_steps: int = 1, # accumulate gradients over this many batches
+        clip_grad_norm: float | None = None, # clip the global gradient norm (on real optimizer steps only)
+        seed: int = 42, # seeds Python/NumPy/torch; each epoch reseeds with seed+epoch
+        output_dir: str | Path | None = None, # checkpoints/{last,best} and history.json go here
+        monitor: str = "val_loss", # metric for early stopping and best-checkpoint selection
+        mode: str = "min", # "min" or "max" for `monitor`
+        patience: int | None = None, # stop after this many epochs without improvement (None: never)
+        restore_best: bool = True, # load the best weights into the model at the end
+        resume_from: str | Path | None = None, # a checkpoint folder (or an `output_dir`) to continue from
+        save_every_epoch: bool = True, # write checkpoints/last after each epoch (needs output_dir)
+        log_with: str | list | None = None, # Accelerate tracker(s), e.g. "tensorboard"
+        project_name: str = "accel_course", # tracker run name
+        scheduler_step: str = "batch", # "batch" or "epoch"
+        max_steps_per_epoch: int | None = None, # cap batches per epoch (quick experiments)
+        cpu: bool = False, # force CPU even when a GPU is present
+        progress: bool | None = None, # tqdm bar (default: on, except in tiny-data mode)
+        verbose: bool = True, # print one line per epoch (main process)
+       ) -> History:
+    "Train `model` with Accelerate and return its `History`; the model ends with the best weights, unwrapped."
+    opts = locals()
+    from accelerate.utils import set_seed
+    cfg = _check_options(FitConfig(**{f.name: opts[f.name] for f in fields(FitConfig)}), accelerator, valid_dl, metrics)
+    s = _setup(model, optimizer, train_dl, valid_dl, scheduler, accelerator, cfg)
+    show_bar = (cfg.progress if cfg.progress is not None else not fast_mode()) and s.accelerator.is_local_main_process
+    steps = len(s.train_dl) if cfg.max_steps_per_epoch is None else min(len(s.train_dl), cfg.max_steps_per_epoch)
+    try:
+        _fire(callbacks, "before_fit", s)
+        for epoch in range(s.epoch, cfg.epochs):
+            set_seed(cfg.seed + epoch)          # the data order and dropout of epoch e depend only on (seed, e)
+            if hasattr(s.train_dl, "set_epoch"): s.train_dl.set_epoch(epoch)
+            s.epoch, t0 = epoch + 1, time.perf_counter()
+            row, cancelled = _train_one_epoch(s, loss_fn, forward_fn, callbacks, steps, show_bar)
+            if s.valid_dl is not None: row.update(_validate(s, loss_fn, forward_fn, metrics))
+            stop = _end_epoch(s, row, t0)
+            _fire(callbacks, "after_epoch", s)
+            if stop or cancelled: break
+    except CancelFitException: pass
+    _finish(s)
+    _fire(callbacks, "after_fit", s)
+    return s.history
 
 # %% ../nbs/01_training.ipynb #d92cb45a
 import contextlib

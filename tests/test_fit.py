@@ -90,10 +90,12 @@ def test_early_stopping_restores_best(tmp_path):
     X, y = toy_regression(256, seed=0)
     dl = DataLoader(TensorDataset(X, y), batch_size=32)
     m = make_mlp()
-    # a learning rate that makes validation worse after the first epochs
-    h = fit(m, torch.optim.SGD(m.parameters(), lr=0.3, momentum=0.9), dl, dl, loss_fn=nn.MSELoss(), epochs=30,
+    # a small SGD step lowers val_loss every epoch; with mode="max" epoch 1 is the best and never beaten, so early
+    # stopping must fire after 1 + patience epochs and put epoch 1's weights back
+    h = fit(m, torch.optim.SGD(m.parameters(), lr=0.01), dl, dl, loss_fn=nn.MSELoss(), epochs=30, mode="max",
             patience=2, output_dir=tmp_path, progress=False, verbose=False, cpu=True)
-    assert len(h) < 30 or h.best_epoch == 30
+    assert h["val_loss"] == sorted(h["val_loss"], reverse=True) and h["val_loss"][0] > h["val_loss"][-1]
+    assert len(h) == 3 and h.best_epoch == 1
     best_val = h.best_value
     with torch.no_grad(): now = nn.functional.mse_loss(m(X), y).item()
     assert abs(now - best_val) < 1e-4, "best weights were not restored"
