@@ -352,7 +352,8 @@ def read_azure_pdm(folder) -> AzurePdM:
                 refuse_cmapss(folder)
                 raise DataError(f"{folder}: missing {name} (the Azure PdM data has five files: {list(AZURE_FILES.values())})")
             p = hits[0]
-        df = check_azure_table(key, read_table(p, required=AZURE_SPEC[key][0], what=f"Azure PdM {key}"), p, machines)
+        df = check_azure_table(key, read_table(p, required=AZURE_SPEC[key][0], what=f"Azure PdM {key}",
+                                                  encoding="utf-8-sig"), p, machines)
         if key == "machines": machines = sorted(set(df["machineID"]))
         tabs[key] = df.sort_values(["machineID", "datetime"] if "datetime" in df else ["machineID"], kind="stable").reset_index(drop=True)
     return AzurePdM(**{k: tabs[k] for k in AZURE_FILES}, source=str(folder))
