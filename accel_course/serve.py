@@ -6,7 +6,7 @@ Docs: https://accel-course.github.io/accel_course/serve.html.md"""
 
 # %% ../nbs/21_serve.ipynb #a133721e
 from __future__ import annotations
-import os, sys, json, time, queue, threading, contextlib, subprocess
+import os, sys, json, time, queue, threading, contextlib, functools, subprocess
 from concurrent.futures import Future, TimeoutError as FutureTimeout
 from dataclasses import dataclass, asdict
 from pathlib import Path
@@ -17,15 +17,17 @@ import numpy as np
 from .core import atomic_dir, pick, seed_everything
 
 # %% auto #0
-__all__ = ['ModelLoadError', 'check_model_dir', 'SentimentPredictor', 'load_predictor', 'offline_checkpoint', 'make_demo_model',
-           'train_small_model', 'MicroBatcher', 'Limits', 'parse_predict_request', 'create_app', 'make_server', 'serve',
-           'running_server', 'server_process', 'load_test']
+__all__ = ['SERVER_SETTINGS', 'MAX_CONNECTIONS_PER_CLIENT', 'ModelLoadError', 'check_model_dir', 'SentimentPredictor',
+           'load_predictor', 'offline_checkpoint', 'make_demo_model', 'train_small_model', 'MicroBatcher', 'Limits',
+           'parse_predict_request', 'create_app', 'ServeConfigError', 'make_server', 'serve', 'running_server',
+           'server_process', 'load_test']
 
 # %% ../nbs/21_serve.ipynb #1480afcc
 class ModelLoadError(ValueError):
     "The model folder cannot be served: the message says which file is missing or wrong, and how to fix it."
 
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json", "spiece.model")
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")   # torch.save / pickle formats: loading them can run code
 
 def check_model_dir(model_dir) -> Path:
     "Check that `model_dir` is a Hugging Face model folder with safetensors weights and a tokenizer; return it as a `Path`."
@@ -37,16 +39,34 @@ def check_model_dir(model_dir) -> Path:
     if not (d/"config.json").is_file():
         raise ModelLoadError(f"{d}: not a Hugging Face model folder (no config.json); save the model with "
                              "model.save_pretrained(dir, safe_serialization=True) and tokenizer.save_pretrained(dir)")
-    if not ((d/"model.safetensors").is_file() or (d/"model.safetensors.index.json").is_file()):
-        pickles = sorted(p.name for p in d.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".pkl", ".ckpt"))
-        hint = (f" It holds {pickles}, pickle-based weights that can run code when loaded; this server refuses them."
-                if pickles else "")
-        raise ModelLoadError(f"{d}: no model.safetensors.{hint} Re-save the model with "
+    pickles = sorted(p.name for p in d.iterdir() if p.suffix.lower() in _PICKLE_SUFFIXES)
+    if pickles:     # refused even beside a model.safetensors: nothing in a served folder may be a pickle
+        raise ModelLoadError(f"{d}: holds {pickles}: pickle-based files can run code when loaded, and this server only "
+                             "loads safetensors. Re-save the model with model.save_pretrained(dir, safe_serialization=True) "
+                             "into a folder without them")
+    if (d/"model.safetensors.index.json").is_file(): _check_shard_index(d)
+    elif not (d/"model.safetensors").is_file():
+        raise ModelLoadError(f"{d}: no model.safetensors. Re-save the model with "
                              "model.save_pretrained(dir, safe_serialization=True)")
     if not any((d/f).is_file() for f in _TOKENIZER_FILES):
         raise ModelLoadError(f"{d}: no tokenizer files (expected one of {list(_TOKENIZER_FILES)}); "
                              "save it with tokenizer.save_pretrained(dir)")
     return d
+
+def _check_shard_index(d: Path):
+    "Every shard that `model.safetensors.index.json` names must be a `.safetensors` file directly in `d`."
+    f = d/"model.safetensors.index.json"
+    try: index = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e: raise ModelLoadError(f"{f}: unreadable shard index ({type(e).__name__}: {e})") from None
+    wm = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(wm, dict) or not wm or not all(isinstance(v, str) for v in wm.values()):
+        raise ModelLoadError(f'{f}: "weight_map" must be a non-empty object of tensor name -> shard file name')
+    for shard in sorted(set(wm.values())):
+        if "/" in shard or "\\" in shard or shard in ("", ".", "..") or Path(shard).name != shard:
+            raise ModelLoadError(f"{f}: shard {shard!r} is not a plain file name in the model folder")
+        if not shard.endswith(".safetensors"):
+            raise ModelLoadError(f"{f}: shard {shard!r} is not a .safetensors file; this server only loads safetensors")
+        if not (d/shard).is_file(): raise ModelLoadError(f"{f}: shard {shard!r} is missing from {d}")
 
 # %% ../nbs/21_serve.ipynb #7a4c01f6
 def _auto_device(device=None) -> str:
@@ -63,6 +83,15 @@ def _training_info(d: Path) -> dict:
     try: info = json.loads((d/"training_info.json").read_text(encoding="utf-8"))
     except (OSError, ValueError): return {}
     return info if isinstance(info, dict) else {}
+
+def _token_counter(tokenizer, max_length: int):
+    "A private copy of a fast tokenizer's Rust backend, truncating at `max_length`: it counts tokens from any thread (None if slow)."
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None: return None
+    from tokenizers import Tokenizer
+    counter = Tokenizer.from_str(backend.to_str())   # its own copy: changing truncation settings is not thread-safe
+    counter.no_padding(); counter.enable_truncation(int(max_length))
+    return counter
 
 class SentimentPredictor:
     "A text classifier loaded once from a safetensors model folder; `predict(texts)` works in sorted batches."
@@ -97,6 +126,7 @@ class SentimentPredictor:
         limit = min(int(getattr(self.tokenizer, "model_max_length", 512) or 512),
                     int(getattr(config, "max_position_embeddings", 512) or 512))
         self.max_length = min(int(max_length), limit) if max_length else limit
+        self._counter, self._count_lock = _token_counter(self.tokenizer, self.max_length), threading.Lock()
         self.name = self.model_dir.resolve().name
         self.architecture = (config.architectures or [type(self.model).__name__])[0]
         self.model.to(self.device).eval()
@@ -117,6 +147,13 @@ class SentimentPredictor:
                 logits = self.model(**enc).logits.float()
                 out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
         return out
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        "Tokens the model will run for each text (special tokens included, truncated to `max_length`): a request's cost."
+        texts = [str(t) for t in texts]
+        if self._counter is not None: return [len(e.ids) for e in self._counter.encode_batch(texts)]
+        with self._count_lock:      # a slow (pure Python) tokenizer: count with it, one request at a time
+            return [len(ids) for ids in self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]]
 
     def predict(self, texts: Sequence[str]) -> list[dict]:
         "One `{label, score, probabilities}` dict per text."
@@ -246,8 +283,9 @@ class MicroBatcher:
 class Limits:
     "Request limits of the API."
     max_texts: int = 64            # texts per request
-    max_chars: int = 4000          # characters per text (tokens beyond max_length are truncated anyway)
+    max_chars: int = 4000          # characters per text (tokens beyond max_length are truncated)
     max_body_bytes: int = 1_000_000  # request body size; larger -> 413
+    max_tokens: int = 4096         # tokens per request, all texts together, as the model runs them; more -> 413
 
 def _jtype(v) -> str:
     "The JSON name of a parsed value's type, for error messages."
@@ -294,13 +332,13 @@ def _json_error(status: int, name: str, message: str):
     return resp
 
 def create_app(model_dir, *, max_texts: int = Limits.max_texts, max_chars: int = Limits.max_chars,
-               max_body_bytes: int = Limits.max_body_bytes, batch_size: int = 32, max_length: int | None = None,
+               max_body_bytes: int = Limits.max_body_bytes, max_tokens: int = Limits.max_tokens, batch_size: int = 32, max_length: int | None = None,
                device=None, micro_batching: bool = True, max_wait_ms: float = 0.0, request_timeout_s: float = 60):
     "Flask app serving `POST /predict` and `GET /health` for a safetensors model folder (or a loaded `SentimentPredictor`)."
     from flask import Flask, jsonify, request
     from werkzeug.exceptions import HTTPException
-    limits = Limits(int(max_texts), int(max_chars), int(max_body_bytes))
-    if min(limits.max_texts, limits.max_chars, limits.max_body_bytes) < 1: raise ValueError(f"limits must be >= 1: {limits}")
+    limits = Limits(int(max_texts), int(max_chars), int(max_body_bytes), int(max_tokens))
+    if min(asdict(limits).values()) < 1: raise ValueError(f"limits must be >= 1: {limits}")
     predictor = (model_dir if isinstance(model_dir, SentimentPredictor)
                  else load_predictor(model_dir, device=device, batch_size=batch_size, max_length=max_length))
     batcher = MicroBatcher(predictor, max_batch=predictor.batch_size, max_wait_ms=max_wait_ms) if micro_batching else None
@@ -317,6 +355,11 @@ def create_app(model_dir, *, max_texts: int = Limits.max_texts, max_chars: int =
     @app.post("/predict")
     def predict():
         texts, single = parse_predict_request(request.get_data(cache=False), limits)
+        n_tokens = sum(predictor.count_tokens(texts))      # the cost of the forward pass, known before it runs
+        if n_tokens > limits.max_tokens:
+            return _json_error(413, "Payload Too Large", f"too many tokens: the texts hold {n_tokens} tokens in total "
+                               f"(each truncated to {predictor.max_length}); the limit is {limits.max_tokens} per request. "
+                               "Send fewer or shorter texts per request")
         if batcher is None: preds = predictor.predict(texts)
         else:
             try: preds = batcher.predict(texts, timeout=request_timeout_s)
@@ -339,17 +382,42 @@ def create_app(model_dir, *, max_texts: int = Limits.max_texts, max_chars: int =
 
     return app
 
+# %% ../nbs/21_serve.ipynb #b7e5a1c2
+SERVER_SETTINGS = dict(          # waitress adjustments, chosen deliberately (see "Hardening the server" below)
+    connection_limit=500,        # open connections in total (waitress' default, 100, was filled by one idle client)
+    channel_timeout=30,          # close a connection idle for 30 s (default 120)
+    cleanup_interval=5,          # look for such connections every 5 s (default 30)
+    asyncore_use_poll=True,      # poll() instead of select(), which cannot watch file descriptors above 1023
+)
+MAX_CONNECTIONS_PER_CLIENT = 50  # open connections per client address; beyond that its longest-idle ones are closed
+
 # %% ../nbs/21_serve.ipynb #56148f3f
-def make_server(app, host: str = "127.0.0.1", port: int = 8000, threads: int = 4, **waitress_kw):
-    "A waitress server for `app`, bound but not yet running (`.run()` serves; `.effective_port` is the real port)."
-    from waitress.server import create_server
-    ext = app.extensions.get("accel_course", {})
-    body = ext["limits"].max_body_bytes if "limits" in ext else 1_000_000
+class ServeConfigError(ValueError):
+    "A server option (host, port, threads, ...) is invalid or cannot be used; the message names the option and its value."
+
+def make_server(app, host: str = "127.0.0.1", port: int = 8000, threads: int = 4, *,
+                max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT, **waitress_kw):
+    "A hardened waitress server for `app`, bound but not yet running (`.run()` serves; `_bound_port(server)` is the real port)."
+    from waitress.server import create_server, BaseWSGIServer
+    _check_server_options(host, port, threads, max_connections_per_client=max_connections_per_client,
+                          **{k: waitress_kw[k] for k in ("connection_limit", "channel_timeout") if k in waitress_kw})
+    ext = getattr(app, "extensions", {}).get("accel_course", {})
+    body = ext["limits"].max_body_bytes if "limits" in ext else Limits.max_body_bytes
     # waitress refuses huge bodies itself (plain-text 413) before buffering them; bodies between the two limits
     # reach Flask, which answers a JSON 413.
     waitress_kw.setdefault("max_request_body_size", 4 * body + (1 << 20))
-    return create_server(app, host=host, port=int(port), threads=int(threads), ident="accel_course",
-                         clear_untrusted_proxy_headers=True, **waitress_kw)
+    _quiet_queue_log()
+    try:
+        server = create_server(app, host=host, port=port, threads=threads, ident="accel_course",
+                               clear_untrusted_proxy_headers=True, **{**SERVER_SETTINGS, **waitress_kw})
+    except (OSError, ValueError) as e: raise _bind_error(host, port, e) from None
+    for s in [server, *getattr(server, "map", {}).values()]:       # one listener, or several (IPv4 + IPv6)
+        if isinstance(s, BaseWSGIServer):
+            s.channel_class, s.max_connections_per_client = _hardened_channel(), int(max_connections_per_client)
+    return server
+
+def _bound_port(server) -> int:
+    return server.effective_port if hasattr(server, "effective_port") else server.effective_listen[0][1]
 
 def _stop_server(server):
     "Close the listening socket and every open connection, then stop the worker threads (call from the loop's thread)."
@@ -366,22 +434,40 @@ def _run_until(server, stop: threading.Event, tick: float = 0.05):
     finally:
         _stop_server(server)
 
+# %% ../nbs/21_serve.ipynb #b7e5a1c3
 def _raise_keyboard_interrupt(*_): raise KeyboardInterrupt
 
+class _LoadingApp:
+    "The WSGI app while the model loads: the socket is bound first, the real app is attached when it is ready."
+    def __init__(self, limits: Limits): self.app, self.extensions = None, {"accel_course": {"limits": limits}}
+    def __call__(self, environ, start_response):
+        if self.app is not None: return self.app(environ, start_response)
+        start_response("503 Service Unavailable", [("Content-Type", "application/json"), ("Retry-After", "5")])
+        return [b'{"error":{"status":503,"name":"Service Unavailable","message":"the model is still loading"}}\n']
+
 def serve(model_dir, host: str = "127.0.0.1", port: int = 8000, threads: int = 4, *, torch_threads: int | None = None,
-          device=None, **limits) -> None:
-    """Load `model_dir` once and serve it under waitress until interrupted (Ctrl-C or SIGTERM). `limits` go to
-    `create_app`. `torch_threads`: intra-op threads per forward pass (None: `OMP_NUM_THREADS` if set, else 1; 0: torch's default)."""
-    import torch
-    if torch_threads is None:
-        env = os.environ.get("OMP_NUM_THREADS", "").strip()
-        torch_threads = int(env) if env.isdigit() and int(env) > 0 else 1
-    if int(torch_threads) > 0: torch.set_num_threads(int(torch_threads))
-    app = create_app(model_dir, device=device, **limits)
-    server = make_server(app, host, port, threads)
+          device=None, max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT,
+          connection_limit: int = SERVER_SETTINGS["connection_limit"],
+          channel_timeout: int = SERVER_SETTINGS["channel_timeout"], **limits) -> None:
+    """Bind `host:port`, then load `model_dir` once and serve it under waitress until interrupted (Ctrl-C or SIGTERM).
+    `limits` go to `create_app`. `torch_threads`: intra-op threads per forward pass (None: `OMP_NUM_THREADS` if set,
+    else 1; 0: torch's default). Bad options raise `ServeConfigError` in well under a second, before the model loads."""
+    loading = _LoadingApp(Limits(**{k: v for k, v in limits.items() if k in Limits.__dataclass_fields__}))
+    server = make_server(loading, host, port, threads, max_connections_per_client=max_connections_per_client,
+                         connection_limit=connection_limit, channel_timeout=channel_timeout)   # fails fast
+    try:
+        import torch
+        if torch_threads is None:
+            env = os.environ.get("OMP_NUM_THREADS", "").strip()
+            torch_threads = int(env) if env.isdigit() and int(env) > 0 else 1
+        if int(torch_threads) > 0: torch.set_num_threads(int(torch_threads))
+        app = create_app(model_dir, device=device, **limits)
+    except BaseException:
+        _stop_server(server); raise
+    loading.app = app                                # from now on requests reach the model
     info = app.extensions["accel_course"]["predictor"].info()
     print(f"[accel_course:serve] {info['model']} ({', '.join(info['labels'])}) on {info['device']}: "
-          f"listening on http://{host}:{server.effective_port} (waitress, {threads} threads, "
+          f"listening on http://{host}:{_bound_port(server)} (waitress, {threads} threads, "
           f"{torch.get_num_threads()} torch thread(s))", flush=True)
     if threading.current_thread() is threading.main_thread():   # `kill`/docker stop (SIGTERM) stops it like Ctrl-C
         import signal
@@ -406,12 +492,12 @@ def _wait_ready(url: str, timeout: float, proc=None):
     return False
 
 @contextlib.contextmanager
-def running_server(app, host: str = "127.0.0.1", port: int = 0, threads: int = 4, timeout: float = 30):
-    "Serve `app` with waitress in a background thread; yield its base URL; always stop it."
-    server, stop = make_server(app, host, port, threads), threading.Event()
+def running_server(app, host: str = "127.0.0.1", port: int = 0, threads: int = 4, timeout: float = 30, **server_kw):
+    "Serve `app` with waitress (`make_server(app, host, port, threads, **server_kw)`) in a background thread; yield its base URL; always stop it."
+    server, stop = make_server(app, host, port, threads, **server_kw), threading.Event()
     t = threading.Thread(target=_run_until, args=(server, stop), name="waitress", daemon=True)
     t.start()
-    url = f"http://{host}:{server.effective_port}"
+    url = f"http://{host}:{_bound_port(server)}"
     try:
         if not _wait_ready(url, timeout): raise RuntimeError(f"server at {url} did not become ready in {timeout} s")
         yield url
@@ -447,6 +533,67 @@ def server_process(model_dir, host: str = "127.0.0.1", port: int = 0, threads: i
         proc.terminate()
         try: proc.wait(10)
         except subprocess.TimeoutExpired: proc.kill(); proc.wait(10)
+
+# %% ../nbs/21_serve.ipynb #c1a0e005
+def _evict_idle(server, new, per_client: int):
+    "Close idle connections: those of `new`'s client beyond `per_client`, then any beyond the server's high-water mark."
+    others = [c for c in list(server.active_channels.values()) if c is not new]
+    idle = sorted((c for c in others if not c.requests and not c.total_outbufs_len), key=lambda c: c.last_activity)
+    client = new.addr[0] if isinstance(new.addr, tuple) else None       # None for a unix socket
+    same = lambda c: client is not None and isinstance(c.addr, tuple) and c.addr[0] == client
+    victims = [c for c in idle if same(c)][:max(0, sum(map(same, others)) + 1 - per_client)]
+    high = server.adj.connection_limit - 10      # waitress stops accepting AT the limit: keep room for new clients
+    extra = len(others) + 1 - len(victims) - high
+    if extra > 0:
+        chosen = set(map(id, victims)); victims += [c for c in idle if id(c) not in chosen][:extra]
+    for c in victims:
+        with contextlib.suppress(Exception): c.handle_close()
+
+@functools.lru_cache(maxsize=None)
+def _hardened_channel():
+    "waitress' connection class with a stricter request parser and idle-connection eviction (built on first use)."
+    from waitress.channel import HTTPChannel
+    from waitress.parser import HTTPRequestParser, ParsingError
+
+    class StrictParser(HTTPRequestParser):
+        def parse_header(self, header_plus):
+            super().parse_header(header_plus)   # HTTP/1.1: waitress pops Transfer-Encoding and sets `chunked`
+            if "CONTENT_LENGTH" in self.headers and (self.chunked or "TRANSFER_ENCODING" in self.headers):
+                raise ParsingError("both Content-Length and Transfer-Encoding: ambiguous message framing")
+
+    class Channel(HTTPChannel):
+        parser_class = StrictParser
+        def __init__(self, server, sock, addr, adj, map=None):
+            super().__init__(server, sock, addr, adj, map)
+            _evict_idle(server, self, getattr(server, "max_connections_per_client", MAX_CONNECTIONS_PER_CLIENT))
+    return Channel
+
+# %% ../nbs/21_serve.ipynb #c1a0e013
+def _check_server_options(host, port, threads, **positive):
+    "Refuse bad `host`/`port`/`threads` (and other positive integers) with the CLI option's name and value."
+    def bad_int(v, lo, hi=None): return isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi)
+    if bad_int(threads, 1): raise ServeConfigError(f"--threads {threads!r}: expected an integer >= 1 (waitress worker threads)")
+    if bad_int(port, 0, 65535):
+        raise ServeConfigError(f"--port {port!r}: expected an integer in 0..65535 (0 lets the system pick a free port)")
+    if not isinstance(host, str) or not host.strip() or any(c.isspace() for c in host):
+        raise ServeConfigError(f"--host {host!r}: expected a host name or IP address such as 127.0.0.1")
+    for name, v in positive.items():
+        if bad_int(v, 1): raise ServeConfigError(f"{name}={v!r}: expected an integer >= 1")
+
+def _bind_error(host, port, e: Exception) -> ServeConfigError:
+    "A one-line error for a socket that cannot be bound (waitress raises ValueError for a host it cannot resolve)."
+    import errno
+    if isinstance(e, ValueError): return ServeConfigError(f"--host {host!r}: not an address this machine can listen on ({e})")
+    if e.errno == errno.EADDRINUSE:
+        return ServeConfigError(f"--port {port}: already in use on {host} (another server listens there; pick another port)")
+    if e.errno == errno.EACCES: return ServeConfigError(f"--port {port}: permission denied (ports below 1024 need privileges)")
+    return ServeConfigError(f"--host {host!r} --port {port}: cannot listen ({e.strerror or e})")
+
+def _quiet_queue_log():
+    "waitress logs 'Task queue depth is N' (WARNING) for every request that waits for a thread: raise that logger to ERROR, unless configured."
+    import logging
+    log = logging.getLogger("waitress.queue")
+    if log.level == logging.NOTSET: log.setLevel(logging.ERROR)
 
 # %% ../nbs/21_serve.ipynb #be044683
 def load_test(url: str, payloads: Sequence[dict], concurrency: int = 8, timeout: float = 120) -> dict:

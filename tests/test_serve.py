@@ -75,7 +75,7 @@ def test_refuses_bad_model_dirs(tmp_path, model_dir):
     (pk / "pytorch_model.bin").write_bytes(b"this would be a pickle")
     for name in ("tokenizer.json", "tokenizer_config.json"):
         (pk / name).write_bytes((Path(model_dir) / name).read_bytes())
-    with pytest.raises(ModelLoadError, match="safetensors.*pytorch_model.bin"): check_model_dir(pk)
+    with pytest.raises(ModelLoadError, match="pytorch_model.bin.*safetensors"): check_model_dir(pk)
     with pytest.raises(ModelLoadError, match="safetensors"): load_predictor(pk)
     with pytest.raises(ModelLoadError, match="safetensors"): create_app(pk)
     notok = tmp_path / "notok"; notok.mkdir()
@@ -196,7 +196,7 @@ def test_health(client, predictor):
     assert r.status_code == 200 and r.mimetype == "application/json"
     h = r.get_json()
     assert h["status"] == "ok" and h["model"] == "tiny-model" and h["labels"] == LABELS and h["device"] == "cpu"
-    assert h["limits"] == {"max_texts": 8, "max_chars": 300, "max_body_bytes": 4096}
+    assert h["limits"] == {"max_texts": 8, "max_chars": 300, "max_body_bytes": 4096, "max_tokens": 4096}
 
 
 def test_predict_single_and_batch(client, predictor):
