@@ -23,14 +23,16 @@ from .housing import Checker   # vectorised column checks whose errors name file
 # %% auto #0
 __all__ = ['ATTACK_CATEGORIES', 'CATEGORIES', 'PARTITION_COLUMNS', 'FULL_COLUMNS', 'FULL_TO_PARTITION', 'CATEGORICAL',
            'NON_FEATURES', 'FEATURE_GROUPS', 'FEATURES', 'NUMERIC_FEATURES', 'PARTITION_ROWS', 'CATEGORY_ALIASES',
-           'HEAVY_TAILED', 'UNSWData', 'clean_attack_cat', 'parse_ports', 'clean_flows', 'identify_partition',
-           'load_partition_csv', 'read_feature_names', 'load_full_csv', 'generate_traffic', 'load_unsw', 'Splits',
-           'make_splits', 'FlowPreprocessor', 'fit_isolation_forest', 'iforest_scores', 'Evaluation',
-           'evaluate_detector', 'results_table', 'Autoencoder', 'ae_forward', 'BatchTensorDataset', 'train_autoencoder',
-           'feature_errors', 'reconstruction_errors', 'error_stats', 'standardized_errors', 'LSTMAutoencoder',
-           'make_windows', 'window_labels', 'train_lstm_autoencoder', 'lstm_flow_scores', 'fit_random_forest',
-           'plot_curves', 'plot_per_category', 'plot_timeline', 'fp_fn_analysis', 'feature_group_ablation',
-           'plot_ablation', 'cv_vs_holdout', 'AnomalyPipeline', 'score_flows', 'run_anomaly']
+           'TEXT_COLUMNS', 'CHUNK_ROWS', 'GEN_CATEGORIES', 'HEAVY_TAILED', 'REFERENCE_MAX_ROWS', 'AE_SAMPLE_BUDGET',
+           'LSTM_WINDOW_BUDGET', 'UNSWData', 'compact_flows', 'clean_attack_cat', 'parse_ports', 'clean_flows',
+           'identify_partition', 'load_partition_csv', 'read_feature_names', 'load_full_csv', 'generate_traffic',
+           'load_unsw', 'Splits', 'make_splits', 'FlowPreprocessor', 'fit_isolation_forest', 'iforest_scores',
+           'Evaluation', 'evaluate_detector', 'results_table', 'Autoencoder', 'ae_forward', 'BatchTensorDataset',
+           'train_autoencoder', 'feature_errors', 'reconstruction_errors', 'error_stats', 'standardized_errors',
+           'LSTMAutoencoder', 'make_windows', 'window_labels', 'train_lstm_autoencoder', 'lstm_flow_scores',
+           'fit_random_forest', 'plot_curves', 'plot_per_category', 'plot_timeline', 'fp_fn_analysis',
+           'feature_group_ablation', 'plot_ablation', 'cv_vs_holdout', 'AnomalyPipeline', 'score_flows',
+           'reference_subsample', 'budget_epochs', 'run_anomaly']
 
 # %% ../nbs/30_anomaly.ipynb #582d280f
 ATTACK_CATEGORIES = ("Generic", "Exploits", "Fuzzers", "DoS", "Reconnaissance", "Analysis", "Backdoor", "Shellcode", "Worms")
@@ -94,12 +96,30 @@ class UNSWData:
     def n(self) -> int: return len(self.df)
     def summary(self) -> pd.DataFrame:
         "Flows per attack category (and share)."
-        vc = self.df["attack_cat"].value_counts()
+        vc = self.df["attack_cat"].value_counts(); vc = vc[vc > 0]    # a categorical also lists absent categories
         return pd.DataFrame({"flows": vc, "share": (vc / vc.sum()).round(4)})
     def __repr__(self):
         lab = self.df["label"].mean() if len(self.df) else float("nan")
         return (f"UNSWData({self.n:,} flows, kind={self.kind!r}, partition={self.partition!r}, attacks={lab:.1%}, "
                 f"time={'yes' if self.has_time else 'no'}, source={self.source!r}, fixes={self.fixes})")
+
+TEXT_COLUMNS = ("proto", "service", "state", "attack_cat", "srcip", "dstip", "partition")
+
+def compact_flows(df: pd.DataFrame, categories: dict | None = None, keep: Sequence[str] = ("stime", "ltime")) -> pd.DataFrame:
+    "Same flows, compact dtypes: text -> categorical (`categories`: fixed levels), float64 -> float32, smallest integers; `keep` as is."
+    out = {}
+    for c in df.columns:
+        s = df[c]
+        if c in keep: out[c] = s
+        elif c in TEXT_COLUMNS:
+            cats = (categories or {}).get(c)
+            out[c] = s.astype(pd.CategoricalDtype(cats) if cats is not None else "category")
+        elif pd.api.types.is_float_dtype(s): out[c] = s.astype(np.float32)
+        elif pd.api.types.is_integer_dtype(s) and not pd.api.types.is_bool_dtype(s) and len(s):
+            out[c] = pd.to_numeric(s, downcast="integer")
+        else: out[c] = s
+    return pd.DataFrame(out, index=df.index)
+
 
 # %% ../nbs/30_anomaly.ipynb #066278f6
 def _count(fixes: dict, key: str, n) -> None:
@@ -134,8 +154,16 @@ def parse_ports(s: pd.Series, fixes: dict, name: str) -> pd.Series:
     _count(fixes, f"{name}: non-numeric port ('-', blank, ...) -> -1", bad.sum())
     return out.fillna(-1).astype("int64")
 
-def clean_flows(df: pd.DataFrame, fixes: dict, path=None, header: bool = True) -> pd.DataFrame:
-    "Repair the known quirks (categories, blank counters) and check the rest: numbers >= 0, labels; `header`: file had one."
+class _ChunkChecker(Checker):
+    "A `Checker` for one chunk of a streamed file: lines counted from the file's start; the truncation check on the last chunk only."
+    def __init__(self, df, path=None, header=True, offset: int = 0, last: bool = True):
+        self.offset = offset
+        super().__init__(df, path if last else None, header)
+        self.path = path
+    def line(self, i) -> str: return super().line(i + self.offset)
+
+def clean_flows(df: pd.DataFrame, fixes: dict, path=None, header: bool = True, offset: int = 0, last: bool = True) -> pd.DataFrame:
+    "Repair known quirks (categories, blank counters), check the rest (numbers >= 0, labels); `offset`: a chunk's first data row."
     df = df.copy()
     for c in CATEGORICAL:
         raw = df[c].astype("string").fillna("-")
@@ -153,7 +181,7 @@ def clean_flows(df: pd.DataFrame, fixes: dict, path=None, header: bool = True) -
         elif c in df:
             _count(fixes, f"{c}: missing -> 0", df[c].isna().sum())
             df[c] = df[c].fillna(0)
-    ck = Checker(df, path, header)
+    ck = _ChunkChecker(df, path, header, offset, last)
     for c in [c for c in NUMERIC_FEATURES if c in df] + [c for c in ("stime", "ltime") if c in df]:
         df[c] = ck.numeric(c, 0)                    # counts, sizes, times: finite and never negative
     if "is_ftp_login" in df:   # a binary flag, but the full CSVs hold a few 2s and 4s
@@ -250,8 +278,36 @@ def _canon_full_name(n: str) -> str:
     n = n.strip().lower().replace(" ", "")
     return FULL_TO_PARTITION.get(n, n)
 
-def load_full_csv(paths, features=None, max_rows: int | None = None) -> UNSWData:
-    "Load one or more headerless 49-column full CSVs (`UNSW-NB15_1.csv` ...) into the partition schema plus time and addresses."
+CHUNK_ROWS = 250_000   # rows per chunk when streaming a full CSV (about 40 MB of text at a time)
+
+def _csv_chunks(path: Path, chunksize: int, **kw):
+    "Stream `(chunk, is_last)` from a CSV (`.gz` too): never the whole file in memory; failures become `DataError`s."
+    gz = path.suffix.lower() == ".gz"
+    with (gzip.open if gz else open)(path, "rb") as f: head = _read_gz(path, f.read, size=4096) if gz else f.read(4096)
+    if not head: raise DataError(f"{path}: file is empty, expected a headerless 49-column UNSW-NB15 CSV")
+    if not gz and (b"\x00" in head or head[:4] in (b"PK\x03\x04", b"\x89PNG", b"%PDF") or head[:2] == b"\x1f\x8b"):
+        raise DataError(f"{path}: is not a text CSV file (binary content); expected comma-separated text")
+    def chunks():
+        try: yield from pd.read_csv(path, compression="gzip" if gz else None, chunksize=chunksize, **kw)
+        except pd.errors.EmptyDataError: raise DataError(f"{path}: file has no data") from None
+        except (pd.errors.ParserError, UnicodeDecodeError) as e: raise DataError(f"{path}: could not be parsed as CSV: {e}") from None
+        except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+            raise DataError(f"{path}: the gzip archive is damaged or truncated ({type(e).__name__}: {e}); download it again") from None
+    prev = None
+    for ch in chunks():      # one chunk of look-ahead, to know which is the last
+        if prev is not None: yield prev, False
+        prev = ch
+    if prev is None or len(prev) == 0: raise DataError(f"{path}: file has no data rows")
+    yield prev, True
+
+def _unify_categories(frames: list) -> None:
+    "Give every frame's categorical columns the same (sorted, united) levels, so `pd.concat` keeps them categorical."
+    for c in [c for c in frames[0].columns if isinstance(frames[0][c].dtype, pd.CategoricalDtype)]:
+        levels = sorted(set().union(*(f[c].cat.categories for f in frames)))
+        for f in frames: f[c] = f[c].cat.set_categories(levels)
+
+def load_full_csv(paths, features=None, max_rows: int | None = None, chunksize: int | None = None) -> UNSWData:
+    "Stream headerless 49-column full CSVs (`UNSW-NB15_1.csv` ...) chunk by chunk into compact frames in the partition schema."
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
     names = read_feature_names(features) if features else list(FULL_COLUMNS)
     canon = [_canon_full_name(n) for n in names]
@@ -266,31 +322,35 @@ def load_full_csv(paths, features=None, max_rows: int | None = None) -> UNSWData
                             f"UNSW-NB15 CSV (a 45-column file with a header is a partition CSV: use load_partition_csv)")
         if "attack_cat" in first.lower() or first.lower().startswith("srcip"):
             raise DataError(f"{p}: the first line looks like a header; the full UNSW-NB15 CSVs have none")
-        df = _read_csv(p, header=None, names=canon, encoding="latin-1", low_memory=False,
-                        dtype={c: str for c in as_text}, keep_default_na=False, na_values=[""],
-                        nrows=max_rows)
-        if bom:   # latin-1 reads a byte-order mark as three characters glued to the first value: drop them
-            c0 = df.columns[0]   # `srcip`, read as text
-            df.at[0, c0] = str(df.at[0, c0]).removeprefix(_BOM.decode("latin-1"))
-        df["sport"] = parse_ports(df["sport"], fixes, "sport")
-        df["dsport"] = parse_ports(df["dsport"], fixes, "dsport")
-        for c in ("stime", "ltime"):
-            try: require_numeric(df, [c], p)
-            except DataError as e: raise DataError(str(e) + " -- expected a Unix timestamp in seconds") from None
-        try: df = clean_flows(df, fixes, p, header=False)
-        except DataError as e:
-            raise DataError(str(e) if str(p) in str(e) else f"{p}: {e}") from None
-        frames.append(df)
-    df = pd.concat(frames, ignore_index=True)
+        offset = 0
+        for df, last in _csv_chunks(p, chunksize or CHUNK_ROWS, header=None, names=canon, encoding="latin-1",
+                                    low_memory=False, dtype={c: str for c in as_text}, keep_default_na=False,
+                                    na_values=[""], nrows=max_rows):
+            df = df.reset_index(drop=True)
+            if bom and offset == 0:   # latin-1 reads a byte-order mark as three characters glued to the first value: drop them
+                c0 = df.columns[0]   # `srcip`, read as text
+                df.at[0, c0] = str(df.at[0, c0]).removeprefix(_BOM.decode("latin-1"))
+            df["sport"] = parse_ports(df["sport"], fixes, "sport")
+            df["dsport"] = parse_ports(df["dsport"], fixes, "dsport")
+            for c in ("stime", "ltime"):
+                try: require_numeric(df, [c], p)
+                except DataError as e: raise DataError(str(e) + " -- expected a Unix timestamp in seconds") from None
+            try: df = clean_flows(df, fixes, p, header=False, offset=offset, last=last)
+            except DataError as e:
+                raise DataError(str(e) if str(p) in str(e) else f"{p}: {e}") from None
+            offset += len(df)
+            frames.append(compact_flows(df))
+    _unify_categories(frames)
+    df = pd.concat(frames, ignore_index=True); del frames
     require_columns(df, [c for c in FEATURES if c != "rate"] + ["stime", "ltime"], paths[0],
                     "after renaming the 49 full-CSV columns to the partition schema")
     # `rate` exists only in the partition files: packets per second, as they define it
     dur = df["dur"].astype(float)
-    df["rate"] = np.where(dur > 0, (df["spkts"] + df["dpkts"] - 1) / dur.where(dur > 0, 1.0), 0.0)
+    df["rate"] = np.where(dur > 0, (df["spkts"] + df["dpkts"] - 1) / dur.where(dur > 0, 1.0), 0.0).astype(np.float32)
     _count(fixes, "rate: derived as (spkts+dpkts-1)/dur", len(df))
     df = df.sort_values("stime", kind="stable").reset_index(drop=True)
     df.insert(0, "id", np.arange(1, len(df) + 1))
-    df["partition"] = "full"
+    df["partition"] = pd.Categorical.from_codes(np.zeros(len(df), np.int8), categories=["full"])
     return UNSWData(df, ", ".join(str(p) for p in paths), "full", "full", fixes)
 
 # %% ../nbs/30_anomaly.ipynb #75f1124e
@@ -353,15 +413,22 @@ def _heavy(rng, mu, sigma, tail, n):
     return x
 
 def _last100_count(keys: np.ndarray, window: int = 100) -> np.ndarray:
-    "For each row (time order), how many of the last `window` rows (itself included) share its key."
-    out = np.empty(len(keys), np.int64)
-    codes, inv = np.unique(keys, return_inverse=True)
-    order = np.argsort(inv, kind="stable")
-    inv_sorted = inv[order]
-    bounds = np.flatnonzero(np.diff(inv_sorted)) + 1
-    for grp in np.split(order, bounds):          # positions of one key, increasing
-        out[grp] = np.arange(len(grp)) - np.searchsorted(grp, grp - window + 1) + 1
+    "For each row (time order), how many of the last `window` rows (itself included) share its key. Vectorised."
+    n = len(keys)
+    inv = np.unique(keys, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    order = np.argsort(inv, kind="stable")                  # by key, then by position
+    c = inv[order] * (n + window + 1) + order                # sorted; a key's block never reaches into the previous one
+    out = np.empty(n, np.int64)
+    out[order] = np.arange(n) - np.searchsorted(c, c - window + 1) + 1
     return out
+
+def _concat_groups(a: np.ndarray, a_text, b: np.ndarray, b_text=None) -> np.ndarray:
+    "Group ids of the strings `a_text[a] + b_text[b]` (`str(b)` without `b_text`), built over the distinct (a, b) pairs only."
+    m = int(b.max()) + 1 if len(b) else 1
+    u, inv = np.unique(a.astype(np.int64) * m + b, return_inverse=True)
+    ua, ub = np.divmod(u, m)
+    txt = np.char.add(np.asarray(a_text, dtype=str)[ua], ub.astype(str) if b_text is None else np.asarray(b_text, dtype=str)[ub])
+    return np.unique(txt, return_inverse=True)[1].reshape(-1)[inv.reshape(-1)]   # pairs that spell the same text: one group
 
 def _flows(rng, spec: dict, n: int, cat: str) -> dict:
     "Sample `n` flows of one category from its spec (everything except time and addresses)."
@@ -423,6 +490,18 @@ def _episode_spec(rng, spec: dict) -> dict:
     ttl = list(spec["ttl"]); e["ttl"] = {ttl[rng.choice(len(ttl), p=np.array(list(spec["ttl"].values())) / sum(spec["ttl"].values()))]: 1.0}
     return e
 
+_SPECS = [_NORMAL, *_ATTACKS.values()]
+# fixed category lists, so generated blocks concatenate without falling back to text
+GEN_CATEGORIES = dict(proto=sorted({k for sp in _SPECS for k in sp["proto"]}),
+                      service=sorted({"-"} | {v for sp in _SPECS for g in sp["service"].values() for v in g}),
+                      state=sorted({v for sp in _SPECS for g in sp["state"].values() for v in g}),
+                      attack_cat=list(CATEGORIES), partition=["synthetic"],
+                      srcip=[f"59.166.0.{i}" for i in range(60)] + [f"175.45.176.{i}" for i in range(4)],
+                      dstip=[f"149.171.126.{i}" for i in range(15)])
+
+def _cat(codes, col: str) -> pd.Categorical:
+    return pd.Categorical.from_codes(np.asarray(codes), categories=GEN_CATEGORIES[col])
+
 def generate_traffic(n: int = 30_000, attack_frac: float = 0.3, hours: float = 2.0, seed: int = 0) -> UNSWData:
     "Synthetic flows in the UNSW-NB15 schema: normal traffic plus nine attack families arriving in bursts, time-ordered."
     if n < 200: raise ValueError(f"n={n}: generate at least 200 flows")
@@ -431,7 +510,7 @@ def generate_traffic(n: int = 30_000, attack_frac: float = 0.3, hours: float = 2
     n_att = int(round(n * attack_frac)); n_norm = n - n_att
     shares = np.array([s["share"] for s in _ATTACKS.values()]); shares /= shares.sum()
     counts = np.maximum(10, np.round(shares * n_att)).astype(int) if n_att else np.zeros(len(shares), int)
-    parts = []
+    block = lambda d: compact_flows(pd.DataFrame(d), GEN_CATEGORIES, keep=("dur", "stime"))   # each block compact at once
     # normal: Poisson arrivals with a gentle daily-like modulation, 60 internal client hosts, 15 servers
     t = np.sort(rng.uniform(0, span, n_norm * 2))
     keep = rng.random(len(t)) < 0.75 + 0.25 * np.sin(2 * np.pi * t / span)
@@ -442,54 +521,55 @@ def generate_traffic(n: int = 30_000, attack_frac: float = 0.3, hours: float = 2
     for j, tj in enumerate(np.array_split(t, 4)):
         sp_j = dict(_NORMAL, ttl={(31, 29): .45 - .1 * j, (254, 252): .2 + .1 * j, (62, 252): .2, (254, 0): .1, (0, 0): .05},
                     smean=(_NORMAL["smean"][0] + .25 * j, _NORMAL["smean"][1]), dur=(_NORMAL["dur"][0] + .4 * j, _NORMAL["dur"][1]))
-        chunks.append(pd.DataFrame(_flows(rng, sp_j, len(tj), "Normal")))
-    d = {k: v.to_numpy() for k, v in pd.concat(chunks, ignore_index=True).items()}
-    d.update(stime=t, attack_cat=np.full(n_norm, "Normal", dtype=object),
-             srcip=np.array([f"59.166.0.{i}" for i in rng.integers(0, 60, n_norm)], dtype=object),
-             dstip=np.array([f"149.171.126.{i}" for i in rng.integers(0, 15, n_norm)], dtype=object))
-    parts.append(pd.DataFrame(d))
+        chunks.append(block(_flows(rng, sp_j, len(tj), "Normal")))
+    normal = pd.concat(chunks, ignore_index=True); del chunks
+    normal["stime"] = t; normal["attack_cat"] = _cat(np.zeros(n_norm, np.int8), "attack_cat")
+    normal["srcip"] = _cat(rng.integers(0, 60, n_norm), "srcip"); normal["dstip"] = _cat(rng.integers(0, 15, n_norm), "dstip")
+    parts = [normal]
     # attacks: episodes spread evenly over the capture (so every stretch of time has some), each a burst
     for (cat, spec), cnt in zip(_ATTACKS.items(), counts):
         if not n_att: break
         k = max(5, int(math.ceil(cnt / spec["burst"])))
         sizes = np.diff(np.round(np.linspace(0, cnt, k + 1))).astype(int)
         starts = (np.arange(k) + rng.uniform(0.05, 0.95, k)) / k * span
-        rows = []
+        cols = {}
         for j, (s0, m) in enumerate(zip(starts, sizes)):
             if m <= 0: continue
             e = _flows(rng, _episode_spec(rng, spec), m, cat)
             e["stime"] = s0 + np.sort(rng.exponential(rng.uniform(20, 120), m)).clip(0, span - s0 - 1)
-            attacker = f"175.45.176.{rng.integers(0, 4)}"; targets = rng.integers(0, 15, rng.integers(1, 4))
-            e.update(attack_cat=np.full(m, cat, dtype=object), srcip=np.full(m, attacker, dtype=object),
-                     dstip=np.array([f"149.171.126.{i}" for i in rng.choice(targets, m)], dtype=object))
-            rows.append(pd.DataFrame(e))
-        parts.append(pd.concat(rows, ignore_index=True))
-    df = pd.concat(parts, ignore_index=True)
+            attacker = 60 + rng.integers(0, 4); targets = rng.integers(0, 15, rng.integers(1, 4))   # codes into the IP lists
+            e.update(attack_cat=np.full(m, CATEGORIES.index(cat)), srcip=np.full(m, attacker), dstip=rng.choice(targets, m))
+            for c, v in e.items(): cols.setdefault(c, []).append(v)
+        cols = {c: np.concatenate(v) for c, v in cols.items()}
+        for c in ("attack_cat", "srcip", "dstip"): cols[c] = _cat(cols[c], c)
+        parts.append(block(cols))
+    df = pd.concat(parts, ignore_index=True); del parts, normal
     m = len(df)
     df["sport"] = rng.integers(1024, 65536, m)
-    svc_port = df["service"].map(_PORTS)
-    scan = (df["attack_cat"] == "Reconnaissance").to_numpy() | (df["attack_cat"] == "Fuzzers").to_numpy()
-    df["dsport"] = np.where(svc_port.notna(), svc_port.fillna(0), np.where(scan, rng.integers(1, 65536, m), rng.choice([0, 111, 135, 139, 445, 5060], m))).astype(np.int64)
-    df["is_sm_ips_ports"] = 0
-    smp = rng.random(m) < np.where(df["attack_cat"] == "Normal", 0.002, 0.0)
-    df.loc[smp, "is_sm_ips_ports"] = 1
+    svc_port = np.array([_PORTS.get(c, -1) for c in GEN_CATEGORIES["service"]])[df["service"].cat.codes.to_numpy()]
+    scan = df["attack_cat"].isin(["Reconnaissance", "Fuzzers"]).to_numpy()
+    df["dsport"] = np.where(svc_port >= 0, svc_port, np.where(scan, rng.integers(1, 65536, m), rng.choice([0, 111, 135, 139, 445, 5060], m)))
+    df["is_sm_ips_ports"] = (rng.random(m) < np.where(df["attack_cat"] == "Normal", 0.002, 0.0)).astype(np.int8)
     df = df.sort_values("stime", kind="stable").reset_index(drop=True)
     df["stime"] = np.floor(_T0 + df["stime"]).astype(np.int64)
     df["ltime"] = df["stime"] + np.ceil(df["dur"]).astype(np.int64)
-    # connection features over the last 100 flows, as UNSW-NB15 defines them
-    src, dst, svc = df["srcip"].to_numpy(str), df["dstip"].to_numpy(str), df["service"].to_numpy(str)
-    sp, dp = df["sport"].to_numpy().astype(str), df["dsport"].to_numpy().astype(str)
-    df["ct_srv_src"] = _last100_count(np.char.add(svc, src)); df["ct_srv_dst"] = _last100_count(np.char.add(svc, dst))
+    # connection features over the last 100 flows, as UNSW-NB15 defines them (keys: service, address, port as text)
+    src, dst, svc = (df[c].cat.codes.to_numpy() for c in ("srcip", "dstip", "service"))
+    sp, dp = df["sport"].to_numpy(), df["dsport"].to_numpy()
+    ips_s, ips_d, svcs = GEN_CATEGORIES["srcip"], GEN_CATEGORIES["dstip"], GEN_CATEGORIES["service"]
+    df["ct_srv_src"] = _last100_count(_concat_groups(svc, svcs, src, ips_s))
+    df["ct_srv_dst"] = _last100_count(_concat_groups(svc, svcs, dst, ips_d))
     df["ct_dst_ltm"] = _last100_count(dst); df["ct_src_ltm"] = _last100_count(src)
-    df["ct_src_dport_ltm"] = _last100_count(np.char.add(src, dp)); df["ct_dst_sport_ltm"] = _last100_count(np.char.add(dst, sp))
-    df["ct_dst_src_ltm"] = _last100_count(np.char.add(src, dst))
-    df["label"] = (df["attack_cat"] != "Normal").astype(np.int64)
-    df["attack_cat"] = df["attack_cat"].astype(str)
-    for c in CATEGORICAL: df[c] = df[c].astype(str)
-    df.insert(0, "id", np.arange(1, m + 1))
-    df["partition"] = "synthetic"
+    df["ct_src_dport_ltm"] = _last100_count(_concat_groups(src, ips_s, dp))
+    df["ct_dst_sport_ltm"] = _last100_count(_concat_groups(dst, ips_d, sp))
+    df["ct_dst_src_ltm"] = _last100_count(_concat_groups(src, ips_s, dst, ips_d))
+    df["label"] = (df["attack_cat"] != "Normal").to_numpy().astype(np.int8)
+    df.insert(0, "id", np.arange(1, m + 1, dtype=np.int64))
+    df["partition"] = _cat(np.zeros(m, np.int8), "partition")
     cols = [c for c in PARTITION_COLUMNS] + ["srcip", "sport", "dstip", "dsport", "stime", "ltime", "partition"]
-    return UNSWData(df[cols], "sample", "synthetic", "synthetic", {}, [f"generated {m:,} flows over {hours:g} h, seed={seed}"])
+    df = compact_flows(df[cols], GEN_CATEGORIES, keep=("stime", "ltime"))
+    return UNSWData(df, "sample", "synthetic", "synthetic", {}, [f"generated {m:,} flows over {hours:g} h, seed={seed}"])
+
 
 # %% ../nbs/30_anomaly.ipynb #6415b2ce
 _PARTITION_NAMES = ("UNSW_NB15_training-set.csv", "UNSW_NB15_testing-set.csv")
@@ -520,6 +600,7 @@ def _load_folder(folder: Path, max_rows=None) -> UNSWData:
 def load_unsw(source: str = "auto", n: int | None = None, seed: int = 0, max_rows: int | None = None) -> UNSWData:
     "UNSW-NB15 flows from `source` ('auto' | 'sample' | 'kaggle' | a CSV or folder path) as one `UNSWData` bundle."
     n = n or pick(30_000, 4_000)
+    if max_rows and n > max_rows and source in ("sample", "auto"): n = max_rows     # generated traffic: capped too
     if source == "sample":
         d = generate_traffic(n, seed=seed)
         announce_source("anomaly", f"using generated UNSW-NB15-schema traffic ({d.n:,} flows; offline default)")
@@ -572,7 +653,8 @@ def make_splits(data: UNSWData, seed: int = 0, frac=(0.6, 0.2, 0.2)) -> Splits:
         tr, va = train_test_split(tr, test_size=0.2, stratify=tr["attack_cat"], random_state=seed)
         return Splits(tr.sort_index(), va.sort_index(), df[df["partition"] == "test"],
                       "train partition (175,341 rows) -> test partition (82,332 rows)")
-    strat = df["attack_cat"].where(df["attack_cat"].map(df["attack_cat"].value_counts()) >= 5, "rare")
+    cat = df["attack_cat"].astype(str)
+    strat = cat.where(cat.map(cat.value_counts()) >= 5, "rare")
     tr, rest = train_test_split(df, train_size=frac[0], stratify=strat, random_state=seed)
     va, te = train_test_split(rest, test_size=frac[2] / (frac[1] + frac[2]), stratify=strat.loc[rest.index], random_state=seed)
     return Splits(tr.sort_index(), va.sort_index(), te.sort_index(), "stratified random 60/20/20 within one partition")
@@ -601,12 +683,17 @@ class FlowPreprocessor:
         require_columns(df, self.features, None, "UNSW-NB15 features")
         if "label" in df and df["label"].any():
             warnings.warn("FlowPreprocessor.fit got attack flows: fit it on normal traffic only", stacklevel=2)
-        num = df[self.numeric].apply(pd.to_numeric, errors="coerce").astype(float)
-        self.medians = {c: float(v) if v == v else 0.0 for c, v in num.median().items()}
         self.log_cols = [c for c in self.numeric if c in HEAVY_TAILED]
-        x = self._numeric(num.fillna(self.medians))
-        self.mean = x.mean(0).tolist(); sd = x.std(0)
-        self.std = np.where(sd > 1e-6, sd, 1.0).tolist()
+        self.medians, mean, sd = {}, [], []
+        for c in self.numeric:     # one column at a time in float64: no float64 copy of the whole table
+            x = pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64, copy=True)
+            med = np.nanmedian(x) if len(x) and not np.isnan(x).all() else np.nan
+            self.medians[c] = float(med) if med == med else 0.0
+            x[np.isnan(x)] = self.medians[c]
+            if c in self.log_cols: x = np.sign(x) * np.log1p(np.abs(x))
+            mean.append(x.mean()); sd.append(x.std())
+        sd = np.asarray(sd)
+        self.mean = [float(v) for v in mean]; self.std = np.where(sd > 1e-6, sd, 1.0).tolist()
         self.levels = {}
         for c in self.categorical:
             vc = df[c].astype(str).value_counts(normalize=True)
@@ -630,11 +717,12 @@ class FlowPreprocessor:
         "Flows -> float32 matrix (n, n_features). `report` (a dict) receives counts of missing values filled."
         if not self.fitted: raise RuntimeError("FlowPreprocessor is not fitted: call .fit(normal_train_df) first")
         require_columns(df, self.features, None, "UNSW-NB15 features")
-        num = df[self.numeric]
-        if not all(pd.api.types.is_numeric_dtype(num[c]) for c in self.numeric):
-            require_numeric(num, self.numeric)
-            num = num.apply(pd.to_numeric)
-        x = num.to_numpy(np.float32, copy=True)          # float32 throughout: half the memory traffic of float64
+        if not all(pd.api.types.is_numeric_dtype(df[c]) for c in self.numeric): require_numeric(df, self.numeric)
+        n, k = len(df), len(self.numeric)
+        out = np.zeros((n, self.n_features), np.float32)   # float32 throughout: half the memory traffic of float64
+        for j, c in enumerate(self.numeric):                # filled column by column: no intermediate copy of the table
+            out[:, j] = pd.to_numeric(df[c]).to_numpy(np.float32)
+        x = out[:, :k]
         na = np.isnan(x)
         if na.any():
             x[na] = np.broadcast_to(np.array([self.medians[c] for c in self.numeric], np.float32), x.shape)[na]
@@ -643,13 +731,14 @@ class FlowPreprocessor:
         x[:, li] = np.sign(x[:, li]) * np.log1p(np.abs(x[:, li]))
         x -= np.asarray(self.mean, np.float32); x /= np.asarray(self.std, np.float32)
         np.clip(x, -self.clip, self.clip, out=x)
-        n, k = len(df), x.shape[1]
-        out = np.zeros((n, self.n_features), np.float32); out[:, :k] = x
         rows = np.arange(n)
         for c in self.categorical:                       # one-hot via a hash lookup; unseen / rare levels -> "other"
             lv = self.levels[c]
             col = df[c]
-            codes = pd.Index(lv).get_indexer(col if pd.api.types.is_string_dtype(col) else col.astype(str))
+            if isinstance(col.dtype, pd.CategoricalDtype):   # look up the few levels, not every row
+                look = pd.Index(lv).get_indexer(col.cat.categories.astype(str))
+                cc = col.cat.codes.to_numpy(); codes = np.where(cc >= 0, look[cc], -1)
+            else: codes = pd.Index(lv).get_indexer(col if pd.api.types.is_string_dtype(col) else col.astype(str))
             codes[codes < 0] = len(lv)
             out[rows, k + codes] = 1.0
             k += len(lv) + 1
@@ -751,14 +840,14 @@ def _loaders(X, y, Xv=None, yv=None, batch_size=256, seed=0):
 def train_autoencoder(X_normal: np.ndarray, X_val=None, y_val=None, *, model: nn.Module | None = None, epochs: int = 20,
                       batch_size: int = 256, lr: float = 2e-3, weight_decay: float = 1e-5, mixed_precision: str | None = "bf16",
                       patience: int | None = None, seed: int = 0, verbose: bool = False, output_dir=None,
-                      num_threads: int | None = 1):
+                      num_threads: int | None = 1, max_steps_per_epoch: int | None = None):
     "Train an autoencoder (default: `Autoencoder`) on normal flows with the shared Accelerate `fit`. Returns (model, History)."
     with torch_threads(num_threads):
         return _train_ae(X_normal, X_val, y_val, model, epochs, batch_size, lr, weight_decay, mixed_precision, patience,
-                         seed, verbose, output_dir)
+                         seed, verbose, output_dir, max_steps_per_epoch)
 
 def _train_ae(X_normal, X_val, y_val, model, epochs, batch_size, lr, weight_decay, mixed_precision, patience, seed,
-              verbose, output_dir):
+              verbose, output_dir, max_steps=None):
     from accel_course.training import fit
     seed_everything(seed)
     model = model or Autoencoder(X_normal.shape[-1])
@@ -766,10 +855,12 @@ def _train_ae(X_normal, X_val, y_val, model, epochs, batch_size, lr, weight_deca
     y0 = np.zeros(len(X_normal), np.int64)
     tr, va = _loaders(X_normal.astype(np.float32), y0, None if X_val is None else X_val.astype(np.float32),
                       None if y_val is None else np.asarray(y_val, np.int64), batch_size, seed)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * len(tr)))
+    per_epoch = len(tr) if max_steps is None else min(len(tr), max_steps)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * per_epoch))
     hist = fit(model, opt, tr, va, forward_fn=ae_forward, metrics={"auc_roc": _auc} if va is not None else None,
                scheduler=sched, epochs=epochs, mixed_precision=mixed_precision, seed=seed, patience=patience,
-               monitor="val_loss" if va is not None else "train_loss", verbose=verbose, progress=False, output_dir=output_dir)
+               monitor="val_loss" if va is not None else "train_loss", verbose=verbose, progress=False, output_dir=output_dir,
+               max_steps_per_epoch=max_steps)
     return _unwrap(model).cpu().eval(), hist
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -845,7 +936,7 @@ def window_labels(y: np.ndarray, window: int, stride: int | None = None) -> np.n
 
 def train_lstm_autoencoder(X_normal_seq: np.ndarray, X_val_seq=None, y_val_seq=None, *, window: int = 16, epochs: int = 10,
                            batch_size: int = 64, lr: float = 3e-3, mixed_precision: str | None = "bf16", seed: int = 0,
-                           verbose: bool = False, num_threads: int | None = 1):
+                           verbose: bool = False, num_threads: int | None = 1, max_steps_per_epoch: int | None = None):
     "Train an `LSTMAutoencoder` on windows (stride window/2) of the time-ordered normal training flows, via `fit`."
     Xw = make_windows(X_normal_seq.astype(np.float32), window, max(1, window // 2))
     Xv = yv = None
@@ -859,7 +950,7 @@ def train_lstm_autoencoder(X_normal_seq: np.ndarray, X_val_seq=None, y_val_seq=N
         opt = torch.optim.AdamW(model.parameters(), lr=lr)
         hist = fit(model, opt, tr, va, forward_fn=ae_forward, metrics={"auc_roc": _auc} if va is not None else None,
                    epochs=epochs, mixed_precision=mixed_precision, seed=seed, verbose=verbose, progress=False,
-                   monitor="val_loss" if va is not None else "train_loss", clip_grad_norm=1.0)
+                   monitor="val_loss" if va is not None else "train_loss", clip_grad_norm=1.0, max_steps_per_epoch=max_steps_per_epoch)
     return _unwrap(model).cpu().eval(), hist
 
 @torch.inference_mode()
@@ -958,7 +1049,7 @@ def fp_fn_analysis(test_df: pd.DataFrame, ev: Evaluation, cols: Sequence[str] = 
     num = [c for c in cols if c not in CATEGORICAL]
     profile = pd.DataFrame({"normal (median)": normal[num].median(), "false alarms (median)": fp[num].median()})
     def mix(c):   # shares of the levels in either side's top 6, each computed over all of that side's flows
-        n, f = normal[c].value_counts(normalize=True), fp[c].value_counts(normalize=True)
+        n, f = normal[c].astype(str).value_counts(normalize=True), fp[c].astype(str).value_counts(normalize=True)
         top = list(dict.fromkeys(n.index[:6].tolist() + f.index[:6].tolist()))
         return pd.DataFrame({"normal": n.reindex(top, fill_value=0), "false alarms": f.reindex(top, fill_value=0)}).round(3)
     cat_mix = {c: mix(c) for c in cols if c in CATEGORICAL}
@@ -1060,9 +1151,27 @@ def _launch_worker(n: int = 4000, epochs: int = 2, seed: int = 0) -> dict:
     return dict(world_size=st.num_processes, mixed_precision=os.environ.get("ACCELERATE_MIXED_PRECISION"),
                 val_auc=hist.rows[-1]["auc_roc"], val_loss=hist.rows[-1]["val_loss"])
 
+# %% ../nbs/30_anomaly.ipynb #5ca1e0a1
+REFERENCE_MAX_ROWS = 100_000   # above this many training flows the Random Forest and the ablation fit on a subsample
+AE_SAMPLE_BUDGET = 2_000_000   # autoencoder: about this many flows seen in training (fewer epochs on large data)
+LSTM_WINDOW_BUDGET = 100_000   # LSTM autoencoder: about this many windows seen in training
+
+def reference_subsample(train: pd.DataFrame, max_rows: int = REFERENCE_MAX_ROWS, seed: int = 0) -> pd.DataFrame:
+    "All training flows up to `max_rows`; above it, a seeded random subsample of `max_rows` of them (time order kept)."
+    if len(train) <= max_rows: return train
+    return train.iloc[np.sort(np.random.default_rng(seed).choice(len(train), max_rows, replace=False))]
+
+def budget_epochs(n: int, default: int, budget: int) -> int:
+    "`default` epochs, or fewer so that about `budget` examples are seen -- never less than one full pass over all `n`."
+    return int(max(1, min(default, math.ceil(budget / max(n, 1)))))
+
 # %% ../nbs/30_anomaly.ipynb #b9d82fd1
 def _add_args(p):
-    p.add_argument("--rows", type=int, default=None, help="load at most this many flows of a real file (stratified / per file)")
+    from .cli import positive_int
+    p.add_argument("--max-rows", "--rows", dest="rows", type=int, default=None,
+                   help="use at most this many flows: a real file is read up to it (stratified / per file), generated traffic is capped to it")
+    p.add_argument("--flows", type=positive_int, default=None, help="how many flows to generate when there are no real files (default 30,000)")
+    p.add_argument("--max-steps", dest="max_steps", type=positive_int, default=None, help="cap the deep models' optimizer steps per epoch")
     p.add_argument("--no-ablation", action="store_true", help="skip the feature-group ablation")
     p.add_argument("--no-lstm", action="store_true", help="skip the LSTM autoencoder")
 
@@ -1074,7 +1183,8 @@ def run_anomaly(ctx: RunContext) -> dict:
     opts = ctx.options or {}
     fast = ctx.fast or fast_mode()
     rows = opts.get("rows") or (6000 if fast else None)
-    data = load_unsw(ctx.source, n=3000 if fast else 30_000, seed=ctx.seed, max_rows=rows)
+    if opts.get("rows"): announce_source("anomaly", f"--max-rows {rows:,}: this run uses at most {rows:,} flows")
+    data = load_unsw(ctx.source, n=opts.get("flows") or (3000 if fast else 30_000), seed=ctx.seed, max_rows=rows)
     sp = make_splits(data, seed=ctx.seed)
     if len(sp.train_normal) < 20 or sp.val["label"].nunique() < 2 or sp.test["label"].nunique() < 2:
         raise DataError(f"{data.source}: too few flows to train and evaluate ({sp.sizes()}, "
@@ -1086,16 +1196,32 @@ def run_anomaly(ctx: RunContext) -> dict:
     evals = []
     iso = fit_isolation_forest(Xn, 50 if fast else 200, ctx.seed)
     evals.append(evaluate_detector("isolation_forest", iforest_scores(iso, Xv), yv, iforest_scores(iso, Xt), yt, ct))
-    epochs = ctx.epochs or (2 if fast else 40)
+    steps = opts.get("max_steps")
+    if steps: announce_source("anomaly", f"--max-steps {steps:,}: the deep models stop each epoch after {steps:,} optimizer steps")
+    epochs = ctx.epochs or (2 if fast else budget_epochs(len(Xn), 40, AE_SAMPLE_BUDGET))
+    if not ctx.epochs and not fast and epochs < 40:
+        announce_source("anomaly", f"autoencoder: {epochs} epoch(s) over all {len(Xn):,} normal training flows "
+                        f"(about {AE_SAMPLE_BUDGET:,} flows seen; --epochs overrides)")
     bs = int(np.clip(len(Xn) // 100, 64, 1024))
-    ae, hist = train_autoencoder(Xn, Xv, yv, epochs=epochs, batch_size=bs, lr=3e-3, mixed_precision=mp, seed=ctx.seed)
+    ae, hist = train_autoencoder(Xn, Xv, yv, epochs=epochs, batch_size=bs, lr=3e-3, mixed_precision=mp, seed=ctx.seed,
+                                 max_steps_per_epoch=steps)
     stats = error_stats(ae, Xn)
     ev_ae = evaluate_detector("autoencoder", standardized_errors(ae, Xv, stats), yv, standardized_errors(ae, Xt, stats), yt, ct)
     evals.append(ev_ae)
     if data.has_time and not opts.get("no_lstm"):
-        lstm, _ = train_lstm_autoencoder(Xn, Xv, yv, window=16, epochs=ctx.epochs or (1 if fast else 8), mixed_precision=mp, seed=ctx.seed)
+        n_win = len(Xn) // 8                       # windows of 16 flows, stride 8
+        l_ep = ctx.epochs or (1 if fast else budget_epochs(n_win, 8, LSTM_WINDOW_BUDGET))
+        if not ctx.epochs and not fast and l_ep < 8:
+            announce_source("anomaly", f"LSTM autoencoder: {l_ep} epoch(s) over all {n_win:,} training windows "
+                            f"(about {LSTM_WINDOW_BUDGET:,} windows seen; --epochs overrides)")
+        lstm, _ = train_lstm_autoencoder(Xn, Xv, yv, window=16, epochs=l_ep, mixed_precision=mp, seed=ctx.seed,
+                                         max_steps_per_epoch=steps)
         evals.append(evaluate_detector("lstm_autoencoder", lstm_flow_scores(lstm, Xv), yv, lstm_flow_scores(lstm, Xt), yt, ct))
-    rf = fit_random_forest(pre.transform(sp.train), sp.train["label"].to_numpy(), 50 if fast else 200, ctx.seed)
+    ref = reference_subsample(sp.train, REFERENCE_MAX_ROWS, ctx.seed)     # the expensive reference models
+    if len(ref) < len(sp.train):
+        announce_source("anomaly", f"Random Forest and ablation: fit on a seeded random subsample of {len(ref):,} of the "
+                        f"{len(sp.train):,} training flows (seed {ctx.seed}); every held-out flow is still scored")
+    rf = fit_random_forest(pre.transform(ref), ref["label"].to_numpy(), 50 if fast else 200, ctx.seed)
     evals.append(evaluate_detector("random_forest", rf.predict_proba(Xv)[:, 1], yv, rf.predict_proba(Xt)[:, 1], yt, ct))
     models = {e.name: {k: e.metrics[k] for k in ("auc_roc", "pr_auc", "precision", "recall", "f1", "accuracy")}
               | {"threshold": e.threshold} | {f"detect_{c}": v for c, v in e.per_category.items()} for e in evals}
@@ -1106,7 +1232,7 @@ def run_anomaly(ctx: RunContext) -> dict:
                           ("timeline", plot_timeline(sp.test, ev_ae)), ("ae_history", hist.plot().figure)]:
             save_figure(fig, out/f"{name}.png"); plt.close(fig)
         if not opts.get("no_ablation"):
-            tab = feature_group_ablation(sp, ctx.seed, 20 if fast else 100)
+            tab = feature_group_ablation(Splits(ref, sp.val, sp.test, sp.how), ctx.seed, 20 if fast else 100)
             fig = plot_ablation(tab); save_figure(fig, out/"ablation.png"); plt.close(fig)
             atomic_write_json(out/"ablation.json", tab.reset_index().to_dict(orient="records"))
         AnomalyPipeline(pre, ae, ev_ae.threshold, stats, meta=dict(source=data.source, split=sp.how)).save(out/"pipeline")
