@@ -6,16 +6,16 @@ Docs: https://accel-course.github.io/accel_course/cli.html.md"""
 
 # %% ../nbs/03_cli.ipynb #bb51bdc0
 from __future__ import annotations
-import os, sys, json, math, time, argparse, platform, traceback
+import os, re, sys, glob, json, math, time, shutil, signal, argparse, platform, tempfile, itertools, threading, traceback, contextlib
 from pathlib import Path
 
 from .core import (RunContext, available_projects, get_project, run_project, DataError, FAST_ENV,
-                               data_roots, is_main_process)
+                               data_roots, is_main_process, atomic_write_json, follow_umask, replace_dir, _proc_tag)
 
 # %% auto #0
-__all__ = ['positive_int', 'seed_int', 'system_info', 'positive_float', 'non_empty', 'comma_list', 'build_parser',
-           'init_distributed', 'end_distributed', 'cmd_run', 'cmd_serve', 'course_folder', 'cmd_notebooks',
-           'cmd_config', 'main']
+__all__ = ['positive_int', 'seed_int', 'RUN_MARKER', 'system_info', 'positive_float', 'non_empty', 'comma_list', 'build_parser',
+           'init_distributed', 'end_distributed', 'cmd_run', 'cmd_serve', 'is_run_folder', 'check_out', 'staged_out',
+           'course_folder', 'cmd_notebooks', 'cmd_config', 'main']
 
 # %% ../nbs/03_cli.ipynb #f76aa311
 def _precisions() -> dict:
@@ -135,7 +135,9 @@ def _common_run_args(p):
     p.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=None,
                    help="mixed precision for the deep models (default: from `accelerate launch`/config, else no)")
     p.add_argument("--epochs", type=int, default=None, help="override the project's number of epochs")
-    p.add_argument("--out", default=None, help="output folder (default: runs/PROJECT)")
+    p.add_argument("--out", default=None, help="output folder (default: runs/PROJECT); replaced only when the run succeeds")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a non-empty --out folder that accel-course did not write (default: refuse)")
     p.add_argument("--fast", action="store_true", help="tiny data and one short epoch (what the tests use)")
     p.add_argument("--seed", type=int, default=42, help="random seed (same seed -> same CPU metrics)")
 
@@ -176,14 +178,24 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
 # %% ../nbs/03_cli.ipynb #4d89bef4
 _KNOWN_SOURCES = ("auto", "sample", "kaggle", "hf")
 
-def _ctx(a, project, out) -> RunContext:
+def _looks_like_path(s: str) -> bool:
+    "A hub name is NAME or OWNER/NAME; /x, ~/x, ./x, ../x and a/b/c are local paths."
+    return s.startswith(("/", "~", ".")) or s.count("/") > 1 or (os.sep != "/" and os.sep in s)
+
+def _ctx(a, project, out=None) -> RunContext:
+    "The project's `RunContext`, after checking the paths the command line names (`out` is set later: the staging folder)."
     named = a.source.split(":", 1)[0] in ("hf", "kaggle") and ":" in a.source     # hf:yelp_review_full, kaggle:OWNER/NAME
     if a.source not in _KNOWN_SOURCES and not named and not Path(a.source).expanduser().exists():
         raise FileNotFoundError(f"--source {a.source}: no such file or folder (use auto, sample, kaggle, hf, hf:NAME, "
                                 "kaggle:OWNER/DATASET or a local path)")
-    opts = {k: v for k, v in vars(a).items() if k not in ("command", "project", "source", "mixed_precision", "epochs", "out", "fast", "seed")}
+    model = getattr(a, "model", None)
+    if isinstance(model, str) and _looks_like_path(model) and not Path(model).expanduser().exists():
+        raise FileNotFoundError(f"--model {model}: no such folder (give a local model folder or a hub name such as bert-base-uncased)")
+    opts = {k: v for k, v in vars(a).items() if k not in ("command", "project", "source", "mixed_precision", "epochs", "out",
+                                                           "fast", "seed", "overwrite")}
     mp = a.mixed_precision or os.environ.get("ACCELERATE_MIXED_PRECISION") or "no"
-    return RunContext(out=Path(out), source=a.source, mixed_precision=mp, epochs=a.epochs, fast=a.fast, seed=a.seed, options=opts)
+    return RunContext(out=Path(out) if out is not None else None, source=a.source, mixed_precision=mp, epochs=a.epochs,
+                      fast=a.fast, seed=a.seed, options=opts)
 
 def _summary_line(m: dict) -> str:
     best = m["models"][m["best"]]
@@ -199,7 +211,6 @@ def init_distributed() -> None:
     cpu = not torch.cuda.is_available() or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
     if cpu: os.environ["ACCELERATE_USE_CPU"] = "yes"
     PartialState(cpu=cpu)   # PartialState() alone ignores ACCELERATE_USE_CPU and would run N independent processes
-
 
 # %% ../nbs/03_cli.ipynb #d650d647
 def end_distributed() -> None:
@@ -237,33 +248,50 @@ def _launch_line(a) -> str:
                  "on CPUs use `torchrun --nproc_per_node N -m accel_course.cli run ...`")
     return line
 
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    "SIGTERM (kill, docker stop, torchrun stopping the other ranks) raises KeyboardInterrupt, so cleanup code runs."
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    def stop(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
+    old = signal.signal(signal.SIGTERM, stop)
+    try: yield
+    finally: signal.signal(signal.SIGTERM, old)
+
 def cmd_run(a) -> int:
     init_distributed()      # --fast reaches the projects through RunContext.fast (set for each run only)
     if is_main_process(): print(_launch_line(a), flush=True)
-    rc = _run_projects(a)
+    with _sigterm_interrupts(): rc = _run_projects(a)
     if rc == 0: end_distributed()   # on success only: a rank that failed must not wait in a barrier for the others
     return rc
 
-
 # %% ../nbs/03_cli.ipynb #a7f52fa2
 def _prepare_out(out: Path, given) -> Path:
-    "Create the output folder first, so that a bad `--out` is one line naming it, not an OSError deep in a project."
-    what = f"--out {given}" if given else f"the default output folder {out} (choose another with --out)"
+    "Create the `run all` root folder first, so that a bad `--out` is one line naming it, not an OSError deep in a project."
+    what = _what(out, given)
     try: out.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise NotADirectoryError(f"{what}: cannot create this folder ({e.strerror or e})") from None
     if not os.access(out, os.W_OK | os.X_OK): raise PermissionError(f"{what}: this folder is not writable")
     return out
 
+def _run_one(a, name: str, out: Path) -> dict:
+    "Run project `name` into a staging folder that replaces `out` only if the run succeeds (on every rank)."
+    ctx = _ctx(a, name)                   # bad --source/--model: an error before any folder is made
+    info = {"options": {k: v for k, v in vars(a).items() if k not in ("command", "project")}}
+    with staged_out(out, name, info) as stage:
+        ctx.out = stage
+        return run_project(name, ctx)
+
 def _run_projects(a) -> int:
     if a.project != "all":
-        out = _prepare_out(Path(a.out or Path("runs")/a.project), a.out)
-        m = run_project(a.project, _ctx(a, a.project, out))
+        out = check_out(Path(a.out or Path("runs")/a.project), a.out, a.overwrite)
+        m = _run_one(a, a.project, out)
         if is_main_process(): print(_summary_line(m)); print(f"wrote {out/'metrics.json'}")
         return 0
     root, failures, done = _prepare_out(Path(a.out or "runs"), a.out), {}, []
-    for name in available_projects():
+    outs = {n: check_out(root/n, a.out and f"{a.out}/{n}", a.overwrite) for n in available_projects()}   # all before any runs
+    for name, out in outs.items():
         try:
-            m = run_project(name, _ctx(a, name, root/name)); done.append(m)
+            m = _run_one(a, name, out); done.append(m)
             if is_main_process(): print(_summary_line(m), flush=True)
         except Exception as e:
             failures[name] = f"{type(e).__name__}: {e}"
@@ -279,6 +307,109 @@ def cmd_serve(a) -> int:
     serve(model_dir=a.model, host=a.host, port=a.port, threads=a.threads)
     return 0
 
+# %% ../nbs/03_cli.ipynb #9729075b
+RUN_MARKER = ".accel-course-run.json"   # in every run folder: project, version, start/end time, options
+
+def is_run_folder(d) -> bool:
+    "True if accel-course wrote folder `d`: it holds the run marker (or, from before markers, a metrics.json)."
+    d = Path(d); return (d/RUN_MARKER).is_file() or (d/"metrics.json").is_file()
+
+def _what(out: Path, given) -> str:
+    return f"--out {given}" if given else f"the default output folder {out} (choose another with --out)"
+
+def check_out(out, given=None, overwrite: bool = False) -> Path:
+    "Refuse, before anything runs, an output folder a run could not or should not replace; returns the folder to replace."
+    out = Path(out).expanduser(); what = _what(out, given)
+    if out.is_symlink(): out = out.resolve()   # replace the folder the link points to; the link stays
+    if out.exists() and not out.is_dir(): raise NotADirectoryError(f"{what}: is a file, expected a folder")
+    here, r = Path.cwd().resolve(), out.resolve()
+    if r == here or r in here.parents or r == Path.home().resolve():
+        raise FileExistsError(f"{what}: is the current folder, a folder above it or the home folder, and a run replaces "
+                              "its whole output folder: choose a new one, e.g. runs/NAME")
+    if out.is_dir() and not overwrite and not is_run_folder(out) and any(out.iterdir()):
+        raise FileExistsError(f"{what}: is not empty and was not written by accel-course (no {RUN_MARKER}), and a run "
+                              "replaces its whole output folder: choose a new or empty one, or add --overwrite")
+    try: out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise NotADirectoryError(f"{what}: cannot create this folder ({e.strerror or e})") from None
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"{what}: cannot write in {out.parent}, where the run is staged")
+    return out
+
+# %% ../nbs/03_cli.ipynb #5a21e911
+def _clear_stale(out: Path) -> None:
+    "Remove staging and moved-aside folders beside `out` that a killed run on this machine left (their process is gone)."
+    host = _proc_tag().rsplit("-", 1)[0]
+    for p in out.parent.glob(f".{glob.escape(out.name)}.*-{host}-*"):
+        m = re.fullmatch(rf"\.{re.escape(out.name)}\.(?:staging|old)-{re.escape(host)}-(\d+)-\w+", p.name)
+        if not m or int(m[1]) == os.getpid(): continue
+        try: os.kill(int(m[1]), 0)             # that process still runs: leave its folder alone
+        except ProcessLookupError: shutil.rmtree(p, ignore_errors=True)
+        except OSError: pass
+
+def _make_stage(out: Path) -> Path:
+    "A fresh staging folder beside `out`, with the umask's permissions (mkdtemp makes it 0700)."
+    _clear_stale(out)
+    return follow_umask(Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-{_proc_tag()}-")))
+
+def _iso(t: float) -> str: return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+def _finish(stage: Path, out: Path, project: str, started: float, info: dict) -> None:
+    "Main process: write the marker, give every file the umask's permissions, swap the staging folder in for `out`."
+    from accel_course import __version__
+    atomic_write_json(stage/RUN_MARKER, {"project": project, "accel_course": __version__, "started": _iso(started),
+                                         "finished": _iso(time.time()), "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+                                         **info})
+    follow_umask(stage)     # checkpoints and models saved with 0600 (safetensors, torch.save to mkstemp) included
+    replace_dir(stage, out)
+
+# %% ../nbs/03_cli.ipynb #48247f5b
+_SEQ = itertools.count()   # one key per staged folder; every rank stages the same folders in the same order
+
+def _store():
+    "The process group's key-value store (torchrun's rendezvous store), or None in a one-process run."
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return None
+    return dist.distributed_c10d._get_default_store()
+
+def _share(store, key: str, make) -> Path:
+    "`make()` on the main process; every rank gets the path it returns through the store (and its error, if it fails)."
+    if store is None: return make()
+    if is_main_process():
+        try: v = str(make())
+        except BaseException as e: store.set(key, "\0" + f"{type(e).__name__}: {e}"); raise
+        store.set(key, v); return Path(v)
+    v = store.get(key).decode()          # waits until the main process has set it
+    if v.startswith("\0"): raise RuntimeError(f"the main process could not stage the run: {v[1:]}")
+    return Path(v)
+
+def _all_ok(store, key: str, ok: bool) -> bool:
+    "Report this rank's result; if it is ok, wait until every rank reported ok (True) or one reported failure (False)."
+    if store is None: return ok
+    import torch.distributed as dist
+    keys = [f"{key}/rank{r}" for r in range(dist.get_world_size())]
+    store.set(keys[dist.get_rank()], "ok" if ok else "failed")
+    while ok:                            # a plain loop, not a barrier: SIGTERM/Ctrl-C still stop it
+        got = [store.get(k) for k in keys if store.check([k])]
+        if b"failed" in got: return False
+        if len(got) == len(keys): return True
+        time.sleep(0.05)
+    return False
+
+@contextlib.contextmanager
+def staged_out(out, project: str, info: dict | None = None):
+    """Yield a fresh staging folder beside `out` (the same on every rank). If the body succeeds on every rank, the main
+    process swaps it in for `out`; otherwise `out` stays exactly as it was and the staging folder is removed."""
+    out, store, key, t0 = Path(out), _store(), f"accel_course/out/{next(_SEQ)}", time.time()
+    stage = _share(store, f"{key}/stage", lambda: _make_stage(out))
+    try:
+        try: yield stage
+        except BaseException:
+            with contextlib.suppress(Exception): _all_ok(store, key, False)   # tell the others; do not wait for them
+            raise
+        if not _all_ok(store, key, True): raise RuntimeError(f"another process of this run failed; {out} is left as it was")
+        if is_main_process(): _finish(stage, out, project, t0, info or {})
+    finally:
+        if is_main_process() and stage.exists(): shutil.rmtree(stage, ignore_errors=True)
 
 # %% ../nbs/03_cli.ipynb #a740e69f
 def course_folder(kind: str) -> Path:

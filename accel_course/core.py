@@ -6,7 +6,7 @@ Docs: https://accel-course.github.io/accel_course/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #f2dfc5bb
 from __future__ import annotations
-import os, sys, json, time, math, shutil, tempfile, random, contextlib, importlib
+import os, sys, json, time, math, shutil, socket, tempfile, random, contextlib, importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -17,8 +17,8 @@ import numpy as np
 __all__ = ['FAST_ENV', 'DATA_ENV', 'METRICS_KEYS', 'PROJECTS', 'fast_mode', 'pick', 'seed_everything', 'DataError',
            'require_columns', 'require_numeric', 'read_table', 'data_roots', 'find_data', 'announce_source',
            'current_umask', 'follow_umask', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json',
-           'atomic_dir', 'save_figure', 'validate_metrics', 'best_model', 'write_metrics', 'RunContext', 'Project',
-           'register_project', 'available_projects', 'get_project', 'is_main_process', 'run_project',
+           'replace_dir', 'atomic_dir', 'save_figure', 'validate_metrics', 'best_model', 'write_metrics', 'RunContext',
+           'Project', 'register_project', 'available_projects', 'get_project', 'is_main_process', 'run_project',
            'regression_metrics', 'binary_metrics', 'best_f1_threshold']
 
 # %% ../nbs/00_core.ipynb #f3d10ee7
@@ -187,6 +187,24 @@ def atomic_write_json(path, obj, indent: int = 2) -> Path:
 
 
 # %% ../nbs/00_core.ipynb #166480c1
+def _proc_tag() -> str:
+    "host-pid, for the names of temporary folders: which process on which machine made them."
+    return f"{''.join(ch for ch in socket.gethostname().split('.')[0] if ch.isalnum())[:20] or 'host'}-{os.getpid()}"
+
+def replace_dir(src, dest) -> Path:
+    "Rename folder `src` to `dest`; an existing `dest` is moved aside first (put back if the rename fails), then removed."
+    src, dest = Path(src), Path(dest)
+    old = dest.with_name(f".{dest.name}.old-{_proc_tag()}-{os.urandom(4).hex()}") if os.path.lexists(dest) else None
+    if old is not None: os.replace(dest, old)
+    try: os.replace(src, dest)
+    except BaseException:
+        if old is not None: os.replace(old, dest)
+        raise
+    if old is not None:
+        if old.is_dir() and not old.is_symlink(): shutil.rmtree(old, ignore_errors=True)
+        else: old.unlink()
+    return dest
+
 @contextlib.contextmanager
 def atomic_dir(path):
     "Yield a temporary folder beside `path`; on success it replaces `path`, on error it is removed."
@@ -195,11 +213,7 @@ def atomic_dir(path):
     try:
         yield tmp
         follow_umask(tmp)   # mkdtemp creates 0700 (and safetensors writes 0600): 0755/0644 under umask 022
-        old = path.with_name(f".{path.name}.old")
-        if old.exists(): shutil.rmtree(old)
-        if path.exists(): os.replace(path, old)
-        os.replace(tmp, path)
-        if old.exists(): shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

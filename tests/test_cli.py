@@ -1,5 +1,6 @@
 """The `accel-course` CLI as a user runs it: help at every level, info, one-line errors, python -m."""
 import json, os, subprocess, sys
+from pathlib import Path
 import pytest
 
 def cli(*args, timeout=300, env=None):
@@ -59,3 +60,38 @@ def test_run_under_torchrun_two_cpu_processes(tmp_path):
     assert p.stdout.count("wrote ") == 1 and p.stdout.count("housing: windsor") == 1, p.stdout
     m = json.loads((out/"metrics.json").read_text())
     assert m["project"] == "housing" and m["n_train"] > 0 and m["best"] in m["models"]
+
+# a launched run is all-or-nothing too: every rank writes into the same staging folder, the main process swaps it in
+# only when every rank succeeded, and a rank that fails neither hangs the others nor leaves a half-written --out
+JOB = '''
+import os, sys
+from pathlib import Path
+from accel_course.core import register_project
+from accel_course.cli import main
+
+@register_project("ranks")
+def run(ctx):
+    rank = os.environ["RANK"]
+    (Path(ctx.out)/f"rank{rank}.txt").write_text(str(ctx.out))     # which folder this rank was given
+    if rank == os.environ.get("FAIL_RANK"): raise ValueError(f"rank {rank} failed on purpose")
+    return dict(dataset="ranks", source="sample", n_train=2, n_test=1, models={"m": {"rmse": 1.0}}, best="m")
+
+sys.exit(main(sys.argv[1:]))
+'''
+
+def test_torchrun_ranks_share_one_staging_folder_and_a_failing_rank_changes_nothing(tmp_path):
+    from _real import torchrun
+    (tmp_path/"job.py").write_text(JOB)
+    out = tmp_path/"o"
+    env = {"ACCELERATE_USE_CPU": "yes", "OMP_NUM_THREADS": "1"}
+    p = torchrun(tmp_path/"job.py", "run", "ranks", "--out", out, env=env, timeout=300, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    seen = {(out/f"rank{r}.txt").read_text() for r in (0, 1)}
+    assert len(seen) == 1 and Path(seen.pop()).parent == tmp_path          # one staging folder beside --out, both ranks
+    assert json.loads((out/".accel-course-run.json").read_text())["world_size"] == 2
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    for fail in ("1", "0"):      # a worker fails while the main process succeeds, and the other way round
+        p = torchrun(tmp_path/"job.py", "run", "ranks", "--out", out, env={**env, "FAIL_RANK": fail}, timeout=300, cwd=tmp_path)
+        assert p.returncode != 0 and f"rank {fail} failed on purpose" in p.stderr, p.stderr[-3000:]
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before, fail
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".o.")] == [], fail

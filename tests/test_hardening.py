@@ -1,6 +1,6 @@
 """Regression tests for what an adversarial probe broke: NaN validation, resume without checkpoints/last,
 file permissions under the umask, CLI option ranges, the pip user's notebooks and configs, launcher mismatch."""
-import json, os, shutil, stat, subprocess, sys
+import json, os, re, shutil, stat, subprocess, sys
 from pathlib import Path
 import pytest, torch
 from torch import nn
@@ -111,7 +111,8 @@ from accel_course.cli import main, build_parser
 def test_bad_option_values_are_rejected_naming_the_option(args, option, capsys):
     with pytest.raises(SystemExit) as e: main(args)
     err = capsys.readouterr().err
-    assert e.value.code == 2 and f"argument {option}:" in err and len(err.strip().splitlines()) == 1, err
+    named = re.search(rf"argument (\S+/)?{option}(/\S+)?: ", err)      # an option may have aliases: --max-rows/--rows
+    assert e.value.code == 2 and named and len(err.strip().splitlines()) == 1, err
 
 def test_good_option_values_still_parse():
     argv = ["run", "maintenance", "--k", "3", "--window", "5", "--seed", str(2**32 - 1), "--epochs", "2"]
@@ -180,3 +181,174 @@ def test_plain_run_line_has_no_warning(monkeypatch):
     assert line.startswith("accel-course: 1 process on ") and line.endswith("mixed precision no") and "\n" not in line
     monkeypatch.setenv("WORLD_SIZE", "2"); monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
     assert "2 processes" in _launch_line(argparse.Namespace(mixed_precision=None)) and "warning" not in _launch_line(argparse.Namespace(mixed_precision=None))
+
+# 7. a run folder holds ONE run: `run --out DIR` stages beside DIR and swaps it in only when the run succeeded
+from accel_course.core import register_project, PROJECTS
+
+def _snapshot(d):
+    "Every file under `d` (hidden ones too) with its bytes and mode: to check that a folder was left exactly as it was."
+    return {str(p.relative_to(d)): (p.read_bytes(), _mode(p)) for p in sorted(Path(d).rglob("*")) if p.is_file()}
+
+def _leftovers(parent, name):
+    return sorted(p.name for p in Path(parent).iterdir() if p.name.startswith(f".{name}."))
+
+@pytest.fixture
+def fake_projects():
+    "Two tiny projects that write different files, and fail (ValueError, or Ctrl-C) when told to."
+    def make(name, fig):
+        def run(ctx):
+            (Path(ctx.out)/f"{fig}.png").write_bytes(fig.encode())
+            if ctx.options.get("fail_with"): raise ctx.options["fail_with"]
+            return dict(dataset=name, source="sample", n_train=2, n_test=1, models={"m": {"rmse": 1.0}}, best="m")
+        register_project(name)(run)
+    make("fake_a", "ames_shap"); make("fake_b", "windsor")
+    yield
+    for n in ("fake_a", "fake_b"): PROJECTS.pop(n, None)
+
+def _run_failing(monkeypatch, argv, exc):
+    "`main(argv)` with the project's runner raising `exc` (the option is not on the command line)."
+    import accel_course.cli as C
+    real = C._ctx
+    def ctx(a, project, out=None):
+        c = real(a, project, out); c.options["fail_with"] = exc; return c
+    monkeypatch.setattr(C, "_ctx", ctx)
+    return main(argv)
+
+def test_reusing_out_replaces_the_run_and_a_failed_run_changes_nothing(tmp_path, fake_projects, monkeypatch, capsys):
+    out = tmp_path/"o"
+    assert main(["run", "fake_a", "--out", str(out)]) == 0
+    assert main(["run", "fake_b", "--out", str(out)]) == 0
+    # regression: the second run's metrics.json sat beside the first run's figures
+    assert sorted(p.name for p in out.iterdir()) == [".accel-course-run.json", "metrics.json", "windsor.png"]
+    marker = json.loads((out/".accel-course-run.json").read_text())
+    assert marker["project"] == "fake_b" and marker["accel_course"] and marker["finished"] >= marker["started"]
+    before = _snapshot(out)
+    capsys.readouterr()
+    assert _run_failing(monkeypatch, ["run", "fake_a", "--out", str(out)], ValueError("bad input")) == 2
+    assert "bad input" in capsys.readouterr().err
+    assert _snapshot(out) == before and _leftovers(tmp_path, "o") == []     # no ames_shap.png, no staging folder
+    assert _run_failing(monkeypatch, ["run", "fake_a", "--out", str(out)], KeyboardInterrupt()) == 130
+    assert _snapshot(out) == before and _leftovers(tmp_path, "o") == []
+
+def test_foreign_folder_is_refused_naming_out_unless_overwrite(tmp_path, fake_projects, monkeypatch, capsys):
+    mine = tmp_path/"mine"; mine.mkdir(); (mine/"notes.txt").write_text("keep me")
+    assert main(["run", "fake_a", "--out", str(mine)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--out {mine}: is not empty and was not written by accel-course" in err
+    assert "--overwrite" in err and (mine/"notes.txt").read_text() == "keep me"
+    (tmp_path/"empty").mkdir()
+    assert main(["run", "fake_a", "--out", str(tmp_path/"empty")]) == 0            # an empty folder is fine
+    assert main(["run", "fake_a", "--out", str(mine), "--overwrite"]) == 0
+    assert sorted(p.name for p in mine.iterdir()) == [".accel-course-run.json", "ames_shap.png", "metrics.json"]
+    legacy = tmp_path/"legacy"; legacy.mkdir(); (legacy/"metrics.json").write_text("{}")   # a run of an older version
+    assert main(["run", "fake_a", "--out", str(legacy)]) == 0
+    (tmp_path/"afile").write_text("x"); capsys.readouterr()
+    assert main(["run", "fake_a", "--out", str(tmp_path/"afile")]) == 2
+    assert f"--out {tmp_path/'afile'}: is a file" in capsys.readouterr().err
+    monkeypatch.chdir(mine)                 # the current folder, or one above it, is never replaced, even with --overwrite
+    for given in (".", str(tmp_path)):
+        assert main(["run", "fake_a", "--out", given, "--overwrite"]) == 2
+        assert f"--out {given}: is the current folder" in capsys.readouterr().err
+    assert (mine/"metrics.json").exists()
+
+def test_run_all_stages_each_project_folder(tmp_path, fake_projects, monkeypatch, capsys):
+    import accel_course.cli as C
+    monkeypatch.setattr(C, "available_projects", lambda: {"fake_a": "x", "fake_b": "x"})
+    root = tmp_path/"runs"
+    assert main(["run", "all", "--out", str(root)]) == 0
+    assert {p.name for p in root.iterdir()} == {"fake_a", "fake_b"}
+    a_inode, b_before = os.stat(root/"fake_a").st_ino, _snapshot(root/"fake_b")
+    real = C._ctx
+    def ctx(a, project, out=None):      # fake_b fails this time: its folder keeps the previous run
+        c = real(a, project, out)
+        if project == "fake_b": c.options["fail_with"] = ValueError("b broke")
+        return c
+    monkeypatch.setattr(C, "_ctx", ctx)
+    assert main(["run", "all", "--out", str(root)]) == 1
+    assert _snapshot(root/"fake_b") == b_before and os.stat(root/"fake_a").st_ino != a_inode   # fake_a: a new folder
+    assert [p.name for p in root.iterdir() if p.name.startswith(".")] == []
+    shutil.rmtree(root/"fake_b"); (root/"fake_b").mkdir(); (root/"fake_b"/"data.csv").write_text("x")
+    capsys.readouterr(); a_before = _snapshot(root/"fake_a")
+    assert main(["run", "all", "--out", str(root)]) == 2     # checked before the first project runs
+    assert f"--out {root}/fake_b: is not empty" in capsys.readouterr().err and _snapshot(root/"fake_a") == a_before
+
+@pytest.mark.parametrize("umask, fmode, dmode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
+def test_run_outputs_follow_the_umask(tmp_path, umask, fmode, dmode):
+    import tempfile
+    @register_project("fake_perm")
+    def run(ctx):
+        fd = os.open(Path(ctx.out)/"model.safetensors", os.O_WRONLY | os.O_CREAT, 0o600); os.write(fd, b"w"); os.close(fd)
+        ck = Path(tempfile.mkdtemp(dir=ctx.out)); (ck/"state.bin").write_bytes(b"s"); os.chmod(ck/"state.bin", 0o600)
+        torch.save({"w": torch.ones(1)}, Path(ctx.out)/"weights.pt")
+        return dict(dataset="p", source="sample", n_train=1, n_test=1, models={"m": {"rmse": 1.0}}, best="m")
+    old = os.umask(umask)
+    try: assert main(["run", "fake_perm", "--out", str(tmp_path/"o")]) == 0
+    finally: os.umask(old); PROJECTS.pop("fake_perm", None)
+    o = tmp_path/"o"
+    bad = {str(p.relative_to(o)): oct(_mode(p)) for p in [o, *o.rglob("*")] if _mode(p) != (dmode if p.is_dir() else fmode)}
+    assert bad == {}
+    assert len([p for p in o.rglob("*") if p.is_file()]) == 5   # model, state, weights, metrics.json, marker
+
+def test_leftovers_of_a_killed_run_are_removed(tmp_path, fake_projects):
+    from accel_course.core import _proc_tag
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    host = _proc_tag().rsplit("-", 1)[0]
+    stale = [tmp_path/f".o.staging-{host}-{dead}-abc123", tmp_path/f".o.old-{host}-{dead}-0a1b2c3d"]
+    alive = tmp_path/f".o.staging-{host}-{os.getppid()}-xyz"       # a run that still runs: left alone
+    for p in stale + [alive]: p.mkdir(); (p/"metrics.json").write_text("{}")
+    assert main(["run", "fake_a", "--out", str(tmp_path/"o")]) == 0
+    assert _leftovers(tmp_path, "o") == [alive.name]
+
+def test_resume_reads_the_previous_run_folder_while_the_new_run_is_staged(tmp_path):
+    # no project checkpoints into --out today; a runner that does must resume from the old DIR, not from its staging folder
+    @register_project("fake_fit")
+    def run(ctx):
+        tdl, vdl = _dls(); m = make_mlp()
+        h = fit(m, torch.optim.SGD(m.parameters(), lr=0.01), tdl, vdl, loss_fn=nn.MSELoss(), epochs=ctx.epochs,
+                output_dir=ctx.out, resume_from=ctx.options.get("resume"), progress=False, verbose=False, cpu=True)
+        return dict(dataset="toy", source="sample", n_train=128, n_test=64, best="mlp",
+                    models={"mlp": {"val_loss": h.final["val_loss"], "epochs_run": float(len(h))}})
+    out = tmp_path/"o"
+    try:
+        import accel_course.cli as C
+        assert main(["run", "fake_fit", "--epochs", "1", "--out", str(out)]) == 0
+        assert json.loads((out/"checkpoints"/"last"/"fit_state.json").read_text())["epoch"] == 1
+        real = C._ctx
+        def ctx(a, project, o=None):
+            c = real(a, project, o); c.options["resume"] = out; return c
+        C._ctx = ctx
+        try: assert main(["run", "fake_fit", "--epochs", "3", "--out", str(out)]) == 0
+        finally: C._ctx = real
+    finally: PROJECTS.pop("fake_fit", None)
+    assert json.loads((out/"checkpoints"/"last"/"fit_state.json").read_text())["epoch"] == 3
+    assert json.loads((out/"metrics.json").read_text())["models"]["mlp"]["epochs_run"] == 3   # epochs 1..3, 1 restored
+
+def test_a_real_project_rerun_leaves_no_file_of_the_previous_run(tmp_path, capsys):
+    # the finding: Ames then Windsor into one --out left Ames' submission.csv beside Windsor's metrics.json
+    out, common = str(tmp_path/"h"), ["--fast", "--no-explain", "--models", "linear,ridge", "--folds", "2"]
+    assert main(["run", "housing", *common, "--out", out]) == 0
+    assert (tmp_path/"h"/"submission.csv").exists()
+    assert main(["run", "housing", "--source", "sample", *common, "--out", out]) == 0
+    assert json.loads((tmp_path/"h"/"metrics.json").read_text())["dataset"] == "windsor"
+    assert not (tmp_path/"h"/"submission.csv").exists()       # Windsor has no test split
+    before = _snapshot(tmp_path/"h")
+    (tmp_path/"bad.csv").write_text("a,b\n1,2\n3,4\n")
+    assert main(["run", "housing", "--source", str(tmp_path/"bad.csv"), *common, "--out", out]) == 2
+    assert _snapshot(tmp_path/"h") == before and _leftovers(tmp_path, "h") == []
+
+# 8. the rest of the probe list: paths named on the command line, serve's options
+def test_missing_model_path_is_one_line_naming_model(tmp_path, capsys):
+    assert main(["run", "sentiment", "--fast", "--model", "/nonexistent", "--out", str(tmp_path/"s")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("accel-course: error: --model /nonexistent: no such folder (give a local model folder or a hub "
+                   "name such as bert-base-uncased)")
+    assert not (tmp_path/"s").exists() and list(tmp_path.iterdir()) == []     # refused before any folder was made
+
+@pytest.mark.parametrize("args, option", [
+    (["--threads", "0"], "--threads"), (["--threads", "-2"], "--threads"), (["--threads", "x"], "--threads"),
+    (["--port", "70000"], "--port"), (["--port", "-1"], "--port"),
+])
+def test_serve_options_are_range_checked(args, option, capsys):
+    with pytest.raises(SystemExit) as e: main(["serve", "--model", "m", *args])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"argument {option}:" in err and len(err.strip().splitlines()) == 1, err
