@@ -427,7 +427,8 @@ def _concat_groups(a: np.ndarray, a_text, b: np.ndarray, b_text=None) -> np.ndar
     m = int(b.max()) + 1 if len(b) else 1
     u, inv = np.unique(a.astype(np.int64) * m + b, return_inverse=True)
     ua, ub = np.divmod(u, m)
-    txt = np.char.add(np.asarray(a_text, dtype=str)[ua], ub.astype(str) if b_text is None else np.asarray(b_text, dtype=str)[ub])
+    bt = ub.astype(f"S{len(str(m))}") if b_text is None else np.asarray(b_text, dtype="S")[ub]   # bytes: 1 byte a character
+    txt = np.char.add(np.asarray(a_text, dtype="S")[ua], bt)
     return np.unique(txt, return_inverse=True)[1].reshape(-1)[inv.reshape(-1)]   # pairs that spell the same text: one group
 
 def _flows(rng, spec: dict, n: int, cat: str) -> dict:
@@ -1152,7 +1153,7 @@ def _launch_worker(n: int = 4000, epochs: int = 2, seed: int = 0) -> dict:
                 val_auc=hist.rows[-1]["auc_roc"], val_loss=hist.rows[-1]["val_loss"])
 
 # %% ../nbs/30_anomaly.ipynb #5ca1e0a1
-REFERENCE_MAX_ROWS = 100_000   # above this many training flows the Random Forest and the ablation fit on a subsample
+REFERENCE_MAX_ROWS = 60_000    # above this many training flows the Random Forest and the ablation fit on a subsample
 AE_SAMPLE_BUDGET = 2_000_000   # autoencoder: about this many flows seen in training (fewer epochs on large data)
 LSTM_WINDOW_BUDGET = 100_000   # LSTM autoencoder: about this many windows seen in training
 

@@ -168,7 +168,8 @@ def test_bad_label_and_unknown_category(tmp_path):
     f = tmp_path/"lab.csv"; d.assign(label=d["label"].where(d.index != 3, 7)).to_csv(f, index=False)
     with pytest.raises(DataError, match=r"lab\.csv.*'label'.*0 or 1"):
         an.load_partition_csv(f)
-    f2 = tmp_path/"cat.csv"; d.assign(attack_cat=d["attack_cat"].where(d.index != 3, "Ransomware")).to_csv(f2, index=False)
+    cat = d["attack_cat"].astype(str)        # generated text columns are categoricals: a new value needs text
+    f2 = tmp_path/"cat.csv"; d.assign(attack_cat=cat.where(d.index != 3, "Ransomware")).to_csv(f2, index=False)
     with pytest.raises(DataError, match="Ransomware"):
         an.load_partition_csv(f2)
 
