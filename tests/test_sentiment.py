@@ -1,6 +1,6 @@
 """Tests of the sentiment chapter (`accel_course.sentiment`): loaders on the real samples, bad input, the synthetic
 generator, the verified checkpoint, batching, fine-tuning through `fit`, save/reload, `launch`, and the CLI runner."""
-import bz2, json, os, subprocess, sys
+import bz2, json, os, re, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +74,7 @@ def test_tables_with_chosen_columns(tmp_path):
 # ---------------------------------------------------------------- bad input
 def test_bad_input_clear_errors(tmp_path):
     (tmp_path / "empty_text.txt").write_text("Good\t1\n \t0\n")
-    with pytest.raises(DataError, match=r"empty_text.txt.*empty text in row 1"): load_uci(tmp_path / "empty_text.txt")
+    with pytest.raises(DataError, match=r"empty_text.txt.*empty text in line 2"): load_uci(tmp_path / "empty_text.txt")
     (tmp_path / "bad_label.txt").write_text("Good\t1\nBad\t2\n")
     with pytest.raises(DataError, match=r"bad_label.txt: line 2: unknown label '2'"): load_uci(tmp_path / "bad_label.txt")
     (tmp_path / "x.ft.txt").write_text("__label__2 good\n__label__3 what\n")
@@ -153,23 +153,27 @@ def test_uci_unicode_line_separators_inside_sentences(tmp_path):
 
 def test_quality_benchmark_names_its_data_file(tmp_path, capsys):
     """`benchmarks/sentiment_quality.py --data FILE` says which file it used (it used to print "UCI Amazon sentences"
-    whatever the file). The fine-tuning is replaced by a stub: only the report is under test."""
+    whatever the file) and prints every model's mean +- std side by side. Fine-tuning is a stub: only the report is
+    under test."""
     import importlib.util
     spec = importlib.util.spec_from_file_location("sentiment_quality_bench", REPO / "benchmarks" / "sentiment_quality.py")
     bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)
     class Stub:
-        padding_share = 0.0
-        def __init__(self, n): self.n = n
+        class history: best_epoch = 1
         def predict_proba(self, texts): return np.tile([0.4, 0.6], (len(texts), 1))
-    bench.finetune = lambda tr, va, **kw: Stub(len(tr))
+    bench.finetune_recipe = lambda tr, **kw: Stub()
     rng = np.random.default_rng(0)
     words = ["good", "bad", "great", "awful", "fine", "poor", "nice", "broken"]
     f = tmp_path / "imdb_labelled.txt"
     f.write_text("".join(f"{' '.join(rng.choice(words, 4))} film\t{i % 2}\n" for i in range(40)), encoding="utf-8")
-    bench.main(["--data", str(f), "--folds", "2"])
+    bench.main(["--data", str(f), "--folds", "2", "--models", "tfidf_lr,finetuned_cls,finetuned_mean"])
     out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith(f"data: {f} ") and "Amazon" not in out, out
     summary = [l for l in out.splitlines() if "fold CV accuracy" in l]
-    assert len(summary) == 1 and str(f) in summary[0] and "Amazon" not in summary[0], out
+    assert len(summary) == 1 and str(f) in summary[0], out
+    rows = {l.split()[0]: l for l in out.splitlines() if l.startswith("  ")}
+    assert set(rows) == {"tfidf_lr", "finetuned_cls", "finetuned_mean"}, out
+    assert "accuracy 0.5000 +- 0.0000" in rows["finetuned_cls"] and "+-" in rows["tfidf_lr"]   # the stub always says 1
 
 
 # ---------------------------------------------------------------- batching
@@ -241,6 +245,13 @@ def test_runner_metrics_figures_model_and_reproducible(tmp_path):
     m1 = _run(tmp_path / "a")
     m = validate_metrics(json.loads((tmp_path / "a" / "metrics.json").read_text()))
     assert m["project"] == "sentiment" and {"tfidf_lr", "frozen_embedding_lr", "finetuned"} <= set(m["models"])
+    # 400 reviews < CV_THRESHOLD: 2-fold CV in fast mode, mean and std over the same folds for every model
+    assert m["dataset"].endswith("(2-fold CV)") and (m["n_train"], m["n_test"]) == (200, 200)
+    assert all(mm["cv_folds"] == 2 and 0 <= mm["accuracy_std"] < 1 for mm in m["models"].values())
+    cv = pd.read_csv(tmp_path / "a" / "cv_folds.csv")
+    assert sorted(set(cv.model)) == ["finetuned", "frozen_embedding_lr", "tfidf_lr"] and set(cv.fold) == {1, 2}
+    assert m["models"]["tfidf_lr"]["accuracy"] == pytest.approx(cv[cv.model == "tfidf_lr"].accuracy.mean())
+    assert json.loads((tmp_path / "a" / "model" / "training_info.json").read_text())["evaluation"].startswith("2-fold CV")
     assert 0 < m["models"]["finetuned"]["padding_share"] < 0.5
     for f in ("confusion_matrix.png", "wordclouds.png", "training_curve.png"):
         assert (tmp_path / "a" / f).read_bytes()[:4] == b"\x89PNG"
@@ -255,3 +266,68 @@ def test_cli_help_lists_model_option():
     r = subprocess.run([sys.executable, "-m", "accel_course.cli", "run", "sentiment", "--help"], capture_output=True,
                        text=True, timeout=120, cwd=REPO)
     assert r.returncode == 0 and "--model NAME_OR_DIR" in r.stdout, r.stdout + r.stderr
+
+
+# ---------------------------------------------------------------- issue 14: evaluation that fits the data size, the recipe
+def test_cross_validate_same_folds_mean_std():
+    from accel_course.sentiment import cross_validate, cv_splits
+    df = make_reviews(150, seed=7)[["text", "label"]]
+    seen = {}
+    def rec(name, p):
+        def fn(tr, te, f):
+            assert not set(tr.index) & set(te.index)                    # the test fold is never trained on
+            seen.setdefault(name, []).append(sorted(te.index)); return p(tr, te)
+        return fn
+    prior = lambda tr, te: np.tile(np.bincount(tr.label, minlength=3) / len(tr), (len(te), 1))
+    tfidf = lambda tr, te: tfidf_lr().fit(tr.text, tr.label).predict_proba(te.text)
+    summary, folds, oof = cross_validate(df, {"prior": rec("prior", prior), "tfidf": rec("tfidf", tfidf)}, LABELS3, k=3,
+                                         seed=1, verbose=False)
+    assert seen["prior"] == seen["tfidf"] and sorted(sum(seen["prior"], [])) == list(range(150))   # same folds, each row once
+    g = folds[folds.model == "tfidf"]
+    assert len(g) == 3 and summary["tfidf"]["accuracy"] == pytest.approx(g.accuracy.mean())
+    assert summary["tfidf"]["accuracy_std"] == pytest.approx(g.accuracy.std(ddof=1)) and "f1_macro_std" in summary["prior"]
+    assert (oof["prior"].sum(1) > 0.99).all() and oof["tfidf"].shape == (150, 3)
+    assert [list(b) for _, b in cv_splits(df.label, 3, 1)] == [sorted(x) for x in seen["prior"]]   # seeded, reproducible
+    with pytest.raises(DataError, match=r"5-fold CV needs at least 5 reviews of every class"):
+        cv_splits([0] * 20 + [1] * 3, 5)
+
+
+def test_meanpool_recipe_and_max_length(capsys):
+    from accel_course.sentiment import choose_max_length, finetune_recipe, MeanPoolClassifier, embed
+    df = make_reviews(120, seed=8)
+    r = finetune_recipe(df[:100], pooling="mean", labels=LABELS3, epochs=2, patience=1, batch_size=16, num_layers=1,
+                        seed=0, verbose=True, max_steps_per_epoch=3)
+    out = capsys.readouterr().out
+    assert isinstance(r.model, MeanPoolClassifier) and re.search(r"max_length=\d+: the 98% quantile of 90 training", out)
+    assert r.config["pooling"] == "mean" and r.config["best_epoch"] in (1, 2) and len(r.history.rows) <= 2
+    p = r.predict_proba(df.text[100:])
+    assert p.shape == (20, 3) and np.allclose(p.sum(1), 1, atol=1e-5)
+    assert embed(r.model, r.tokenizer, ["fine"]).shape == (1, 384)
+    _, tok = load_classifier(labels=LABELS3, num_layers=1)
+    texts = ["a b c"] * 90 + ["word " * 200] * 10
+    L = choose_max_length(tok, texts, 0.85, verbose=True)
+    assert L == 8 and "10.0% of them are cut" in capsys.readouterr().out
+    assert choose_max_length(tok, texts, 0.99, cap=64, verbose=False) == 64
+    with pytest.raises(ValueError, match="pooling"): finetune_recipe(df, pooling="max")
+
+
+def test_saved_model_follows_umask(tiny, tmp_path):
+    """safetensors writes its files 0600; the saved model folder gets the umask's permissions like any other output."""
+    model, tok = tiny
+    old = os.umask(0o027)
+    try: out = save_classifier(model, tok, tmp_path / "m", LABELS3)
+    finally: os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in [out, *out.iterdir()]}
+    assert modes["model.safetensors"] == 0o640 and modes["m"] == 0o750 and set(modes.values()) <= {0o640, 0o750}, modes
+    os.umask(0o022)
+    try: out = save_classifier(model, tok, tmp_path / "m", LABELS3)
+    finally: os.umask(old)
+    assert (out / "model.safetensors").stat().st_mode & 0o777 == 0o644 and out.stat().st_mode & 0o777 == 0o755
+
+
+def test_runner_held_out_split_above_threshold(tmp_path, monkeypatch):
+    import accel_course.sentiment as S
+    monkeypatch.setattr(S, "CV_THRESHOLD", 100)                     # 400 fast-mode reviews: above it
+    m = _run(tmp_path / "h")
+    assert "CV" not in m["dataset"] and m["n_test"] == 60 and "accuracy_std" not in m["models"]["tfidf_lr"]
+    assert not (tmp_path / "h" / "cv_folds.csv").exists() and (tmp_path / "h" / "model" / "model.safetensors").exists()
