@@ -351,6 +351,14 @@ def _make_stage(out: Path) -> Path:
     _clear_stale(out)
     return follow_umask(Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-{_proc_tag()}-")))
 
+@contextlib.contextmanager
+def _signals_held():
+    "Hold SIGTERM/SIGINT while a run folder is swapped in or removed (they arrive right after): never half of either."
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"): yield; return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    try: yield
+    finally: signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
 def _iso(t: float) -> str: return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 def _finish(stage: Path, out: Path, project: str, started: float, info: dict) -> None:
@@ -360,7 +368,7 @@ def _finish(stage: Path, out: Path, project: str, started: float, info: dict) ->
                                          "finished": _iso(time.time()), "world_size": int(os.environ.get("WORLD_SIZE", "1")),
                                          **info})
     follow_umask(stage)     # checkpoints and models saved with 0600 (safetensors, torch.save to mkstemp) included
-    replace_dir(stage, out)
+    with _signals_held(): replace_dir(stage, out)
 
 # %% ../nbs/03_cli.ipynb #48247f5b
 _SEQ = itertools.count()   # one key per staged folder; every rank stages the same folders in the same order
@@ -409,7 +417,8 @@ def staged_out(out, project: str, info: dict | None = None):
         if not _all_ok(store, key, True): raise RuntimeError(f"another process of this run failed; {out} is left as it was")
         if is_main_process(): _finish(stage, out, project, t0, info or {})
     finally:
-        if is_main_process() and stage.exists(): shutil.rmtree(stage, ignore_errors=True)
+        if is_main_process() and stage.exists():
+            with _signals_held(): shutil.rmtree(stage, ignore_errors=True)   # torchrun's SIGTERM waits until it is gone
 
 # %% ../nbs/03_cli.ipynb #a740e69f
 def course_folder(kind: str) -> Path:

@@ -230,6 +230,19 @@ def test_reusing_out_replaces_the_run_and_a_failed_run_changes_nothing(tmp_path,
     assert _run_failing(monkeypatch, ["run", "fake_a", "--out", str(out)], KeyboardInterrupt()) == 130
     assert _snapshot(out) == before and _leftovers(tmp_path, "o") == []
 
+def test_sigterm_during_a_run_leaves_out_as_it_was(tmp_path):
+    # `kill`, docker stop, or torchrun stopping the other ranks: the half-written run must not reach --out
+    job = ("import os, signal, sys\nfrom pathlib import Path\nfrom accel_course.core import register_project\n"
+           "from accel_course.cli import main\n@register_project('killed')\ndef run(ctx):\n"
+           "    (Path(ctx.out)/'half.png').write_bytes(b'x'); os.kill(os.getpid(), signal.SIGTERM)\n"
+           "    import time; time.sleep(30)\nsys.exit(main(sys.argv[1:]))\n")
+    (tmp_path/"job.py").write_text(job)
+    out = tmp_path/"o"; out.mkdir(); (out/"metrics.json").write_text("{}"); before = _snapshot(out)
+    r = subprocess.run([sys.executable, str(tmp_path/"job.py"), "run", "killed", "--out", str(out)], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 130 and "interrupted" in r.stderr, (r.returncode, r.stderr[-2000:])
+    assert _snapshot(out) == before and _leftovers(tmp_path, "o") == []
+
 def test_foreign_folder_is_refused_naming_out_unless_overwrite(tmp_path, fake_projects, monkeypatch, capsys):
     mine = tmp_path/"mine"; mine.mkdir(); (mine/"notes.txt").write_text("keep me")
     assert main(["run", "fake_a", "--out", str(mine)]) == 2
