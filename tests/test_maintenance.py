@@ -278,3 +278,19 @@ def test_runner_writes_metrics_and_figures_and_is_reproducible(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     m2 = json.loads((tmp_path/"b"/"metrics.json").read_text())
     assert m2["models"] == m1["models"]
+
+
+def test_runner_checks_every_input_before_training(tmp_path, monkeypatch):
+    "A broken Azure file fails `run maintenance` before any model trains (it used to surface after every AI4I model)."
+    src = tmp_path/"data"; src.mkdir()
+    _write(src, _uci_frame(300))
+    az = M.write_azure_pdm(M.make_azure_fleet(2, 30, seed=0), src/"azure_pdm")
+    t = az/"PdM_telemetry.csv"; lines = t.read_text().splitlines()
+    cells = lines[3].split(","); cells[2] = "inf"; lines[3] = ",".join(cells)
+    t.write_text("\n".join(lines) + "\n")
+    trained = []
+    def no_training(*a, **k): trained.append(a); raise AssertionError("a model trained before every input was checked")
+    monkeypatch.setattr(M, "fit_tabular", no_training)
+    with pytest.raises(DataError, match=r"PdM_telemetry.csv: column 'volt', line 4: inf -- expected a finite number"):
+        run_project("maintenance", RunContext(out=tmp_path/"out", source=str(src), fast=True))
+    assert not trained
