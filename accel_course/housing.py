@@ -29,13 +29,14 @@ from .core import (DataError, read_table, require_columns, require_numeric, find
 
 # %% auto #0
 __all__ = ['WINDSOR_COLUMNS', 'WINDSOR_YESNO', 'WINDSOR_NUMERIC', 'CALIFORNIA_COLUMNS', 'CALIFORNIA_CAP', 'CALIFORNIA_RANGES',
-           'CALIFORNIA_OCEAN', 'AMES_NUMERIC', 'AMES_REQUIRED', 'AMES_NA', 'AMES_RANGES', 'AMES_MIN_PRICE',
-           'AMES_PACKAGE', 'AMES_PACKAGE_VERSION', 'AMES_INSTALL', 'AMES_CREDIT', 'DATASETS', 'AUTO_PATTERNS',
-           'KAGGLE_HANDLES', 'AMES_MAX_LIVING_AREA', 'QUALITY', 'AMES_QUALITY_COLS', 'MODEL_NAMES', 'HousingData',
-           'line_of', 'Checker', 'load_windsor', 'load_california', 'load_ames', 'packaged_ames_dir',
-           'load_packaged_ames', 'detect_dataset', 'load_housing', 'drop_documented_outliers', 'skewness',
-           'plot_target', 'plot_skew_and_correlations', 'add_features', 'SkewedLog1p', 'make_preprocessor',
-           'feature_names', 'make_torch_model', 'TorchRegressor', 'make_models', 'CVResult', 'native_threads',
+           'CALIFORNIA_OCEAN', 'CALIFORNIA_OCEAN_ROWS', 'AMES_NUMERIC', 'AMES_REQUIRED', 'AMES_NA', 'AMES_RANGES',
+           'AMES_MIN_PRICE', 'AMES_PACKAGE', 'AMES_PACKAGE_VERSION', 'AMES_INSTALL', 'AMES_CREDIT', 'DATASETS',
+           'AUTO_PATTERNS', 'KAGGLE_HANDLES', 'AMES_MAX_LIVING_AREA', 'QUALITY', 'AMES_QUALITY_COLS', 'MODEL_NAMES',
+           'REFERENCE_ROWS', 'EXPLAIN_ROWS', 'SUBSAMPLED_MODELS', 'HousingData', 'line_of', 'Checker', 'load_windsor',
+           'load_california', 'make_california', 'load_ames', 'packaged_ames_dir', 'load_packaged_ames',
+           'detect_dataset', 'load_housing', 'drop_documented_outliers', 'skewness', 'plot_target',
+           'plot_skew_and_correlations', 'add_features', 'SkewedLog1p', 'make_preprocessor', 'feature_names',
+           'make_torch_model', 'TorchRegressor', 'make_models', 'fit_rows', 'CVResult', 'native_threads',
            'cross_validate', 'add_blend', 'throughput_job', 'compare_processes', 'plot_predictions',
            'permutation_importances', 'plot_importances', 'explain_house', 'write_submission', 'run_housing']
 
@@ -244,6 +245,43 @@ def load_california(path) -> HousingData:
     capped = (y >= CALIFORNIA_CAP).rename("capped")
     return HousingData("california", X, y, num, ["ocean_proximity"], f"California housing from {path}", str(path),
                        capped=capped, description="California 1990 census block groups (median house value)")
+
+# %% ../nbs/10_housing.ipynb #8ad04ddb
+CALIFORNIA_OCEAN_ROWS = {"<1H OCEAN": 9136, "INLAND": 6551, "NEAR OCEAN": 2658, "NEAR BAY": 2290, "ISLAND": 5}  # full file
+_CAL_PLACES = {  # (latitude, longitude, spread in degrees): roughly where each category's block groups cluster
+    "<1H OCEAN": [(34.05, -118.25, 0.45), (37.35, -121.9, 0.35), (33.1, -117.1, 0.3)],
+    "INLAND": [(38.6, -121.4, 0.9), (36.6, -119.7, 1.0), (34.1, -117.2, 0.6)],
+    "NEAR OCEAN": [(33.8, -118.3, 0.3), (32.75, -117.2, 0.15), (36.8, -121.8, 0.5), (40.6, -124.0, 0.6)],
+    "NEAR BAY": [(37.8, -122.3, 0.2)], "ISLAND": [(33.35, -118.35, 0.02)]}
+_CAL_PREMIUM = {"<1H OCEAN": 0.25, "INLAND": -0.25, "NEAR OCEAN": 0.3, "NEAR BAY": 0.35, "ISLAND": 0.8}  # log price
+
+def make_california(n_rows: int = 20_640, seed: int = 0) -> pd.DataFrame:
+    "A seeded synthetic table in California housing's schema and documented ranges (compact dtypes): for scale tests only."
+    rng = np.random.default_rng(seed)
+    cats = list(CALIFORNIA_OCEAN_ROWS); p = np.array(list(CALIFORNIA_OCEAN_ROWS.values()), float)
+    k = rng.choice(len(cats), n_rows, p=p / p.sum())
+    lat, lon = np.empty(n_rows), np.empty(n_rows)
+    for j, c in enumerate(cats):
+        rows = np.flatnonzero(k == j); at = np.array(_CAL_PLACES[c])[rng.integers(len(_CAL_PLACES[c]), size=len(rows))]
+        lat[rows] = at[:, 0] + rng.normal(size=len(rows))*at[:, 2]; lon[rows] = at[:, 1] + rng.normal(size=len(rows))*at[:, 2]
+    (lat_lo, lat_hi), (lon_lo, lon_hi) = CALIFORNIA_RANGES["latitude"], CALIFORNIA_RANGES["longitude"]
+    lat, lon = np.clip(lat, lat_lo + 0.04, lat_hi - 0.15).round(2), np.clip(lon, lon_lo + 0.15, lon_hi - 0.31).round(2)
+    age = np.clip(rng.normal(29, 12.5, n_rows), 1, 52).round()
+    hh = np.clip(rng.lognormal(np.log(420), 0.6, n_rows), 1, 6082).round()
+    rooms = np.maximum(2, (hh*rng.lognormal(np.log(5.2), 0.25, n_rows)).round())
+    beds = np.maximum(1, (rooms*np.clip(rng.normal(0.21, 0.04, n_rows), 0.1, 0.5)).round())
+    beds[rng.random(n_rows) < 0.01] = np.nan                               # the file's blank total_bedrooms
+    pop = np.maximum(3, (hh*rng.lognormal(np.log(2.9), 0.3, n_rows)).round())
+    prem = np.array([_CAL_PREMIUM[c] for c in cats])[k]
+    inc = np.clip(rng.lognormal(np.log(3.4), 0.45, n_rows)*np.exp(0.3*prem), 0.4999, 15.0001).round(4)
+    logv = 11.1 + 0.8*np.log(inc) + prem + 0.004*(age - 29) - 0.08*np.log(pop/hh) + rng.normal(0, 0.3, n_rows)
+    value = np.clip(np.exp(logv), 14_999, CALIFORNIA_CAP).round()
+    cols = dict(longitude=lon.astype(np.float32), latitude=lat.astype(np.float32), housing_median_age=age.astype(np.int16),
+                total_rooms=rooms.astype(np.int32), total_bedrooms=beds.astype(np.float32), population=pop.astype(np.int32),
+                households=hh.astype(np.int32), median_income=inc.astype(np.float32), median_house_value=value.astype(np.int32),
+                ocean_proximity=pd.Categorical(np.array(cats)[k], categories=list(CALIFORNIA_OCEAN)))
+    return pd.DataFrame(cols)[CALIFORNIA_COLUMNS]
+
 
 # %% ../nbs/10_housing.ipynb #0c38f5f4
 AMES_NUMERIC = ["LotFrontage", "LotArea", "OverallQual", "OverallCond", "YearBuilt", "YearRemodAdd", "MasVnrArea",
@@ -540,10 +578,11 @@ class TorchRegressor(RegressorMixin, BaseEstimator):
     "A scikit-learn regressor around a PyTorch linear model / MLP, trained with `accel_course.training.fit`."
     def __init__(self, hidden: Sequence[int] = (), dropout: float = 0.0, epochs: int = 200, batch_size: int = 64,
                  lr: float = 3e-3, weight_decay: float = 1e-4, valid_fraction: float = 0.1, patience: int | None = 20,
-                 mixed_precision: str | None = "no", seed: int = 42):
+                 mixed_precision: str | None = "no", seed: int = 42,
+                 max_steps: int | None = 32):  # optimizer steps per epoch at most: on large data the batch grows
         self.hidden, self.dropout, self.epochs, self.batch_size = hidden, dropout, epochs, batch_size
         self.lr, self.weight_decay, self.valid_fraction, self.patience = lr, weight_decay, valid_fraction, patience
-        self.mixed_precision, self.seed = mixed_precision, seed
+        self.mixed_precision, self.seed, self.max_steps = mixed_precision, seed, max_steps
 
     def fit(self, X, y):
         import torch
@@ -559,7 +598,8 @@ class TorchRegressor(RegressorMixin, BaseEstimator):
         va, tr = perm[:n_va], perm[n_va:]
         t = lambda a: torch.from_numpy(np.ascontiguousarray(a))
         g = torch.Generator().manual_seed(self.seed)
-        train_dl = DataLoader(TensorDataset(t(X[tr]), t(z[tr])), batch_size=self.batch_size, shuffle=True, generator=g)
+        self.batch_size_ = max(self.batch_size, -(-len(tr) // self.max_steps)) if self.max_steps else self.batch_size
+        train_dl = DataLoader(TensorDataset(t(X[tr]), t(z[tr])), batch_size=self.batch_size_, shuffle=True, generator=g)
         valid_dl = DataLoader(TensorDataset(t(X[va]), t(z[va])), batch_size=512) if n_va else None
         torch.manual_seed(self.seed)
         self.model_ = make_torch_model(X.shape[1], tuple(self.hidden), self.dropout)
@@ -609,6 +649,19 @@ def make_models(dataset: str, names: Sequence[str] | None = None, mixed_precisio
     if unknown: raise ValueError(f"unknown model(s) {unknown}; choose from {list(zoo)}")
     return {n: Pipeline([("prep", make_preprocessor(dataset)), ("model", zoo[n]())]) for n in names}
 
+# %% ../nbs/10_housing.ipynb #3174f38c
+REFERENCE_ROWS = 5_000   # above this many training rows, SUBSAMPLED_MODELS and permutation importance use a subsample
+EXPLAIN_ROWS = 2_000     # SHAP/LIME explain a forest fitted on at most this many rows (SHAP's cost grows with leaves)
+SUBSAMPLED_MODELS = ("random_forest", "hist_gb", "blend")   # linear, ridge and the PyTorch models: always all rows
+
+def fit_rows(idx, max_rows: int | None, seed=0, keep=()) -> np.ndarray:
+    "`idx` if it has at most `max_rows` entries (or `max_rows` is None/0), else a sorted seeded random `max_rows` of them, with `keep`."
+    idx = np.asarray(idx)
+    if not max_rows or len(idx) <= max_rows: return idx
+    keep = np.unique(np.asarray(keep, dtype=idx.dtype))
+    rest = np.setdiff1d(idx, keep)
+    return np.sort(np.r_[np.random.default_rng(seed).choice(rest, max_rows - len(keep), replace=False), keep])
+
 # %% ../nbs/10_housing.ipynb #a31ed994
 @dataclass
 class CVResult:
@@ -646,19 +699,23 @@ def _score(data: HousingData, pred: np.ndarray, folds: np.ndarray) -> dict[str, 
     return r
 
 def cross_validate(data: HousingData, models: Mapping[str, Pipeline], n_splits: int = 5, seed: int = 42,
-                   progress: bool | None = None, threads: int | None = 1) -> CVResult:
-    "K-fold CV of every model on log price with the same folds; returns scores and out-of-fold predictions."
+                   progress: bool | None = None, threads: int | None = 1,
+                   max_fit_rows: int | None = REFERENCE_ROWS,      # `subsampled` models fit on at most this many rows
+                   subsampled: Sequence[str] = SUBSAMPLED_MODELS) -> CVResult:
+    "K-fold CV of every model on log price with the same folds (predicting all held-out rows); scores and out-of-fold predictions."
     from tqdm.auto import tqdm
     y = data.y_log
     kf = KFold(n_splits, shuffle=True, random_state=seed)
     folds = np.zeros(data.n, dtype=int)
     splits = list(kf.split(data.X))
     for k, (_, va) in enumerate(splits): folds[va] = k
+    sub = [fit_rows(tr, max_fit_rows, (seed, k)) for k, (tr, _) in enumerate(splits)]   # fixed per fold
     rows, oof = {}, {}
     bar = tqdm(total=len(models)*n_splits, desc="CV", disable=not (progress if progress is not None else not fast_mode()))
     for name, est in models.items():
         pred = np.zeros(data.n); t_fit = 0.0
         for k, (tr, va) in enumerate(splits):
+            tr = sub[k] if name in subsampled else tr
             m = clone(est); t0 = time.perf_counter()
             with warnings.catch_warnings(), native_threads(threads):
                 warnings.filterwarnings("ignore", message=".*[Ff]ound unknown categories.*")
@@ -731,8 +788,10 @@ def plot_predictions(data: HousingData, cv: CVResult, name: str | None = None):
     return fig
 
 # %% ../nbs/10_housing.ipynb #852b39a5
-def permutation_importances(pipe: Pipeline, data: HousingData, seed: int = 0, n_repeats: int | None = None) -> pd.DataFrame:
-    "Fit `pipe` on 80 % of the rows and return the permutation importance of each raw column on the other 20 %."
+def permutation_importances(pipe: Pipeline, data: HousingData, seed: int = 0, n_repeats: int | None = None,
+                            max_rows: int | None = REFERENCE_ROWS) -> pd.DataFrame:
+    "Fit `pipe` on 80 % of the rows (of a seeded `max_rows` if more) and return each raw column's permutation importance on the other 20 %."
+    if max_rows and data.n > max_rows: data = data.subsample(max_rows, seed)
     from sklearn.inspection import permutation_importance
     from sklearn.model_selection import train_test_split
     tr, va = train_test_split(np.arange(data.n), test_size=0.2, random_state=seed)
@@ -766,11 +825,16 @@ def _reattach_pyplot_to_shell():
 
 # %% ../nbs/10_housing.ipynb #7161bba9
 def explain_house(pipe: Pipeline, data: HousingData, house: int | None = None, n_background: int | None = None,
-                  seed: int = 0) -> dict:
-    "Fit the forest pipeline on all rows; SHAP (beeswarm + waterfall) and LIME for one house. Returns figures and values."
+                  seed: int = 0, max_rows: int | None = EXPLAIN_ROWS) -> dict:
+    "Fit the forest pipeline on all rows (a seeded `max_rows` with `house` if more); SHAP (beeswarm + waterfall) and LIME for one house."
     import shap
     from lime.lime_tabular import LimeTabularExplainer
     from sklearn.exceptions import ConvergenceWarning
+    rows_of = np.arange(data.n)
+    if max_rows and data.n > max_rows:       # `house` keeps its number in `data`; the forest sees the subsample
+        rows_of = fit_rows(rows_of, max_rows, seed, keep=[] if house is None else [house])
+        data = data.take(rows_of, f"random {len(rows_of)} rows")
+        if house is not None: house = int(np.searchsorted(rows_of, house))
     m = clone(pipe).fit(data.X, data.y_log)
     pre, forest = m.named_steps["prep"], m.named_steps["model"]  # SHAP/LIME see the preprocessed columns
     with warnings.catch_warnings():
@@ -790,15 +854,15 @@ def explain_house(pipe: Pipeline, data: HousingData, house: int | None = None, n
     plt.figure(); shap.plots.beeswarm(ex, max_display=12, show=False)
     figs["shap_beeswarm"] = plt.gcf(); plt.gcf().suptitle(f"{data.name}: SHAP values of the random forest (log price)")
     plt.figure(); shap.plots.waterfall(ex[pos], max_display=12, show=False)
-    figs["shap_waterfall"] = plt.gcf(); plt.gcf().suptitle(f"house #{house}: actual {data.currency}{data.y.iloc[house]:,.0f}")
+    figs["shap_waterfall"] = plt.gcf(); plt.gcf().suptitle(f"house #{rows_of[house]}: actual {data.currency}{data.y.iloc[house]:,.0f}")
     lime = LimeTabularExplainer(Xt, feature_names=names, mode="regression", discretize_continuous=True, random_state=seed,
                                 feature_selection="lasso_path")   # robust to hundreds of rare 0/1 columns (see above)
     with warnings.catch_warnings():   # lasso_path's LARS warns about collinear 0/1 columns: expected, harmless here
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         le = lime.explain_instance(Xt[house], forest.predict, num_features=10, num_samples=pick(3000, 300))
-    figs["lime"] = le.as_pyplot_figure(); figs["lime"].suptitle(f"LIME, house #{house}"); figs["lime"].tight_layout()
+    figs["lime"] = le.as_pyplot_figure(); figs["lime"].suptitle(f"LIME, house #{rows_of[house]}"); figs["lime"].tight_layout()
     shap_top = pd.Series(ex.values[pos], index=names).sort_values(key=np.abs, ascending=False)
-    return dict(house=house, figures=figs, shap=shap_top, lime=le.as_list(),
+    return dict(house=int(rows_of[house]), figures=figs, shap=shap_top, lime=le.as_list(),
                 prediction=float(forest.predict(Xt[[house]])[0]), actual=float(data.y_log[house]))
 
 # %% ../nbs/10_housing.ipynb #da9c4b71
@@ -825,12 +889,18 @@ def _add_args(p):
     p.add_argument("--throughput", action="store_true", help="also time an MLP epoch with 1 vs 2 processes (launch)")
     p.add_argument("--keep-outliers", action="store_true",
                    help=f"Ames: keep the houses > {AMES_MAX_LIVING_AREA:,} sq ft that the data's author recommends dropping")
+    p.add_argument("--max-rows", type=int, default=None, help="use a seeded random subset of at most this many labelled rows")
+    p.add_argument("--reference-rows", type=int, default=REFERENCE_ROWS,
+                   help=f"above this many training rows, {'/'.join(SUBSAMPLED_MODELS)} and permutation importance fit on a "
+                        f"seeded subsample of this size, SHAP/LIME on {EXPLAIN_ROWS:,} (default {REFERENCE_ROWS:,}; 0: all rows)")
 
 def _opt(ctx, key, default=None):
     o = ctx.options or {}
     v = o.get(key, o.get(key.replace("_", "-"), default))
     return default if v is None else v
 
+
+# %% ../nbs/10_housing.ipynb #b87e78ef
 @register_project("housing", help="House prices: CV of linear, forest, boosting and PyTorch (Accelerate) models on log price",
                   add_args=_add_args)
 def run_housing(ctx: RunContext) -> dict:
@@ -838,6 +908,10 @@ def run_housing(ctx: RunContext) -> dict:
     seed_everything(ctx.seed)
     data = load_housing(ctx.source, dataset=_opt(ctx, "dataset"))
     if not _opt(ctx, "keep_outliers", False): data = drop_documented_outliers(data)
+    cap = _opt(ctx, "max_rows")
+    if cap and data.n > int(cap):
+        n0, data = data.n, data.subsample(int(cap), seed=ctx.seed)
+        announce_source("housing", f"--max-rows {int(cap):,}: a seeded random {data.n:,} of the {n0:,} labelled rows")
     if ctx.fast and data.n > 300:
         data = data.subsample(300, seed=ctx.seed)
         announce_source("housing", f"fast mode: {data.n} random rows")
@@ -846,14 +920,22 @@ def run_housing(ctx: RunContext) -> dict:
     names = names or (["linear", "ridge", "random_forest", "torch_linear", "torch_mlp"] if ctx.fast else list(MODEL_NAMES))
     models = make_models(data.name, names, mixed_precision=ctx.mixed_precision, seed=ctx.seed, epochs=ctx.epochs)
     folds = int(_opt(ctx, "folds", 5)); folds = min(folds, 3) if ctx.fast else folds
-    cv = cross_validate(data, models, n_splits=folds, seed=ctx.seed, progress=False)
+    ref = int(_opt(ctx, "reference_rows", REFERENCE_ROWS)) or None; n_fit = data.n - data.n // folds
+    explain = not _opt(ctx, "no_explain", False)
+    if ref and (n_fit > ref or (explain and data.n > min(ref, EXPLAIN_ROWS))):
+        sub = [n for n in names if n in SUBSAMPLED_MODELS]
+        announce_source("housing", f"large data ({data.n:,} rows): {', '.join(sub) or 'no model'} fit on a seeded random "
+                        f"{min(ref, n_fit):,} of each fold's {n_fit:,} training rows" + (f", permutation importance on "
+                        f"{min(ref, data.n):,} rows, SHAP/LIME on {min(ref, EXPLAIN_ROWS):,}" if explain else "")
+                        + "; the other models train on all rows; every score is on all held-out rows")
+    cv = cross_validate(data, models, n_splits=folds, seed=ctx.seed, progress=False, max_fit_rows=ref)
     out = Path(ctx.out); main = is_main_process()
     figs = {"target": plot_target(data), "predicted_vs_actual": plot_predictions(data, cv)}
-    if not _opt(ctx, "no_explain", False):
+    if explain:
         forest = make_models(data.name, ["random_forest"], seed=ctx.seed)["random_forest"]
-        figs["feature_importance"] = plot_importances(permutation_importances(forest, data, seed=ctx.seed),
+        figs["feature_importance"] = plot_importances(permutation_importances(forest, data, seed=ctx.seed, max_rows=ref),
                                                       title=f"{data.name}: permutation importance (random forest)")
-        figs.update(explain_house(forest, data, seed=ctx.seed)["figures"])
+        figs.update(explain_house(forest, data, seed=ctx.seed, max_rows=ref and min(ref, EXPLAIN_ROWS))["figures"])
     if main:
         for k, f in figs.items(): save_figure(f, out/f"{k}.png")
     plt.close("all")

@@ -319,3 +319,60 @@ def test_windsor_contract(tmp_path, edit, match):
     p = tmp_path/"Housing.csv"
     p.write_text(HEADER + "\n42000," + edit.split(",", 1)[1] + ",1,2,yes,no,yes,no,no,1,no\n")
     with pytest.raises(DataError, match=r"Housing\.csv: column " + match): H.load_housing(p, verbose=False)
+
+# ---------------------------------------------------------------- full-size data (issue 12)
+def test_make_california_has_the_schema_ranges_and_is_seeded(tmp_path):
+    g = H.make_california(5000, seed=3)
+    assert list(g.columns) == H.CALIFORNIA_COLUMNS and len(g) == 5000
+    pd.testing.assert_frame_equal(g, H.make_california(5000, seed=3))
+    assert not g.equals(H.make_california(5000, seed=4))
+    assert g.memory_usage(deep=True).sum() < 5000 * 60              # compact dtypes: ~40 bytes a row, not ~120
+    g.to_csv(tmp_path/"housing.csv", index=False)
+    d = H.load_housing(tmp_path/"housing.csv", verbose=False)      # the loader's range checks pass
+    assert d.name == "california" and d.n == 5000
+    for c, (lo, hi) in H.CALIFORNIA_RANGES.items():
+        v = (d.y if c == "median_house_value" else d.X[c]).dropna()  # as read back from the CSV (float32 prints exactly)
+        assert v.min() >= lo and (hi is None or v.max() <= hi), c
+    assert 0.005 < d.capped.mean() < 0.1 and g.median_house_value.min() >= 14_999
+    assert 0 < g.total_bedrooms.isna().mean() < 0.03
+    share = g.ocean_proximity.value_counts(normalize=True)
+    assert abs(share["<1H OCEAN"] - 9136 / 20640) < 0.03 and abs(share["INLAND"] - 6551 / 20640) < 0.03
+
+def test_fit_rows_is_seeded_keeps_rows_and_leaves_small_data_alone():
+    idx = np.arange(10, 110)
+    assert H.fit_rows(idx, 100, 0) is idx and H.fit_rows(idx, None, 0) is idx and H.fit_rows(idx, 0, 0) is idx
+    a, b = H.fit_rows(idx, 30, (1, 2), keep=[57]), H.fit_rows(idx, 30, (1, 2), keep=[57])
+    assert (a == b).all() and len(a) == 30 and len(np.unique(a)) == 30 and 57 in a and set(a) <= set(idx)
+    assert (np.diff(a) > 0).all() and not np.array_equal(a, H.fit_rows(idx, 30, (1, 3), keep=[57]))
+
+def test_cv_subsamples_only_the_reference_models_and_scores_every_row():
+    d = H.load_housing("sample", verbose=False)                     # 546 rows: 364 training rows per fold
+    models = H.make_models("windsor", ["ridge", "hist_gb"], boost_rounds=30)
+    full = H.cross_validate(d, models, n_splits=3, progress=False, max_fit_rows=None)
+    same = H.cross_validate(d, models, n_splits=3, progress=False)  # default cap (5,000) is above the data: no change
+    for m in full.oof: assert np.array_equal(full.oof[m], same.oof[m]), m
+    sub = H.cross_validate(d, models, n_splits=3, progress=False, max_fit_rows=100)
+    assert np.array_equal(sub.oof["ridge"], full.oof["ridge"])       # not a reference model: all rows
+    assert not np.allclose(sub.oof["hist_gb"], full.oof["hist_gb"])  # fitted on 100 rows per fold
+    assert all(len(p) == d.n and np.isfinite(p).all() for p in sub.oof.values())   # every held-out row predicted
+    assert sub.scores.loc["hist_gb", "rmse_log"] > full.scores.loc["hist_gb", "rmse_log"] - 0.01
+
+def test_torch_regressor_caps_the_steps_per_epoch():
+    rng = np.random.default_rng(0); X = rng.normal(size=(2000, 3)).astype(np.float32); y = X @ [1.0, -2.0, 0.5]
+    small = H.TorchRegressor(epochs=1, patience=None).fit(X[:500], y[:500])
+    assert small.batch_size_ == 64                                    # 450 training rows: at most 8 steps anyway
+    big = H.TorchRegressor(epochs=1, patience=None, max_steps=4).fit(X, y)
+    assert big.batch_size_ == 450 and len(big.history_.rows) == 1   # 1,800 training rows in 4 steps
+    assert H.TorchRegressor(epochs=1, max_steps=None).fit(X, y).batch_size_ == 64
+
+def test_runner_max_rows_and_large_data_are_said_in_one_line_each(tmp_path, capsys):
+    H.make_california(1500, seed=1).to_csv(tmp_path/"housing.csv", index=False)
+    opts = {"max_rows": 1000, "reference_rows": 200, "models": "ridge,hist_gb", "folds": 3}
+    m = run_project("housing", RunContext(out=tmp_path/"out", source=str(tmp_path/"housing.csv"), options=opts, fast=False,
+                                          epochs=1))
+    out = capsys.readouterr().out
+    assert m["n_train"] == 1000 and m["dataset"] == "california"
+    assert out.count("--max-rows 1,000: a seeded random 1,000 of the 1,500 labelled rows") == 1
+    line = [l for l in out.splitlines() if "large data" in l]
+    assert len(line) == 1 and "hist_gb fit on a seeded random 200 of each fold's 667 training rows" in line[0]
+    assert "SHAP/LIME on 200" in line[0] and (tmp_path/"out"/"shap_waterfall.png").exists()
