@@ -17,6 +17,7 @@
     python benchmarks/maintenance_quality.py [--data ../shared/data] [--seeds 5] [--epochs 20] [--window 48]
     python benchmarks/maintenance_quality.py --skip-ai4i --azure-data path/to/azure_pdm --machines 1-20
     OMP_NUM_THREADS=1 python benchmarks/maintenance_quality.py --generated
+    python benchmarks/maintenance_quality.py --contract 100     # cost of the data contracts (read + check)
 """
 import argparse, time, warnings
 from pathlib import Path
@@ -138,9 +139,22 @@ if __name__ == "__main__":
     ap.add_argument("--trees", type=int, default=300, help="Random Forest trees")
     ap.add_argument("--generated", action="store_true",
                     help="instead: the chapter's comparison at full size on its generated offline data")
+    ap.add_argument("--contract", type=int, default=None, metavar="N_MACHINES",
+                    help="instead: time reading + checking (the data contract) of the real AI4I file and of a generated "
+                         "Azure fleet of N machines x 365 days (100: the full Kaggle copy's 876,000 telemetry rows)")
     a = ap.parse_args()
     data = Path(a.data)
     t0 = time.perf_counter()
+    if a.contract:
+        import tempfile
+        if (data/"ai4i2020"/"ai4i2020.csv").exists():
+            c = time.process_time(); M.read_ai4i_csv(data/"ai4i2020"/"ai4i2020.csv")
+            print(f"AI4I real file, 10,000 rows: read + contract {time.process_time() - c:.2f} s CPU")
+        with tempfile.TemporaryDirectory() as tmp:
+            M.write_azure_pdm(M.make_azure_fleet(a.contract, 365, seed=0), tmp)
+            c = time.process_time(); z = M.read_azure_pdm(tmp)
+            print(f"Azure, {len(z.telemetry):,} telemetry rows: read + contract {time.process_time() - c:.2f} s CPU")
+        raise SystemExit(0)
     cols = ["accuracy", "precision", "recall", "f1", "pr_auc", "tp", "fp", "fn", "tn", "seconds"]
     if a.generated:
         print(f"== the chapter's comparison at full size, generated data (trees {a.trees}, up to {a.epochs} epochs, "
