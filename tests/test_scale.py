@@ -92,6 +92,16 @@ def test_full_csv_truncated_last_line_found_when_streaming(tmp_path):
         an.load_full_csv(f, chunksize=100)
 
 
+def test_full_csv_gz_streams_and_a_truncated_archive_is_named(tmp_path):
+    import gzip
+    f = _full_csv(tmp_path/"UNSW-NB15_1.csv", n=800)
+    g = tmp_path/"UNSW-NB15_1.csv.gz"; g.write_bytes(gzip.compress(f.read_bytes()))
+    pd.testing.assert_frame_equal(an.load_full_csv(f, chunksize=100).df, an.load_full_csv(g, chunksize=100).df)
+    g.write_bytes(gzip.compress(f.read_bytes())[:-3000])
+    with pytest.raises(DataError, match=r"UNSW-NB15_1\.csv\.gz: the gzip archive is damaged or truncated"):
+        an.load_full_csv(g, chunksize=100)
+
+
 # ---------------------------------------------------------------- budgets and caps
 def test_reference_subsample_and_epoch_budget():
     df = pd.DataFrame({"x": np.arange(1000)})
