@@ -922,12 +922,12 @@ def run_housing(ctx: RunContext) -> dict:
     folds = int(_opt(ctx, "folds", 5)); folds = min(folds, 3) if ctx.fast else folds
     ref = int(_opt(ctx, "reference_rows", REFERENCE_ROWS)) or None; n_fit = data.n - data.n // folds
     explain = not _opt(ctx, "no_explain", False)
-    if ref and (n_fit > ref or (explain and data.n > min(ref, EXPLAIN_ROWS))):
-        sub = [n for n in names if n in SUBSAMPLED_MODELS]
-        announce_source("housing", f"large data ({data.n:,} rows): {', '.join(sub) or 'no model'} fit on a seeded random "
-                        f"{min(ref, n_fit):,} of each fold's {n_fit:,} training rows" + (f", permutation importance on "
-                        f"{min(ref, data.n):,} rows, SHAP/LIME on {min(ref, EXPLAIN_ROWS):,}" if explain else "")
-                        + "; the other models train on all rows; every score is on all held-out rows")
+    sub = [n for n in names if n in SUBSAMPLED_MODELS] if ref and n_fit > ref else []
+    said = ([f"{', '.join(sub)} fit on a seeded random {ref:,} of each fold's {n_fit:,} training rows"] if sub else []) + (
+        [f"permutation importance on {ref:,} rows"] if ref and explain and data.n > ref else []) + (
+        [f"SHAP/LIME on {min(ref, EXPLAIN_ROWS):,}"] if ref and explain and data.n > min(ref, EXPLAIN_ROWS) else [])
+    if said: announce_source("housing", f"large data ({data.n:,} rows): {', '.join(said)} (seeded subsamples); every other "
+                             "fit uses all rows, every score all held-out rows")
     cv = cross_validate(data, models, n_splits=folds, seed=ctx.seed, progress=False, max_fit_rows=ref)
     out = Path(ctx.out); main = is_main_process()
     figs = {"target": plot_target(data), "predicted_vs_actual": plot_predictions(data, cv)}
