@@ -117,7 +117,7 @@ _OPTION_TYPES = {"epochs": positive_int, "window": positive_int, "rows": positiv
                  "batch_size": positive_int, "k": positive_int, "num_layers": positive_int, "folds": _int_in(2, what="an integer >= 2"),
                  "lr": positive_float, "models": comma_list, "seed": seed_int, "source": non_empty, "out": non_empty,
                  "azure_source": non_empty, "model": non_empty, "port": _int_in(1, 65535, what="a port in [1, 65535]"),
-                 "threads": positive_int}
+                 "threads": positive_int, "max_tokens": positive_int, "max_connections_per_client": positive_int}
 
 def _check_types(actions) -> None:
     for act in actions:
@@ -167,6 +167,9 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     ps.add_argument("--model", required=True, help="model folder written by `run sentiment` (safetensors)")
     ps.add_argument("--host", default="127.0.0.1"); ps.add_argument("--port", type=int, default=8000)
     ps.add_argument("--threads", type=int, default=4, help="waitress worker threads")
+    ps.add_argument("--max-tokens", type=int, default=4096, help="tokens per request, all texts together (more: 413)")
+    ps.add_argument("--max-connections-per-client", type=int, default=50,
+                    help="open connections one client address may hold; its longest-idle ones are closed beyond it")
     _check_types(ps._actions)
     pn = sub.add_parser("notebooks", help="copy the course notebooks into DIR (to open in JupyterLab)")
     pn.add_argument("dir", metavar="DIR", type=non_empty); pn.add_argument("--force", action="store_true", help="overwrite existing files")
@@ -303,8 +306,11 @@ def _run_projects(a) -> int:
 
 def cmd_serve(a) -> int:
     if not Path(a.model).expanduser().is_dir(): raise FileNotFoundError(f"--model {a.model}: no such model folder")
-    from accel_course.serve import serve
-    serve(model_dir=a.model, host=a.host, port=a.port, threads=a.threads)
+    from accel_course.serve import serve, ServeConfigError
+    try: serve(model_dir=a.model, host=a.host, port=a.port, threads=a.threads, max_tokens=a.max_tokens,
+               max_connections_per_client=a.max_connections_per_client)
+    except ServeConfigError as e:   # a bad host, a port in use...: one line, before the model loads
+        print(f"accel-course: error: {e}", file=sys.stderr); return 2
     return 0
 
 # %% ../nbs/03_cli.ipynb #9729075b

@@ -365,3 +365,21 @@ def test_serve_options_are_range_checked(args, option, capsys):
     with pytest.raises(SystemExit) as e: main(["serve", "--model", "m", *args])
     err = capsys.readouterr().err
     assert e.value.code == 2 and f"argument {option}:" in err and len(err.strip().splitlines()) == 1, err
+
+def test_serve_port_in_use_fails_before_the_model_loads(tmp_path):
+    """A port in use is one line naming --port, before any model is loaded (it used to fail after 42-55 s): the model
+    folder is empty, so had the model been loaded first, the error would name the folder, not the port."""
+    import socket, subprocess, sys
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); port = s.getsockname()[1]
+    try:
+        r = subprocess.run([sys.executable, "-m", "accel_course.cli", "serve", "--model", str(tmp_path), "--port", str(port)],
+                           capture_output=True, text=True, timeout=120)
+    finally: s.close()
+    assert r.returncode == 2 and f"--port {port}" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert "safetensors" not in r.stderr and str(tmp_path) not in r.stderr, r.stderr
+
+def test_serve_token_budget_option_is_range_checked():
+    import subprocess, sys
+    r = subprocess.run([sys.executable, "-m", "accel_course.cli", "serve", "--model", ".", "--max-tokens", "0"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--max-tokens" in r.stderr
