@@ -1,5 +1,6 @@
 """The `accel-course` CLI as a user runs it: help at every level, info, one-line errors, python -m."""
-import json, os, subprocess, sys
+import json
+import os, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -21,7 +22,10 @@ def test_info_reports_versions_devices_precisions_threads_config():
     d = json.loads(p.stdout)
     assert {"torch", "accelerate", "transformers"} <= set(d["versions"])
     assert d["devices"][0]["type"] == "cpu"
-    assert d["precisions"]["cpu"]["bf16"] in (True, False) and d["precisions"]["cpu"]["fp16"] is False
+    # what `info` reports must be what Accelerate really runs: probe a Linear under mixed_precision="bf16" on CPU
+    from accel_course.training import make_accelerator, probe_precision
+    assert d["precisions"]["cpu"]["bf16"] == (probe_precision(make_accelerator("bf16", cpu=True)) == torch.bfloat16)
+    assert d["precisions"]["cpu"]["fp16"] is False
     assert d["threads"]["torch"] >= 1 and "accelerate_config" in d
     p = cli("info"); assert p.returncode == 0 and "precision: cpu" in p.stdout
 
