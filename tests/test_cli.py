@@ -1,5 +1,6 @@
 """The `accel-course` CLI as a user runs it: help at every level, info, one-line errors, python -m."""
 import json
+import torch
 import os, subprocess, sys
 from pathlib import Path
 import pytest
