@@ -89,7 +89,7 @@ def read_table(path, *, required: Iterable[str] = (), numeric: Iterable[str] = (
     if not p.exists(): raise DataError(f"{p}: file not found")
     if p.is_dir(): raise DataError(f"{p}: is a folder, expected a CSV file")
     if p.stat().st_size == 0: raise DataError(f"{p}: file is empty, expected a CSV with a header row")
-    head = p.read_bytes()[:4096]
+    with open(p, "rb") as fh: head = fh.read(4096)   # the first bytes only: full files can be GBs
     if b"\x00" in head or head[:4] in (b"PK\x03\x04", b"\x89PNG", b"%PDF") or head[:2] == b"\x1f\x8b":
         raise DataError(f"{p}: is not a text CSV file (binary content); expected comma-separated text")
     try: df = pd.read_csv(p, **kw)
