@@ -901,6 +901,7 @@ def finetune_recipe(train: pd.DataFrame, *, pooling: str = "mean", checkpoint=No
     early stopping (`patience`) and best-epoch restore, `max_length` from the token-length `quantile` (unless given), AdamW with
     warm-up + linear decay (`finetune`), and `pooling="mean"` (`MeanPoolClassifier`) or `"cls"` (the 🤗 head)."""
     if pooling not in ("mean", "cls"): raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
+    seed_everything(seed)                              # the fresh head's initial weights depend on the seed only
     fit_df, val_df = holdout(train, valid_share, seed)
     loader = load_meanpool_classifier if pooling == "mean" else load_classifier
     model, tok = loader(checkpoint, labels, kw.pop("num_layers", None))
