@@ -47,3 +47,22 @@ def cut(k):      # the file cut k bytes before its end (inside the last line)
     return lambda t: t.bytes()[:-k]
 
 def cell(name, value, row=R): return lambda t: t.set(name, value, row).bytes()
+
+ERR_TRUNC = r"looks truncated"
+
+# the cases every CSV loader must handle the same way: (case, mutation, expected: "ok" = the same data as the
+# untouched file, or a regex the DataError must match)
+GENERIC_CSV = [
+    ("empty", lambda t: b"", r"file is empty"),
+    ("header_only", lambda t: t.bytes()[:t.bytes().index(t.eol.encode()) + len(t.eol)], r"no data rows"),
+    ("semicolons", lambda t: t.bytes(sep=";"), r"missing required column"),
+    ("tabs", lambda t: t.bytes(sep="\t"), r"missing required column"),
+    ("cut_mid_file", lambda t: t.bytes()[:len(t.bytes()) // 2], ERR_TRUNC),
+    ("no_final_break", lambda t: t.bytes(final=False), "ok"),
+    ("crlf", lambda t: t.bytes(eol="\r\n"), "ok"),
+    ("lf", lambda t: t.bytes(eol="\n"), "ok"),
+    ("bom", lambda t: t.bytes(bom=True), "ok"),
+    ("no_bom", lambda t: t.bytes(bom=False), "ok"),
+    ("reordered_columns", reorder, "ok"),
+    ("extra_column", extra, "ok"),
+]

@@ -20,23 +20,10 @@ SRC = {"california": SHARED_DATA/"housing"/"california"/"housing_sample3000.csv"
        "windsor": SHARED_DATA/"housing"/"windsor"/"Housing.csv",
        "unsw": SHARED_DATA/"unsw_nb15"/"UNSW_NB15_partition_sample.csv"}
 NAME = {"california": "housing.csv", "ames": "train.csv", "windsor": "Housing.csv", "unsw": "UNSW_part.csv"}
-from _malformed import BOM, R, LINE, Table, swap, reorder, extra, drop, cut, cell
+from _malformed import BOM, R, LINE, ERR_TRUNC, GENERIC_CSV, Table, swap, reorder, extra, drop, cut, cell
 
-ERR_TRUNC = r"looks truncated"
-GENERIC = [  # (case, mutation, expected: "ok" = the same data, "loads" = same rows and prices, or a regex the DataError must match)
-    ("empty", lambda t: b"", r"file is empty"),
-    ("header_only", lambda t: t.bytes()[:t.bytes().index(t.eol.encode()) + len(t.eol)], r"no data rows"),
-    ("semicolons", lambda t: t.bytes(sep=";"), r"missing required column"),
-    ("tabs", lambda t: t.bytes(sep="\t"), r"missing required column"),
-    ("cut_mid_file", lambda t: t.bytes()[:len(t.bytes()) // 2], ERR_TRUNC),
+GENERIC = GENERIC_CSV + [
     ("cut_last_line", cut(7), ERR_TRUNC),
-    ("no_final_break", lambda t: t.bytes(final=False), "ok"),
-    ("crlf", lambda t: t.bytes(eol="\r\n"), "ok"),
-    ("lf", lambda t: t.bytes(eol="\n"), "ok"),
-    ("bom", lambda t: t.bytes(bom=True), "ok"),
-    ("no_bom", lambda t: t.bytes(bom=False), "ok"),
-    ("reordered_columns", reorder, "ok"),
-    ("extra_column", extra, "ok"),
 ]
 SPECIFIC = {
     "california": [

@@ -18,13 +18,12 @@ from accel_course import maintenance as M
 from accel_course import cmapss as C
 
 from _real import SHARED_DATA
-from _malformed import BOM, R, LINE, Table, swap, reorder, extra, drop, cut, cell
+from _malformed import BOM, R, LINE, ERR_TRUNC, GENERIC_CSV, Table, swap, reorder, extra, drop, cut, cell
 
 AI4I = SHARED_DATA/"ai4i2020"/"ai4i2020.csv"
 AZURE = SHARED_DATA/"azure_pdm"
 CMAPSS = SHARED_DATA/"nasa_cmapss"
 CM_FILES = {"train": "train_FD001_units1-10.txt", "test": "test_FD001_units1-3.txt", "RUL": "RUL_FD001_units1-3.txt"}
-ERR_TRUNC = r"looks truncated"
 MODES = M.AI4I_MODES
 
 
@@ -80,20 +79,8 @@ def _replace(old, new):
     return lambda t: t.bytes().replace(old.encode(), new.encode())
 
 
-GENERIC = [  # (case, mutation, expected)
-    ("empty", lambda t: b"", r"file is empty"),
-    ("header_only", lambda t: t.bytes()[:t.bytes().index(t.eol.encode()) + len(t.eol)], r"no data rows"),
-    ("semicolons", lambda t: t.bytes(sep=";"), r"missing required column"),
-    ("tabs", lambda t: t.bytes(sep="\t"), r"missing required column"),
-    ("cut_mid_file", lambda t: t.bytes()[:len(t.bytes()) // 2], ERR_TRUNC),
+GENERIC = GENERIC_CSV + [
     ("extra_field", _fields(+1), rf"could not be parsed as CSV.*line {R + 2}\b"),
-    ("no_final_break", lambda t: t.bytes(final=False), "ok"),
-    ("crlf", lambda t: t.bytes(eol="\r\n"), "ok"),
-    ("lf", lambda t: t.bytes(eol="\n"), "ok"),
-    ("bom", lambda t: t.bytes(bom=True), "ok"),
-    ("no_bom", lambda t: t.bytes(bom=False), "ok"),
-    ("reordered_columns", reorder, "ok"),
-    ("extra_column", extra, "ok"),
 ]
 
 AI4I_CASES = [
