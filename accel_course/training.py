@@ -282,8 +282,9 @@ def _check_options(cfg: FitConfig, accelerator, valid_dl, metrics) -> FitConfig:
     if cfg.monitor not in ("val_loss", "train_loss", *(metrics or {})):
         raise ValueError(f"monitor={cfg.monitor!r} is not 'val_loss', 'train_loss' or one of the metrics {list(metrics or {})}")
     if accelerator is None: return cfg
-    clash = [f"mixed_precision={cfg.mixed_precision!r} (the accelerator has {accelerator.mixed_precision!r})"
-             for _ in [0] if cfg.mixed_precision is not None and cfg.mixed_precision != accelerator.mixed_precision]
+    clash = []
+    if cfg.mixed_precision is not None and cfg.mixed_precision != accelerator.mixed_precision:
+        clash.append(f"mixed_precision={cfg.mixed_precision!r} (the accelerator has {accelerator.mixed_precision!r})")
     if cfg.grad_accum_steps != 1 and cfg.grad_accum_steps != accelerator.gradient_accumulation_steps:
         clash.append(f"grad_accum_steps={cfg.grad_accum_steps} (the accelerator has {accelerator.gradient_accumulation_steps})")
     if cfg.cpu and accelerator.device.type != "cpu": clash.append(f"cpu=True (the accelerator is on {accelerator.device})")
