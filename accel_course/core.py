@@ -14,12 +14,14 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['FAST_ENV', 'DATA_ENV', 'METRICS_KEYS', 'PROJECTS', 'fast_mode', 'pick', 'seed_everything', 'DataError',
-           'require_columns', 'require_numeric', 'read_table', 'data_roots', 'find_data', 'announce_source',
+__all__ = ['FAST_ENV', 'DATA_ENV', 'OFFLINE_SOURCES', 'METRICS_KEYS', 'PROJECTS', 'fast_mode', 'pick', 'seed_everything',
+           'DataError', 'require_columns', 'require_numeric', 'read_table', 'data_roots', 'find_data',
+           'announce_source', 'Source', 'require_file', 'kaggle_download', 'resolve_source', 'env_vars',
            'current_umask', 'follow_umask', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json',
-           'replace_dir', 'atomic_dir', 'save_figure', 'validate_metrics', 'best_model', 'write_metrics', 'RunContext',
-           'Project', 'register_project', 'available_projects', 'get_project', 'is_main_process', 'run_project',
-           'regression_metrics', 'binary_metrics', 'best_f1_threshold']
+           'replace_dir', 'atomic_dir', 'save_figure', 'validate_metrics', 'best_model', 'write_metrics',
+           'is_main_process', 'RunContext', 'Project', 'register_project', 'available_projects', 'get_project',
+           'run_project', 'regression_metrics', 'binary_metrics', 'best_f1_threshold', 'evaluate_at_val_threshold',
+           'accuracy_metric', 'f1_macro_metric', 'auc_roc_metric', 'pr_auc_metric', 'rmse_metric']
 
 # %% ../nbs/00_core.ipynb #f3d10ee7
 FAST_ENV = "ACCEL_COURSE_FAST"
@@ -127,6 +129,89 @@ def announce_source(project: str, msg: str) -> None:
     "Print the one line that says which data a loader used (once, on the main process of a distributed run)."
     if int(os.environ.get("RANK", "0")) == 0: print(f"[accel_course:{project}] {msg}", flush=True)
 
+
+# %% ../nbs/00_core.ipynb #4f22ba86
+@dataclass
+class Source:
+    "Where a loader's data comes from, as `resolve_source` decided it."
+    kind: str                  # "file" (a local file or folder), "offline" (the offline default) or "hf" (a Hub dataset)
+    path: Path | None = None   # the file or folder, for kind "file"
+    name: str | None = None    # the Hub dataset (kind "hf"), or the Kaggle handle the folder was downloaded from
+    why: str = ""              # how the ladder chose it, for the announcement line
+
+    def announce(self, project: str, what: str) -> None:
+        "Print the one line that says which data `project` uses: `what`, then how it was chosen."
+        announce_source(project, f"{what} ({self.why})" if self.why else what)
+
+# %% ../nbs/00_core.ipynb #84d1884c
+def require_file(path, what: str = "a data file", kind: str = "any") -> Path:
+    "`path` as a `Path` if it exists (and is a file or folder, as `kind` says), else a `DataError` naming it."
+    p = Path(path).expanduser()
+    if not p.exists(): raise DataError(f"{p}: no such file or folder (expected {what})")
+    if kind == "file" and p.is_dir(): raise DataError(f"{p}: is a folder, expected {what} (a file)")
+    if kind == "dir" and not p.is_dir(): raise DataError(f"{p}: is a file, expected {what} (a folder)")
+    return p
+
+# %% ../nbs/00_core.ipynb #f1cf572c
+def kaggle_download(handle: str, kind: str = "dataset") -> Path:
+    "Download a Kaggle dataset (or competition) with `kagglehub`; the folder, or one `DataError` that says how to fix it."
+    try: import kagglehub
+    except ImportError:
+        raise DataError(f"source='kaggle' needs the optional package kagglehub to download {handle}: "
+                        "pip install 'accel_course[kaggle]'") from None
+    try: return Path(kagglehub.competition_download(handle) if kind == "competition" else kagglehub.dataset_download(handle))
+    except Exception as e:
+        rules = " and to accept the competition's rules on kaggle.com" if kind == "competition" else ""
+        raise DataError(f"source='kaggle': downloading {handle} failed ({type(e).__name__}: {e}). This needs internet "
+                        f"and Kaggle credentials (~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY){rules}; or "
+                        "download the files yourself and pass their path as source.") from None
+
+# %% ../nbs/00_core.ipynb #e0e1e29f
+OFFLINE_SOURCES = ("sample", "offline", "generated")
+
+def resolve_source(project: str, # the project's name, for messages
+                   source: str | os.PathLike = "auto", # "auto" | "sample" | "kaggle" | "hf" | "hf:NAME" | a path
+                   *,
+                   patterns: Sequence[str] = (), # where "auto" looks, relative to each data root (globs allowed)
+                   kaggle: str | None = None, # the Kaggle handle behind source="kaggle" (None: not offered)
+                   kaggle_kind: str = "dataset", # "dataset" or "competition"
+                   hf: str | None = None, # the default Hub dataset behind source="hf" (None: not offered)
+                   offline: str = "the offline default", # what the offline default is, for the "auto" line
+                  ) -> Source:
+    "The source ladder every `load_X` shares: decide where the data comes from; the loader only parses the format."
+    if not isinstance(source, str): return Source("file", require_file(source, f"{project} data"))
+    s = source.strip()
+    if s == "auto":
+        hit = find_data(*patterns) if patterns else None
+        if hit is not None: return Source("file", hit, why="source='auto' found it under the data roots")
+        roots = ", ".join(str(r) for r in data_roots())
+        return Source("offline", why=f"source='auto': no real copy under {roots}, so {offline}")
+    if s in OFFLINE_SOURCES: return Source("offline", why=f"source={s!r}")
+    if s == "kaggle":
+        if kaggle is None: raise DataError(f"source='kaggle': {project} has no Kaggle copy; pass a path, 'auto' or 'sample'")
+        return Source("file", kaggle_download(kaggle, kaggle_kind), name=kaggle, why=f"downloaded from Kaggle {kaggle}")
+    if s == "hf" or s.startswith("hf:"):
+        if hf is None: raise DataError(f"source={s!r}: {project} does not read Hugging Face Hub datasets; pass a path, 'auto' or 'sample'")
+        return Source("hf", name=s[3:] or hf, why="a Hugging Face Hub dataset")
+    offered = ", ".join(["auto", "sample"] + (["kaggle"] if kaggle else []) + (["hf", "hf:NAME"] if hf else []))
+    p = Path(s).expanduser()
+    if not p.exists(): raise DataError(f"{p}: no such file or folder ({project} takes source = {offered} or a path)")
+    return Source("file", p)
+
+# %% ../nbs/00_core.ipynb #bb1cb411
+@contextlib.contextmanager
+def env_vars(**kv):
+    "Set environment variables for the `with` block (a value of None unsets one), then restore them exactly."
+    old = {k: os.environ.get(k) for k in kv}
+    try:
+        for k, v in kv.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = str(v)
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
 
 # %% ../nbs/00_core.ipynb #942231eb
 import threading
@@ -266,6 +351,12 @@ def write_metrics(out_dir, metrics: Mapping) -> Path:
     return atomic_write_json(Path(out_dir)/"metrics.json", validate_metrics(metrics))
 
 
+# %% ../nbs/00_core.ipynb #a387b2a7
+def is_main_process() -> bool:
+    "True on the main process of a distributed run (and always in a plain run)."
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 # %% ../nbs/00_core.ipynb #c598e0a3
 @dataclass
 class RunContext:
@@ -280,6 +371,27 @@ class RunContext:
 
     def fig_path(self, name: str) -> Path: return Path(self.out)/f"{name}.png"
 
+    def opt(self, key: str, default=None):
+        "Project option `key` (`max_rows` and `max-rows` are one option); `default` when it is absent or None."
+        o = self.options or {}
+        for k in dict.fromkeys((key, key.replace("_", "-"), key.replace("-", "_"))):
+            if o.get(k) is not None: return o[k]
+        return default
+
+    @property
+    def is_fast(self) -> bool:
+        "Tiny-data mode: `--fast` on the command line, or `ACCEL_COURSE_FAST` in the environment."
+        return bool(self.fast) or fast_mode()
+
+    def save_figures(self, figs: Mapping) -> list[Path]:
+        "Save `{name: figure}` as `out/name.png` (main process only) and close every figure, on every process."
+        import matplotlib.pyplot as plt
+        paths = []
+        try:
+            if is_main_process(): paths = [save_figure(fig, self.fig_path(name)) for name, fig in figs.items()]
+        finally:
+            for fig in figs.values(): plt.close(fig)
+        return paths
 
 # %% ../nbs/00_core.ipynb #a44adc45
 @dataclass
@@ -329,12 +441,6 @@ def get_project(name: str) -> Project:
     return PROJECTS[name]
 
 
-# %% ../nbs/00_core.ipynb #a387b2a7
-def is_main_process() -> bool:
-    "True on the main process of a distributed run (and always in a plain run)."
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 # %% ../nbs/00_core.ipynb #1c634953
 def run_project(name: str, ctx: RunContext) -> dict:
     "Run project `name`, then validate and write `ctx.out/metrics.json` (main process only). Returns the metrics."
@@ -342,18 +448,12 @@ def run_project(name: str, ctx: RunContext) -> dict:
     ctx.out = Path(ctx.out); ctx.out.mkdir(parents=True, exist_ok=True)
     seed_everything(ctx.seed)
     t0 = time.perf_counter()
-    old = os.environ.get(FAST_ENV)
-    if ctx.fast: os.environ[FAST_ENV] = "1"        # for this run only: a notebook process goes on afterwards
-    try: res = dict(proj.run(ctx))
-    finally:
-        if ctx.fast:
-            if old is None: os.environ.pop(FAST_ENV, None)
-            else: os.environ[FAST_ENV] = old
+    with env_vars(**({FAST_ENV: "1"} if ctx.fast else {})):   # for this run only: a notebook process goes on afterwards
+        res = dict(proj.run(ctx))
     res = {"project": name, **res, "runtime_s": round(time.perf_counter() - t0, 3)}
     m = validate_metrics(res)
     if is_main_process(): write_metrics(ctx.out, m)
     return m
-
 
 # %% ../nbs/00_core.ipynb #e3e8f497
 def regression_metrics(y_true, y_pred) -> dict:
@@ -391,3 +491,39 @@ def best_f1_threshold(y_true, y_score) -> float:
     # middle of that gap, not its edge, so that a test score a hair below a validation score is not lost
     return float((t[i - 1] + t[i]) / 2) if i > 0 else float(t[0])
 
+
+# %% ../nbs/00_core.ipynb #f38bc8cc
+def evaluate_at_val_threshold(y_val, s_val, y_test, s_test) -> tuple[float, np.ndarray, dict]:
+    "Choose the F1-best threshold on validation scores (their median if validation holds one class) and apply it to the test scores: (threshold, test predictions, `binary_metrics` on test)."
+    y_val, s_val, s_test = np.asarray(y_val).astype(int), np.asarray(s_val, float), np.asarray(s_test, float)
+    thr = best_f1_threshold(y_val, s_val) if 0 < y_val.sum() < len(y_val) else float(np.median(s_val))
+    pred = (s_test >= thr).astype(int)
+    return float(thr), pred, binary_metrics(y_test, pred, s_test)
+
+# %% ../nbs/00_core.ipynb #7c390592
+def _class_of(p): p = np.asarray(p); return p.argmax(-1) if p.ndim > 1 else (p >= 0.5).astype(int)
+
+def accuracy_metric(preds, targets) -> float:
+    "Accuracy of class logits (argmax) or of probabilities (>= 0.5)."
+    return float((_class_of(preds) == np.asarray(targets)).mean())
+
+def f1_macro_metric(preds, targets) -> float:
+    "Macro-averaged F1 of class logits (argmax) or of probabilities (>= 0.5)."
+    from sklearn.metrics import f1_score
+    return float(f1_score(np.asarray(targets), _class_of(preds), average="macro"))
+
+def auc_roc_metric(scores, targets) -> float:
+    "ROC-AUC of 1-D scores against 0/1 targets; NaN when the targets hold a single class."
+    from sklearn.metrics import roc_auc_score
+    t = np.asarray(targets).astype(int)
+    return float(roc_auc_score(t, np.asarray(scores, float))) if len(np.unique(t)) == 2 else float("nan")
+
+def pr_auc_metric(scores, targets) -> float:
+    "Average precision (area under the precision-recall curve) of 1-D scores; 0 when the targets hold a single class."
+    from sklearn.metrics import average_precision_score
+    t = np.asarray(targets).astype(int)
+    return float(average_precision_score(t, np.asarray(scores, float))) if 0 < t.sum() < len(t) else 0.0
+
+def rmse_metric(preds, targets) -> float:
+    "Root-mean-square error."
+    return float(np.sqrt(np.mean((np.asarray(preds, float).reshape(-1) - np.asarray(targets, float).reshape(-1)) ** 2)))

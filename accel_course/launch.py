@@ -12,12 +12,12 @@ from typing import Callable
 
 import torch
 
-from .core import atomic_write_bytes
+from .core import atomic_write_bytes, env_vars
 from .training import reset_accelerate_state
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'CUDA_INIT_MSG', 'NVML_CHECK', 'DEFAULT_PORT', 'LaunchError', 'free_port', 'check_cuda_not_initialized',
-           'gpu_count', 'plan_launch', 'launch', 'weights_digest', 'toy_job']
+           'gpu_count', 'plan_launch', 'launch', 'weights_digest', 'job_report', 'toy_job']
 
 # %% ../nbs/02_launch.ipynb #d07f3d77
 class LaunchError(RuntimeError):
@@ -31,21 +31,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     "A TCP port that is free right now on `host` (so parallel launches don't clash on 29500)."
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0)); return s.getsockname()[1]
-
-@contextlib.contextmanager
-def _env(**kv):
-    "Set environment variables (None removes one) and restore them afterwards."
-    old = {k: os.environ.get(k) for k in kv}
-    try:
-        for k, v in kv.items():
-            if v is None: os.environ.pop(k, None)
-            else: os.environ[k] = str(v)
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None: os.environ.pop(k, None)
-            else: os.environ[k] = v
-
 
 # %% ../nbs/02_launch.ipynb #b4196d84
 CUDA_INIT_MSG = ("launch(): CUDA is already initialised in this process, so forked worker processes cannot use the GPU. "
@@ -98,7 +83,7 @@ NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 
 def gpu_count() -> int:
     "GPUs visible to this process, counted through NVML so the parent stays fork-safe (no CUDA context is created)."
-    with _env(**{NVML_CHECK: "1"}):   # as accelerate's launcher does: is_available() asks NVML, not the CUDA driver
+    with env_vars(**{NVML_CHECK: "1"}):   # as accelerate's launcher does: is_available() asks NVML, not the CUDA driver
         return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 # %% ../nbs/02_launch.ipynb #1301fd13
@@ -155,7 +140,7 @@ def launch(fn: Callable, *args,
     world = num_processes * num_nodes
     try:
         if world == 1:
-            with _env(**env):
+            with env_vars(**env):
                 if verbose: print(f"launch: 1 process on {'CPU' if use_cpu else 'GPU'}, mixed_precision={mp} ({why})")
                 return fn(*args)
         from accelerate import notebook_launcher
@@ -164,7 +149,7 @@ def launch(fn: Callable, *args,
         if verbose:
             print(f"launch: {world} processes on {'CPU (gloo)' if use_cpu else 'GPU (nccl)'}, mixed_precision={mp}, "
                   f"{master_addr}:{port} ({why})")
-        with _env(**env), contextlib.redirect_stdout(_DropBanner(sys.stdout)):
+        with env_vars(**env), contextlib.redirect_stdout(_DropBanner(sys.stdout)):
             notebook_launcher(_Worker(fn, world, result_path, use_cpu, cpu_threads), args, num_processes=num_processes,
                               mixed_precision=mp, use_port=str(port), master_addr=master_addr, num_nodes=num_nodes,
                               node_rank=node_rank)
@@ -177,7 +162,7 @@ def launch(fn: Callable, *args,
 # %% ../nbs/02_launch.ipynb #b3e22d2e
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from .training import fit, toy_regression, make_mlp, probe_precision, make_accelerator
+from .training import fit, toy_regression, make_mlp, probe_precision, make_accelerator, array_loaders
 
 # %% ../nbs/02_launch.ipynb #1cd0b3ae
 def weights_digest(model) -> float:
@@ -185,15 +170,24 @@ def weights_digest(model) -> float:
     return float(sum(p.detach().double().abs().sum() for p in model.parameters()))
 
 
+# %% ../nbs/02_launch.ipynb #418e5d8b
+def job_report(model, history=None, accelerator=None, **extra) -> dict:
+    "What a launched job saw from inside: world size, distributed type, precision, every rank's weights digest, history rows, plus `extra`."
+    from accelerate import PartialState
+    from accelerate.utils import gather_object
+    state = PartialState()
+    rep = dict(world_size=state.num_processes, distributed_type=str(state.distributed_type),
+               digests=gather_object([weights_digest(model)]))
+    if accelerator is not None: rep["mixed_precision"] = accelerator.mixed_precision
+    if history is not None: rep["history"] = list(history.rows)
+    return {**rep, **extra}
+
 # %% ../nbs/02_launch.ipynb #9c9065f8
 def toy_job(n: int = 512, epochs: int = 2, batch_size: int = 32, seed: int = 0) -> dict:
     "Train the toy MLP with `fit` and report what the job looked like from inside (used by the tests and the CLI)."
-    from accelerate import PartialState
-    from accelerate.utils import gather_object
     X, y = toy_regression(n, seed=seed)
     n_tr = int(0.8 * n)
-    tdl = DataLoader(TensorDataset(X[:n_tr], y[:n_tr]), batch_size=batch_size, shuffle=True)
-    vdl = DataLoader(TensorDataset(X[n_tr:], y[n_tr:]), batch_size=batch_size)
+    tdl, vdl = array_loaders(X[:n_tr], y[:n_tr], X[n_tr:], y[n_tr:], batch_size=batch_size, valid_batch_size=batch_size)
     torch.manual_seed(seed)
     model = make_mlp()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -201,9 +195,5 @@ def toy_job(n: int = 512, epochs: int = 2, batch_size: int = 32, seed: int = 0) 
     precision = probe_precision(acc)
     hist = fit(model, opt, tdl, vdl, loss_fn=nn.MSELoss(), epochs=epochs, accelerator=acc, verbose=False, progress=False,
                metrics={"n_val": lambda p, t: len(p)})   # how many validation predictions were gathered
-    state = PartialState()
-    return dict(world_size=state.num_processes, distributed_type=str(state.distributed_type),
-                mixed_precision=acc.mixed_precision, compute_dtype=str(precision),
-                digests=gather_object([weights_digest(model)]), n_val_gathered=int(hist.final["n_val"]), n_val=n - n_tr,
-                val_loss=hist.final["val_loss"])
-
+    return job_report(model, accelerator=acc, compute_dtype=str(precision), n_val_gathered=int(hist.final["n_val"]),
+                      n_val=n - n_tr, val_loss=hist.final["val_loss"])

@@ -22,7 +22,7 @@ from .core import fast_mode, pick, atomic_write_json, is_main_process, follow_um
 # %% auto #0
 __all__ = ['toy_regression', 'make_mlp', 'probe_precision', 'FitConfig', 'NonFiniteLossError', 'History',
            'reset_accelerate_state', 'make_accelerator', 'default_forward', 'CancelFitException', 'Callback',
-           'FitState', 'fit', 'torch_threads', 'predict']
+           'FitState', 'fit', 'torch_threads', 'predict', 'array_loader', 'array_loaders', 'predict_array']
 
 # %% ../nbs/01_training.ipynb #bd90e312
 def toy_regression(n: int = 2048, d: int = 8, noise: float = 0.1, seed: int = 0):
@@ -501,3 +501,27 @@ def predict(model: nn.Module, dl, mixed_precision: str | None = None, forward_fn
     P = torch.cat(preds).numpy()
     T = torch.cat(targs).numpy() if targs and targs[0] is not None else None
     return P, T
+
+# %% ../nbs/01_training.ipynb #bb1de59e
+def _as_tensor(a) -> torch.Tensor:
+    t = a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a))
+    return t.float() if t.is_floating_point() else t
+
+def array_loader(X, y=None, *, batch_size: int = 256, shuffle: bool = False, seed: int | None = None) -> DataLoader:
+    "A `DataLoader` over arrays or tensors: `(x, y)` batches, or `(x,)` without `y`; float arrays as float32."
+    ds = TensorDataset(*[_as_tensor(a) for a in ((X,) if y is None else (X, y))])
+    g = torch.Generator().manual_seed(seed) if (shuffle and seed is not None) else None
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g)
+
+def array_loaders(X_train, y_train, X_valid=None, y_valid=None, *, batch_size: int = 64, valid_batch_size: int = 512,
+                  seed: int | None = None) -> tuple[DataLoader, DataLoader | None]:
+    "The `(train_dl, valid_dl)` pair `fit` takes, from arrays: training shuffled, validation in order (None without `X_valid`)."
+    tr = array_loader(X_train, y_train, batch_size=batch_size, shuffle=True, seed=seed)
+    va = array_loader(X_valid, y_valid, batch_size=valid_batch_size) if X_valid is not None and len(X_valid) else None
+    return tr, va
+
+# %% ../nbs/01_training.ipynb #09c99834
+def predict_array(model: nn.Module, X, *, batch_size: int = 1024, forward_fn: Callable | None = None,
+                  mixed_precision: str | None = None) -> np.ndarray:
+    "`model`'s outputs over the array `X`, batch by batch, without gradients, as one NumPy array."
+    return predict(model, array_loader(X, batch_size=batch_size), mixed_precision=mixed_precision, forward_fn=forward_fn)[0]
