@@ -26,19 +26,20 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from .core import (DataError, read_table, require_columns, require_numeric, find_data, announce_source,
                                fast_mode, pick, seed_everything, save_figure, register_project, RunContext,
                                best_model, is_main_process, atomic_write_text, data_roots)
+from .checks import Checker, line_of   # generic table checks (their own module, `accel_course.checks`)
 
 # %% auto #0
 __all__ = ['WINDSOR_COLUMNS', 'WINDSOR_YESNO', 'WINDSOR_NUMERIC', 'CALIFORNIA_COLUMNS', 'CALIFORNIA_CAP', 'CALIFORNIA_RANGES',
            'CALIFORNIA_OCEAN', 'CALIFORNIA_OCEAN_ROWS', 'AMES_NUMERIC', 'AMES_REQUIRED', 'AMES_NA', 'AMES_RANGES',
            'AMES_MIN_PRICE', 'AMES_PACKAGE', 'AMES_PACKAGE_VERSION', 'AMES_INSTALL', 'AMES_CREDIT', 'DATASETS',
            'AUTO_PATTERNS', 'KAGGLE_HANDLES', 'AMES_MAX_LIVING_AREA', 'QUALITY', 'AMES_QUALITY_COLS', 'MODEL_NAMES',
-           'REFERENCE_ROWS', 'EXPLAIN_ROWS', 'SUBSAMPLED_MODELS', 'HousingData', 'line_of', 'Checker', 'load_windsor',
-           'load_california', 'make_california', 'load_ames', 'packaged_ames_dir', 'load_packaged_ames',
-           'detect_dataset', 'load_housing', 'drop_documented_outliers', 'skewness', 'plot_target',
-           'plot_skew_and_correlations', 'add_features', 'SkewedLog1p', 'make_preprocessor', 'feature_names',
-           'make_torch_model', 'TorchRegressor', 'make_models', 'fit_rows', 'CVResult', 'native_threads',
-           'cross_validate', 'add_blend', 'throughput_job', 'compare_processes', 'plot_predictions',
-           'permutation_importances', 'plot_importances', 'explain_house', 'write_submission', 'run_housing']
+           'REFERENCE_ROWS', 'EXPLAIN_ROWS', 'SUBSAMPLED_MODELS', 'HousingData', 'load_windsor', 'load_california',
+           'make_california', 'load_ames', 'packaged_ames_dir', 'load_packaged_ames', 'detect_dataset', 'load_housing',
+           'drop_documented_outliers', 'skewness', 'plot_target', 'plot_skew_and_correlations', 'add_features',
+           'SkewedLog1p', 'make_preprocessor', 'feature_names', 'make_torch_model', 'TorchRegressor', 'make_models',
+           'fit_rows', 'CVResult', 'native_threads', 'cross_validate', 'add_blend', 'throughput_job',
+           'compare_processes', 'plot_predictions', 'permutation_importances', 'plot_importances', 'explain_house',
+           'write_submission', 'run_housing']
 
 # %% ../nbs/10_housing.ipynb #caf23707
 import matplotlib.pyplot as plt
@@ -116,83 +117,6 @@ class HousingData:
         cap = f", {int(self.capped.sum())} capped" if self.capped is not None else ""
         return (f"HousingData({self.name!r}: {self.n} rows x {self.X.shape[1]} features "
                 f"({len(self.numeric)} numeric, {len(self.categorical)} categorical){extra}{cap}; {self.source})")
-
-# %% ../nbs/10_housing.ipynb #06e8c612
-def line_of(i: int, header: bool = True) -> int:
-    "1-based line number in the file of data row `i` (0-based): line 1 is the header, if there is one."
-    return int(i) + (2 if header else 1)
-
-def _last_line(path, tail: int = 1 << 16) -> tuple[bytes, bool]:
-    "The file's last line (bytes, line break removed) and whether the file ends with a line break."
-    with open(path, "rb") as f:
-        f.seek(0, 2); size = f.tell()
-        f.seek(max(0, size - tail)); buf = f.read()
-    return buf.rstrip(b"\r\n").rsplit(b"\n", 1)[-1].rstrip(b"\r"), buf.endswith((b"\n", b"\r"))
-
-class _CheckerBase:
-    "Where a table came from, and how to report its first bad row (file, column, 1-based line, value)."
-    def __init__(self, df: pd.DataFrame, path=None, header: bool = True, ncols: int | None = None):
-        self.df, self.path, self.header = df, path, header
-        self.truncated = (path is not None and Path(str(path)).is_file() and not _last_line(path)[1]
-                          and Path(str(path)).suffix.lower() not in (".gz", ".bz2", ".xz", ".zip", ".zst"))
-        if self.truncated:   # no line break at the end: cut short, or just written without one?
-            last = _last_line(path)[0].decode("latin-1")
-            n, want = len(next(csv.reader([last]), [])), ncols or df.shape[1]
-            where = f"{path}: {self.line(len(df) - 1)} (the last) has no line break"
-            if n < want:
-                col = df.columns[n - 1] if 0 < n <= df.shape[1] else "?"
-                raise DataError(f"{where} and only {n} of {want} fields (it stops in column '{col}'): "
-                                "the file looks truncated")
-            warnings.warn(f"{where}: the file may be truncated", stacklevel=3)
-
-    def line(self, i) -> str: return f"line {line_of(i, self.header)}" if self.path is not None else f"row {i}"
-
-    def fail(self, col: str, bad, expected: str):
-        "Raise a `DataError` for the rows where `bad` (a boolean array) is True."
-        bad = np.asarray(bad, dtype=bool); i = int(bad.nonzero()[0][0])
-        v = self.df[col].iloc[i]; v = v.item() if isinstance(v, np.generic) else v
-        msg = (f"{self.path if self.path is not None else '<dataframe>'}: column '{col}', {self.line(i)}: "
-               f"{v!r} -- expected {expected} ({int(bad.sum())} bad row(s))")
-        if self.truncated and bad[-1]:
-            msg += ("; it is the last line" if i == len(bad) - 1 else f"; the last line ({self.line(len(bad) - 1)}) fails too")
-            msg += " and has no line break: the file looks truncated"
-        raise DataError(msg)
-
-
-# %% ../nbs/10_housing.ipynb #36a36ba9
-class Checker(_CheckerBase):
-    "Vectorised checks of a loaded table (cheap on large files); the first failing check raises a `DataError`."
-    def numeric(self, col: str, lo=None, hi=None, *, missing_ok: bool = False, integer: bool = False) -> pd.Series:
-        "Column `col` as floats: numbers only, finite, within [`lo`, `hi`], whole if `integer`, blanks only if `missing_ok`."
-        s = self.df[col]
-        num = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-        x = (s if num else pd.to_numeric(s.astype("string").str.strip(), errors="coerce")).astype(float)
-        v = x.to_numpy(); miss = np.isnan(v)
-        if not num:
-            text = miss & s.notna().to_numpy() & (s.astype("string").str.strip().fillna("") != "").to_numpy(dtype=bool)
-            if text.any(): self.fail(col, text, "a number")
-        if miss.any() and not missing_ok: self.fail(col, miss, "a number (no blank or missing value)")
-        if np.isinf(v).any(): self.fail(col, np.isinf(v), "a finite number")
-        rng = f"a number in [{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
-        if lo is not None and (v < lo).any(): self.fail(col, v < lo, rng)
-        if hi is not None and (v > hi).any(): self.fail(col, v > hi, rng)
-        frac = ~miss & (v != np.round(v))
-        if integer and frac.any(): self.fail(col, frac, "a whole number")
-        return x
-
-    def categories(self, col: str, allowed, lower: bool = False) -> pd.Series:
-        "Column `col` (stripped, lower-cased if `lower`) checked against the `allowed` values."
-        s = self.df[col].astype("string").str.strip()
-        if lower: s = s.str.lower()
-        bad = ~s.isin(list(allowed)).fillna(False).to_numpy(dtype=bool)
-        if bad.any(): self.fail(col, bad, f"one of {sorted(allowed)}")
-        return s.astype(object)
-
-    def unique(self, col: str) -> None:
-        "Every value of `col` appears once."
-        dup = self.df[col].duplicated(keep="first").to_numpy()
-        if dup.any(): self.fail(col, dup, "a unique id (this one is on an earlier line too)")
-
 
 # %% ../nbs/10_housing.ipynb #f7a0d6e1
 def _check_target(ck: Checker, col: str, lo: float = 0.0, hi: float | None = None) -> pd.Series:
