@@ -181,7 +181,6 @@ def test_cmapss_file_or_folder_is_refused_with_a_pointer(tmp_path, capsys):
         assert M.looks_like_cmapss(p)
         with pytest.raises(DataError, match=r"C-MAPSS.*accel-course run cmapss --source") as e: M.load_ai4i(p)
         assert str(p) in str(e.value) and "UDI" not in str(e.value)
-    with pytest.raises(DataError, match="C-MAPSS"): M.resolve_sources(str(named.parent))
     with pytest.raises(DataError, match="C-MAPSS"): M.load_azure_pdm(named.parent)
     # what the user typed: accel-course run maintenance --source train_FD001.txt
     from accel_course.cli import main
