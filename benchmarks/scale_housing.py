@@ -8,7 +8,7 @@ LIME. Above `REFERENCE_ROWS` (5,000) training rows the forest, boosting, blend a
 seeded 5,000-row subsample, SHAP/LIME on 2,000; the linear and PyTorch models train on all rows, and every score is on
 all held-out rows.
 
-    python benchmarks/scale.py --only housing --factors 1,4,16,64 --full
+    OMP_NUM_THREADS=1 python benchmarks/scale.py --only housing --factors 1,4,16,64   # 320 ... 20,480 rows
     python benchmarks/scale_housing.py 20640            # one size in this process: wall and CPU seconds, metrics
 """
 import sys, tempfile, time, warnings
@@ -20,7 +20,7 @@ from accel_course.core import RunContext, run_project
 from accel_course import housing  # registers the project
 
 NAME = "housing"
-BASE = 2_000           # rows at factor 1 (the chapter's Ames data has 1,460)
+BASE = 320             # rows at factor 1: 64x = 20,480, about the full California file (the chapter's Ames data has 1,460)
 FULL = 20_640          # block groups in the full California housing file
 
 
