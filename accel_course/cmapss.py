@@ -198,7 +198,7 @@ def _engine(rng, life, n_cycles, n_cond, mode, cond_gain):
 def make_cmapss(subset: str = "FD001", # which subset's conditions and fault modes to follow
                 n_train: int | None = None, # training engines (default: the real subset's count)
                 n_test: int | None = None, # test engines (default: the real subset's count)
-                seed: int = 0,
+                seed: int = 0, # the same seed gives the same fleet
                 life: tuple = (128, 362), # shortest and longest life in cycles
                ) -> CMAPSS:
     "A run-to-failure fleet in C-MAPSS format, after Saxena et al. (2008). Test engines stop before failure."
@@ -252,7 +252,7 @@ def load_cmapss(source: str = "auto", # "auto" | "sample" | "kaggle" | a folder 
                          kaggle=KAGGLE_HANDLE, offline="the generated fleet")
     if src.kind == "offline":
         d = make_cmapss(subset, n_train or pick(None, 20), n_test or pick(None, 10), seed)
-        src.announce("cmapss", f"{subset}: generated fleet ({d.n_train} training + {d.n_test} test engines, seed {seed})")
+        src.announce("cmapss", f"{subset}: generated fleet of {d.n_train} training + {d.n_test} test engines, seed {seed}")
         return d
     folder = src.path if src.path.is_dir() else src.path.parent
     d = read_cmapss(folder, subset)
@@ -450,8 +450,8 @@ def train_rul_model(P: dict, # `prepare`'s output: train and valid windows, and 
                     kind: str = "lstm", # "lstm", "gru" or "cnn"
                     hidden: int = 32, # hidden units / channels
                     epochs: int | None = None, # default 25 (1 in fast mode)
-                    batch_size: int = 256,
-                    lr: float = 3e-3,
+                    batch_size: int = 256, # training windows per step
+                    lr: float = 3e-3, # AdamW learning rate
                     seed: int = 0, # seeds the weights and the shuffling
                     mixed_precision: str | None = None, # None (Accelerate's default), "no", "fp16" or "bf16"
                     patience: int | None = 5, # early stopping after this many epochs without a better RMSE

@@ -200,7 +200,7 @@ def fit_tabular(make, # a model maker such as `make_rf`: make(features, seed=...
                 tr, # row positions of the training block
                 va, # row positions of the validation block (chooses the threshold)
                 te, # row positions of the test block (the metrics)
-                seed: int = 0,
+                seed: int = 0, # seeds the model
                 allow_leakage: bool = False, # only for the leakage demonstration
                ) -> tuple:
     "Fit `make(features, seed)` on rows `tr`; return (model, metrics on `te` with the threshold from `va`)."
@@ -325,7 +325,13 @@ from .launch import job_report
 
 class SeqClassifier(nn.Module):
     "LSTM or GRU over a window of readings -> one failure logit per window."
-    def __init__(self, n_features: int, hidden: int = 32, kind: str = "lstm", layers: int = 1, dropout: float = 0.0):
+    def __init__(self,
+                 n_features: int, # readings per time step
+                 hidden: int = 32, # hidden units of the recurrent layer
+                 kind: str = "lstm", # "lstm" or "gru"
+                 layers: int = 1, # stacked recurrent layers
+                 dropout: float = 0.0, # between stacked layers (only with layers > 1)
+                ):
         super().__init__()
         if kind not in ("lstm", "gru"): raise ValueError(f"kind must be 'lstm' or 'gru', got {kind!r}")
         rnn = nn.LSTM if kind == "lstm" else nn.GRU
@@ -344,8 +350,8 @@ def train_sequence_model(Xtr, # training windows (N, window, features), float32
                          kind: str = "lstm", # "lstm" or "gru"
                          hidden: int = 32, # hidden units of the recurrent layer
                          epochs: int | None = None, # default 20 (1 in fast mode)
-                         batch_size: int = 256,
-                         lr: float = 5e-3,
+                         batch_size: int = 256, # training windows per step
+                         lr: float = 5e-3, # AdamW learning rate
                          seed: int = 0, # seeds the weights and the shuffling
                          mixed_precision: str | None = None, # None (Accelerate's default), "no", "fp16" or "bf16"
                          patience: int | None = 5, # early stopping after this many epochs without a better PR-AUC
@@ -382,8 +388,8 @@ def sequence_job(Xtr, # training windows (this process trains on its shard of ev
                  Xva, # validation windows
                  yva, # their labels
                  kind: str = "gru", # "lstm" or "gru"
-                 epochs: int = 1,
-                 seed: int = 0,
+                 epochs: int = 1, # passes over the training windows
+                 seed: int = 0, # seeds the weights and the shuffling
                 ) -> dict:
     "A `fit` run to start with `launch(...)`: trains on every process; returns the kit's `job_report`."
     model, hist = train_sequence_model(Xtr, ytr, Xva, yva, kind=kind, epochs=epochs, seed=seed, patience=None)
@@ -425,14 +431,15 @@ def azure_tabular_split(tab: pd.DataFrame, cutoffs, horizon: int = 24) -> tuple:
 # %% ../nbs/11_maintenance.ipynb #9beb1609
 def azure_forest(tab: pd.DataFrame, # `azure_tabular` output
                  cutoffs, # the calendar cut-offs of `azure_sequences`
-                 n_estimators: int = 100,
-                 seed: int = 0,
+                 n_estimators: int = 100, # trees
+                 seed: int = 0, # seeds the forest and the subsample
                  max_train_rows: int | None = None, # fit on a seeded subsample of at most this many training hours
                 ) -> tuple:
     "Random Forest on the hand-made fleet features; returns (forest, test metrics with the threshold from validation)."
     from sklearn.ensemble import RandomForestClassifier
     tr, va, te = azure_tabular_split(tab, cutoffs)
     if max_train_rows and len(tr) > max_train_rows:
+        announce_source("maintenance", f"Azure forest: fit on a seeded subsample of {max_train_rows:,} of {len(tr):,} training hours")
         tr = np.sort(np.random.default_rng(seed).choice(tr, max_train_rows, replace=False))
     feats = [c for c in tab.columns if c not in ("datetime", "machineID", "fail_next")]
     y = tab["fail_next"]

@@ -159,7 +159,7 @@ def load_ai4i(source: str = "auto", # "auto" | "sample" | "kaggle" | an AI4I CSV
     src = resolve_source("maintenance", source, patterns=_AI4I_FILES, kaggle=handle, offline="the generated sample")
     if src.kind == "offline":
         n = n or pick(10_000, 2_000)
-        src.announce("maintenance", f"AI4I: generated sample ({n:,} processes, seed {seed})")
+        src.announce("maintenance", f"AI4I: generated sample of {n:,} processes, seed {seed}")
         return AI4IData(make_ai4i(n, seed), f"sample (generated, n={n}, seed={seed})", "generated")
     path = _find_ai4i_file(src.path) if src.path.is_dir() else src.path
     d = read_ai4i_csv(path, inconsistent)
@@ -366,7 +366,7 @@ def _component_history(rng, comp: str, hours: int, X: dict, err_rate: np.ndarray
 # %% ../nbs/11_maintenance.ipynb #20bbc736
 def make_azure_fleet(n_machines: int = 20, # machines in the fleet
                      days: int = 120, # days of hourly telemetry per machine
-                     seed: int = 0,
+                     seed: int = 0, # the same seed gives the same fleet
                      start: str = "2015-01-01 06:00:00", # the first hour
                      drift_hours: tuple = (48, 72), # how long before a failure its sensor starts drifting
                      drift_sigma: tuple = (1.5, 3.0), # how far it drifts, in the sensor's standard deviations
@@ -417,7 +417,7 @@ def load_azure_pdm(source: str = "auto", *, n_machines: int | None = None, days:
                          offline="the generated fleet")
     if src.kind == "offline":
         n_machines = n_machines or pick(20, 6); days = days or pick(120, 60)
-        src.announce("maintenance", f"Azure PdM: generated fleet ({n_machines} machines x {days} days, seed {seed})")
+        src.announce("maintenance", f"Azure PdM: generated fleet of {n_machines} machines x {days} days, seed {seed}")
         return make_azure_fleet(n_machines, days, seed)
     folder = src.path if src.path.is_dir() else src.path.parent
     folder = next(((folder/p).parent for p in _AZURE_FILES_AT if (folder/p).exists()), folder)  # or a sub-folder

@@ -1,6 +1,5 @@
 "C-MAPSS chapter: loader on the real sample, malformed files, generator, protocol (windows, split, PHM score), CLI runner."
 import json, math, os, subprocess, sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -185,13 +184,6 @@ def test_baseline_learns_something():
 
 
 # ---------------------------------------------------------------- runner / CLI
-def test_same_seed_same_metrics(tmp_path):
-    m1 = run_project("cmapss", RunContext(out=tmp_path/"a", source="sample", fast=True, seed=7))
-    m2 = run_project("cmapss", RunContext(out=tmp_path/"b", source="sample", fast=True, seed=7))
-    assert m1["models"] == m2["models"] and set(m1["models"]) == set(C.MODELS)
-    for mm in m1["models"].values(): assert {"rmse", "phm_score"} <= set(mm) and mm["rmse"] > 0
-
-
 def test_cli_run_writes_valid_metrics(tmp_path):
     out = tmp_path/"run"
     r = subprocess.run([sys.executable, "-m", "accel_course.cli", "run", "cmapss", "--source", "sample", "--fast",
@@ -200,7 +192,8 @@ def test_cli_run_writes_valid_metrics(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     m = validate_metrics(json.loads((out/"metrics.json").read_text()))
     assert m["project"] == "cmapss" and "FD002" in m["dataset"] and m["best"] in m["models"]
-    assert all(np.isfinite(v["rmse"]) and np.isfinite(v["phm_score"]) for v in m["models"].values())
+    assert set(m["models"]) == set(C.MODELS)
+    assert all(np.isfinite(v["rmse"]) and v["rmse"] > 0 and np.isfinite(v["phm_score"]) for v in m["models"].values())
     assert {p.name for p in out.glob("*.png")} == {"sensors.png", "trajectories.png", "error_by_bucket.png", "pred_vs_true.png"}
 
 

@@ -1,6 +1,5 @@
 "Predictive maintenance chapter: loaders on the real samples, bad input, generators, windows, leakage guard, CLI runner."
-import json, os, subprocess, sys
-from pathlib import Path
+import json
 
 import numpy as np
 import pandas as pd
@@ -260,23 +259,16 @@ def test_threshold_is_chosen_on_validation():
 
 
 # ---------------------------------------------------------------- runner / CLI
-def test_runner_writes_metrics_and_figures_and_is_reproducible(tmp_path):
+def test_runner_writes_metrics_and_figures(tmp_path):
     m1 = run_project("maintenance", RunContext(out=tmp_path/"a", source="sample", fast=True, seed=7))
     on_disk = validate_metrics(json.loads((tmp_path/"a"/"metrics.json").read_text()))
-    assert on_disk["project"] == "maintenance" and on_disk["best"].startswith("ai4i_")
+    assert on_disk == m1 and on_disk["project"] == "maintenance" and on_disk["best"].startswith("ai4i_")
     assert set(on_disk["models"]) == {"ai4i_rf", "ai4i_hgb", "ai4i_svm", "ai4i_lstm", "ai4i_gru", "azure_rf", "azure_lstm", "azure_gru"}
     for mm in on_disk["models"].values():
         assert {"accuracy", "precision", "recall", "f1", "pr_auc", "tn", "fp", "fn", "tp"} <= set(mm)
     for fig in ("comparison", "eda_failure_rates", "eda_sensors", "eda_failure_maps", "eda_azure_telemetry"):
         png = tmp_path/"a"/f"{fig}.png"
         assert png.read_bytes()[:4] == b"\x89PNG", fig
-    # same seed -> identical metrics, this time through the real CLI
-    env = {**os.environ, "ACCEL_COURSE_FAST": "1"}
-    r = subprocess.run([sys.executable, "-m", "accel_course.cli", "run", "maintenance", "--source", "sample", "--fast",
-                        "--seed", "7", "--out", str(tmp_path/"b")], capture_output=True, text=True, env=env, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
-    m2 = json.loads((tmp_path/"b"/"metrics.json").read_text())
-    assert m2["models"] == m1["models"]
 
 
 def test_runner_checks_every_input_before_training(tmp_path, monkeypatch):
