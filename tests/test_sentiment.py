@@ -90,7 +90,7 @@ def test_bad_input_clear_errors(tmp_path):
     with pytest.raises(DataError, match=r"unknown label 'great'"): load_table(tmp_path / "n.csv")
     (tmp_path / "zero.txt").write_text("")
     with pytest.raises(DataError, match="file is empty"): load_uci(tmp_path / "zero.txt")
-    with pytest.raises(DataError, match="file not found"): load_reviews(str(tmp_path / "nope.csv"))
+    with pytest.raises(DataError, match="nope.csv: no such file or folder"): load_reviews(str(tmp_path / "nope.csv"))
     (tmp_path / "weird.txt").write_text("just some text\n")
     with pytest.raises(DataError, match="unknown review format"): load_path(tmp_path / "weird.txt")
     with pytest.raises(DataError, match="star ratings must be integers 1..5"): stars_to_sentiment([0, 3])
@@ -241,8 +241,8 @@ def _run(out, seed=0):
                                                options={"max_length": 32}))
 
 
-def test_runner_metrics_figures_model_and_reproducible(tmp_path):
-    m1 = _run(tmp_path / "a")
+def test_runner_metrics_figures_and_model(tmp_path):
+    _run(tmp_path / "a")
     m = validate_metrics(json.loads((tmp_path / "a" / "metrics.json").read_text()))
     assert m["project"] == "sentiment" and {"tfidf_lr", "frozen_embedding_lr", "finetuned"} <= set(m["models"])
     # 400 reviews < CV_THRESHOLD: 2-fold CV in fast mode, mean and std over the same folds for every model
@@ -257,9 +257,7 @@ def test_runner_metrics_figures_model_and_reproducible(tmp_path):
         assert (tmp_path / "a" / f).read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "a" / "model" / "model.safetensors").exists()
     assert load_finetuned(tmp_path / "a" / "model").labels == LABELS3
-    m2 = _run(tmp_path / "b")
-    strip = lambda mm: {k: {kk: v for kk, v in d.items() if kk != "train_time_s"} for k, d in mm["models"].items()}
-    assert strip(m1) == strip(m2)                            # same seed -> identical CPU metrics
+    # same seed -> same metrics: tests/test_projects.py checks it for every project
 
 
 def test_cli_help_lists_model_option():
