@@ -38,6 +38,7 @@ def _accelerate_config() -> dict:
         return {"file": None, "note": f"no config at {default_config_file}: defaults (1 process, no mixed precision); run `accelerate config`"}
     except Exception as e: return {"error": str(e)}
 
+# %% ../nbs/03_cli.ipynb #750ca15f
 def system_info() -> dict:
     "Versions, devices, precisions, threads and the accelerate config in effect."
     import torch, accelerate
@@ -64,6 +65,7 @@ def system_info() -> dict:
         "fast_mode": os.environ.get(FAST_ENV),
     }
 
+# %% ../nbs/03_cli.ipynb #cadcd6ab
 def _short(p) -> str:
     "A path as a reader would type it: relative to the current folder, or under ~."
     p = str(p)
@@ -141,18 +143,9 @@ def _common_run_args(p):
     p.add_argument("--fast", action="store_true", help="tiny data and one short epoch (what the tests use)")
     p.add_argument("--seed", type=int, default=42, help="random seed (same seed -> same CPU metrics)")
 
-def build_parser(argv=None) -> argparse.ArgumentParser:
-    "The `accel-course` parser; project-specific options are added for the project named in `argv`."
-    argv = list(sys.argv[1:] if argv is None else argv)
-    projects = available_projects()
-    p = _Parser(prog="accel-course", description="Learn Hugging Face Accelerate through four real ML projects.")
-    from accel_course import __version__
-    p.add_argument("--version", action="version", version=f"accel_course {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
-    pi = sub.add_parser("info", help="versions, devices, precisions, threads and the accelerate config")
-    pi.add_argument("--json", action="store_true", help="print JSON")
-    sub.add_parser("list", help="list the projects")
+# %% ../nbs/03_cli.ipynb #0c3f1d86
+def _add_run_parser(sub, argv, projects):
+    "`run PROJECT|all`: the shared options, plus the named project's own options (checked by argparse too)."
     pr = sub.add_parser("run", help="run a project end to end and write OUT/metrics.json and figures",
                         description="Run a project end to end. Writes OUT/metrics.json (one schema for all projects) and PNG figures.")
     pr.add_argument("project", metavar="PROJECT", choices=list(projects) + ["all"],
@@ -163,6 +156,8 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
         if proj.add_args:
             g = pr.add_argument_group(f"{argv[1]} options"); proj.add_args(g)
     _check_types(pr._actions)   # the shared options and the project's: ranges checked by argparse, naming the option
+
+def _add_serve_parser(sub):
     ps = sub.add_parser("serve", help="serve a fine-tuned sentiment model over HTTP (waitress)")
     ps.add_argument("--model", required=True, help="model folder written by `run sentiment` (safetensors)")
     ps.add_argument("--host", default="127.0.0.1"); ps.add_argument("--port", type=int, default=8000)
@@ -171,11 +166,30 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     ps.add_argument("--max-connections-per-client", type=int, default=50,
                     help="open connections one client address may hold; its longest-idle ones are closed beyond it")
     _check_types(ps._actions)
+
+def _add_file_parsers(sub):
+    "`notebooks DIR` and `config NAME`: the course files a pip user gets."
     pn = sub.add_parser("notebooks", help="copy the course notebooks into DIR (to open in JupyterLab)")
     pn.add_argument("dir", metavar="DIR", type=non_empty); pn.add_argument("--force", action="store_true", help="overwrite existing files")
     pc = sub.add_parser("config", help="write a ready accelerate config NAME.yaml (multi_gpu, fsdp, deepspeed_zero2, multi_node)")
     pc.add_argument("name", metavar="NAME", type=non_empty); pc.add_argument("--out", type=non_empty, help="file to write (default: ./NAME.yaml)")
     pc.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+# %% ../nbs/03_cli.ipynb #412041e8
+def build_parser(argv=None) -> argparse.ArgumentParser:
+    "The `accel-course` parser; project-specific options are added for the project named in `argv`."
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = _Parser(prog="accel-course", description="Learn Hugging Face Accelerate through four real ML projects.")
+    from accel_course import __version__
+    p.add_argument("--version", action="version", version=f"accel_course {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    pi = sub.add_parser("info", help="versions, devices, precisions, threads and the accelerate config")
+    pi.add_argument("--json", action="store_true", help="print JSON")
+    sub.add_parser("list", help="list the projects")
+    _add_run_parser(sub, argv, available_projects())
+    _add_serve_parser(sub)
+    _add_file_parsers(sub)
     return p
 
 # %% ../nbs/03_cli.ipynb #4d89bef4
@@ -251,6 +265,7 @@ def _launch_line(a) -> str:
                  "on CPUs use `torchrun --nproc_per_node N -m accel_course.cli run ...`")
     return line
 
+# %% ../nbs/03_cli.ipynb #1891d217
 @contextlib.contextmanager
 def _sigterm_interrupts():
     "SIGTERM (kill, docker stop, torchrun stopping the other ranks) raises KeyboardInterrupt, so cleanup code runs."
@@ -284,6 +299,7 @@ def _run_one(a, name: str, out: Path) -> dict:
         ctx.out = stage
         return run_project(name, ctx)
 
+# %% ../nbs/03_cli.ipynb #b8a07c9b
 def _run_projects(a) -> int:
     if a.project != "all":
         out = check_out(Path(a.out or Path("runs")/a.project), a.out, a.overwrite)
@@ -304,6 +320,7 @@ def _run_projects(a) -> int:
     if is_main_process(): print(f"all {len(done)} projects done; metrics in {root}/*/metrics.json")
     return 0
 
+# %% ../nbs/03_cli.ipynb #7263c783
 def cmd_serve(a) -> int:
     if not Path(a.model).expanduser().is_dir(): raise FileNotFoundError(f"--model {a.model}: no such model folder")
     from accel_course.serve import serve, ServeConfigError
@@ -396,6 +413,7 @@ def _share(store, key: str, make) -> Path:
     if v.startswith("\0"): raise RuntimeError(f"the main process could not stage the run: {v[1:]}")
     return Path(v)
 
+# %% ../nbs/03_cli.ipynb #95c422ad
 def _all_ok(store, key: str, ok: bool) -> bool:
     "Report this rank's result; if it is ok, wait until every rank reported ok (True) or one reported failure (False)."
     if store is None: return ok
@@ -409,6 +427,7 @@ def _all_ok(store, key: str, ok: bool) -> bool:
         time.sleep(0.05)
     return False
 
+# %% ../nbs/03_cli.ipynb #d0207837
 @contextlib.contextmanager
 def staged_out(out, project: str, info: dict | None = None):
     """Yield a fresh staging folder beside `out` (the same on every rank). If the body succeeds on every rank, the main
