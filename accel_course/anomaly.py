@@ -6,571 +6,30 @@ Docs: https://accel-course.github.io/accel_course/anomaly.html.md"""
 
 # %% ../nbs/30_anomaly.ipynb #52d5cdfa
 from __future__ import annotations
-import os, re, gzip, json, time, zlib, math, warnings
-from dataclasses import dataclass, field
+import os, json, math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from .core import (fast_mode, pick, seed_everything, DataError, read_table, require_columns,
-                               require_numeric, find_data, announce_source, atomic_write_json, atomic_write_bytes,
-                               atomic_dir, save_figure, RunContext, register_project, is_main_process,
-                               binary_metrics, best_f1_threshold, best_model)
-from .housing import Checker   # vectorised column checks whose errors name file, column and line
+from .core import (pick, seed_everything, DataError, resolve_source, announce_source, atomic_write_json,
+                               atomic_dir, RunContext, register_project, is_main_process, best_model,
+                               evaluate_at_val_threshold, auc_roc_metric)
+from .anomaly_data import *                 # schema, cleaning, CSV readers, splits, preprocessing
+from .anomaly_data import _first_line, _canon_full_name
+from .anomaly_traffic import *              # the offline traffic generator
+from .anomaly_traffic import _concat_groups, _last100_count
 
 # %% auto #0
-__all__ = ['ATTACK_CATEGORIES', 'CATEGORIES', 'PARTITION_COLUMNS', 'FULL_COLUMNS', 'FULL_TO_PARTITION', 'CATEGORICAL',
-           'NON_FEATURES', 'FEATURE_GROUPS', 'FEATURES', 'NUMERIC_FEATURES', 'PARTITION_ROWS', 'CATEGORY_ALIASES',
-           'TEXT_COLUMNS', 'CHUNK_ROWS', 'GEN_CATEGORIES', 'HEAVY_TAILED', 'REFERENCE_MAX_ROWS', 'AE_SAMPLE_BUDGET',
-           'LSTM_WINDOW_BUDGET', 'UNSWData', 'compact_flows', 'clean_attack_cat', 'parse_ports', 'clean_flows',
-           'identify_partition', 'load_partition_csv', 'read_feature_names', 'load_full_csv', 'generate_traffic',
-           'load_unsw', 'Splits', 'make_splits', 'FlowPreprocessor', 'fit_isolation_forest', 'iforest_scores',
+__all__ = ['REFERENCE_MAX_ROWS', 'AE_SAMPLE_BUDGET', 'LSTM_WINDOW_BUDGET', 'load_unsw', 'fit_isolation_forest', 'iforest_scores',
            'Evaluation', 'evaluate_detector', 'results_table', 'Autoencoder', 'ae_forward', 'BatchTensorDataset',
-           'train_autoencoder', 'feature_errors', 'reconstruction_errors', 'error_stats', 'standardized_errors',
-           'LSTMAutoencoder', 'make_windows', 'window_labels', 'train_lstm_autoencoder', 'lstm_flow_scores',
-           'fit_random_forest', 'plot_curves', 'plot_per_category', 'plot_timeline', 'fp_fn_analysis',
-           'feature_group_ablation', 'plot_ablation', 'cv_vs_holdout', 'AnomalyPipeline', 'score_flows',
-           'reference_subsample', 'budget_epochs', 'run_anomaly']
-
-# %% ../nbs/30_anomaly.ipynb #582d280f
-ATTACK_CATEGORIES = ("Generic", "Exploits", "Fuzzers", "DoS", "Reconnaissance", "Analysis", "Backdoor", "Shellcode", "Worms")
-CATEGORIES = ("Normal",) + ATTACK_CATEGORIES
-
-# the 45 columns of the partition CSVs, in file order
-PARTITION_COLUMNS = ("id dur proto service state spkts dpkts sbytes dbytes rate sttl dttl sload dload sloss dloss sinpkt "
-    "dinpkt sjit djit swin stcpb dtcpb dwin tcprtt synack ackdat smean dmean trans_depth response_body_len ct_srv_src "
-    "ct_state_ttl ct_dst_ltm ct_src_dport_ltm ct_dst_sport_ltm ct_dst_src_ltm is_ftp_login ct_ftp_cmd ct_flw_http_mthd "
-    "ct_src_ltm ct_srv_dst is_sm_ips_ports attack_cat label").split()
-
-# the 49 columns of the full CSVs as NUSW-NB15_features.csv names them (used when that file is not at hand)
-FULL_COLUMNS = ("srcip sport dstip dsport proto state dur sbytes dbytes sttl dttl sloss dloss service Sload Dload Spkts "
-    "Dpkts swin dwin stcpb dtcpb smeansz dmeansz trans_depth res_bdy_len Sjit Djit Stime Ltime Sintpkt Dintpkt tcprtt "
-    "synack ackdat is_sm_ips_ports ct_state_ttl ct_flw_http_mthd is_ftp_login ct_ftp_cmd ct_srv_src ct_srv_dst ct_dst_ltm "
-    "ct_src_ltm ct_src_dport_ltm ct_dst_sport_ltm ct_dst_src_ltm attack_cat Label").split()
-
-# full-CSV name (lower-cased, spaces removed) -> partition name
-FULL_TO_PARTITION = {"smeansz": "smean", "dmeansz": "dmean", "res_bdy_len": "response_body_len", "sintpkt": "sinpkt",
-                     "dintpkt": "dinpkt"}
-
-CATEGORICAL = ("proto", "service", "state")
-NON_FEATURES = ("id", "label", "attack_cat", "srcip", "dstip", "sport", "dsport", "stime", "ltime", "partition")
-
-# UNSW-NB15 feature groups (Moustafa & Slay 2015, table of features). Addresses and ports (also "flow" features)
-# are dropped before modelling, which leaves `proto`; `rate` exists only in the partition files.
-FEATURE_GROUPS = {
-    "flow": ["proto"],
-    "basic": ["state", "dur", "sbytes", "dbytes", "sttl", "dttl", "sloss", "dloss", "service", "sload", "dload",
-              "spkts", "dpkts", "rate"],
-    "content": ["swin", "dwin", "stcpb", "dtcpb", "smean", "dmean", "trans_depth", "response_body_len"],
-    "time": ["sjit", "djit", "sinpkt", "dinpkt", "tcprtt", "synack", "ackdat"],
-    "connection": ["is_sm_ips_ports", "ct_state_ttl", "ct_flw_http_mthd", "is_ftp_login", "ct_ftp_cmd", "ct_srv_src",
-                   "ct_srv_dst", "ct_dst_ltm", "ct_src_ltm", "ct_src_dport_ltm", "ct_dst_sport_ltm", "ct_dst_src_ltm"],
-}
-FEATURES = tuple(c for g in FEATURE_GROUPS.values() for c in g)
-NUMERIC_FEATURES = tuple(c for c in FEATURES if c not in CATEGORICAL)
-
-# the two published partitions, identified by row count
-PARTITION_ROWS = {82332: "test", 175341: "train"}
-
-# spelling variants seen in the full CSVs' attack_cat column
-CATEGORY_ALIASES = {"backdoors": "Backdoor", "backdoor": "Backdoor", "dos": "DoS", "generic": "Generic",
-                    "exploits": "Exploits", "fuzzers": "Fuzzers", "reconnaissance": "Reconnaissance",
-                    "analysis": "Analysis", "shellcode": "Shellcode", "worms": "Worms", "normal": "Normal", "": "Normal"}
-
-# %% ../nbs/30_anomaly.ipynb #60ca7873
-@dataclass
-class UNSWData:
-    "Network flows in the UNSW-NB15 schema (partition column names) plus where they came from and what was fixed."
-    df: pd.DataFrame                      # one row per flow; `label` 0/1 and a clean `attack_cat`
-    source: str                           # "sample" (generated), a path, or "kaggle:..."
-    kind: str                             # "partition" | "full" | "synthetic"
-    partition: str = ""                   # "train" (175,341 rows) | "test" (82,332 rows) | "subset of ..." | "both"
-    fixes: dict = field(default_factory=dict)   # what the loader repaired, with counts
-    notes: list = field(default_factory=list)   # warnings worth reading (name/content mismatches, ...)
-
-    @property
-    def has_time(self) -> bool: return "stime" in self.df.columns
-    @property
-    def n(self) -> int: return len(self.df)
-    def summary(self) -> pd.DataFrame:
-        "Flows per attack category (and share)."
-        vc = self.df["attack_cat"].value_counts(); vc = vc[vc > 0]    # a categorical also lists absent categories
-        return pd.DataFrame({"flows": vc, "share": (vc / vc.sum()).round(4)})
-    def __repr__(self):
-        lab = self.df["label"].mean() if len(self.df) else float("nan")
-        return (f"UNSWData({self.n:,} flows, kind={self.kind!r}, partition={self.partition!r}, attacks={lab:.1%}, "
-                f"time={'yes' if self.has_time else 'no'}, source={self.source!r}, fixes={self.fixes})")
-
-TEXT_COLUMNS = ("proto", "service", "state", "attack_cat", "srcip", "dstip", "partition")
-
-def compact_flows(df: pd.DataFrame, categories: dict | None = None, keep: Sequence[str] = ("stime", "ltime")) -> pd.DataFrame:
-    "Same flows, compact dtypes: text -> categorical (`categories`: fixed levels), float64 -> float32, smallest integers; `keep` as is."
-    out = {}
-    for c in df.columns:
-        s = df[c]
-        if c in keep: out[c] = s
-        elif c in TEXT_COLUMNS:
-            cats = (categories or {}).get(c)
-            out[c] = s.astype(pd.CategoricalDtype(cats) if cats is not None else "category")
-        elif pd.api.types.is_float_dtype(s): out[c] = s.astype(np.float32)
-        elif pd.api.types.is_integer_dtype(s) and not pd.api.types.is_bool_dtype(s) and len(s):
-            out[c] = pd.to_numeric(s, downcast="integer")
-        else: out[c] = s
-    return pd.DataFrame(out, index=df.index)
-
-
-# %% ../nbs/30_anomaly.ipynb #066278f6
-def _count(fixes: dict, key: str, n) -> None:
-    n = int(n)
-    if n: fixes[key] = fixes.get(key, 0) + n
-
-def clean_attack_cat(s: pd.Series, fixes: dict, ck: Checker | None = None) -> pd.Series:
-    "Blank -> Normal, strip stray spaces, unify spelling variants (`Backdoors` -> `Backdoor`); count each fix."
-    raw = s.astype("string").fillna("")
-    stripped = raw.str.strip()
-    _count(fixes, "attack_cat: blank -> Normal", (stripped == "").sum())
-    _count(fixes, "attack_cat: stray spaces stripped", ((raw != stripped) & (stripped != "")).sum())
-    low = stripped.str.lower()
-    canon = low.map(lambda v: CATEGORY_ALIASES.get(v, None))
-    _count(fixes, "attack_cat: spelling unified", ((canon.notna()) & (canon != stripped) & (stripped != "")).sum())
-    unknown = canon.isna()
-    if unknown.any() and ck is not None: ck.fail("attack_cat", unknown.to_numpy(dtype=bool), f"one of {list(CATEGORIES)}")
-    if unknown.any():
-        raise DataError(f"attack_cat holds unknown categor{'y' if unknown.sum() == 1 else 'ies'} "
-                        f"{sorted(stripped[unknown].unique().tolist())[:5]}; expected one of {list(CATEGORIES)}")
-    return canon.astype(str)
-
-def parse_ports(s: pd.Series, fixes: dict, name: str) -> pd.Series:
-    "Ports as int64: decimal strings, hexadecimal strings (`0x000b`) converted, `-`/blank/garbage -> -1; counted."
-    raw = s.astype("string").str.strip().fillna("")
-    out = pd.to_numeric(raw, errors="coerce")
-    is_hex = raw.str.lower().str.match(r"^0x[0-9a-f]+$") & out.isna()
-    if is_hex.any():
-        out[is_hex] = raw[is_hex].map(lambda v: int(v, 16))
-        _count(fixes, f"{name}: hexadecimal port converted", is_hex.sum())
-    bad = out.isna()
-    _count(fixes, f"{name}: non-numeric port ('-', blank, ...) -> -1", bad.sum())
-    return out.fillna(-1).astype("int64")
-
-class _ChunkChecker(Checker):
-    "A `Checker` for one chunk of a streamed file: lines counted from the file's start; the truncation check on the last chunk only."
-    def __init__(self, df, path=None, header=True, offset: int = 0, last: bool = True):
-        self.offset = offset
-        super().__init__(df, path if last else None, header)
-        self.path = path
-    def line(self, i) -> str: return super().line(i + self.offset)
-
-def clean_flows(df: pd.DataFrame, fixes: dict, path=None, header: bool = True, offset: int = 0, last: bool = True) -> pd.DataFrame:
-    "Repair known quirks (categories, blank counters), check the rest (numbers >= 0, labels); `offset`: a chunk's first data row."
-    df = df.copy()
-    for c in CATEGORICAL:
-        raw = df[c].astype("string").fillna("-")
-        s = raw.str.strip().str.lower()
-        _count(fixes, f"{c}: stray spaces stripped", (raw.str.strip() != raw).sum())
-        s = s.mask(s == "", "-")
-        df[c] = s.astype(str)
-    if "state" in df: df["state"] = df["state"].str.upper()
-    for c in ("ct_flw_http_mthd", "is_ftp_login"):
-        if c in df and not pd.api.types.is_numeric_dtype(df[c]):
-            s = df[c].astype("string").str.strip()
-            blank = s.isna() | (s == "")
-            _count(fixes, f"{c}: blank -> 0", blank.sum())
-            df[c] = s.mask(blank, "0")
-        elif c in df:
-            _count(fixes, f"{c}: missing -> 0", df[c].isna().sum())
-            df[c] = df[c].fillna(0)
-    ck = _ChunkChecker(df, path, header, offset, last)
-    for c in [c for c in NUMERIC_FEATURES if c in df] + [c for c in ("stime", "ltime") if c in df]:
-        df[c] = ck.numeric(c, 0)                    # counts, sizes, times: finite and never negative
-    if "is_ftp_login" in df:   # a binary flag, but the full CSVs hold a few 2s and 4s
-        _count(fixes, "is_ftp_login: values > 1 clipped to 1", (df["is_ftp_login"] > 1).sum())
-        df["is_ftp_login"] = df["is_ftp_login"].clip(upper=1)
-    df["attack_cat"] = clean_attack_cat(df["attack_cat"], fixes, ck)
-    lab = ck.numeric("label")
-    if not lab.isin([0, 1]).all(): ck.fail("label", ~lab.isin([0, 1]).to_numpy(), "0 or 1")
-    df["label"] = lab.astype("int64")
-    mism = ((df["label"] == 1) == (df["attack_cat"] == "Normal")).to_numpy()
-    if mism.any(): ck.fail("attack_cat", mism, "'Normal' exactly on the rows where label is 0 (label and attack_cat disagree)")
-    return df
-
-# %% ../nbs/30_anomaly.ipynb #2ff75a9f
-def identify_partition(df: pd.DataFrame) -> str:
-    "Which published partition `df` is, from its content: row count first, then the id range."
-    n = len(df)
-    if n in PARTITION_ROWS and df["id"].min() == 1 and df["id"].max() == n: return PARTITION_ROWS[n]
-    mx = int(df["id"].max())
-    if mx > 82332: return "subset of train (175,341 rows)"
-    return "subset (ids <= 82,332: the 82,332-row test partition, or the first rows of the train partition)"
-
-_BOM = b"\xef\xbb\xbf"   # the UTF-8 byte-order mark the distributed CSVs start with
-
-def _read_gz(path, fn, **kw):
-    "`fn(**kw)` on a gzip-compressed file; a damaged or cut-short archive becomes a `DataError` naming the file."
-    try: return fn(**kw)
-    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        raise DataError(f"{path}: the gzip archive is damaged or truncated ({type(e).__name__}: {e}); "
-                        "download it again") from None
-
-def _read_csv(path: Path, required=(), what="", **kw) -> pd.DataFrame:
-    "`read_table`, also for `.gz` files (which it refuses as binary)."
-    if path.suffix.lower() != ".gz": return read_table(path, required=required, what=what, **kw)
-    try: df = _read_gz(path, pd.read_csv, filepath_or_buffer=path, compression="gzip", **kw)
-    except pd.errors.EmptyDataError: raise DataError(f"{path}: file has no data") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as e: raise DataError(f"{path}: could not be parsed as CSV: {e}") from None
-    if len(df) == 0: raise DataError(f"{path}: has a header but no data rows")
-    require_columns(df, required, path, what)
-    return df
-
-def _first_line(path) -> tuple[str, bool]:
-    "First line of a file (`.gz` too) as text (latin-1, CR/LF removed, a UTF-8 byte-order mark dropped) and whether it had the mark."
-    opener = gzip.open if Path(path).suffix.lower() == ".gz" else open
-    def first():
-        with opener(path, "rb") as f: return f.readline()
-    raw = _read_gz(path, first)
-    bom = raw.startswith(_BOM)
-    return raw[len(_BOM) if bom else 0:].decode("latin-1").rstrip("\r\n"), bom
-
-def _name_hint(path) -> str:
-    name = Path(path).name.lower()
-    return "train" if "training" in name else ("test" if "testing" in name else "")
-
-def load_partition_csv(path, max_rows: int | None = None) -> UNSWData:
-    "Load one partition CSV (45 columns with a header); identify the partition by content and warn on a name mismatch."
-    path = Path(path)   # as distributed: UTF-8 with a byte-order mark and CRLF line ends ("utf-8-sig" drops the mark)
-    df = _read_csv(path, required=PARTITION_COLUMNS, what="a UNSW-NB15 partition CSV has 45 columns",
-                    encoding="utf-8-sig", low_memory=False)
-    fixes, notes = {}, []
-    df = clean_flows(df, fixes, path)
-    part = identify_partition(df)
-    hint = _name_hint(path)
-    if hint and part in ("train", "test") and hint != part:
-        msg = (f"{path.name}: the file name says '{hint}ing' but its content ({len(df):,} rows) is the paper's "
-               f"{part} partition -- the published files carry swapped names; using the content")
-        warnings.warn(msg, stacklevel=2); notes.append(msg)
-    df["partition"] = part
-    if max_rows and len(df) > max_rows:
-        df = _stratified_head(df, max_rows); notes.append(f"subsampled to {len(df):,} rows (stratified by attack_cat)")
-    return UNSWData(df.reset_index(drop=True), str(path), "partition", part, fixes, notes)
-
-def _stratified_head(df: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
-    "A stratified random subsample of about `n` rows (every category keeps at least a few rows), in original order."
-    frac = n / len(df)
-    idx = (df.groupby("attack_cat", group_keys=False)
-             .apply(lambda g: g.sample(max(min(len(g), 5), int(round(len(g) * frac))), random_state=seed)).index)
-    return df.loc[sorted(idx)]
-
-# %% ../nbs/30_anomaly.ipynb #c4ef9897
-def read_feature_names(path) -> list[str]:
-    "The 49 column names, in order, from `NUSW-NB15_features.csv` (latin-1)."
-    path = Path(path)
-    try: feats = pd.read_csv(path, encoding="latin-1")
-    except Exception as e: raise DataError(f"{path}: could not be read as the UNSW-NB15 features file: {e}") from None
-    feats.columns = [str(c).removeprefix(_BOM.decode("latin-1")).strip() for c in feats.columns]
-    require_columns(feats, ["Name"], path, "the features file lists the 49 column names in 'Name'")
-    names = [str(n).strip() for n in feats["Name"]]
-    if len(names) != 49:
-        raise DataError(f"{path}: column 'Name' lists {len(names)} features, expected the 49 of the full UNSW-NB15 CSVs")
-    return names
-
-def _canon_full_name(n: str) -> str:
-    n = n.strip().lower().replace(" ", "")
-    return FULL_TO_PARTITION.get(n, n)
-
-CHUNK_ROWS = 250_000   # rows per chunk when streaming a full CSV (about 40 MB of text at a time)
-
-def _csv_chunks(path: Path, chunksize: int, **kw):
-    "Stream `(chunk, is_last)` from a CSV (`.gz` too): never the whole file in memory; failures become `DataError`s."
-    gz = path.suffix.lower() == ".gz"
-    with (gzip.open if gz else open)(path, "rb") as f: head = _read_gz(path, f.read, size=4096) if gz else f.read(4096)
-    if not head: raise DataError(f"{path}: file is empty, expected a headerless 49-column UNSW-NB15 CSV")
-    if not gz and (b"\x00" in head or head[:4] in (b"PK\x03\x04", b"\x89PNG", b"%PDF") or head[:2] == b"\x1f\x8b"):
-        raise DataError(f"{path}: is not a text CSV file (binary content); expected comma-separated text")
-    def chunks():
-        try: yield from pd.read_csv(path, compression="gzip" if gz else None, chunksize=chunksize, **kw)
-        except pd.errors.EmptyDataError: raise DataError(f"{path}: file has no data") from None
-        except (pd.errors.ParserError, UnicodeDecodeError) as e: raise DataError(f"{path}: could not be parsed as CSV: {e}") from None
-        except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-            raise DataError(f"{path}: the gzip archive is damaged or truncated ({type(e).__name__}: {e}); download it again") from None
-    prev = None
-    for ch in chunks():      # one chunk of look-ahead, to know which is the last
-        if prev is not None: yield prev, False
-        prev = ch
-    if prev is None or len(prev) == 0: raise DataError(f"{path}: file has no data rows")
-    yield prev, True
-
-def _unify_categories(frames: list) -> None:
-    "Give every frame's categorical columns the same (sorted, united) levels, so `pd.concat` keeps them categorical."
-    for c in [c for c in frames[0].columns if isinstance(frames[0][c].dtype, pd.CategoricalDtype)]:
-        levels = sorted(set().union(*(f[c].cat.categories for f in frames)))
-        for f in frames: f[c] = f[c].cat.set_categories(levels)
-
-def load_full_csv(paths, features=None, max_rows: int | None = None, chunksize: int | None = None) -> UNSWData:
-    "Stream headerless 49-column full CSVs (`UNSW-NB15_1.csv` ...) chunk by chunk into compact frames in the partition schema."
-    paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
-    names = read_feature_names(features) if features else list(FULL_COLUMNS)
-    canon = [_canon_full_name(n) for n in names]
-    as_text = {"srcip", "dstip", "sport", "dsport", "proto", "state", "service", "attack_cat", "ct_flw_http_mthd", "is_ftp_login"}
-    fixes, frames = {}, []
-    for p in paths:
-        if not p.exists(): raise DataError(f"{p}: file not found")
-        first, bom = _first_line(p)
-        ncol = len(first.split(","))
-        if ncol != 49:
-            raise DataError(f"{p}: found {ncol} columns in the first line, expected the 49 headerless columns of a full "
-                            f"UNSW-NB15 CSV (a 45-column file with a header is a partition CSV: use load_partition_csv)")
-        if "attack_cat" in first.lower() or first.lower().startswith("srcip"):
-            raise DataError(f"{p}: the first line looks like a header; the full UNSW-NB15 CSVs have none")
-        offset = 0
-        for df, last in _csv_chunks(p, chunksize or CHUNK_ROWS, header=None, names=canon, encoding="latin-1",
-                                    low_memory=False, dtype={c: str for c in as_text}, keep_default_na=False,
-                                    na_values=[""], nrows=max_rows):
-            df = df.reset_index(drop=True)
-            if bom and offset == 0:   # latin-1 reads a byte-order mark as three characters glued to the first value: drop them
-                c0 = df.columns[0]   # `srcip`, read as text
-                df.at[0, c0] = str(df.at[0, c0]).removeprefix(_BOM.decode("latin-1"))
-            df["sport"] = parse_ports(df["sport"], fixes, "sport")
-            df["dsport"] = parse_ports(df["dsport"], fixes, "dsport")
-            for c in ("stime", "ltime"):
-                try: require_numeric(df, [c], p)
-                except DataError as e: raise DataError(str(e) + " -- expected a Unix timestamp in seconds") from None
-            try: df = clean_flows(df, fixes, p, header=False, offset=offset, last=last)
-            except DataError as e:
-                raise DataError(str(e) if str(p) in str(e) else f"{p}: {e}") from None
-            offset += len(df)
-            frames.append(compact_flows(df))
-    _unify_categories(frames)
-    df = pd.concat(frames, ignore_index=True); del frames
-    require_columns(df, [c for c in FEATURES if c != "rate"] + ["stime", "ltime"], paths[0],
-                    "after renaming the 49 full-CSV columns to the partition schema")
-    # `rate` exists only in the partition files: packets per second, as they define it
-    dur = df["dur"].astype(float)
-    df["rate"] = np.where(dur > 0, (df["spkts"] + df["dpkts"] - 1) / dur.where(dur > 0, 1.0), 0.0).astype(np.float32)
-    _count(fixes, "rate: derived as (spkts+dpkts-1)/dur", len(df))
-    df = df.sort_values("stime", kind="stable").reset_index(drop=True)
-    df.insert(0, "id", np.arange(1, len(df) + 1))
-    df["partition"] = pd.Categorical.from_codes(np.zeros(len(df), np.int8), categories=["full"])
-    return UNSWData(df, ", ".join(str(p) for p in paths), "full", "full", fixes)
-
-# %% ../nbs/30_anomaly.ipynb #75f1124e
-# per category: protocol mix, services per protocol, states per protocol, TTL pairs, size/duration parameters,
-# share of the attack flows and the typical size of one burst (episode)
-_NORMAL = dict(proto={"tcp": .62, "udp": .34, "arp": .015, "ospf": .01, "icmp": .01, "igmp": .005},
-               service={"tcp": {"-": .42, "http": .25, "ftp-data": .08, "smtp": .08, "ftp": .05, "ssh": .06, "pop3": .03, "ssl": .03},
-                        "udp": {"dns": .72, "-": .22, "snmp": .03, "dhcp": .02, "radius": .01}},
-               state={"tcp": {"FIN": .86, "CON": .08, "RST": .02, "REQ": .04}, "udp": {"CON": .55, "INT": .45},
-                      "other": {"INT": .7, "REQ": .3}},
-               ttl={(31, 29): .45, (254, 252): .28, (62, 252): .14, (254, 0): .08, (0, 0): .05},
-               spkts=(2.2, 1.1), smean=(4.6, 0.8), dratio=(0.9, 0.5), dmean=(5.2, 1.2), dur=(-2.0, 2.0), tail=.05)
-_ATTACKS = {
-    "Generic":        dict(share=.30, burst=120, proto={"udp": .95, "tcp": .05}, service={"udp": {"dns": .97, "-": .03}, "tcp": {"http": .6, "-": .4}},
-                           state={"udp": {"INT": .97, "CON": .03}, "tcp": {"FIN": 1.}}, ttl={(254, 0): .95, (62, 252): .05},
-                           spkts=(0.7, 0.1), smean=(4.05, 0.05), dratio=(0.0, 0.0), dmean=(0, 0), dur=(-11.5, 1.0), tail=0.0),
-    "Exploits":       dict(share=.26, burst=40, proto={"tcp": .8, "udp": .05, "unas": .1, "sctp": .05}, service={"tcp": {"-": .45, "http": .3, "smtp": .1, "ftp": .08, "pop3": .07}, "udp": {"dns": .5, "-": .5}},
-                           state={"tcp": {"FIN": .9, "CON": .05, "REQ": .05}, "udp": {"INT": 1.}, "other": {"INT": 1.}},
-                           ttl={(254, 252): .6, (62, 252): .2, (31, 29): .15, (254, 0): .05},
-                           spkts=(2.4, 1.0), smean=(5.0, 1.0), dratio=(0.8, 0.5), dmean=(5.0, 1.2), dur=(-1.5, 1.8), tail=.06),
-    "Fuzzers":        dict(share=.15, burst=60, proto={"tcp": .6, "udp": .25, "unas": .1, "ospf": .05}, service={"tcp": {"-": .85, "http": .1, "ftp": .05}, "udp": {"-": .9, "dns": .1}},
-                           state={"tcp": {"FIN": .6, "INT": .3, "REQ": .1}, "udp": {"INT": 1.}, "other": {"INT": 1.}},
-                           ttl={(254, 252): .5, (254, 0): .3, (62, 252): .1, (31, 29): .1},
-                           spkts=(2.0, 1.3), smean=(4.8, 1.2), dratio=(0.5, 0.6), dmean=(4.5, 1.0), dur=(-0.5, 2.0), tail=.1),
-    "DoS":            dict(share=.10, burst=150, proto={"tcp": .45, "unas": .25, "udp": .1, "sctp": .1, "ospf": .1}, service={"tcp": {"-": .8, "http": .15, "smtp": .05}, "udp": {"-": .8, "dns": .2}},
-                           state={"tcp": {"FIN": .3, "INT": .7}, "udp": {"INT": 1.}, "other": {"INT": 1.}},
-                           ttl={(254, 0): .7, (254, 252): .3},
-                           spkts=(1.0, 0.9), smean=(4.6, 0.2), dratio=(0.2, 0.3), dmean=(4.0, 0.5), dur=(-6.0, 3.0), tail=.15),
-    "Reconnaissance": dict(share=.09, burst=80, proto={"tcp": .5, "udp": .35, "unas": .1, "icmp": .05}, service={"tcp": {"-": .85, "http": .15}, "udp": {"-": .9, "dns": .1}},
-                           state={"tcp": {"FIN": .45, "INT": .5, "REQ": .05}, "udp": {"INT": 1.}, "other": {"INT": 1.}},
-                           ttl={(254, 0): .55, (254, 252): .45},
-                           spkts=(1.2, 0.8), smean=(4.4, 0.3), dratio=(0.1, 0.2), dmean=(3.9, 0.4), dur=(-4.0, 2.5), tail=0.0),
-    "Analysis":       dict(share=.03, burst=25, proto={"tcp": .2, "unas": .4, "ospf": .2, "sctp": .2}, service={"tcp": {"-": .95, "http": .05}},
-                           state={"tcp": {"INT": .8, "FIN": .2}, "other": {"INT": 1.}}, ttl={(254, 0): .9, (254, 252): .1},
-                           spkts=(0.7, 0.2), smean=(4.6, 0.05), dratio=(0.0, 0.0), dmean=(0, 0), dur=(-11.0, 1.0), tail=0.0),
-    "Backdoor":       dict(share=.03, burst=25, proto={"tcp": .3, "unas": .5, "sctp": .2}, service={"tcp": {"-": .9, "http": .1}},
-                           state={"tcp": {"INT": .75, "FIN": .25}, "other": {"INT": 1.}}, ttl={(254, 0): .85, (254, 252): .15},
-                           spkts=(0.8, 0.3), smean=(4.6, 0.1), dratio=(0.2, 0.4), dmean=(4.0, 0.5), dur=(-9.0, 2.0), tail=0.0),
-    "Shellcode":      dict(share=.025, burst=15, proto={"tcp": .65, "udp": .35}, service={"tcp": {"-": 1.}, "udp": {"-": 1.}},
-                           state={"tcp": {"FIN": .65, "INT": .35}, "udp": {"INT": 1.}}, ttl={(254, 252): .6, (254, 0): .4},
-                           spkts=(2.2, 0.4), smean=(4.3, 0.5), dratio=(0.8, 0.3), dmean=(3.8, 0.4), dur=(-0.8, 0.8), tail=0.0),
-    "Worms":          dict(share=.015, burst=10, proto={"tcp": .85, "udp": .15}, service={"tcp": {"http": .8, "-": .2}, "udp": {"-": 1.}},
-                           state={"tcp": {"FIN": .9, "CON": .1}, "udp": {"INT": 1.}}, ttl={(254, 252): .9, (62, 252): .1},
-                           spkts=(2.5, 0.5), smean=(6.0, 0.4), dratio=(0.9, 0.2), dmean=(5.0, 0.5), dur=(-0.3, 0.8), tail=.05),
-}
-_PORTS = {"http": 80, "ftp": 21, "ftp-data": 20, "smtp": 25, "ssh": 22, "pop3": 110, "ssl": 443, "dns": 53, "snmp": 161,
-          "dhcp": 67, "radius": 1812}
-_T0 = 1421927414   # 2015-01-22 11:50:14 UTC, the start of the first UNSW-NB15 capture
-
-def _choice(rng, probs: dict, n: int):
-    keys = list(probs); p = np.array([probs[k] for k in keys], float); p /= p.sum()
-    idx = rng.choice(len(keys), size=n, p=p)
-    return np.array(keys, dtype=object)[idx]
-
-def _heavy(rng, mu, sigma, tail, n):
-    "Log-normal body with a Pareto tail (shape 1.2) on a `tail` share of the rows."
-    x = np.exp(rng.normal(mu, sigma, n)) if sigma > 0 else np.full(n, np.exp(mu))
-    t = rng.random(n) < tail
-    x[t] *= rng.pareto(1.2, t.sum()) + 1
-    return x
-
-def _last100_count(keys: np.ndarray, window: int = 100) -> np.ndarray:
-    "For each row (time order), how many of the last `window` rows (itself included) share its key. Vectorised."
-    n = len(keys)
-    inv = np.unique(keys, return_inverse=True)[1].reshape(-1).astype(np.int64)
-    order = np.argsort(inv, kind="stable")                  # by key, then by position
-    c = inv[order] * (n + window + 1) + order                # sorted; a key's block never reaches into the previous one
-    out = np.empty(n, np.int64)
-    out[order] = np.arange(n) - np.searchsorted(c, c - window + 1) + 1
-    return out
-
-def _concat_groups(a: np.ndarray, a_text, b: np.ndarray, b_text=None) -> np.ndarray:
-    "Group ids of the strings `a_text[a] + b_text[b]` (`str(b)` without `b_text`), built over the distinct (a, b) pairs only."
-    m = int(b.max()) + 1 if len(b) else 1
-    u, inv = np.unique(a.astype(np.int64) * m + b, return_inverse=True)
-    ua, ub = np.divmod(u, m)
-    bt = ub.astype(f"S{len(str(m))}") if b_text is None else np.asarray(b_text, dtype="S")[ub]   # bytes: 1 byte a character
-    txt = np.char.add(np.asarray(a_text, dtype="S")[ua], bt)
-    return np.unique(txt, return_inverse=True)[1].reshape(-1)[inv.reshape(-1)]   # pairs that spell the same text: one group
-
-def _flows(rng, spec: dict, n: int, cat: str) -> dict:
-    "Sample `n` flows of one category from its spec (everything except time and addresses)."
-    proto = _choice(rng, spec["proto"], n)
-    grp = np.where(np.isin(proto, ["tcp", "udp"]), proto, "other")
-    service = np.full(n, "-", dtype=object); state = np.empty(n, dtype=object)
-    for g in ("tcp", "udp", "other"):
-        m = grp == g
-        if not m.any(): continue
-        if g in spec["service"]: service[m] = _choice(rng, spec["service"][g], m.sum())
-        st = spec["state"].get(g, spec["state"].get("other", {"INT": 1.}))
-        state[m] = _choice(rng, st, m.sum())
-    ttl_keys = list(spec["ttl"]); ttl_idx = rng.choice(len(ttl_keys), n, p=np.array(list(spec["ttl"].values())) / sum(spec["ttl"].values()))
-    sttl = np.array([ttl_keys[i][0] for i in ttl_idx]); dttl = np.array([ttl_keys[i][1] for i in ttl_idx])
-    spkts = np.maximum(1, np.round(_heavy(rng, *spec["spkts"], spec["tail"], n))).astype(np.int64)
-    smean = np.clip(np.round(_heavy(rng, *spec["smean"], 0, n)), 28, 1504).astype(np.int64)
-    one_way = (state == "INT") | (state == "REQ")
-    dpk = np.round(spkts * np.exp(rng.normal(np.log(max(spec["dratio"][0], 1e-3)), spec["dratio"][1] + 1e-9, n)))
-    dpkts = np.where(one_way | (spec["dratio"][0] == 0), 0, np.maximum(0, dpk)).astype(np.int64)
-    dmean = np.where(dpkts > 0, np.clip(np.round(_heavy(rng, spec["dmean"][0], spec["dmean"][1], spec["tail"], n)), 28, 1500), 0).astype(np.int64)
-    sbytes = spkts * smean; dbytes = dpkts * dmean
-    dur = np.minimum(_heavy(rng, *spec["dur"], spec["tail"], n), 60.0)
-    dur = np.where(spkts + dpkts <= 1, 0.0, dur).round(6)
-    dttl = np.where(dpkts == 0, 0, dttl)
-    safe = np.where(dur > 0, dur, 1.0)
-    rate = np.where(dur > 0, (spkts + dpkts - 1) / safe, 0.0)
-    sload = np.where(dur > 0, sbytes * 8 / safe, 0.0); dload = np.where(dur > 0, dbytes * 8 / safe, 0.0)
-    sinpkt = np.where(spkts > 1, dur * 1000 / np.maximum(spkts - 1, 1), 0.0)
-    dinpkt = np.where(dpkts > 1, dur * 1000 / np.maximum(dpkts - 1, 1), 0.0)
-    sjit = sinpkt * np.exp(rng.normal(0.5, 1.0, n)) * (spkts > 2); djit = dinpkt * np.exp(rng.normal(0, 1.0, n)) * (dpkts > 2)
-    loss_p = 0.02 if cat == "Normal" else 0.06
-    sloss = rng.binomial(np.maximum(spkts - 1, 0), loss_p); dloss = rng.binomial(np.maximum(dpkts - 1, 0), loss_p)
-    tcp = proto == "tcp"; est = tcp & ~one_way
-    swin = np.where(tcp, 255, 0); dwin = np.where(est, 255, 0)
-    stcpb = np.where(tcp, rng.integers(0, 2**32, n), 0); dtcpb = np.where(est, rng.integers(0, 2**32, n), 0)
-    synack = np.where(est, np.exp(rng.normal(-7.0 if cat == "Normal" else -6.2, 0.8, n)), 0.0)
-    ackdat = np.where(est, np.exp(rng.normal(-7.8 if cat == "Normal" else -7.0, 0.8, n)), 0.0)
-    http = service == "http"
-    trans_depth = np.where(http, rng.integers(1, 4, n), 0)
-    response_body_len = np.where(http & (dpkts > 0), np.round(_heavy(rng, 7.5, 1.5, .1, n)), 0).astype(np.int64)
-    ct_flw_http_mthd = np.where(http, rng.poisson(1.0 if cat == "Normal" else 2.0, n) + (trans_depth > 0), 0)
-    is_ftp_login = np.where(service == "ftp", rng.random(n) < (0.8 if cat == "Normal" else 0.3), 0).astype(np.int64)
-    ct_ftp_cmd = is_ftp_login.copy()
-    ct_state_ttl = np.select([sttl == 254, sttl == 62, sttl == 31], [np.where(dttl == 0, 2, 1), 1, 0], 0)
-    ct_state_ttl = np.where((state == "INT") & (sttl == 254), 2, np.where(state == "CON", 0, ct_state_ttl))
-    return dict(dur=dur, proto=proto, service=service, state=state, spkts=spkts, dpkts=dpkts, sbytes=sbytes, dbytes=dbytes,
-                rate=rate, sttl=sttl, dttl=dttl, sload=sload, dload=dload, sloss=sloss, dloss=dloss, sinpkt=sinpkt,
-                dinpkt=dinpkt, sjit=sjit, djit=djit, swin=swin, stcpb=stcpb, dtcpb=dtcpb, dwin=dwin,
-                tcprtt=synack + ackdat, synack=synack, ackdat=ackdat, smean=smean, dmean=dmean, trans_depth=trans_depth,
-                response_body_len=response_body_len, is_ftp_login=is_ftp_login, ct_ftp_cmd=ct_ftp_cmd,
-                ct_flw_http_mthd=ct_flw_http_mthd, ct_state_ttl=ct_state_ttl)
-
-def _episode_spec(rng, spec: dict) -> dict:
-    "One attack burst = one tool configuration: shifted size/duration parameters, tighter spread, a single TTL pair."
-    e = dict(spec)
-    for k in ("spkts", "smean", "dmean", "dur"):
-        mu, sd = spec[k]
-        e[k] = (mu + rng.normal(0, 0.5) if sd > 0 else mu, sd * 0.5)
-    ttl = list(spec["ttl"]); e["ttl"] = {ttl[rng.choice(len(ttl), p=np.array(list(spec["ttl"].values())) / sum(spec["ttl"].values()))]: 1.0}
-    return e
-
-_SPECS = [_NORMAL, *_ATTACKS.values()]
-# fixed category lists, so generated blocks concatenate without falling back to text
-GEN_CATEGORIES = dict(proto=sorted({k for sp in _SPECS for k in sp["proto"]}),
-                      service=sorted({"-"} | {v for sp in _SPECS for g in sp["service"].values() for v in g}),
-                      state=sorted({v for sp in _SPECS for g in sp["state"].values() for v in g}),
-                      attack_cat=list(CATEGORIES), partition=["synthetic"],
-                      srcip=[f"59.166.0.{i}" for i in range(60)] + [f"175.45.176.{i}" for i in range(4)],
-                      dstip=[f"149.171.126.{i}" for i in range(15)])
-
-def _cat(codes, col: str) -> pd.Categorical:
-    return pd.Categorical.from_codes(np.asarray(codes), categories=GEN_CATEGORIES[col])
-
-def generate_traffic(n: int = 30_000, attack_frac: float = 0.3, hours: float = 2.0, seed: int = 0) -> UNSWData:
-    "Synthetic flows in the UNSW-NB15 schema: normal traffic plus nine attack families arriving in bursts, time-ordered."
-    if n < 200: raise ValueError(f"n={n}: generate at least 200 flows")
-    rng = np.random.default_rng(seed)
-    span = hours * 3600.0
-    n_att = int(round(n * attack_frac)); n_norm = n - n_att
-    shares = np.array([s["share"] for s in _ATTACKS.values()]); shares /= shares.sum()
-    counts = np.maximum(10, np.round(shares * n_att)).astype(int) if n_att else np.zeros(len(shares), int)
-    block = lambda d: compact_flows(pd.DataFrame(d), GEN_CATEGORIES, keep=("dur", "stime"))   # each block compact at once
-    # normal: Poisson arrivals with a gentle daily-like modulation, 60 internal client hosts, 15 servers
-    t = np.sort(rng.uniform(0, span, n_norm * 2))
-    keep = rng.random(len(t)) < 0.75 + 0.25 * np.sin(2 * np.pi * t / span)
-    t = rng.choice(t[keep], n_norm, replace=len(t[keep]) < n_norm)
-    t = np.sort(t)
-    # normal traffic drifts over the capture: more TTL-254 hosts, bigger and longer flows later on (concept drift)
-    chunks = []
-    for j, tj in enumerate(np.array_split(t, 4)):
-        sp_j = dict(_NORMAL, ttl={(31, 29): .45 - .1 * j, (254, 252): .2 + .1 * j, (62, 252): .2, (254, 0): .1, (0, 0): .05},
-                    smean=(_NORMAL["smean"][0] + .25 * j, _NORMAL["smean"][1]), dur=(_NORMAL["dur"][0] + .4 * j, _NORMAL["dur"][1]))
-        chunks.append(block(_flows(rng, sp_j, len(tj), "Normal")))
-    normal = pd.concat(chunks, ignore_index=True); del chunks
-    normal["stime"] = t; normal["attack_cat"] = _cat(np.zeros(n_norm, np.int8), "attack_cat")
-    normal["srcip"] = _cat(rng.integers(0, 60, n_norm), "srcip"); normal["dstip"] = _cat(rng.integers(0, 15, n_norm), "dstip")
-    parts = [normal]
-    # attacks: episodes spread evenly over the capture (so every stretch of time has some), each a burst
-    for (cat, spec), cnt in zip(_ATTACKS.items(), counts):
-        if not n_att: break
-        k = max(5, int(math.ceil(cnt / spec["burst"])))
-        sizes = np.diff(np.round(np.linspace(0, cnt, k + 1))).astype(int)
-        starts = (np.arange(k) + rng.uniform(0.05, 0.95, k)) / k * span
-        cols = {}
-        for j, (s0, m) in enumerate(zip(starts, sizes)):
-            if m <= 0: continue
-            e = _flows(rng, _episode_spec(rng, spec), m, cat)
-            e["stime"] = s0 + np.sort(rng.exponential(rng.uniform(20, 120), m)).clip(0, span - s0 - 1)
-            attacker = 60 + rng.integers(0, 4); targets = rng.integers(0, 15, rng.integers(1, 4))   # codes into the IP lists
-            e.update(attack_cat=np.full(m, CATEGORIES.index(cat)), srcip=np.full(m, attacker), dstip=rng.choice(targets, m))
-            for c, v in e.items(): cols.setdefault(c, []).append(v)
-        cols = {c: np.concatenate(v) for c, v in cols.items()}
-        for c in ("attack_cat", "srcip", "dstip"): cols[c] = _cat(cols[c], c)
-        parts.append(block(cols))
-    df = pd.concat(parts, ignore_index=True); del parts, normal
-    m = len(df)
-    df["sport"] = rng.integers(1024, 65536, m)
-    svc_port = np.array([_PORTS.get(c, -1) for c in GEN_CATEGORIES["service"]])[df["service"].cat.codes.to_numpy()]
-    scan = df["attack_cat"].isin(["Reconnaissance", "Fuzzers"]).to_numpy()
-    df["dsport"] = np.where(svc_port >= 0, svc_port, np.where(scan, rng.integers(1, 65536, m), rng.choice([0, 111, 135, 139, 445, 5060], m)))
-    df["is_sm_ips_ports"] = (rng.random(m) < np.where(df["attack_cat"] == "Normal", 0.002, 0.0)).astype(np.int8)
-    df = df.sort_values("stime", kind="stable").reset_index(drop=True)
-    df["stime"] = np.floor(_T0 + df["stime"]).astype(np.int64)
-    df["ltime"] = df["stime"] + np.ceil(df["dur"]).astype(np.int64)
-    # connection features over the last 100 flows, as UNSW-NB15 defines them (keys: service, address, port as text)
-    src, dst, svc = (df[c].cat.codes.to_numpy() for c in ("srcip", "dstip", "service"))
-    sp, dp = df["sport"].to_numpy(), df["dsport"].to_numpy()
-    ips_s, ips_d, svcs = GEN_CATEGORIES["srcip"], GEN_CATEGORIES["dstip"], GEN_CATEGORIES["service"]
-    df["ct_srv_src"] = _last100_count(_concat_groups(svc, svcs, src, ips_s))
-    df["ct_srv_dst"] = _last100_count(_concat_groups(svc, svcs, dst, ips_d))
-    df["ct_dst_ltm"] = _last100_count(dst); df["ct_src_ltm"] = _last100_count(src)
-    df["ct_src_dport_ltm"] = _last100_count(_concat_groups(src, ips_s, dp))
-    df["ct_dst_sport_ltm"] = _last100_count(_concat_groups(dst, ips_d, sp))
-    df["ct_dst_src_ltm"] = _last100_count(_concat_groups(src, ips_s, dst, ips_d))
-    df["label"] = (df["attack_cat"] != "Normal").to_numpy().astype(np.int8)
-    df.insert(0, "id", np.arange(1, m + 1, dtype=np.int64))
-    df["partition"] = _cat(np.zeros(m, np.int8), "partition")
-    cols = [c for c in PARTITION_COLUMNS] + ["srcip", "sport", "dstip", "dsport", "stime", "ltime", "partition"]
-    df = compact_flows(df[cols], GEN_CATEGORIES, keep=("stime", "ltime"))
-    return UNSWData(df, "sample", "synthetic", "synthetic", {}, [f"generated {m:,} flows over {hours:g} h, seed={seed}"])
-
+           'batch_loader', 'train_autoencoder', 'feature_errors', 'reconstruction_errors', 'error_stats',
+           'standardized_errors', 'LSTMAutoencoder', 'flow_windows', 'window_labels', 'train_lstm_autoencoder',
+           'lstm_flow_scores', 'fit_random_forest', 'plot_curves', 'plot_per_category', 'plot_timeline',
+           'fp_fn_analysis', 'feature_group_ablation', 'plot_ablation', 'cv_vs_holdout', 'AnomalyPipeline',
+           'score_flows', 'reference_subsample', 'budget_epochs', 'run_anomaly']
 
 # %% ../nbs/30_anomaly.ipynb #6415b2ce
 _PARTITION_NAMES = ("UNSW_NB15_training-set.csv", "UNSW_NB15_testing-set.csv")
@@ -581,181 +40,39 @@ def _looks_partition(path) -> bool:
     return "attack_cat" in first and first.startswith("id")
 
 def _load_folder(folder: Path, max_rows=None) -> UNSWData:
+    "The full CSVs of a folder if it has them (they carry timestamps), else its partition CSVs, kept apart in `partition`."
     fulls = [folder/n for n in _FULL_NAMES if (folder/n).exists()]
     feats = next(iter(sorted(folder.glob("NUSW-NB15_features*.csv"))), None)
     parts = [p for p in sorted(folder.glob("*.csv")) if p not in fulls and p != feats and _looks_partition(p)]
-    if fulls:   # the full CSVs carry timestamps: prefer them
-        per = None if not max_rows else max(1, max_rows // len(fulls))
-        return load_full_csv(fulls, features=feats, max_rows=per)
+    if fulls: return load_full_csv(fulls, features=feats, max_rows=None if not max_rows else max(1, max_rows // len(fulls)))
     if not parts: raise DataError(f"{folder}: no UNSW-NB15 CSVs found (expected {_PARTITION_NAMES} or {_FULL_NAMES})")
     loaded = [load_partition_csv(p, max_rows=max_rows) for p in parts]
     if len(loaded) == 1: return loaded[0]
-    # both partitions: keep them apart (column `partition`) so we can train on one and test on the other
-    kinds = [d.partition for d in loaded]
-    fixes = {}
+    fixes = {}     # both partitions: keep them apart (column `partition`) so we can train on one and test on the other
     for d in loaded:
         for k, v in d.fixes.items(): fixes[k] = fixes.get(k, 0) + v
     df = pd.concat([d.df for d in loaded], ignore_index=True)
-    return UNSWData(df, str(folder), "partition", "+".join(kinds), fixes, sum((d.notes for d in loaded), []))
+    return UNSWData(df, str(folder), "partition", "+".join(d.partition for d in loaded), fixes, sum((d.notes for d in loaded), []))
 
+# %% ../nbs/30_anomaly.ipynb #cbeaa838
 def load_unsw(source: str = "auto", n: int | None = None, seed: int = 0, max_rows: int | None = None) -> UNSWData:
     "UNSW-NB15 flows from `source` ('auto' | 'sample' | 'kaggle' | a CSV or folder path) as one `UNSWData` bundle."
-    n = n or pick(30_000, 4_000)
-    if max_rows and n > max_rows and source in ("sample", "auto"): n = max_rows     # generated traffic: capped too
-    if source == "sample":
+    src = resolve_source("anomaly", source, patterns=("unsw_nb15", "UNSW-NB15", "unsw-nb15"), kaggle="mrwellsdavid/unsw-nb15",
+                         offline="generated traffic")
+    if src.kind == "offline":
+        n = n or pick(30_000, 4_000)
+        if max_rows and n > max_rows: n = max_rows          # generated traffic: capped too
         d = generate_traffic(n, seed=seed)
-        announce_source("anomaly", f"using generated UNSW-NB15-schema traffic ({d.n:,} flows; offline default)")
+        src.announce("anomaly", f"using generated UNSW-NB15-schema traffic ({d.n:,} flows)")
         return d
-    if source == "auto":
-        hit = find_data("unsw_nb15", "UNSW-NB15", "unsw-nb15")
-        if hit is None:
-            d = generate_traffic(n, seed=seed)
-            announce_source("anomaly", f"no UNSW-NB15 files under the data roots: using generated traffic ({d.n:,} flows)")
-            return d
-        source = str(hit)
-    if source == "kaggle":
-        try: import kagglehub
-        except ImportError: raise DataError("source='kaggle' needs `pip install kagglehub` (and internet access)") from None
-        try: source = kagglehub.dataset_download("mrwellsdavid/unsw-nb15")
-        except Exception as e: raise DataError(f"kaggle download of mrwellsdavid/unsw-nb15 failed (offline?): {e}") from None
-    p = Path(source).expanduser()
-    if not p.exists(): raise DataError(f"{p}: no such file or folder (source must be 'auto', 'sample', 'kaggle' or a path)")
+    p = src.path
     d = _load_folder(p, max_rows) if p.is_dir() else (load_partition_csv(p, max_rows) if _looks_partition(p)
                                                       else load_full_csv(p, max_rows=max_rows))
-    fx = (f"; fixed {sum(v for k, v in d.fixes.items() if not k.startswith('rate')):,} values: "
-          + ", ".join(f"{k} ({v:,})" for k, v in d.fixes.items() if not k.startswith("rate"))) if d.fixes else ""
-    announce_source("anomaly", f"using {d.kind} UNSW-NB15 data from {p} ({d.n:,} flows, partition {d.partition}{fx})")
+    fixed = {k: v for k, v in d.fixes.items() if not k.startswith("rate")}
+    fx = (f"; fixed {sum(fixed.values()):,} values: " + ", ".join(f"{k} ({v:,})" for k, v in fixed.items())) if fixed else ""
+    src.announce("anomaly", f"using {d.kind} UNSW-NB15 data from {p} ({d.n:,} flows, partition {d.partition}{fx})")
     for note in d.notes: announce_source("anomaly", note)
     return d
-
-# %% ../nbs/30_anomaly.ipynb #80a9bbc8
-@dataclass
-class Splits:
-    "Train / validation / test frames and how they were made."
-    train: pd.DataFrame
-    val: pd.DataFrame
-    test: pd.DataFrame
-    how: str
-    @property
-    def train_normal(self) -> pd.DataFrame: return self.train[self.train["label"] == 0]
-    def sizes(self) -> dict: return {k: len(getattr(self, k)) for k in ("train", "val", "test")}
-
-def make_splits(data: UNSWData, seed: int = 0, frac=(0.6, 0.2, 0.2)) -> Splits:
-    "Chronological split when there is a time axis; else train-partition -> test-partition, else stratified random."
-    df = data.df
-    if data.has_time:
-        df = df.sort_values("stime", kind="stable")
-        t = df["stime"].to_numpy(); a, b = np.quantile(t, [frac[0], frac[0] + frac[1]])
-        return Splits(df[t < a], df[(t >= a) & (t < b)], df[t >= b], "chronological 60/20/20 by Stime")
-    from sklearn.model_selection import train_test_split
-    parts = set(df["partition"])
-    if {"train", "test"} <= parts:
-        tr = df[df["partition"] == "train"]
-        tr, va = train_test_split(tr, test_size=0.2, stratify=tr["attack_cat"], random_state=seed)
-        return Splits(tr.sort_index(), va.sort_index(), df[df["partition"] == "test"],
-                      "train partition (175,341 rows) -> test partition (82,332 rows)")
-    cat = df["attack_cat"].astype(str)
-    strat = cat.where(cat.map(cat.value_counts()) >= 5, "rare")
-    tr, rest = train_test_split(df, train_size=frac[0], stratify=strat, random_state=seed)
-    va, te = train_test_split(rest, test_size=frac[2] / (frac[1] + frac[2]), stratify=strat.loc[rest.index], random_state=seed)
-    return Splits(tr.sort_index(), va.sort_index(), te.sort_index(), "stratified random 60/20/20 within one partition")
-
-# %% ../nbs/30_anomaly.ipynb #6b69b8c9
-HEAVY_TAILED = ("dur", "spkts", "dpkts", "sbytes", "dbytes", "rate", "sload", "dload", "sloss", "dloss", "sinpkt", "dinpkt",
-                "sjit", "djit", "tcprtt", "synack", "ackdat", "smean", "dmean", "trans_depth", "response_body_len",
-                "stcpb", "dtcpb", "ct_srv_src", "ct_srv_dst", "ct_dst_ltm", "ct_src_ltm", "ct_src_dport_ltm",
-                "ct_dst_sport_ltm", "ct_dst_src_ltm", "ct_flw_http_mthd", "ct_ftp_cmd")
-
-class FlowPreprocessor:
-    "Missing values, rare-level folding + one-hot, log1p of heavy tails, standardisation fit on normal traffic; JSON-serialisable."
-    def __init__(self, features: Sequence[str] = FEATURES, min_freq: float = 0.005, clip: float = 10.0):
-        unknown = [c for c in features if c not in FEATURES]
-        if unknown: raise ValueError(f"unknown feature(s) {unknown}; choose from {list(FEATURES)}")
-        self.features, self.min_freq, self.clip = list(features), min_freq, clip
-        self.fitted = False
-
-    @property
-    def numeric(self): return [c for c in self.features if c not in CATEGORICAL]
-    @property
-    def categorical(self): return [c for c in self.features if c in CATEGORICAL]
-
-    def fit(self, df: pd.DataFrame) -> "FlowPreprocessor":
-        "Fit on (normal) training flows."
-        require_columns(df, self.features, None, "UNSW-NB15 features")
-        if "label" in df and df["label"].any():
-            warnings.warn("FlowPreprocessor.fit got attack flows: fit it on normal traffic only", stacklevel=2)
-        self.log_cols = [c for c in self.numeric if c in HEAVY_TAILED]
-        self.medians, mean, sd = {}, [], []
-        for c in self.numeric:     # one column at a time in float64: no float64 copy of the whole table
-            x = pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64, copy=True)
-            med = np.nanmedian(x) if len(x) and not np.isnan(x).all() else np.nan
-            self.medians[c] = float(med) if med == med else 0.0
-            x[np.isnan(x)] = self.medians[c]
-            if c in self.log_cols: x = np.sign(x) * np.log1p(np.abs(x))
-            mean.append(x.mean()); sd.append(x.std())
-        sd = np.asarray(sd)
-        self.mean = [float(v) for v in mean]; self.std = np.where(sd > 1e-6, sd, 1.0).tolist()
-        self.levels = {}
-        for c in self.categorical:
-            vc = df[c].astype(str).value_counts(normalize=True)
-            self.levels[c] = sorted(vc[vc >= self.min_freq].index.tolist())
-        self.fitted = True
-        return self
-
-    def _numeric(self, num: pd.DataFrame) -> np.ndarray:
-        x = num.to_numpy(np.float64, copy=True)
-        li = [self.numeric.index(c) for c in self.log_cols]
-        x[:, li] = np.sign(x[:, li]) * np.log1p(np.abs(x[:, li]))
-        return x
-
-    @property
-    def feature_names(self) -> list[str]:
-        return self.numeric + [f"{c}={v}" for c in self.categorical for v in self.levels[c] + ["other"]]
-    @property
-    def n_features(self) -> int: return len(self.feature_names)
-
-    def transform(self, df: pd.DataFrame, report: dict | None = None) -> np.ndarray:
-        "Flows -> float32 matrix (n, n_features). `report` (a dict) receives counts of missing values filled."
-        if not self.fitted: raise RuntimeError("FlowPreprocessor is not fitted: call .fit(normal_train_df) first")
-        require_columns(df, self.features, None, "UNSW-NB15 features")
-        if not all(pd.api.types.is_numeric_dtype(df[c]) for c in self.numeric): require_numeric(df, self.numeric)
-        n, k = len(df), len(self.numeric)
-        out = np.zeros((n, self.n_features), np.float32)   # float32 throughout: half the memory traffic of float64
-        for j, c in enumerate(self.numeric):                # filled column by column: no intermediate copy of the table
-            out[:, j] = pd.to_numeric(df[c]).to_numpy(np.float32)
-        x = out[:, :k]
-        na = np.isnan(x)
-        if na.any():
-            x[na] = np.broadcast_to(np.array([self.medians[c] for c in self.numeric], np.float32), x.shape)[na]
-            if report is not None: report["missing values filled with the training median"] = int(na.sum())
-        li = [self.numeric.index(c) for c in self.log_cols]
-        x[:, li] = np.sign(x[:, li]) * np.log1p(np.abs(x[:, li]))
-        x -= np.asarray(self.mean, np.float32); x /= np.asarray(self.std, np.float32)
-        np.clip(x, -self.clip, self.clip, out=x)
-        rows = np.arange(n)
-        for c in self.categorical:                       # one-hot via a hash lookup; unseen / rare levels -> "other"
-            lv = self.levels[c]
-            col = df[c]
-            if isinstance(col.dtype, pd.CategoricalDtype):   # look up the few levels, not every row
-                look = pd.Index(lv).get_indexer(col.cat.categories.astype(str))
-                cc = col.cat.codes.to_numpy(); codes = np.where(cc >= 0, look[cc], -1)
-            else: codes = pd.Index(lv).get_indexer(col if pd.api.types.is_string_dtype(col) else col.astype(str))
-            codes[codes < 0] = len(lv)
-            out[rows, k + codes] = 1.0
-            k += len(lv) + 1
-        return out
-
-    def fit_transform(self, df): return self.fit(df).transform(df)
-
-    def to_dict(self) -> dict:
-        return dict(features=self.features, min_freq=self.min_freq, clip=self.clip, medians=self.medians,
-                    log_cols=self.log_cols, mean=self.mean, std=self.std, levels=self.levels)
-    @classmethod
-    def from_dict(cls, d: dict) -> "FlowPreprocessor":
-        p = cls(d["features"], d["min_freq"], d["clip"])
-        for k in ("medians", "log_cols", "mean", "std", "levels"): setattr(p, k, d[k])
-        p.fitted = True
-        return p
 
 # %% ../nbs/30_anomaly.ipynb #a861fe0d
 def fit_isolation_forest(X_normal: np.ndarray, n_estimators: int = 200, seed: int = 0):
@@ -767,6 +84,7 @@ def iforest_scores(model, X: np.ndarray) -> np.ndarray:
     "Anomaly scores of an Isolation Forest (higher = more anomalous)."
     return -model.score_samples(X)
 
+# %% ../nbs/30_anomaly.ipynb #8cb1852a
 @dataclass
 class Evaluation:
     "A detector's test metrics at the validation-chosen threshold, and its per-category detection rates."
@@ -777,14 +95,17 @@ class Evaluation:
     test_scores: np.ndarray
     val_scores: np.ndarray
 
-def evaluate_detector(name: str, s_val, y_val, s_test, y_test, cat_test) -> Evaluation:
+def evaluate_detector(name: str, # the detector's name in tables and plots
+                      s_val, # anomaly scores of the validation flows (higher = more anomalous)
+                      y_val, # their 0/1 labels: the threshold is chosen on them
+                      s_test, # anomaly scores of the test flows
+                      y_test, # their labels: the reported metrics
+                      cat_test, # their attack categories: the detection rate per category
+                     ) -> Evaluation:
     "Threshold = best F1 on validation; then AUC-ROC, PR-AUC, precision, recall, F1 (and accuracy) on test."
-    s_val, s_test = np.asarray(s_val, float), np.asarray(s_test, float)
-    thr = best_f1_threshold(y_val, s_val)
-    pred = (s_test >= thr).astype(int)
-    m = binary_metrics(y_test, pred, s_test)
+    thr, pred, m = evaluate_at_val_threshold(y_val, s_val, y_test, s_test)
     per = (pd.Series(pred, index=np.asarray(cat_test)).groupby(level=0).mean()).reindex(list(CATEGORIES)).dropna()
-    return Evaluation(name, float(thr), m, {k: float(v) for k, v in per.items()}, s_test, s_val)
+    return Evaluation(name, thr, m, {k: float(v) for k, v in per.items()}, np.asarray(s_test, float), np.asarray(s_val, float))
 
 def results_table(evals: Sequence[Evaluation]) -> pd.DataFrame:
     "One row per detector: the test metrics."
@@ -795,6 +116,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from .training import fit, predict, torch_threads
+
+# %% ../nbs/30_anomaly.ipynb #c82a1692
 class Autoencoder(nn.Module):
     "MLP autoencoder: n_features -> hidden... -> bottleneck -> ...hidden -> n_features."
     def __init__(self, n_features: int, hidden: Sequence[int] = (64, 32), bottleneck: int = 8, dropout: float = 0.0):
@@ -816,68 +140,59 @@ def ae_forward(model, batch):
     w = (y == 0).float()
     return (err * w).sum() / w.sum().clamp(min=1.0), err, y
 
-from .training import torch_threads   # small RNNs/MLPs: one thread is fastest on a busy CPU
-
-def _auc(p, t):
-    from sklearn.metrics import roc_auc_score
-    return roc_auc_score(t, p) if len(np.unique(t)) == 2 else float("nan")
-
+# %% ../nbs/30_anomaly.ipynb #c1b435f8
 class BatchTensorDataset(TensorDataset):
     "A `TensorDataset` that fetches a whole batch with one indexing op (`__getitems__`) instead of one row at a time."
     def __getitems__(self, idx):
         i = torch.as_tensor(idx)
         return tuple(t[i] for t in self.tensors)
 
-def _batch_collate(b): return b        # the batch is already stacked
+def _stacked(b): return b        # the batch is already stacked
 
-def _loaders(X, y, Xv=None, yv=None, batch_size=256, seed=0):
-    "Train/validation loaders over in-memory arrays; batched fetching makes small-model training several times faster."
-    g = torch.Generator().manual_seed(seed)
-    t = lambda a: torch.from_numpy(np.array(a, copy=True))     # pandas 3 hands out read-only arrays: copy
-    tr = DataLoader(BatchTensorDataset(t(X), t(y)), batch_size=batch_size, shuffle=True, generator=g, collate_fn=_batch_collate)
-    va = None if Xv is None else DataLoader(BatchTensorDataset(t(Xv), t(yv)), batch_size=4096, collate_fn=_batch_collate)
-    return tr, va
+def batch_loader(*arrays, batch_size: int = 256, shuffle: bool = False, seed: int = 0) -> DataLoader:
+    "Like `training.array_loader` (same batches), but each batch is fetched with one indexing op: much faster for small models."
+    ts = [torch.from_numpy(np.require(a, requirements=["C", "W"])) for a in arrays]   # pandas 3 hands out read-only arrays
+    g = torch.Generator().manual_seed(seed) if shuffle else None
+    return DataLoader(BatchTensorDataset(*ts), batch_size=batch_size, shuffle=shuffle, generator=g, collate_fn=_stacked)
 
-def train_autoencoder(X_normal: np.ndarray, X_val=None, y_val=None, *, model: nn.Module | None = None, epochs: int = 20,
-                      batch_size: int = 256, lr: float = 2e-3, weight_decay: float = 1e-5, mixed_precision: str | None = "bf16",
-                      patience: int | None = None, seed: int = 0, verbose: bool = False, output_dir=None,
-                      num_threads: int | None = 1, max_steps_per_epoch: int | None = None):
+# %% ../nbs/30_anomaly.ipynb #df18b557
+def train_autoencoder(X_normal: np.ndarray, # normal training flows, preprocessed: (n, n_features)
+                      X_val: np.ndarray | None = None, # validation flows (normal and attack): loss and AUC per epoch
+                      y_val=None, # their 0/1 labels (only normal flows count in the validation loss)
+                      *,
+                      model: nn.Module | None = None, # the network to train (default: `Autoencoder(n_features)`)
+                      epochs: int = 20, # passes over the normal training flows
+                      batch_size: int = 256, # training batch size
+                      lr: float = 2e-3, # peak learning rate of the one-cycle schedule
+                      weight_decay: float = 1e-5, # AdamW weight decay
+                      mixed_precision: str | None = None, # "no" | "bf16" | "fp16"; None: `fit`'s policy (launcher / `accelerate config`)
+                      patience: int | None = None, # early stopping after this many epochs without a better validation loss
+                      seed: int = 0, # seeds the weights and the shuffle
+                      verbose: bool = False, # one line per epoch
+                      output_dir=None, # checkpoints and history, as in `fit`
+                      max_steps_per_epoch: int | None = None, # cap the optimizer steps per epoch (`--max-steps`)
+                     ):
     "Train an autoencoder (default: `Autoencoder`) on normal flows with the shared Accelerate `fit`. Returns (model, History)."
-    with torch_threads(num_threads):
-        return _train_ae(X_normal, X_val, y_val, model, epochs, batch_size, lr, weight_decay, mixed_precision, patience,
-                         seed, verbose, output_dir, max_steps_per_epoch)
-
-def _train_ae(X_normal, X_val, y_val, model, epochs, batch_size, lr, weight_decay, mixed_precision, patience, seed,
-              verbose, output_dir, max_steps=None):
-    from accel_course.training import fit
     seed_everything(seed)
     model = model or Autoencoder(X_normal.shape[-1])
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    y0 = np.zeros(len(X_normal), np.int64)
-    tr, va = _loaders(X_normal.astype(np.float32), y0, None if X_val is None else X_val.astype(np.float32),
-                      None if y_val is None else np.asarray(y_val, np.int64), batch_size, seed)
-    per_epoch = len(tr) if max_steps is None else min(len(tr), max_steps)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * per_epoch))
-    hist = fit(model, opt, tr, va, forward_fn=ae_forward, metrics={"auc_roc": _auc} if va is not None else None,
-               scheduler=sched, epochs=epochs, mixed_precision=mixed_precision, seed=seed, patience=patience,
-               monitor="val_loss" if va is not None else "train_loss", verbose=verbose, progress=False, output_dir=output_dir,
-               max_steps_per_epoch=max_steps)
-    return _unwrap(model).cpu().eval(), hist
+    tr = batch_loader(np.asarray(X_normal, np.float32), np.zeros(len(X_normal), np.int64), batch_size=batch_size, shuffle=True, seed=seed)
+    va = None if X_val is None else batch_loader(np.asarray(X_val, np.float32), np.asarray(y_val, np.int64), batch_size=4096)
+    steps = len(tr) if max_steps_per_epoch is None else min(len(tr), max_steps_per_epoch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * steps))
+    hist = fit(model, opt, tr, va, forward_fn=ae_forward, metrics={"auc_roc": auc_roc_metric}, scheduler=sched, epochs=epochs,
+               mixed_precision=mixed_precision, seed=seed, patience=patience, verbose=verbose, progress=False,
+               output_dir=output_dir, max_steps_per_epoch=max_steps_per_epoch)
+    return model.cpu().eval(), hist
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    "After `fit` with mixed precision, Accelerate leaves `model.forward` wrapped in autocast: remove it for fp32 scoring."
-    from accelerate.utils import extract_model_from_parallel
-    return extract_model_from_parallel(model, keep_fp32_wrapper=False)
+# %% ../nbs/30_anomaly.ipynb #bd4ca98e
+def _scores(model: nn.Module, X: np.ndarray, fn, batch_size: int = 8192) -> np.ndarray:
+    "`fn(model, x)` for every batch `x` of `X`, through `training.predict` (fp32, no gradients), as one array."
+    return predict(model, batch_loader(np.asarray(X, np.float32), batch_size=batch_size), forward_fn=lambda m, b: (None, fn(m, b[0]), None))[0]
 
-@torch.inference_mode()
 def feature_errors(model: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     "Per-flow, per-feature squared reconstruction errors in fp32, shape (n, n_features)."
-    model.eval()
-    out = []
-    for i in range(0, len(X), batch_size):
-        xb = torch.from_numpy(np.ascontiguousarray(X[i:i + batch_size], dtype=np.float32))
-        out.append((model(xb) - xb).pow(2).numpy())
-    return np.concatenate(out) if out else np.zeros((0, X.shape[1]), np.float32)
+    return _scores(model, X, lambda m, x: (m(x) - x).pow(2), batch_size)
 
 def reconstruction_errors(model: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     "Per-flow mean squared reconstruction error (the plain anomaly score)."
@@ -888,16 +203,12 @@ def error_stats(model: nn.Module, X_normal: np.ndarray) -> dict:
     E = feature_errors(model, X_normal)
     return {"mean": E.mean(0).tolist(), "std": (E.std(0) + 1e-3).tolist()}
 
-@torch.inference_mode()
 def standardized_errors(model: nn.Module, X: np.ndarray, stats: dict, batch_size: int = 8192) -> np.ndarray:
     "Anomaly score: the mean over features of the *standardised* reconstruction error (batched, fp32)."
-    model.eval()
     mu, inv = torch.tensor(stats["mean"], dtype=torch.float32), 1.0 / torch.tensor(stats["std"], dtype=torch.float32)
-    out = np.empty(len(X), np.float32)
-    for i in range(0, len(X), batch_size):    # moderate batches stay in cache: faster than one huge batch
-        xb = torch.from_numpy(np.ascontiguousarray(X[i:i + batch_size], dtype=np.float32))
-        out[i:i + len(xb)] = (((model(xb) - xb).pow_(2) - mu) * inv).mean(-1).numpy()
-    return out
+    dev = next(model.parameters()).device
+    mu, inv = mu.to(dev), inv.to(dev)
+    return _scores(model, X, lambda m, x: (((m(x) - x).pow_(2) - mu) * inv).mean(-1), batch_size)
 
 # %% ../nbs/30_anomaly.ipynb #ffe7cd56
 class LSTMAutoencoder(nn.Module):
@@ -921,8 +232,9 @@ class LSTMAutoencoder(nn.Module):
         y, _ = self._rnn(self.decoder, z.unsqueeze(1).expand(-1, x.shape[1], -1).contiguous())
         return self.out(y)
 
-def make_windows(X: np.ndarray, window: int, stride: int | None = None) -> np.ndarray:
-    "Cut a time-ordered (n, f) matrix into (n_windows, window, f) windows; the tail is padded by repeating the last row."
+# %% ../nbs/30_anomaly.ipynb #49ff5114
+def flow_windows(X: np.ndarray, window: int, stride: int | None = None) -> np.ndarray:
+    "Cut a time-ordered (n, f) matrix of flows into (n_windows, window, f) windows; the tail is padded by repeating the last row."
     stride = stride or window
     n = len(X)
     if n == 0: return np.zeros((0, window, X.shape[1]), X.dtype)
@@ -933,37 +245,43 @@ def make_windows(X: np.ndarray, window: int, stride: int | None = None) -> np.nd
 
 def window_labels(y: np.ndarray, window: int, stride: int | None = None) -> np.ndarray:
     "A window is an attack window if any of its flows is an attack."
-    return make_windows(np.asarray(y).reshape(-1, 1), window, stride)[:, :, 0].max(1)
+    return flow_windows(np.asarray(y).reshape(-1, 1), window, stride)[:, :, 0].max(1)
 
-def train_lstm_autoencoder(X_normal_seq: np.ndarray, X_val_seq=None, y_val_seq=None, *, window: int = 16, epochs: int = 10,
-                           batch_size: int = 64, lr: float = 3e-3, mixed_precision: str | None = "bf16", seed: int = 0,
-                           verbose: bool = False, num_threads: int | None = 1, max_steps_per_epoch: int | None = None):
+# %% ../nbs/30_anomaly.ipynb #433c8433
+def train_lstm_autoencoder(X_normal_seq: np.ndarray, # time-ordered normal training flows, preprocessed: (n, n_features)
+                           X_val_seq: np.ndarray | None = None, # time-ordered validation flows (normal and attack)
+                           y_val_seq=None, # their 0/1 labels (a window with any attack is an attack window)
+                           *,
+                           window: int = 16, # flows per window
+                           epochs: int = 10, # passes over the training windows
+                           batch_size: int = 64, # windows per batch
+                           lr: float = 3e-3, # AdamW learning rate
+                           mixed_precision: str | None = None, # "no" | "bf16" | "fp16"; None: `fit`'s policy
+                           seed: int = 0, # seeds the shuffle (and `fit`'s per-epoch seeds)
+                           verbose: bool = False, # one line per epoch
+                           max_steps_per_epoch: int | None = None, # cap the optimizer steps per epoch (`--max-steps`)
+                          ):
     "Train an `LSTMAutoencoder` on windows (stride window/2) of the time-ordered normal training flows, via `fit`."
-    Xw = make_windows(X_normal_seq.astype(np.float32), window, max(1, window // 2))
-    Xv = yv = None
+    Xw = flow_windows(np.asarray(X_normal_seq, np.float32), window, max(1, window // 2))
+    va = None
     if X_val_seq is not None:
-        Xv = make_windows(X_val_seq.astype(np.float32), window); yv = window_labels(y_val_seq, window)
+        va = batch_loader(flow_windows(np.asarray(X_val_seq, np.float32), window), window_labels(y_val_seq, window).astype(np.int64), batch_size=4096)
+    seed_everything(seed)                       # before the weights are drawn: the same seed gives the same model
     model = LSTMAutoencoder(X_normal_seq.shape[1])
-    with torch_threads(num_threads):
-        from accel_course.training import fit
-        seed_everything(seed)
-        tr, va = _loaders(Xw, np.zeros(len(Xw), np.int64), Xv, None if yv is None else yv.astype(np.int64), batch_size, seed)
-        opt = torch.optim.AdamW(model.parameters(), lr=lr)
-        hist = fit(model, opt, tr, va, forward_fn=ae_forward, metrics={"auc_roc": _auc} if va is not None else None,
-                   epochs=epochs, mixed_precision=mixed_precision, seed=seed, verbose=verbose, progress=False,
-                   monitor="val_loss" if va is not None else "train_loss", clip_grad_norm=1.0, max_steps_per_epoch=max_steps_per_epoch)
-    return _unwrap(model).cpu().eval(), hist
+    tr = batch_loader(Xw, np.zeros(len(Xw), np.int64), batch_size=batch_size, shuffle=True, seed=seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    hist = fit(model, opt, tr, va, forward_fn=ae_forward, metrics={"auc_roc": auc_roc_metric}, epochs=epochs,
+               mixed_precision=mixed_precision, seed=seed, verbose=verbose, progress=False, clip_grad_norm=1.0,
+               max_steps_per_epoch=max_steps_per_epoch)
+    return model.cpu().eval(), hist
 
-@torch.inference_mode()
-def lstm_flow_scores(model: nn.Module, X_seq: np.ndarray, window: int = 16, num_threads: int | None = 1) -> np.ndarray:
+# %% ../nbs/30_anomaly.ipynb #49bdd07b
+def lstm_flow_scores(model: nn.Module, X_seq: np.ndarray, window: int = 16) -> np.ndarray:
     "Per-flow anomaly score: the flow's squared reconstruction error inside its (non-overlapping) window."
     n = len(X_seq)
-    W = make_windows(X_seq.astype(np.float32), window)
     starts = np.arange(0, max(n - window, 0) + 1, window)
     if len(starts) == 0 or starts[-1] + window < n: starts = np.append(starts, max(n - window, 0))
-    with torch_threads(num_threads):
-        err = np.concatenate([(model(torch.from_numpy(W[i:i + 2048])) - torch.from_numpy(W[i:i + 2048])).pow(2).mean(-1).numpy()
-                              for i in range(0, len(W), 2048)])
+    err = _scores(model, flow_windows(np.asarray(X_seq, np.float32), window), lambda m, w: (m(w) - w).pow(2).mean(-1), 2048)
     score = np.full(n, np.nan, np.float32)
     for s, e in zip(starts[::-1], err[::-1]):      # later windows first, so earlier ones win on the overlapping tail
         k = min(window, n - s); score[s:s + k] = e[:k]
@@ -1102,7 +420,12 @@ def cv_vs_holdout(data: UNSWData, splits: Splits, seed: int = 0, n_estimators: i
 # %% ../nbs/30_anomaly.ipynb #08844587
 class AnomalyPipeline:
     "Preprocessor + autoencoder + standardised-error statistics + threshold. `score_flows(df)` scores raw flows."
-    def __init__(self, pre: FlowPreprocessor, model: Autoencoder, threshold: float, err_stats: dict, meta: dict | None = None):
+    def __init__(self, pre: FlowPreprocessor, # fitted on the normal training flows
+                 model: Autoencoder, # the trained autoencoder (moved to the CPU)
+                 threshold: float, # the alarm threshold on the standardised error, chosen on validation
+                 err_stats: dict, # `error_stats` of the model on the normal training flows
+                 meta: dict | None = None, # anything worth keeping with the pipeline (source, split, ...)
+                ):
         self.pre, self.model, self.threshold, self.err_stats, self.meta = pre, model.cpu().eval(), float(threshold), err_stats, meta or {}
 
     def scores(self, df: pd.DataFrame, num_threads: int | None = 1) -> np.ndarray:
@@ -1135,6 +458,7 @@ class AnomalyPipeline:
         model = Autoencoder(**d["model"]); model.load_state_dict(load_file(str(path/"model.safetensors")))
         return cls(FlowPreprocessor.from_dict(d["preprocessor"]), model, d["threshold"], d["err_stats"], d.get("meta"))
 
+# %% ../nbs/30_anomaly.ipynb #81c36a76
 def score_flows(df: pd.DataFrame, pipeline: "AnomalyPipeline | str | Path") -> pd.DataFrame:
     "Score raw flows with a fitted pipeline (or the path of a saved one)."
     if not isinstance(pipeline, AnomalyPipeline): pipeline = AnomalyPipeline.load(pipeline)
@@ -1142,15 +466,14 @@ def score_flows(df: pd.DataFrame, pipeline: "AnomalyPipeline | str | Path") -> p
 
 # %% ../nbs/30_anomaly.ipynb #34383b64
 def _launch_worker(n: int = 4000, epochs: int = 2, seed: int = 0) -> dict:
-    "Train the autoencoder on generated traffic inside a (possibly multi-process) launch; returns rank 0's summary."
-    from accelerate import PartialState
-    st = PartialState()
+    "Train the autoencoder on generated traffic inside a (possibly multi-process) launch; the `job_report` of what each rank saw."
+    from accel_course.launch import job_report
     d = generate_traffic(n, seed=seed); sp = make_splits(d)
     p = FlowPreprocessor().fit(sp.train_normal)
-    _, hist = train_autoencoder(p.transform(sp.train_normal), p.transform(sp.val), sp.val["label"].to_numpy(), epochs=epochs,
-                                batch_size=128, mixed_precision=None, seed=seed)
-    return dict(world_size=st.num_processes, mixed_precision=os.environ.get("ACCELERATE_MIXED_PRECISION"),
-                val_auc=hist.rows[-1]["auc_roc"], val_loss=hist.rows[-1]["val_loss"])
+    ae, hist = train_autoencoder(p.transform(sp.train_normal), p.transform(sp.val), sp.val["label"].to_numpy(), epochs=epochs,
+                                 batch_size=128, seed=seed)
+    return job_report(ae, hist, mixed_precision=os.environ.get("ACCELERATE_MIXED_PRECISION"),
+                      val_auc=hist.final["auc_roc"], val_loss=hist.final["val_loss"])
 
 # %% ../nbs/30_anomaly.ipynb #5ca1e0a1
 REFERENCE_MAX_ROWS = 60_000    # above this many training flows the Random Forest and the ablation fit on a subsample
@@ -1169,75 +492,99 @@ def budget_epochs(n: int, default: int, budget: int) -> int:
 # %% ../nbs/30_anomaly.ipynb #b9d82fd1
 def _add_args(p):
     from .cli import positive_int
-    p.add_argument("--max-rows", "--rows", dest="rows", type=int, default=None,
+    p.add_argument("--max-rows", "--rows", dest="max_rows", type=int, default=None,
                    help="use at most this many flows: a real file is read up to it (stratified / per file), generated traffic is capped to it")
     p.add_argument("--flows", type=positive_int, default=None, help="how many flows to generate when there are no real files (default 30,000)")
     p.add_argument("--max-steps", dest="max_steps", type=positive_int, default=None, help="cap the deep models' optimizer steps per epoch")
     p.add_argument("--no-ablation", action="store_true", help="skip the feature-group ablation")
     p.add_argument("--no-lstm", action="store_true", help="skip the LSTM autoencoder")
 
-@register_project("anomaly", help="UNSW-NB15 network anomaly detection: Isolation Forest, autoencoder (bf16), LSTM autoencoder, Random Forest reference",
-                  add_args=_add_args)
-def run_anomaly(ctx: RunContext) -> dict:
-    "Load UNSW-NB15 (or generate it), train the detectors on normal traffic, evaluate on unseen flows, save figures and the pipeline."
-    import matplotlib.pyplot as plt     # no backend switch: figures are saved and closed, never shown
-    opts = ctx.options or {}
-    fast = ctx.fast or fast_mode()
-    rows = opts.get("rows") or (6000 if fast else None)
-    if opts.get("rows"): announce_source("anomaly", f"--max-rows {rows:,}: this run uses at most {rows:,} flows")
-    data = load_unsw(ctx.source, n=opts.get("flows") or (3000 if fast else 30_000), seed=ctx.seed, max_rows=rows)
+def _run_data(ctx: RunContext):
+    "Load (or generate) the flows under the run's caps, split them, fit the preprocessor: (data, splits, preprocessor)."
+    rows = ctx.opt("max_rows", 6000 if ctx.is_fast else None)
+    if ctx.opt("max_rows"): announce_source("anomaly", f"--max-rows {rows:,}: this run uses at most {rows:,} flows")
+    data = load_unsw(ctx.source, n=ctx.opt("flows", 3000 if ctx.is_fast else 30_000), seed=ctx.seed, max_rows=rows)
     sp = make_splits(data, seed=ctx.seed)
     if len(sp.train_normal) < 20 or sp.val["label"].nunique() < 2 or sp.test["label"].nunique() < 2:
         raise DataError(f"{data.source}: too few flows to train and evaluate ({sp.sizes()}, "
                         f"{len(sp.train_normal)} normal training flows); need normal and attack flows in every part")
-    pre = FlowPreprocessor().fit(sp.train_normal)
-    Xn, Xv, Xt = pre.transform(sp.train_normal), pre.transform(sp.val), pre.transform(sp.test)
-    yv, yt, ct = sp.val["label"].to_numpy(), sp.test["label"].to_numpy(), sp.test["attack_cat"].to_numpy()
-    mp = ctx.mixed_precision if ctx.mixed_precision not in (None, "") else "no"
-    evals = []
-    iso = fit_isolation_forest(Xn, 50 if fast else 200, ctx.seed)
-    evals.append(evaluate_detector("isolation_forest", iforest_scores(iso, Xv), yv, iforest_scores(iso, Xt), yt, ct))
-    steps = opts.get("max_steps")
+    return data, sp, FlowPreprocessor().fit(sp.train_normal)
+
+# %% ../nbs/30_anomaly.ipynb #91d04749
+@dataclass
+class _Matrices:
+    "The model matrices of one split: normal training flows, validation and test flows, their labels, the test categories."
+    Xn: np.ndarray; Xv: np.ndarray; Xt: np.ndarray; yv: np.ndarray; yt: np.ndarray; ct: np.ndarray
+    @classmethod
+    def of(cls, pre: FlowPreprocessor, sp: Splits) -> "_Matrices":
+        return cls(pre.transform(sp.train_normal), pre.transform(sp.val), pre.transform(sp.test),
+                   sp.val["label"].to_numpy(), sp.test["label"].to_numpy(), sp.test["attack_cat"].to_numpy())
+    def evaluate(self, name: str, score) -> Evaluation:
+        "`evaluate_detector` of `score(X)` on validation and test."
+        return evaluate_detector(name, score(self.Xv), self.yv, score(self.Xt), self.yt, self.ct)
+
+def _budget(ctx: RunContext, what: str, n: int, default: int, fast: int, budget: int, unit: str) -> int:
+    "Epochs for a deep model: `--epochs`, the fast-mode value, or `budget_epochs` (announced when it cuts the default)."
+    if ctx.epochs or ctx.is_fast: return ctx.epochs or fast
+    epochs = budget_epochs(n, default, budget)
+    if epochs < default: announce_source("anomaly", f"{what}: {epochs} epoch(s) over all {n:,} {unit} (about {budget:,} {unit.split()[-1]} seen; --epochs overrides)")
+    return epochs
+
+def _deep_detectors(ctx: RunContext, m: _Matrices, with_lstm: bool):
+    "Train the autoencoder (and the LSTM autoencoder) on one thread; their evaluations, the autoencoder, its history and error stats."
+    mp, steps = ctx.mixed_precision or "no", ctx.opt("max_steps")
     if steps: announce_source("anomaly", f"--max-steps {steps:,}: the deep models stop each epoch after {steps:,} optimizer steps")
-    epochs = ctx.epochs or (2 if fast else budget_epochs(len(Xn), 40, AE_SAMPLE_BUDGET))
-    if not ctx.epochs and not fast and epochs < 40:
-        announce_source("anomaly", f"autoencoder: {epochs} epoch(s) over all {len(Xn):,} normal training flows "
-                        f"(about {AE_SAMPLE_BUDGET:,} flows seen; --epochs overrides)")
-    bs = int(np.clip(len(Xn) // 100, 64, 1024))
-    ae, hist = train_autoencoder(Xn, Xv, yv, epochs=epochs, batch_size=bs, lr=3e-3, mixed_precision=mp, seed=ctx.seed,
-                                 max_steps_per_epoch=steps)
-    stats = error_stats(ae, Xn)
-    ev_ae = evaluate_detector("autoencoder", standardized_errors(ae, Xv, stats), yv, standardized_errors(ae, Xt, stats), yt, ct)
-    evals.append(ev_ae)
-    if data.has_time and not opts.get("no_lstm"):
-        n_win = len(Xn) // 8                       # windows of 16 flows, stride 8
-        l_ep = ctx.epochs or (1 if fast else budget_epochs(n_win, 8, LSTM_WINDOW_BUDGET))
-        if not ctx.epochs and not fast and l_ep < 8:
-            announce_source("anomaly", f"LSTM autoencoder: {l_ep} epoch(s) over all {n_win:,} training windows "
-                            f"(about {LSTM_WINDOW_BUDGET:,} windows seen; --epochs overrides)")
-        lstm, _ = train_lstm_autoencoder(Xn, Xv, yv, window=16, epochs=l_ep, mixed_precision=mp, seed=ctx.seed,
-                                         max_steps_per_epoch=steps)
-        evals.append(evaluate_detector("lstm_autoencoder", lstm_flow_scores(lstm, Xv), yv, lstm_flow_scores(lstm, Xt), yt, ct))
-    ref = reference_subsample(sp.train, REFERENCE_MAX_ROWS, ctx.seed)     # the expensive reference models
+    with torch_threads(1):     # small networks: one thread is fastest on a busy CPU
+        ae, hist = train_autoencoder(m.Xn, m.Xv, m.yv, epochs=_budget(ctx, "autoencoder", len(m.Xn), 40, 2, AE_SAMPLE_BUDGET, "normal training flows"),
+                                     batch_size=int(np.clip(len(m.Xn) // 100, 64, 1024)), lr=3e-3, mixed_precision=mp, seed=ctx.seed,
+                                     max_steps_per_epoch=steps)
+        stats = error_stats(ae, m.Xn)
+        evals = [m.evaluate("autoencoder", lambda X: standardized_errors(ae, X, stats))]
+        if with_lstm:
+            l_ep = _budget(ctx, "LSTM autoencoder", len(m.Xn) // 8, 8, 1, LSTM_WINDOW_BUDGET, "training windows")   # windows of 16, stride 8
+            lstm, _ = train_lstm_autoencoder(m.Xn, m.Xv, m.yv, window=16, epochs=l_ep, mixed_precision=mp, seed=ctx.seed,
+                                             max_steps_per_epoch=steps)
+            evals.append(m.evaluate("lstm_autoencoder", lambda X: lstm_flow_scores(lstm, X)))
+    return evals, ae, hist, stats
+
+# %% ../nbs/30_anomaly.ipynb #e3679bdc
+def _reference_forest(ctx: RunContext, pre: FlowPreprocessor, sp: Splits):
+    "The Random Forest reference on all training flows, or on a seeded subsample above `REFERENCE_MAX_ROWS` (said in one line)."
+    ref = reference_subsample(sp.train, REFERENCE_MAX_ROWS, ctx.seed)
     if len(ref) < len(sp.train):
         announce_source("anomaly", f"Random Forest and ablation: fit on a seeded random subsample of {len(ref):,} of the "
                         f"{len(sp.train):,} training flows (seed {ctx.seed}); every held-out flow is still scored")
-    rf = fit_random_forest(pre.transform(ref), ref["label"].to_numpy(), 50 if fast else 200, ctx.seed)
-    evals.append(evaluate_detector("random_forest", rf.predict_proba(Xv)[:, 1], yv, rf.predict_proba(Xt)[:, 1], yt, ct))
+    return ref, fit_random_forest(pre.transform(ref), ref["label"].to_numpy(), 50 if ctx.is_fast else 200, ctx.seed)
+
+def _save_outputs(ctx: RunContext, data: UNSWData, sp: Splits, ref: pd.DataFrame, evals, hist, pipeline) -> None:
+    "Figures, the feature-group ablation (unless `--no-ablation`) and the fitted pipeline, into `ctx.out`."
+    out, ev_ae = Path(ctx.out), next(e for e in evals if e.name == "autoencoder")
+    ctx.save_figures({"roc_pr": plot_curves(evals, sp.test["label"].to_numpy()), "per_category": plot_per_category(evals),
+                      "timeline": plot_timeline(sp.test, ev_ae), "ae_history": hist.plot().figure})
+    if not ctx.opt("no_ablation"):
+        tab = feature_group_ablation(Splits(ref, sp.val, sp.test, sp.how), ctx.seed, 20 if ctx.is_fast else 100)
+        ctx.save_figures({"ablation": plot_ablation(tab)})
+        atomic_write_json(out/"ablation.json", tab.reset_index().to_dict(orient="records"))
+    pipeline.save(out/"pipeline")
+
+# %% ../nbs/30_anomaly.ipynb #2f99ec23
+@register_project("anomaly", help="UNSW-NB15 network anomaly detection: Isolation Forest, autoencoder (bf16), LSTM autoencoder, Random Forest reference",
+                  add_args=_add_args)
+def run_anomaly(ctx: RunContext) -> dict:
+    "Load UNSW-NB15 (or generate it), train the detectors on normal traffic, evaluate on unseen flows, save figures and the pipeline."
+    data, sp, pre = _run_data(ctx)
+    m = _Matrices.of(pre, sp)
+    iso = fit_isolation_forest(m.Xn, 50 if ctx.is_fast else 200, ctx.seed)
+    evals = [m.evaluate("isolation_forest", lambda X: iforest_scores(iso, X))]
+    deep, ae, hist, stats = _deep_detectors(ctx, m, data.has_time and not ctx.opt("no_lstm"))
+    ref, rf = _reference_forest(ctx, pre, sp)
+    evals += deep + [m.evaluate("random_forest", lambda X: rf.predict_proba(X)[:, 1])]
+    if is_main_process():
+        pipe = AnomalyPipeline(pre, ae, deep[0].threshold, stats, meta=dict(source=data.source, split=sp.how))
+        _save_outputs(ctx, data, sp, ref, evals, hist, pipe)
     models = {e.name: {k: e.metrics[k] for k in ("auc_roc", "pr_auc", "precision", "recall", "f1", "accuracy")}
               | {"threshold": e.threshold} | {f"detect_{c}": v for c, v in e.per_category.items()} for e in evals}
     models["autoencoder"]["best_epoch"] = hist.best_epoch
-    if is_main_process():
-        out = Path(ctx.out)
-        for name, fig in [("roc_pr", plot_curves(evals, yt)), ("per_category", plot_per_category(evals)),
-                          ("timeline", plot_timeline(sp.test, ev_ae)), ("ae_history", hist.plot().figure)]:
-            save_figure(fig, out/f"{name}.png"); plt.close(fig)
-        if not opts.get("no_ablation"):
-            tab = feature_group_ablation(Splits(ref, sp.val, sp.test, sp.how), ctx.seed, 20 if fast else 100)
-            fig = plot_ablation(tab); save_figure(fig, out/"ablation.png"); plt.close(fig)
-            atomic_write_json(out/"ablation.json", tab.reset_index().to_dict(orient="records"))
-        AnomalyPipeline(pre, ae, ev_ae.threshold, stats, meta=dict(source=data.source, split=sp.how)).save(out/"pipeline")
-    unsup = {k: v for k, v in models.items() if k != "random_forest"}
     desc = data.kind if data.partition in (None, "", data.kind) else f"{data.kind}, {data.partition}"
-    return dict(dataset=f"UNSW-NB15 ({desc})", source=data.source, n_train=int(len(sp.train_normal)),
-                n_test=int(len(sp.test)), models=models, best=best_model(unsup, "auc_roc"))
+    return dict(dataset=f"UNSW-NB15 ({desc})", source=data.source, n_train=int(len(sp.train_normal)), n_test=int(len(sp.test)),
+                models=models, best=best_model({k: v for k, v in models.items() if k != "random_forest"}, "auc_roc"))

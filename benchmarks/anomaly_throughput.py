@@ -15,6 +15,7 @@ import torch
 
 warnings.filterwarnings("ignore")
 from accel_course import anomaly as an
+from accel_course.training import torch_threads
 
 
 def fitted_pipeline(seed=0):
@@ -41,8 +42,8 @@ def bench_scoring(pipe, n_flows, threads, reps=3):
 def bench_training(X, hidden, bottleneck, batch_size, epochs, mp, device_is_cuda, threads):
     model = an.Autoencoder(X.shape[1], hidden=hidden, bottleneck=bottleneck)
     threads = None if device_is_cuda else threads
-    _, hist = an.train_autoencoder(X, epochs=epochs, batch_size=batch_size, lr=1e-3, mixed_precision=mp, model=model,
-                                   num_threads=threads, seed=0)
+    with torch_threads(threads):
+        _, hist = an.train_autoencoder(X, epochs=epochs, batch_size=batch_size, lr=1e-3, mixed_precision=mp, model=model, seed=0)
     times = [r["time_s"] for r in hist.rows][1:] or [hist.rows[0]["time_s"]]   # epoch 1 includes warm-up
     return len(X) / float(np.median(times)), hist.rows[-1]["train_loss"]
 

@@ -115,7 +115,7 @@ def test_reference_subsample_and_epoch_budget():
 
 def test_run_caps_say_so(tmp_path, capsys):
     m = run_project("anomaly", RunContext(out=tmp_path, source="sample", fast=True,
-                                          options={"rows": 2500, "flows": 4000, "max_steps": 3, "no_ablation": True, "no_lstm": True}))
+                                          options={"max_rows": 2500, "flows": 4000, "max_steps": 3, "no_ablation": True, "no_lstm": True}))
     out = capsys.readouterr().out
     assert "--max-rows 2,500" in out and "--max-steps 3" in out
     n = int(re.search(r"traffic \(([\d,]+) flows", out).group(1).replace(",", ""))
@@ -127,7 +127,7 @@ def test_cli_parses_the_new_options():
     from accel_course.cli import build_parser
     a = build_parser(["run", "anomaly", "--max-rows", "100", "--flows", "5000", "--max-steps", "7"]).parse_args(
         ["run", "anomaly", "--max-rows", "100", "--flows", "5000", "--max-steps", "7"])
-    assert (a.rows, a.flows, a.max_steps) == (100, 5000, 7)
+    assert (a.max_rows, a.flows, a.max_steps) == (100, 5000, 7)
     with pytest.raises(SystemExit):
         build_parser(["run", "anomaly"]).parse_args(["run", "anomaly", "--flows", "0"])
 
