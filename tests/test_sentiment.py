@@ -263,7 +263,36 @@ def test_runner_metrics_figures_and_model(tmp_path):
 def test_cli_help_lists_model_option():
     r = subprocess.run([sys.executable, "-m", "accel_course.cli", "run", "sentiment", "--help"], capture_output=True,
                        text=True, timeout=120, cwd=REPO)
-    assert r.returncode == 0 and "--model NAME_OR_DIR" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0 and "--model NAME_OR_DIR" in r.stdout and "--max-steps N" in r.stdout, r.stdout + r.stderr
+
+
+def test_max_steps_option_caps_the_recipe(tmp_path):
+    from accel_course.sentiment import _recipe
+    assert _recipe(RunContext(out=tmp_path, options={"max_steps": 7}), LABELS3)["max_steps_per_epoch"] == 7
+    assert _recipe(RunContext(out=tmp_path), LABELS3)["max_steps_per_epoch"] is None        # full runs are not capped
+
+
+# ---------------------------------------------------------------- issue 12: token ids in Arrow, cached on disk
+def test_arrow_tokens_match_lists_and_are_cached(tiny, tmp_path, monkeypatch):
+    import torch
+    import accel_course.sentiment as S
+    _, tok = tiny
+    df = make_reviews(120, seed=4)
+    ads = S.tokenize_to_arrow(tok, df.text, df.label, 40, cache_dir=tmp_path)
+    (cached,) = tmp_path.iterdir()
+    assert ads.features["input_ids"].feature.dtype == "int32" and ads.cache_files          # memory-mapped from disk
+    arr, lst = S.ArrowReviews(ads, 40), TokenizedReviews(tok, df.text, df.label, 40)
+    assert [x["input_ids"] for x in arr.__getitems__(range(len(arr)))] == lst.ids and list(arr.lengths) == lst.lengths
+    for a, b in zip(make_loader(arr, 16, seed=2), make_loader(lst, 16, seed=2), strict=True):
+        assert all(torch.equal(a[k], b[k]) for k in ("input_ids", "attention_mask", "labels"))
+    (cached / "marker").write_text("x")                                                   # a second call reuses the cache
+    assert len(S.tokenize_to_arrow(tok, df.text, df.label, 40, cache_dir=tmp_path)) == 120 and (cached / "marker").exists()
+    assert len(list(tmp_path.iterdir())) == 1
+    S.tokenize_to_arrow(tok, df.text, df.label, 41, cache_dir=tmp_path)                   # other max_length: other entry
+    assert len(list(tmp_path.iterdir())) == 2
+    monkeypatch.setattr(S, "ARROW_ROWS", 100); monkeypatch.setattr(S, "TOKEN_CACHE", tmp_path / "tok")
+    assert isinstance(S.review_tokens(tok, df, 40), S.ArrowReviews) and (tmp_path / "tok").is_dir()
+    assert isinstance(S.review_tokens(tok, df[:50], 40), TokenizedReviews)
 
 
 # ---------------------------------------------------------------- issue 14: evaluation that fits the data size, the recipe
