@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import (DataError, pick, seed_everything, evaluate_at_val_threshold, pr_auc_metric, best_model,
+from .core import (pick, seed_everything, evaluate_at_val_threshold, pr_auc_metric, best_model,
                                register_project, RunContext, is_main_process, atomic_write_text, announce_source)
 from .maintenance_data import *   # schemas, generators, loaders and contracts (the first half below)
 
@@ -23,7 +23,8 @@ __all__ = ['RAW_FEATURES', 'PHYSICS_FEATURES', 'ENVELOPE_FEATURES', 'MODEL_FEATU
            'make_hgb', 'make_svm', 'scores_of', 'fit_tabular', 'make_windows', 'standardize', 'azure_hourly',
            'time_cutoffs', 'azure_sequences', 'ai4i_matrix', 'ai4i_sequences', 'SeqClassifier', 'train_sequence_model',
            'sequence_scores', 'evaluate_windows', 'sequence_job', 'azure_tabular', 'azure_tabular_split',
-           'azure_forest', 'comparison_table', 'plot_comparison', 'ai4i_results', 'azure_results', 'run_maintenance']
+           'azure_forest', 'comparison_table', 'plot_comparison', 'sequence_results', 'ai4i_results', 'azure_results',
+           'run_maintenance']
 
 # %% ../nbs/11_maintenance.ipynb #6c9b608f
 RAW_FEATURES = ["type", *AI4I_SENSORS]
@@ -483,17 +484,22 @@ def _add_args(p):
     p.add_argument("--k", type=int, default=1, help="AI4I sequences: predict a failure within the next k processes (default 1)")
     p.add_argument("--window", type=int, default=None, help="AI4I window length in processes (default 10, 5 with --fast)")
 
+def sequence_results(parts: dict, prefix: str, ctx: RunContext) -> dict:
+    "LSTM and GRU trained through `fit` on the windows of `parts`, each evaluated: {f'{prefix}_{kind}': test metrics}."
+    out = {}
+    for kind in ("lstm", "gru"):
+        m, _ = train_sequence_model(*parts["train"][:2], *parts["valid"][:2], kind=kind, epochs=ctx.epochs,
+                                    mixed_precision=ctx.mixed_precision, seed=ctx.seed)
+        out[f"{prefix}_{kind}"] = evaluate_windows(m, parts)
+    return out
+
 def ai4i_results(df: pd.DataFrame, ctx: RunContext) -> dict:
     "RF, HGB and SVM on the AI4I table, LSTM and GRU on its windows: {name: test metrics}."
     tr, va, te = ordered_split(len(df))
     res = {f"ai4i_{name}": fit_tabular(make, MODEL_FEATURES, df, tr, va, te, ctx.seed)[1]
            for name, make in (("rf", make_rf), ("hgb", make_hgb), ("svm", make_svm))}
     S = ai4i_sequences(df, window=int(ctx.opt("window") or (5 if ctx.is_fast else 10)), k=int(ctx.opt("k", 1)))
-    for kind in ("lstm", "gru"):
-        m, _ = train_sequence_model(*S["train"][:2], *S["valid"][:2], kind=kind, epochs=ctx.epochs,
-                                    mixed_precision=ctx.mixed_precision, seed=ctx.seed)
-        res[f"ai4i_{kind}"] = evaluate_windows(m, S)
-    return res
+    return {**res, **sequence_results(S, "ai4i", ctx)}
 
 # %% ../nbs/11_maintenance.ipynb #76713478
 def azure_results(az: AzurePdM, ctx: RunContext, max_train_rows: int | None = None) -> dict:
@@ -502,11 +508,7 @@ def azure_results(az: AzurePdM, ctx: RunContext, max_train_rows: int | None = No
     A = azure_sequences(az, window=12 if ctx.is_fast else 24, horizon=24, hourly=h)
     tab = azure_tabular(az, hourly=h)
     res = {"azure_rf": azure_forest(tab, A["cutoffs"], 60 if ctx.is_fast else 100, ctx.seed, max_train_rows)[1]}
-    for kind in ("lstm", "gru"):
-        m, _ = train_sequence_model(*A["train"][:2], *A["valid"][:2], kind=kind, epochs=ctx.epochs,
-                                    mixed_precision=ctx.mixed_precision, seed=ctx.seed)
-        res[f"azure_{kind}"] = evaluate_windows(m, A)
-    return res
+    return {**res, **sequence_results(A, "azure", ctx)}
 
 # %% ../nbs/11_maintenance.ipynb #cac9b630
 @register_project("maintenance", help="Predictive maintenance: AI4I 2020 + Azure fleet telemetry; RF, HGB, SVM, LSTM, GRU",

@@ -15,12 +15,13 @@ What is capped, so that cost can grow linearly (both said in the result):
   cost is proportional to the rows (the runner's default is up to 20 epochs with early stopping).
 
     OMP_NUM_THREADS=1 python benchmarks/scale.py --only maintenance --factors 1,4,16,64
-    OMP_NUM_THREADS=1 python benchmarks/scale_maintenance.py 876000    # one size in this process, with phase times
+    OMP_NUM_THREADS=1 /usr/bin/time -v python benchmarks/scale_maintenance.py 876000   # one size, with phase times
 """
 import math, sys, tempfile, time, warnings
 from pathlib import Path
 
 import numpy as np, pandas as pd, torch, sklearn.ensemble, matplotlib   # the baseline child imports these too
+from accel_course.core import RunContext
 from accel_course.training import torch_threads
 from accel_course import maintenance as M
 
@@ -60,11 +61,9 @@ def run(n_rows: int, seed: int = 0) -> dict:
     lap("features_s")
     res = {"azure_rf": M.azure_forest(tab, A["cutoffs"], 100, seed, max_train_rows=FOREST_ROWS)[1]}
     lap("forest_s")
-    with torch_threads(1):
-        for kind in ("lstm", "gru"):
-            m, _ = M.train_sequence_model(*A["train"][:2], *A["valid"][:2], kind=kind, epochs=EPOCHS, seed=seed)
-            res[f"azure_{kind}"] = M.evaluate_windows(m, A)
-            lap(f"{kind}_s")
+    with torch_threads(1):                      # as the runner: LSTM then GRU, EPOCHS passes over every window
+        res.update(M.sequence_results(A, "azure", RunContext(out=Path(tempfile.gettempdir()), epochs=EPOCHS, seed=seed)))
+    lap("lstm_gru_s")
     return dict(telemetry_rows=len(az.telemetry), machines=machines, days=days, failures=len(az.failures),
                 train_windows=len(A["train"][0]), window_mb=round(sum(A[k][0].nbytes for k in ("train", "valid", "test")) / 2**20),
                 forest_rows=min(FOREST_ROWS, int((tab["datetime"] < A["cutoffs"][0] - pd.Timedelta(hours=24)).sum())),
@@ -72,8 +71,5 @@ def run(n_rows: int, seed: int = 0) -> dict:
                 **{f"{k}_pr_auc": round(v.get("pr_auc", float("nan")), 3) for k, v in res.items()})
 
 
-if __name__ == "__main__":
-    for n in [int(a) for a in sys.argv[1:]] or [FULL]:
-        t0, c0 = time.perf_counter(), time.process_time()
-        r = run(n, 0)
-        print(f"{n:,} rows: {time.perf_counter() - t0:.1f} s wall, {time.process_time() - c0:.1f} s CPU; {r}", flush=True)
+if __name__ == "__main__":     # one size in this process (time it with /usr/bin/time -v)
+    print(run(int(sys.argv[1]) if len(sys.argv) > 1 else FULL, 0))
