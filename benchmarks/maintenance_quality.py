@@ -26,11 +26,12 @@ import numpy as np
 import pandas as pd
 
 warnings.filterwarnings("ignore")
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import f1_score, average_precision_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
 
 from accel_course.core import best_f1_threshold
+from accel_course.training import torch_threads
 from accel_course import maintenance as M
 
 
@@ -82,20 +83,15 @@ def machines_subset(d: M.AzurePdM, spec: str) -> M.AzurePdM:
 def azure_benchmark(d: M.AzurePdM, epochs: int, seed: int = 0, window: int = 48, trees: int = 300) -> pd.DataFrame:
     A = M.azure_sequences(d, window=window, horizon=24)
     tab = M.azure_tabular(d)
-    tr, va, te = M.azure_tabular_split(tab, A["cutoffs"])
-    feats = [c for c in tab.columns if c not in ("datetime", "machineID", "fail_next")]
     res = {}
     t0 = time.perf_counter()
-    rf = RandomForestClassifier(trees, class_weight="balanced_subsample", min_samples_leaf=3, n_jobs=2,
-                                random_state=seed).fit(tab.iloc[tr][feats], tab["fail_next"].iloc[tr])
-    res["azure_rf"] = M.evaluate_scores(tab["fail_next"].iloc[va], rf.predict_proba(tab.iloc[va][feats])[:, 1],
-                                        tab["fail_next"].iloc[te], rf.predict_proba(tab.iloc[te][feats])[:, 1])
+    res["azure_rf"] = M.azure_forest(tab, A["cutoffs"], trees, seed)[1]
     res["azure_rf"]["seconds"] = time.perf_counter() - t0
     for kind in ("lstm", "gru"):
         t0 = time.perf_counter()
-        m, h = M.train_sequence_model(*A["train"][:2], *A["valid"][:2], kind=kind, epochs=epochs, seed=seed)
-        res[f"azure_{kind}"] = M.evaluate_scores(A["valid"][1], M.sequence_scores(m, A["valid"][0]),
-                                                 A["test"][1], M.sequence_scores(m, A["test"][0]))
+        with torch_threads(1):          # small recurrent nets: one thread is fastest on a busy CPU
+            m, h = M.train_sequence_model(*A["train"][:2], *A["valid"][:2], kind=kind, epochs=epochs, seed=seed)
+            res[f"azure_{kind}"] = M.evaluate_windows(m, A)
         res[f"azure_{kind}"].update(seconds=time.perf_counter() - t0, best_epoch=h.best_epoch)
     out = pd.DataFrame(res).T
     c1, c2 = A["cutoffs"]
@@ -118,9 +114,9 @@ def generated_benchmark(seed: int = 0, epochs: int = 20, window: int = 48, trees
     S = M.ai4i_sequences(ai, window=10, k=1)
     for kind in ("lstm", "gru"):
         t0 = time.perf_counter()
-        m, h = M.train_sequence_model(*S["train"][:2], *S["valid"][:2], kind=kind, epochs=epochs, seed=seed)
-        res[f"ai4i_{kind}"] = {**M.evaluate_scores(S["valid"][1], M.sequence_scores(m, S["valid"][0]),
-                                                   S["test"][1], M.sequence_scores(m, S["test"][0])),
+        with torch_threads(1):
+            m, h = M.train_sequence_model(*S["train"][:2], *S["valid"][:2], kind=kind, epochs=epochs, seed=seed)
+            res[f"ai4i_{kind}"] = {**M.evaluate_windows(m, S),
                                "seconds": time.perf_counter() - t0, "best_epoch": h.best_epoch}
     az = M.load_azure_pdm("sample", n_machines=20, days=120, seed=seed)
     return pd.concat([pd.DataFrame(res).T, azure_benchmark(az, epochs, seed, window, trees)])
