@@ -54,7 +54,7 @@ def _load_folder(folder: Path, max_rows=None) -> UNSWData:
     df = pd.concat([d.df for d in loaded], ignore_index=True)
     return UNSWData(df, str(folder), "partition", "+".join(d.partition for d in loaded), fixes, sum((d.notes for d in loaded), []))
 
-# %% ../nbs/30_anomaly.ipynb #cbeaa838
+# %% ../nbs/30_anomaly.ipynb #4a585be2
 def load_unsw(source: str = "auto", n: int | None = None, seed: int = 0, max_rows: int | None = None) -> UNSWData:
     "UNSW-NB15 flows from `source` ('auto' | 'sample' | 'kaggle' | a CSV or folder path) as one `UNSWData` bundle."
     src = resolve_source("anomaly", source, patterns=("unsw_nb15", "UNSW-NB15", "unsw-nb15"), kaggle="mrwellsdavid/unsw-nb15",
@@ -84,7 +84,7 @@ def iforest_scores(model, X: np.ndarray) -> np.ndarray:
     "Anomaly scores of an Isolation Forest (higher = more anomalous)."
     return -model.score_samples(X)
 
-# %% ../nbs/30_anomaly.ipynb #8cb1852a
+# %% ../nbs/30_anomaly.ipynb #3f91c220
 @dataclass
 class Evaluation:
     "A detector's test metrics at the validation-chosen threshold, and its per-category detection rates."
@@ -118,7 +118,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from .training import fit, predict, torch_threads
 
-# %% ../nbs/30_anomaly.ipynb #c82a1692
+# %% ../nbs/30_anomaly.ipynb #37a01508
 class Autoencoder(nn.Module):
     "MLP autoencoder: n_features -> hidden... -> bottleneck -> ...hidden -> n_features."
     def __init__(self, n_features: int, hidden: Sequence[int] = (64, 32), bottleneck: int = 8, dropout: float = 0.0):
@@ -140,7 +140,7 @@ def ae_forward(model, batch):
     w = (y == 0).float()
     return (err * w).sum() / w.sum().clamp(min=1.0), err, y
 
-# %% ../nbs/30_anomaly.ipynb #c1b435f8
+# %% ../nbs/30_anomaly.ipynb #6b372310
 class BatchTensorDataset(TensorDataset):
     "A `TensorDataset` that fetches a whole batch with one indexing op (`__getitems__`) instead of one row at a time."
     def __getitems__(self, idx):
@@ -155,7 +155,7 @@ def batch_loader(*arrays, batch_size: int = 256, shuffle: bool = False, seed: in
     g = torch.Generator().manual_seed(seed) if shuffle else None
     return DataLoader(BatchTensorDataset(*ts), batch_size=batch_size, shuffle=shuffle, generator=g, collate_fn=_stacked)
 
-# %% ../nbs/30_anomaly.ipynb #df18b557
+# %% ../nbs/30_anomaly.ipynb #8ee75602
 def train_autoencoder(X_normal: np.ndarray, # normal training flows, preprocessed: (n, n_features)
                       X_val: np.ndarray | None = None, # validation flows (normal and attack): loss and AUC per epoch
                       y_val=None, # their 0/1 labels (only normal flows count in the validation loss)
@@ -185,7 +185,7 @@ def train_autoencoder(X_normal: np.ndarray, # normal training flows, preprocesse
                output_dir=output_dir, max_steps_per_epoch=max_steps_per_epoch)
     return model.cpu().eval(), hist
 
-# %% ../nbs/30_anomaly.ipynb #bd4ca98e
+# %% ../nbs/30_anomaly.ipynb #40071efc
 def _scores(model: nn.Module, X: np.ndarray, fn, batch_size: int = 8192) -> np.ndarray:
     "`fn(model, x)` for every batch `x` of `X`, through `training.predict` (fp32, no gradients), as one array."
     return predict(model, batch_loader(np.asarray(X, np.float32), batch_size=batch_size), forward_fn=lambda m, b: (None, fn(m, b[0]), None))[0]
@@ -232,7 +232,7 @@ class LSTMAutoencoder(nn.Module):
         y, _ = self._rnn(self.decoder, z.unsqueeze(1).expand(-1, x.shape[1], -1).contiguous())
         return self.out(y)
 
-# %% ../nbs/30_anomaly.ipynb #49ff5114
+# %% ../nbs/30_anomaly.ipynb #f2f5eccf
 def flow_windows(X: np.ndarray, window: int, stride: int | None = None) -> np.ndarray:
     "Cut a time-ordered (n, f) matrix of flows into (n_windows, window, f) windows; the tail is padded by repeating the last row."
     stride = stride or window
@@ -247,7 +247,7 @@ def window_labels(y: np.ndarray, window: int, stride: int | None = None) -> np.n
     "A window is an attack window if any of its flows is an attack."
     return flow_windows(np.asarray(y).reshape(-1, 1), window, stride)[:, :, 0].max(1)
 
-# %% ../nbs/30_anomaly.ipynb #433c8433
+# %% ../nbs/30_anomaly.ipynb #eb3e1613
 def train_lstm_autoencoder(X_normal_seq: np.ndarray, # time-ordered normal training flows, preprocessed: (n, n_features)
                            X_val_seq: np.ndarray | None = None, # time-ordered validation flows (normal and attack)
                            y_val_seq=None, # their 0/1 labels (a window with any attack is an attack window)
@@ -275,7 +275,7 @@ def train_lstm_autoencoder(X_normal_seq: np.ndarray, # time-ordered normal train
                max_steps_per_epoch=max_steps_per_epoch)
     return model.cpu().eval(), hist
 
-# %% ../nbs/30_anomaly.ipynb #49bdd07b
+# %% ../nbs/30_anomaly.ipynb #ae3678d0
 def lstm_flow_scores(model: nn.Module, X_seq: np.ndarray, window: int = 16) -> np.ndarray:
     "Per-flow anomaly score: the flow's squared reconstruction error inside its (non-overlapping) window."
     n = len(X_seq)
@@ -458,7 +458,7 @@ class AnomalyPipeline:
         model = Autoencoder(**d["model"]); model.load_state_dict(load_file(str(path/"model.safetensors")))
         return cls(FlowPreprocessor.from_dict(d["preprocessor"]), model, d["threshold"], d["err_stats"], d.get("meta"))
 
-# %% ../nbs/30_anomaly.ipynb #81c36a76
+# %% ../nbs/30_anomaly.ipynb #18d13abb
 def score_flows(df: pd.DataFrame, pipeline: "AnomalyPipeline | str | Path") -> pd.DataFrame:
     "Score raw flows with a fitted pipeline (or the path of a saved one)."
     if not isinstance(pipeline, AnomalyPipeline): pipeline = AnomalyPipeline.load(pipeline)
@@ -510,7 +510,7 @@ def _run_data(ctx: RunContext):
                         f"{len(sp.train_normal)} normal training flows); need normal and attack flows in every part")
     return data, sp, FlowPreprocessor().fit(sp.train_normal)
 
-# %% ../nbs/30_anomaly.ipynb #91d04749
+# %% ../nbs/30_anomaly.ipynb #2861a8a2
 @dataclass
 class _Matrices:
     "The model matrices of one split: normal training flows, validation and test flows, their labels, the test categories."
@@ -547,7 +547,7 @@ def _deep_detectors(ctx: RunContext, m: _Matrices, with_lstm: bool):
             evals.append(m.evaluate("lstm_autoencoder", lambda X: lstm_flow_scores(lstm, X)))
     return evals, ae, hist, stats
 
-# %% ../nbs/30_anomaly.ipynb #e3679bdc
+# %% ../nbs/30_anomaly.ipynb #89639aa3
 def _reference_forest(ctx: RunContext, pre: FlowPreprocessor, sp: Splits):
     "The Random Forest reference on all training flows, or on a seeded subsample above `REFERENCE_MAX_ROWS` (said in one line)."
     ref = reference_subsample(sp.train, REFERENCE_MAX_ROWS, ctx.seed)
@@ -567,7 +567,7 @@ def _save_outputs(ctx: RunContext, data: UNSWData, sp: Splits, ref: pd.DataFrame
         atomic_write_json(out/"ablation.json", tab.reset_index().to_dict(orient="records"))
     pipeline.save(out/"pipeline")
 
-# %% ../nbs/30_anomaly.ipynb #2f99ec23
+# %% ../nbs/30_anomaly.ipynb #86eb5fb9
 @register_project("anomaly", help="UNSW-NB15 network anomaly detection: Isolation Forest, autoencoder (bf16), LSTM autoencoder, Random Forest reference",
                   add_args=_add_args)
 def run_anomaly(ctx: RunContext) -> dict:
