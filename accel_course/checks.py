@@ -29,6 +29,7 @@ def _last_line(path, tail: int = 1 << 16) -> tuple[bytes, bool]:
         f.seek(max(0, size - tail)); buf = f.read()
     return buf.rstrip(b"\r\n").rsplit(b"\n", 1)[-1].rstrip(b"\r"), buf.endswith((b"\n", b"\r"))
 
+# %% ../nbs/04_checks.ipynb #e0584cd7
 class _CheckerBase:
     "Where a table came from, and how to report its first bad row (file, column, 1-based line, value)."
     def __init__(self, df: pd.DataFrame, path=None, header: bool = True, ncols: int | None = None):
@@ -57,7 +58,6 @@ class _CheckerBase:
             msg += ("; it is the last line" if i == len(bad) - 1 else f"; the last line ({self.line(len(bad) - 1)}) fails too")
             msg += " and has no line break: the file looks truncated"
         raise DataError(msg)
-
 
 # %% ../nbs/04_checks.ipynb #36a36ba9
 class Checker(_CheckerBase):
