@@ -18,9 +18,8 @@ from .core import (pick, seed_everything, DataError, resolve_source, announce_so
                                atomic_dir, RunContext, register_project, is_main_process, best_model,
                                evaluate_at_val_threshold, auc_roc_metric)
 from .anomaly_data import *                 # schema, cleaning, CSV readers, splits, preprocessing
-from .anomaly_data import _first_line, _canon_full_name
+from .anomaly_data import _first_line
 from .anomaly_traffic import *              # the offline traffic generator
-from .anomaly_traffic import _concat_groups, _last100_count
 
 # %% auto #0
 __all__ = ['REFERENCE_MAX_ROWS', 'AE_SAMPLE_BUDGET', 'LSTM_WINDOW_BUDGET', 'load_unsw', 'fit_isolation_forest', 'iforest_scores',

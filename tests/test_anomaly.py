@@ -9,6 +9,7 @@ import pytest
 
 from accel_course.core import DataError, RunContext, run_project, validate_metrics
 from accel_course import anomaly as an
+from accel_course import anomaly_data as ad   # the private helpers tested here
 
 from _real import SHARED_DATA, needs
 
@@ -79,7 +80,7 @@ def test_bom_and_crlf_files_load_like_plain_ones(tmp_path):
 def test_features_file_names_latin1():
     names = an.read_feature_names(FEATURES)
     assert len(names) == 49 and names[0] == "srcip" and names[-1] == "Label" and "ct_src_ ltm" in names
-    assert [an._canon_full_name(n) for n in names] == [an._canon_full_name(n) for n in an.FULL_COLUMNS]
+    assert [ad._canon_full_name(n) for n in names] == [ad._canon_full_name(n) for n in an.FULL_COLUMNS]
 
 
 def _full_rows(names, rows):

@@ -9,6 +9,7 @@ import pytest
 
 from accel_course.core import DataError, RunContext, run_project
 from accel_course import anomaly as an
+from accel_course import anomaly_data as ad, anomaly_traffic as at   # the private helpers tested here
 from _real import torchrun
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,14 +37,14 @@ def test_last100_count_matches_the_definition():
     rng = np.random.default_rng(0)
     keys = rng.integers(0, 7, 3000)
     naive = np.array([(keys[max(0, i - 99):i + 1] == keys[i]).sum() for i in range(len(keys))])
-    assert np.array_equal(an._last100_count(keys), naive)
-    assert np.array_equal(an._last100_count(keys.astype(str)), naive)
+    assert np.array_equal(at._last100_count(keys), naive)
+    assert np.array_equal(at._last100_count(keys.astype(str)), naive)
 
 
 def test_concat_groups_reproduce_text_keys_collisions_included():
     a_text = np.array(["59.166.0.1", "59.166.0.12", "10.0.0.2"])
     a = np.array([0, 1, 2, 0, 1]); b = np.array([23, 3, 23, 5, 23])
-    g = an._concat_groups(a, a_text, b)
+    g = at._concat_groups(a, a_text, b)
     txt = np.char.add(a_text[a], b.astype(str))               # "59.166.0.1"+"23" == "59.166.0.12"+"3"
     want = np.unique(txt, return_inverse=True)[1]
     assert np.array_equal(g, want) and g[0] == g[1] and g[0] != g[4]
@@ -62,7 +63,7 @@ def test_preprocessor_same_matrix_for_categorical_and_text_columns():
 def _full_csv(path, n=1000, seed=0, bad_row=None):
     d = an.generate_traffic(n, seed=seed).df
     names = list(an.FULL_COLUMNS)
-    canon = [an._canon_full_name(c) for c in names]
+    canon = [ad._canon_full_name(c) for c in names]
     out = pd.DataFrame({nm: (d[c] if c in d else 0) for nm, c in zip(names, canon)})
     out["attack_cat"] = out["attack_cat"].astype(str).replace("Normal", "")
     if bad_row is not None: out["Spkts"] = out["Spkts"].astype(object); out.loc[bad_row, "Spkts"] = -4
