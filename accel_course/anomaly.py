@@ -23,12 +23,12 @@ from .anomaly_traffic import *              # the offline traffic generator
 
 # %% auto #0
 __all__ = ['REFERENCE_MAX_ROWS', 'AE_SAMPLE_BUDGET', 'LSTM_WINDOW_BUDGET', 'load_unsw', 'fit_isolation_forest', 'iforest_scores',
-           'Evaluation', 'evaluate_detector', 'results_table', 'Autoencoder', 'ae_forward', 'BatchTensorDataset',
-           'batch_loader', 'train_autoencoder', 'feature_errors', 'reconstruction_errors', 'error_stats',
-           'standardized_errors', 'LSTMAutoencoder', 'flow_windows', 'window_labels', 'train_lstm_autoencoder',
-           'lstm_flow_scores', 'fit_random_forest', 'plot_curves', 'plot_per_category', 'plot_timeline',
-           'fp_fn_analysis', 'feature_group_ablation', 'plot_ablation', 'cv_vs_holdout', 'AnomalyPipeline',
-           'score_flows', 'reference_subsample', 'budget_epochs', 'run_anomaly']
+           'Evaluation', 'evaluate_detector', 'results_table', 'Autoencoder', 'ae_forward', 'train_autoencoder',
+           'feature_errors', 'reconstruction_errors', 'error_stats', 'standardized_errors', 'LSTMAutoencoder',
+           'flow_windows', 'window_labels', 'train_lstm_autoencoder', 'lstm_flow_scores', 'fit_random_forest',
+           'plot_curves', 'plot_per_category', 'plot_timeline', 'fp_fn_analysis', 'feature_group_ablation',
+           'plot_ablation', 'cv_vs_holdout', 'AnomalyPipeline', 'score_flows', 'reference_subsample', 'budget_epochs',
+           'run_anomaly']
 
 # %% ../nbs/30_anomaly.ipynb #6415b2ce
 _PARTITION_NAMES = ("UNSW_NB15_training-set.csv", "UNSW_NB15_testing-set.csv")
@@ -115,7 +115,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from .training import fit, predict, torch_threads
+from .training import fit, predict, torch_threads, array_loader
 
 # %% ../nbs/30_anomaly.ipynb #37a01508
 class Autoencoder(nn.Module):
@@ -139,21 +139,6 @@ def ae_forward(model, batch):
     w = (y == 0).float()
     return (err * w).sum() / w.sum().clamp(min=1.0), err, y
 
-# %% ../nbs/30_anomaly.ipynb #6b372310
-class BatchTensorDataset(TensorDataset):
-    "A `TensorDataset` that fetches a whole batch with one indexing op (`__getitems__`) instead of one row at a time."
-    def __getitems__(self, idx):
-        i = torch.as_tensor(idx)
-        return tuple(t[i] for t in self.tensors)
-
-def _stacked(b): return b        # the batch is already stacked
-
-def batch_loader(*arrays, batch_size: int = 256, shuffle: bool = False, seed: int = 0) -> DataLoader:
-    "Like `training.array_loader` (same batches), but each batch is fetched with one indexing op: much faster for small models."
-    ts = [torch.from_numpy(np.require(a, requirements=["C", "W"])) for a in arrays]   # pandas 3 hands out read-only arrays
-    g = torch.Generator().manual_seed(seed) if shuffle else None
-    return DataLoader(BatchTensorDataset(*ts), batch_size=batch_size, shuffle=shuffle, generator=g, collate_fn=_stacked)
-
 # %% ../nbs/30_anomaly.ipynb #8ee75602
 def train_autoencoder(X_normal: np.ndarray, # normal training flows, preprocessed: (n, n_features)
                       X_val: np.ndarray | None = None, # validation flows (normal and attack): loss and AUC per epoch
@@ -175,8 +160,8 @@ def train_autoencoder(X_normal: np.ndarray, # normal training flows, preprocesse
     seed_everything(seed)
     model = model or Autoencoder(X_normal.shape[-1])
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    tr = batch_loader(np.asarray(X_normal, np.float32), np.zeros(len(X_normal), np.int64), batch_size=batch_size, shuffle=True, seed=seed)
-    va = None if X_val is None else batch_loader(np.asarray(X_val, np.float32), np.asarray(y_val, np.int64), batch_size=4096)
+    tr = array_loader(np.asarray(X_normal, np.float32), np.zeros(len(X_normal), np.int64), batch_size=batch_size, shuffle=True, seed=seed)
+    va = None if X_val is None else array_loader(np.asarray(X_val, np.float32), np.asarray(y_val, np.int64), batch_size=4096)
     steps = len(tr) if max_steps_per_epoch is None else min(len(tr), max_steps_per_epoch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * steps))
     hist = fit(model, opt, tr, va, forward_fn=ae_forward, metrics={"auc_roc": auc_roc_metric}, scheduler=sched, epochs=epochs,
@@ -187,7 +172,7 @@ def train_autoencoder(X_normal: np.ndarray, # normal training flows, preprocesse
 # %% ../nbs/30_anomaly.ipynb #40071efc
 def _scores(model: nn.Module, X: np.ndarray, fn, batch_size: int = 8192) -> np.ndarray:
     "`fn(model, x)` for every batch `x` of `X`, through `training.predict` (fp32, no gradients), as one array."
-    return predict(model, batch_loader(np.asarray(X, np.float32), batch_size=batch_size), forward_fn=lambda m, b: (None, fn(m, b[0]), None))[0]
+    return predict(model, array_loader(np.asarray(X, np.float32), batch_size=batch_size), forward_fn=lambda m, b: (None, fn(m, b[0]), None))[0]
 
 def feature_errors(model: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     "Per-flow, per-feature squared reconstruction errors in fp32, shape (n, n_features)."
@@ -264,10 +249,10 @@ def train_lstm_autoencoder(X_normal_seq: np.ndarray, # time-ordered normal train
     Xw = flow_windows(np.asarray(X_normal_seq, np.float32), window, max(1, window // 2))
     va = None
     if X_val_seq is not None:
-        va = batch_loader(flow_windows(np.asarray(X_val_seq, np.float32), window), window_labels(y_val_seq, window).astype(np.int64), batch_size=4096)
+        va = array_loader(flow_windows(np.asarray(X_val_seq, np.float32), window), window_labels(y_val_seq, window).astype(np.int64), batch_size=4096)
     seed_everything(seed)                       # before the weights are drawn: the same seed gives the same model
     model = LSTMAutoencoder(X_normal_seq.shape[1])
-    tr = batch_loader(Xw, np.zeros(len(Xw), np.int64), batch_size=batch_size, shuffle=True, seed=seed)
+    tr = array_loader(Xw, np.zeros(len(Xw), np.int64), batch_size=batch_size, shuffle=True, seed=seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     hist = fit(model, opt, tr, va, forward_fn=ae_forward, metrics={"auc_roc": auc_roc_metric}, epochs=epochs,
                mixed_precision=mixed_precision, seed=seed, verbose=verbose, progress=False, clip_grad_norm=1.0,

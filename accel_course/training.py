@@ -22,7 +22,8 @@ from .core import fast_mode, pick, atomic_write_json, is_main_process, follow_um
 # %% auto #0
 __all__ = ['toy_regression', 'make_mlp', 'probe_precision', 'FitConfig', 'NonFiniteLossError', 'History',
            'reset_accelerate_state', 'make_accelerator', 'default_forward', 'CancelFitException', 'Callback',
-           'FitState', 'fit', 'torch_threads', 'predict', 'array_loader', 'array_loaders', 'predict_array']
+           'FitState', 'fit', 'torch_threads', 'predict', 'BatchTensorDataset', 'array_loader', 'array_loaders',
+           'predict_array']
 
 # %% ../nbs/01_training.ipynb #bd90e312
 def toy_regression(n: int = 2048, d: int = 8, noise: float = 0.1, seed: int = 0):
@@ -504,14 +505,20 @@ def predict(model: nn.Module, dl, mixed_precision: str | None = None, forward_fn
 
 # %% ../nbs/01_training.ipynb #bb1de59e
 def _as_tensor(a) -> torch.Tensor:
-    t = a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a))
+    t = a if isinstance(a, torch.Tensor) else torch.from_numpy(np.require(np.asarray(a), requirements=["C", "W"]))  # pandas may hand out read-only arrays
     return t.float() if t.is_floating_point() else t
+
+class BatchTensorDataset(TensorDataset):
+    "A `TensorDataset` that fetches a whole batch with one indexing op (`__getitems__`), not one row at a time."
+    def __getitems__(self, idx): i = torch.as_tensor(idx); return tuple(t[i] for t in self.tensors)
+
+def _stacked(batch): return batch   # `__getitems__` already returns the stacked batch
 
 def array_loader(X, y=None, *, batch_size: int = 256, shuffle: bool = False, seed: int | None = None) -> DataLoader:
     "A `DataLoader` over arrays or tensors: `(x, y)` batches, or `(x,)` without `y`; float arrays as float32."
-    ds = TensorDataset(*[_as_tensor(a) for a in ((X,) if y is None else (X, y))])
+    ds = BatchTensorDataset(*[_as_tensor(a) for a in ((X,) if y is None else (X, y))])
     g = torch.Generator().manual_seed(seed) if (shuffle and seed is not None) else None
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g)
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g, collate_fn=_stacked)
 
 def array_loaders(X_train, y_train, X_valid=None, y_valid=None, *, batch_size: int = 64, valid_batch_size: int = 512,
                   seed: int | None = None) -> tuple[DataLoader, DataLoader | None]:
