@@ -184,8 +184,8 @@ def resolve_source(project: str, # the project's name, for messages
     if s == "auto":
         hit = find_data(*patterns) if patterns else None
         if hit is not None: return Source("file", hit, why="source='auto' found it under the data roots")
-        roots = ", ".join(str(r) for r in data_roots())
-        return Source("offline", why=f"source='auto': no real copy under {roots}, so {offline}")
+        return Source("offline", why=f"source='auto': no real copy under ${DATA_ENV}, ./data or ~/.cache/accel_course/data, "
+                                     f"so {offline}")
     if s in OFFLINE_SOURCES: return Source("offline", why=f"source={s!r}")
     if s == "kaggle":
         if kaggle is None: raise DataError(f"source='kaggle': {project} has no Kaggle copy; pass a path, 'auto' or 'sample'")
