@@ -115,7 +115,7 @@ def comma_list(s: str) -> str:
     return ",".join(items)
 
 # options that projects add with a plain type=int/float/str: checked by name (dest) when the parser is built
-_OPTION_TYPES = {"epochs": positive_int, "window": positive_int, "rows": positive_int, "max_length": positive_int,
+_OPTION_TYPES = {"epochs": positive_int, "window": positive_int, "rows": positive_int, "max_rows": positive_int, "max_steps": positive_int, "max_length": positive_int,
                  "batch_size": positive_int, "k": positive_int, "num_layers": positive_int, "folds": _int_in(2, what="an integer >= 2"),
                  "lr": positive_float, "models": comma_list, "seed": seed_int, "source": non_empty, "out": non_empty,
                  "azure_source": non_empty, "model": non_empty, "port": _int_in(1, 65535, what="a port in [1, 65535]"),
