@@ -69,7 +69,7 @@ def load_predictor(model_dir, # a folder written by chapter 20's `save_classifie
                    max_length: int | None = None, # None: the trained one, else FALLBACK_MAX_LENGTH
                    warmup: bool = True, # one prediction at load time
                   ) -> SentimentPredictor:
-    "Load a model folder once (`SentimentModel.load`: checked, safetensors only), warmed up, for serving."
+    "Load a model folder once (SentimentModel.load: checked, safetensors only), warmed up, for serving."
     return SentimentPredictor.load(model_dir, device=device, batch_size=batch_size, max_length=max_length, warmup=warmup)
 
 # %% ../nbs/21_serve.ipynb #54a1f46f
