@@ -211,8 +211,12 @@ class ProbaEnsemble:
 def refit_ensemble(train: pd.DataFrame, # the training reviews
                    poolings: Sequence[str] = ("cls", "mean"), # one member per pooling ...
                    seeds: Sequence[int] = (42,), # ... and per seed
+                   with_selection: bool = False, # also average each selection run (`<name>_sel`): a free extra member
                    **kw, # `refit_finetune` options (lr, epochs, patience, num_layers, ...)
                   ) -> ProbaEnsemble:
-    "One `refit_finetune` per (pooling, seed), named like `cls_s42`; their class probabilities are averaged."
+    """One `refit_finetune` per (pooling, seed), named like `cls_s42`; their class probabilities are averaged. With
+    `with_selection`, each selection run (trained on 90%, early-stopped) joins as a member too, at no extra training."""
     if not poolings or not seeds: raise ValueError("refit_ensemble needs at least one pooling and one seed")
-    return ProbaEnsemble({f"{p}_s{s}": refit_finetune(train, pooling=p, seed=s, **kw) for p in poolings for s in seeds})
+    refits = {f"{p}_s{s}": refit_finetune(train, pooling=p, seed=s, **kw) for p in poolings for s in seeds}
+    sel = {f"{k}_sel": r.selection for k, r in refits.items()} if with_selection else {}
+    return ProbaEnsemble({**refits, **sel})

