@@ -6,7 +6,7 @@ Docs: https://accel-course.github.io/accel_course/anomaly_data.html.md"""
 
 # %% ../nbs/29_anomaly_data.ipynb #3b27a456
 from __future__ import annotations
-import gzip, warnings, zlib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .core import DataError, read_table, require_columns, require_numeric
+from .core import DataError, csv_errors, open_data, read_table, read_table_chunks, require_columns, require_numeric
 from .checks import Checker   # vectorised column checks whose errors name file, column and line
 
 # %% auto #0
@@ -212,30 +212,9 @@ def identify_partition(df: pd.DataFrame) -> str:
 # %% ../nbs/29_anomaly_data.ipynb #8ad7e29e
 _BOM = b"\xef\xbb\xbf"   # the UTF-8 byte-order mark the distributed CSVs start with
 
-def _read_gz(path, fn, **kw):
-    "`fn(**kw)` on a gzip-compressed file; a damaged or cut-short archive becomes a `DataError` naming the file."
-    try: return fn(**kw)
-    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        raise DataError(f"{path}: the gzip archive is damaged or truncated ({type(e).__name__}: {e}); "
-                        "download it again") from None
-
-def _read_csv(path: Path, required=(), what="", **kw) -> pd.DataFrame:
-    "`read_table`, also for `.gz` files (which it refuses as binary)."
-    if path.suffix.lower() != ".gz": return read_table(path, required=required, what=what, **kw)
-    try: df = _read_gz(path, pd.read_csv, filepath_or_buffer=path, compression="gzip", **kw)
-    except pd.errors.EmptyDataError: raise DataError(f"{path}: file has no data") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as e: raise DataError(f"{path}: could not be parsed as CSV: {e}") from None
-    if len(df) == 0: raise DataError(f"{path}: has a header but no data rows")
-    require_columns(df, required, path, what)
-    return df
-
-# %% ../nbs/29_anomaly_data.ipynb #07189bc0
 def _first_line(path) -> tuple[str, bool]:
     "First line of a file (`.gz` too) as text (latin-1, CR/LF removed, a UTF-8 byte-order mark dropped) and whether it had the mark."
-    opener = gzip.open if Path(path).suffix.lower() == ".gz" else open
-    def first():
-        with opener(path, "rb") as f: return f.readline()
-    raw = _read_gz(path, first)
+    with csv_errors(path), open_data(path) as f: raw = f.readline()
     bom = raw.startswith(_BOM)
     return raw[len(_BOM) if bom else 0:].decode("latin-1").rstrip("\r\n"), bom
 
@@ -247,7 +226,7 @@ def _name_hint(path) -> str:
 def load_partition_csv(path, max_rows: int | None = None) -> UNSWData:
     "Load one partition CSV (45 columns with a header); identify the partition by content and warn on a name mismatch."
     path = Path(path)   # as distributed: UTF-8 with a byte-order mark and CRLF line ends ("utf-8-sig" drops the mark)
-    df = _read_csv(path, required=PARTITION_COLUMNS, what="a UNSW-NB15 partition CSV has 45 columns",
+    df = read_table(path, required=PARTITION_COLUMNS, what="a UNSW-NB15 partition CSV has 45 columns",
                     encoding="utf-8-sig", low_memory=False)
     fixes, notes = {}, []
     df = clean_flows(df, fixes, path)
@@ -291,21 +270,10 @@ def _canon_full_name(n: str) -> str:
 CHUNK_ROWS = 250_000   # rows per chunk when streaming a full CSV (about 40 MB of text at a time)
 
 def _csv_chunks(path: Path, chunksize: int, **kw):
-    "Stream `(chunk, is_last)` from a CSV (`.gz` too): never the whole file in memory; failures become `DataError`s."
-    gz = path.suffix.lower() == ".gz"
-    with (gzip.open if gz else open)(path, "rb") as f: head = _read_gz(path, f.read, size=4096) if gz else f.read(4096)
-    if not head: raise DataError(f"{path}: file is empty, expected a headerless 49-column UNSW-NB15 CSV")
-    if not gz and (b"\x00" in head or head[:4] in (b"PK\x03\x04", b"\x89PNG", b"%PDF") or head[:2] == b"\x1f\x8b"):
-        raise DataError(f"{path}: is not a text CSV file (binary content); expected comma-separated text")
-    def chunks():
-        try: yield from pd.read_csv(path, compression="gzip" if gz else None, chunksize=chunksize, **kw)
-        except pd.errors.EmptyDataError: raise DataError(f"{path}: file has no data") from None
-        except (pd.errors.ParserError, UnicodeDecodeError) as e: raise DataError(f"{path}: could not be parsed as CSV: {e}") from None
-        except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-            raise DataError(f"{path}: the gzip archive is damaged or truncated ({type(e).__name__}: {e}); download it again") from None
+    "Stream `(chunk, is_last)` from a CSV (`.gz` too) with the kit's `read_table_chunks`: never the whole file in memory."
     prev = None
-    for ch in chunks():      # one chunk of look-ahead, to know which is the last
-        if prev is not None: yield prev, False
+    for ch in read_table_chunks(path, chunksize, expected="a headerless 49-column UNSW-NB15 CSV", **kw):
+        if prev is not None: yield prev, False   # one chunk of look-ahead, to know which is the last
         prev = ch
     if prev is None or len(prev) == 0: raise DataError(f"{path}: file has no data rows")
     yield prev, True

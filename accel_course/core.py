@@ -6,7 +6,7 @@ Docs: https://accel-course.github.io/accel_course/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #f2dfc5bb
 from __future__ import annotations
-import os, sys, json, time, math, shutil, socket, tempfile, random, contextlib, importlib
+import os, sys, json, gzip, zlib, time, math, shutil, socket, tempfile, random, contextlib, importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -14,14 +14,15 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['FAST_ENV', 'DATA_ENV', 'OFFLINE_SOURCES', 'METRICS_KEYS', 'PROJECTS', 'fast_mode', 'pick', 'seed_everything',
-           'DataError', 'require_columns', 'require_numeric', 'read_table', 'data_roots', 'find_data',
-           'announce_source', 'Source', 'require_file', 'kaggle_download', 'resolve_source', 'env_vars',
-           'current_umask', 'follow_umask', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json',
-           'replace_dir', 'atomic_dir', 'save_figure', 'validate_metrics', 'best_model', 'write_metrics',
-           'is_main_process', 'RunContext', 'Project', 'register_project', 'available_projects', 'get_project',
-           'run_project', 'regression_metrics', 'binary_metrics', 'best_f1_threshold', 'evaluate_at_val_threshold',
-           'accuracy_metric', 'f1_macro_metric', 'auc_roc_metric', 'pr_auc_metric', 'rmse_metric']
+__all__ = ['FAST_ENV', 'GZIP_MAGIC', 'DATA_ENV', 'OFFLINE_SOURCES', 'METRICS_KEYS', 'PROJECTS', 'fast_mode', 'pick',
+           'seed_everything', 'DataError', 'require_columns', 'require_numeric', 'is_gzip', 'open_data', 'csv_errors',
+           'read_table', 'read_table_chunks', 'data_roots', 'find_data', 'announce_source', 'Source', 'require_file',
+           'kaggle_download', 'resolve_source', 'env_vars', 'current_umask', 'follow_umask', 'atomic_write_bytes',
+           'atomic_write_text', 'atomic_write_json', 'replace_dir', 'atomic_dir', 'save_figure', 'validate_metrics',
+           'best_model', 'write_metrics', 'is_main_process', 'RunContext', 'Project', 'register_project',
+           'available_projects', 'get_project', 'run_project', 'regression_metrics', 'binary_metrics',
+           'best_f1_threshold', 'evaluate_at_val_threshold', 'accuracy_metric', 'f1_macro_metric', 'auc_roc_metric',
+           'pr_auc_metric', 'rmse_metric']
 
 # %% ../nbs/00_core.ipynb #f3d10ee7
 FAST_ENV = "ACCEL_COURSE_FAST"
@@ -84,24 +85,57 @@ def require_numeric(df, columns: Iterable[str], path=None) -> None:
 
 
 # %% ../nbs/00_core.ipynb #9e58073e
-def read_table(path, *, required: Iterable[str] = (), numeric: Iterable[str] = (), what: str = "", **kw):
-    "Read a CSV-like file with pandas, turning the usual failures into `DataError`s that name the file."
-    import pandas as pd
+GZIP_MAGIC = b"\x1f\x8b"   # the first two bytes of every gzip file
+
+def is_gzip(path) -> bool:
+    "True for a gzip-compressed file: a `.gz` name, or the gzip magic bytes at its start whatever its name."
     p = Path(path)
+    if p.suffix.lower() == ".gz": return True
+    with open(p, "rb") as fh: return fh.read(2) == GZIP_MAGIC
+
+def open_data(path):
+    "Open `path` to read bytes; a gzip file is decompressed on the fly (never the whole file in memory)."
+    return (gzip.open if is_gzip(path) else open)(path, "rb")
+
+@contextlib.contextmanager
+def csv_errors(path, expected: str = "a CSV with a header row"):
+    "Turn what pandas, gzip and zlib raise while reading `path` into `DataError`s that name the file."
+    import pandas as pd
+    try: yield
+    except pd.errors.EmptyDataError: raise DataError(f"{path}: file has no data, expected {expected}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e: raise DataError(f"{path}: could not be parsed as CSV: {e}") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:   # a cut-short archive fails deep inside pandas' reader
+        raise DataError(f"{path}: the gzip archive is damaged or truncated ({type(e).__name__}: {e}); download it again") from None
+
+# %% ../nbs/00_core.ipynb #a7c2e1d0
+_BINARY_MAGIC = (b"PK\x03\x04", b"\x89PNG", b"%PDF", GZIP_MAGIC)   # zip, PNG, PDF, gzip inside gzip
+
+def _check_csv_file(p: Path, expected: str) -> str:
+    "Check `p` is a non-empty text file, plain or gzip, from its first 4 KB (full files can be GBs); pandas' `compression`."
     if not p.exists(): raise DataError(f"{p}: file not found")
     if p.is_dir(): raise DataError(f"{p}: is a folder, expected a CSV file")
-    if p.stat().st_size == 0: raise DataError(f"{p}: file is empty, expected a CSV with a header row")
-    with open(p, "rb") as fh: head = fh.read(4096)   # the first bytes only: full files can be GBs
-    if b"\x00" in head or head[:4] in (b"PK\x03\x04", b"\x89PNG", b"%PDF") or head[:2] == b"\x1f\x8b":
+    if p.stat().st_size == 0: raise DataError(f"{p}: file is empty, expected {expected}")
+    with csv_errors(p, expected), open_data(p) as fh: head = fh.read(4096)
+    if not head: raise DataError(f"{p}: file is empty, expected {expected}")
+    if b"\x00" in head or head.startswith(_BINARY_MAGIC):
         raise DataError(f"{p}: is not a text CSV file (binary content); expected comma-separated text")
-    try: df = pd.read_csv(p, **kw)
-    except pd.errors.EmptyDataError: raise DataError(f"{p}: file has no data, expected a CSV with a header row") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as e: raise DataError(f"{p}: could not be parsed as CSV: {e}") from None
+    return "gzip" if is_gzip(p) else "infer"
+
+def read_table(path, *, required: Iterable[str] = (), numeric: Iterable[str] = (), what: str = "", **kw):
+    "Read a CSV-like file (plain or gzip) with pandas, turning the usual failures into `DataError`s that name the file."
+    import pandas as pd
+    p = Path(path); kw.setdefault("compression", _check_csv_file(p, "a CSV with a header row"))
+    with csv_errors(p): df = pd.read_csv(p, **kw)
     if len(df) == 0: raise DataError(f"{p}: has a header but no data rows")
     require_columns(df, required, p, what)
     require_numeric(df, numeric, p)
     return df
 
+def read_table_chunks(path, chunksize: int, *, expected: str = "a CSV with a header row", **kw):
+    "Stream a CSV (plain or gzip) as DataFrames of `chunksize` rows, never the whole file in memory, with `read_table`'s errors."
+    import pandas as pd
+    p = Path(path); kw.setdefault("compression", _check_csv_file(p, expected))
+    with csv_errors(p, expected), pd.read_csv(p, chunksize=chunksize, **kw) as reader: yield from reader
 
 # %% ../nbs/00_core.ipynb #3c9ecbd7
 DATA_ENV = "ACCEL_COURSE_DATA"
