@@ -189,6 +189,9 @@ def make_svm(features, seed: int = 0, C: float = 1.0):
 # %% ../nbs/11_maintenance.ipynb #b13f4c4d
 def scores_of(model, X) -> np.ndarray:
     "A score that ranks failures high: P(failure) if the model has it, else the SVM's decision function."
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    if getattr(final, "n_jobs", None) not in (None, 1):   # a forest's threads add the trees' votes in any order:
+        final.set_params(n_jobs=1)                       # the last bits of a score would change run to run
     if hasattr(model, "predict_proba"):
         try: return model.predict_proba(X)[:, 1]
         except AttributeError: pass
@@ -446,8 +449,8 @@ def azure_forest(tab: pd.DataFrame, # `azure_tabular` output
     y = tab["fail_next"]
     rf = RandomForestClassifier(n_estimators=n_estimators, class_weight="balanced_subsample", min_samples_leaf=3,
                                 n_jobs=2, random_state=seed).fit(tab.iloc[tr][feats], y.iloc[tr])
-    return rf, evaluate_scores(y.iloc[va].to_numpy(), rf.predict_proba(tab.iloc[va][feats])[:, 1],
-                               y.iloc[te].to_numpy(), rf.predict_proba(tab.iloc[te][feats])[:, 1])
+    return rf, evaluate_scores(y.iloc[va].to_numpy(), scores_of(rf, tab.iloc[va][feats]),
+                               y.iloc[te].to_numpy(), scores_of(rf, tab.iloc[te][feats]))
 
 # %% ../nbs/11_maintenance.ipynb #f5a65249
 def comparison_table(results: dict) -> pd.DataFrame:
