@@ -20,7 +20,10 @@ selection runs (the same seeded run, not trained twice). Offline checkpoint: PyP
 Not a test: it prints the per-fold and mean +- std (over folds, ddof=1) scores measured in this run.
 Targets (issue 14): best fine-tuned >= 0.94 accuracy on the UCI amazon sentences, and >= 3 points above TF-IDF + LR
 on every real review set tried. Runtime: each fine-tuned model trains k times (about 1-2 min a fold on 2 idle cores
-for the 1,000 UCI sentences).
+for the 1,000 UCI sentences); refit_* train twice a fold (selection + refit): 200-420 s a fold with one thread at
+load average 5-7 for `--methods tfidf_lr,refit_ens,refit_cls,finetuned_cls --ens-poolings cls --ens-with-selection`.
+On very small sets (200 reviews: 9 steps an epoch) keep --patience 2: with 1, early stopping ended runs whose
+holdout had not left the majority class yet.
 """
 import argparse, os, sys, time
 from pathlib import Path
