@@ -66,6 +66,8 @@ def main(argv=None):
     ap.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch (smoke runs only)")
     ap.add_argument("--mixed-precision", default="no")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--save-probas", default=None, help="write every model's (and every refit_ens member's) out-of-fold "
+                    "P(last label) to this CSV, for benchmarks/sentiment_combine.py")
     a = ap.parse_args(argv)
     if not Path(a.data).exists(): sys.exit(f"{a.data}: not found; pass --data FILE")
     names = [m for m in a.methods.split(",") if m]
@@ -107,6 +109,7 @@ def main(argv=None):
                          max_steps_per_epoch=a.max_steps, verbose=f == 1)
             return r.predict_proba(te.text)
         return fn
+    member_oof = {}                    # refit_ens member -> out-of-fold P(last label), for --save-probas
     refits = {}                        # (fold, pooling, seed offset) -> Refit: shared by refit_* and finetuned_* (same run)
     def get_refit(tr, f, pooling, off=0):
         key = (f, pooling, off)
@@ -124,7 +127,10 @@ def main(argv=None):
     def ens_fn(tr, te, f):
         members = {f"{p}_s{o}": get_refit(tr, f, p, int(o)) for p in a.ens_poolings.split(",") for o in a.ens_seeds.split(",")}
         if a.ens_with_selection: members.update({f"{k}_sel": r.selection for k, r in list(members.items())})
-        return ProbaEnsemble(members).predict_proba(te.text)
+        ps = ProbaEnsemble(members).member_proba(te.text)
+        pos = df.index.get_indexer(te.index)
+        for k, p in ps.items(): member_oof.setdefault(k, np.full(len(df), np.nan))[pos] = p[:, -1]
+        return np.mean(list(ps.values()), axis=0)
     def setfit_fn(tr, te, f):
         m = setfit(tr, checkpoint=a.model, num_layers=a.num_layers, iterations=a.setfit_iterations, epochs=a.setfit_epochs,
                    lr=a.setfit_lr, batch_size=a.batch_size, quantile=a.quantile, C=a.setfit_c, seed=a.seed + f,
@@ -140,7 +146,16 @@ def main(argv=None):
         if f"finetuned_{p}_full" in names: models[f"finetuned_{p}_full"] = full(p)
     if "setfit" in names: models["setfit"] = setfit_fn
     t0 = time.perf_counter()
-    summary, folds, _ = cross_validate(df, models, d.labels, a.folds, a.seed)
+    summary, folds, oof = cross_validate(df, models, d.labels, a.folds, a.seed)
+    if a.save_probas:                  # atomically: a temp file in the same folder, then rename
+        import pandas as pd
+        from accel_course.sentiment import cv_splits
+        fold_of = np.zeros(len(df), dtype=int)
+        for f, (_, te_i) in enumerate(cv_splits(df.label, a.folds, a.seed), 1): fold_of[te_i] = f
+        out = pd.DataFrame({"fold": fold_of, "label": df.label.to_numpy(),
+                            **{n: p[:, -1] for n, p in oof.items()}, **{f"member:{k}": v for k, v in member_oof.items()}})
+        tmp = Path(a.save_probas).with_suffix(".tmp"); out.to_csv(tmp, index=False); os.replace(tmp, a.save_probas)
+        print(f"out-of-fold probabilities of {len(oof)} models and {len(member_oof)} ensemble members -> {a.save_probas}")
     print(f"\n{a.folds}-fold CV accuracy on {len(df)} reviews of {a.data} ({d.dataset}; {time.perf_counter() - t0:.0f}s), "
           "mean +- std over folds:")
     for name in models:
