@@ -19,7 +19,7 @@ from torch.utils.data import Dataset, DataLoader
 from .core import seed_everything
 from .training import fit
 from .sentiment import (LABELS2, DEFAULT_CHECKPOINT, PadCollator, load_meanpool_classifier, choose_max_length,
-                                    embed, load_classifier, finetune, finetune_recipe)
+                                    embed, load_classifier, load_pooled, finetune, finetune_recipe)
 
 # %% auto #0
 __all__ = ['make_pairs', 'PairData', 'PairCollator', 'mean_pool', 'CosinePairModel', 'contrastive_finetune', 'SetFitClassifier',
@@ -191,8 +191,7 @@ def refit_finetune(train: pd.DataFrame, # the training reviews: all of them trai
     n = int(sel.history.best_epoch or len(sel.history))
     kw = {k: v for k, v in kw.items() if k not in ("quantile", "max_length")}
     seed_everything(seed)
-    loader = load_meanpool_classifier if pooling == "mean" else load_classifier
-    model, tok = loader(checkpoint, labels, kw.get("num_layers"))
+    model, tok = load_pooled(pooling, checkpoint, labels, kw.get("num_layers"))
     final = finetune(train, None, model=model, tokenizer=tok, labels=labels, lr=lr, epochs=n, batch_size=batch_size,
                      max_length=sel.config["max_length"], seed=seed, verbose=verbose, **kw)
     final.config.update(pooling=pooling, selected_epochs=n, selection_best_value=sel.history.best_value)

@@ -188,14 +188,19 @@ def make_svm(features, seed: int = 0, C: float = 1.0):
 
 # %% ../nbs/11_maintenance.ipynb #b13f4c4d
 def scores_of(model, X) -> np.ndarray:
-    "A score that ranks failures high: P(failure) if the model has it, else the SVM's decision function."
+    """A score that ranks failures high: P(failure) if the model has it, else the SVM's decision function. A forest
+    predicts on one thread here (its threads add the trees' votes in any order, so the last bits of a score would
+    change run to run); its own `n_jobs` is restored afterwards."""
     final = model.steps[-1][1] if hasattr(model, "steps") else model
-    if getattr(final, "n_jobs", None) not in (None, 1):   # a forest's threads add the trees' votes in any order:
-        final.set_params(n_jobs=1)                       # the last bits of a score would change run to run
-    if hasattr(model, "predict_proba"):
-        try: return model.predict_proba(X)[:, 1]
-        except AttributeError: pass
-    return model.decision_function(X)
+    n_jobs = getattr(final, "n_jobs", None)
+    if n_jobs not in (None, 1): final.set_params(n_jobs=1)
+    try:
+        if hasattr(model, "predict_proba"):
+            try: return model.predict_proba(X)[:, 1]
+            except AttributeError: pass
+        return model.decision_function(X)
+    finally:
+        if n_jobs not in (None, 1): final.set_params(n_jobs=n_jobs)
 
 # %% ../nbs/11_maintenance.ipynb #3989c52a
 def fit_tabular(make, # a model maker such as `make_rf`: make(features, seed=...) -> an unfitted Pipeline

@@ -30,8 +30,9 @@ from .sentiment_model import _DEFAULT_ALIASES, _quiet_transformers
 # %% auto #0
 __all__ = ['CV_THRESHOLD', 'spacy_nlp', 'SpacyTokenizer', 'ReviewTfidf', 'tfidf_lr', 'classification_metrics', 'review_tokens',
            'FineTuned', 'adamw_param_groups', 'finetune', 'sentiment_job', 'hp_search', 'cv_splits', 'cross_validate',
-           'MeanPoolClassifier', 'load_meanpool_classifier', 'choose_max_length', 'holdout', 'finetune_recipe', 'embed',
-           'FrozenEmbeddingLR', 'plot_confusion', 'plot_wordclouds', 'confident_mistakes', 'run_sentiment']
+           'MeanPoolClassifier', 'load_meanpool_classifier', 'load_pooled', 'choose_max_length', 'holdout',
+           'finetune_recipe', 'embed', 'FrozenEmbeddingLR', 'plot_confusion', 'plot_wordclouds', 'confident_mistakes',
+           'run_sentiment']
 
 # %% ../nbs/20_sentiment.ipynb #0c1ff854
 @functools.lru_cache(maxsize=1)
@@ -281,6 +282,15 @@ def load_meanpool_classifier(name_or_dir=None, # the checkpoint (as in `load_cla
     model.config.id2label = dict(enumerate(labels)); model.config.label2id = {l: i for i, l in enumerate(labels)}
     return model, tok
 
+def load_pooled(pooling: str, # "mean" (`load_meanpool_classifier`) or "cls" (`load_classifier`: the 🤗 `[CLS]` head)
+                checkpoint=None, # the checkpoint (as in `load_classifier`)
+                labels: Sequence[str] = LABELS2, # label names: the head's outputs
+                num_layers: int | None = None, # keep only the first N transformer layers
+               ):
+    "`(model, tokenizer)` with a fresh head for `labels` on the checkpoint, pooled as `pooling` says."
+    if pooling not in ("mean", "cls"): raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
+    return (load_meanpool_classifier if pooling == "mean" else load_classifier)(checkpoint, labels, num_layers)
+
 # %% ../nbs/20_sentiment.ipynb #recipe01
 def choose_max_length(tokenizer, # the model's tokenizer
                       texts, # the training texts
@@ -323,11 +333,9 @@ def finetune_recipe(train: pd.DataFrame, # the training reviews (the recipe hold
     """The chapter's recipe on one training set, decided on training data only: hold out `valid_share` (stratified) for
     early stopping (`patience`) and best-epoch restore, `max_length` from the token-length `quantile` (unless given), AdamW with
     warm-up + linear decay (`finetune`), and `pooling="mean"` (`MeanPoolClassifier`) or `"cls"` (the 🤗 head)."""
-    if pooling not in ("mean", "cls"): raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
     seed_everything(seed)                              # the fresh head's initial weights depend on the seed only
+    model, tok = load_pooled(pooling, checkpoint, labels, kw.pop("num_layers", None))   # refuses an unknown pooling
     fit_df, val_df = holdout(train, valid_share, seed)
-    loader = load_meanpool_classifier if pooling == "mean" else load_classifier
-    model, tok = loader(checkpoint, labels, kw.pop("num_layers", None))
     L = max_length or choose_max_length(tok, fit_df.text, quantile, verbose=verbose)
     r = finetune(fit_df, val_df, model=model, tokenizer=tok, labels=labels, lr=lr, epochs=epochs, max_length=L,
                  batch_size=batch_size, patience=patience, seed=seed, verbose=verbose, **kw)

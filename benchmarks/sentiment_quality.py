@@ -32,7 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1"); os.environ.setdefault("TOKENIZERS_
 import numpy as np
 
 from accel_course.sentiment import (load_path, tfidf_lr, finetune_recipe, finetune, cross_validate, load_classifier,
-                                    load_meanpool_classifier, choose_max_length, embed, DEFAULT_CHECKPOINT)
+                                    load_pooled, choose_max_length, embed, DEFAULT_CHECKPOINT)
 from accel_course.few_shot import setfit, refit_finetune, ProbaEnsemble
 
 ALL = ("tfidf_lr", "frozen_lr", "finetuned_cls", "finetuned_mean", "finetuned_cls_full", "finetuned_mean_full", "setfit",
@@ -101,8 +101,7 @@ def main(argv=None):
         return fn
     def full(pooling):                 # no early-stopping holdout: a fixed epoch count on the whole training fold
         def fn(tr, te, f):
-            loader = load_meanpool_classifier if pooling == "mean" else load_classifier
-            model, tok = loader(a.model, d.labels, a.num_layers)
+            model, tok = load_pooled(pooling, a.model, d.labels, a.num_layers)
             L = choose_max_length(tok, tr.text, a.quantile, verbose=f == 1)
             r = finetune(tr, None, model=model, tokenizer=tok, labels=d.labels, lr=a.full_lr, epochs=a.full_epochs,
                          max_length=L, batch_size=a.batch_size, seed=a.seed + f, mixed_precision=a.mixed_precision,

@@ -259,6 +259,16 @@ def test_threshold_is_chosen_on_validation():
 
 
 # ---------------------------------------------------------------- runner / CLI
+def test_forest_scores_are_bit_identical_and_leave_the_model_alone():
+    d = M.add_physics_features(M.make_ai4i(n=3000, seed=1)); feats = M.MODEL_FEATURES
+    y = d["failure"].to_numpy()
+    m = M.make_rf(feats, seed=0, n_estimators=40).fit(d.iloc[:2000][feats], y[:2000])
+    s1 = M.scores_of(m, d.iloc[2000:][feats]); s2 = M.scores_of(m, d.iloc[2000:][feats])
+    assert np.array_equal(s1, s2) and 0 <= s1.min() and s1.max() <= 1 and s1.std() > 0
+    assert m.steps[-1][1].n_jobs == 2                  # predicted on one thread, the caller's setting restored
+    np.testing.assert_allclose(s1, m.predict_proba(d.iloc[2000:][feats])[:, 1], atol=1e-12)
+
+
 def test_runner_writes_metrics_and_figures(tmp_path):
     m1 = run_project("maintenance", RunContext(out=tmp_path/"a", source="sample", fast=True, seed=7))
     on_disk = validate_metrics(json.loads((tmp_path/"a"/"metrics.json").read_text()))
