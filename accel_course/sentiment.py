@@ -6,7 +6,7 @@ Docs: https://accel-course.github.io/accel_course/sentiment.html.md"""
 
 # %% ../nbs/20_sentiment.ipynb #64432e73
 from __future__ import annotations
-import os, math, time, warnings, functools
+import os, re, math, time, warnings, functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence, Mapping, Callable
@@ -29,10 +29,10 @@ from .sentiment_model import _DEFAULT_ALIASES, _quiet_transformers
 
 # %% auto #0
 __all__ = ['CV_THRESHOLD', 'spacy_nlp', 'SpacyTokenizer', 'ReviewTfidf', 'tfidf_lr', 'classification_metrics', 'review_tokens',
-           'FineTuned', 'adamw_param_groups', 'finetune', 'sentiment_job', 'hp_search', 'cv_splits', 'cross_validate',
-           'MeanPoolClassifier', 'load_meanpool_classifier', 'load_pooled', 'choose_max_length', 'holdout',
-           'finetune_recipe', 'embed', 'FrozenEmbeddingLR', 'plot_confusion', 'plot_wordclouds', 'confident_mistakes',
-           'run_sentiment']
+           'FineTuned', 'layer_lr_scales', 'adamw_param_groups', 'finetune', 'sentiment_job', 'hp_search', 'cv_splits',
+           'cross_validate', 'MeanPoolClassifier', 'load_meanpool_classifier', 'load_pooled', 'choose_max_length',
+           'holdout', 'finetune_recipe', 'embed', 'FrozenEmbeddingLR', 'plot_confusion', 'plot_wordclouds',
+           'confident_mistakes', 'run_sentiment']
 
 # %% ../nbs/20_sentiment.ipynb #0c1ff854
 @functools.lru_cache(maxsize=1)
@@ -108,11 +108,27 @@ class FineTuned:
         return predict_proba(self.model, self.tokenizer, texts, batch_size, self.config.get("max_length", 128))
 
 # %% ../nbs/20_sentiment.ipynb #28b2d23c
-def adamw_param_groups(model, weight_decay: float = 0.01) -> list[dict]:
-    "AdamW parameter groups: `weight_decay` on the weights, none on biases and LayerNorm."
+def layer_lr_scales(model, layer_decay: float) -> dict:
+    """Parameter name -> learning-rate factor for layer-wise decay: 1 for the head, the pooler and the top transformer
+    layer (`...layer.K.`), `layer_decay`**k for the layer k below the top, the embeddings one step below the first layer."""
+    def depth(n):
+        m = re.search(r"(?:^|\.)layer\.(\d+)\.", n)
+        return int(m.group(1)) if m else -1 if "embeddings" in n else None
+    d = {n: depth(n) for n, _ in model.named_parameters()}
+    top = max((v for v in d.values() if v is not None), default=-1)
+    return {n: 1.0 if v is None else layer_decay ** (top - v) for n, v in d.items()}
+
+def adamw_param_groups(model, weight_decay: float = 0.01, lr: float | None = None, layer_decay: float | None = None) -> list[dict]:
+    """AdamW parameter groups: `weight_decay` on the weights, none on biases and LayerNorm; with `layer_decay`, one
+    group per (depth, decay) at `lr` times `layer_lr_scales`."""
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
-    return [{"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": weight_decay},
-            {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0}]
+    if layer_decay is None:
+        return [{"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": weight_decay},
+                {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0}]
+    if lr is None or not 0 < layer_decay <= 1: raise ValueError(f"layer_decay needs lr and 0 < layer_decay <= 1, got lr={lr}, layer_decay={layer_decay}")
+    groups, scale = {}, layer_lr_scales(model, layer_decay)
+    for n, p in model.named_parameters(): groups.setdefault((scale[n], n.endswith(no_decay)), []).append(p)
+    return [{"params": ps, "lr": lr * s, "weight_decay": 0.0 if nd else weight_decay} for (s, nd), ps in groups.items()]
 
 def _review_loaders(tokenizer, train, valid, max_length: int, batch_size: int, padding: str, group_by_length: bool, seed: int):
     "The training loader (length-grouped, seeded) and the validation loader (None without `valid`); see `review_tokens`."
@@ -122,10 +138,10 @@ def _review_loaders(tokenizer, train, valid, max_length: int, batch_size: int, p
     return train_dl, make_loader(review_tokens(tokenizer, valid, max_length), batch_size * 2, shuffle=False, **kw)
 
 def _adamw_schedule(model, train_dl, lr: float, weight_decay: float, warmup: float, epochs: int, grad_accum_steps: int,
-                    max_steps_per_epoch: int | None):
+                    max_steps_per_epoch: int | None, layer_decay: float | None = None):
     "AdamW and a linear warm-up/decay schedule over the optimizer steps `fit` will take (capped epochs counted as such)."
     from transformers import get_linear_schedule_with_warmup
-    opt = torch.optim.AdamW(adamw_param_groups(model, weight_decay), lr=lr)
+    opt = torch.optim.AdamW(adamw_param_groups(model, weight_decay, lr, layer_decay), lr=lr)
     per_epoch = len(train_dl) if max_steps_per_epoch is None else min(len(train_dl), max_steps_per_epoch)
     total = max(1, math.ceil(per_epoch / grad_accum_steps) * epochs)
     return opt, get_linear_schedule_with_warmup(opt, int(warmup * total), total)
@@ -146,6 +162,7 @@ def finetune(train: pd.DataFrame, # training reviews: `text` and integer `label`
              group_by_length: bool = True, # batches of similar-length reviews
              warmup: float = 0.1, # share of the steps with a linear warm-up (then linear decay to 0)
              weight_decay: float = 0.01, # AdamW weight decay (none on biases and LayerNorm)
+             layer_decay: float | None = None, # layer-wise lr decay: each layer below the top learns this times slower
              num_layers: int | None = None, # keep only the first N transformer layers (when `finetune` loads the model)
              seed: int = 42, # seeds the head, the batch order and dropout
              patience: int | None = None, # stop after this many epochs without a better validation F1
@@ -161,14 +178,16 @@ def finetune(train: pd.DataFrame, # training reviews: `text` and integer `label`
     if model is None: model, tokenizer = load_classifier(checkpoint, labels, num_layers)
     train_dl, valid_dl = _review_loaders(tokenizer, train, valid, max_length, batch_size, padding, group_by_length, seed)
     share, t0 = padding_share(train_dl), time.perf_counter()     # the padding share, counted before training
-    opt, sched = _adamw_schedule(model, train_dl, lr, weight_decay, warmup, epochs, grad_accum_steps, max_steps_per_epoch)
+    opt, sched = _adamw_schedule(model, train_dl, lr, weight_decay, warmup, epochs, grad_accum_steps, max_steps_per_epoch,
+                                 layer_decay)
     watch = dict(metrics={"accuracy": accuracy_metric, "f1_macro": f1_macro_metric}, monitor="f1_macro", mode="max") if valid_dl else {}
     hist = fit(model, opt, train_dl, valid_dl, scheduler=sched, epochs=epochs, mixed_precision=mixed_precision, seed=seed,
                grad_accum_steps=grad_accum_steps, clip_grad_norm=1.0, patience=patience, output_dir=output_dir,
                verbose=verbose, max_steps_per_epoch=max_steps_per_epoch, progress=progress, **watch)
     cfg = dict(checkpoint=str(checkpoint or DEFAULT_CHECKPOINT), lr=lr, epochs=epochs, max_length=max_length, batch_size=batch_size,
                grad_accum_steps=grad_accum_steps, mixed_precision=mixed_precision or "no", padding=padding,
-               group_by_length=group_by_length, num_layers=num_layers or model.config.num_hidden_layers, seed=seed)
+               group_by_length=group_by_length, num_layers=num_layers or model.config.num_hidden_layers, seed=seed,
+               **({"layer_decay": layer_decay} if layer_decay else {}))
     return FineTuned(model.eval(), tokenizer, hist, list(labels), cfg, share, time.perf_counter() - t0)
 
 # %% ../nbs/20_sentiment.ipynb #432723b3

@@ -64,6 +64,7 @@ def main(argv=None):
     ap.add_argument("--num-layers", type=int, default=None, help="keep the first N transformer layers (smoke runs only)")
     ap.add_argument("--quantile", type=float, default=0.98, help="max_length = this quantile of the token counts")
     ap.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch (smoke runs only)")
+    ap.add_argument("--layer-decay", type=float, default=None, help="layer-wise lr decay of every fine-tuning (finetune's layer_decay)")
     ap.add_argument("--mixed-precision", default="no")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save-probas", default=None, help="write every model's (and every refit_ens member's) out-of-fold "
@@ -76,7 +77,7 @@ def main(argv=None):
     print(f"data: {a.data} ({d.dataset}): {len(df)} reviews, labels {df.label.value_counts().sort_index().to_dict()}; "
           f"model={a.model or DEFAULT_CHECKPOINT} lr={a.lr} epochs<={a.epochs} patience={a.patience} batch={a.batch_size} "
           f"max_length=q{a.quantile} full: epochs={a.full_epochs} lr={a.full_lr}; setfit: iterations={a.setfit_iterations} "
-          f"epochs={a.setfit_epochs} lr={a.setfit_lr} C={a.setfit_c}; refit_ens: poolings={a.ens_poolings} seeds+={a.ens_seeds} with_selection={a.ens_with_selection}; num_layers={a.num_layers} mixed_precision={a.mixed_precision} threads={__import__('torch').get_num_threads()}", flush=True)
+          f"epochs={a.setfit_epochs} lr={a.setfit_lr} C={a.setfit_c}; refit_ens: poolings={a.ens_poolings} seeds+={a.ens_seeds} with_selection={a.ens_with_selection}; num_layers={a.num_layers} layer_decay={a.layer_decay} mixed_precision={a.mixed_precision} threads={__import__('torch').get_num_threads()}", flush=True)
     n_te = len(df) // a.folds
     print(f"{a.folds}-fold CV: about {n_te} test reviews a fold, so one review = {100 / n_te:.2f} accuracy points "
           f"and a fold's accuracy has a binomial standard error of about +-{100 * np.sqrt(0.9 * 0.1 / n_te):.1f} points at 0.9"
@@ -94,7 +95,7 @@ def main(argv=None):
         def fn(tr, te, f):
             r = finetune_recipe(tr, pooling=pooling, checkpoint=a.model, labels=d.labels, lr=a.lr, epochs=a.epochs,
                                 patience=a.patience, batch_size=a.batch_size, quantile=a.quantile, seed=a.seed + f,
-                                mixed_precision=a.mixed_precision, max_steps_per_epoch=a.max_steps, verbose=f == 1,
+                                mixed_precision=a.mixed_precision, layer_decay=a.layer_decay, max_steps_per_epoch=a.max_steps, verbose=f == 1,
                                 num_layers=a.num_layers)
             best_epochs.setdefault(f"finetuned_{pooling}", []).append(r.history.best_epoch)
             return r.predict_proba(te.text)
@@ -104,7 +105,7 @@ def main(argv=None):
             model, tok = load_pooled(pooling, a.model, d.labels, a.num_layers)
             L = choose_max_length(tok, tr.text, a.quantile, verbose=f == 1)
             r = finetune(tr, None, model=model, tokenizer=tok, labels=d.labels, lr=a.full_lr, epochs=a.full_epochs,
-                         max_length=L, batch_size=a.batch_size, seed=a.seed + f, mixed_precision=a.mixed_precision,
+                         max_length=L, batch_size=a.batch_size, seed=a.seed + f, mixed_precision=a.mixed_precision, layer_decay=a.layer_decay,
                          max_steps_per_epoch=a.max_steps, verbose=f == 1)
             return r.predict_proba(te.text)
         return fn
@@ -115,7 +116,7 @@ def main(argv=None):
         if key not in refits:
             refits[key] = refit_finetune(tr, pooling=pooling, checkpoint=a.model, labels=d.labels, lr=a.lr, epochs=a.epochs,
                                          patience=a.patience, batch_size=a.batch_size, quantile=a.quantile,
-                                         seed=a.seed + f + off, mixed_precision=a.mixed_precision,
+                                         seed=a.seed + f + off, mixed_precision=a.mixed_precision, layer_decay=a.layer_decay,
                                          max_steps_per_epoch=a.max_steps, verbose=f == 1, num_layers=a.num_layers)
             best_epochs.setdefault(f"refit_{pooling}" + (f"_s{off}" if off else ""), []).append(refits[key].epochs)
         return refits[key]

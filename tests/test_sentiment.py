@@ -358,3 +358,20 @@ def test_runner_held_out_split_above_threshold(tmp_path, monkeypatch):
     m = _run(tmp_path / "h")
     assert "CV" not in m["dataset"] and m["n_test"] == 60 and "accuracy_std" not in m["models"]["tfidf_lr"]
     assert not (tmp_path / "h" / "cv_folds.csv").exists() and (tmp_path / "h" / "model" / "model.safetensors").exists()
+
+
+def test_layer_decay_slows_the_lower_layers():
+    "finetune(layer_decay=...) gives the embeddings and the lower layers smaller steps than the top layer and the head."
+    import torch
+    df = make_reviews(64, seed=3)
+    before, _ = load_classifier(labels=LABELS3, num_layers=2)
+    w0 = {n: p.detach().clone() for n, p in before.named_parameters()}
+    def moved(r):   # relative change of the first layer's query weights vs the top layer's
+        p = dict(r.model.named_parameters()); q = "bert.encoder.layer.{}.attention.self.query.weight"
+        rel = lambda n: ((p[n] - w0[n]).norm() / w0[n].norm()).item()
+        return rel(q.format(0)) / rel(q.format(1))
+    kw = dict(labels=LABELS3, num_layers=2, epochs=1, max_length=32, batch_size=16, seed=0, verbose=False, lr=1e-4)
+    plain, slow = finetune(df, **kw), finetune(df, layer_decay=0.1, **kw)
+    assert slow.config["layer_decay"] == 0.1 and "layer_decay" not in plain.config
+    assert moved(slow) < 0.5 * moved(plain)            # the lower layer took about a tenth of the top layer's step
+    with pytest.raises(ValueError, match="layer_decay"): finetune(df, layer_decay=1.5, **kw)
