@@ -14,7 +14,8 @@ selection runs (the same seeded run, not trained twice). Offline checkpoint: PyP
         [--methods tfidf_lr,frozen_lr,finetuned_cls,finetuned_mean,finetuned_cls_full,finetuned_mean_full,setfit,
                    refit_cls,refit_mean,refit_ens] [--ens-poolings cls,mean] [--ens-seeds 0]
         [--epochs 5] [--patience 2] [--lr 1e-4] [--full-epochs 3] [--full-lr 1e-4]
-        [--setfit-iterations 2] [--setfit-lr 2e-5] [--setfit-epochs 1] [--setfit-c 1.0]
+        [--setfit-iterations 2] [--setfit-lr 2e-5] [--setfit-epochs 1] [--setfit-c 1.0] [--layer-decay 0.9]
+        [--save-probas runs/NAME.csv]   # every model's and ensemble member's out-of-fold P: sentiment_combine.py
 
 --data takes any review file `load_path` reads (UCI `text<TAB>0|1`, fastText `__label__1|2 text`, .csv/.jsonl).
 Not a test: it prints the per-fold and mean +- std (over folds, ddof=1) scores measured in this run.
