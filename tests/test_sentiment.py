@@ -176,6 +176,41 @@ def test_quality_benchmark_names_its_data_file(tmp_path, capsys):
     assert "accuracy 0.5000 +- 0.0000" in rows["finetuned_cls"] and "+-" in rows["tfidf_lr"]   # the stub always says 1
 
 
+def _bench(name):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f"{name}_bench", REPO / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod
+
+
+def test_saved_probabilities_are_combined_on_the_same_folds(tmp_path, capsys):
+    """`sentiment_quality.py --save-probas` writes every model's out-of-fold P(positive) with its fold and label;
+    `sentiment_combine.py` re-scores them per fold and averages groups of columns. Fine-tuning is a stub here."""
+    bench, comb = _bench("sentiment_quality"), _bench("sentiment_combine")
+    class Stub:
+        class history: best_epoch = 1
+        def predict_proba(self, texts): return np.tile([0.3, 0.7], (len(texts), 1))
+    bench.finetune_recipe = lambda tr, **kw: Stub()
+    rng = np.random.default_rng(1)
+    words = ["good", "bad", "great", "awful", "fine", "poor", "nice", "broken"]
+    f = tmp_path / "yelp_labelled.txt"
+    f.write_text("".join(f"{' '.join(rng.choice(words, 4))} food\t{i % 2}\n" for i in range(60)), encoding="utf-8")
+    out_csv = tmp_path / "run.csv"
+    bench.main(["--data", str(f), "--folds", "3", "--models", "tfidf_lr,finetuned_cls", "--save-probas", str(out_csv)])
+    printed = capsys.readouterr().out
+    saved = pd.read_csv(out_csv)
+    assert list(saved.columns) == ["fold", "label", "tfidf_lr", "finetuned_cls"] and len(saved) == 60
+    assert sorted(saved.fold.value_counts()) == [20, 20, 20] and (saved.finetuned_cls == 0.7).all()
+    assert not list(tmp_path.glob("*.tmp"))                                        # written through a temp file
+    comb.main([str(out_csv), str(out_csv), "--ensemble", "both=tfidf_lr,finetuned_cls"])
+    rows = {l.split()[0]: l for l in capsys.readouterr().out.splitlines() if l.startswith("  ")}
+    tf_bench = re.search(r"tfidf_lr\s+accuracy (\S+) \+- (\S+)", printed).groups()
+    assert rows["tfidf_lr"].split()[1:4] == [tf_bench[0], "+-", tf_bench[1]]      # the same folds, the same score
+    assert rows["finetuned_cls"].split()[1] == "0.5000" and "both" in rows       # the stub says "positive" to all
+    other = tmp_path / "other.csv"; saved.assign(label=1 - saved.label).to_csv(other, index=False)
+    with pytest.raises(SystemExit, match="folds or labels differ"): comb.main([str(out_csv), str(other)])
+
+
 # ---------------------------------------------------------------- batching
 @pytest.fixture(scope="module")
 def tiny():
