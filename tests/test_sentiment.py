@@ -151,21 +151,38 @@ def test_uci_unicode_line_separators_inside_sentences(tmp_path):
     assert len(load_uci(q)) == 2 and load_uci(q).df.text[0] == "Good\u0085one"
 
 
+def _bench(name):
+    "A benchmark script of `benchmarks/`, imported as a module."
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f"{name}_bench", REPO / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod
+
+
+def _stubbed_quality_bench(p_pos: float):
+    "sentiment_quality.py whose fine-tuning is a stub that gives every text P(positive) = p_pos."
+    bench = _bench("sentiment_quality")
+    class Stub:
+        class history: best_epoch = 1
+        def predict_proba(self, texts): return np.tile([1 - p_pos, p_pos], (len(texts), 1))
+    bench.finetune_recipe = lambda tr, **kw: Stub()
+    return bench
+
+
+def _toy_uci(f, n: int, seed: int, noun: str):
+    "A UCI-format file of n four-word toy sentences, labels alternating 0/1."
+    rng = np.random.default_rng(seed)
+    words = ["good", "bad", "great", "awful", "fine", "poor", "nice", "broken"]
+    f.write_text("".join(f"{' '.join(rng.choice(words, 4))} {noun}\t{i % 2}\n" for i in range(n)), encoding="utf-8")
+    return f
+
+
 def test_quality_benchmark_names_its_data_file(tmp_path, capsys):
     """`benchmarks/sentiment_quality.py --data FILE` says which file it used (it used to print "UCI Amazon sentences"
     whatever the file) and prints every model's mean +- std side by side. Fine-tuning is a stub: only the report is
     under test."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("sentiment_quality_bench", REPO / "benchmarks" / "sentiment_quality.py")
-    bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)
-    class Stub:
-        class history: best_epoch = 1
-        def predict_proba(self, texts): return np.tile([0.4, 0.6], (len(texts), 1))
-    bench.finetune_recipe = lambda tr, **kw: Stub()
-    rng = np.random.default_rng(0)
-    words = ["good", "bad", "great", "awful", "fine", "poor", "nice", "broken"]
-    f = tmp_path / "imdb_labelled.txt"
-    f.write_text("".join(f"{' '.join(rng.choice(words, 4))} film\t{i % 2}\n" for i in range(40)), encoding="utf-8")
+    bench = _stubbed_quality_bench(0.6)
+    f = _toy_uci(tmp_path / "imdb_labelled.txt", 40, seed=0, noun="film")
     bench.main(["--data", str(f), "--folds", "2", "--models", "tfidf_lr,finetuned_cls,finetuned_mean"])
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith(f"data: {f} ") and "Amazon" not in out, out
@@ -176,25 +193,11 @@ def test_quality_benchmark_names_its_data_file(tmp_path, capsys):
     assert "accuracy 0.5000 +- 0.0000" in rows["finetuned_cls"] and "+-" in rows["tfidf_lr"]   # the stub always says 1
 
 
-def _bench(name):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(f"{name}_bench", REPO / "benchmarks" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
-    return mod
-
-
 def test_saved_probabilities_are_combined_on_the_same_folds(tmp_path, capsys):
     """`sentiment_quality.py --save-probas` writes every model's out-of-fold P(positive) with its fold and label;
     `sentiment_combine.py` re-scores them per fold and averages groups of columns. Fine-tuning is a stub here."""
-    bench, comb = _bench("sentiment_quality"), _bench("sentiment_combine")
-    class Stub:
-        class history: best_epoch = 1
-        def predict_proba(self, texts): return np.tile([0.3, 0.7], (len(texts), 1))
-    bench.finetune_recipe = lambda tr, **kw: Stub()
-    rng = np.random.default_rng(1)
-    words = ["good", "bad", "great", "awful", "fine", "poor", "nice", "broken"]
-    f = tmp_path / "yelp_labelled.txt"
-    f.write_text("".join(f"{' '.join(rng.choice(words, 4))} food\t{i % 2}\n" for i in range(60)), encoding="utf-8")
+    bench, comb = _stubbed_quality_bench(0.7), _bench("sentiment_combine")
+    f = _toy_uci(tmp_path / "yelp_labelled.txt", 60, seed=1, noun="food")
     out_csv = tmp_path / "run.csv"
     bench.main(["--data", str(f), "--folds", "3", "--models", "tfidf_lr,finetuned_cls", "--save-probas", str(out_csv)])
     printed = capsys.readouterr().out
