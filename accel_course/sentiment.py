@@ -116,6 +116,8 @@ def layer_lr_scales(model, layer_decay: float) -> dict:
         return int(m.group(1)) if m else -1 if "embeddings" in n else None
     d = {n: depth(n) for n, _ in model.named_parameters()}
     top = max((v for v in d.values() if v is not None), default=-1)
+    if top < 0: raise ValueError(f"layer_decay: {type(model).__name__} has no parameters named like '...layer.N...'; "
+                                 "use layer_decay=None for this model")
     return {n: 1.0 if v is None else layer_decay ** (top - v) for n, v in d.items()}
 
 def adamw_param_groups(model, weight_decay: float = 0.01, lr: float | None = None, layer_decay: float | None = None) -> list[dict]:

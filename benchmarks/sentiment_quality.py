@@ -34,6 +34,7 @@ import numpy as np
 
 from accel_course.sentiment import (load_path, tfidf_lr, finetune_recipe, finetune, cross_validate, load_classifier,
                                     load_pooled, choose_max_length, embed, DEFAULT_CHECKPOINT)
+from accel_course.core import seed_everything
 from accel_course.few_shot import setfit, refit_finetune, ProbaEnsemble
 
 ALL = ("tfidf_lr", "frozen_lr", "finetuned_cls", "finetuned_mean", "finetuned_cls_full", "finetuned_mean_full", "setfit",
@@ -103,6 +104,7 @@ def main(argv=None):
         return fn
     def full(pooling):                 # no early-stopping holdout: a fixed epoch count on the whole training fold
         def fn(tr, te, f):
+            seed_everything(a.seed + f)                    # the fresh head's initial weights, as in the recipe
             model, tok = load_pooled(pooling, a.model, d.labels, a.num_layers)
             L = choose_max_length(tok, tr.text, a.quantile, verbose=f == 1)
             r = finetune(tr, None, model=model, tokenizer=tok, labels=d.labels, lr=a.full_lr, epochs=a.full_epochs,
