@@ -48,8 +48,8 @@ def expand(cols, spec: str) -> list:
 
 
 def fold_accuracy(df: pd.DataFrame, p: np.ndarray) -> pd.Series:
-    "Accuracy per fold of P(last label) `p` (threshold 0.5, as argmax over two classes)."
-    return ((p >= 0.5).astype(int) == df.label).groupby(df.fold).mean()
+    "Accuracy per fold of P(last label) `p`: positive above 0.5, as argmax over two classes (a tie goes to label 0)."
+    return ((p > 0.5).astype(int) == df.label).groupby(df.fold).mean()
 
 
 def main(argv=None):
