@@ -115,7 +115,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from .training import fit, predict, torch_threads, array_loader
+from .training import (fit, predict, torch_threads, array_loader, ProgressBar, EarlyStopping,
+                                   MaxStepsPerEpoch, Checkpoints)
 
 # %% ../nbs/30_anomaly.ipynb #37a01508
 class Autoencoder(nn.Module):
@@ -165,8 +166,9 @@ def train_autoencoder(X_normal: np.ndarray, # normal training flows, preprocesse
     steps = len(tr) if max_steps_per_epoch is None else min(len(tr), max_steps_per_epoch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * steps))
     hist = fit(model, opt, tr, va, forward_fn=ae_forward, metrics={"auc_roc": auc_roc_metric}, scheduler=sched, epochs=epochs,
-               mixed_precision=mixed_precision, seed=seed, patience=patience, verbose=verbose, progress=False,
-               output_dir=output_dir, max_steps_per_epoch=max_steps_per_epoch)
+               mixed_precision=mixed_precision, seed=seed, verbose=verbose,
+               callbacks=[ProgressBar(False), EarlyStopping(patience), MaxStepsPerEpoch(max_steps_per_epoch)]
+                         + ([Checkpoints(output_dir)] if output_dir else []))
     return model.cpu().eval(), hist
 
 # %% ../nbs/30_anomaly.ipynb #40071efc
@@ -255,8 +257,8 @@ def train_lstm_autoencoder(X_normal_seq: np.ndarray, # time-ordered normal train
     tr = array_loader(Xw, np.zeros(len(Xw), np.int64), batch_size=batch_size, shuffle=True, seed=seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     hist = fit(model, opt, tr, va, forward_fn=ae_forward, metrics={"auc_roc": auc_roc_metric}, epochs=epochs,
-               mixed_precision=mixed_precision, seed=seed, verbose=verbose, progress=False, clip_grad_norm=1.0,
-               max_steps_per_epoch=max_steps_per_epoch)
+               mixed_precision=mixed_precision, seed=seed, verbose=verbose, clip_grad_norm=1.0,
+               callbacks=[ProgressBar(False), MaxStepsPerEpoch(max_steps_per_epoch)])
     return model.cpu().eval(), hist
 
 # %% ../nbs/30_anomaly.ipynb #ae3678d0

@@ -424,7 +424,7 @@ def predict_baseline(model, W: np.ndarray, cap: float = RUL_CAP) -> np.ndarray:
 # %% ../nbs/12_cmapss.ipynb #25b61022
 import torch
 from torch import nn
-from .training import fit, array_loaders, predict_array, torch_threads
+from .training import fit, array_loaders, predict_array, torch_threads, ProgressBar, EarlyStopping
 from .launch import job_report
 
 class RULNet(nn.Module):
@@ -466,8 +466,8 @@ def train_rul_model(P: dict, # `prepare`'s output: train and valid windows, and 
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     rmse = lambda p, t: rmse_metric(np.clip(p, 0, 1), t) * cap                 # in cycles
     hist = fit(model, opt, tdl, vdl, loss_fn=nn.MSELoss(), metrics={"rmse": rmse}, epochs=epochs or pick(25, 1),
-               mixed_precision=mixed_precision, seed=seed, monitor="rmse", mode="min", patience=patience,
-               clip_grad_norm=1.0, verbose=verbose, progress=False)
+               mixed_precision=mixed_precision, seed=seed, monitor="rmse", mode="min", clip_grad_norm=1.0,
+               verbose=verbose, callbacks=[ProgressBar(False), EarlyStopping(patience)])
     return model, hist
 
 # %% ../nbs/12_cmapss.ipynb #2e9fc204

@@ -174,7 +174,7 @@ class TorchRegressor(RegressorMixin, BaseEstimator):
 
     def fit(self, X, y):
         import torch
-        from accel_course.training import fit, array_loaders
+        from accel_course.training import fit, array_loaders, EarlyStopping
         X = np.asarray(X, dtype=np.float32); y = np.asarray(y, dtype=np.float32)
         self.n_features_in_ = X.shape[1]
         self.y_mean_, self.y_std_ = float(y.mean()), float(y.std() or 1.0)
@@ -187,7 +187,8 @@ class TorchRegressor(RegressorMixin, BaseEstimator):
         self.model_ = make_torch_model(X.shape[1], tuple(self.hidden), self.dropout)
         opt = torch.optim.AdamW(self.model_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         self.history_ = fit(self.model_, opt, train_dl, valid_dl, loss_fn=torch.nn.MSELoss(), epochs=self.epochs,
-                            mixed_precision=self.mixed_precision, seed=self.seed, patience=self.patience, verbose=False, progress=False)
+                            mixed_precision=self.mixed_precision, seed=self.seed, verbose=False,
+                            callbacks=[EarlyStopping(self.patience)])
         self.model_ = self.model_.cpu().float().eval(); return self
 
     def predict(self, X):
@@ -343,7 +344,7 @@ def throughput_job(X: np.ndarray, # features, one row per sample
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
         t0 = time.perf_counter()
         hist = fit(model, opt, array_loader(X, y, batch_size=batch_size, shuffle=True), loss_fn=torch.nn.MSELoss(),
-                   epochs=epochs, seed=seed, verbose=False, progress=False)
+                   epochs=epochs, seed=seed, verbose=False)
         dt = time.perf_counter() - t0
     return job_report(model, mixed_precision=os.environ.get("ACCELERATE_MIXED_PRECISION", "no"), samples=len(X)*epochs,
                       time_s=dt, samples_per_s=len(X)*epochs/dt, train_loss=hist.rows[-1]["train_loss"])

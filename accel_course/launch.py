@@ -193,7 +193,7 @@ def toy_job(n: int = 512, epochs: int = 2, batch_size: int = 32, seed: int = 0) 
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     acc = make_accelerator()  # precision and CPU/GPU come from the launcher's environment
     precision = probe_precision(acc)
-    hist = fit(model, opt, tdl, vdl, loss_fn=nn.MSELoss(), epochs=epochs, accelerator=acc, verbose=False, progress=False,
+    hist = fit(model, opt, tdl, vdl, loss_fn=nn.MSELoss(), epochs=epochs, accelerator=acc, verbose=False,
                metrics={"n_val": lambda p, t: len(p)})   # how many validation predictions were gathered
     return job_report(model, accelerator=acc, compute_dtype=str(precision), n_val_gathered=int(hist.final["n_val"]),
                       n_val=n - n_tr, val_loss=hist.final["val_loss"])

@@ -7,7 +7,7 @@ Docs: https://accel-course.github.io/accel_course/training.html.md"""
 # %% ../nbs/01_training.ipynb #b79b933b
 from __future__ import annotations
 import os, json, math, time, shutil, warnings, logging
-from dataclasses import dataclass, field, fields, replace, asdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -20,10 +20,11 @@ from tqdm.auto import tqdm
 from .core import fast_mode, pick, atomic_write_json, is_main_process, follow_umask
 
 # %% auto #0
-__all__ = ['toy_regression', 'make_mlp', 'probe_precision', 'FitConfig', 'NonFiniteLossError', 'History',
-           'reset_accelerate_state', 'make_accelerator', 'default_forward', 'CancelFitException', 'Callback',
-           'FitState', 'fit', 'torch_threads', 'predict', 'BatchTensorDataset', 'array_loader', 'array_loaders',
-           'predict_array']
+__all__ = ['toy_regression', 'make_mlp', 'probe_precision', 'NonFiniteLossError', 'History', 'reset_accelerate_state',
+           'make_accelerator', 'default_forward', 'CancelFitException', 'CancelEpochException', 'Callback', 'FitState',
+           'fit', 'ProgressBar', 'PrintEpochs', 'RestoreBest', 'EarlyStopping', 'model_signature', 'Checkpoints',
+           'Trackers', 'MaxStepsPerEpoch', 'StopWhen', 'default_callbacks', 'torch_threads', 'predict',
+           'BatchTensorDataset', 'array_loader', 'array_loaders', 'predict_array']
 
 # %% ../nbs/01_training.ipynb #bd90e312
 def toy_regression(n: int = 2048, d: int = 8, noise: float = 0.1, seed: int = 0):
@@ -50,31 +51,6 @@ def probe_precision(accelerator) -> torch.dtype:
     with torch.no_grad(): model(torch.randn(2, 4, device=accelerator.device))
     h.remove()
     return seen[0]
-
-# %% ../nbs/01_training.ipynb #904b6851
-@dataclass
-class FitConfig:
-    "The options of one `fit` call (its keyword arguments, with the same defaults), stored with every checkpoint."
-    epochs: int = 1                        # passes over the training data
-    mixed_precision: str | None = None     # "no" | "bf16" | "fp16"; None: from the launcher / `accelerate config`
-    grad_accum_steps: int = 1              # accumulate gradients over this many batches
-    clip_grad_norm: float | None = None    # clip the global gradient norm (on real optimizer steps only)
-    seed: int = 42                         # seeds Python/NumPy/torch; each epoch reseeds with seed+epoch
-    output_dir: str | Path | None = None   # checkpoints/{last,best} and history.json go here
-    monitor: str = "val_loss"              # metric for early stopping and best-checkpoint selection
-    mode: str = "min"                      # "min" or "max" for `monitor`
-    patience: int | None = None            # stop after this many epochs without improvement (None: never)
-    restore_best: bool = True              # load the best weights into the model at the end
-    resume_from: str | Path | None = None  # a checkpoint folder (or an `output_dir`) to continue from
-    save_every_epoch: bool = True          # write checkpoints/last after each epoch (needs output_dir)
-    log_with: str | list | None = None     # Accelerate tracker(s), e.g. "tensorboard"
-    project_name: str = "accel_course"     # tracker run name
-    scheduler_step: str = "batch"          # "batch" or "epoch"
-    max_steps_per_epoch: int | None = None # cap batches per epoch (quick experiments)
-    cpu: bool = False                      # force CPU even when a GPU is present
-    progress: bool | None = None           # tqdm bar (default: on, except in tiny-data mode)
-    verbose: bool = True                   # print one line per epoch (main process)
-
 
 # %% ../nbs/01_training.ipynb #e6232591
 class NonFiniteLossError(RuntimeError):
@@ -201,6 +177,7 @@ def _progress_bar(total: int, desc: str, disable: bool):
 
 # %% ../nbs/01_training.ipynb #3801e53c
 def _save_checkpoint(accelerator, path: Path, fit_state: dict):
+    "`save_state` into a temporary folder, then swap it into `path`: a crash leaves the old or the new one complete."
     path = Path(path); tmp = path.with_name(f".{path.name}.tmp"); old = path.with_name(f".{path.name}.old")
     if accelerator.is_main_process:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -217,22 +194,25 @@ def _save_checkpoint(accelerator, path: Path, fit_state: dict):
         if old.exists(): shutil.rmtree(old)
     accelerator.wait_for_everyone()
 
-def _ckpt_epoch(c: Path) -> int:
-    "The epoch a complete checkpoint holds (-1: none or incomplete: fit_state.json is written last)."
-    try: return int(json.loads((c/"fit_state.json").read_text())["epoch"])
-    except (OSError, ValueError, KeyError, TypeError): return -1
+# %% ../nbs/01_training.ipynb #ckpos001
+def _ckpt_pos(c: Path) -> tuple[int, int]:
+    "Where a complete checkpoint stands: `(epochs done, steps into the next)`; `(-1, 0)`: none or incomplete."
+    try:
+        st = json.loads((c/"fit_state.json").read_text())   # written last: its presence means complete
+        return int(st["epoch"]), int(st.get("step", 0))
+    except (OSError, ValueError, KeyError, TypeError): return -1, 0
 
 def _find_checkpoint(p) -> tuple[Path, str | None]:
-    "Resolve `resume_from` to `(checkpoint, note)`: a checkpoint folder, or an output_dir's newest complete checkpoint."
+    "Resolve a resume folder to `(checkpoint, note)`: a checkpoint itself, or an output_dir's newest complete one."
     p = Path(p)
     for c in [p, p.with_name(f".{p.name}.old")]:     # a checkpoint folder itself (or its copy of a crashed save)
-        if _ckpt_epoch(c) >= 0: return c, None
+        if _ckpt_pos(c)[0] >= 0: return c, None
     cands = [p/"checkpoints"/n for n in ("last", ".last.old", "best", ".best.old")]   # ties: last first
-    found = [(e, -i, c) for i, c in enumerate(cands) if (e := _ckpt_epoch(c)) >= 0]
+    found = [(pos, -i, c) for i, c in enumerate(cands) if (pos := _ckpt_pos(c))[0] >= 0]
     if not found:
         raise FileNotFoundError(f"resume_from={str(p)!r}: no checkpoint found (expected a folder with fit_state.json, "
                                 f"or an output_dir with a complete checkpoints/last or checkpoints/best)")
-    e, _, c = max(found)
+    (e, _), _, c = max(found)
     note = None if c.name == "last" else (f"checkpoints/last is missing or incomplete: resuming from the newest complete "
                                          f"checkpoint, {c.relative_to(p)} (epoch {e})")
     return c, note
@@ -241,16 +221,25 @@ def _find_checkpoint(p) -> tuple[Path, str | None]:
 class CancelFitException(Exception):
     "Raise from a callback to end `fit` cleanly (the current epoch is still evaluated, recorded and checkpointed)."
 
+class CancelEpochException(Exception):
+    "Raise from `after_batch` to end the current epoch early; it is still evaluated and recorded."
+
 class Callback:
-    "Base class for `fit` callbacks: override any of these; each receives the `FitState`."
+    "Base class for `fit` callbacks: override any event; each receives the `FitState`."
+    order: int = 0                   # lower runs first
+    accelerator_kwargs: dict = {}    # what the `Accelerator` that `fit` makes must have for this callback
     def before_fit(self, state): pass
+    def before_epoch(self, state): pass
     def after_batch(self, state): pass
+    def before_validate(self, state): pass
     def after_epoch(self, state): pass
     def after_fit(self, state): pass
+    def cleanup_fit(self, state): pass
 
+# %% ../nbs/01_training.ipynb #fire0001
 def _fire(callbacks, event: str, state) -> None:
-    "Call `event` (e.g. `after_epoch`) on every callback that has it, in order."
-    for cb in callbacks:
+    "Call `event` (e.g. `after_epoch`) on every callback that has it, lowest `order` first."
+    for cb in sorted(callbacks, key=lambda c: getattr(c, "order", 0)):
         if (f := getattr(cb, event, None)) is not None: f(state)
 
 # %% ../nbs/01_training.ipynb #b0925632
@@ -260,157 +249,159 @@ class FitState:
     model: nn.Module                 # the prepared model (wrapped under DDP: `accelerator.unwrap_model` it)
     optimizer: Any
     accelerator: Any
-    config: FitConfig                # the options of this call
     history: History
     train_dl: Any = None
     valid_dl: Any = None
     scheduler: Any = None
+    epochs: int = 1                  # the epochs asked for
+    seed: int = 42
+    clip_grad_norm: float | None = None
+    verbose: bool = True
+    n_steps: int = 0                 # batches per epoch (a callback may lower it)
     epoch: int = 0                   # the current epoch, 1-based as in the history rows (0 before the first)
     step: int = 0                    # batches done in the current epoch
     loss: float | None = None        # the last batch's training loss
+    loss_sum: float = 0.0            # this epoch's training loss, summed over samples so far
+    n_seen: int = 0                  # ... and the samples it is summed over
     row: dict | None = None          # the last finished epoch's record
     improved: bool = False           # did that epoch improve the monitored value?
-    bad_epochs: int = 0              # epochs since the last improvement (early stopping)
-    best_state: dict | None = None   # a CPU copy of the best weights (restore_best)
+    stop: bool = False               # set by a callback: stop after this epoch
+    resume_step: int = 0             # resuming in the middle of an epoch: batches of it already done
+    resume_rng: dict | None = None   # ... and the random states to continue with
+    resumed_from: Path | None = None # the checkpoint this fit resumed from
+    callbacks: list = field(default_factory=list)
 
 # %% ../nbs/01_training.ipynb #74dcb769
-def _check_options(cfg: FitConfig, accelerator, valid_dl, metrics) -> FitConfig:
-    "Validate `fit`'s options; a conflict raises instead of one option being silently ignored."
-    if cfg.mode not in ("min", "max"): raise ValueError(f"mode must be 'min' or 'max', got {cfg.mode!r}")
-    if cfg.scheduler_step not in ("batch", "epoch"): raise ValueError(f"scheduler_step must be 'batch' or 'epoch', got {cfg.scheduler_step!r}")
-    if cfg.epochs < 0 or cfg.grad_accum_steps < 1: raise ValueError(f"need epochs >= 0 and grad_accum_steps >= 1, got {cfg.epochs}, {cfg.grad_accum_steps}")
-    if valid_dl is None and cfg.monitor == "val_loss": cfg = replace(cfg, monitor="train_loss")  # nothing else to watch
-    if cfg.monitor not in ("val_loss", "train_loss", *(metrics or {})):
-        raise ValueError(f"monitor={cfg.monitor!r} is not 'val_loss', 'train_loss' or one of the metrics {list(metrics or {})}")
-    if accelerator is None: return cfg
+def _check_options(accelerator, epochs, mixed_precision, grad_accum_steps, monitor, mode, valid_dl, metrics) -> str:
+    "Validate `fit`'s options and return the monitored name; a conflict raises instead of one option being ignored."
+    if mode not in ("min", "max"): raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    if epochs < 0 or grad_accum_steps < 1:
+        raise ValueError(f"need epochs >= 0 and grad_accum_steps >= 1, got {epochs}, {grad_accum_steps}")
+    if valid_dl is None and monitor == "val_loss": monitor = "train_loss"   # nothing else to watch
+    if monitor not in ("val_loss", "train_loss", *(metrics or {})):
+        raise ValueError(f"monitor={monitor!r} is not 'val_loss', 'train_loss' or one of the metrics {list(metrics or {})}")
+    if accelerator is None: return monitor
     clash = []
-    if cfg.mixed_precision is not None and cfg.mixed_precision != accelerator.mixed_precision:
-        clash.append(f"mixed_precision={cfg.mixed_precision!r} (the accelerator has {accelerator.mixed_precision!r})")
-    if cfg.grad_accum_steps != 1 and cfg.grad_accum_steps != accelerator.gradient_accumulation_steps:
-        clash.append(f"grad_accum_steps={cfg.grad_accum_steps} (the accelerator has {accelerator.gradient_accumulation_steps})")
-    if cfg.cpu and accelerator.device.type != "cpu": clash.append(f"cpu=True (the accelerator is on {accelerator.device})")
-    if cfg.log_with and not accelerator.log_with: clash.append(f"log_with={cfg.log_with!r} (the accelerator has no trackers)")
-    if clash: raise ValueError(f"fit(accelerator=...) conflicts with {'; '.join(clash)}: give these to make_accelerator(...), "
-                               "or pass no accelerator and let fit create one")
-    return cfg
+    if mixed_precision is not None and mixed_precision != accelerator.mixed_precision:
+        clash.append(f"mixed_precision={mixed_precision!r} (the accelerator has {accelerator.mixed_precision!r})")
+    if grad_accum_steps != 1 and grad_accum_steps != accelerator.gradient_accumulation_steps:
+        clash.append(f"grad_accum_steps={grad_accum_steps} (the accelerator has {accelerator.gradient_accumulation_steps})")
+    if clash: raise ValueError(f"fit(accelerator=...) conflicts with {'; '.join(clash)}: give these to make_accelerator(...),"
+                               " or pass no accelerator and let fit create one")
+    return monitor
+
+# %% ../nbs/01_training.ipynb #mkacc001
+def _make_accelerator_for(callbacks, mixed_precision, grad_accum_steps):
+    "The `Accelerator` `fit` makes: the precision and accumulation asked for, plus every callback's `accelerator_kwargs`."
+    kw = {}
+    for cb in callbacks: kw.update(getattr(cb, "accelerator_kwargs", None) or {})
+    return make_accelerator(mixed_precision, grad_accum_steps, **kw)
 
 # %% ../nbs/01_training.ipynb #01425646
-def _setup(model, optimizer, train_dl, valid_dl, scheduler, accelerator, cfg: FitConfig) -> FitState:
-    "Create (or take) the accelerator, seed, `prepare` model/optimizer/data/scheduler, resume, start trackers."
+def _setup(model, optimizer, train_dl, valid_dl, scheduler, accelerator, seed) -> dict:
+    "Seed, then `prepare` model/optimizer/data/scheduler; the prepared objects as `FitState` fields."
     from accelerate.utils import set_seed
-    out = Path(cfg.output_dir) if cfg.output_dir else None
-    if accelerator is None:
-        accelerator = make_accelerator(cfg.mixed_precision, cfg.grad_accum_steps, cpu=cfg.cpu, log_with=cfg.log_with,
-                                       project_dir=out if cfg.log_with else None)
     if accelerator.mixed_precision == "fp16" and accelerator.device.type == "cpu":
         warnings.warn("mixed_precision='fp16' has no effect on CPU (autocast is off, no GradScaler): this run is fp32. "
                       "Use 'bf16' on CPU.", stacklevel=3)
-    set_seed(cfg.seed)
+    set_seed(seed)
     objs = [o for o in (model, optimizer, train_dl, valid_dl, scheduler) if o is not None]
     prepared = iter(accelerator.prepare(*objs))
     model, optimizer, train_dl = next(prepared), next(prepared), next(prepared)
     valid_dl = next(prepared) if valid_dl is not None else None
     scheduler = next(prepared) if scheduler is not None else None
-    s = FitState(model, optimizer, accelerator, cfg, History(monitor=cfg.monitor, mode=cfg.mode), train_dl, valid_dl, scheduler)
-    if cfg.resume_from: _resume(s)
-    if cfg.log_with:
-        accelerator.init_trackers(cfg.project_name, config={k: (v if isinstance(v, (int, float, str, bool)) else str(v))
-                                                            for k, v in asdict(cfg).items()})
-    return s
+    return dict(model=model, optimizer=optimizer, accelerator=accelerator, train_dl=train_dl, valid_dl=valid_dl,
+                scheduler=scheduler)
 
-def _resume(s: FitState) -> None:
-    "Load the newest complete checkpoint of `resume_from` (weights, optimizer, RNGs, loop state) into `s`."
-    ck, note = _find_checkpoint(s.config.resume_from)
-    if note and s.accelerator.is_main_process: print(note)
-    s.accelerator.load_state(str(ck))
-    st = json.loads((ck/"fit_state.json").read_text())
-    s.history, s.epoch, s.bad_epochs = History.from_dict(st["history"]), st["epoch"], st["bad_epochs"]
-    if s.config.restore_best and (ck.parent/"best"/"model.safetensors").exists():
-        from safetensors.torch import load_file
-        s.best_state = load_file(str(ck.parent/"best"/"model.safetensors"))
-    if s.accelerator.is_main_process and s.config.verbose: print(f"resumed from {ck} after epoch {s.epoch}")
+# %% ../nbs/01_training.ipynb #trstep01
+def _train_step(s: FitState, batch, loss_fn, forward_fn) -> None:
+    "Forward, backward and (on a real optimizer step) update, under `accumulate`; the loss lands in `s.loss`."
+    acc, model = s.accelerator, s.model
+    with acc.accumulate(model):
+        loss, _, _ = forward_fn(model, batch) if forward_fn else default_forward(model, batch, loss_fn)
+        if loss is None: raise ValueError("no loss: pass loss_fn=, or a forward_fn, or a model that returns .loss")
+        s.loss = loss.detach().float().sum().item()
+        if not math.isfinite(s.loss):
+            raise NonFiniteLossError(f"non-finite training loss ({s.loss}) at epoch {s.epoch}, step {s.step}: "
+                                     "lower the learning rate, add clip_grad_norm=, check the inputs for NaN/inf, "
+                                     "or use bf16 instead of fp16")
+        acc.backward(loss)
+        if s.clip_grad_norm and acc.sync_gradients: acc.clip_grad_norm_(model.parameters(), s.clip_grad_norm)
+        s.optimizer.step()
+        if s.scheduler is not None: s.scheduler.step()
+        s.optimizer.zero_grad()
 
 # %% ../nbs/01_training.ipynb #323f49dc
-def _train_one_epoch(s: FitState, loss_fn, forward_fn, callbacks, steps: int, show_bar: bool) -> tuple[dict, bool]:
-    "Train one epoch; returns its record (`epoch`, `train_loss`) and whether a callback cancelled the fit."
-    cfg, acc, model = s.config, s.accelerator, s.model
-    model.train(); tot, cnt, cancelled = 0.0, 0, False
-    bar = _progress_bar(steps, f"epoch {s.epoch}/{cfg.epochs}", disable=not show_bar)
+def _epoch_batches(s: FitState):
+    "This epoch's batches, numbered from 1; a resumed epoch skips the batches its checkpoint already covered."
+    skip, s.resume_step = s.resume_step, 0
+    dl = s.accelerator.skip_first_batches(s.train_dl, skip) if skip else s.train_dl
+    for step, batch in enumerate(dl, start=skip + 1):
+        if s.resume_rng is not None:   # the skipped batches were drawn: now continue with the checkpoint's RNG
+            _set_rng_state(s.resume_rng); s.resume_rng = None
+        yield step, batch
+
+def _train_one_epoch(s: FitState, loss_fn, forward_fn) -> dict:
+    "Train one epoch; returns its record (`epoch`, `train_loss`)."
+    acc = s.accelerator
+    s.model.train()
     try:
-        for s.step, batch in enumerate(s.train_dl, start=1):
-            if s.step > steps: break
-            with acc.accumulate(model):
-                loss, _, _ = forward_fn(model, batch) if forward_fn else default_forward(model, batch, loss_fn)
-                if loss is None: raise ValueError("no loss: pass loss_fn=, or a forward_fn, or a model that returns .loss")
-                s.loss = loss.detach().float().sum().item()
-                if not math.isfinite(s.loss):
-                    raise NonFiniteLossError(f"non-finite training loss ({s.loss}) at epoch {s.epoch}, step {s.step}: "
-                                             "lower the learning rate, add clip_grad_norm=, check the inputs for NaN/inf, "
-                                             "or use bf16 instead of fp16")
-                acc.backward(loss)
-                if cfg.clip_grad_norm and acc.sync_gradients: acc.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
-                s.optimizer.step()
-                if s.scheduler is not None and cfg.scheduler_step == "batch": s.scheduler.step()
-                s.optimizer.zero_grad()
-            bs = _batch_size(batch); tot += s.loss * bs; cnt += bs
-            if show_bar:
-                bar.update(1)
-                if s.step % 10 == 1: bar.set_postfix(loss=f"{s.loss:.4f}")
-            try: _fire(callbacks, "after_batch", s)
-            except CancelFitException: cancelled = True; break
-    finally: bar.close()   # also on an error: no bar is left behind
-    if s.scheduler is not None and cfg.scheduler_step == "epoch": s.scheduler.step()
+        for s.step, batch in _epoch_batches(s):
+            if s.step > s.n_steps: break
+            _train_step(s, batch, loss_fn, forward_fn)
+            bs = _batch_size(batch); s.loss_sum += s.loss * bs; s.n_seen += bs
+            _fire(s.callbacks, "after_batch", s)
+    except CancelEpochException: pass
+    except CancelFitException: s.stop = True   # from a batch: this epoch is still evaluated and recorded
     f64 = torch.float32 if acc.device.type == "mps" else torch.float64   # MPS has no float64
-    tot_, cnt_ = (acc.reduce(torch.tensor(v, dtype=f64, device=acc.device), "sum") for v in (tot, cnt))
-    return {"epoch": s.epoch, "train_loss": float(tot_ / cnt_.clamp(min=1))}, cancelled
+    tot, cnt = (acc.reduce(torch.tensor(v, dtype=f64, device=acc.device), "sum") for v in (s.loss_sum, s.n_seen))
+    return {"epoch": s.epoch, "train_loss": float(tot / cnt.clamp(min=1))}
+
+# %% ../nbs/01_training.ipynb #rngst001
+def _rng_state() -> dict:
+    "Python's, NumPy's and torch's random states (CUDA's too, where there is one)."
+    import random
+    st = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state())
+    if torch.cuda.is_available(): st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+def _set_rng_state(st: dict) -> None:
+    "Put back what `_rng_state` returned."
+    import random
+    random.setstate(st["python"]); np.random.set_state(st["numpy"]); torch.set_rng_state(st["torch"])
+    if "cuda" in st: torch.cuda.set_rng_state_all(st["cuda"])
 
 # %% ../nbs/01_training.ipynb #2c90f8cc
 def _validate(s: FitState, loss_fn, forward_fn, metrics) -> dict:
     "Validation loss and metrics of the current weights; a non-finite value stops the fit with a clear error."
     res = _evaluate(s.model, s.valid_dl, s.accelerator, loss_fn, forward_fn, metrics)
-    bad = {k: res[k] for k in dict.fromkeys(("val_loss", s.config.monitor)) if k in res and not math.isfinite(res[k])}
+    bad = {k: res[k] for k in dict.fromkeys(("val_loss", s.history.monitor)) if k in res and not math.isfinite(res[k])}
     if bad: raise NonFiniteLossError(f"non-finite validation {', '.join(f'{k}={v}' for k, v in bad.items())} at epoch "
                                      f"{s.epoch}: check the validation data for NaN/inf (or the model's outputs)")
     return res
 
 # %% ../nbs/01_training.ipynb #391605d1
-def _end_epoch(s: FitState, row: dict, t0: float) -> bool:
-    "Record `row`, track the best, log, print, checkpoint; True when early stopping says stop."
-    cfg, acc, h = s.config, s.accelerator, s.history
+def _record(s: FitState, row: dict, t0: float) -> None:
+    "Append `row` (with its time) to the history and track the best monitored value."
+    h = s.history
     row["time_s"] = round(time.perf_counter() - t0, 4)
+    if h.monitor not in row: raise ValueError(f"monitor={h.monitor!r} not computed; available: {list(row)}")
     h.rows.append(row); s.row = row
-    if cfg.monitor not in row: raise ValueError(f"monitor={cfg.monitor!r} not computed; available: {list(row)}")
-    s.improved = _better(row[cfg.monitor], h.best_value, cfg.mode)
-    if s.improved:
-        h.best_value, h.best_epoch, s.bad_epochs = row[cfg.monitor], s.epoch, 0
-        if cfg.restore_best: s.best_state = {k: v.detach().to("cpu", copy=True) for k, v in acc.unwrap_model(s.model).state_dict().items()}
-    else: s.bad_epochs += 1
-    if cfg.log_with: acc.log({k: v for k, v in row.items() if k != "epoch"}, step=s.epoch)
-    if acc.is_main_process and cfg.verbose:
-        print(f"epoch {s.epoch}/{cfg.epochs} " + " ".join(f"{k}={v:.4f}" for k, v in row.items() if k not in ("epoch", "time_s"))
-              + f" ({row['time_s']:.1f}s)" + (" *" if s.improved else ""))
-    stop = cfg.patience is not None and s.bad_epochs >= cfg.patience
-    if cfg.output_dir is not None:
-        out = Path(cfg.output_dir)
-        st = dict(epoch=s.epoch, bad_epochs=s.bad_epochs, history=h.to_dict(), config={k: str(v) for k, v in asdict(cfg).items()})
-        if s.improved: _save_checkpoint(acc, out/"checkpoints"/"best", st)
-        if cfg.save_every_epoch or stop or s.epoch == cfg.epochs: _save_checkpoint(acc, out/"checkpoints"/"last", st)
-        if acc.is_main_process: atomic_write_json(out/"history.json", h.to_dict())
-    if stop and acc.is_main_process and cfg.verbose: print(f"early stopping: no improvement in {cfg.monitor} for {cfg.patience} epochs")
-    return stop
+    s.improved = _better(row[h.monitor], h.best_value, h.mode)
+    if s.improved: h.best_value, h.best_epoch = row[h.monitor], s.epoch
 
 # %% ../nbs/01_training.ipynb #a25d2047
 def _finish(s: FitState) -> None:
-    "Restore the best weights, finish trackers, sync the processes and unwrap the model."
-    cfg, acc, h = s.config, s.accelerator, s.history
-    if cfg.restore_best and s.best_state is not None and h.best_epoch != (h.rows[-1]["epoch"] if h.rows else None):
-        m = acc.unwrap_model(s.model); dev = next(iter(m.state_dict().values())).device
-        m.load_state_dict({k: v.to(dev) for k, v in s.best_state.items()}, strict=False)
-        if acc.is_main_process and cfg.verbose: print(f"restored best weights from epoch {h.best_epoch} ({cfg.monitor}={h.best_value:.4f})")
-    if cfg.log_with:
-        for tracker in acc.trackers: tracker.finish()
-    acc.wait_for_everyone()
-    acc.unwrap_model(s.model, keep_fp32_wrapper=False)
+    "Sync the processes and unwrap the model."
+    s.accelerator.wait_for_everyone()
+    s.accelerator.unwrap_model(s.model, keep_fp32_wrapper=False)
+
+# %% ../nbs/01_training.ipynb #cbsel001
+def _callbacks(callbacks, verbose: bool) -> list:
+    "The callbacks of one fit: the defaults, less those of a class the caller passes, plus the caller's."
+    given = list(callbacks or ())
+    keep = [d for d in default_callbacks(verbose) if not any(type(c) is type(d) for c in given)]
+    return keep + given
 
 # %% ../nbs/01_training.ipynb #28f7a5c8
 def fit(model: nn.Module, # the model to train, in place
@@ -420,52 +411,209 @@ def fit(model: nn.Module, # the model to train, in place
         *,
         loss_fn: Callable | None = None, # `loss_fn(preds, targets)`; None: the model's own `.loss`
         metrics: Mapping[str, Callable] | None = None, # name -> `fn(preds, targets)` on NumPy arrays, each epoch
-        scheduler=None, # a learning-rate scheduler, stepped per batch or per epoch (`scheduler_step`)
-        forward_fn: Callable | None = None, # `forward_fn(model, batch) -> (loss, preds, targets)`; default `default_forward`
-        callbacks: Sequence = (), # objects with any of `before_fit`/`after_batch`/`after_epoch`/`after_fit(state)`
+        scheduler=None, # a learning-rate scheduler, stepped after every optimizer step
+        forward_fn: Callable | None = None, # `forward_fn(model, batch) -> (loss, preds, targets)`
+        callbacks: Sequence = (), # `Callback`s: early stopping, checkpoints, trackers, ... (replace same-class defaults)
         accelerator=None, # an `Accelerator` to train with (then give it the precision etc.); None: `fit` makes one
         epochs: int = 1, # passes over the training data
         mixed_precision: str | None = None, # "no" | "bf16" | "fp16"; None: from the launcher / `accelerate config`
         grad_accum_steps: int = 1, # accumulate gradients over this many batches
         clip_grad_norm: float | None = None, # clip the global gradient norm (on real optimizer steps only)
         seed: int = 42, # seeds Python/NumPy/torch; each epoch reseeds with seed+epoch
-        output_dir: str | Path | None = None, # checkpoints/{last,best} and history.json go here
-        monitor: str = "val_loss", # metric for early stopping and best-checkpoint selection
+        monitor: str = "val_loss", # what "best" means: "val_loss", "train_loss" or a metric's name
         mode: str = "min", # "min" or "max" for `monitor`
-        patience: int | None = None, # stop after this many epochs without improvement (None: never)
-        restore_best: bool = True, # load the best weights into the model at the end
-        resume_from: str | Path | None = None, # a checkpoint folder (or an `output_dir`) to continue from
-        save_every_epoch: bool = True, # write checkpoints/last after each epoch (needs output_dir)
-        log_with: str | list | None = None, # Accelerate tracker(s), e.g. "tensorboard"
-        project_name: str = "accel_course", # tracker run name
-        scheduler_step: str = "batch", # "batch" or "epoch"
-        max_steps_per_epoch: int | None = None, # cap batches per epoch (quick experiments)
-        cpu: bool = False, # force CPU even when a GPU is present
-        progress: bool | None = None, # tqdm bar (default: on, except in tiny-data mode)
-        verbose: bool = True, # print one line per epoch (main process)
+        verbose: bool = True, # progress bar and one line per epoch (main process)
        ) -> History:
     "Train `model` with Accelerate and return its `History`; the model ends with the best weights, unwrapped."
-    opts = locals()
     from accelerate.utils import set_seed
-    cfg = _check_options(FitConfig(**{f.name: opts[f.name] for f in fields(FitConfig)}), accelerator, valid_dl, metrics)
-    s = _setup(model, optimizer, train_dl, valid_dl, scheduler, accelerator, cfg)
-    show_bar = (cfg.progress if cfg.progress is not None else not fast_mode()) and s.accelerator.is_local_main_process
-    steps = len(s.train_dl) if cfg.max_steps_per_epoch is None else min(len(s.train_dl), cfg.max_steps_per_epoch)
+    monitor = _check_options(accelerator, epochs, mixed_precision, grad_accum_steps, monitor, mode, valid_dl, metrics)
+    cbs = _callbacks(callbacks, verbose)
+    acc = accelerator or _make_accelerator_for(cbs, mixed_precision, grad_accum_steps)
+    s = FitState(**_setup(model, optimizer, train_dl, valid_dl, scheduler, acc, seed), history=History(monitor=monitor,
+                 mode=mode), epochs=epochs, seed=seed, clip_grad_norm=clip_grad_norm, verbose=verbose, callbacks=cbs)
+    s.n_steps = len(s.train_dl)
     try:
-        _fire(callbacks, "before_fit", s)
-        for epoch in range(s.epoch, cfg.epochs):
-            set_seed(cfg.seed + epoch)          # the data order and dropout of epoch e depend only on (seed, e)
+        _fire(cbs, "before_fit", s)
+        for epoch in range(s.epoch, epochs):
+            set_seed(seed + epoch)          # the data order and dropout of epoch e depend only on (seed, e)
             if hasattr(s.train_dl, "set_epoch"): s.train_dl.set_epoch(epoch)
             s.epoch, t0 = epoch + 1, time.perf_counter()
-            row, cancelled = _train_one_epoch(s, loss_fn, forward_fn, callbacks, steps, show_bar)
+            _fire(cbs, "before_epoch", s)
+            row = _train_one_epoch(s, loss_fn, forward_fn)
+            _fire(cbs, "before_validate", s)
             if s.valid_dl is not None: row.update(_validate(s, loss_fn, forward_fn, metrics))
-            stop = _end_epoch(s, row, t0)
-            _fire(callbacks, "after_epoch", s)
-            if stop or cancelled: break
-    except CancelFitException: pass
+            _record(s, row, t0)
+            _fire(cbs, "after_epoch", s)
+            s.loss_sum, s.n_seen = 0.0, 0
+            if s.stop: break
+        _fire(cbs, "after_fit", s)
+    except CancelFitException: _fire(cbs, "after_fit", s)
+    finally: _fire(cbs, "cleanup_fit", s)
     _finish(s)
-    _fire(callbacks, "after_fit", s)
     return s.history
+
+# %% ../nbs/01_training.ipynb #cbprog01
+class ProgressBar(Callback):
+    "One progress bar per epoch on the local main process (default: on, except in tiny-data mode)."
+    order = 50
+    def __init__(self, show: bool | None = None): self.show, self.bar = show, None
+    def before_epoch(self, s):
+        on = (self.show if self.show is not None else not fast_mode()) and s.accelerator.is_local_main_process
+        self.bar = _progress_bar(s.n_steps - s.resume_step, f"epoch {s.epoch}/{s.epochs}", disable=not on)
+    def after_batch(self, s):
+        self.bar.update(1)
+        if s.step % 10 == 1: self.bar.set_postfix(loss=f"{s.loss:.4f}", refresh=False)
+    def before_validate(self, s): self.cleanup_fit(s)
+    def cleanup_fit(self, s):   # also on an error: no bar is left behind
+        if self.bar is not None: self.bar.close(); self.bar = None
+
+# %% ../nbs/01_training.ipynb #cbprnt01
+class PrintEpochs(Callback):
+    "Print one line per epoch on the main process: the epoch's record, its time, and `*` when it improved."
+    order = 20
+    def after_epoch(self, s):
+        if not s.accelerator.is_main_process: return
+        vals = " ".join(f"{k}={v:.4f}" for k, v in s.row.items() if k not in ("epoch", "time_s"))
+        print(f"epoch {s.epoch}/{s.epochs} {vals} ({s.row['time_s']:.1f}s)" + (" *" if s.improved else ""))
+
+# %% ../nbs/01_training.ipynb #cbrest01
+class RestoreBest(Callback):
+    "Keep a CPU copy of the best epoch's weights and load them into the model when the fit ends."
+    order = 0
+    def __init__(self, enabled: bool = True): self.enabled, self.best = enabled, None
+    def before_fit(self, s):
+        best = getattr(s, "resumed_from", None)
+        if self.enabled and best is not None and (best.parent/"best"/"model.safetensors").exists():
+            from safetensors.torch import load_file
+            self.best = load_file(str(best.parent/"best"/"model.safetensors"))
+    def after_epoch(self, s):
+        if self.enabled and s.improved:
+            sd = s.accelerator.unwrap_model(s.model).state_dict()
+            self.best = {k: v.detach().to("cpu", copy=True) for k, v in sd.items()}
+    def after_fit(self, s):
+        h = s.history
+        if not self.enabled or self.best is None or h.best_epoch == (h.rows[-1]["epoch"] if h.rows else None): return
+        m = s.accelerator.unwrap_model(s.model); dev = next(iter(m.state_dict().values())).device
+        m.load_state_dict({k: v.to(dev) for k, v in self.best.items()}, strict=False)
+        if s.accelerator.is_main_process and s.verbose:
+            print(f"restored best weights from epoch {h.best_epoch} ({h.monitor}={h.best_value:.4f})")
+
+# %% ../nbs/01_training.ipynb #cbearl01
+class EarlyStopping(Callback):
+    "Stop after `patience` epochs without improvement of the monitored value (None: never)."
+    order = 30
+    def __init__(self, patience: int | None): self.patience = patience
+    def after_epoch(self, s):
+        h = s.history
+        if self.patience is None or h.best_epoch is None or s.epoch - h.best_epoch < self.patience: return
+        s.stop = True
+        if s.accelerator.is_main_process and s.verbose:
+            print(f"early stopping: no improvement in {h.monitor} for {self.patience} epochs")
+
+# %% ../nbs/01_training.ipynb #modsig01
+def model_signature(model: nn.Module) -> str:
+    "A short hash of the names, shapes and dtypes of `model`'s tensors: two models with the same signature fit one checkpoint."
+    import hashlib
+    spec = [(k, tuple(v.shape), str(v.dtype)) for k, v in model.state_dict().items()]
+    return hashlib.sha256(repr(spec).encode()).hexdigest()[:16]
+
+# %% ../nbs/01_training.ipynb #cbckpt01
+def _fit_state(s: FitState, epoch: int, step: int) -> dict:
+    "What `fit_state.json` holds: where the loop is, the history, the epoch's running loss, the model's signature."
+    h = s.history
+    return dict(epoch=epoch, step=step, history=h.to_dict(), loss_sum=s.loss_sum, n_seen=s.n_seen,
+                model=model_signature(s.accelerator.unwrap_model(s.model)),
+                config=dict(epochs=s.epochs, seed=s.seed, monitor=h.monitor, mode=h.mode),
+                callbacks={type(c).__name__: c.state_dict() for c in s.callbacks if hasattr(c, "state_dict")})
+
+# %% ../nbs/01_training.ipynb #cbckpt02
+def _resume(s: FitState, resume_from) -> None:
+    "Load the newest complete checkpoint of `resume_from` into the prepared objects and `s` (refusing another model's)."
+    ck, note = _find_checkpoint(resume_from)
+    st, acc = json.loads((ck/"fit_state.json").read_text()), s.accelerator
+    mine = model_signature(acc.unwrap_model(s.model))
+    if st.get("model", mine) != mine:
+        raise ValueError(f"resume_from={str(resume_from)!r}: {ck.name} holds another model (signature "
+                         f"{st['model']}, this one {mine}): resume with the model that wrote it, or start afresh")
+    if note and acc.is_main_process: print(note)
+    acc.load_state(str(ck))
+    s.history, s.epoch, s.resume_step = History.from_dict(st["history"]), st["epoch"], st.get("step", 0)
+    if s.resume_step: s.loss_sum, s.n_seen, s.resume_rng = st["loss_sum"], st["n_seen"], _rng_state()
+    for c in s.callbacks:
+        if hasattr(c, "load_state_dict") and type(c).__name__ in st.get("callbacks", {}):
+            c.load_state_dict(st["callbacks"][type(c).__name__])
+    s.resumed_from = ck
+    where = f"at epoch {s.epoch + 1}, step {s.resume_step}" if s.resume_step else f"after epoch {s.epoch}"
+    if acc.is_main_process and s.verbose: print(f"resumed from {ck} {where}")
+
+# %% ../nbs/01_training.ipynb #cbckpt03
+class Checkpoints(Callback):
+    "Write `checkpoints/last`, `checkpoints/best` and `history.json` under `output_dir`; resume from `resume_from`."
+    order = -10
+    def __init__(self, output_dir, # the run's folder
+                 every_n_steps: int | None = None, # also save `last` every this many batches (a multiple of the accumulation)
+                 every_epoch: bool = True, # save `last` after every epoch (else only at the end)
+                 resume_from=None): # a checkpoint folder, or an output_dir, to continue from
+        self.out, self.every_n_steps, self.every_epoch = Path(output_dir), every_n_steps, every_epoch
+        self.resume_from, self.saved = resume_from, None
+    def _save(self, s, name, epoch, step):
+        _save_checkpoint(s.accelerator, self.out/"checkpoints"/name, _fit_state(s, epoch, step))
+        if name == "last": self.saved = (epoch, step)
+    def before_fit(self, s):
+        if self.resume_from is not None: _resume(s, self.resume_from)
+    def after_batch(self, s):
+        n = self.every_n_steps
+        if n and s.step % n == 0 and s.step < s.n_steps and s.accelerator.sync_gradients:
+            self._save(s, "last", s.epoch - 1, s.step)
+    def after_epoch(self, s):
+        if s.improved: self._save(s, "best", s.epoch, 0)
+        if self.every_epoch: self._save(s, "last", s.epoch, 0)
+        if s.accelerator.is_main_process: atomic_write_json(self.out/"history.json", s.history.to_dict())
+    def after_fit(self, s):   # the final state is always saved
+        if s.history.rows and self.saved != (s.epoch, 0): self._save(s, "last", s.epoch, 0)
+
+# %% ../nbs/01_training.ipynb #cbtrck01
+class Trackers(Callback):
+    "Log each epoch's record with Accelerate's trackers, e.g. `Trackers(\"tensorboard\", \"runs/x\")`."
+    order = 10
+    def __init__(self, log_with, project_dir=None, project_name: str = "accel_course", config: dict | None = None):
+        self.log_with, self.project_name, self.config = log_with, project_name, config
+        self.accelerator_kwargs = dict(log_with=log_with, project_dir=project_dir)
+    def before_fit(self, s):
+        acc, h = s.accelerator, s.history
+        if not acc.log_with:
+            raise ValueError(f"Trackers({self.log_with!r}) needs an accelerator made with log_with: "
+                             f"make_accelerator(log_with={self.log_with!r}, project_dir=...), or let fit make it")
+        cfg = self.config or dict(epochs=s.epochs, seed=s.seed, monitor=h.monitor, mode=h.mode,
+                                  mixed_precision=acc.mixed_precision, grad_accum_steps=acc.gradient_accumulation_steps)
+        acc.init_trackers(self.project_name, config=cfg)
+    def after_epoch(self, s): s.accelerator.log({k: v for k, v in s.row.items() if k != "epoch"}, step=s.epoch)
+    def after_fit(self, s):
+        for t in s.accelerator.trackers: t.finish()
+
+# %% ../nbs/01_training.ipynb #cbmaxs01
+class MaxStepsPerEpoch(Callback):
+    "Train at most `n` batches per epoch (None: all)."
+    order = -20
+    def __init__(self, n: int | None): self.n = n
+    def before_fit(self, s):
+        if self.n is not None: s.n_steps = min(s.n_steps, self.n)
+
+# %% ../nbs/01_training.ipynb #cbstop01
+class StopWhen(Callback):
+    "Stop every process at the same step once `condition(state)` is true on any one of them."
+    order = 40
+    def __init__(self, condition: Callable): self.condition, self.stopped_at = condition, None
+    def after_batch(self, s):
+        if self.condition(s): s.accelerator.set_trigger()
+        if s.accelerator.check_trigger():
+            s.stop, self.stopped_at = True, (s.epoch, s.step)
+            raise CancelEpochException()   # the epoch is still evaluated and recorded, then the fit ends
+
+# %% ../nbs/01_training.ipynb #cbdefl01
+def default_callbacks(verbose: bool = True) -> list:
+    "The callbacks every `fit` has unless given one of the same class: progress and printing (if `verbose`), best weights."
+    return ([ProgressBar(), PrintEpochs()] if verbose else []) + [RestoreBest()]
 
 # %% ../nbs/01_training.ipynb #d92cb45a
 import contextlib

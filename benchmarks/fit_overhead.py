@@ -39,7 +39,7 @@ def with_fit(train_ds, valid_ds, hidden, epochs, bs, seed=0):
     torch.manual_seed(seed)
     model = make_mlp(train_ds.tensors[0].shape[1], hidden); opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     tdl = DataLoader(train_ds, batch_size=bs, shuffle=True); vdl = DataLoader(valid_ds, batch_size=1024)
-    h = fit(model, opt, tdl, vdl, loss_fn=nn.MSELoss(), epochs=epochs, seed=seed, progress=False, verbose=False, mixed_precision="no")
+    h = fit(model, opt, tdl, vdl, loss_fn=nn.MSELoss(), epochs=epochs, seed=seed, verbose=False, mixed_precision="no")
     return h.final["val_loss"]
 
 def measure(tr, va, hidden, epochs, bs, reps):

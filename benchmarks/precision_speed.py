@@ -19,7 +19,7 @@ def run(mp, X, y, hidden, depth, bs, epochs=1):
     dl = DataLoader(TensorDataset(X, y), batch_size=bs, shuffle=True, drop_last=True)
     if torch.cuda.is_available(): torch.cuda.synchronize()
     t0 = time.perf_counter()
-    h = fit(model, opt, dl, loss_fn=nn.MSELoss(), epochs=epochs, mixed_precision=mp, progress=False, verbose=False)
+    h = fit(model, opt, dl, loss_fn=nn.MSELoss(), epochs=epochs, mixed_precision=mp, verbose=False)
     if torch.cuda.is_available(): torch.cuda.synchronize()
     dt = time.perf_counter() - t0
     return len(dl) * bs * epochs / dt, h.final["train_loss"]

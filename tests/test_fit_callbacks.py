@@ -1,78 +1,133 @@
-"""`fit`'s signature and callbacks (issue 11): every option visible, conflicting options raise, callbacks see every
-batch and epoch, and `CancelFitException` ends a fit cleanly."""
-import inspect
-from dataclasses import fields
+"""`fit` grows by callbacks (issue 21): a short signature, options that conflict raise, callbacks see every place of
+the loop in `order`, defaults are replaced by class, and the loop features -- early stopping, checkpoints, trackers,
+step caps, a stop seen by one rank -- are callbacks."""
+import inspect, json, textwrap
 import pytest, torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from accel_course.training import (fit, FitConfig, Callback, CancelFitException, make_accelerator, make_mlp,
-                                   toy_regression)
+from accel_course.training import (fit, Callback, CancelFitException, CancelEpochException, make_accelerator, make_mlp,
+                                   toy_regression, default_callbacks, ProgressBar, PrintEpochs, RestoreBest,
+                                   EarlyStopping, Checkpoints, Trackers, MaxStepsPerEpoch, StopWhen)
+from _real import torchrun
 
 def _data(n=256):
     X, y = toy_regression(n, seed=0)
     return DataLoader(TensorDataset(X, y), batch_size=32), DataLoader(TensorDataset(X[:64], y[:64]), batch_size=64)
 
-def _fit(**kw):
+def _fit(accelerator=None, **kw):
     torch.manual_seed(0); m = make_mlp(); tdl, vdl = _data()
-    return m, fit(m, torch.optim.SGD(m.parameters(), lr=0.01), tdl, vdl, loss_fn=nn.MSELoss(), progress=False,
-                  verbose=False, cpu=True, **kw)
+    return m, fit(m, torch.optim.SGD(m.parameters(), lr=0.01), tdl, vdl, loss_fn=nn.MSELoss(), verbose=False,
+                  accelerator=accelerator or make_accelerator(cpu=True), **kw)
 
-def test_signature_shows_every_option_with_fitconfig_defaults():
+def test_signature_is_short_and_explicit():
     sig = inspect.signature(fit)
     assert not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()), "fit hides options behind **kwargs"
-    assert "callbacks" in sig.parameters
-    for f in fields(FitConfig):
-        assert f.name in sig.parameters, f"FitConfig.{f.name} is not an argument of fit"
-        assert sig.parameters[f.name].default == f.default, f"default of {f.name}: fit {sig.parameters[f.name].default!r} vs FitConfig {f.default!r}"
-    with pytest.raises(TypeError): _fit(epoch=2)      # a typo is an error, not a silently ignored option
+    assert len(sig.parameters) <= 18, list(sig.parameters)
+    for gone in ("patience", "output_dir", "resume_from", "log_with", "progress", "restore_best", "max_steps_per_epoch"):
+        assert gone not in sig.parameters, f"{gone} is a callback now"
+    with pytest.raises(TypeError): _fit(patience=2)      # an old option is an error, not silently ignored
 
 @pytest.mark.parametrize("opt,match", [(dict(mixed_precision="bf16"), "mixed_precision='bf16'"),
-                                       (dict(grad_accum_steps=4), "grad_accum_steps=4"),
-                                       (dict(log_with="tensorboard"), "log_with='tensorboard'")])
+                                       (dict(grad_accum_steps=4), "grad_accum_steps=4")])
 def test_conflicting_options_raise(opt, match):
     acc = make_accelerator(cpu=True)        # precision "no", no accumulation, no trackers
     with pytest.raises(ValueError, match=rf"conflicts with {match}"): _fit(accelerator=acc, **opt)
+
+def test_trackers_need_an_accelerator_with_log_with(tmp_path):
+    with pytest.raises(ValueError, match=r"Trackers\('tensorboard'\) needs an accelerator made with log_with"):
+        _fit(callbacks=[Trackers("tensorboard", tmp_path)])
+
+def test_trackers_callback_makes_its_accelerator_and_logs(tmp_path):
+    torch.manual_seed(0); m = make_mlp(); tdl, vdl = _data()
+    fit(m, torch.optim.SGD(m.parameters(), lr=0.01), tdl, vdl, loss_fn=nn.MSELoss(), epochs=2, verbose=False,
+        callbacks=[Trackers("tensorboard", tmp_path)])
+    assert list((tmp_path/"logs").rglob("events.out.tfevents*"))
 
 def test_options_that_agree_with_the_accelerator_are_fine():
     acc = make_accelerator("bf16", grad_accum_steps=2, cpu=True)
     _, h = _fit(accelerator=acc, mixed_precision="bf16", grad_accum_steps=2, epochs=1)
     assert len(h) == 1
 
-@pytest.mark.parametrize("opt", [dict(scheduler_step="step"), dict(mode="maximum"), dict(epochs=-1), dict(grad_accum_steps=0)])
+@pytest.mark.parametrize("opt", [dict(mode="maximum"), dict(epochs=-1), dict(grad_accum_steps=0), dict(monitor="acc")])
 def test_bad_option_values_raise(opt):
     with pytest.raises(ValueError): _fit(**opt)
 
 class Recorder(Callback):
     def __init__(self): self.events, self.epochs, self.steps = [], [], 0
     def before_fit(self, s): self.events.append("before_fit")
+    def before_epoch(self, s): self.events.append(f"before_epoch{s.epoch}")
     def after_batch(self, s): self.steps += 1; assert s.loss is not None and s.step >= 1
+    def before_validate(self, s): self.events.append("before_validate")
     def after_epoch(self, s): self.epochs.append((s.epoch, s.row["epoch"], s.row["val_loss"]))
     def after_fit(self, s): self.events.append("after_fit")
+    def cleanup_fit(self, s): self.events.append("cleanup_fit")
 
-def test_a_callback_sees_every_batch_and_epoch():
+def test_a_callback_sees_every_place_of_the_loop():
     rec = Recorder()
-    _, h = _fit(epochs=4, callbacks=[rec])
-    assert rec.events == ["before_fit", "after_fit"]
-    assert rec.steps == 4 * 8                               # 256 samples / batch 32, 4 epochs
-    assert [e for e, _, _ in rec.epochs] == [1, 2, 3, 4] == [r for _, r, _ in rec.epochs]
+    _, h = _fit(epochs=2, callbacks=[rec])
+    assert rec.events == ["before_fit", "before_epoch1", "before_validate", "before_epoch2", "before_validate",
+                          "after_fit", "cleanup_fit"]
+    assert rec.steps == 2 * 8                               # 256 samples / batch 32, 2 epochs
+    assert [e for e, _, _ in rec.epochs] == [1, 2] == [r for _, r, _ in rec.epochs]
     assert [v for *_, v in rec.epochs] == h["val_loss"]
 
-def test_plain_objects_and_several_callbacks_in_order():
+def test_cleanup_runs_after_an_error():
+    rec = Recorder()
+    class Boom(Callback):
+        def after_batch(self, s): raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"): _fit(epochs=2, callbacks=[rec, Boom()])
+    assert rec.events[-1] == "cleanup_fit" and "after_fit" not in rec.events
+
+def test_callbacks_run_in_order_then_as_given():
     seen = []
     class A:
+        order = 5
         def after_epoch(self, s): seen.append(("A", s.epoch))
     class B:
         def after_epoch(self, s): seen.append(("B", s.epoch))
-    _fit(epochs=2, callbacks=[A(), B()])
-    assert seen == [("A", 1), ("B", 1), ("A", 2), ("B", 2)]
+    class C:
+        order = -1
+        def after_epoch(self, s): seen.append(("C", s.epoch))
+    _fit(epochs=2, callbacks=[A(), B(), C()])
+    assert seen == [("C", 1), ("B", 1), ("A", 1), ("C", 2), ("B", 2), ("A", 2)]
+
+def test_a_given_callback_replaces_the_default_of_its_class():
+    from accel_course.training import _callbacks
+    assert [type(c) for c in default_callbacks(True)] == [ProgressBar, PrintEpochs, RestoreBest]
+    assert [type(c) for c in default_callbacks(False)] == [RestoreBest]
+    cbs = _callbacks([ProgressBar(False), EarlyStopping(2)], verbose=True)
+    assert [type(c) for c in cbs] == [PrintEpochs, RestoreBest, ProgressBar, EarlyStopping]
+    assert cbs[2].show is False
+
+def test_restore_best_false_keeps_the_last_weights():
+    X, y = toy_regression(256, seed=0); dl = DataLoader(TensorDataset(X, y), batch_size=32)
+    def run(cbs):
+        torch.manual_seed(0); m = make_mlp()
+        h = fit(m, torch.optim.SGD(m.parameters(), lr=0.01), dl, dl, loss_fn=nn.MSELoss(), epochs=3, mode="max",
+                verbose=False, callbacks=cbs, accelerator=make_accelerator(cpu=True))
+        with torch.no_grad(): return h, nn.functional.mse_loss(m(X), y).item()
+    h, best = run([]); _, last = run([RestoreBest(False)])
+    assert h.best_epoch == 1 and abs(best - h["val_loss"][0]) < 1e-5 and abs(last - h["val_loss"][-1]) < 1e-5
 
 def test_cancel_in_after_batch_ends_the_epoch_and_the_fit(tmp_path):
     class StopAt:
         def after_batch(self, s):
             if s.epoch == 2 and s.step == 3: raise CancelFitException()
-    m, h = _fit(epochs=5, callbacks=[StopAt()], output_dir=tmp_path)
+    m, h = _fit(epochs=5, callbacks=[StopAt(), Checkpoints(tmp_path)])
     assert h["epoch"] == [1, 2] and "val_loss" in h.final     # epoch 2 was still evaluated and recorded
-    assert (tmp_path/"checkpoints"/"last"/"fit_state.json").exists()
+    assert json.loads((tmp_path/"checkpoints"/"last"/"fit_state.json").read_text())["epoch"] == 2
+
+def test_cancel_epoch_and_max_steps_per_epoch():
+    class Count(Callback):
+        def __init__(self): self.per_epoch = {}
+        def after_batch(self, s): self.per_epoch[s.epoch] = s.step
+    c = Count(); _, h = _fit(epochs=2, callbacks=[c, MaxStepsPerEpoch(3)])
+    assert c.per_epoch == {1: 3, 2: 3} and len(h) == 2
+    class Half(Callback):
+        def after_batch(self, s):
+            if s.step == 4: raise CancelEpochException()
+    c = Count(); _, h = _fit(epochs=2, callbacks=[c, Half()])
+    assert c.per_epoch == {1: 4, 2: 4} and len(h) == 2 and "val_loss" in h.final
 
 def test_cancel_in_after_epoch_stops_after_that_epoch():
     class TwoEpochs:
@@ -80,6 +135,44 @@ def test_cancel_in_after_epoch_stops_after_that_epoch():
             if s.epoch >= 2: raise CancelFitException()
     _, h = _fit(epochs=6, callbacks=[TwoEpochs()])
     assert len(h) == 2
+
+def test_early_stopping_none_never_stops():
+    _, h = _fit(epochs=4, mode="max", callbacks=[EarlyStopping(None)])
+    assert len(h) == 4
+
+def test_resume_from_another_model_is_refused_before_loading(tmp_path):
+    _fit(epochs=1, callbacks=[Checkpoints(tmp_path)])
+    tdl, vdl = _data(); other = make_mlp(hidden=32)
+    with pytest.raises(ValueError, match=r"holds another model .*resume with the model that wrote it"):
+        fit(other, torch.optim.SGD(other.parameters(), lr=0.01), tdl, vdl, loss_fn=nn.MSELoss(), epochs=2,
+            verbose=False, callbacks=[Checkpoints(tmp_path/"new", resume_from=tmp_path)])
+    assert not (tmp_path/"new").exists()
+
+def test_a_stop_seen_by_rank_1_alone_stops_both_ranks_at_the_same_step(tmp_path):
+    script = tmp_path/"stop.py"
+    script.write_text(textwrap.dedent(f"""
+        import json, os, torch
+        from torch import nn
+        from torch.utils.data import DataLoader, TensorDataset
+        from accel_course.training import fit, toy_regression, make_mlp, StopWhen
+        X, y = toy_regression(1024, seed=0)
+        rank = int(os.environ["RANK"])
+        stop = StopWhen(lambda s: rank == 1 and s.epoch == 2 and s.step == 5)   # only rank 1 sees it
+        steps = []
+        class Steps:
+            def after_batch(self, s): steps.append((s.epoch, s.step))
+        torch.manual_seed(0); m = make_mlp()
+        h = fit(m, torch.optim.SGD(m.parameters(), lr=0.01), DataLoader(TensorDataset(X, y), batch_size=32),
+                DataLoader(TensorDataset(X[:64], y[:64]), batch_size=32), loss_fn=nn.MSELoss(), epochs=5,
+                verbose=False, callbacks=[stop, Steps()])
+        json.dump(dict(stopped_at=stop.stopped_at, last=steps[-1], epochs=len(h)),
+                  open({str(tmp_path)!r} + f"/r{{rank}}.json", "w"))
+    """))
+    p = torchrun(script, env={"ACCELERATE_USE_CPU": "yes"})
+    assert p.returncode == 0, p.stderr[-3000:]
+    r0, r1 = (json.loads((tmp_path/f"r{k}.json").read_text()) for k in (0, 1))
+    assert r0["stopped_at"] == r1["stopped_at"] == [2, 5], (r0, r1)
+    assert r0["last"] == r1["last"] == [2, 5] and r0["epochs"] == r1["epochs"] == 2
 
 def test_importing_does_not_patch_accelerate():
     import subprocess, sys

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest, torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from accel_course.training import fit, toy_regression, make_mlp, NonFiniteLossError
+from accel_course.training import (fit, toy_regression, make_mlp, make_accelerator, NonFiniteLossError, Checkpoints,
+                                   EarlyStopping, ProgressBar)
 
 def _dls(nan_in_valid=False):
     X, y = toy_regression(192, seed=0)
@@ -19,8 +20,8 @@ def test_nan_in_validation_data_raises_naming_epoch_and_metric(tmp_path):
     tdl, vdl = _dls(nan_in_valid=True)
     m = make_mlp()
     with pytest.raises(NonFiniteLossError, match=r"val_loss=nan at epoch 1"):
-        fit(m, torch.optim.SGD(m.parameters(), lr=0.01), tdl, vdl, loss_fn=nn.MSELoss(), epochs=3, patience=1,
-            output_dir=tmp_path, progress=False, verbose=False, cpu=True)
+        fit(m, torch.optim.SGD(m.parameters(), lr=0.01), tdl, vdl, loss_fn=nn.MSELoss(), epochs=3, verbose=False,
+            callbacks=[EarlyStopping(1), Checkpoints(tmp_path)], accelerator=make_accelerator(cpu=True))
     assert not (tmp_path/"checkpoints"/"best").exists()    # nothing was saved as "best"
 
 def test_nan_monitored_metric_raises():
@@ -28,28 +29,28 @@ def test_nan_monitored_metric_raises():
     m = make_mlp()
     with pytest.raises(NonFiniteLossError, match=r"score=nan at epoch 1"):
         fit(m, torch.optim.SGD(m.parameters(), lr=0.01), tdl, vdl, loss_fn=nn.MSELoss(), epochs=2,
-            metrics={"score": lambda p, t: float("nan")}, monitor="score", mode="max", progress=False, verbose=False, cpu=True)
+            metrics={"score": lambda p, t: float("nan")}, monitor="score", mode="max", verbose=False, accelerator=make_accelerator(cpu=True))
 
 def test_nan_unmonitored_metric_is_only_reported():
     tdl, vdl = _dls()
     m = make_mlp()
     h = fit(m, torch.optim.SGD(m.parameters(), lr=0.01), tdl, vdl, loss_fn=nn.MSELoss(), epochs=1,
-            metrics={"auc": lambda p, t: float("nan")}, progress=False, verbose=False, cpu=True)
+            metrics={"auc": lambda p, t: float("nan")}, verbose=False, accelerator=make_accelerator(cpu=True))
     assert h.final["auc"] != h.final["auc"] and len(h) == 1
 
 # 2. killed before the first complete checkpoints/last: resume falls back to checkpoints/best
 def test_resume_falls_back_to_best_when_last_is_missing(tmp_path, capsys):
     tdl, vdl = _dls()
     m = make_mlp()
-    fit(m, torch.optim.SGD(m.parameters(), lr=0.01), tdl, vdl, loss_fn=nn.MSELoss(), epochs=2, output_dir=tmp_path,
-        progress=False, verbose=False, cpu=True)
+    fit(m, torch.optim.SGD(m.parameters(), lr=0.01), tdl, vdl, loss_fn=nn.MSELoss(), epochs=2, verbose=False,
+        callbacks=[Checkpoints(tmp_path)], accelerator=make_accelerator(cpu=True))
     ck = tmp_path/"checkpoints"
     best_epoch = json.loads((ck/"best"/"fit_state.json").read_text())["epoch"]
     shutil.rmtree(ck/"last"); (ck/".last.tmp").mkdir()        # killed while writing the first `last`
     capsys.readouterr()
     m2 = make_mlp()
-    h = fit(m2, torch.optim.SGD(m2.parameters(), lr=0.01), tdl, vdl, loss_fn=nn.MSELoss(), epochs=3, output_dir=tmp_path,
-            resume_from=tmp_path, progress=False, verbose=True, cpu=True)
+    h = fit(m2, torch.optim.SGD(m2.parameters(), lr=0.01), tdl, vdl, loss_fn=nn.MSELoss(), epochs=3, verbose=True,
+            callbacks=[Checkpoints(tmp_path, resume_from=tmp_path), ProgressBar(False)], accelerator=make_accelerator(cpu=True))
     out = capsys.readouterr().out
     assert "resuming from the newest complete checkpoint, checkpoints/best" in out and f"(epoch {best_epoch})" in out
     assert [r["epoch"] for r in h.rows] == list(range(1, 4))
@@ -88,8 +89,8 @@ def test_atomic_writes_follow_the_umask(tmp_path, umask022):
 def test_fit_outputs_are_0644_under_umask_022(tmp_path, umask022):
     tdl, vdl = _dls()
     m = make_mlp()
-    fit(m, torch.optim.SGD(m.parameters(), lr=0.01), tdl, vdl, loss_fn=nn.MSELoss(), epochs=1, output_dir=tmp_path,
-        progress=False, verbose=False, cpu=True)
+    fit(m, torch.optim.SGD(m.parameters(), lr=0.01), tdl, vdl, loss_fn=nn.MSELoss(), epochs=1, verbose=False,
+        callbacks=[Checkpoints(tmp_path)], accelerator=make_accelerator(cpu=True))
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert files and {str(p.relative_to(tmp_path)): oct(_mode(p)) for p in files if _mode(p) != 0o644} == {}
     assert {str(p.relative_to(tmp_path)): oct(_mode(p)) for p in tmp_path.rglob("*") if p.is_dir() and _mode(p) != 0o755} == {}
@@ -318,7 +319,8 @@ def test_resume_reads_the_previous_run_folder_while_the_new_run_is_staged(tmp_pa
     def run(ctx):
         tdl, vdl = _dls(); m = make_mlp()
         h = fit(m, torch.optim.SGD(m.parameters(), lr=0.01), tdl, vdl, loss_fn=nn.MSELoss(), epochs=ctx.epochs,
-                output_dir=ctx.out, resume_from=ctx.options.get("resume"), progress=False, verbose=False, cpu=True)
+                callbacks=[Checkpoints(ctx.out, resume_from=ctx.options.get("resume"))], verbose=False,
+                accelerator=make_accelerator(cpu=True))
         return dict(dataset="toy", source="sample", n_train=128, n_test=64, best="mlp",
                     models={"mlp": {"val_loss": h.final["val_loss"], "epochs_run": float(len(h))}})
     out = tmp_path/"o"

@@ -101,7 +101,7 @@ def test_tracked_fits_keep_the_process_group_and_cli_ends_it(tmp_path):
         from torch.utils.data import DataLoader, TensorDataset
         from accelerate.utils import gather_object
         import torch.distributed as dist
-        from accel_course.training import fit, toy_regression, make_mlp
+        from accel_course.training import fit, toy_regression, make_mlp, Trackers
         from accel_course.cli import init_distributed, end_distributed
         init_distributed()
         X, y = toy_regression(256, seed=0)
@@ -111,7 +111,7 @@ def test_tracked_fits_keep_the_process_group_and_cli_ends_it(tmp_path):
             vdl = DataLoader(TensorDataset(X[200:], y[200:]), batch_size=32)
             torch.manual_seed(k); model = make_mlp()
             h = fit(model, torch.optim.AdamW(model.parameters(), 3e-3), tdl, vdl, loss_fn=nn.MSELoss(), epochs=1,
-                    log_with="tensorboard", output_dir={str(tmp_path)!r} + f"/fit{{k}}", progress=False, verbose=False)
+                    callbacks=[Trackers("tensorboard", {str(tmp_path)!r} + f"/fit{{k}}")], verbose=False)
             losses.append(h.final["val_loss"])
         ranks = gather_object([dist.get_rank()])
         alive = dist.is_initialized()
