@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .core import (pick, seed_everything, DataError, resolve_source, announce_source, atomic_write_json,
-                               atomic_dir, RunContext, register_project, is_main_process, best_model,
+                               atomic_dir, atomic_write_bytes, RunContext, register_project, is_main_process, best_model,
                                evaluate_at_val_threshold, auc_roc_metric)
 from .anomaly_data import *                 # schema, cleaning, CSV readers, splits, preprocessing
 from .anomaly_data import _first_line
@@ -28,7 +28,8 @@ __all__ = ['REFERENCE_MAX_ROWS', 'AE_SAMPLE_BUDGET', 'LSTM_WINDOW_BUDGET', 'load
            'flow_windows', 'window_labels', 'train_lstm_autoencoder', 'lstm_flow_scores', 'fit_random_forest',
            'plot_curves', 'plot_per_category', 'plot_timeline', 'fp_fn_analysis', 'feature_group_ablation',
            'plot_ablation', 'cv_vs_holdout', 'AnomalyPipeline', 'score_flows', 'reference_subsample', 'budget_epochs',
-           'run_anomaly']
+           'run_anomaly', 'process_state', 'matrices_key', 'cached_matrices', 'score_split', 'BatchSizeError',
+           'train_autoencoder_max_batch', 'cpu_memory_limit', 'check_dynamo_backend']
 
 # %% ../nbs/30_anomaly.ipynb #6415b2ce
 _PARTITION_NAMES = ("UNSW_NB15_training-set.csv", "UNSW_NB15_testing-set.csv")
@@ -116,7 +117,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from .training import (fit, predict, torch_threads, array_loader, ProgressBar, EarlyStopping,
-                                   MaxStepsPerEpoch, Checkpoints)
+                                   MaxStepsPerEpoch, Checkpoints, make_accelerator)
 
 # %% ../nbs/30_anomaly.ipynb #37a01508
 class Autoencoder(nn.Module):
@@ -156,8 +157,14 @@ def train_autoencoder(X_normal: np.ndarray, # normal training flows, preprocesse
                       verbose: bool = False, # one line per epoch
                       output_dir=None, # checkpoints and history, as in `fit`
                       max_steps_per_epoch: int | None = None, # cap the optimizer steps per epoch (`--max-steps`)
+                      callbacks: Sequence = (), # more `fit` callbacks (a profiler, ...)
+                      accelerator=None, # an `Accelerator` to train with (its precision wins; None: `fit` makes one)
+                      dynamo_backend: str | None = None, # compile the model with this `torch.compile` backend ("inductor", ...)
                      ):
     "Train an autoencoder (default: `Autoencoder`) on normal flows with the shared Accelerate `fit`. Returns (model, History)."
+    if dynamo_backend is not None:
+        if accelerator is not None: raise ValueError("give dynamo_backend= or accelerator=, not both (make the accelerator with it)")
+        accelerator = make_accelerator(mixed_precision, dynamo_backend=check_dynamo_backend(dynamo_backend))
     seed_everything(seed)
     model = model or Autoencoder(X_normal.shape[-1])
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -166,15 +173,21 @@ def train_autoencoder(X_normal: np.ndarray, # normal training flows, preprocesse
     steps = len(tr) if max_steps_per_epoch is None else min(len(tr), max_steps_per_epoch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * steps))
     hist = fit(model, opt, tr, va, forward_fn=ae_forward, metrics={"auc_roc": auc_roc_metric}, scheduler=sched, epochs=epochs,
-               mixed_precision=mixed_precision, seed=seed, verbose=verbose,
+               mixed_precision=None if accelerator is not None else mixed_precision, seed=seed, verbose=verbose,
+               accelerator=accelerator,
                callbacks=[ProgressBar(False), EarlyStopping(patience), MaxStepsPerEpoch(max_steps_per_epoch)]
-                         + ([Checkpoints(output_dir)] if output_dir else []))
+                         + ([Checkpoints(output_dir)] if output_dir else []) + list(callbacks))
     return model.cpu().eval(), hist
 
 # %% ../nbs/30_anomaly.ipynb #40071efc
 def _scores(model: nn.Module, X: np.ndarray, fn, batch_size: int = 8192) -> np.ndarray:
-    "`fn(model, x)` for every batch `x` of `X`, through `training.predict` (fp32, no gradients), as one array."
-    return predict(model, array_loader(np.asarray(X, np.float32), batch_size=batch_size), forward_fn=lambda m, b: (None, fn(m, b[0]), None))[0]
+    "`fn(model, x)` for consecutive slices `x` of `X` (views: no copy), on the model's device, fp32, no gradients, as one array."
+    xt = torch.from_numpy(np.require(X, np.float32, ["C", "W"]))      # pandas may hand out read-only arrays
+    dev = next(model.parameters()).device
+    model.eval()
+    with torch.inference_mode():
+        parts = [fn(model, x.to(dev)).float().cpu() for x in xt.split(batch_size)] or [fn(model, xt.to(dev))]
+    return torch.cat(parts).numpy()
 
 def feature_errors(model: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     "Per-flow, per-feature squared reconstruction errors in fp32, shape (n, n_features)."
@@ -574,3 +587,161 @@ def run_anomaly(ctx: RunContext) -> dict:
     desc = data.kind if data.partition in (None, "", data.kind) else f"{data.kind}, {data.partition}"
     return dict(dataset=f"UNSW-NB15 ({desc})", source=data.source, n_train=int(len(sp.train_normal)), n_test=int(len(sp.test)),
                 models=models, best=best_model({k: v for k, v in models.items() if k != "random_forest"}, "auc_roc"))
+
+# %% ../nbs/30_anomaly.ipynb #acc21-02
+import contextlib, io, time
+
+def process_state():
+    "This process's `PartialState`; CPU processes over gloo when the launcher says so (`ACCELERATE_USE_CPU`, as `torchrun` jobs do)."
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+
+def matrices_key(pre: FlowPreprocessor, # the fitted preprocessor
+                 sp: Splits, # the splits whose matrices are cached
+                ) -> str:
+    "A short hash of what the model matrices depend on: the preprocessor's state and the flows of each split."
+    import hashlib
+    h = hashlib.sha256(json.dumps(pre.to_dict(), sort_keys=True, default=str).encode())
+    for df in (sp.train_normal, sp.val, sp.test):
+        cols = [c for c in [*pre.features, "label", "attack_cat"] if c in df]
+        h.update(pd.util.hash_pandas_object(df[cols], index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+def cached_matrices(pre: FlowPreprocessor, # the fitted preprocessor
+                    sp: Splits, # the splits to turn into model matrices
+                    cache_dir, # folder of the cache (one `.npz` per preprocessor and data)
+                    *,
+                    first: bool = True, # build on the local main process first, the others then read (False: the race)
+                    state=None, # the `PartialState` (default: the current one)
+                   ) -> tuple["_Matrices", dict]:
+    "The model matrices of `sp`, read from `cache_dir` or built and written there atomically; and what this rank did."
+    state = state or process_state()
+    path = Path(cache_dir)/f"matrices-{matrices_key(pre, sp)}.npz"
+    t0 = time.perf_counter()
+    with state.local_main_process_first() if first else contextlib.nullcontext():
+        wrote = not path.exists()
+        if wrote:
+            m = _Matrices.of(pre, sp)
+            buf = io.BytesIO()
+            np.savez(buf, **{k: np.asarray(v, str) if k == "ct" else v for k, v in vars(m).items()})
+            atomic_write_bytes(path, buf.getvalue())
+        else:
+            with np.load(path, allow_pickle=False) as z: m = _Matrices(**{k: z[k] for k in z.files})
+    return m, dict(rank=state.process_index, wrote=wrote, seconds=round(time.perf_counter() - t0, 3))
+
+# %% ../nbs/30_anomaly.ipynb #acc21-04
+def _cache_worker(cache_dir, n: int = 8000, seed: int = 0) -> dict:
+    "Inside a launch: the matrices through the cache without and with `main_process_first`; each rank's report, gathered."
+    from accelerate.utils import gather_object
+    state = process_state()
+    d = generate_traffic(n, seed=seed)
+    sp = make_splits(d)
+    pre = FlowPreprocessor().fit(sp.train_normal)
+    out = {}
+    for first in (False, True):
+        state.wait_for_everyone()                  # every rank reaches the cache at the same moment
+        m, info = cached_matrices(pre, sp, Path(cache_dir)/("first" if first else "race"), first=first, state=state)
+        info["digest"] = float(m.Xn.sum() + m.Xt.sum())
+        out["main_process_first" if first else "no guard"] = gather_object([info])
+    return out
+
+# %% ../nbs/30_anomaly.ipynb #acc21-08
+def score_split(pipeline: "AnomalyPipeline", # a fitted pipeline (each process has its own copy)
+                df: pd.DataFrame, # the raw flows to score (every process sees the same frame)
+                *,
+                state=None, # the `PartialState` (default: the current one; one process: scores everything)
+                num_threads: int | None = 1, # torch threads per process
+               ) -> np.ndarray:
+    "Scores of `df`, each process scoring its share (`split_between_processes`); every process gets all of them, in order."
+    from accelerate.utils import gather, gather_object, pad_across_processes
+    state = state or process_state()
+    with state.split_between_processes(torch.arange(len(df))) as rows:
+        share = df.iloc[int(rows[0]):int(rows[-1]) + 1] if len(rows) else df.iloc[:0]
+        s = torch.from_numpy(pipeline.scores(share, num_threads))
+    if state.num_processes == 1: return s.numpy()
+    sizes = gather_object([len(s)])                 # uneven shares: the true length of each
+    padded = gather(pad_across_processes(s, dim=0)).reshape(state.num_processes, -1)
+    return torch.cat([padded[r, :k] for r, k in enumerate(sizes)]).numpy()
+
+def _score_worker(pipeline_dir, df: pd.DataFrame, reps: int = 1) -> dict:
+    "Inside a launch: load the saved pipeline, score `df` split between the processes; the scores and the best time."
+    state, pipe = process_state(), AnomalyPipeline.load(pipeline_dir)
+    best = float("inf")
+    for _ in range(reps):
+        state.wait_for_everyone()
+        t0 = time.perf_counter()
+        s = score_split(pipe, df, state=state)
+        best = min(best, time.perf_counter() - t0)
+    return dict(scores=s, seconds=best, world_size=state.num_processes)
+
+# %% ../nbs/30_anomaly.ipynb #acc21-12
+class BatchSizeError(RuntimeError):
+    "No batch size from `starting_batch_size` down to `min_batch_size` fits in memory."
+
+def _oom_line(msg: str) -> str:
+    "The telling part of an out-of-memory message (PyTorch's CPU allocator prefixes its own source location)."
+    import re
+    return re.sub(r"^\[enforce fail at [^\]]*\]\s*(err == 0\.\s*)?", "", msg.strip().splitlines()[0])[:160]
+
+def train_autoencoder_max_batch(X_normal: np.ndarray, # normal training flows, preprocessed
+                                X_val: np.ndarray | None = None, # validation flows
+                                y_val=None, # their labels
+                                *,
+                                starting_batch_size: int = 65_536, # the first batch size tried
+                                min_batch_size: int = 16, # give up below this
+                                **kwargs, # anything else `train_autoencoder` takes
+                               ):
+    "`train_autoencoder` from `starting_batch_size`, halved on out-of-memory (`find_executable_batch_size`): (model, History, batch sizes tried)."
+    from accelerate.utils import find_executable_batch_size
+    tried, errors = [], []
+    def halve() -> int:
+        nxt = tried[-1] // 2
+        if nxt < min_batch_size:
+            raise BatchSizeError(f"out of memory at every batch size tried ({', '.join(map(str, tried))}): lower "
+                                 f"min_batch_size={min_batch_size} or starting_batch_size={starting_batch_size}, or "
+                                 f"use a smaller model; last error: {_oom_line(errors[-1])}")
+        return nxt
+    @find_executable_batch_size(starting_batch_size=starting_batch_size, reduce_batch_size_fn=halve)
+    def attempt(batch_size):
+        tried.append(batch_size)
+        try: return train_autoencoder(X_normal, X_val, y_val, batch_size=batch_size, **kwargs)
+        except Exception as e:
+            errors.append(str(e))
+            raise
+    model, hist = attempt()
+    return model, hist, tried
+
+# %% ../nbs/30_anomaly.ipynb #acc21-14
+@contextlib.contextmanager
+def cpu_memory_limit(extra_mb: int):
+    "Linux: cap this process's address space at what it maps now plus `extra_mb` MB (`RLIMIT_AS`), restored on exit."
+    import resource
+    vm = next(int(l.split()[1]) for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmSize:"))
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (vm * 1024 + extra_mb * 2**20, hard))
+    try: yield
+    finally: resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+# %% ../nbs/30_anomaly.ipynb #acc21-24
+_BACKEND_MODULES = {"tvm": "tvm", "openxla": "torch_xla", "onnxrt": "onnxruntime", "tensorrt": "torch_tensorrt",
+                    "fx2trt": "torch_tensorrt", "ipex": "intel_extension_for_pytorch", "hpu_backend": "habana_frameworks"}
+
+def check_dynamo_backend(backend: str) -> str:
+    "`backend` (lower case) if `torch.compile` can use it here, else a one-line `ValueError` naming `dynamo_backend`."
+    import importlib.util, shutil
+    import torch._dynamo
+    b = str(backend).lower()
+    known = torch._dynamo.list_backends(exclude_tags=())
+    ok = ["inductor", "aot_eager", "eager"]
+    mod = _BACKEND_MODULES.get(b)
+    if mod and importlib.util.find_spec(mod) is None:
+        raise ValueError(f"dynamo_backend={backend!r} needs the package {mod!r}, which is not installed: "
+                         f"use one of {ok} (or None for no compilation)")
+    if b not in known:
+        raise ValueError(f"dynamo_backend={backend!r} is not a torch.compile backend: use one of {ok} "
+                         f"(or None for no compilation)")
+    if b == "inductor" and not torch.cuda.is_available() and not (shutil.which("g++") or shutil.which("c++")):
+        raise ValueError("dynamo_backend='inductor' needs a C++ compiler on a CPU (none found: install g++), "
+                         "or use dynamo_backend='aot_eager'")
+    return b
