@@ -2,10 +2,13 @@
 
 1. Scoring throughput of the fitted pipeline (preprocessing + autoencoder + threshold) on CPU, in flows/s
    (target >= 100,000 flows/s).
+   `--old-vs-new` (issue 21): the scoring before and after the profiler's fix (batches sliced from the matrix instead
+   of gathered by a DataLoader through `predict`), preprocessing and model timed apart, side by side in one run.
 2. Autoencoder training throughput, fp32 vs bf16, through the shared Accelerate `fit` on whatever device is present
    (CUDA if available, else CPU), for the chapter's autoencoder and a wide one. Runs unchanged on a GPU.
 
     python benchmarks/anomaly_throughput.py [--flows 500000] [--train-rows 200000] [--epochs 3]
+    python benchmarks/anomaly_throughput.py --old-vs-new [--flows 500000] [--score-threads 2]
 """
 import argparse, json, os, platform, time, warnings
 
@@ -39,6 +42,37 @@ def bench_scoring(pipe, n_flows, threads, reps=3):
     return n_flows / best, best, t_pre
 
 
+def old_standardized_errors(model, X, stats, batch_size=8192):
+    "The scoring before issue 21: batches gathered by a DataLoader (`array_loader`) through `training.predict`."
+    from accel_course.training import predict, array_loader
+    mu, inv = torch.tensor(stats["mean"]), 1.0 / torch.tensor(stats["std"])
+    fwd = lambda m, b: (None, (((m(b[0]) - b[0]).pow_(2) - mu) * inv).mean(-1), None)
+    return predict(model, array_loader(np.asarray(X, np.float32), batch_size=batch_size), forward_fn=fwd)[0]
+
+
+def old_vs_new(pipe, n_flows, threads, reps=5):
+    "Old and new scoring of the same flows, interleaved (so both see the same machine load); the best of `reps` each."
+    base = an.generate_traffic(50_000, seed=99).df
+    df = pd.concat([base] * int(np.ceil(n_flows / len(base))), ignore_index=True).iloc[:n_flows]
+    t = {k: float("inf") for k in ("preprocess", "model_old", "model_new")}
+    with torch_threads(threads):
+        X = pipe.pre.transform(df)
+        old_standardized_errors(pipe.model, X[:10_000], pipe.err_stats); an.standardized_errors(pipe.model, X[:10_000], pipe.err_stats)
+        for _ in range(reps):
+            t0 = time.perf_counter(); X = pipe.pre.transform(df); t["preprocess"] = min(t["preprocess"], time.perf_counter() - t0)
+            t0 = time.perf_counter(); so = old_standardized_errors(pipe.model, X, pipe.err_stats); t["model_old"] = min(t["model_old"], time.perf_counter() - t0)
+            t0 = time.perf_counter(); sn = an.standardized_errors(pipe.model, X, pipe.err_stats); t["model_new"] = min(t["model_new"], time.perf_counter() - t0)
+    assert np.array_equal(so, sn), "old and new scores differ"
+    old, new = t["preprocess"] + t["model_old"], t["preprocess"] + t["model_new"]
+    print(f"scoring {n_flows:,} flows with {threads} torch thread(s), best of {reps} (scores bit-identical):")
+    print(f"   preprocessing (FlowPreprocessor.transform): {t['preprocess']:.3f} s")
+    print(f"   model, old (DataLoader + predict):          {t['model_old']:.3f} s")
+    print(f"   model, new (slices of the matrix):          {t['model_new']:.3f} s   (x{t['model_old'] / t['model_new']:.2f})")
+    print(f"   whole pipeline: old {n_flows / old:,.0f} flows/s, new {n_flows / new:,.0f} flows/s (x{old / new:.2f}); "
+          f"preprocessing is {t['preprocess'] / new:.0%} of the new time")
+    return dict(t, old_flows_per_s=n_flows / old, new_flows_per_s=n_flows / new)
+
+
 def bench_training(X, hidden, bottleneck, batch_size, epochs, mp, device_is_cuda, threads):
     model = an.Autoencoder(X.shape[1], hidden=hidden, bottleneck=bottleneck)
     threads = None if device_is_cuda else threads
@@ -55,7 +89,14 @@ def main():
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="CPU training threads (1: robust on a shared/busy CPU)")
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--old-vs-new", action="store_true", help="only the scoring before/after the profiler's fix")
+    ap.add_argument("--score-threads", type=int, default=2, help="torch threads for --old-vs-new")
     a = ap.parse_args()
+    if a.old_vs_new:
+        res = old_vs_new(fitted_pipeline()[0], a.flows, a.score_threads)
+        if a.json:
+            with open(a.json, "w") as f: json.dump(res, f, indent=2)
+        return
     cuda = torch.cuda.is_available()
     dev = torch.cuda.get_device_name(0) if cuda else f"CPU ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
     print(f"torch {torch.__version__}, device: {dev}, torch threads: {torch.get_num_threads()}")
