@@ -52,9 +52,11 @@ def test_duplicate_header_names_file_column_and_both_positions(tmp_path):
     assert str(e.value) == (f"{f}: column 'price' appears twice in the header (columns 2 and 4); rename or remove one "
                             "(pandas would silently read the second as 'price.1')")
     g = tmp_path/"g.csv"; g.write_bytes(gzip.compress(f.read_bytes()))              # gzip under a plain name
-    with pytest.raises(DataError, match=r"g\.csv: column 'price' appears twice .*columns 2 and 4"): list(read_table_chunks(g, 1))
+    with pytest.raises(DataError, match=r"g\.csv: column 'price' appears twice .*columns 2 and 4"):
+        list(read_table_chunks(g, 1))
     b = tmp_path/"bom.csv"; b.write_bytes(b"\xef\xbb\xbfid,x, id\r\n1,2,3\r\n")       # BOM, CRLF, a stray space
-    with pytest.raises(DataError, match=r"column 'id' appears twice .*columns 1 and 3"): read_table(b, encoding="utf-8-sig")
+    with pytest.raises(DataError, match=r"column 'id' appears twice .*columns 1 and 3"):
+        read_table(b, encoding="utf-8-sig")
     t = tmp_path/"t.tsv"; t.write_text("a\tb\ta\n1\t2\t3\n")
     with pytest.raises(DataError, match=r"column 'a' .*columns 1 and 3"): read_table(t, sep="\t")
 
@@ -69,13 +71,15 @@ def test_distinct_or_blank_names_and_headerless_reads_pass(tmp_path):
 def test_duplicate_header_in_the_real_samples_exits_2(tmp_path, capsys):
     raw = _need(CAL)
     p = tmp_path/"housing.csv"; p.write_bytes(_rename(raw, "total_rooms", "median_income"))
-    with pytest.raises(DataError, match=r"housing\.csv: column 'median_income' appears twice in the header \(columns 4 and 8\)"):
+    with pytest.raises(DataError, match=r"housing\.csv: column 'median_income' appears twice in the header "
+                                        r"\(columns 4 and 8\)"):
         H.load_housing(p, dataset="california", verbose=False)
     rc, err = _cli(capsys, tmp_path, "housing", p)
     assert rc == 2 and len(err) == 1 and "housing.csv: column 'median_income' appears twice" in err[0], err
     _nothing_written(tmp_path)
     u = tmp_path/"UNSW_part.csv"; u.write_bytes(_rename(_need(UNSW), "dbytes", "sbytes"))
-    with pytest.raises(DataError, match=r"UNSW_part\.csv: column 'sbytes' appears twice in the header \(columns 8 and 9\)"):
+    with pytest.raises(DataError, match=r"UNSW_part\.csv: column 'sbytes' appears twice in the header "
+                                        r"\(columns 8 and 9\)"):
         an.load_partition_csv(u)
     rc, err = _cli(capsys, tmp_path, "anomaly", u)
     assert rc == 2 and len(err) == 1 and "UNSW_part.csv: column 'sbytes' appears twice" in err[0], err
@@ -87,11 +91,13 @@ def test_unsw_features_file_and_full_csv_header_with_a_name_twice(tmp_path):
     dup = [n if n != "dbytes" else "Sbytes" for n in names]         # 'Sbytes' is 'sbytes' in the partition spelling
     feats.write_text("No.,Name,Type ,Description\n" + "".join(f"{i},{n},integer,x\n" for i, n in enumerate(dup, 1)),
                      encoding="latin-1")
-    with pytest.raises(DataError, match=r"NUSW-NB15_features\.csv: column 'Name' lists 'Sbytes' twice \(lines 9 and 10\)"):
+    with pytest.raises(DataError, match=r"NUSW-NB15_features\.csv: column 'Name' lists 'Sbytes' twice "
+                                        r"\(lines 9 and 10\)"):
         an.read_feature_names(feats)
     full = tmp_path/"UNSW-NB15_1.csv"
     full.write_text(",".join(dup) + "\n" + ",".join("0" for _ in dup) + "\n", encoding="latin-1")
-    with pytest.raises(DataError, match=r"UNSW-NB15_1\.csv: column 'sbytes' appears twice in the header \(columns 8 and 9\)"):
+    with pytest.raises(DataError, match=r"UNSW-NB15_1\.csv: column 'sbytes' appears twice in the header "
+                                        r"\(columns 8 and 9\)"):
         an.load_full_csv(full)
 
 # ---- 2. a gzip file named .csv ---------------------------------------------------------------------------------
@@ -205,7 +211,8 @@ def test_unsw_ports_outside_16_bits_in_a_full_csv(tmp_path):
 def test_unsw_range_violation_exits_2_through_the_cli(tmp_path, capsys):
     p = tmp_path/"UNSW_part.csv"; p.write_bytes(cell("sttl", "300")(Table(_need(UNSW))))
     rc, err = _cli(capsys, tmp_path, "anomaly", p)
-    assert rc == 2 and len(err) == 1 and "UNSW_part.csv: column 'sttl', line 12: 300 -- expected a number in [0, 255]" in err[0]
+    assert rc == 2 and len(err) == 1, err
+    assert "UNSW_part.csv: column 'sttl', line 12: 300 -- expected a number in [0, 255]" in err[0], err
     _nothing_written(tmp_path)
 
 def test_the_real_unsw_sample_is_inside_every_range():
@@ -240,7 +247,8 @@ def _folder(p, text):
 def _state(d):
     "{name: the run it holds} for every folder in `d`; the process-specific parts of hidden names shortened."
     short = lambda n: re.sub(r"^\.out\.(prev|staging)-.*", r".out.\1", n)
-    return {short(p.name): (p/"metrics.json").read_text() for p in sorted(Path(d).iterdir()) if (p/"metrics.json").exists()}
+    return {short(p.name): (p/"metrics.json").read_text() for p in sorted(Path(d).iterdir())
+            if (p/"metrics.json").exists()}
 
 def _kill_swap(tmp_path, at):
     "A process that swaps a new run into tmp/out (holding the old run) and is SIGKILLed after rename `at`."
@@ -301,4 +309,5 @@ def test_replace_dir_and_atomic_dir_still_swap_and_roll_back(tmp_path):
     src = _folder(tmp_path/"src", "s")
     (tmp_path/"ck2").write_text("a file")                       # a file in the way is replaced too
     replace_dir(src, tmp_path/"ck2")
-    assert (tmp_path/"ck2"/"metrics.json").read_text() == "s" and sorted(p.name for p in tmp_path.iterdir()) == ["ck", "ck2"]
+    assert (tmp_path/"ck2"/"metrics.json").read_text() == "s"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "ck2"]
