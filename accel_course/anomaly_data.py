@@ -316,7 +316,7 @@ def _csv_chunks(path: Path, chunksize: int, **kw):
 _FULL_TEXT = {"srcip", "dstip", "sport", "dsport", "proto", "state", "service", "attack_cat", "ct_flw_http_mthd", "is_ftp_login"}
 
 def _full_header(p: Path, canon: list) -> list | None:
-    "The first line's names if it is a header of the 49 full-CSV columns (any order); None if it is data; else an error."
+    "The first line's names if it is a header of the 49 full-CSV columns (any order); None for data; else an error."
     names = _header_names(p)
     if sum(n in canon for n in names) < 3 and "attack_cat" not in names: return None   # data: addresses, numbers
     require_unique_header(names, p)
@@ -328,7 +328,7 @@ def _full_header(p: Path, canon: list) -> list | None:
     return names
 
 def _full_frames(p: Path, canon: list, fixes: dict, max_rows=None, chunksize=None):
-    "Stream one full CSV (headerless as published, or with a header in any order) as compact, cleaned frames in the partition schema (lines counted from the file's start)."
+    "Stream one full CSV (headerless, or a header in any order) as compact, clean frames in the partition schema."
     first, bom = _first_line(p)
     names = _full_header(p, canon)       # a header: the columns are read by name
     ncol = len(first.split(","))
@@ -340,7 +340,7 @@ def _full_frames(p: Path, canon: list, fixes: dict, max_rows=None, chunksize=Non
                                 encoding="latin-1", low_memory=False, dtype={c: str for c in _FULL_TEXT},
                                 keep_default_na=False, na_values=[""], nrows=max_rows):
         df = df.reset_index(drop=True)
-        if bom and offset == 0 and not hdr:   # latin-1 reads a byte-order mark as three characters glued to the first value
+        if bom and offset == 0 and not hdr:   # latin-1 reads a byte-order mark as 3 characters glued to the first value
             c0 = df.columns[0]   # `srcip`, read as text
             df.at[0, c0] = str(df.at[0, c0]).removeprefix(_BOM.decode("latin-1"))
         df["sport"] = parse_ports(df["sport"], fixes, "sport")
@@ -369,8 +369,9 @@ def load_full_csv(paths, features=None, max_rows: int | None = None, chunksize: 
     for p in paths:
         if not p.exists(): raise DataError(f"{p}: file not found")
         if looks_partition(p):       # its columns in any order: say what it is, not "wrong number of columns"
-            raise DataError(f"{p}: is a partition CSV (a header naming its 45 columns, id ... attack_cat, label, in any "
-                            "order), not one of the 49-column headerless full CSVs: load it with load_partition_csv")
+            raise DataError(f"{p}: is a partition CSV (a header naming its 45 columns, id ... attack_cat, label, "
+                            "in any order), not one of the 49-column headerless full CSVs: "
+                            "load it with load_partition_csv")
     fixes, frames = {}, []
     for p in paths: frames.extend(_full_frames(p, canon, fixes, max_rows, chunksize))
     _unify_categories(frames)

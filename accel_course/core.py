@@ -363,7 +363,7 @@ def parked_dirs(dest) -> list[Path]:
     return sorted((p for p, m in hits if not _pid_alive(int(m[1]))), key=lambda p: p.lstat().st_mtime, reverse=True)
 
 def recover_dir(dest) -> bool:
-    "Finish the swaps killed processes left: a missing `dest` gets its parked copy back (True); other copies are removed."
+    "Finish swaps that killed processes left: a missing `dest` gets its parked copy back (True); others are removed."
     dest, restored = Path(dest), False
     for p in parked_dirs(dest):           # newest first
         if not os.path.lexists(dest): os.replace(p, dest); restored = True
