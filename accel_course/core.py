@@ -357,9 +357,9 @@ def _remove(p: Path) -> None:
 
 def parked_dirs(dest) -> list[Path]:
     "The old copies of `dest` that `replace_dir` parked beside it and whose process (on this machine) was killed."
-    dest, host = Path(dest), _proc_tag().rsplit("-", 1)[0]
-    pat = re.compile(rf"\.{re.escape(dest.name)}\.prev-{re.escape(host)}-(\d+)-[0-9a-f]+")
-    hits = [(p, m) for p in dest.parent.glob(f".{glob.escape(dest.name)}.prev-*") if (m := pat.fullmatch(p.name))]
+    dest, host = Path(dest), _proc_tag().rsplit("-", 1)[0]     # `.old-`: the name earlier versions parked under
+    pat = re.compile(rf"\.{re.escape(dest.name)}\.(?:prev|old)-{re.escape(host)}-(\d+)-[0-9a-f]+")
+    hits = [(p, m) for p in dest.parent.glob(f".{glob.escape(dest.name)}.*-{host}-*") if (m := pat.fullmatch(p.name))]
     return sorted((p for p, m in hits if not _pid_alive(int(m[1]))), key=lambda p: p.lstat().st_mtime, reverse=True)
 
 def recover_dir(dest) -> bool:

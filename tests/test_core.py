@@ -311,3 +311,9 @@ def test_replace_dir_and_atomic_dir_still_swap_and_roll_back(tmp_path):
     replace_dir(src, tmp_path/"ck2")
     assert (tmp_path/"ck2"/"metrics.json").read_text() == "s"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "ck2"]
+
+def test_an_old_run_parked_by_an_earlier_version_is_recovered_too(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()          # a process that has exited
+    legacy = _folder(tmp_path/f".out.old-{_proc_tag().rsplit('-', 1)[0]}-{dead}-0a1b2c3d", "old")
+    assert recover_dir(tmp_path/"out") and not legacy.exists() and _state(tmp_path) == {"out": "old"}
