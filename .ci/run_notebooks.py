@@ -69,7 +69,7 @@ def check_saved(paths) -> list[str]:
     import nbformat
     return [f"{p.name}: {m}" for p in paths for m in bad_outputs(nbformat.read(p, as_version=4), Path("/nonexistent"))]
 
-def run_one(path: Path, work: Path, timeout: int, write: bool) -> tuple[float, str | None]:
+def run_one(path: Path, work: Path, timeout: int, write: bool, executed: Path | None = None) -> tuple[float, str | None]:
     "Execute one notebook in `work/nbs` as Run All does; return (seconds, error or None)."
     import nbformat
     from nbclient import NotebookClient
@@ -83,6 +83,7 @@ def run_one(path: Path, work: Path, timeout: int, write: bool) -> tuple[float, s
     except (CellExecutionError, CellTimeoutError) as e: err = str(e)
     except Exception as e: err = f"{type(e).__name__}: {e}"
     dt = time.time() - t0
+    if executed is not None: executed.mkdir(parents=True, exist_ok=True); nbformat.write(nb, executed/path.name)
     if write and err is None:
         problems = bad_outputs(nb, work)
         if problems: return dt, "outputs not fit to save:\n  " + "\n  ".join(problems)
@@ -97,6 +98,8 @@ def main(argv=None):
     ap.add_argument("--cell-timeout", type=int, default=900, help="seconds one cell may take")
     ap.add_argument("--no-budget", action="store_true", help="report times but do not fail on a budget")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (its path is printed)")
+    ap.add_argument("--executed", default=None, help="also save every executed notebook into this folder "
+                    "(for .ci/coverage.py)")
     ap.add_argument("--check-saved", action="store_true", help="only check the outputs saved in nbs/ (no execution)")
     a = ap.parse_args(argv)
     if a.check_saved:
@@ -112,7 +115,8 @@ def main(argv=None):
     try:
         for p in chapters(a.names):
             shutil.copy(p, work/"nbs"/p.name)
-            dt, err = run_one(p if a.write else work/"nbs"/p.name, work, a.cell_timeout, a.write)
+            dt, err = run_one(p if a.write else work/"nbs"/p.name, work, a.cell_timeout, a.write,
+                              Path(a.executed) if a.executed else None)
             times[p.stem] = round(dt, 1)
             budget = BUDGET.get(p.stem, DEFAULT_BUDGET)
             status = "FAILED" if err else ("over budget" if dt > budget else "ok")

@@ -6,7 +6,7 @@ Docs: https://accel-course.github.io/accel_course/anomaly_data.html.md"""
 
 # %% ../nbs/29_anomaly_data.ipynb #3b27a456
 from __future__ import annotations
-import warnings
+import csv, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -14,15 +14,16 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .core import DataError, csv_errors, open_data, read_table, read_table_chunks, require_columns, require_numeric
-from .checks import Checker   # vectorised column checks whose errors name file, column and line
+from .core import (DataError, csv_errors, open_data, read_table, read_table_chunks, require_columns,
+                               require_numeric, require_unique_header)
+from .checks import Checker, Range   # column checks whose errors name file, column, line and value
 
 # %% auto #0
 __all__ = ['ATTACK_CATEGORIES', 'CATEGORIES', 'PARTITION_COLUMNS', 'FULL_COLUMNS', 'FULL_TO_PARTITION', 'PARTITION_ROWS',
-           'CATEGORY_ALIASES', 'CATEGORICAL', 'NON_FEATURES', 'FEATURE_GROUPS', 'FEATURES', 'NUMERIC_FEATURES',
-           'TEXT_COLUMNS', 'CHUNK_ROWS', 'HEAVY_TAILED', 'UNSWData', 'compact_flows', 'clean_attack_cat', 'parse_ports',
-           'clean_flows', 'identify_partition', 'load_partition_csv', 'read_feature_names', 'load_full_csv', 'Splits',
-           'make_splits', 'FlowPreprocessor']
+           'CATEGORY_ALIASES', 'CATEGORICAL', 'NON_FEATURES', 'FEATURE_GROUPS', 'FEATURES', 'NUMERIC_FEATURES', 'PORTS',
+           'UNSW_RANGES', 'TEXT_COLUMNS', 'CHUNK_ROWS', 'HEAVY_TAILED', 'UNSWData', 'compact_flows', 'clean_attack_cat',
+           'parse_ports', 'clean_flows', 'identify_partition', 'looks_partition', 'load_partition_csv',
+           'read_feature_names', 'load_full_csv', 'Splits', 'make_splits', 'FlowPreprocessor']
 
 # %% ../nbs/29_anomaly_data.ipynb #582d280f
 ATTACK_CATEGORIES = ("Generic", "Exploits", "Fuzzers", "DoS", "Reconnaissance", "Analysis", "Backdoor", "Shellcode", "Worms")
@@ -70,6 +71,24 @@ FEATURE_GROUPS = {
 }
 FEATURES = tuple(c for g in FEATURE_GROUPS.values() for c in g)
 NUMERIC_FEATURES = tuple(c for c in FEATURES if c not in CATEGORICAL)
+
+# %% ../nbs/29_anomaly_data.ipynb #8c2f5d13
+PORTS = ("sport", "dsport")
+_UNSIGNED = "a count, size, rate or time: never negative"
+_IN_100 = "counted among the last 100 connections, as NUSW-NB15_features.csv defines it"
+
+# column -> plausible range and why: the feature descriptions of NUSW-NB15_features.csv and the protocols' field sizes
+UNSW_RANGES = {c: Range(0, None, _UNSIGNED) for c in (*NUMERIC_FEATURES, "stime", "ltime")}
+UNSW_RANGES.update({
+    **dict.fromkeys(("sttl", "dttl"), Range(0, 255, "an IP time to live: 8 bits", integer=True)),
+    **dict.fromkeys(("swin", "dwin"), Range(0, 65535, "a TCP window advertisement: 16 bits", integer=True)),
+    **dict.fromkeys(("stcpb", "dtcpb"), Range(0, 2**32 - 1, "a TCP base sequence number: 32 bits", integer=True)),
+    **dict.fromkeys(("smean", "dmean"), Range(0, 65535, "a mean packet size: an IP packet holds at most 65,535 bytes")),
+    **dict.fromkeys(("ct_srv_src", "ct_srv_dst", "ct_dst_ltm", "ct_src_ltm", "ct_src_dport_ltm", "ct_dst_sport_ltm",
+                     "ct_dst_src_ltm"), Range(0, 100, _IN_100, integer=True)),
+    "is_sm_ips_ports": Range(0, 1, "a binary flag (NUSW-NB15_features.csv)", integer=True),
+    **dict.fromkeys(PORTS, Range(-1, 65535, "a 16-bit TCP/UDP port; -1: no port ('-' in the file)", integer=True)),
+})
 
 # %% ../nbs/29_anomaly_data.ipynb #60ca7873
 @dataclass
@@ -183,12 +202,12 @@ def clean_flows(df: pd.DataFrame, # flows in the partition schema: a whole file 
                 offset: int = 0, # the chunk's first data row within the file
                 last: bool = True, # is this the file's last chunk (the truncation check runs there only)
                ) -> pd.DataFrame:
-    "Repair known quirks (categories, blank counters), check the rest (numbers >= 0, labels); a cleaned copy of `df`."
+    "Repair known quirks (categories, blank counters), check the rest (`UNSW_RANGES`, labels); a cleaned copy of `df`."
     df = df.copy()
     _repair_text(df, fixes)
     ck = _ChunkChecker(df, path, header, offset, last)
-    for c in [c for c in NUMERIC_FEATURES if c in df] + [c for c in ("stime", "ltime") if c in df]:
-        df[c] = ck.numeric(c, 0)                    # counts, sizes, times: finite and never negative
+    for c, x in ck.plausible(UNSW_RANGES).items():   # finite, never negative, within the documented limits
+        if c not in PORTS: df[c] = x                 # ports stay whole numbers
     if "is_ftp_login" in df:   # a binary flag, but the full CSVs hold a few 2s and 4s
         _count(fixes, "is_ftp_login: values > 1 clipped to 1", (df["is_ftp_login"] > 1).sum())
         df["is_ftp_login"] = df["is_ftp_login"].clip(upper=1)
@@ -217,6 +236,15 @@ def _first_line(path) -> tuple[str, bool]:
     with csv_errors(path), open_data(path) as f: raw = f.readline()
     bom = raw.startswith(_BOM)
     return raw[len(_BOM) if bom else 0:].decode("latin-1").rstrip("\r\n"), bom
+
+def _header_names(path) -> list[str]:
+    "The first line's fields in the partition spelling (`Sintpkt` -> `sinpkt`): column names if it is a header."
+    return [_canon_full_name(f) for f in next(csv.reader([_first_line(path)[0]]), [])]
+
+def looks_partition(path) -> bool:
+    "True if the first line is a partition CSV's header, its columns in any order: `id` and `attack_cat`, no `stime`."
+    names = set(_header_names(path))
+    return {"id", "attack_cat"} <= names and "stime" not in names
 
 # %% ../nbs/29_anomaly_data.ipynb #e2767ae3
 def _name_hint(path) -> str:
@@ -251,7 +279,7 @@ def _stratified_head(df: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
 
 # %% ../nbs/29_anomaly_data.ipynb #c4ef9897
 def read_feature_names(path) -> list[str]:
-    "The 49 column names, in order, from `NUSW-NB15_features.csv` (latin-1)."
+    "The 49 column names, in order, from `NUSW-NB15_features.csv` (latin-1); a name listed twice is an error."
     path = Path(path)
     try: feats = pd.read_csv(path, encoding="latin-1")
     except Exception as e: raise DataError(f"{path}: could not be read as the UNSW-NB15 features file: {e}") from None
@@ -260,6 +288,12 @@ def read_feature_names(path) -> list[str]:
     names = [str(n).strip() for n in feats["Name"]]
     if len(names) != 49:
         raise DataError(f"{path}: column 'Name' lists {len(names)} features, expected the 49 of the full UNSW-NB15 CSVs")
+    seen = {}
+    for i, n in enumerate(names):
+        if _canon_full_name(n) in seen:
+            raise DataError(f"{path}: column 'Name' lists '{n}' twice (lines {seen[_canon_full_name(n)]} and {i + 2}); "
+                            "expected the 49 different column names of the full UNSW-NB15 CSVs")
+        seen[_canon_full_name(n)] = i + 2
     return names
 
 def _canon_full_name(n: str) -> str:
@@ -281,20 +315,32 @@ def _csv_chunks(path: Path, chunksize: int, **kw):
 # %% ../nbs/29_anomaly_data.ipynb #3be80be3
 _FULL_TEXT = {"srcip", "dstip", "sport", "dsport", "proto", "state", "service", "attack_cat", "ct_flw_http_mthd", "is_ftp_login"}
 
+def _full_header(p: Path, canon: list) -> list | None:
+    "The first line's names if it is a header of the 49 full-CSV columns (any order); None for data; else an error."
+    names = _header_names(p)
+    if sum(n in canon for n in names) < 3 and "attack_cat" not in names: return None   # data: addresses, numbers
+    require_unique_header(names, p)
+    missing, unknown = [c for c in canon if c not in names], [n for n in names if n not in canon]
+    if missing or unknown:
+        raise DataError(f"{p}: the first line is a header, but not of the 49 full UNSW-NB15 columns: missing "
+                        f"{missing[:6]}, unknown {unknown[:6]} (a partition CSV, with `id` and `rate`, goes to "
+                        "load_partition_csv)")
+    return names
+
 def _full_frames(p: Path, canon: list, fixes: dict, max_rows=None, chunksize=None):
-    "Stream one headerless full CSV as compact, cleaned frames in the partition schema (lines counted from the file's start)."
+    "Stream one full CSV (headerless, or a header in any order) as compact, clean frames in the partition schema."
     first, bom = _first_line(p)
+    names = _full_header(p, canon)       # a header: the columns are read by name
     ncol = len(first.split(","))
-    if ncol != 49:
+    if names is None and ncol != 49:
         raise DataError(f"{p}: found {ncol} columns in the first line, expected the 49 headerless columns of a full "
                         f"UNSW-NB15 CSV (a 45-column file with a header is a partition CSV: use load_partition_csv)")
-    if "attack_cat" in first.lower() or first.lower().startswith("srcip"):
-        raise DataError(f"{p}: the first line looks like a header; the full UNSW-NB15 CSVs have none")
-    offset = 0
-    for df, last in _csv_chunks(p, chunksize or CHUNK_ROWS, header=None, names=canon, encoding="latin-1", low_memory=False,
-                                dtype={c: str for c in _FULL_TEXT}, keep_default_na=False, na_values=[""], nrows=max_rows):
+    offset, hdr = 0, names is not None
+    for df, last in _csv_chunks(p, chunksize or CHUNK_ROWS, header=0 if hdr else None, names=names or canon,
+                                encoding="latin-1", low_memory=False, dtype={c: str for c in _FULL_TEXT},
+                                keep_default_na=False, na_values=[""], nrows=max_rows):
         df = df.reset_index(drop=True)
-        if bom and offset == 0:   # latin-1 reads a byte-order mark as three characters glued to the first value: drop them
+        if bom and offset == 0 and not hdr:   # latin-1 reads a byte-order mark as 3 characters glued to the first value
             c0 = df.columns[0]   # `srcip`, read as text
             df.at[0, c0] = str(df.at[0, c0]).removeprefix(_BOM.decode("latin-1"))
         df["sport"] = parse_ports(df["sport"], fixes, "sport")
@@ -302,11 +348,11 @@ def _full_frames(p: Path, canon: list, fixes: dict, max_rows=None, chunksize=Non
         for c in ("stime", "ltime"):
             try: require_numeric(df, [c], p)
             except DataError as e: raise DataError(str(e) + " -- expected a Unix timestamp in seconds") from None
-        try: df = clean_flows(df, fixes, p, header=False, offset=offset, last=last)
+        try: df = clean_flows(df, fixes, p, header=hdr, offset=offset, last=last)
         except DataError as e:
             raise DataError(str(e) if str(p) in str(e) else f"{p}: {e}") from None
         offset += len(df)
-        yield compact_flows(df)
+        yield compact_flows(df[canon])   # one column order, whichever order the file had
 
 # %% ../nbs/29_anomaly_data.ipynb #b00e7477
 def _unify_categories(frames: list) -> None:
@@ -317,13 +363,17 @@ def _unify_categories(frames: list) -> None:
 
 # %% ../nbs/29_anomaly_data.ipynb #b70dea03
 def load_full_csv(paths, features=None, max_rows: int | None = None, chunksize: int | None = None) -> UNSWData:
-    "Stream headerless 49-column full CSVs (`UNSW-NB15_1.csv` ...) chunk by chunk into compact frames in the partition schema."
+    "Stream 49-column full CSVs (`UNSW-NB15_1.csv` ...) chunk by chunk into compact frames in the partition schema."
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
     canon = [_canon_full_name(n) for n in (read_feature_names(features) if features else FULL_COLUMNS)]
-    fixes, frames = {}, []
     for p in paths:
         if not p.exists(): raise DataError(f"{p}: file not found")
-        frames.extend(_full_frames(p, canon, fixes, max_rows, chunksize))
+        if looks_partition(p):       # its columns in any order: say what it is, not "wrong number of columns"
+            raise DataError(f"{p}: is a partition CSV (a header naming its 45 columns, id ... attack_cat, label, "
+                            "in any order), not one of the 49-column headerless full CSVs: "
+                            "load it with load_partition_csv")
+    fixes, frames = {}, []
+    for p in paths: frames.extend(_full_frames(p, canon, fixes, max_rows, chunksize))
     _unify_categories(frames)
     df = pd.concat(frames, ignore_index=True); del frames
     require_columns(df, [c for c in FEATURES if c != "rate"] + ["stime", "ltime"], paths[0],

@@ -7,15 +7,17 @@ Docs: https://accel-course.github.io/accel_course/checks.html.md"""
 # %% ../nbs/04_checks.ipynb #a5bfdee1
 from __future__ import annotations
 import csv, warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from .core import DataError
+from .core import DataError, GZIP_MAGIC
 
 # %% auto #0
-__all__ = ['line_of', 'Checker']
+__all__ = ['line_of', 'is_compressed', 'Checker', 'Range']
 
 # %% ../nbs/04_checks.ipynb #06e8c612
 def line_of(i: int, header: bool = True) -> int:
@@ -30,12 +32,23 @@ def _last_line(path, tail: int = 1 << 16) -> tuple[bytes, bool]:
     return buf.rstrip(b"\r\n").rsplit(b"\n", 1)[-1].rstrip(b"\r"), buf.endswith((b"\n", b"\r"))
 
 # %% ../nbs/04_checks.ipynb #e0584cd7
+_COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip", ".zst")
+_COMPRESSED_MAGIC = (GZIP_MAGIC, b"\xfd7zXZ\x00", b"PK\x03\x04", b"\x28\xb5\x2f\xfd")   # gzip, xz, zip, zstd
+
+def is_compressed(path) -> bool:
+    "True for a compressed file (gzip, bz2, xz, zip, zstd): by its name, or by its first bytes whatever its name."
+    p = Path(str(path))
+    if p.suffix.lower() in _COMPRESSED_SUFFIXES: return True
+    with open(p, "rb") as f: head = f.read(10)
+    return head.startswith(_COMPRESSED_MAGIC) or (head[:3] == b"BZh" and head[4:10] == b"\x31\x41\x59\x26\x53\x59")
+
 class _CheckerBase:
     "Where a table came from, and how to report its first bad row (file, column, 1-based line, value)."
     def __init__(self, df: pd.DataFrame, path=None, header: bool = True, ncols: int | None = None):
         self.df, self.path, self.header = df, path, header
+        # a compressed file's last bytes are the archive's, not its last line (a cut-short archive fails to decompress)
         self.truncated = (path is not None and Path(str(path)).is_file() and not _last_line(path)[1]
-                          and Path(str(path)).suffix.lower() not in (".gz", ".bz2", ".xz", ".zip", ".zst"))
+                          and not is_compressed(path))
         if self.truncated:   # no line break at the end: cut short, or just written without one?
             last = _last_line(path)[0].decode("latin-1")
             n, want = len(next(csv.reader([last]), [])), ncols or df.shape[1]
@@ -62,8 +75,9 @@ class _CheckerBase:
 # %% ../nbs/04_checks.ipynb #36a36ba9
 class Checker(_CheckerBase):
     "Vectorised checks of a loaded table (cheap on large files); the first failing check raises a `DataError`."
-    def numeric(self, col: str, lo=None, hi=None, *, missing_ok: bool = False, integer: bool = False) -> pd.Series:
-        "Column `col` as floats: numbers only, finite, within [`lo`, `hi`], whole if `integer`, blanks only if `missing_ok`."
+    def numeric(self, col: str, lo=None, hi=None, *, missing_ok: bool = False, integer: bool = False,
+                why: str = "") -> pd.Series:
+        "`col` as floats: finite numbers in [`lo`, `hi`] (`why`: the reason), whole if `integer`, blank if `missing_ok`"
         s = self.df[col]
         num = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
         x = (s if num else pd.to_numeric(s.astype("string").str.strip(), errors="coerce")).astype(float)
@@ -74,6 +88,7 @@ class Checker(_CheckerBase):
         if miss.any() and not missing_ok: self.fail(col, miss, "a number (no blank or missing value)")
         if np.isinf(v).any(): self.fail(col, np.isinf(v), "a finite number")
         rng = f"a number in [{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
+        rng += f" ({why})" if why else ""
         if lo is not None and (v < lo).any(): self.fail(col, v < lo, rng)
         if hi is not None and (v > hi).any(): self.fail(col, v > hi, rng)
         frac = ~miss & (v != np.round(v))
@@ -93,3 +108,17 @@ class Checker(_CheckerBase):
         dup = self.df[col].duplicated(keep="first").to_numpy()
         if dup.any(): self.fail(col, dup, "a unique id (this one is on an earlier line too)")
 
+    def plausible(self, ranges: Mapping[str, Range]) -> dict:
+        "`numeric` on each column of `ranges` the table has (`Range`: lo, hi, why): {column: floats}."
+        return {c: self.numeric(c, r.lo, r.hi, missing_ok=r.missing_ok, integer=r.integer, why=r.why)
+                for c, r in ranges.items() if c in self.df.columns}
+
+# %% ../nbs/04_checks.ipynb #5d1f3a20
+@dataclass(frozen=True)
+class Range:
+    "The plausible values of one column: [`lo`, `hi`] (None: no bound), `why` they are (a source, a physical limit)."
+    lo: float | None = None
+    hi: float | None = None
+    why: str = ""
+    integer: bool = False        # whole numbers only (counts)
+    missing_ok: bool = False     # blank cells allowed (documented missing values)

@@ -6,7 +6,7 @@ Docs: https://accel-course.github.io/accel_course/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #f2dfc5bb
 from __future__ import annotations
-import os, sys, json, gzip, zlib, time, math, shutil, socket, tempfile, random, contextlib, importlib
+import os, re, sys, glob, json, gzip, zlib, time, math, shutil, socket, tempfile, random, contextlib, importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -16,13 +16,14 @@ import numpy as np
 # %% auto #0
 __all__ = ['FAST_ENV', 'GZIP_MAGIC', 'DATA_ENV', 'OFFLINE_SOURCES', 'METRICS_KEYS', 'PROJECTS', 'fast_mode', 'pick',
            'seed_everything', 'DataError', 'require_columns', 'require_numeric', 'is_gzip', 'open_data', 'csv_errors',
-           'read_table', 'read_table_chunks', 'data_roots', 'find_data', 'announce_source', 'Source', 'require_file',
-           'kaggle_download', 'resolve_source', 'env_vars', 'current_umask', 'follow_umask', 'atomic_write_bytes',
-           'atomic_write_text', 'atomic_write_json', 'replace_dir', 'atomic_dir', 'save_figure', 'validate_metrics',
-           'best_model', 'write_metrics', 'is_main_process', 'RunContext', 'Project', 'register_project',
-           'available_projects', 'get_project', 'run_project', 'regression_metrics', 'binary_metrics',
-           'best_f1_threshold', 'evaluate_at_val_threshold', 'accuracy_metric', 'f1_macro_metric', 'auc_roc_metric',
-           'pr_auc_metric', 'rmse_metric']
+           'header_fields', 'require_unique_header', 'read_table', 'read_table_chunks', 'data_roots', 'find_data',
+           'announce_source', 'Source', 'require_file', 'kaggle_download', 'resolve_source', 'env_vars',
+           'current_umask', 'follow_umask', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json',
+           'parked_dirs', 'recover_dir', 'replace_dir', 'atomic_dir', 'save_figure', 'validate_metrics', 'best_model',
+           'write_metrics', 'is_main_process', 'RunContext', 'Project', 'register_project', 'available_projects',
+           'get_project', 'run_project', 'regression_metrics', 'binary_metrics', 'best_f1_threshold',
+           'evaluate_at_val_threshold', 'accuracy_metric', 'f1_macro_metric', 'auc_roc_metric', 'pr_auc_metric',
+           'rmse_metric']
 
 # %% ../nbs/00_core.ipynb #f3d10ee7
 FAST_ENV = "ACCEL_COURSE_FAST"
@@ -121,10 +122,40 @@ def _check_csv_file(p: Path, expected: str) -> str:
         raise DataError(f"{p}: is not a text CSV file (binary content); expected comma-separated text")
     return "gzip" if is_gzip(p) else "infer"
 
+def header_fields(path, sep: str = ",", encoding: str | None = None, quoting: int = 0) -> list[str]:
+    "The fields of the first (header) record of a CSV, plain or gzip, as written: before pandas renames duplicates."
+    import csv, io
+    with csv_errors(path), open_data(path) as fh:
+        text = io.TextIOWrapper(fh, encoding=encoding or "utf-8", errors="replace", newline="")
+        try: row = next(csv.reader(text, delimiter=sep, quoting=quoting), [])
+        except csv.Error: return []     # a header line longer than csv's field limit: pandas reports on it
+    return [row[0].removeprefix("\ufeff"), *row[1:]] if row else []
+
+def require_unique_header(fields: Sequence[str], path=None) -> None:
+    "Raise `DataError` naming the first column the header holds twice, and both 1-based positions (blank names aside)."
+    seen = {}
+    for j, name in enumerate(fields, 1):
+        key = str(name).strip()
+        if not key: continue
+        if key in seen:
+            raise DataError(f"{_where(path)}: column '{key}' appears twice in the header "
+                            f"(columns {seen[key]} and {j}); "
+                            f"rename or remove one (pandas would silently read the second as '{key}.1')")
+        seen[key] = j
+
+def _check_header(p: Path, kw: dict) -> None:
+    "`require_unique_header` on the header line pandas is about to read with `kw` (skipped where pandas reads none)."
+    sep = kw.get("sep", kw.get("delimiter", ","))
+    if kw.get("header", "infer") not in ("infer", 0) or kw.get("names") is not None or kw.get("skiprows"): return
+    if not isinstance(sep, str) or len(sep) != 1 or kw.get("delim_whitespace"): return
+    require_unique_header(header_fields(p, sep, kw.get("encoding"), kw.get("quoting", 0)), p)
+
 def read_table(path, *, required: Iterable[str] = (), numeric: Iterable[str] = (), what: str = "", **kw):
     "Read a CSV-like file (plain or gzip) with pandas, turning the usual failures into `DataError`s that name the file."
     import pandas as pd
-    p = Path(path); kw.setdefault("compression", _check_csv_file(p, "a CSV with a header row"))
+    p = Path(path)
+    kw.setdefault("compression", _check_csv_file(p, "a CSV with a header row"))
+    _check_header(p, kw)
     with csv_errors(p): df = pd.read_csv(p, **kw)
     if len(df) == 0: raise DataError(f"{p}: has a header but no data rows")
     require_columns(df, required, p, what)
@@ -134,7 +165,9 @@ def read_table(path, *, required: Iterable[str] = (), numeric: Iterable[str] = (
 def read_table_chunks(path, chunksize: int, *, expected: str = "a CSV with a header row", **kw):
     "Stream a CSV (plain or gzip) as DataFrames of `chunksize` rows, never the whole file in memory, with `read_table`'s errors."
     import pandas as pd
-    p = Path(path); kw.setdefault("compression", _check_csv_file(p, expected))
+    p = Path(path)
+    kw.setdefault("compression", _check_csv_file(p, expected))
+    _check_header(p, kw)
     with csv_errors(p, expected), pd.read_csv(p, chunksize=chunksize, **kw) as reader: yield from reader
 
 # %% ../nbs/00_core.ipynb #3c9ecbd7
@@ -310,18 +343,44 @@ def _proc_tag() -> str:
     "host-pid, for the names of temporary folders: which process on which machine made them."
     return f"{''.join(ch for ch in socket.gethostname().split('.')[0] if ch.isalnum())[:20] or 'host'}-{os.getpid()}"
 
+def _pid_alive(pid: int) -> bool:
+    "True if process `pid` runs on this machine (this process included)."
+    if pid == os.getpid(): return True
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except OSError: pass          # it runs, as another user
+    return True
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink(): shutil.rmtree(p, ignore_errors=True)
+    else: p.unlink(missing_ok=True)
+
+def parked_dirs(dest) -> list[Path]:
+    "The old copies of `dest` that `replace_dir` parked beside it and whose process (on this machine) was killed."
+    dest, host = Path(dest), _proc_tag().rsplit("-", 1)[0]     # `.old-`: the name earlier versions parked under
+    pat = re.compile(rf"\.{re.escape(dest.name)}\.(?:prev|old)-{re.escape(host)}-(\d+)-[0-9a-f]+")
+    hits = [(p, m) for p in dest.parent.glob(f".{glob.escape(dest.name)}.*-{host}-*") if (m := pat.fullmatch(p.name))]
+    return sorted((p for p, m in hits if not _pid_alive(int(m[1]))), key=lambda p: p.lstat().st_mtime, reverse=True)
+
+def recover_dir(dest) -> bool:
+    "Finish swaps that killed processes left: a missing `dest` gets its parked copy back (True); others are removed."
+    dest, restored = Path(dest), False
+    for p in parked_dirs(dest):           # newest first
+        if not os.path.lexists(dest): os.replace(p, dest); restored = True
+        else: _remove(p)
+    return restored
+
 def replace_dir(src, dest) -> Path:
-    "Rename folder `src` to `dest`; an existing `dest` is moved aside first (put back if the rename fails), then removed."
+    "Rename folder `src` to `dest`; an existing `dest` is parked beside it and removed once `src` has taken its place."
     src, dest = Path(src), Path(dest)
-    old = dest.with_name(f".{dest.name}.old-{_proc_tag()}-{os.urandom(4).hex()}") if os.path.lexists(dest) else None
+    recover_dir(dest)                     # a swap a killed process left half done: its old copy first goes back
+    old = dest.with_name(f".{dest.name}.prev-{_proc_tag()}-{os.urandom(4).hex()}") if os.path.lexists(dest) else None
     if old is not None: os.replace(dest, old)
-    try: os.replace(src, dest)
+    try: os.replace(src, dest)            # killed just before this: `dest` is missing, `recover_dir` puts `old` back
     except BaseException:
         if old is not None: os.replace(old, dest)
         raise
-    if old is not None:
-        if old.is_dir() and not old.is_symlink(): shutil.rmtree(old, ignore_errors=True)
-        else: old.unlink()
+    if old is not None: _remove(old)      # killed while removing: `dest` is complete, `recover_dir` removes the rest
     return dest
 
 @contextlib.contextmanager
@@ -336,7 +395,6 @@ def atomic_dir(path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
 
 # %% ../nbs/00_core.ipynb #9eb526df
 def save_figure(fig, path, dpi: int = 110) -> Path:

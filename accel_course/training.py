@@ -6,7 +6,7 @@ Docs: https://accel-course.github.io/accel_course/training.html.md"""
 
 # %% ../nbs/01_training.ipynb #b79b933b
 from __future__ import annotations
-import os, json, math, time, shutil, warnings, logging
+import os, json, math, time, shutil, warnings, logging, contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -23,8 +23,8 @@ from .core import fast_mode, pick, atomic_write_json, is_main_process, follow_um
 __all__ = ['toy_regression', 'make_mlp', 'probe_precision', 'NonFiniteLossError', 'History', 'reset_accelerate_state',
            'make_accelerator', 'default_forward', 'CancelFitException', 'CancelEpochException', 'Callback', 'FitState',
            'fit', 'ProgressBar', 'PrintEpochs', 'RestoreBest', 'EarlyStopping', 'model_signature', 'Checkpoints',
-           'Trackers', 'MaxStepsPerEpoch', 'StopWhen', 'default_callbacks', 'torch_threads', 'predict',
-           'BatchTensorDataset', 'array_loader', 'array_loaders', 'predict_array']
+           'Trackers', 'MaxStepsPerEpoch', 'StopWhen', 'Profile', 'LocalSGDCallback', 'CommHook', 'default_callbacks',
+           'torch_threads', 'predict', 'BatchTensorDataset', 'array_loader', 'array_loaders', 'predict_array']
 
 # %% ../nbs/01_training.ipynb #bd90e312
 def toy_regression(n: int = 2048, d: int = 8, noise: float = 0.1, seed: int = 0):
@@ -293,8 +293,12 @@ def _check_options(accelerator, epochs, mixed_precision, grad_accum_steps, monit
 # %% ../nbs/01_training.ipynb #mkacc001
 def _make_accelerator_for(callbacks, mixed_precision, grad_accum_steps):
     "The `Accelerator` `fit` makes: the precision and accumulation asked for, plus every callback's `accelerator_kwargs`."
-    kw = {}
-    for cb in callbacks: kw.update(getattr(cb, "accelerator_kwargs", None) or {})
+    kw, handlers = {}, []
+    for cb in callbacks:
+        ask = dict(getattr(cb, "accelerator_kwargs", None) or {})
+        handlers += ask.pop("kwargs_handlers", [])
+        kw.update(ask)
+    if handlers: kw["kwargs_handlers"] = handlers
     return make_accelerator(mixed_precision, grad_accum_steps, **kw)
 
 # %% ../nbs/01_training.ipynb #01425646
@@ -609,6 +613,67 @@ class StopWhen(Callback):
         if s.accelerator.check_trigger():
             s.stop, self.stopped_at = True, (s.epoch, s.step)
             raise CancelEpochException()   # the epoch is still evaluated and recorded, then the fit ends
+
+# %% ../nbs/01_training.ipynb #cbprof01
+@contextlib.contextmanager
+def _quiet_stderr_fd():
+    "Silence C-level writes to file descriptor 2 (the profiler's start/stop log lines) for a moment."
+    import sys
+    sys.stderr.flush(); saved = os.dup(2)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+        try: yield
+        finally: os.dup2(saved, 2); os.close(saved)
+
+class Profile(Callback):
+    "Profile the first `steps` training batches with `accelerator.profile`; `table()` shows the top operators."
+    order = -30
+    def __init__(self, steps: int = 20, trace_dir=None, record_shapes: bool = False, profile_memory: bool = False):
+        from accelerate.utils import ProfileKwargs
+        acts = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        self.handler = ProfileKwargs(activities=acts, record_shapes=record_shapes, profile_memory=profile_memory,
+                                     output_trace_dir=str(trace_dir) if trace_dir else None)
+        self.steps, self.trace_dir, self.prof, self._cm = steps, trace_dir, None, None
+    def before_fit(self, s):
+        self._cm, self.done = s.accelerator.profile(self.handler), 0
+        with _quiet_stderr_fd(): self.prof = self._cm.__enter__()
+    def after_batch(self, s):
+        self.done += 1
+        if self.done >= self.steps: self.cleanup_fit(s)
+    def cleanup_fit(self, s):   # also ends a profile cut short by an error
+        if self._cm is None: return
+        cm, self._cm = self._cm, None
+        with _quiet_stderr_fd(): cm.__exit__(None, None, None)
+    def table(self, n: int = 10, sort_by: str = "self_cpu_time_total") -> str:
+        return self.prof.key_averages().table(sort_by=sort_by, row_limit=n)
+
+# %% ../nbs/01_training.ipynb #cblsgd01
+class LocalSGDCallback(Callback):
+    "Average the weights across processes every `local_sgd_steps` optimizer steps instead of all-reducing gradients."
+    order = -5
+    def __init__(self, local_sgd_steps: int): self.local_sgd_steps, self.ctx, self.syncs = local_sgd_steps, None, 0
+    def before_fit(self, s):
+        from accelerate.local_sgd import LocalSGD
+        self.ctx = LocalSGD(s.accelerator, s.model, self.local_sgd_steps, enabled=True).__enter__()
+    def after_batch(self, s):
+        if not s.accelerator.sync_gradients: return   # an accumulation step: no optimizer step yet
+        self.ctx.step()
+        if self.ctx.enabled and self.ctx.num_steps % self.local_sgd_steps == 0: self.syncs += 1
+    def cleanup_fit(self, s):   # averages the weights one last time
+        if self.ctx is not None: ctx, self.ctx = self.ctx, None; ctx.__exit__(None, None, None); self.syncs += ctx.enabled
+
+# %% ../nbs/01_training.ipynb #cbhook01
+class CommHook(Callback):
+    "Train with a DDP communication hook: \"fp16\", \"bf16\", \"power_sgd\" or \"batched_power_sgd\"."
+    def __init__(self, hook: str, **state):
+        from accelerate.utils import DDPCommunicationHookType, DistributedDataParallelKwargs
+        kinds = [h.value for h in DDPCommunicationHookType if h.value != "no"]
+        if hook not in kinds: raise ValueError(f"CommHook({hook!r}): expected one of {kinds}")
+        if hook == "bf16" and not torch.cuda.is_available():
+            raise ValueError("CommHook('bf16') needs CUDA and NCCL (gloo has no bf16 all-reduce): use 'fp16' or 'power_sgd'")
+        self.hook = hook
+        kw = DistributedDataParallelKwargs(comm_hook=DDPCommunicationHookType(hook), comm_state_option=state)
+        self.accelerator_kwargs = dict(kwargs_handlers=[kw])
 
 # %% ../nbs/01_training.ipynb #cbdefl01
 def default_callbacks(verbose: bool = True) -> list:

@@ -182,3 +182,49 @@ def test_importing_does_not_patch_accelerate():
     make_accelerator(cpu=True)
     import accelerate.optimizer as a
     assert hasattr(a.is_lomo_available, "cache_info")
+
+def test_profile_prints_operators_writes_a_trace_and_stops_on_errors(tmp_path):
+    from accel_course.training import Profile
+    prof = Profile(steps=3, trace_dir=tmp_path/"trace")
+    _fit(epochs=1, callbacks=[prof])
+    assert "aten::" in prof.table(5) and (tmp_path/"trace"/"profile_0.json").stat().st_size > 1000
+    class Boom(Callback):
+        def after_batch(self, s): raise RuntimeError("boom")
+    prof2 = Profile(steps=50)
+    with pytest.raises(RuntimeError): _fit(epochs=1, callbacks=[prof2, Boom()])
+    assert prof2._cm is None and torch.autograd.profiler._is_profiler_enabled is False
+
+def test_comm_hook_options_are_checked():
+    from accel_course.training import CommHook
+    with pytest.raises(ValueError, match=r"CommHook\('int8'\): expected one of"): CommHook("int8")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="needs CUDA and NCCL"): CommHook("bf16")
+    assert CommHook("fp16").accelerator_kwargs["kwargs_handlers"][0].comm_hook.value == "fp16"
+
+def test_local_sgd_and_fp16_hook_on_two_processes(tmp_path):
+    script = tmp_path/"comm.py"
+    script.write_text(textwrap.dedent(f"""
+        import json, torch
+        import torch.distributed as dist
+        from torch import nn
+        from torch.utils.data import DataLoader, TensorDataset
+        from accel_course.training import fit, toy_regression, make_mlp, LocalSGDCallback, CommHook
+        X, y = toy_regression(1024, seed=0)
+        out = {{}}
+        for name, cbs in [("plain", []), ("local", [LocalSGDCallback(4)]), ("fp16", [CommHook("fp16")])]:
+            torch.manual_seed(0); m = make_mlp()
+            h = fit(m, torch.optim.SGD(m.parameters(), lr=0.05), DataLoader(TensorDataset(X[:896], y[:896]), batch_size=32),
+                    DataLoader(TensorDataset(X[896:], y[896:]), batch_size=64), loss_fn=nn.MSELoss(), epochs=2,
+                    verbose=False, callbacks=cbs)
+            w = torch.cat([p.detach().flatten() for p in m.parameters()]); ws = [torch.zeros_like(w) for _ in range(2)]
+            dist.all_gather(ws, w)
+            out[name] = dict(val=h.final["val_loss"], same=bool(torch.equal(ws[0], ws[1])),
+                             syncs=cbs[0].syncs if name == "local" else None)
+        if dist.get_rank() == 0: json.dump(out, open({str(tmp_path/'r.json')!r}, "w"))
+    """))
+    p = torchrun(script, env={"ACCELERATE_USE_CPU": "yes", "OMP_NUM_THREADS": "1"})
+    assert p.returncode == 0, p.stderr[-3000:]
+    r = json.loads((tmp_path/"r.json").read_text())
+    assert all(v["same"] for v in r.values()), r                  # every rank ends with the same weights
+    assert r["local"]["syncs"] == 2 * 14 // 4 + 1, r              # 14 steps per rank and epoch, every 4th + the last
+    assert r["fp16"]["val"] != r["plain"]["val"] and abs(r["fp16"]["val"] - r["plain"]["val"]) < 0.05 * r["plain"]["val"]
