@@ -179,6 +179,18 @@ def test_profiled_epoch_writes_a_trace(tmp_path):
     assert len(trace) == 1 and json.loads(trace[0].read_text())["traceEvents"]
 
 
+def test_profile_callback_one_epoch(tmp_path):
+    "The course's `Profile` callback through `train_autoencoder(callbacks=...)`: one epoch's batches, a trace written."
+    from accel_course.training import Profile
+    sp, pre = _small()
+    X = pre.transform(sp.train_normal)
+    cb = Profile(steps=-(-len(X) // 128), trace_dir=tmp_path/"trace")
+    with torch_threads(1):
+        an.train_autoencoder(X, epochs=1, batch_size=128, callbacks=[cb])
+    steps = next(e for e in cb.prof.key_averages() if e.key == "Optimizer.step#AdamW.step").count
+    assert steps == -(-len(X) // 128) and len(list((tmp_path/"trace").glob("*.json"))) == 1
+
+
 # ---------------------------------------------------------------- compilation
 @pytest.mark.parametrize("backend,match", [("tensorrt", "needs the package 'torch_tensorrt'"),
                                            ("tvm", "needs the package 'tvm'"),
