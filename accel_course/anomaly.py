@@ -29,7 +29,7 @@ __all__ = ['REFERENCE_MAX_ROWS', 'AE_SAMPLE_BUDGET', 'LSTM_WINDOW_BUDGET', 'load
            'plot_curves', 'plot_per_category', 'plot_timeline', 'fp_fn_analysis', 'feature_group_ablation',
            'plot_ablation', 'cv_vs_holdout', 'AnomalyPipeline', 'score_flows', 'reference_subsample', 'budget_epochs',
            'run_anomaly', 'process_state', 'matrices_key', 'cached_matrices', 'score_split', 'BatchSizeError',
-           'train_autoencoder_max_batch', 'cpu_memory_limit', 'check_dynamo_backend']
+           'train_autoencoder_max_batch', 'cpu_memory_limit', 'profile_call', 'check_dynamo_backend']
 
 # %% ../nbs/30_anomaly.ipynb #6415b2ce
 _PARTITION_NAMES = ("UNSW_NB15_training-set.csv", "UNSW_NB15_testing-set.csv")
@@ -159,11 +159,12 @@ def train_autoencoder(X_normal: np.ndarray, # normal training flows, preprocesse
                       max_steps_per_epoch: int | None = None, # cap the optimizer steps per epoch (`--max-steps`)
                       callbacks: Sequence = (), # more `fit` callbacks (a profiler, ...)
                       accelerator=None, # an `Accelerator` to train with (its precision wins; None: `fit` makes one)
-                      dynamo_backend: str | None = None, # compile the model with this `torch.compile` backend ("inductor", ...)
+                      dynamo_backend: str | None = None, # compile the model with this backend ("inductor", ...)
                      ):
     "Train an autoencoder (default: `Autoencoder`) on normal flows with the shared Accelerate `fit`. Returns (model, History)."
     if dynamo_backend is not None:
-        if accelerator is not None: raise ValueError("give dynamo_backend= or accelerator=, not both (make the accelerator with it)")
+        if accelerator is not None:
+            raise ValueError("give dynamo_backend= or accelerator=, not both (make the accelerator with it)")
         accelerator = make_accelerator(mixed_precision, dynamo_backend=check_dynamo_backend(dynamo_backend))
     seed_everything(seed)
     model = model or Autoencoder(X_normal.shape[-1])
@@ -181,7 +182,7 @@ def train_autoencoder(X_normal: np.ndarray, # normal training flows, preprocesse
 
 # %% ../nbs/30_anomaly.ipynb #40071efc
 def _scores(model: nn.Module, X: np.ndarray, fn, batch_size: int = 8192) -> np.ndarray:
-    "`fn(model, x)` for consecutive slices `x` of `X` (views: no copy), on the model's device, fp32, no gradients, as one array."
+    "`fn(model, x)` for consecutive slices `x` of `X` (views, no copy) on the model's device, fp32, without gradients."
     xt = torch.from_numpy(np.require(X, np.float32, ["C", "W"]))      # pandas may hand out read-only arrays
     dev = next(model.parameters()).device
     model.eval()
@@ -592,7 +593,7 @@ def run_anomaly(ctx: RunContext) -> dict:
 import contextlib, io, time
 
 def process_state():
-    "This process's `PartialState`; CPU processes over gloo when the launcher says so (`ACCELERATE_USE_CPU`, as `torchrun` jobs do)."
+    "This process's `PartialState`: CPU processes over gloo when the launcher says so (`ACCELERATE_USE_CPU`)."
     from accelerate import PartialState
     from accelerate.utils import parse_flag_from_env
     return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
@@ -632,7 +633,7 @@ def cached_matrices(pre: FlowPreprocessor, # the fitted preprocessor
 
 # %% ../nbs/30_anomaly.ipynb #acc21-04
 def _cache_worker(cache_dir, n: int = 8000, seed: int = 0) -> dict:
-    "Inside a launch: the matrices through the cache without and with `main_process_first`; each rank's report, gathered."
+    "Inside a launch: the matrices through the cache without, then with the guard; each rank's report, gathered."
     from accelerate.utils import gather_object
     state = process_state()
     d = generate_traffic(n, seed=seed)
@@ -653,7 +654,7 @@ def score_split(pipeline: "AnomalyPipeline", # a fitted pipeline (each process h
                 state=None, # the `PartialState` (default: the current one; one process: scores everything)
                 num_threads: int | None = 1, # torch threads per process
                ) -> np.ndarray:
-    "Scores of `df`, each process scoring its share (`split_between_processes`); every process gets all of them, in order."
+    "Scores of `df`, each process scoring its share (`split_between_processes`); every process gets all, in order."
     from accelerate.utils import gather, gather_object, pad_across_processes
     state = state or process_state()
     with state.split_between_processes(torch.arange(len(df))) as rows:
@@ -692,7 +693,7 @@ def train_autoencoder_max_batch(X_normal: np.ndarray, # normal training flows, p
                                 min_batch_size: int = 16, # give up below this
                                 **kwargs, # anything else `train_autoencoder` takes
                                ):
-    "`train_autoencoder` from `starting_batch_size`, halved on out-of-memory (`find_executable_batch_size`): (model, History, batch sizes tried)."
+    "`train_autoencoder` from `starting_batch_size`, halved on out-of-memory: (model, History, batch sizes tried)."
     from accelerate.utils import find_executable_batch_size
     tried, errors = [], []
     def halve() -> int:
@@ -723,9 +724,38 @@ def cpu_memory_limit(extra_mb: int):
     try: yield
     finally: resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
+# %% ../nbs/30_anomaly.ipynb #acc21-21b
+@contextlib.contextmanager
+def _quiet_fd2():
+    "Silence C-level writes to file descriptor 2 for a moment (the profiler's start/stop log lines)."
+    import sys
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+        try: yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+def profile_call(fn, *args, trace_dir=None, **kwargs):
+    "Profile one call `fn(*args, **kwargs)` with Accelerate's `ProfileKwargs` (CPU operators): `(result, profile)`."
+    from accelerate.utils import ProfileKwargs
+    handler = ProfileKwargs(activities=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+    prof = handler.build()
+    with _quiet_fd2(): prof.__enter__()
+    try: out = fn(*args, **kwargs)
+    finally:
+        with _quiet_fd2(): prof.__exit__(None, None, None)
+    if trace_dir is not None:
+        Path(trace_dir).mkdir(parents=True, exist_ok=True)
+        prof.export_chrome_trace(str(Path(trace_dir)/"trace.json"))
+    return out, prof
+
 # %% ../nbs/30_anomaly.ipynb #acc21-24
 _BACKEND_MODULES = {"tvm": "tvm", "openxla": "torch_xla", "onnxrt": "onnxruntime", "tensorrt": "torch_tensorrt",
-                    "fx2trt": "torch_tensorrt", "ipex": "intel_extension_for_pytorch", "hpu_backend": "habana_frameworks"}
+                    "fx2trt": "torch_tensorrt", "ipex": "intel_extension_for_pytorch",
+                    "hpu_backend": "habana_frameworks"}
 
 def check_dynamo_backend(backend: str) -> str:
     "`backend` (lower case) if `torch.compile` can use it here, else a one-line `ValueError` naming `dynamo_backend`."

@@ -191,6 +191,20 @@ def test_profile_callback_one_epoch(tmp_path):
     assert steps == -(-len(X) // 128) and len(list((tmp_path/"trace").glob("*.json"))) == 1
 
 
+def test_profile_call_scoring(tmp_path):
+    "`profile_call` profiles one scoring call (the chapter's before/after): the result, the operators, a trace."
+    sp, pre = _small()
+    X = pre.transform(sp.test)
+    torch.manual_seed(0)
+    ae = an.Autoencoder(X.shape[1]).eval()
+    st = an.error_stats(ae, X)
+    s, prof = an.profile_call(an.standardized_errors, ae, X, st, trace_dir=tmp_path)
+    assert np.array_equal(s, an.standardized_errors(ae, X, st))
+    names = {e.key for e in prof.key_averages()}
+    assert "aten::addmm" in names and not any("DataLoader" in k for k in names)   # slices: no DataLoader any more
+    assert json.loads((tmp_path/"trace.json").read_text())["traceEvents"]
+
+
 # ---------------------------------------------------------------- compilation
 @pytest.mark.parametrize("backend,match", [("tensorrt", "needs the package 'torch_tensorrt'"),
                                            ("tvm", "needs the package 'tvm'"),
