@@ -2,7 +2,8 @@
 process and in N processes (`split_between_processes` + `pad_across_processes`/`gather`), side by side in one run.
 
 The pipeline is trained on generated traffic and saved, then reloaded by every worker (as a deployment would). The
-flows are the full UNSW-NB15 size by default (2,540,044 generated flows; an odd number, so the shares are uneven).
+flows are the full UNSW-NB15 size by default (2,540,044 generated flows: even shares; an odd `--flows` gives shares
+that differ by one flow, padded with `pad_across_processes` for the gather and cut back).
 Times are the scoring only (after a barrier, best of `--reps`), not the launch or the pipeline loading.
 
     python benchmarks/anomaly_distributed_inference.py [--flows 2540044] [--processes 2] [--reps 2]
