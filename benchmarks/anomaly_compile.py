@@ -35,7 +35,8 @@ def main():
         with torch_threads(a.threads):
             for backend in (None, a.backend):
                 t0 = time.perf_counter()
-                m, h = an.train_autoencoder(Xn, epochs=a.epochs, batch_size=128, lr=3e-3, seed=0, dynamo_backend=backend)
+                m, h = an.train_autoencoder(Xn, epochs=a.epochs, batch_size=128, lr=3e-3, seed=0,
+                                            dynamo_backend=backend)
                 ep = [r["time_s"] for r in h.rows]
                 rows[f"train {backend or 'eager'}"] = dict(total_s=time.perf_counter() - t0, first_epoch_s=ep[0],
                                                           steady_epoch_s=float(np.median(ep[1:] or ep)),
@@ -53,11 +54,13 @@ def main():
             t0 = time.perf_counter(); an.standardized_errors(sc, X, st); tfirst = time.perf_counter() - t0
             t0 = time.perf_counter(); scs = an.standardized_errors(sc, X, st); tc = time.perf_counter() - t0
             t0 = time.perf_counter(); an.standardized_errors(sc, X[:1000], st); tshape = time.perf_counter() - t0
-        print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, {a.threads} thread(s), backend {a.backend!r}, cold cache\n")
+        print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, {a.threads} thread(s), backend {a.backend!r}, "
+              "cold cache\n")
         print(pd.DataFrame(rows).T.round(4).to_string())
         e, c = rows["train eager"], rows[f"train {a.backend}"]
         gain, cost = e["steady_epoch_s"] - c["steady_epoch_s"], c["first_epoch_s"] - c["steady_epoch_s"]
-        print(f"\ntraining: steady epoch eager / compiled = x{e['steady_epoch_s'] / c['steady_epoch_s']:.2f}; compile cost "
+        print(f"\ntraining: steady epoch eager / compiled = x{e['steady_epoch_s'] / c['steady_epoch_s']:.2f}; "
+              f"compile cost "
               f"{cost:.1f} s (first epoch minus a steady one); break-even after "
               + (f"{cost / gain:.0f} epochs" if gain > 0 else "never (the compiled epoch is not faster)")
               + f"; |final loss difference| {abs(e['final_train_loss'] - c['final_train_loss']):.1e}")

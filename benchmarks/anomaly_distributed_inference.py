@@ -41,7 +41,9 @@ def main():
     for threads in (1, 2):
         best = float("inf")
         for _ in range(a.reps):
-            t0 = time.perf_counter(); s = an.score_split(pipe, df, num_threads=threads); best = min(best, time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            s = an.score_split(pipe, df, num_threads=threads)
+            best = min(best, time.perf_counter() - t0)
         ref = s if ref is None else ref
         assert np.array_equal(s, ref)
         rows[f"1 process x {threads} thread(s)"] = dict(seconds=best, flows_per_s=len(df) / best, identical=True)

@@ -40,7 +40,7 @@ def test_cached_matrices_write_once_then_read(tmp_path):
     assert i1["wrote"] and not i2["wrote"] and len(list(tmp_path.glob("matrices-*.npz"))) == 1
     ref = an._Matrices.of(pre, sp)
     for k in ("Xn", "Xv", "Xt", "yv", "yt"): assert np.array_equal(getattr(m2, k), getattr(ref, k)), k
-    assert list(m2.ct) == list(ref.ct)                                # categories come back as text, not pickled objects
+    assert list(m2.ct) == list(ref.ct)                                # categories as text, not pickled objects
     other = an.FlowPreprocessor(an.FEATURES[:10]).fit(sp.train_normal)
     assert an.matrices_key(other, sp) != an.matrices_key(pre, sp)     # another preprocessor: another cache file
 
@@ -98,7 +98,7 @@ def test_score_split_two_processes_uneven_equals_one(tmp_path):
 
 
 def test_scores_slices_equal_the_dataloader_path():
-    "The profiler's fix: scoring consecutive slices gives bit-identical scores to the earlier DataLoader + predict path."
+    "The profiler's fix: scoring slices gives the scores of the earlier DataLoader + predict path, bit for bit."
     sp, pre = _small()
     X = pre.transform(sp.test)
     torch.manual_seed(0)
@@ -119,7 +119,8 @@ class _Fails(an.Autoencoder):
     def forward(self, x):
         if x.shape[0] > self.limit:
             raise RuntimeError(f"[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate "
-                               f"memory: you tried to allocate {x.shape[0] * 4096} bytes. Error code 12 (Cannot allocate memory)")
+                               f"memory: you tried to allocate {x.shape[0] * 4096} bytes. Error code 12 "
+                               f"(Cannot allocate memory)")
         return super().forward(x)
 
 
@@ -155,7 +156,8 @@ def test_real_cpu_allocation_failure_halves(tmp_path):
         with torch_threads(1):
             an.train_autoencoder(X[:512], batch_size=256, epochs=1, max_steps_per_epoch=1)
             with an.cpu_memory_limit(300):
-                _, _, tried = an.train_autoencoder_max_batch(X, starting_batch_size=131072, epochs=1, max_steps_per_epoch=1)
+                _, _, tried = an.train_autoencoder_max_batch(X, starting_batch_size=131072, epochs=1,
+                                                             max_steps_per_epoch=1)
         print(json.dumps(tried))
     """)
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO,
