@@ -173,7 +173,7 @@ def _add_file_parsers(sub):
     "`notebooks DIR` and `config NAME`: the course files a pip user gets."
     pn = sub.add_parser("notebooks", help="copy the course notebooks into DIR (to open in JupyterLab)")
     pn.add_argument("dir", metavar="DIR", type=non_empty); pn.add_argument("--force", action="store_true", help="overwrite existing files")
-    pc = sub.add_parser("config", help="write a ready accelerate config NAME.yaml (multi_gpu, fsdp, deepspeed_zero2, multi_node)")
+    pc = sub.add_parser("config", help="write a ready accelerate config NAME.yaml (multi_cpu, multi_gpu, fsdp, deepspeed_zero2, multi_node)")
     pc.add_argument("name", metavar="NAME", type=non_empty); pc.add_argument("--out", type=non_empty, help="file to write (default: ./NAME.yaml)")
     pc.add_argument("--force", action="store_true", help="overwrite an existing file")
 
@@ -264,8 +264,9 @@ def _launch_line(a) -> str:
     asked = _requested_processes()
     if asked and asked > world:
         line += (f"\naccel-course: warning: the launcher asked for {asked} processes but this run has {world}: "
-                 "`accelerate launch` starts several only with --multi_gpu (GPUs) or a multi-CPU config; "
-                 "on CPUs use `torchrun --nproc_per_node N -m accel_course.cli run ...`")
+                 "`accelerate launch` starts several only through torchrun (--multi_gpu, or a MULTI_GPU config such as "
+                 "accelerate_configs/multi_cpu.yaml, which `accel-course config multi_cpu` writes) or mpirun; "
+                 "or use `torchrun --nproc_per_node N -m accel_course.cli run ...`")
     return line
 
 # %% ../nbs/03_cli.ipynb #1891d217
@@ -547,21 +548,20 @@ def count_parameters(config) -> dict:
     """Parameters of the model `config` describes, by arithmetic: `total`, `per_layer` (one transformer block) and
     `other` (embeddings, pooler, final norm, LM head). BERT and Llama/Mistral by formula, other types on the meta device."""
     c = model_config(config)
+    if c.model_type not in ("bert", "llama", "mistral"):
+        return dict(total=count_on_meta(c), per_layer=None, other=None, how="counted on the meta device")
     h, n, inter, vocab = c.hidden_size, c.num_hidden_layers, c.intermediate_size, c.vocab_size
     if c.model_type == "bert":   # BertModel, as `AutoModel` builds it (with the pooler)
         emb = (vocab + c.max_position_embeddings + c.type_vocab_size) * h + 2 * h          # 3 tables + LayerNorm
         layer = 4 * (h * h + h) + 2 * h + (h * inter + inter) + (inter * h + h) + 2 * h     # q,k,v,o; LN; FFN in, out; LN
         other = emb + h * h + h                                                            # + pooler
-    elif c.model_type in ("llama", "mistral"):
+    else:                        # llama, mistral
         hd = getattr(c, "head_dim", None) or h // c.num_attention_heads
         q, kv = c.num_attention_heads * hd, (c.num_key_value_heads or c.num_attention_heads) * hd
         attn = h * q + 2 * h * kv + q * h + ((q + 2 * kv + h) if getattr(c, "attention_bias", False) else 0)
         mlp = 3 * h * inter + ((2 * inter + h) if getattr(c, "mlp_bias", False) else 0)   # gate, up, down
         layer = attn + mlp + 2 * h                                                         # + 2 RMSNorm
         other = vocab * h + h + (vocab * h if _causal_head(c) else 0)                       # embeddings, final norm, head
-    else:
-        total = count_on_meta(c)
-        return dict(total=total, per_layer=None, other=None, how="counted on the meta device")
     return dict(total=other + n * layer, per_layer=layer, other=other, how="arithmetic from the config")
 
 def count_on_meta(config) -> int:
