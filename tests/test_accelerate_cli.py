@@ -146,6 +146,8 @@ def test_estimate_memory_cli_bad_config_is_one_line_exit_2(tmp_path, capsys, con
 def test_estimate_memory_cli_as_a_user_runs_it(tmp_path):
     run = lambda *a: subprocess.run(["accel-course", "estimate-memory", *a], capture_output=True, text=True,
                                     timeout=300, env={**os.environ, **ENV})
+    p = run("--help")
+    assert p.returncode == 0 and "usage: accel-course estimate-memory" in p.stdout and "--num-processes" in p.stdout
     p = run("minilm", "--precision", "fp32", "bf16", "--num-processes", "2", "--json")
     assert p.returncode == 0, p.stderr
     ests = json.loads(p.stdout)
