@@ -44,7 +44,8 @@ def block_sizes(model, no_split=("BertLayer",)) -> tuple[pd.Series, int]:
 def load_dispatched(folder, # a folder written by `save_classifier`
                     max_memory, # the CPU budget for weights, e.g. "60MB" (the rest goes to `offload_dir`)
                     offload_dir, # where offloaded weights are kept (a fast disk)
-                    no_split=("BertLayer",)): # blocks that must stay whole
+                    no_split=("BertLayer",), # blocks that must stay whole
+                    progress: bool = False): # Accelerate's per-weight loading bar
     "Load a saved classifier within a memory budget: built empty, placed by `max_memory`, the rest offloaded to disk."
     from accelerate import infer_auto_device_map, load_checkpoint_and_dispatch
     from accelerate.utils import convert_file_size_to_int
@@ -54,8 +55,11 @@ def load_dispatched(folder, # a folder written by `save_classifier`
         raise ValueError(f"max_memory={max_memory!r} is below the largest block of {folder} ({largest / 1e6:.1f} MB): "
                          f"give at least {largest / 1e6:.0f}MB")
     dm = infer_auto_device_map(model, max_memory={"cpu": budget}, no_split_module_classes=list(no_split))
-    model = load_checkpoint_and_dispatch(model, str(Path(folder)/"model.safetensors"), device_map=dm,
-                                         offload_folder=str(offload_dir), no_split_module_classes=list(no_split))
+    import accelerate.utils.modeling as am
+    has_tqdm, am.is_tqdm_available = am.is_tqdm_available, (am.is_tqdm_available if progress else lambda: False)
+    try: model = load_checkpoint_and_dispatch(model, str(folder), device_map=dm,   # one file or shards: shard by shard
+                                              offload_folder=str(offload_dir), no_split_module_classes=list(no_split))
+    finally: am.is_tqdm_available = has_tqdm
     return model.eval()
 
 # %% ../nbs/23_sentiment_scale.ipynb #31d87629
@@ -79,18 +83,20 @@ def score_texts(model, tokenizer, texts, batch_size: int = 64, max_length: int =
 
 # %% ../nbs/23_sentiment_scale.ipynb #a4fb408c
 def load_memory_mb(folder, max_memory=None, texts=("fine", "awful"), timeout: int = 300) -> dict:
-    "Peak extra memory (MB) and seconds to load `folder` and score `texts` in a fresh process, in memory or dispatched."
+    "Load `folder` and score `texts` in a fresh process: peak extra RSS (MB), weights held in memory (MB), seconds."
     code = textwrap.dedent(f"""
         import json, os, sys, tempfile, time, torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from accel_course.sentiment_scale import load_dispatched, score_texts
         def status(k): return int(next(l for l in open("/proc/self/status") if l.startswith(k)).split()[1]) / 1024
+        from transformers.utils import logging; logging.disable_progress_bar()
         torch.set_num_threads(1); tok = AutoTokenizer.from_pretrained({str(folder)!r}); before = status("VmRSS:")
         t0 = time.perf_counter()
         if {max_memory!r} is None: m = AutoModelForSequenceClassification.from_pretrained({str(folder)!r}).eval()
         else: m = load_dispatched({str(folder)!r}, {max_memory!r}, tempfile.mkdtemp())
         P = score_texts(m, tok, {list(texts)!r})
-        print(json.dumps(dict(mb=status("VmHWM:") - before, s=time.perf_counter() - t0, p=P.tolist())))
+        held = sum(p.numel() * p.element_size() for p in m.parameters() if p.device.type != "meta") / 2**20
+        print(json.dumps(dict(mb=status("VmHWM:") - before, held=held, s=time.perf_counter() - t0, p=P.tolist())))
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
                        env={**os.environ, "OMP_NUM_THREADS": "1", "TRANSFORMERS_VERBOSITY": "error"})
