@@ -189,7 +189,8 @@ def score_fitting_batch(model, tokenizer, texts, start_batch_size: int = 1024, m
                          f"(tried {tried}): lower max_length, or free memory") from None
 
 # %% ../nbs/23_sentiment_scale.ipynb #4e7dd4aa
-def fitting_batch_under_cap(folder, cap_mb: int, n: int = 512, start: int = 512, timeout: int = 300) -> dict:
+def fitting_batch_under_cap(folder, cap_mb: int, n: int = 512, start: int = 512, max_length: int = 128,
+                            timeout: int = 300) -> dict:
     "In a fresh process whose memory is capped at `cap_mb` MB above its start, score `n` long reviews from `start`."
     code = textwrap.dedent(f"""
         import json, resource, torch
@@ -201,7 +202,7 @@ def fitting_batch_under_cap(folder, cap_mb: int, n: int = 512, start: int = 512,
         vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize:")).split()[1]) * 1024
         resource.setrlimit(resource.RLIMIT_AS, (vm + {cap_mb} * 2**20, resource.RLIM_INFINITY))
         try:
-            P, tried = score_fitting_batch(m, tok, ["a long review " * 60] * {n}, start_batch_size={start})
+            P, tried = score_fitting_batch(m, tok, ["a long review " * 200] * {n}, {start}, {max_length})
             print(json.dumps(dict(tried=tried, n=len(P))))
         except ValueError as e: print(json.dumps(dict(error=str(e))))
     """)

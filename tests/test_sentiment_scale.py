@@ -79,5 +79,5 @@ def test_batch_size_halves_on_a_real_cpu_allocation_failure(folder):
     r = fitting_batch_under_cap(folder, cap_mb=150, n=256, start=256)
     assert r["n"] == 256 and r["tried"][0] == 256 and len(r["tried"]) >= 2
     assert all(b == a // 2 for a, b in zip(r["tried"], r["tried"][1:]))
-    bad = fitting_batch_under_cap(folder, cap_mb=1, n=4, start=4)
+    bad = fitting_batch_under_cap(folder, cap_mb=1, n=4, start=4, max_length=512)
     assert "start_batch_size=4: not even a batch of 1 fits in memory" in bad.get("error", ""), bad
