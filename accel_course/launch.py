@@ -16,9 +16,10 @@ from .core import atomic_write_bytes, env_vars
 from .training import reset_accelerate_state
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'CUDA_INIT_MSG', 'NVML_CHECK', 'DEFAULT_PORT', 'DIST_TIMEOUT_S', 'DIST_TIMEOUT_VAR', 'IFNAME_VARS',
-           'NET_NOTE', 'LaunchError', 'free_port', 'check_cuda_not_initialized', 'gpu_count', 'plan_launch', 'one_line',
-           'launch', 'weights_digest', 'job_report', 'toy_job', 'dist_timeout', 'route_interface', 'multinode_env']
+__all__ = ['PRECISIONS', 'CUDA_INIT_MSG', 'NVML_CHECK', 'DIST_TIMEOUT_S', 'DIST_TIMEOUT_VAR', 'IFNAME_VARS', 'NET_NOTE',
+           'DEFAULT_PORT', 'LaunchError', 'free_port', 'check_cuda_not_initialized', 'gpu_count', 'plan_launch',
+           'dist_timeout', 'route_interface', 'multinode_env', 'one_line', 'launch', 'weights_digest', 'job_report',
+           'toy_job']
 
 # %% ../nbs/02_launch.ipynb #d07f3d77
 class LaunchError(RuntimeError):
@@ -120,6 +121,60 @@ def plan_launch(num_processes: int | str | None = "auto", # "auto", a number of 
         if cuda_init and num_processes * num_nodes > 1: raise LaunchError(CUDA_INIT_MSG)
     return num_processes, use_cpu, f"{num_processes} {'CPU' if use_cpu else 'GPU'} process(es) as asked"
 
+# %% ../nbs/02_launch.ipynb #af474241
+import ipaddress
+DIST_TIMEOUT_S = 300                      # seconds; every rendezvous step and collective waits at most this long
+DIST_TIMEOUT_VAR = "ACCEL_COURSE_DIST_TIMEOUT"
+IFNAME_VARS = ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME")
+
+def dist_timeout():
+    "How long a rendezvous or a collective may wait for the other processes: `ACCEL_COURSE_DIST_TIMEOUT` s, else 300 s."
+    import datetime
+    v = os.environ.get(DIST_TIMEOUT_VAR) or str(DIST_TIMEOUT_S)
+    try: s = float(v)
+    except ValueError: s = -1.0
+    if not s > 0: raise LaunchError(f"{DIST_TIMEOUT_VAR}={v!r}: expected a number of seconds > 0")
+    return datetime.timedelta(seconds=s)
+
+# %% ../nbs/02_launch.ipynb #7ee4077e
+def route_interface(addr: str # the main node's address (or name)
+                   ) -> tuple[str | None, str]:
+    "`(interface, local address)` this host uses to reach `addr`; the interface is None if none holds that address."
+    import psutil
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect((addr, 9))   # picks the route; a UDP connect sends no packet
+        local = s.getsockname()[0]
+    names = [n for n, addrs in psutil.net_if_addrs().items()
+             if any(a.family == socket.AF_INET and a.address == local for a in addrs)]
+    return (names[0] if names else None), local
+
+# %% ../nbs/02_launch.ipynb #1673fbc4
+NET_NOTE = ("GLOO_SOCKET_IFNAME={GLOO_SOCKET_IFNAME} (this host's name resolves to a loopback address; "
+            "{GLOO_SOCKET_IFNAME} is the interface that reaches the main node)")
+
+def multinode_env(world_size: int | None = None,       # all processes (default: $WORLD_SIZE)
+                  local_world_size: int | None = None, # processes on this machine (default: $LOCAL_WORLD_SIZE)
+                  master_addr: str | None = None,      # the main node (default: $MASTER_ADDR)
+                 ) -> dict:
+    "Environment a multi-machine world needs so gloo does not advertise a loopback address; `LaunchError` if unknown."
+    env = os.environ
+    world = int(env.get("WORLD_SIZE", "1")) if world_size is None else world_size
+    local = int(env.get("LOCAL_WORLD_SIZE", str(world))) if local_world_size is None else local_world_size
+    master = master_addr or env.get("MASTER_ADDR") or "127.0.0.1"
+    if world <= local or any(env.get(v) for v in IFNAME_VARS): return {}
+    host = socket.gethostname()
+    try: ip = socket.gethostbyname(host)
+    except OSError: ip = None
+    if ip is not None and not ipaddress.ip_address(ip).is_loopback: return {}
+    fix = (f"set GLOO_SOCKET_IFNAME (CPU) or NCCL_SOCKET_IFNAME (GPU) to this machine's network interface that "
+           f"reaches {master} (see `ip route get {master}`)")
+    why = f"multi-node job: this host's name {host!r} resolves to {ip or 'nothing'}, which other machines cannot reach"
+    try: dev, local_ip = route_interface(master)
+    except OSError as e: raise LaunchError(f"{why}, and {master} is not reachable from here ({e}); {fix}") from None
+    if ipaddress.ip_address(local_ip).is_loopback: return {}      # every node on this machine: loopback is right
+    if dev is None: raise LaunchError(f"{why}; {fix}")
+    return {"GLOO_SOCKET_IFNAME": dev}
+
 # %% ../nbs/02_launch.ipynb #f9b62ebd
 DEFAULT_PORT = 29500
 
@@ -219,57 +274,3 @@ def toy_job(n: int = 512, epochs: int = 2, batch_size: int = 32, seed: int = 0) 
                metrics={"n_val": lambda p, t: len(p)})   # how many validation predictions were gathered
     return job_report(model, accelerator=acc, compute_dtype=str(precision), n_val_gathered=int(hist.final["n_val"]),
                       n_val=n - n_tr, val_loss=hist.final["val_loss"])
-
-# %% ../nbs/02_launch.ipynb #af474241
-import ipaddress
-DIST_TIMEOUT_S = 300                      # seconds; every rendezvous step and collective waits at most this long
-DIST_TIMEOUT_VAR = "ACCEL_COURSE_DIST_TIMEOUT"
-IFNAME_VARS = ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME")
-
-def dist_timeout():
-    "How long a rendezvous or a collective may wait for the other processes: `ACCEL_COURSE_DIST_TIMEOUT` s, else 300 s."
-    import datetime
-    v = os.environ.get(DIST_TIMEOUT_VAR) or str(DIST_TIMEOUT_S)
-    try: s = float(v)
-    except ValueError: s = -1.0
-    if not s > 0: raise LaunchError(f"{DIST_TIMEOUT_VAR}={v!r}: expected a number of seconds > 0")
-    return datetime.timedelta(seconds=s)
-
-# %% ../nbs/02_launch.ipynb #7ee4077e
-def route_interface(addr: str # the main node's address (or name)
-                   ) -> tuple[str | None, str]:
-    "`(interface, local address)` this host uses to reach `addr`; the interface is None if none holds that address."
-    import psutil
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.connect((addr, DEFAULT_PORT))   # picks the route; a UDP connect sends no packet
-        local = s.getsockname()[0]
-    names = [n for n, addrs in psutil.net_if_addrs().items()
-             if any(a.family == socket.AF_INET and a.address == local for a in addrs)]
-    return (names[0] if names else None), local
-
-# %% ../nbs/02_launch.ipynb #1673fbc4
-NET_NOTE = ("GLOO_SOCKET_IFNAME={GLOO_SOCKET_IFNAME} (this host's name resolves to a loopback address; "
-            "{GLOO_SOCKET_IFNAME} is the interface that reaches the main node)")
-
-def multinode_env(world_size: int | None = None,       # all processes (default: $WORLD_SIZE)
-                  local_world_size: int | None = None, # processes on this machine (default: $LOCAL_WORLD_SIZE)
-                  master_addr: str | None = None,      # the main node (default: $MASTER_ADDR)
-                 ) -> dict:
-    "Environment a multi-machine world needs so gloo does not advertise a loopback address; `LaunchError` if unknown."
-    env = os.environ
-    world = int(env.get("WORLD_SIZE", "1")) if world_size is None else world_size
-    local = int(env.get("LOCAL_WORLD_SIZE", str(world))) if local_world_size is None else local_world_size
-    master = master_addr or env.get("MASTER_ADDR") or "127.0.0.1"
-    if world <= local or any(env.get(v) for v in IFNAME_VARS): return {}
-    host = socket.gethostname()
-    try: ip = socket.gethostbyname(host)
-    except OSError: ip = None
-    if ip is not None and not ipaddress.ip_address(ip).is_loopback: return {}
-    fix = (f"set GLOO_SOCKET_IFNAME (CPU) or NCCL_SOCKET_IFNAME (GPU) to this machine's network interface that "
-           f"reaches {master} (see `ip route get {master}`)")
-    why = f"multi-node job: this host's name {host!r} resolves to {ip or 'nothing'}, which other machines cannot reach"
-    try: dev, local_ip = route_interface(master)
-    except OSError as e: raise LaunchError(f"{why}, and {master} is not reachable from here ({e}); {fix}") from None
-    if ipaddress.ip_address(local_ip).is_loopback: return {}      # every node on this machine: loopback is right
-    if dev is None: raise LaunchError(f"{why}; {fix}")
-    return {"GLOO_SOCKET_IFNAME": dev}
