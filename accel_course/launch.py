@@ -223,9 +223,10 @@ def launch(fn: Callable, *args,
             if net: print(f"launch: {NET_NOTE.format(**net)}")
         try:
             with env_vars(**env), contextlib.redirect_stdout(_DropBanner(sys.stdout)):
-                notebook_launcher(_Worker(fn, world, result_path, use_cpu, cpu_threads), args, num_processes=num_processes,
-                                  mixed_precision=mp, use_port=str(port), master_addr=master_addr, num_nodes=num_nodes,
-                                  node_rank=node_rank, rdzv_conf={"timeout": int(dist_timeout().total_seconds())})
+                worker = _Worker(fn, world, result_path, use_cpu, cpu_threads)
+                notebook_launcher(worker, args, num_processes=num_processes, mixed_precision=mp, use_port=str(port),
+                                  master_addr=master_addr, num_nodes=num_nodes, node_rank=node_rank,
+                                  rdzv_conf={"timeout": int(dist_timeout().total_seconds())})
         except Exception as e:
             if num_nodes == 1: raise
             raise LaunchError(f"launch: node {node_rank} of {num_nodes} (main node {master_addr}:{port}, every wait "

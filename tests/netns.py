@@ -56,8 +56,8 @@ def tagged_pids(tag: str) -> list[int]:
     for d in Path("/proc").iterdir():
         if not d.name.isdigit() or int(d.name) == os.getpid(): continue
         try:
-            if want in (d/"environ").read_bytes().split(b"\0") and "Z" != (d/"stat").read_text().rsplit(")", 1)[1].split()[0]:
-                found.append(int(d.name))
+            state = (d/"stat").read_text().rsplit(")", 1)[1].split()[0]
+            if want in (d/"environ").read_bytes().split(b"\0") and state != "Z": found.append(int(d.name))
         except (OSError, IndexError): continue
     return found
 
