@@ -10,7 +10,8 @@ import os, re, sys, glob, json, math, time, shutil, signal, argparse, platform, 
 from pathlib import Path
 
 from .core import (RunContext, available_projects, get_project, run_project, DataError, FAST_ENV,
-                               data_roots, is_main_process, atomic_write_json, follow_umask, replace_dir, _proc_tag)
+                               data_roots, is_main_process, atomic_write_json, follow_umask, replace_dir, recover_dir,
+                               _proc_tag)
 
 # %% auto #0
 __all__ = ['positive_int', 'seed_int', 'RUN_MARKER', 'REFERENCE_MODELS', 'BYTES_PER_PARAM', 'STRATEGIES', 'system_info',
@@ -230,7 +231,10 @@ def init_distributed() -> None:
     from accelerate import PartialState
     cpu = not torch.cuda.is_available() or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
     if cpu: os.environ["ACCELERATE_USE_CPU"] = "yes"
-    PartialState(cpu=cpu)   # PartialState() alone ignores ACCELERATE_USE_CPU and would run N independent processes
+    from accel_course.launch import multinode_env, dist_timeout
+    os.environ.update(multinode_env())   # a multi-machine world whose host name resolves to loopback (02_launch)
+    # PartialState() alone ignores ACCELERATE_USE_CPU and would run N independent processes; every wait is bounded
+    PartialState(cpu=cpu, timeout=dist_timeout())
 
 # %% ../nbs/03_cli.ipynb #d650d647
 def end_distributed() -> None:
@@ -365,6 +369,7 @@ def check_out(out, given=None, overwrite: bool = False) -> Path:
 # %% ../nbs/03_cli.ipynb #5a21e911
 def _clear_stale(out: Path) -> None:
     "Remove staging and moved-aside folders beside `out` that a killed run on this machine left (their process is gone)."
+    recover_dir(out)   # a swap killed between its renames: put the old run back before anything else
     host = _proc_tag().rsplit("-", 1)[0]
     for p in out.parent.glob(f".{glob.escape(out.name)}.*-{host}-*"):
         m = re.fullmatch(rf"\.{re.escape(out.name)}\.(?:staging|old)-{re.escape(host)}-(\d+)-\w+", p.name)
@@ -376,7 +381,8 @@ def _clear_stale(out: Path) -> None:
 def _make_stage(out: Path) -> Path:
     "A fresh staging folder beside `out`, with the umask's permissions (mkdtemp makes it 0700)."
     _clear_stale(out)
-    return follow_umask(Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-{_proc_tag()}-")))
+    stage = Path(tempfile.mkdtemp(dir=out.parent.resolve(), prefix=f".{out.name}.staging-{_proc_tag()}-"))
+    return follow_umask(stage)   # an absolute path: the other ranks may run in another working directory
 
 @contextlib.contextmanager
 def _signals_held():
@@ -424,7 +430,12 @@ def _all_ok(store, key: str, ok: bool) -> bool:
     import torch.distributed as dist
     keys = [f"{key}/rank{r}" for r in range(dist.get_world_size())]
     store.set(keys[dist.get_rank()], "ok" if ok else "failed")
+    from accel_course.launch import dist_timeout
+    deadline = time.monotonic() + dist_timeout().total_seconds()
     while ok:                            # a plain loop, not a barrier: SIGTERM/Ctrl-C still stop it
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"rank {dist.get_rank()}: the other processes did not report within "
+                               f"{dist_timeout().total_seconds():.0f} s (ACCEL_COURSE_DIST_TIMEOUT)")
         got = [store.get(k) for k in keys if store.check([k])]
         if b"failed" in got: return False
         if len(got) == len(keys): return True
