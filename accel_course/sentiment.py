@@ -28,11 +28,11 @@ from .sentiment_model import *        # checkpoint, token batches, Arrow, infere
 from .sentiment_model import _DEFAULT_ALIASES, _quiet_transformers
 
 # %% auto #0
-__all__ = ['CV_THRESHOLD', 'spacy_nlp', 'SpacyTokenizer', 'ReviewTfidf', 'tfidf_lr', 'classification_metrics', 'review_tokens',
-           'FineTuned', 'layer_lr_scales', 'adamw_param_groups', 'finetune', 'sentiment_job', 'hp_search', 'cv_splits',
-           'cross_validate', 'MeanPoolClassifier', 'load_meanpool_classifier', 'load_pooled', 'choose_max_length',
-           'holdout', 'finetune_recipe', 'embed', 'FrozenEmbeddingLR', 'plot_confusion', 'plot_wordclouds',
-           'confident_mistakes', 'run_sentiment']
+__all__ = ['CV_THRESHOLD', 'MIN_PER_FOLD', 'spacy_nlp', 'SpacyTokenizer', 'ReviewTfidf', 'tfidf_lr', 'classification_metrics',
+           'review_tokens', 'FineTuned', 'layer_lr_scales', 'adamw_param_groups', 'finetune', 'sentiment_job',
+           'hp_search', 'require_cv_size', 'cv_splits', 'cross_validate', 'MeanPoolClassifier',
+           'load_meanpool_classifier', 'load_pooled', 'choose_max_length', 'holdout', 'finetune_recipe', 'embed',
+           'FrozenEmbeddingLR', 'plot_confusion', 'plot_wordclouds', 'confident_mistakes', 'run_sentiment']
 
 # %% ../nbs/20_sentiment.ipynb #0c1ff854
 @functools.lru_cache(maxsize=1)
@@ -226,6 +226,14 @@ def hp_search(train: pd.DataFrame, # training reviews
 
 # %% ../nbs/20_sentiment.ipynb #cv000001
 CV_THRESHOLD = 5000      # below this many labelled reviews, `run sentiment` evaluates by k-fold CV
+MIN_PER_FOLD = 10        # a test fold of fewer reviews measures nothing (one review moves accuracy by 10 points)
+
+def require_cv_size(n: int, k: int, where: str = "the reviews") -> None:
+    "Refuse data too small for k-fold CV: every test fold must hold at least `MIN_PER_FOLD` reviews."
+    if n < MIN_PER_FOLD * k:
+        raise DataError(f"{where}: {n} labelled reviews leave {n // k} per test fold in {k}-fold CV; at least "
+                        f"{MIN_PER_FOLD} per fold are needed to measure anything: give at least {MIN_PER_FOLD * k} "
+                        f"reviews (or fewer folds with --folds)")
 
 def cv_splits(labels, k: int = 5, seed: int = 42) -> list:
     "Stratified k-fold splits `[(train_idx, test_idx), ...]` (sklearn `StratifiedKFold`, shuffled with `seed`)."
@@ -235,6 +243,7 @@ def cv_splits(labels, k: int = 5, seed: int = 42) -> list:
     if len(counts) < 2 or counts.min() < k:
         raise DataError(f"{k}-fold CV needs at least {k} reviews of every class; the counts are "
                         f"{dict(enumerate(counts.tolist()))}")
+    require_cv_size(len(y), k)
     return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
 # %% ../nbs/20_sentiment.ipynb #2b244f76
@@ -540,6 +549,7 @@ def run_sentiment(ctx: RunContext) -> dict:
         r.config["fold"] = f; fits.append(r); return r.predict_proba(te.text)
     if len(data) < CV_THRESHOLD:
         k = int(ctx.opt("folds") or (2 if ctx.is_fast else 5))
+        require_cv_size(len(data), k, str(data.source))
         print(f"{len(data)} labelled reviews (< {CV_THRESHOLD}): each model is evaluated by stratified {k}-fold CV on the "
               f"same folds (mean and std over folds); fine-tuning early-stops on 10% of each training fold")
         E = embed(enc, tok, data.df.text, max_length=256)
