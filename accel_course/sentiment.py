@@ -174,6 +174,7 @@ def finetune(train: pd.DataFrame, # training reviews: `text` and integer `label`
              tokenizer=None, # the tokenizer of `model`
              max_steps_per_epoch: int | None = None, # cap the batches per epoch (quick runs)
              progress: bool = False, # fit's per-step bar (off: it floods saved notebooks and logs)
+             callbacks=(), # more `fit` callbacks (a `Profile`, a `Trackers`, ...)
             ) -> FineTuned:
     "Fine-tune a sequence classifier on DataFrames with `text`/`label` through `accel_course.training.fit`."
     seed_everything(seed)
@@ -186,7 +187,7 @@ def finetune(train: pd.DataFrame, # training reviews: `text` and integer `label`
     hist = fit(model, opt, train_dl, valid_dl, scheduler=sched, epochs=epochs, mixed_precision=mixed_precision, seed=seed,
                grad_accum_steps=grad_accum_steps, clip_grad_norm=1.0, verbose=verbose, **watch,
                callbacks=[ProgressBar(progress), EarlyStopping(patience), MaxStepsPerEpoch(max_steps_per_epoch)]
-                         + ([Checkpoints(output_dir)] if output_dir else []))
+                         + ([Checkpoints(output_dir)] if output_dir else []) + list(callbacks))
     cfg = dict(checkpoint=str(checkpoint or DEFAULT_CHECKPOINT), lr=lr, epochs=epochs, max_length=max_length, batch_size=batch_size,
                grad_accum_steps=grad_accum_steps, mixed_precision=mixed_precision or "no", padding=padding,
                group_by_length=group_by_length, num_layers=num_layers or model.config.num_hidden_layers, seed=seed,
