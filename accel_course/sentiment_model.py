@@ -93,10 +93,12 @@ def check_no_code(d: Path, # a local model folder
         f = d/name
         if not f.is_file(): continue
         try: cfg = json.loads(f.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e: raise ModelLoadError(f"{f}: not readable JSON ({type(e).__name__}: {e})") from None
+        except (OSError, ValueError) as e:
+            raise ModelLoadError(f"{f}: not readable JSON ({type(e).__name__}: {e})") from None
         if isinstance(cfg, dict) and "auto_map" in cfg:
-            raise ModelLoadError(f'{f}: has "auto_map" ({json.dumps(cfg["auto_map"])[:120]}): it asks transformers to import '
-                                 "code from the model folder, which is never run here; use a model type transformers ships")
+            what = json.dumps(cfg["auto_map"])[:120]
+            raise ModelLoadError(f'{f}: has "auto_map" ({what}): it asks transformers to import code from the model '
+                                 "folder, which is never run here; use a model type transformers ships")
     return d
 
 def resolve_inside(d: Path, # a local model folder
@@ -106,8 +108,8 @@ def resolve_inside(d: Path, # a local model folder
     p, root = d/name, d.resolve()
     real = p.resolve()
     if not real.is_relative_to(root):
-        raise ModelLoadError(f"{p}: resolves to {real}, outside the model folder: files are read from inside the folder "
-                             "only (copy the file in instead of linking it)")
+        raise ModelLoadError(f"{p}: resolves to {real}, outside the model folder: files are read from inside the "
+                             "folder only (copy the file in instead of linking it)")
     if not real.is_file(): raise ModelLoadError(f"{p}: not a file")
     return real
 
@@ -134,10 +136,12 @@ def safetensors_header(path, # a `.safetensors` file
     with open(f, "rb") as fh:
         n = int.from_bytes(fh.read(8), "little") if size >= 8 else -1
         if n < 2 or n > min(_MAX_HEADER_BYTES, size - 8):
-            raise ModelLoadError(f"{f}: could not load: not a safetensors file (header length {n} in a {size}-byte file)")
+            raise ModelLoadError(f"{f}: could not load: not a safetensors file (header length {n}, file {size} bytes)")
         try: head = json.loads(fh.read(n))
-        except ValueError as e: raise ModelLoadError(f"{f}: could not load: unreadable safetensors header ({e})") from None
-    if not isinstance(head, dict): raise ModelLoadError(f"{f}: could not load: the safetensors header is not a JSON object")
+        except ValueError as e:
+            raise ModelLoadError(f"{f}: could not load: unreadable safetensors header ({e})") from None
+    if not isinstance(head, dict):
+        raise ModelLoadError(f"{f}: could not load: the safetensors header is not a JSON object")
     shapes, data = {}, size - 8 - n
     for k, v in head.items():
         if k == "__metadata__": continue
@@ -150,7 +154,7 @@ def safetensors_header(path, # a `.safetensors` file
 
 def weight_files(d: Path, # a local model folder
                 ) -> list[Path]:
-    "The `.safetensors` files transformers reads from `d` (an index's shards, else `model.safetensors`), resolved inside `d`."
+    "The `.safetensors` files transformers reads from `d` (an index's shards, else `model.safetensors`), inside `d`."
     if (d/"model.safetensors.index.json").is_file(): names = _check_shard_index(d)
     elif (d/"model.safetensors").exists() or (d/"model.safetensors").is_symlink(): names = ["model.safetensors"]
     else: raise ModelLoadError(f"{d}: no .safetensors weights (model.safetensors)")
@@ -186,7 +190,7 @@ def check_config_against_weights(config, # the model's config (`PretrainedConfig
                                 ):
     "Refuse a config that does not describe these weights (layer count, sizes, head), before anything is built."
     cfg = f"{where}/config.json"
-    if not shapes: raise ModelLoadError(f"{where}: the safetensors weights hold 0 tensors: every weight would be random")
+    if not shapes: raise ModelLoadError(f"{where}: the safetensors weights hold 0 tensors: all weights would be random")
     want, have = getattr(config, "num_hidden_layers", None), layers_in(shapes)
     if isinstance(want, int) and (want > have or (strict and want != have)):
         raise ModelLoadError(f"{cfg}: num_hidden_layers={want}, but the weights hold {have} layers: config and weights "
@@ -207,13 +211,13 @@ def _few(keys, n=6) -> str:
 
 def check_loading_info(info: dict, # `from_pretrained(..., output_loading_info=True)`'s report
                        where, # the folder, for messages
-                       head_prefix: str | None = None, # fresh-head mode: missing keys outside this prefix (the head) are expected
+                       head_prefix: str | None = None, # fresh head: keys outside this prefix (the head) may be missing
                       ):
     "Refuse weights the model needs but the files lack (they would be random), unused or mismatched ones."
     missing = [k for k in info.get("missing_keys", ()) if head_prefix is None or k.startswith(head_prefix + ".")]
     if missing:
-        raise ModelLoadError(f"{where}: the weights lack {len(missing)} tensor(s) the model needs ({_few(missing)}); they "
-                             f"would be initialised at random. {_RESAVE}")
+        raise ModelLoadError(f"{where}: the weights lack {len(missing)} tensor(s) the model needs ({_few(missing)}); "
+                             f"they would be initialised at random. {_RESAVE}")
     unexpected = list(info.get("unexpected_keys", ())) if head_prefix is None else []
     if unexpected:
         raise ModelLoadError(f"{where}: the weights hold {len(unexpected)} tensor(s) the model does not use "
@@ -228,8 +232,8 @@ def check_finite(model, # a loaded model
     for name, t in model.state_dict().items():
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             n = int((~torch.isfinite(t)).sum())
-            raise ModelLoadError(f"{where}: weight {name!r} holds {n} non-finite value(s) (NaN or inf): the model would "
-                                 "answer NaN. Re-save it from a finite checkpoint")
+            raise ModelLoadError(f"{where}: weight {name!r} holds {n} non-finite value(s) (NaN or inf): the model "
+                                 "would answer NaN. Re-save it from a finite checkpoint")
 
 def check_tokenizer_vocab(tokenizer, # the folder's tokenizer
                           model, # the loaded model
@@ -239,14 +243,14 @@ def check_tokenizer_vocab(tokenizer, # the folder's tokenizer
     "The tokenizer must fit the model's embedding: not more tokens than rows, and at most `spare` fewer."
     rows, n = int(model.get_input_embeddings().num_embeddings), len(tokenizer)
     if n > rows or n < rows - spare:
-        raise ModelLoadError(f"{where}: the tokenizer has {n} tokens but the model's embedding has {rows} rows: it is not "
-                             "this model's tokenizer; save the model's own with tokenizer.save_pretrained(dir)")
+        raise ModelLoadError(f"{where}: the tokenizer has {n} tokens but the model's embedding has {rows} rows: it is "
+                             "not this model's tokenizer; save the model's own with tokenizer.save_pretrained(dir)")
 
 # %% ../nbs/20_sentiment.ipynb #untrust9
 def _one_line(e: Exception) -> str: return " ".join(f"{type(e).__name__}: {e}".split())
 
 def load_checked(path, # a local model folder (checked first) or a hub name
-                 strict: bool = True, # a complete classifier (nothing missing or unused) rather than a checkpoint + fresh head
+                 strict: bool = True, # a complete classifier (nothing missing or unused), not a checkpoint + fresh head
                  **overrides, # config overrides (num_labels, id2label, label2id, num_hidden_layers, ...)
                 ):
     "`(model, tokenizer)`: no code run, config checked against the weights' header first, then every weight checked."
@@ -517,7 +521,7 @@ def check_model_dir(model_dir) -> Path:
 
 # %% ../nbs/20_sentiment.ipynb #dc0cb350
 def _check_shard_index(d: Path) -> list[str]:
-    "Every shard that `model.safetensors.index.json` names must be a `.safetensors` file inside `d`; returns their names."
+    "Every shard `model.safetensors.index.json` names must be a `.safetensors` file inside `d`; returns their names."
     f = d/"model.safetensors.index.json"
     try: index = json.loads(f.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e: raise ModelLoadError(f"{f}: unreadable shard index ({type(e).__name__}: {e})") from None
@@ -598,8 +602,9 @@ class SentimentModel:
         with self._lock, torch.inference_mode():
             P = predict_proba(self.model, self.tokenizer, texts, self.batch_size, self.max_length)
         bad = np.flatnonzero(~np.isfinite(P).all(1))
-        if len(bad): raise NonFiniteOutputError(f"the model returned non-finite probabilities for {len(bad)} of {len(P)} "
-                                                f"text(s) (first: text {int(bad[0])})")
+        if len(bad):
+            raise NonFiniteOutputError(f"the model returned non-finite probabilities for {len(bad)} of {len(P)} "
+                                       f"text(s) (first: text {int(bad[0])})")
         return P
 
     def predict(self, texts) -> list[dict] | dict:

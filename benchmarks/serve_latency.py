@@ -55,9 +55,9 @@ def main(argv=None):
     ap.add_argument("--batch-texts", type=int, default=32, help="reviews per request in the batch measurement")
     ap.add_argument("--device", default=None, help="cpu / cuda (default: auto)")
     ap.add_argument("--mix-share", type=float, default=0.0,
-                    help="at concurrency > 1, this share of the requests are batches of --mix-texts reviews (e.g. 0.25)")
+                    help="at concurrency > 1, this share of requests are batches of --mix-texts reviews (e.g. 0.25)")
     ap.add_argument("--mix-texts", type=int, default=8, help="reviews per batch request in the mixed load")
-    ap.add_argument("--load-only", action="store_true", help="skip the batch and token-budget measurements (quick runs)")
+    ap.add_argument("--load-only", action="store_true", help="skip the batch and token-budget measurements (quick)")
     ap.add_argument("--json", help="also write the results to this JSON file")
     a = ap.parse_args(argv)
 
@@ -94,7 +94,8 @@ def main(argv=None):
             rows.append(dict(kind=kind, **res)); print(_fmt(rows[-1]), flush=True)
         nb = 0 if a.load_only else max(20, a.requests // 10)
         if nb:
-            batches = [{"texts": [texts[(i * a.batch_texts + j) % len(texts)] for j in range(a.batch_texts)]} for i in range(nb)]
+            batches = [{"texts": [texts[(i * a.batch_texts + j) % len(texts)] for j in range(a.batch_texts)]}
+                       for i in range(nb)]
             res = load_test(url, batches, concurrency=1, timeout=600)
             res["reviews_per_s"] = round(res["rps"] * a.batch_texts, 1)
             rows.append(dict(kind=f"batch of {a.batch_texts}", **res)); print(_fmt(rows[-1]), flush=True)

@@ -192,7 +192,8 @@ def test_non_finite_prediction_is_never_served(model_dir):
     for body in ({"text": "good"}, {"texts": REVIEWS}):
         r = app.test_client().post("/predict", json=body)
         assert r.status_code == 500 and b"NaN" not in r.data
-        assert json.loads(r.data, parse_constant=lambda c: pytest.fail(f"invalid JSON constant {c}"))["error"]["status"] == 500
+        strict = json.loads(r.data, parse_constant=lambda c: pytest.fail(f"invalid JSON constant {c}"))
+        assert strict["error"]["status"] == 500
 
 
 # ------------------------------------------------------------------------ 4. config against the weights
@@ -200,14 +201,15 @@ def test_huge_config_fails_in_milliseconds(model_dir, tmp_path):
     d = _copy(model_dir, tmp_path / "huge", num_hidden_layers=20_000)
     t0 = time.perf_counter()
     msg = _refused(d, r"config\.json: num_hidden_layers=20000, but the weights hold 2 layers")
-    assert time.perf_counter() - t0 < 2.0, time.perf_counter() - t0          # milliseconds in practice; 2 s on a loaded CI
+    assert time.perf_counter() - t0 < 2.0, time.perf_counter() - t0     # milliseconds in practice; 2 s on a loaded CI
     with pytest.raises(ModelLoadError, match="num_hidden_layers=20000"): load_classifier(d, labels=LABELS)
     assert str(d) in msg
 
 
 @pytest.mark.parametrize("config,match", [
     (dict(num_hidden_layers=1), "num_hidden_layers=1, but the weights hold 2"),
-    (dict(hidden_size=4096, num_attention_heads=16), r"hidden_size=4096, but the weights' word_embeddings\.weight has 384"),
+    (dict(hidden_size=4096, num_attention_heads=16),
+     r"hidden_size=4096, but the weights' word_embeddings\.weight has 384"),
     (dict(vocab_size=10_000_000), "vocab_size=10000000"),
     (dict(intermediate_size=1 << 20), "intermediate_size=1048576"),
     (dict(max_position_embeddings=1 << 20), "max_position_embeddings=1048576"),
@@ -288,7 +290,9 @@ def _nan_head(d):
     def f(sd): sd["classifier.weight"][1, 2] = math.nan; return sd
     return _edit_weights(d, f)
 def _tiny_vocab(d):
-    (d / "tokenizer.json").unlink(); (d / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\ngood\n"); return d
+    (d / "tokenizer.json").unlink()
+    (d / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\ngood\n")
+    return d
 def _link_out(d):
     out = d.parent / f"{d.name}-outside.safetensors"; shutil.move(d / "model.safetensors", out)
     (d / "model.safetensors").symlink_to(out); return d
