@@ -247,6 +247,14 @@ def _predict_view(predictor, batcher, limits: Limits, timeout: float):
     return jsonify(preds[0] if single else dict(predictions=preds))
 
 # %% ../nbs/21_serve.ipynb #00c1318e
+def _strict_json(app):
+    "Flask's JSON provider with `allow_nan=False`: a NaN or infinity raises (a JSON 500) instead of invalid JSON."
+    from flask.json.provider import DefaultJSONProvider
+    class StrictJSON(DefaultJSONProvider):
+        def dumps(self, obj, **kw): return super().dumps(obj, **{**kw, "allow_nan": False})
+    app.json = StrictJSON(app)
+    return app
+
 def _json_errors(app, limits: Limits):
     "Every HTTP error as JSON; an unexpected exception as a JSON 500 whose details go to the log only."
     from flask import request
@@ -284,7 +292,7 @@ def create_app(model_dir, # a model folder, or an already loaded `SentimentPredi
     predictor = (model_dir if isinstance(model_dir, SentimentPredictor)
                  else load_predictor(model_dir, device=device, batch_size=batch_size, max_length=max_length))
     batcher = MicroBatcher(predictor, max_batch=predictor.batch_size, max_wait_ms=max_wait_ms) if micro_batching else None
-    app = Flask("accel_course.serve")
+    app = _strict_json(Flask("accel_course.serve"))      # a NaN is never written as (invalid) JSON
     app.config.update(MAX_CONTENT_LENGTH=limits.max_body_bytes)
     app.json.sort_keys = False
     app.extensions["accel_course"] = dict(predictor=predictor, batcher=batcher, limits=limits)

@@ -196,6 +196,19 @@ def test_non_finite_prediction_is_never_served(model_dir):
         assert strict["error"]["status"] == 500
 
 
+def test_no_nan_is_ever_written_as_json(predictor):
+    """Second lock, in the API itself: whatever a predictor returns, a NaN is never serialised (JSON 500 instead)."""
+    app = create_app(predictor, micro_batching=False)
+    orig = predictor.predict
+    try:
+        predictor.predict = lambda texts: [dict(label="neutral", score=math.nan, probabilities={})] * len(texts)
+        r = app.test_client().post("/predict", json={"text": "good"})
+    finally:
+        predictor.predict = orig
+    assert r.status_code == 500 and b"NaN" not in r.data and r.get_json()["error"]["status"] == 500
+    assert app.test_client().post("/predict", json={"text": "good"}).status_code == 200
+
+
 # ------------------------------------------------------------------------ 4. config against the weights
 def test_huge_config_fails_in_milliseconds(model_dir, tmp_path):
     d = _copy(model_dir, tmp_path / "huge", num_hidden_layers=20_000)
