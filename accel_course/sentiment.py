@@ -308,8 +308,8 @@ def load_meanpool_classifier(name_or_dir=None, # the checkpoint (as in `load_cla
     path = resolve_checkpoint(name_or_dir, verify)
     kw = {"num_hidden_layers": int(num_layers)} if num_layers is not None else {}
     with _quiet_transformers():
-        tok = AutoTokenizer.from_pretrained(path)
-        enc = AutoModel.from_pretrained(path, add_pooling_layer=False, **kw)
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        enc = AutoModel.from_pretrained(path, add_pooling_layer=False, **kw, trust_remote_code=False)
     model = MeanPoolClassifier(enc, len(labels), dropout)
     model.config.id2label = dict(enumerate(labels)); model.config.label2id = {l: i for i, l in enumerate(labels)}
     return model, tok
@@ -412,7 +412,7 @@ class FrozenEmbeddingLR:
         if model is None:
             from transformers import AutoModel, AutoTokenizer
             path = resolve_checkpoint(checkpoint)
-            with _quiet_transformers(): model, tokenizer = AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+            with _quiet_transformers(): model, tokenizer = AutoModel.from_pretrained(path, trust_remote_code=False), AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
         self.lr = LogisticRegression(C=C, max_iter=3000, random_state=seed)
     def fit(self, texts, y): self.lr.fit(embed(self.model, self.tokenizer, texts, self.max_length), np.asarray(y)); return self

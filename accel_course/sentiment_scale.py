@@ -28,7 +28,8 @@ def empty_classifier(folder):
     "The classifier of a saved `folder` built on the `meta` device: its structure, no memory for weights."
     from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModelForSequenceClassification
-    cfg = AutoConfig.from_pretrained(check_model_dir(folder), trust_remote_code=False)
+    d = check_model_dir(folder)       # chapter 20's checks: no code, no link out of the folder, safetensors only
+    cfg = AutoConfig.from_pretrained(d, trust_remote_code=False)
     with init_empty_weights(): return AutoModelForSequenceClassification.from_config(cfg, trust_remote_code=False)
 
 # %% ../nbs/23_sentiment_scale.ipynb #81e7cd4e
@@ -90,9 +91,9 @@ def load_memory_mb(folder, max_memory=None, texts=("fine", "awful"), timeout: in
         from accel_course.sentiment_scale import load_dispatched, score_texts
         def status(k): return int(next(l for l in open("/proc/self/status") if l.startswith(k)).split()[1]) / 1024
         from transformers.utils import logging; logging.disable_progress_bar()
-        torch.set_num_threads(1); tok = AutoTokenizer.from_pretrained({str(folder)!r}); before = status("VmRSS:")
+        torch.set_num_threads(1); tok = AutoTokenizer.from_pretrained({str(folder)!r}, trust_remote_code=False); before = status("VmRSS:")
         t0 = time.perf_counter()
-        if {max_memory!r} is None: m = AutoModelForSequenceClassification.from_pretrained({str(folder)!r}).eval()
+        if {max_memory!r} is None: m = AutoModelForSequenceClassification.from_pretrained({str(folder)!r}, trust_remote_code=False).eval()
         else: m = load_dispatched({str(folder)!r}, {max_memory!r}, tempfile.mkdtemp())
         P = score_texts(m, tok, {list(texts)!r})
         held = sum(p.numel() * p.element_size() for p in m.parameters() if p.device.type != "meta") / 2**20
@@ -129,13 +130,13 @@ from accelerate.utils import FullyShardedDataParallelPlugin
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 folder, out = sys.argv[1], sys.argv[2]
 acc = Accelerator(cpu=True, fsdp_plugin=FullyShardedDataParallelPlugin())
-m = acc.prepare(AutoModelForSequenceClassification.from_pretrained(folder))
+m = acc.prepare(AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=False))
 res = dict(rank=acc.process_index, accelerate=str(acc.distributed_type), accelerate_params=sum(p.numel() for p in m.parameters()))
-m2 = AutoModelForSequenceClassification.from_pretrained(folder)
+m2 = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=False)
 for layer in m2.bert.encoder.layer: fully_shard(layer)
 fully_shard(m2)
 res["fully_shard_params"] = sum(p.to_local().numel() for p in m2.parameters())
-b = AutoTokenizer.from_pretrained(folder)(["good", "bad"], return_tensors="pt", padding=True)
+b = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)(["good", "bad"], return_tensors="pt", padding=True)
 m2(**b, labels=torch.tensor([2, 0])).loss.backward()
 res["backward"] = all(p.grad is not None for p in m2.parameters())
 json.dump(res, open(f"{out}/fsdp-{acc.process_index}.json", "w"))
@@ -197,8 +198,8 @@ def fitting_batch_under_cap(folder, cap_mb: int, n: int = 512, start: int = 512,
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from accel_course.sentiment_scale import score_fitting_batch
         torch.set_num_threads(1)
-        m = AutoModelForSequenceClassification.from_pretrained({str(folder)!r}).eval()
-        tok = AutoTokenizer.from_pretrained({str(folder)!r})
+        m = AutoModelForSequenceClassification.from_pretrained({str(folder)!r}, trust_remote_code=False).eval()
+        tok = AutoTokenizer.from_pretrained({str(folder)!r}, trust_remote_code=False)
         vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize:")).split()[1]) * 1024
         resource.setrlimit(resource.RLIMIT_AS, (vm + {cap_mb} * 2**20, resource.RLIM_INFINITY))
         try:

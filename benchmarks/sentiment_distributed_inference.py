@@ -16,7 +16,8 @@ JOB = textwrap.dedent("""
     from accel_course.sentiment_scale import score_split
     folder, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     st = PartialState(cpu=True); torch.set_num_threads(1)
-    m = AutoModelForSequenceClassification.from_pretrained(folder).eval(); tok = AutoTokenizer.from_pretrained(folder)
+    m = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=False).eval()
+    tok = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     texts = make_reviews(n, seed=0).text.tolist()
     st.wait_for_everyone(); t0 = time.perf_counter()
     P = score_split(m, tok, texts, batch_size=128)
