@@ -10,12 +10,15 @@ import os, re, sys, glob, json, math, time, shutil, signal, argparse, platform, 
 from pathlib import Path
 
 from .core import (RunContext, available_projects, get_project, run_project, DataError, FAST_ENV,
-                               data_roots, is_main_process, atomic_write_json, follow_umask, replace_dir, _proc_tag)
+                               data_roots, is_main_process, atomic_write_json, follow_umask, replace_dir, recover_dir,
+                               _proc_tag)
 
 # %% auto #0
-__all__ = ['positive_int', 'seed_int', 'RUN_MARKER', 'system_info', 'positive_float', 'non_empty', 'comma_list', 'build_parser',
-           'init_distributed', 'end_distributed', 'cmd_run', 'cmd_serve', 'is_run_folder', 'check_out', 'staged_out',
-           'course_folder', 'cmd_notebooks', 'cmd_config', 'main']
+__all__ = ['positive_int', 'seed_int', 'RUN_MARKER', 'REFERENCE_MODELS', 'BYTES_PER_PARAM', 'STRATEGIES', 'system_info',
+           'positive_float', 'non_empty', 'comma_list', 'build_parser', 'init_distributed', 'end_distributed',
+           'cmd_run', 'cmd_serve', 'is_run_folder', 'check_out', 'staged_out', 'course_folder', 'cmd_notebooks',
+           'cmd_config', 'run_accelerate', 'reference_config', 'model_config', 'count_parameters', 'count_on_meta',
+           'estimate_memory', 'memory_table', 'cmd_estimate_memory', 'main']
 
 # %% ../nbs/03_cli.ipynb #f76aa311
 def _precisions() -> dict:
@@ -171,7 +174,7 @@ def _add_file_parsers(sub):
     "`notebooks DIR` and `config NAME`: the course files a pip user gets."
     pn = sub.add_parser("notebooks", help="copy the course notebooks into DIR (to open in JupyterLab)")
     pn.add_argument("dir", metavar="DIR", type=non_empty); pn.add_argument("--force", action="store_true", help="overwrite existing files")
-    pc = sub.add_parser("config", help="write a ready accelerate config NAME.yaml (multi_gpu, fsdp, deepspeed_zero2, multi_node)")
+    pc = sub.add_parser("config", help="write a ready accelerate config NAME.yaml (multi_cpu, multi_gpu, fsdp, deepspeed_zero2, multi_node)")
     pc.add_argument("name", metavar="NAME", type=non_empty); pc.add_argument("--out", type=non_empty, help="file to write (default: ./NAME.yaml)")
     pc.add_argument("--force", action="store_true", help="overwrite an existing file")
 
@@ -190,6 +193,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     _add_run_parser(sub, argv, available_projects())
     _add_serve_parser(sub)
     _add_file_parsers(sub)
+    _add_estimate_parser(sub)
     return p
 
 # %% ../nbs/03_cli.ipynb #4d89bef4
@@ -227,7 +231,10 @@ def init_distributed() -> None:
     from accelerate import PartialState
     cpu = not torch.cuda.is_available() or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
     if cpu: os.environ["ACCELERATE_USE_CPU"] = "yes"
-    PartialState(cpu=cpu)   # PartialState() alone ignores ACCELERATE_USE_CPU and would run N independent processes
+    from accel_course.launch import multinode_env, dist_timeout
+    os.environ.update(multinode_env())   # a multi-machine world whose host name resolves to loopback (02_launch)
+    # PartialState() alone ignores ACCELERATE_USE_CPU and would run N independent processes; every wait is bounded
+    PartialState(cpu=cpu, timeout=dist_timeout())
 
 # %% ../nbs/03_cli.ipynb #d650d647
 def end_distributed() -> None:
@@ -261,8 +268,9 @@ def _launch_line(a) -> str:
     asked = _requested_processes()
     if asked and asked > world:
         line += (f"\naccel-course: warning: the launcher asked for {asked} processes but this run has {world}: "
-                 "`accelerate launch` starts several only with --multi_gpu (GPUs) or a multi-CPU config; "
-                 "on CPUs use `torchrun --nproc_per_node N -m accel_course.cli run ...`")
+                 "`accelerate launch` starts several only through torchrun (--multi_gpu, or a MULTI_GPU config such as "
+                 "accelerate_configs/multi_cpu.yaml, which `accel-course config multi_cpu` writes) or mpirun; "
+                 "or use `torchrun --nproc_per_node N -m accel_course.cli run ...`")
     return line
 
 # %% ../nbs/03_cli.ipynb #1891d217
@@ -361,6 +369,7 @@ def check_out(out, given=None, overwrite: bool = False) -> Path:
 # %% ../nbs/03_cli.ipynb #5a21e911
 def _clear_stale(out: Path) -> None:
     "Remove staging and moved-aside folders beside `out` that a killed run on this machine left (their process is gone)."
+    recover_dir(out)   # a swap killed between its renames: put the old run back before anything else
     host = _proc_tag().rsplit("-", 1)[0]
     for p in out.parent.glob(f".{glob.escape(out.name)}.*-{host}-*"):
         m = re.fullmatch(rf"\.{re.escape(out.name)}\.(?:staging|old)-{re.escape(host)}-(\d+)-\w+", p.name)
@@ -372,7 +381,8 @@ def _clear_stale(out: Path) -> None:
 def _make_stage(out: Path) -> Path:
     "A fresh staging folder beside `out`, with the umask's permissions (mkdtemp makes it 0700)."
     _clear_stale(out)
-    return follow_umask(Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-{_proc_tag()}-")))
+    stage = Path(tempfile.mkdtemp(dir=out.parent.resolve(), prefix=f".{out.name}.staging-{_proc_tag()}-"))
+    return follow_umask(stage)   # an absolute path: the other ranks may run in another working directory
 
 @contextlib.contextmanager
 def _signals_held():
@@ -420,7 +430,12 @@ def _all_ok(store, key: str, ok: bool) -> bool:
     import torch.distributed as dist
     keys = [f"{key}/rank{r}" for r in range(dist.get_world_size())]
     store.set(keys[dist.get_rank()], "ok" if ok else "failed")
+    from accel_course.launch import dist_timeout
+    deadline = time.monotonic() + dist_timeout().total_seconds()
     while ok:                            # a plain loop, not a barrier: SIGTERM/Ctrl-C still stop it
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"rank {dist.get_rank()}: the other processes did not report within "
+                               f"{dist_timeout().total_seconds():.0f} s (ACCEL_COURSE_DIST_TIMEOUT)")
         got = [store.get(k) for k in keys if store.check([k])]
         if b"failed" in got: return False
         if len(got) == len(keys): return True
@@ -476,6 +491,173 @@ def cmd_config(a) -> int:
     atomic_write_bytes(out, (course_folder("accelerate_configs")/f"{a.name}.yaml").read_bytes())
     print(f"wrote {_short(out)}: accelerate launch --config_file {_short(out)} -m accel_course.cli run PROJECT"); return 0
 
+# %% ../nbs/03_cli.ipynb #54853427
+def _shorten(text: str, cwd=None) -> str:
+    "Replace this machine's paths in `text`: the working folder -> '.', site-packages, the Python prefix, home -> '~'."
+    import sysconfig
+    subs = [(str(Path(cwd).resolve()) if cwd else None, "."), (sysconfig.get_paths()["purelib"], "<site-packages>"),
+            (sys.prefix, "<python>"), (str(Path.home()), "~")]
+    for path, name in subs:
+        if path and len(path) > 1: text = text.replace(path, name)
+    return text
+
+def run_accelerate(*args,                    # arguments of the `accelerate` command, e.g. "env" or "test", "--config_file", p
+                   cwd=None,                 # folder to run in (default: the current one)
+                   timeout: int = 600,       # seconds before it is stopped
+                   env: dict | None = None,  # extra environment variables
+                  ) -> tuple[int, str, float]:
+    "Run Accelerate's own CLI with this Python; return (exit code, stdout + stderr with machine paths shortened, seconds)."
+    import subprocess
+    path = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")   # `test` calls `accelerate-launch`
+    t0 = time.time()
+    p = subprocess.run([sys.executable, "-m", "accelerate.commands.accelerate_cli", *map(str, args)], cwd=cwd,
+                       capture_output=True, text=True, timeout=timeout, env={**os.environ, "PATH": path, **(env or {})})
+    return p.returncode, _shorten(p.stdout + p.stderr, cwd), time.time() - t0
+
+# %% ../nbs/03_cli.ipynb #cac3d3b9
+def reference_config(name: str):
+    "A transformers config built in code from published hyper-parameters (no download): see `REFERENCE_MODELS`."
+    import transformers
+    if name == "minilm":           # the sentiment chapter's checkpoint, from the offline package's config.json
+        from accel_course.sentiment_model import default_checkpoint_dir
+        return model_config(default_checkpoint_dir())
+    if name == "bert-base-uncased":   # BertConfig's defaults are bert-base: 12 layers, hidden 768, 12 heads, 3072
+        return transformers.BertConfig(architectures=["BertModel"])
+    if name == "llama-2-7b":       # Touvron et al. 2023, table 1 / the published config.json of Llama-2-7b
+        return transformers.LlamaConfig(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+                                        num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096,
+                                        tie_word_embeddings=False, architectures=["LlamaForCausalLM"])
+    raise FileNotFoundError(f"model {name!r}: not a built-in config (one of: {', '.join(REFERENCE_MODELS)})")
+
+REFERENCE_MODELS = ("minilm", "bert-base-uncased", "llama-2-7b")
+
+def model_config(model):
+    "A transformers config from a config object, a folder holding config.json, a config.json file or a built-in name."
+    from transformers import PretrainedConfig, AutoConfig
+    if isinstance(model, PretrainedConfig): return model
+    if str(model) in REFERENCE_MODELS: return reference_config(str(model))
+    p = Path(model).expanduser()
+    f = p/"config.json" if p.is_dir() else p
+    if not f.is_file():
+        raise FileNotFoundError(f"{model}: no such config file or folder with a config.json "
+                                f"(give a local model folder, its config.json, or one of: {', '.join(REFERENCE_MODELS)})")
+    try: d = json.loads(f.read_text())
+    except (ValueError, UnicodeDecodeError) as e: raise DataError(f"{f}: not a JSON model config ({e})") from None
+    if not isinstance(d, dict) or not isinstance(d.get("model_type"), str):
+        raise DataError(f"{f}: no 'model_type' key: expected a transformers config.json (e.g. \"model_type\": \"bert\")")
+    kind = d.pop("model_type")
+    try: return AutoConfig.for_model(kind, **d)    # the config class only: no model code is downloaded or run
+    except ValueError: raise DataError(f"{f}: model_type {kind!r} is not known to transformers "
+                                       f"{__import__('transformers').__version__}") from None
+
+# %% ../nbs/03_cli.ipynb #c13b3f9e
+def _causal_head(c) -> bool:
+    "Does this config name a causal-LM architecture whose output layer is a separate matrix (not tied to the embeddings)?"
+    return any(a.endswith("ForCausalLM") for a in (c.architectures or [])) and not getattr(c, "tie_word_embeddings", True)
+
+def count_parameters(config) -> dict:
+    """Parameters of the model `config` describes, by arithmetic: `total`, `per_layer` (one transformer block) and
+    `other` (embeddings, pooler, final norm, LM head). BERT and Llama/Mistral by formula, other types on the meta device."""
+    c = model_config(config)
+    if c.model_type not in ("bert", "llama", "mistral"):
+        return dict(total=count_on_meta(c), per_layer=None, other=None, how="counted on the meta device")
+    h, n, inter, vocab = c.hidden_size, c.num_hidden_layers, c.intermediate_size, c.vocab_size
+    if c.model_type == "bert":   # BertModel, as `AutoModel` builds it (with the pooler)
+        emb = (vocab + c.max_position_embeddings + c.type_vocab_size) * h + 2 * h          # 3 tables + LayerNorm
+        layer = 4 * (h * h + h) + 2 * h + (h * inter + inter) + (inter * h + h) + 2 * h     # q,k,v,o; LN; FFN in, out; LN
+        other = emb + h * h + h                                                            # + pooler
+    else:                        # llama, mistral
+        hd = getattr(c, "head_dim", None) or h // c.num_attention_heads
+        q, kv = c.num_attention_heads * hd, (c.num_key_value_heads or c.num_attention_heads) * hd
+        attn = h * q + 2 * h * kv + q * h + ((q + 2 * kv + h) if getattr(c, "attention_bias", False) else 0)
+        mlp = 3 * h * inter + ((2 * inter + h) if getattr(c, "mlp_bias", False) else 0)   # gate, up, down
+        layer = attn + mlp + 2 * h                                                         # + 2 RMSNorm
+        other = vocab * h + h + (vocab * h if _causal_head(c) else 0)                       # embeddings, final norm, head
+    return dict(total=other + n * layer, per_layer=layer, other=other, how="arithmetic from the config")
+
+def count_on_meta(config) -> int:
+    "Build the model on the meta device (`init_empty_weights`: no memory, no download) and count its parameters."
+    import transformers
+    from accelerate import init_empty_weights
+    c = model_config(config)
+    with init_empty_weights():
+        m = (transformers.AutoModelForCausalLM if _causal_head(c) else transformers.AutoModel).from_config(c)
+    return sum(p.numel() for p in m.parameters())
+
+# %% ../nbs/03_cli.ipynb #6ecf551f
+# bytes per parameter: weights, gradients, optimizer state (Adam's two moments; under mixed precision also the fp32
+# master copy of the weights, as in the ZeRO paper: 2 + 2 + 12 bytes)
+BYTES_PER_PARAM = {"fp32": dict(weights=4, gradients=4, optimizer=8),
+                   "bf16": dict(weights=2, gradients=2, optimizer=12),
+                   "fp16": dict(weights=2, gradients=2, optimizer=12)}
+
+def _shares(strategy: str, n: int) -> tuple:
+    "Fraction of (weights, gradients, optimizer state) one of `n` ranks holds on its GPU, and whether it offloads."
+    return {"DDP": (1, 1, 1, False), "ZeRO-1": (1, 1, 1 / n, False), "ZeRO-2": (1, 1 / n, 1 / n, False),
+            "ZeRO-3": (1 / n, 1 / n, 1 / n, False), "FSDP full shard": (1 / n, 1 / n, 1 / n, False),
+            "ZeRO-3 + CPU offload": (1 / n, 1 / n, 1 / n, True)}[strategy]
+
+STRATEGIES = ("DDP", "ZeRO-1", "ZeRO-2", "ZeRO-3", "FSDP full shard", "ZeRO-3 + CPU offload")
+
+def estimate_memory(config_or_model,          # a transformers config, a model folder / config.json, or a built-in name
+                    precision: str = "bf16",  # fp32, or bf16/fp16 mixed precision (fp32 master weights)
+                    num_processes: int = 8,   # ranks the model state is sharded over
+                   ) -> dict:
+    "Memory per rank for the model states of Adam training (weights, gradients, optimizer) under each strategy."
+    if precision not in BYTES_PER_PARAM:
+        raise ValueError(f"precision {precision!r}: expected one of {', '.join(BYTES_PER_PARAM)}")
+    if not (isinstance(num_processes, int) and num_processes >= 1):
+        raise ValueError(f"num_processes: expected a positive integer, got {num_processes!r}")
+    c, n = model_config(config_or_model), num_processes
+    params, b = count_parameters(c), BYTES_PER_PARAM[precision]
+    psi = params["total"]
+    unit = max(params["per_layer"], params["other"]) if params["per_layer"] else psi   # the biggest block gathered at once
+    rows = []
+    for s in STRATEGIES:
+        fw, fg, fo, offload = _shares(s, n)
+        states = dict(weights=fw * b["weights"] * psi, gradients=fg * b["gradients"] * psi, optimizer=fo * b["optimizer"] * psi)
+        gathered = b["weights"] * unit if fw < 1 else 0      # ZeRO-3/FSDP gather one block's full weights to compute
+        on_gpu = gathered + (0 if offload else sum(states.values()))
+        rows.append(dict(strategy=s, **states, gathered=gathered, gpu=on_gpu, cpu=sum(states.values()) if offload else 0))
+    return dict(model=getattr(c, "_name_or_path", "") or c.model_type, model_type=c.model_type, parameters=psi,
+                count=params["how"], largest_block=unit, precision=precision, num_processes=n,
+                bytes_per_param=sum(b.values()), weights_only=b["weights"] * psi, rows=rows)
+
+# %% ../nbs/03_cli.ipynb #a85ccde3
+def _size(x: float) -> str:
+    "Bytes as a reader reads them: MiB below one GiB, else GiB."
+    return f"{x / 2**20:,.0f} MiB" if x < 2**30 else f"{x / 2**30:,.1f} GiB"
+
+def memory_table(est: dict, name: str | None = None) -> str:
+    "The per-rank table of `estimate_memory`, as text."
+    head = (f"{name or est['model']}: {est['parameters']:,} parameters ({est['count']}), {est['precision']}, "
+            f"{est['bytes_per_param']} bytes/parameter, {est['num_processes']} ranks; "
+            f"weights alone {_size(est['weights_only'])}")
+    cols = ("weights", "gradients", "optimizer", "gathered", "gpu", "cpu")
+    lines = [head, f"  {'strategy':<22}" + "".join(f"{c:>12}" for c in cols)]
+    for r in est["rows"]:
+        lines.append(f"  {r['strategy']:<22}" + "".join(f"{_size(r[c]) if r[c] else '-':>12}" for c in cols))
+    return "\n".join(lines)
+
+# %% ../nbs/03_cli.ipynb #06d3a8b6
+def _add_estimate_parser(sub):
+    "`estimate-memory MODEL`: memory per rank for Adam training, offline, from a model's config."
+    pe = sub.add_parser("estimate-memory", help="memory per rank for training a model (DDP, ZeRO, FSDP), from its config",
+                        description="Weights, gradients and Adam states per rank under DDP, ZeRO-1/2/3, FSDP and CPU "
+                                    "offload, from a transformers config (offline: no download).")
+    pe.add_argument("model", metavar="MODEL", type=non_empty,
+                    help=f"a local model folder, its config.json, or one of: {', '.join(REFERENCE_MODELS)}")
+    pe.add_argument("--precision", nargs="+", choices=list(BYTES_PER_PARAM), default=["fp32", "bf16"],
+                    help="one or more of fp32, bf16, fp16 (default: fp32 bf16)")
+    pe.add_argument("--num-processes", type=positive_int, default=8, help="ranks the model state is sharded over")
+    pe.add_argument("--json", action="store_true", help="print JSON")
+
+def cmd_estimate_memory(a) -> int:
+    ests = [estimate_memory(a.model, p, a.num_processes) for p in a.precision]
+    if a.json: print(json.dumps(ests, indent=1))
+    else: print("\n\n".join(memory_table(e, _short(a.model)) for e in ests))
+    return 0
+
 # %% ../nbs/03_cli.ipynb #3408caa8
 def main(argv=None) -> int:
     "Entry point of `accel-course` (and `python -m accel_course.cli`)."
@@ -491,6 +673,7 @@ def main(argv=None) -> int:
         if a.command == "serve": return cmd_serve(a)
         if a.command == "notebooks": return cmd_notebooks(a)
         if a.command == "config": return cmd_config(a)
+        if a.command == "estimate-memory": return cmd_estimate_memory(a)
     except SystemExit as e:
         if e.code not in (0, None) or argv[:1] == [] : raise
         return 0

@@ -8,7 +8,7 @@ Docs: https://accel-course.github.io/accel_course/housing_data.html.md"""
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['WINDSOR_COLUMNS', 'WINDSOR_YESNO', 'WINDSOR_NUMERIC', 'CALIFORNIA_COLUMNS', 'CALIFORNIA_CAP', 'CALIFORNIA_RANGES', 'CALIFORNIA_OCEAN', 'CALIFORNIA_OCEAN_ROWS', 'AMES_NUMERIC', 'AMES_REQUIRED', 'AMES_NA', 'AMES_RANGES', 'AMES_MIN_PRICE', 'AMES_PACKAGE', 'AMES_PACKAGE_VERSION', 'AMES_INSTALL', 'AMES_CREDIT', 'DATASETS', 'AUTO_PATTERNS', 'KAGGLE_HANDLES', 'AMES_MAX_LIVING_AREA', 'HousingData', 'load_windsor', 'load_california', 'make_california', 'load_ames', 'packaged_ames_dir', 'load_packaged_ames', 'detect_dataset', 'load_housing', 'drop_documented_outliers']
+__all__ = ['WINDSOR_COLUMNS', 'WINDSOR_YESNO', 'WINDSOR_NUMERIC', 'WINDSOR_RANGES', 'CALIFORNIA_COLUMNS', 'CALIFORNIA_CAP', 'CALIFORNIA_RANGES', 'CALIFORNIA_OCEAN', 'CALIFORNIA_OCEAN_ROWS', 'AMES_NUMERIC', 'AMES_REQUIRED', 'AMES_NA', 'AMES_RANGES', 'AMES_MIN_PRICE', 'AMES_PACKAGE', 'AMES_PACKAGE_VERSION', 'AMES_INSTALL', 'AMES_CREDIT', 'DATASETS', 'AUTO_PATTERNS', 'KAGGLE_HANDLES', 'AMES_MAX_LIVING_AREA', 'HousingData', 'load_windsor', 'load_california', 'make_california', 'load_ames', 'packaged_ames_dir', 'load_packaged_ames', 'detect_dataset', 'load_housing', 'drop_documented_outliers']
 
 # %% ../nbs/10_housing.ipynb #59ec5ff1
 import io, os, tarfile, tempfile, functools, contextlib, importlib.util, importlib.metadata
@@ -105,6 +105,8 @@ def _check_target(ck: Checker, col: str, lo: float = 0.0, hi: float | None = Non
 
 # %% ../nbs/10_housing.ipynb #d8f85793
 WINDSOR_NUMERIC = ("lotsize", "bedrooms", "bathrms", "stories", "garagepl")   # areas and counts: >= 0
+# plausible ranges, a few times the 546 houses' maxima (6 bedrooms, 4 bathrooms, 4 stories, 3 garage places, 16,200 sq ft)
+WINDSOR_RANGES = {"lotsize": (0, 100_000), "bedrooms": (0, 20), "bathrms": (0, 10), "stories": (1, 5), "garagepl": (0, 10)}
 
 def load_windsor(path=None) -> HousingData:
     "Windsor 1987 (546 houses): from a CSV `path` (R export with row names is fine), or the copy shipped by pydataset."
@@ -116,7 +118,7 @@ def load_windsor(path=None) -> HousingData:
         where, src = str(path), f"Windsor 1987 from {path}"
     ck = Checker(df, where)
     y = _check_target(ck, "price")
-    X = pd.DataFrame({c: ck.numeric(c, 0, integer=c != "lotsize") for c in WINDSOR_NUMERIC})
+    X = pd.DataFrame({c: ck.numeric(c, *WINDSOR_RANGES[c], integer=c != "lotsize") for c in WINDSOR_NUMERIC})
     for c in WINDSOR_YESNO: X[c] = ck.categories(c, {"yes", "no"}, lower=True)
     X = X[WINDSOR_COLUMNS[1:]].reset_index(drop=True)
     num = list(WINDSOR_NUMERIC)
@@ -128,10 +130,12 @@ CALIFORNIA_COLUMNS = ["longitude", "latitude", "housing_median_age", "total_room
                       "households", "median_income", "median_house_value", "ocean_proximity"]
 CALIFORNIA_CAP = 500_001
 # documented ranges (Pace & Barry 1997; Géron's copy): California's box, ages capped at 52, incomes in 10k$ capped at 15,
-# values between 14,999 and the 500,001 cap; counts are never negative (total_bedrooms may be blank)
+# values between 14,999 and the 500,001 cap; counts are never negative (total_bedrooms may be blank). Counts per block
+# group have upper bounds too: a block group typically holds 600-3,000 people (sklearn's description); the bounds sit
+# several times above the largest real ones (37,937 rooms, 16,122 people) and refuse 1e308 or values in wrong units
 CALIFORNIA_RANGES = {"longitude": (-124.5, -114.0), "latitude": (32.5, 42.1), "housing_median_age": (1, 52),
-                     "total_rooms": (0, None), "total_bedrooms": (0, None), "population": (0, None),
-                     "households": (0, None), "median_income": (0.4999, 15.0001), "median_house_value": (14_999, CALIFORNIA_CAP)}
+                     "total_rooms": (0, 200_000), "total_bedrooms": (0, 50_000), "population": (0, 100_000),
+                     "households": (0, 50_000), "median_income": (0.4999, 15.0001), "median_house_value": (14_999, CALIFORNIA_CAP)}
 CALIFORNIA_OCEAN = ("<1H OCEAN", "INLAND", "ISLAND", "NEAR BAY", "NEAR OCEAN")
 
 def load_california(path) -> HousingData:
@@ -193,7 +197,9 @@ AMES_REQUIRED = ["Id", "MSSubClass", "Neighborhood", "OverallQual", "YearBuilt",
                  "1stFlrSF", "2ndFlrSF", "GrLivArea", "FullBath", "HalfBath", "YrSold"]
 AMES_NA = dict(keep_default_na=False, na_values=["NA", ""])
 
-AMES_RANGES = {"OverallQual": (1, 10), "OverallCond": (1, 10), "MoSold": (1, 12)}   # every other numeric column: >= 0
+# De Cock (2011): sales 2006-2010, houses built from 1872, remodel dates recorded from 1950; every other column >= 0
+AMES_RANGES = {"OverallQual": (1, 10), "OverallCond": (1, 10), "MoSold": (1, 12), "YrSold": (2006, 2010),
+               "YearBuilt": (1800, 2010), "YearRemodAdd": (1950, 2010), "LotArea": (0, 250_000)}
 AMES_MIN_PRICE = 10_000   # De Cock (2011): the cheapest of the 2,930 Ames sales is $12,789
 
 # %% ../nbs/10_housing.ipynb #75588915

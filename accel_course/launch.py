@@ -16,8 +16,10 @@ from .core import atomic_write_bytes, env_vars
 from .training import reset_accelerate_state
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'CUDA_INIT_MSG', 'NVML_CHECK', 'DEFAULT_PORT', 'LaunchError', 'free_port', 'check_cuda_not_initialized',
-           'gpu_count', 'plan_launch', 'launch', 'weights_digest', 'job_report', 'toy_job']
+__all__ = ['PRECISIONS', 'CUDA_INIT_MSG', 'NVML_CHECK', 'DIST_TIMEOUT_S', 'DIST_TIMEOUT_VAR', 'IFNAME_VARS', 'NET_NOTE',
+           'DEFAULT_PORT', 'LaunchError', 'free_port', 'check_cuda_not_initialized', 'gpu_count', 'plan_launch',
+           'dist_timeout', 'route_interface', 'multinode_env', 'one_line', 'launch', 'weights_digest', 'job_report',
+           'toy_job']
 
 # %% ../nbs/02_launch.ipynb #d07f3d77
 class LaunchError(RuntimeError):
@@ -52,7 +54,8 @@ class _Worker:
     def __call__(self, *args):
         if self.use_cpu: torch.set_num_threads(self.cpu_threads)   # before any torch op: see "Threads and fork" above
         from accelerate import PartialState
-        state = PartialState(cpu=self.use_cpu)   # PartialState ignores ACCELERATE_USE_CPU; Accelerator reads it
+        # PartialState ignores ACCELERATE_USE_CPU (Accelerator reads it); every collective waits at most dist_timeout()
+        state = PartialState(cpu=self.use_cpu, timeout=dist_timeout())
         if state.num_processes != self.world_size:
             raise LaunchError(f"worker {state.process_index} sees a world of {state.num_processes} process(es) "
                               f"({state.distributed_type}), expected {self.world_size}")
@@ -118,8 +121,72 @@ def plan_launch(num_processes: int | str | None = "auto", # "auto", a number of 
         if cuda_init and num_processes * num_nodes > 1: raise LaunchError(CUDA_INIT_MSG)
     return num_processes, use_cpu, f"{num_processes} {'CPU' if use_cpu else 'GPU'} process(es) as asked"
 
+# %% ../nbs/02_launch.ipynb #af474241
+import ipaddress
+DIST_TIMEOUT_S = 300                      # seconds; every rendezvous step and collective waits at most this long
+DIST_TIMEOUT_VAR = "ACCEL_COURSE_DIST_TIMEOUT"
+IFNAME_VARS = ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME")
+
+def dist_timeout():
+    "How long a rendezvous or a collective may wait for the other processes: `ACCEL_COURSE_DIST_TIMEOUT` s, else 300 s."
+    import datetime
+    v = os.environ.get(DIST_TIMEOUT_VAR) or str(DIST_TIMEOUT_S)
+    try: s = float(v)
+    except ValueError: s = -1.0
+    if not s > 0: raise LaunchError(f"{DIST_TIMEOUT_VAR}={v!r}: expected a number of seconds > 0")
+    return datetime.timedelta(seconds=s)
+
+# %% ../nbs/02_launch.ipynb #7ee4077e
+def route_interface(addr: str # the main node's address (or name)
+                   ) -> tuple[str | None, str]:
+    "`(interface, local address)` this host uses to reach `addr`; the interface is None if none holds that address."
+    import psutil
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect((addr, 9))   # picks the route; a UDP connect sends no packet
+        local = s.getsockname()[0]
+    names = [n for n, addrs in psutil.net_if_addrs().items()
+             if any(a.family == socket.AF_INET and a.address == local for a in addrs)]
+    return (names[0] if names else None), local
+
+# %% ../nbs/02_launch.ipynb #1673fbc4
+NET_NOTE = ("GLOO_SOCKET_IFNAME={GLOO_SOCKET_IFNAME} (this host's name resolves to a loopback address; "
+            "{GLOO_SOCKET_IFNAME} is the interface that reaches the main node)")
+
+def multinode_env(world_size: int | None = None,       # all processes (default: $WORLD_SIZE)
+                  local_world_size: int | None = None, # processes on this machine (default: $LOCAL_WORLD_SIZE)
+                  master_addr: str | None = None,      # the main node (default: $MASTER_ADDR)
+                 ) -> dict:
+    "Environment a multi-machine world needs so gloo does not advertise a loopback address; `LaunchError` if unknown."
+    env = os.environ
+    world = int(env.get("WORLD_SIZE", "1")) if world_size is None else world_size
+    local = int(env.get("LOCAL_WORLD_SIZE", str(world))) if local_world_size is None else local_world_size
+    master = master_addr or env.get("MASTER_ADDR") or "127.0.0.1"
+    if world <= local or any(env.get(v) for v in IFNAME_VARS): return {}
+    host = socket.gethostname()
+    try: ip = socket.gethostbyname(host)
+    except OSError: ip = None
+    if ip is not None and not ipaddress.ip_address(ip).is_loopback: return {}
+    fix = (f"set GLOO_SOCKET_IFNAME (CPU) or NCCL_SOCKET_IFNAME (GPU) to this machine's network interface that "
+           f"reaches {master} (see `ip route get {master}`)")
+    why = f"multi-node job: this host's name {host!r} resolves to {ip or 'nothing'}, which other machines cannot reach"
+    try: dev, local_ip = route_interface(master)
+    except OSError as e: raise LaunchError(f"{why}, and {master} is not reachable from here ({e}); {fix}") from None
+    if ipaddress.ip_address(local_ip).is_loopback: return {}      # every node on this machine: loopback is right
+    if dev is None: raise LaunchError(f"{why}; {fix}")
+    return {"GLOO_SOCKET_IFNAME": dev}
+
 # %% ../nbs/02_launch.ipynb #f9b62ebd
 DEFAULT_PORT = 29500
+
+def one_line(e: BaseException) -> str:
+    "A launcher's exception in one line: its type and first meaningful line (a failed worker: its rank and exit code)."
+    first = getattr(e, "get_first_failure", None)     # torch elastic's ChildFailedError
+    if first:
+        rank, f = first()
+        code = f"signal {f.signal_name()}" if f.exitcode < 0 else f"exit code {f.exitcode}"
+        return f"worker rank {rank} failed ({code}); its own error is printed above"
+    lines = [l.strip() for l in str(e).splitlines() if l.strip().strip("=-")]
+    return f"{type(e).__name__}: {(lines[0] if lines else '')[:300]}"
 
 def launch(fn: Callable, *args,
            num_processes: int | str | None = None, # "auto" (see `plan_launch`), a number, or None: all GPUs, else 1
@@ -133,11 +200,15 @@ def launch(fn: Callable, *args,
     mp = (mixed_precision or "no").lower()
     if mp not in PRECISIONS: raise ValueError(f"mixed_precision must be one of {PRECISIONS}, got {mixed_precision!r}")
     num_processes, use_cpu, why = plan_launch(num_processes, use_cpu, num_nodes=num_nodes)
+    if not 0 <= node_rank < num_nodes:
+        raise LaunchError(f"node_rank={node_rank} is out of range for num_nodes={num_nodes}: use 0 .. {num_nodes - 1}")
     if use_cpu and mp == "fp16": warnings.warn("fp16 autocast is off on CPU: the workers will compute in fp32. Use bf16 on CPU.")
     reset_accelerate_state(keep_process_group=False)       # leftover state from earlier cells
     env = dict(ACCELERATE_MIXED_PRECISION=mp, ACCELERATE_USE_CPU="yes" if use_cpu else None,
                OMP_NUM_THREADS=str(cpu_threads) if use_cpu else os.environ.get("OMP_NUM_THREADS"))
     world = num_processes * num_nodes
+    net = multinode_env(world, num_processes, master_addr)    # the loopback trap: see "More than one machine"
+    env.update(net)
     try:
         if world == 1:
             with env_vars(**env):
@@ -149,10 +220,17 @@ def launch(fn: Callable, *args,
         if verbose:
             print(f"launch: {world} processes on {'CPU (gloo)' if use_cpu else 'GPU (nccl)'}, mixed_precision={mp}, "
                   f"{master_addr}:{port} ({why})")
-        with env_vars(**env), contextlib.redirect_stdout(_DropBanner(sys.stdout)):
-            notebook_launcher(_Worker(fn, world, result_path, use_cpu, cpu_threads), args, num_processes=num_processes,
-                              mixed_precision=mp, use_port=str(port), master_addr=master_addr, num_nodes=num_nodes,
-                              node_rank=node_rank)
+            if net: print(f"launch: {NET_NOTE.format(**net)}")
+        try:
+            with env_vars(**env), contextlib.redirect_stdout(_DropBanner(sys.stdout)):
+                worker = _Worker(fn, world, result_path, use_cpu, cpu_threads)
+                notebook_launcher(worker, args, num_processes=num_processes, mixed_precision=mp, use_port=str(port),
+                                  master_addr=master_addr, num_nodes=num_nodes, node_rank=node_rank,
+                                  rdzv_conf={"timeout": int(dist_timeout().total_seconds())})
+        except Exception as e:
+            if num_nodes == 1: raise
+            raise LaunchError(f"launch: node {node_rank} of {num_nodes} (main node {master_addr}:{port}, every wait "
+                              f"bounded by {dist_timeout().total_seconds():g} s): {one_line(e)}") from None
         if node_rank != 0 or not os.path.exists(result_path): return None
         try: return pickle.loads(Path(result_path).read_bytes())
         finally: os.unlink(result_path)

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from .core import (pick, seed_everything, evaluate_at_val_threshold, pr_auc_metric, best_model,
-                               register_project, RunContext, is_main_process, atomic_write_text, announce_source)
+                               register_project, RunContext, is_main_process, atomic_write_text, announce_source,
+                               DataError)
 from .maintenance_data import *   # schemas, generators, loaders and contracts (the first half below)
 
 # %% auto #0
@@ -23,8 +24,8 @@ __all__ = ['RAW_FEATURES', 'PHYSICS_FEATURES', 'ENVELOPE_FEATURES', 'MODEL_FEATU
            'make_hgb', 'make_svm', 'scores_of', 'fit_tabular', 'make_windows', 'standardize', 'azure_hourly',
            'time_cutoffs', 'azure_sequences', 'ai4i_matrix', 'ai4i_sequences', 'SeqClassifier', 'train_sequence_model',
            'sequence_scores', 'evaluate_windows', 'sequence_job', 'azure_tabular', 'azure_tabular_split',
-           'azure_forest', 'comparison_table', 'plot_comparison', 'sequence_results', 'ai4i_results', 'azure_results',
-           'run_maintenance']
+           'azure_forest', 'comparison_table', 'plot_comparison', 'sequence_results', 'require_failures',
+           'ai4i_results', 'azure_results', 'run_maintenance']
 
 # %% ../nbs/11_maintenance.ipynb #6c9b608f
 RAW_FEATURES = ["type", *AI4I_SENSORS]
@@ -501,9 +502,19 @@ def sequence_results(parts: dict, prefix: str, ctx: RunContext) -> dict:
         out[f"{prefix}_{kind}"] = evaluate_windows(m, parts)
     return out
 
-def ai4i_results(df: pd.DataFrame, ctx: RunContext) -> dict:
+def require_failures(y, blocks: dict, where: str, column: str = "Machine failure") -> None:
+    "Each block (train/validation/test) must hold failures and non-failures, or no model can be trained and scored."
+    counts = {k: int(np.asarray(y)[idx].sum()) for k, idx in blocks.items()}
+    bad = [k for k, idx in blocks.items() if counts[k] in (0, len(idx))]
+    if bad:
+        raise DataError(f"{where}: column {column!r} has {int(np.asarray(y).sum())} failure row(s) of {len(y)}; the "
+                        f"time-ordered {'/'.join(blocks)} blocks hold {counts}: each needs failures and non-failures "
+                        f"(none or all in {', '.join(bad)}): give a longer file")
+
+def ai4i_results(df: pd.DataFrame, ctx: RunContext, where: str = "AI4I") -> dict:
     "RF, HGB and SVM on the AI4I table, LSTM and GRU on its windows: {name: test metrics}."
     tr, va, te = ordered_split(len(df))
+    require_failures(df["failure"].values, {"train": tr, "validation": va, "test": te}, where)
     res = {f"ai4i_{name}": fit_tabular(make, MODEL_FEATURES, df, tr, va, te, ctx.seed)[1]
            for name, make in (("rf", make_rf), ("hgb", make_hgb), ("svm", make_svm))}
     S = ai4i_sequences(df, window=int(ctx.opt("window") or (5 if ctx.is_fast else 10)), k=int(ctx.opt("k", 1)))
@@ -531,7 +542,7 @@ def run_maintenance(ctx: RunContext) -> dict:
         df = df.iloc[:3000].reset_index(drop=True)
         announce_source("maintenance", "fast mode: AI4I restricted to its first 3,000 processes")
     with torch_threads(1):                          # small models: one thread is fastest on a busy CPU
-        results = {**ai4i_results(df, ctx), **azure_results(az, ctx)}
+        results = {**ai4i_results(df, ctx, ai.source), **azure_results(az, ctx)}
     ctx.save_figures({"eda_failure_rates": plot_failure_rates(ai.df), "eda_sensors": plot_sensor_distributions(ai.df),
                       "eda_failure_maps": plot_failure_maps(ai.df),
                       "eda_azure_telemetry": plot_telemetry_around_failures(az), "comparison": plot_comparison(results)})

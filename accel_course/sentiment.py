@@ -28,11 +28,11 @@ from .sentiment_model import *        # checkpoint, token batches, Arrow, infere
 from .sentiment_model import _DEFAULT_ALIASES, _quiet_transformers
 
 # %% auto #0
-__all__ = ['CV_THRESHOLD', 'spacy_nlp', 'SpacyTokenizer', 'ReviewTfidf', 'tfidf_lr', 'classification_metrics', 'review_tokens',
-           'FineTuned', 'layer_lr_scales', 'adamw_param_groups', 'finetune', 'sentiment_job', 'hp_search', 'cv_splits',
-           'cross_validate', 'MeanPoolClassifier', 'load_meanpool_classifier', 'load_pooled', 'choose_max_length',
-           'holdout', 'finetune_recipe', 'embed', 'FrozenEmbeddingLR', 'plot_confusion', 'plot_wordclouds',
-           'confident_mistakes', 'run_sentiment']
+__all__ = ['CV_THRESHOLD', 'MIN_PER_FOLD', 'spacy_nlp', 'SpacyTokenizer', 'ReviewTfidf', 'tfidf_lr', 'classification_metrics',
+           'review_tokens', 'FineTuned', 'layer_lr_scales', 'adamw_param_groups', 'finetune', 'sentiment_job',
+           'hp_search', 'require_cv_size', 'cv_splits', 'cross_validate', 'MeanPoolClassifier',
+           'load_meanpool_classifier', 'load_pooled', 'choose_max_length', 'holdout', 'finetune_recipe', 'embed',
+           'FrozenEmbeddingLR', 'plot_confusion', 'plot_wordclouds', 'confident_mistakes', 'run_sentiment']
 
 # %% ../nbs/20_sentiment.ipynb #0c1ff854
 @functools.lru_cache(maxsize=1)
@@ -174,6 +174,7 @@ def finetune(train: pd.DataFrame, # training reviews: `text` and integer `label`
              tokenizer=None, # the tokenizer of `model`
              max_steps_per_epoch: int | None = None, # cap the batches per epoch (quick runs)
              progress: bool = False, # fit's per-step bar (off: it floods saved notebooks and logs)
+             callbacks=(), # more `fit` callbacks (a `Profile`, a `Trackers`, ...)
             ) -> FineTuned:
     "Fine-tune a sequence classifier on DataFrames with `text`/`label` through `accel_course.training.fit`."
     seed_everything(seed)
@@ -186,7 +187,7 @@ def finetune(train: pd.DataFrame, # training reviews: `text` and integer `label`
     hist = fit(model, opt, train_dl, valid_dl, scheduler=sched, epochs=epochs, mixed_precision=mixed_precision, seed=seed,
                grad_accum_steps=grad_accum_steps, clip_grad_norm=1.0, verbose=verbose, **watch,
                callbacks=[ProgressBar(progress), EarlyStopping(patience), MaxStepsPerEpoch(max_steps_per_epoch)]
-                         + ([Checkpoints(output_dir)] if output_dir else []))
+                         + ([Checkpoints(output_dir)] if output_dir else []) + list(callbacks))
     cfg = dict(checkpoint=str(checkpoint or DEFAULT_CHECKPOINT), lr=lr, epochs=epochs, max_length=max_length, batch_size=batch_size,
                grad_accum_steps=grad_accum_steps, mixed_precision=mixed_precision or "no", padding=padding,
                group_by_length=group_by_length, num_layers=num_layers or model.config.num_hidden_layers, seed=seed,
@@ -226,6 +227,14 @@ def hp_search(train: pd.DataFrame, # training reviews
 
 # %% ../nbs/20_sentiment.ipynb #cv000001
 CV_THRESHOLD = 5000      # below this many labelled reviews, `run sentiment` evaluates by k-fold CV
+MIN_PER_FOLD = 10        # a test fold of fewer reviews measures nothing (one review moves accuracy by 10 points)
+
+def require_cv_size(n: int, k: int, where: str = "the reviews") -> None:
+    "Refuse data too small for k-fold CV: every test fold must hold at least `MIN_PER_FOLD` reviews."
+    if n < MIN_PER_FOLD * k:
+        raise DataError(f"{where}: {n} labelled reviews leave {n // k} per test fold in {k}-fold CV; at least "
+                        f"{MIN_PER_FOLD} per fold are needed to measure anything: give at least {MIN_PER_FOLD * k} "
+                        f"reviews (or fewer folds with --folds)")
 
 def cv_splits(labels, k: int = 5, seed: int = 42) -> list:
     "Stratified k-fold splits `[(train_idx, test_idx), ...]` (sklearn `StratifiedKFold`, shuffled with `seed`)."
@@ -235,6 +244,7 @@ def cv_splits(labels, k: int = 5, seed: int = 42) -> list:
     if len(counts) < 2 or counts.min() < k:
         raise DataError(f"{k}-fold CV needs at least {k} reviews of every class; the counts are "
                         f"{dict(enumerate(counts.tolist()))}")
+    require_cv_size(len(y), k)
     return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
 # %% ../nbs/20_sentiment.ipynb #2b244f76
@@ -298,8 +308,8 @@ def load_meanpool_classifier(name_or_dir=None, # the checkpoint (as in `load_cla
     path = resolve_checkpoint(name_or_dir, verify)
     kw = {"num_hidden_layers": int(num_layers)} if num_layers is not None else {}
     with _quiet_transformers():
-        tok = AutoTokenizer.from_pretrained(path)
-        enc = AutoModel.from_pretrained(path, add_pooling_layer=False, **kw)
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        enc = AutoModel.from_pretrained(path, add_pooling_layer=False, **kw, trust_remote_code=False)
     model = MeanPoolClassifier(enc, len(labels), dropout)
     model.config.id2label = dict(enumerate(labels)); model.config.label2id = {l: i for i, l in enumerate(labels)}
     return model, tok
@@ -402,7 +412,7 @@ class FrozenEmbeddingLR:
         if model is None:
             from transformers import AutoModel, AutoTokenizer
             path = resolve_checkpoint(checkpoint)
-            with _quiet_transformers(): model, tokenizer = AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+            with _quiet_transformers(): model, tokenizer = AutoModel.from_pretrained(path, trust_remote_code=False), AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
         self.lr = LogisticRegression(C=C, max_iter=3000, random_state=seed)
     def fit(self, texts, y): self.lr.fit(embed(self.model, self.tokenizer, texts, self.max_length), np.asarray(y)); return self
@@ -540,6 +550,7 @@ def run_sentiment(ctx: RunContext) -> dict:
         r.config["fold"] = f; fits.append(r); return r.predict_proba(te.text)
     if len(data) < CV_THRESHOLD:
         k = int(ctx.opt("folds") or (2 if ctx.is_fast else 5))
+        require_cv_size(len(data), k, str(data.source))
         print(f"{len(data)} labelled reviews (< {CV_THRESHOLD}): each model is evaluated by stratified {k}-fold CV on the "
               f"same folds (mean and std over folds); fine-tuning early-stops on 10% of each training fold")
         E = embed(enc, tok, data.df.text, max_length=256)

@@ -8,10 +8,10 @@ Docs: https://accel-course.github.io/accel_course/sentiment_model.html.md"""
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['DEFAULT_CHECKPOINT', 'DEFAULT_SHA256_PREFIX', 'ARROW_ROWS', 'TOKEN_CACHE', 'SENTIMENT_MODEL_DIR', 'FALLBACK_MAX_LENGTH', 'CheckpointError', 'default_checkpoint_dir', 'file_sha256', 'verify_checkpoint', 'resolve_checkpoint', 'load_classifier', 'TokenizedReviews', 'PadCollator', 'LengthGroupedBatchSampler', 'make_loader', 'padding_share', 'tokenize_to_arrow', 'ArrowReviews', 'predict_proba', 'save_classifier', 'ModelLoadError', 'check_model_dir', 'read_training_info', 'SentimentModel', 'load_finetuned']
+__all__ = ['DEFAULT_CHECKPOINT', 'DEFAULT_SHA256_PREFIX', 'ARROW_ROWS', 'TOKEN_CACHE', 'SENTIMENT_MODEL_DIR', 'FALLBACK_MAX_LENGTH', 'CheckpointError', 'default_checkpoint_dir', 'file_sha256', 'verify_checkpoint', 'resolve_checkpoint', 'ModelLoadError', 'check_no_code', 'resolve_inside', 'check_links_inside', 'safetensors_header', 'weight_files', 'layers_in', 'check_config_against_weights', 'check_loading_info', 'check_finite', 'check_tokenizer_vocab', 'load_checked', 'load_classifier', 'TokenizedReviews', 'PadCollator', 'LengthGroupedBatchSampler', 'make_loader', 'padding_share', 'tokenize_to_arrow', 'ArrowReviews', 'predict_proba', 'save_classifier', 'check_model_dir', 'read_training_info', 'NonFiniteOutputError', 'SentimentModel', 'load_finetuned']
 
 # %% ../nbs/20_sentiment.ipynb #smimport
-import json, math, hashlib, warnings, functools, contextlib, threading
+import json, re, math, hashlib, warnings, functools, contextlib, threading
 from pathlib import Path
 from typing import Sequence, Mapping
 
@@ -76,6 +76,206 @@ def resolve_checkpoint(name_or_dir=None, verify: bool = True) -> str:
         return str(p)
     return str(name_or_dir)
 
+# %% ../nbs/20_sentiment.ipynb #untrust1
+class ModelLoadError(CheckpointError, ValueError):
+    "A model folder cannot be loaded for inference: the message says which file is missing or wrong, and how to fix it."
+
+_CODE_CONFIGS = ("config.json", "tokenizer_config.json", "processor_config.json", "preprocessor_config.json")
+
+def check_no_code(d: Path, # a local model folder
+                 ) -> Path:
+    "Refuse a folder holding Python code (`*.py`, at any depth) or a config naming code to import (`auto_map`)."
+    py = sorted(str(p.relative_to(d)) for p in d.rglob("*.py"))
+    if py:
+        raise ModelLoadError(f"{d}: holds Python code {py[:5]}: code that comes with a model is never run here; "
+                             "a model folder needs only config.json, safetensors weights and tokenizer files")
+    for name in _CODE_CONFIGS:
+        f = d/name
+        if not f.is_file(): continue
+        try: cfg = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ModelLoadError(f"{f}: not readable JSON ({type(e).__name__}: {e})") from None
+        if isinstance(cfg, dict) and "auto_map" in cfg:
+            what = json.dumps(cfg["auto_map"])[:120]
+            raise ModelLoadError(f'{f}: has "auto_map" ({what}): it asks transformers to import code from the model '
+                                 "folder, which is never run here; use a model type transformers ships")
+    return d
+
+def resolve_inside(d: Path, # a local model folder
+                   name: str, # a file name in it
+                  ) -> Path:
+    "`d/name` with every symlink resolved; refused unless it is a file inside `d`."
+    p, root = d/name, d.resolve()
+    real = p.resolve()
+    if not real.is_relative_to(root):
+        raise ModelLoadError(f"{p}: resolves to {real}, outside the model folder: files are read from inside the "
+                             "folder only (copy the file in instead of linking it)")
+    if not real.is_file(): raise ModelLoadError(f"{p}: not a file")
+    return real
+
+def check_links_inside(d: Path, # a local model folder
+                      ) -> Path:
+    "Every symlink directly in `d` must point to a file inside `d`."
+    for p in sorted(d.iterdir()):
+        if p.is_symlink(): resolve_inside(d, p.name)
+    return d
+
+# %% ../nbs/20_sentiment.ipynb #untrust3
+_MAX_HEADER_BYTES = 100 << 20      # the safetensors library's own limit for the JSON header
+
+def _int_list(v, n=None) -> bool:
+    "`v` is a list of non-negative integers (of length `n`)."
+    return (isinstance(v, list) and (n is None or len(v) == n)
+            and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v))
+
+def safetensors_header(path, # a `.safetensors` file
+                      ) -> dict:
+    "`{tensor name: shape}` from the file's header alone (8-byte length + JSON): no tensor data is read."
+    f = Path(path)
+    size = f.stat().st_size
+    with open(f, "rb") as fh:
+        n = int.from_bytes(fh.read(8), "little") if size >= 8 else -1
+        if n < 2 or n > min(_MAX_HEADER_BYTES, size - 8):
+            raise ModelLoadError(f"{f}: could not load: not a safetensors file (header length {n}, file {size} bytes)")
+        try: head = json.loads(fh.read(n))
+        except ValueError as e:
+            raise ModelLoadError(f"{f}: could not load: unreadable safetensors header ({e})") from None
+    if not isinstance(head, dict):
+        raise ModelLoadError(f"{f}: could not load: the safetensors header is not a JSON object")
+    shapes, data = {}, size - 8 - n
+    for k, v in head.items():
+        if k == "__metadata__": continue
+        ok = isinstance(v, dict) and _int_list(v.get("shape")) and _int_list(v.get("data_offsets"), 2)
+        if not ok or not v["data_offsets"][0] <= v["data_offsets"][1] <= data:
+            raise ModelLoadError(f"{f}: could not load: tensor {k!r} has a malformed header entry or lies beyond the "
+                                 f"file's {data} data bytes (truncated?)")
+        shapes[k] = tuple(v["shape"])
+    return shapes
+
+def weight_files(d: Path, # a local model folder
+                ) -> list[Path]:
+    "The `.safetensors` files transformers reads from `d` (an index's shards, else `model.safetensors`), inside `d`."
+    if (d/"model.safetensors.index.json").is_file(): names = _check_shard_index(d)
+    elif (d/"model.safetensors").exists() or (d/"model.safetensors").is_symlink(): names = ["model.safetensors"]
+    else: raise ModelLoadError(f"{d}: no .safetensors weights (model.safetensors)")
+    return [resolve_inside(d, n) for n in names]
+
+# %% ../nbs/20_sentiment.ipynb #untrust5
+_LAYER_RE = re.compile(r"(.*?)\b(?:layer|layers|h|block|blocks)\.(\d+)\.")
+_SHAPE_RULES = (   # (config attribute, tensor-name endings, dimension): what the weights say that number must be
+    ("vocab_size", ("word_embeddings.weight", "embed_tokens.weight", "wte.weight"), 0),
+    ("hidden_size", ("word_embeddings.weight", "embed_tokens.weight", "wte.weight"), 1),
+    ("max_position_embeddings", ("position_embeddings.weight", "wpe.weight"), 0),
+    ("type_vocab_size", ("token_type_embeddings.weight",), 0),
+    ("intermediate_size", ("intermediate.dense.weight", "mlp.up_proj.weight"), 0),
+)
+_HEAD_ENDINGS = ("classifier.weight", "classifier.out_proj.weight", "score.weight")
+
+def layers_in(shapes: dict, # {tensor name: shape}
+             ) -> int:
+    "How many numbered layers (`...layer.N.`) the tensor names hold (the largest stack, if there are several)."
+    stacks = {}
+    for name in shapes:
+        if m := _LAYER_RE.match(name): stacks.setdefault(m[1], set()).add(int(m[2]))
+    return max((len(v) for v in stacks.values()), default=0)
+
+def _shape_of(shapes: dict, endings: tuple):
+    "The shape of the first tensor whose name ends with one of `endings` (None if there is none)."
+    return next((s for k, s in shapes.items() if k.endswith(endings)), None)
+
+def check_config_against_weights(config, # the model's config (`PretrainedConfig`, overrides applied)
+                                 shapes: dict, # {tensor name: shape} of all its weight files
+                                 where, # the folder, for messages
+                                 strict: bool = True, # a complete classifier: layers and head must match exactly
+                                ):
+    "Refuse a config that does not describe these weights (layer count, sizes, head), before anything is built."
+    cfg = f"{where}/config.json"
+    if not shapes: raise ModelLoadError(f"{where}: the safetensors weights hold 0 tensors: all weights would be random")
+    want, have = getattr(config, "num_hidden_layers", None), layers_in(shapes)
+    if isinstance(want, int) and (want > have or (strict and want != have)):
+        raise ModelLoadError(f"{cfg}: num_hidden_layers={want}, but the weights hold {have} layers: config and weights "
+                             "do not belong together")
+    for attr, endings, dim in _SHAPE_RULES:
+        v, s = getattr(config, attr, None), _shape_of(shapes, endings)
+        if attr == "hidden_size" and getattr(config, "embedding_size", None) not in (None, v): continue   # ALBERT
+        if isinstance(v, int) and s is not None and len(s) > dim and s[dim] != v:
+            raise ModelLoadError(f"{cfg}: {attr}={v}, but the weights' {endings[0]} has {s[dim]} (shape {list(s)}): "
+                                 "config and weights do not belong together")
+    head = _shape_of(shapes, _HEAD_ENDINGS)
+    if strict and head is not None and head[0] != config.num_labels:
+        raise ModelLoadError(f"{cfg}: {config.num_labels} labels, but the weights' classifier has {head[0]} outputs")
+
+# %% ../nbs/20_sentiment.ipynb #untrust7
+def _few(keys, n=6) -> str:
+    keys = sorted(keys); return ", ".join(keys[:n]) + (f", ... ({len(keys)} in all)" if len(keys) > n else "")
+
+def check_loading_info(info: dict, # `from_pretrained(..., output_loading_info=True)`'s report
+                       where, # the folder, for messages
+                       head_prefix: str | None = None, # fresh head: keys outside this prefix (the head) may be missing
+                      ):
+    "Refuse weights the model needs but the files lack (they would be random), unused or mismatched ones."
+    missing = [k for k in info.get("missing_keys", ()) if head_prefix is None or k.startswith(head_prefix + ".")]
+    if missing:
+        raise ModelLoadError(f"{where}: the weights lack {len(missing)} tensor(s) the model needs ({_few(missing)}); "
+                             f"they would be initialised at random. {_RESAVE}")
+    unexpected = list(info.get("unexpected_keys", ())) if head_prefix is None else []
+    if unexpected:
+        raise ModelLoadError(f"{where}: the weights hold {len(unexpected)} tensor(s) the model does not use "
+                             f"({_few(unexpected)}): config.json and the weights do not belong together")
+    mism = [str(m[0] if isinstance(m, (tuple, list)) else m) for m in info.get("mismatched_keys", ())]
+    if mism: raise ModelLoadError(f"{where}: tensor shapes differ from config.json for {_few(mism)}")
+
+def check_finite(model, # a loaded model
+                 where, # the folder, for messages
+                ):
+    "Refuse a model with a NaN or infinite weight: it would answer NaN."
+    for name, t in model.state_dict().items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            n = int((~torch.isfinite(t)).sum())
+            raise ModelLoadError(f"{where}: weight {name!r} holds {n} non-finite value(s) (NaN or inf): the model "
+                                 "would answer NaN. Re-save it from a finite checkpoint")
+
+def check_tokenizer_vocab(tokenizer, # the folder's tokenizer
+                          model, # the loaded model
+                          where, # the folder, for messages
+                          spare: int = 128, # embedding rows a padded vocabulary may leave unused
+                         ):
+    "The tokenizer must fit the model's embedding: not more tokens than rows, and at most `spare` fewer."
+    rows, n = int(model.get_input_embeddings().num_embeddings), len(tokenizer)
+    if n > rows or n < rows - spare:
+        raise ModelLoadError(f"{where}: the tokenizer has {n} tokens but the model's embedding has {rows} rows: it is "
+                             "not this model's tokenizer; save the model's own with tokenizer.save_pretrained(dir)")
+
+# %% ../nbs/20_sentiment.ipynb #untrust9
+def _one_line(e: Exception) -> str: return " ".join(f"{type(e).__name__}: {e}".split())
+
+def load_checked(path, # a local model folder (checked first) or a hub name
+                 strict: bool = True, # a complete classifier (nothing missing or unused), not a checkpoint + fresh head
+                 **overrides, # config overrides (num_labels, id2label, label2id, num_hidden_layers, ...)
+                ):
+    "`(model, tokenizer)`: no code run, config checked against the weights' header first, then every weight checked."
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    d = Path(path)
+    local = d.is_dir()
+    safe = dict(trust_remote_code=False, local_files_only=True) if local else dict(trust_remote_code=False)
+    if local:
+        check_links_inside(check_no_code(d))
+        shapes = {k: s for f in weight_files(d) for k, s in safetensors_header(f).items()}
+    try:
+        with _quiet_transformers():
+            config = AutoConfig.from_pretrained(str(path), **safe, **overrides)
+            if local: check_config_against_weights(config, shapes, d, strict)
+            tok = AutoTokenizer.from_pretrained(str(path), **safe)
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                str(path), config=config, use_safetensors=True, output_loading_info=True, **safe)
+    except ModelLoadError: raise
+    except Exception as e:             # corrupt safetensors, unknown architecture, bad tokenizer files, ...
+        raise ModelLoadError(f"{path}: could not load the model or tokenizer: {_one_line(e)}") from None
+    check_loading_info(info, path, None if strict else model.base_model_prefix)
+    check_finite(model, path)
+    check_tokenizer_vocab(tok, model, path)
+    return model, tok
+
 # %% ../nbs/20_sentiment.ipynb #91823009
 @contextlib.contextmanager
 def _quiet_transformers():
@@ -93,17 +293,14 @@ def _quiet_transformers():
 def load_classifier(name_or_dir=None, labels: Sequence[str] | None = LABELS3, num_layers: int | None = None,
                     verify: bool = True):
     """`(model, tokenizer)`: `AutoModelForSequenceClassification` with a fresh head for `labels` (None: keep the
-    checkpoint's label map, for a fine-tuned folder). `num_layers` keeps only the first N transformer layers."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    checkpoint's label map, for a fine-tuned folder). `num_layers` keeps only the first N transformer layers.
+    Loaded by `load_checked` (above): no code from the folder runs, and only the head may be missing."""
     path = resolve_checkpoint(name_or_dir, verify)
     kw = {}
     if labels is not None:
         kw = dict(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
     if num_layers is not None: kw["num_hidden_layers"] = int(num_layers)
-    with _quiet_transformers():
-        tok = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForSequenceClassification.from_pretrained(path, **kw)
-    return model, tok
+    return load_checked(path, strict=labels is None and num_layers is None, **kw)
 
 # %% ../nbs/20_sentiment.ipynb #14820ce2
 class TokenizedReviews(Dataset):
@@ -296,9 +493,6 @@ def save_classifier(model, # the fine-tuned classifier (a prepared/wrapped one i
     return out_dir
 
 # %% ../nbs/20_sentiment.ipynb #264de2bb
-class ModelLoadError(CheckpointError, ValueError):
-    "A model folder cannot be loaded for inference: the message says which file is missing or wrong, and how to fix it."
-
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json", "spiece.model")
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")   # torch.save / pickle formats: loading them can run code
 _RESAVE = "Re-save the model with model.save_pretrained(dir, safe_serialization=True) (or `save_classifier`)"
@@ -317,6 +511,7 @@ def check_model_dir(model_dir) -> Path:
     if pickles:     # refused even beside a model.safetensors: nothing in a served folder may be a pickle
         raise ModelLoadError(f"{d}: holds {pickles}: pickle-based files can run code when loaded, and only safetensors "
                              f"are loaded here. {_RESAVE} into a folder without them")
+    check_links_inside(check_no_code(d))      # no *.py, no auto_map, no symlink out of the folder
     if (d/"model.safetensors.index.json").is_file(): _check_shard_index(d)
     elif not (d/"model.safetensors").is_file(): raise ModelLoadError(f"{d}: no .safetensors weights (model.safetensors). {_RESAVE}")
     if not any((d/f).is_file() for f in _TOKENIZER_FILES):
@@ -325,20 +520,23 @@ def check_model_dir(model_dir) -> Path:
     return d
 
 # %% ../nbs/20_sentiment.ipynb #dc0cb350
-def _check_shard_index(d: Path):
-    "Every shard that `model.safetensors.index.json` names must be a `.safetensors` file directly in `d`."
+def _check_shard_index(d: Path) -> list[str]:
+    "Every shard `model.safetensors.index.json` names must be a `.safetensors` file inside `d`; returns their names."
     f = d/"model.safetensors.index.json"
     try: index = json.loads(f.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e: raise ModelLoadError(f"{f}: unreadable shard index ({type(e).__name__}: {e})") from None
     wm = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(wm, dict) or not wm or not all(isinstance(v, str) for v in wm.values()):
         raise ModelLoadError(f'{f}: "weight_map" must be a non-empty object of tensor name -> shard file name')
-    for shard in sorted(set(wm.values())):
+    shards = sorted(set(wm.values()))
+    for shard in shards:
         if "/" in shard or "\\" in shard or shard in ("", ".", "..") or Path(shard).name != shard:
             raise ModelLoadError(f"{f}: shard {shard!r} is not a plain file name in the model folder")
         if not shard.endswith(".safetensors"):
             raise ModelLoadError(f"{f}: shard {shard!r} is not a .safetensors file; only safetensors are loaded")
         if not (d/shard).is_file(): raise ModelLoadError(f"{f}: shard {shard!r} is missing from {d}")
+        resolve_inside(d, shard)      # a shard that is a symlink to a file elsewhere is refused
+    return shards
 
 # %% ../nbs/20_sentiment.ipynb #b936e2b4
 FALLBACK_MAX_LENGTH = 256      # tokens per text when a model folder does not say what it was trained with
@@ -367,20 +565,17 @@ def _auto_device(device=None) -> str:
     return "cpu"
 
 def _load_folder(folder):
-    "`(folder, model, tokenizer)` from a checked folder (safetensors, local files only); any failure is a `ModelLoadError`."
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    "`(folder, model, tokenizer)` from a checked folder (`load_checked`, strict); any failure is a `ModelLoadError`."
     d = check_model_dir(folder)
-    try:
-        with _quiet_transformers():
-            tok = AutoTokenizer.from_pretrained(d, local_files_only=True)
-            model = AutoModelForSequenceClassification.from_pretrained(d, use_safetensors=True, local_files_only=True)
-    except Exception as e:             # corrupt safetensors, unknown architecture, bad tokenizer files, ...
-        raise ModelLoadError(f"{d}: could not load the model or tokenizer: {type(e).__name__}: {e}") from None
+    model, tok = load_checked(d, strict=True)
     if int(model.config.num_labels) < 2:
         raise ModelLoadError(f"{d}: config.json has num_labels={model.config.num_labels}; a classifier needs >= 2")
     return d, model, tok
 
 # %% ../nbs/20_sentiment.ipynb #b8c6ef93
+class NonFiniteOutputError(RuntimeError):
+    "The model returned a NaN or infinite probability: it is refused rather than answered (NaN is not even JSON)."
+
 class SentimentModel:
     "A fine-tuned classifier for inference (safetensors only): `predict(texts)` -> labels and probabilities."
     def __init__(self, model, # a 🤗 sequence classifier (put in eval mode)
@@ -403,9 +598,14 @@ class SentimentModel:
         return load_finetuned(folder, cls=cls, **kw)
 
     def predict_proba(self, texts) -> np.ndarray:
-        "Class probabilities, shape `(len(texts), n_labels)`, in the order of `texts`."
+        "Class probabilities, shape `(len(texts), n_labels)`, in the order of `texts`; a non-finite one raises."
         with self._lock, torch.inference_mode():
-            return predict_proba(self.model, self.tokenizer, texts, self.batch_size, self.max_length)
+            P = predict_proba(self.model, self.tokenizer, texts, self.batch_size, self.max_length)
+        bad = np.flatnonzero(~np.isfinite(P).all(1))
+        if len(bad):
+            raise NonFiniteOutputError(f"the model returned non-finite probabilities for {len(bad)} of {len(P)} "
+                                       f"text(s) (first: text {int(bad[0])})")
+        return P
 
     def predict(self, texts) -> list[dict] | dict:
         "One `{label, score, probabilities}` dict per text (one dict for a single string)."
@@ -429,5 +629,7 @@ def load_finetuned(folder, # a folder written by `save_classifier` (or `accel-co
     info, dev = read_training_info(d), _auto_device(device)
     self = (cls or SentimentModel)(model.to(dev), tok, _inference_max_length(max_length, info, tok, model.config), batch_size, d, info)
     self.device = dev
-    if warmup: self.predict_proba(["warm-up"])
+    if warmup:
+        try: self.predict_proba(["warm-up"])
+        except NonFiniteOutputError as e: raise ModelLoadError(f"{d}: warm-up failed: {e}") from None
     return self

@@ -28,7 +28,8 @@ def empty_classifier(folder):
     "The classifier of a saved `folder` built on the `meta` device: its structure, no memory for weights."
     from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModelForSequenceClassification
-    cfg = AutoConfig.from_pretrained(check_model_dir(folder), trust_remote_code=False)
+    d = check_model_dir(folder)       # chapter 20's checks: no code, no link out of the folder, safetensors only
+    cfg = AutoConfig.from_pretrained(d, trust_remote_code=False)
     with init_empty_weights(): return AutoModelForSequenceClassification.from_config(cfg, trust_remote_code=False)
 
 # %% ../nbs/23_sentiment_scale.ipynb #81e7cd4e
@@ -44,7 +45,8 @@ def block_sizes(model, no_split=("BertLayer",)) -> tuple[pd.Series, int]:
 def load_dispatched(folder, # a folder written by `save_classifier`
                     max_memory, # the CPU budget for weights, e.g. "60MB" (the rest goes to `offload_dir`)
                     offload_dir, # where offloaded weights are kept (a fast disk)
-                    no_split=("BertLayer",)): # blocks that must stay whole
+                    no_split=("BertLayer",), # blocks that must stay whole
+                    progress: bool = False): # Accelerate's per-weight loading bar
     "Load a saved classifier within a memory budget: built empty, placed by `max_memory`, the rest offloaded to disk."
     from accelerate import infer_auto_device_map, load_checkpoint_and_dispatch
     from accelerate.utils import convert_file_size_to_int
@@ -54,8 +56,11 @@ def load_dispatched(folder, # a folder written by `save_classifier`
         raise ValueError(f"max_memory={max_memory!r} is below the largest block of {folder} ({largest / 1e6:.1f} MB): "
                          f"give at least {largest / 1e6:.0f}MB")
     dm = infer_auto_device_map(model, max_memory={"cpu": budget}, no_split_module_classes=list(no_split))
-    model = load_checkpoint_and_dispatch(model, str(Path(folder)/"model.safetensors"), device_map=dm,
-                                         offload_folder=str(offload_dir), no_split_module_classes=list(no_split))
+    import accelerate.utils.modeling as am
+    has_tqdm, am.is_tqdm_available = am.is_tqdm_available, (am.is_tqdm_available if progress else lambda: False)
+    try: model = load_checkpoint_and_dispatch(model, str(folder), device_map=dm,   # one file or shards: shard by shard
+                                              offload_folder=str(offload_dir), no_split_module_classes=list(no_split))
+    finally: am.is_tqdm_available = has_tqdm
     return model.eval()
 
 # %% ../nbs/23_sentiment_scale.ipynb #31d87629
@@ -79,18 +84,20 @@ def score_texts(model, tokenizer, texts, batch_size: int = 64, max_length: int =
 
 # %% ../nbs/23_sentiment_scale.ipynb #a4fb408c
 def load_memory_mb(folder, max_memory=None, texts=("fine", "awful"), timeout: int = 300) -> dict:
-    "Peak extra memory (MB) and seconds to load `folder` and score `texts` in a fresh process, in memory or dispatched."
+    "Load `folder` and score `texts` in a fresh process: peak extra RSS (MB), weights held in memory (MB), seconds."
     code = textwrap.dedent(f"""
         import json, os, sys, tempfile, time, torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from accel_course.sentiment_scale import load_dispatched, score_texts
         def status(k): return int(next(l for l in open("/proc/self/status") if l.startswith(k)).split()[1]) / 1024
-        torch.set_num_threads(1); tok = AutoTokenizer.from_pretrained({str(folder)!r}); before = status("VmRSS:")
+        from transformers.utils import logging; logging.disable_progress_bar()
+        torch.set_num_threads(1); tok = AutoTokenizer.from_pretrained({str(folder)!r}, trust_remote_code=False); before = status("VmRSS:")
         t0 = time.perf_counter()
-        if {max_memory!r} is None: m = AutoModelForSequenceClassification.from_pretrained({str(folder)!r}).eval()
+        if {max_memory!r} is None: m = AutoModelForSequenceClassification.from_pretrained({str(folder)!r}, trust_remote_code=False).eval()
         else: m = load_dispatched({str(folder)!r}, {max_memory!r}, tempfile.mkdtemp())
         P = score_texts(m, tok, {list(texts)!r})
-        print(json.dumps(dict(mb=status("VmHWM:") - before, s=time.perf_counter() - t0, p=P.tolist())))
+        held = sum(p.numel() * p.element_size() for p in m.parameters() if p.device.type != "meta") / 2**20
+        print(json.dumps(dict(mb=status("VmHWM:") - before, held=held, s=time.perf_counter() - t0, p=P.tolist())))
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
                        env={**os.environ, "OMP_NUM_THREADS": "1", "TRANSFORMERS_VERBOSITY": "error"})
@@ -123,13 +130,13 @@ from accelerate.utils import FullyShardedDataParallelPlugin
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 folder, out = sys.argv[1], sys.argv[2]
 acc = Accelerator(cpu=True, fsdp_plugin=FullyShardedDataParallelPlugin())
-m = acc.prepare(AutoModelForSequenceClassification.from_pretrained(folder))
+m = acc.prepare(AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=False))
 res = dict(rank=acc.process_index, accelerate=str(acc.distributed_type), accelerate_params=sum(p.numel() for p in m.parameters()))
-m2 = AutoModelForSequenceClassification.from_pretrained(folder)
+m2 = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=False)
 for layer in m2.bert.encoder.layer: fully_shard(layer)
 fully_shard(m2)
 res["fully_shard_params"] = sum(p.to_local().numel() for p in m2.parameters())
-b = AutoTokenizer.from_pretrained(folder)(["good", "bad"], return_tensors="pt", padding=True)
+b = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)(["good", "bad"], return_tensors="pt", padding=True)
 m2(**b, labels=torch.tensor([2, 0])).loss.backward()
 res["backward"] = all(p.grad is not None for p in m2.parameters())
 json.dump(res, open(f"{out}/fsdp-{acc.process_index}.json", "w"))
@@ -183,19 +190,20 @@ def score_fitting_batch(model, tokenizer, texts, start_batch_size: int = 1024, m
                          f"(tried {tried}): lower max_length, or free memory") from None
 
 # %% ../nbs/23_sentiment_scale.ipynb #4e7dd4aa
-def fitting_batch_under_cap(folder, cap_mb: int, n: int = 512, start: int = 512, timeout: int = 300) -> dict:
+def fitting_batch_under_cap(folder, cap_mb: int, n: int = 512, start: int = 512, max_length: int = 128,
+                            timeout: int = 300) -> dict:
     "In a fresh process whose memory is capped at `cap_mb` MB above its start, score `n` long reviews from `start`."
     code = textwrap.dedent(f"""
         import json, resource, torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from accel_course.sentiment_scale import score_fitting_batch
         torch.set_num_threads(1)
-        m = AutoModelForSequenceClassification.from_pretrained({str(folder)!r}).eval()
-        tok = AutoTokenizer.from_pretrained({str(folder)!r})
+        m = AutoModelForSequenceClassification.from_pretrained({str(folder)!r}, trust_remote_code=False).eval()
+        tok = AutoTokenizer.from_pretrained({str(folder)!r}, trust_remote_code=False)
         vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize:")).split()[1]) * 1024
         resource.setrlimit(resource.RLIMIT_AS, (vm + {cap_mb} * 2**20, resource.RLIM_INFINITY))
         try:
-            P, tried = score_fitting_batch(m, tok, ["a long review " * 60] * {n}, start_batch_size={start})
+            P, tried = score_fitting_batch(m, tok, ["a long review " * 200] * {n}, {start}, {max_length})
             print(json.dumps(dict(tried=tried, n=len(P))))
         except ValueError as e: print(json.dumps(dict(error=str(e))))
     """)

@@ -19,9 +19,10 @@ from .sentiment import (SentimentModel, ModelLoadError, CheckpointError, check_m
                                     load_classifier, save_classifier)
 
 # %% auto #0
-__all__ = ['SERVER_SETTINGS', 'MAX_CONNECTIONS_PER_CLIENT', 'SentimentPredictor', 'load_predictor', 'offline_checkpoint',
-           'make_demo_model', 'train_small_model', 'MicroBatcher', 'Limits', 'parse_predict_request', 'create_app',
-           'ServeConfigError', 'make_server', 'serve', 'running_server', 'server_process', 'load_test']
+__all__ = ['SERVER_SETTINGS', 'MAX_CONNECTIONS_PER_CLIENT', 'MAX_DRAIN_BYTES', 'SentimentPredictor', 'load_predictor',
+           'offline_checkpoint', 'make_demo_model', 'train_small_model', 'MicroBatcher', 'Limits',
+           'parse_predict_request', 'create_app', 'ServeConfigError', 'make_server', 'serve', 'running_server',
+           'server_process', 'load_test']
 
 # %% ../nbs/21_serve.ipynb #7a4c01f6
 _INFO_KEYS = ("dataset", "source", "synthetic", "max_length", "test_accuracy", "test_f1_macro")
@@ -246,6 +247,14 @@ def _predict_view(predictor, batcher, limits: Limits, timeout: float):
     return jsonify(preds[0] if single else dict(predictions=preds))
 
 # %% ../nbs/21_serve.ipynb #00c1318e
+def _strict_json(app):
+    "Flask's JSON provider with `allow_nan=False`: a NaN or infinity raises (a JSON 500) instead of invalid JSON."
+    from flask.json.provider import DefaultJSONProvider
+    class StrictJSON(DefaultJSONProvider):
+        def dumps(self, obj, **kw): return super().dumps(obj, **{**kw, "allow_nan": False})
+    app.json = StrictJSON(app)
+    return app
+
 def _json_errors(app, limits: Limits):
     "Every HTTP error as JSON; an unexpected exception as a JSON 500 whose details go to the log only."
     from flask import request
@@ -283,7 +292,7 @@ def create_app(model_dir, # a model folder, or an already loaded `SentimentPredi
     predictor = (model_dir if isinstance(model_dir, SentimentPredictor)
                  else load_predictor(model_dir, device=device, batch_size=batch_size, max_length=max_length))
     batcher = MicroBatcher(predictor, max_batch=predictor.batch_size, max_wait_ms=max_wait_ms) if micro_batching else None
-    app = Flask("accel_course.serve")
+    app = _strict_json(Flask("accel_course.serve"))      # a NaN is never written as (invalid) JSON
     app.config.update(MAX_CONTENT_LENGTH=limits.max_body_bytes)
     app.json.sort_keys = False
     app.extensions["accel_course"] = dict(predictor=predictor, batcher=batcher, limits=limits)
@@ -320,8 +329,8 @@ def make_server(app, # a WSGI app (`create_app`'s)
                           **{k: waitress_kw[k] for k in ("connection_limit", "channel_timeout") if k in waitress_kw})
     ext = getattr(app, "extensions", {}).get("accel_course", {})
     body = ext["limits"].max_body_bytes if "limits" in ext else Limits.max_body_bytes
-    # waitress refuses huge bodies itself (plain-text 413) before buffering them; bodies between the two limits
-    # reach Flask, which answers a JSON 413.
+    # waitress refuses huge bodies itself (a JSON 413 once the body is read and discarded, see `_hardened_channel`)
+    # without buffering them; bodies between the two limits reach Flask, which answers a JSON 413.
     waitress_kw.setdefault("max_request_body_size", 4 * body + (1 << 20))
     _quiet_queue_log()
     try:
@@ -331,6 +340,7 @@ def make_server(app, # a WSGI app (`create_app`'s)
     for s in [server, *getattr(server, "map", {}).values()]:       # one listener, or several (IPv4 + IPv6)
         if isinstance(s, BaseWSGIServer):
             s.channel_class, s.max_connections_per_client = _hardened_channel(), int(max_connections_per_client)
+            s.adj.accel_course_max_body = body       # the limit the parser's 413 names
     return server
 
 # %% ../nbs/21_serve.ipynb #25b1febd
@@ -519,17 +529,39 @@ def _evict_idle(server, new, per_client: int):
         with contextlib.suppress(Exception): c.handle_close()
 
 # %% ../nbs/21_serve.ipynb #49ba5b9f
+MAX_DRAIN_BYTES = 64 << 20   # a refused body up to this size is read and thrown away, so that its client gets the 413
+
 @functools.lru_cache(maxsize=None)
 def _hardened_channel():
     "waitress' connection class with a stricter request parser and idle-connection eviction (built on first use)."
     from waitress.channel import HTTPChannel
     from waitress.parser import HTTPRequestParser, ParsingError
+    from waitress.utilities import RequestEntityTooLarge
+
+    class JsonTooLarge(RequestEntityTooLarge):
+        def to_response(self, ident=None):
+            body = json.dumps(dict(error=dict(status=413, name="Payload Too Large", message=self.body)), separators=(",", ":"))
+            return f"{self.code} {self.reason}", [("Content-Type", "application/json")], (body + "\n").encode()
 
     class StrictParser(HTTPRequestParser):
+        drain = 0            # bytes of a refused body still to read and discard before the 413 is sent
         def parse_header(self, header_plus):
             super().parse_header(header_plus)   # HTTP/1.1: waitress pops Transfer-Encoding and sets `chunked`
             if "CONTENT_LENGTH" in self.headers and (self.chunked or "TRANSFER_ENCODING" in self.headers):
                 raise ParsingError("both Content-Length and Transfer-Encoding: ambiguous message framing")
+        def received(self, data):
+            if self.drain:                      # discarding a refused body: the request completes when it is all read
+                n = min(len(data), self.drain)
+                self.drain -= n
+                self.completed = self.drain == 0
+                return n
+            n = super().received(data)
+            if self.completed and type(self.error) is RequestEntityTooLarge and not self.chunked:
+                limit = getattr(self.adj, "accel_course_max_body", self.adj.max_request_body_size)
+                self.error = JsonTooLarge(f"request body too large: {self.content_length} bytes; the limit is {limit} bytes")
+                if 0 < self.content_length <= MAX_DRAIN_BYTES:   # waitress would close with the body unread: a reset
+                    self.drain, self.completed = self.content_length, False
+            return n
 
     class Channel(HTTPChannel):
         parser_class = StrictParser

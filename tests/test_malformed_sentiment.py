@@ -151,3 +151,12 @@ def test_numeric_texts_load_and_tfidf_handles_them(tmp_path):
     assert list(pipe.predict(["5", "3"])) == [1, 0]
     with pytest.raises(DataError, match="no review text has a word or number token"):
         tfidf_lr().fit(["!!!", "...", "?", "??"], [1, 1, 0, 0])
+
+def test_four_reviews_are_too_few_to_evaluate(tmp_path, capsys):
+    # issue 22 item 9: a 4-line review file used to report metrics from n_train=2, n_test=2
+    from accel_course.cli import main
+    src = tmp_path/"four.txt"; src.write_text("great phone\t1\nbad battery\t0\nlove it\t1\nhate it\t0\n")
+    assert main(["run", "sentiment", "--source", str(src), "--fast", "--out", str(tmp_path/"o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"{src}: 4 labelled reviews leave 2 per test fold in 2-fold CV" in err and "at least 20 reviews" in err
+    assert not (tmp_path/"o").exists()
