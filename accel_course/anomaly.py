@@ -35,9 +35,7 @@ __all__ = ['REFERENCE_MAX_ROWS', 'AE_SAMPLE_BUDGET', 'LSTM_WINDOW_BUDGET', 'load
 _PARTITION_NAMES = ("UNSW_NB15_training-set.csv", "UNSW_NB15_testing-set.csv")
 _FULL_NAMES = tuple(f"UNSW-NB15_{i}.csv" for i in range(1, 5))
 
-def _looks_partition(path) -> bool:
-    first = _first_line(path)[0].lower()      # byte-order mark dropped: the header starts with `id`
-    return "attack_cat" in first and first.startswith("id")
+def _looks_partition(path) -> bool: return looks_partition(path)   # by its header's names, in any order
 
 def _load_folder(folder: Path, max_rows=None) -> UNSWData:
     "The full CSVs of a folder if it has them (they carry timestamps), else its partition CSVs, kept apart in `partition`."
@@ -117,7 +115,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from .training import (fit, predict, torch_threads, array_loader, ProgressBar, EarlyStopping,
-                                   MaxStepsPerEpoch, Checkpoints, make_accelerator)
+                                   MaxStepsPerEpoch, Checkpoints, make_accelerator, quiet_stderr_fd)
 
 # %% ../nbs/30_anomaly.ipynb #37a01508
 class Autoencoder(nn.Module):
@@ -725,28 +723,15 @@ def cpu_memory_limit(extra_mb: int):
     finally: resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 # %% ../nbs/30_anomaly.ipynb #acc21-21b
-@contextlib.contextmanager
-def _quiet_fd2():
-    "Silence C-level writes to file descriptor 2 for a moment (the profiler's start/stop log lines)."
-    import sys
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(os.devnull, "w") as null:
-        os.dup2(null.fileno(), 2)
-        try: yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
 def profile_call(fn, *args, trace_dir=None, **kwargs):
     "Profile one call `fn(*args, **kwargs)` with Accelerate's `ProfileKwargs` (CPU operators): `(result, profile)`."
     from accelerate.utils import ProfileKwargs
     handler = ProfileKwargs(activities=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     prof = handler.build()
-    with _quiet_fd2(): prof.__enter__()
+    with quiet_stderr_fd(): prof.__enter__()
     try: out = fn(*args, **kwargs)
     finally:
-        with _quiet_fd2(): prof.__exit__(None, None, None)
+        with quiet_stderr_fd(): prof.__exit__(None, None, None)
     if trace_dir is not None:
         Path(trace_dir).mkdir(parents=True, exist_ok=True)
         prof.export_chrome_trace(str(Path(trace_dir)/"trace.json"))

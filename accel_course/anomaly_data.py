@@ -23,7 +23,7 @@ __all__ = ['ATTACK_CATEGORIES', 'CATEGORIES', 'PARTITION_COLUMNS', 'FULL_COLUMNS
            'CATEGORY_ALIASES', 'CATEGORICAL', 'NON_FEATURES', 'FEATURE_GROUPS', 'FEATURES', 'NUMERIC_FEATURES', 'PORTS',
            'UNSW_RANGES', 'TEXT_COLUMNS', 'CHUNK_ROWS', 'HEAVY_TAILED', 'UNSWData', 'compact_flows', 'clean_attack_cat',
            'parse_ports', 'clean_flows', 'identify_partition', 'looks_partition', 'load_partition_csv',
-           'read_feature_names', 'load_full_csv', 'Splits', 'make_splits', 'FlowPreprocessor']
+           'read_feature_names', 'load_full_csv', 'Splits', 'attack_strata', 'make_splits', 'FlowPreprocessor']
 
 # %% ../nbs/29_anomaly_data.ipynb #582d280f
 ATTACK_CATEGORIES = ("Generic", "Exploits", "Fuzzers", "DoS", "Reconnaissance", "Analysis", "Backdoor", "Shellcode", "Worms")
@@ -400,6 +400,12 @@ class Splits:
     def sizes(self) -> dict: return {k: len(getattr(self, k)) for k in ("train", "val", "test")}
 
 # %% ../nbs/29_anomaly_data.ipynb #746b16c9
+def attack_strata(cat: pd.Series, min_rows: int = 5) -> pd.Series:
+    "`attack_cat` as strata for a stratified split; categories under `min_rows` rows pooled as 'rare' (one row cannot be split)."
+    cat = cat.astype(str); s = cat.where(cat.map(cat.value_counts()) >= min_rows, "rare")
+    if (s == "rare").sum() == 1: s = s.replace("rare", s.value_counts().idxmax())   # a pool of one joins the largest
+    return s
+
 def make_splits(data: UNSWData, seed: int = 0, frac=(0.6, 0.2, 0.2)) -> Splits:
     "Chronological split when there is a time axis; else train-partition -> test-partition, else stratified random."
     df = data.df
@@ -411,11 +417,10 @@ def make_splits(data: UNSWData, seed: int = 0, frac=(0.6, 0.2, 0.2)) -> Splits:
     parts = set(df["partition"])
     if {"train", "test"} <= parts:
         tr = df[df["partition"] == "train"]
-        tr, va = train_test_split(tr, test_size=0.2, stratify=tr["attack_cat"], random_state=seed)
+        tr, va = train_test_split(tr, test_size=0.2, stratify=attack_strata(tr["attack_cat"]), random_state=seed)
         return Splits(tr.sort_index(), va.sort_index(), df[df["partition"] == "test"],
                       "train partition (175,341 rows) -> test partition (82,332 rows)")
-    cat = df["attack_cat"].astype(str)
-    strat = cat.where(cat.map(cat.value_counts()) >= 5, "rare")
+    strat = attack_strata(df["attack_cat"])
     tr, rest = train_test_split(df, train_size=frac[0], stratify=strat, random_state=seed)
     va, te = train_test_split(rest, test_size=frac[2] / (frac[1] + frac[2]), stratify=strat.loc[rest.index], random_state=seed)
     return Splits(tr.sort_index(), va.sort_index(), te.sort_index(), "stratified random 60/20/20 within one partition")

@@ -23,8 +23,9 @@ from .core import fast_mode, pick, atomic_write_json, is_main_process, follow_um
 __all__ = ['toy_regression', 'make_mlp', 'probe_precision', 'NonFiniteLossError', 'History', 'reset_accelerate_state',
            'make_accelerator', 'default_forward', 'CancelFitException', 'CancelEpochException', 'Callback', 'FitState',
            'fit', 'ProgressBar', 'PrintEpochs', 'RestoreBest', 'EarlyStopping', 'model_signature', 'Checkpoints',
-           'Trackers', 'MaxStepsPerEpoch', 'StopWhen', 'Profile', 'LocalSGDCallback', 'CommHook', 'default_callbacks',
-           'torch_threads', 'predict', 'BatchTensorDataset', 'array_loader', 'array_loaders', 'predict_array']
+           'Trackers', 'MaxStepsPerEpoch', 'StopWhen', 'quiet_stderr_fd', 'Profile', 'LocalSGDCallback', 'CommHook',
+           'default_callbacks', 'torch_threads', 'predict', 'BatchTensorDataset', 'array_loader', 'array_loaders',
+           'predict_array']
 
 # %% ../nbs/01_training.ipynb #bd90e312
 def toy_regression(n: int = 2048, d: int = 8, noise: float = 0.1, seed: int = 0):
@@ -616,7 +617,7 @@ class StopWhen(Callback):
 
 # %% ../nbs/01_training.ipynb #cbprof01
 @contextlib.contextmanager
-def _quiet_stderr_fd():
+def quiet_stderr_fd():
     "Silence C-level writes to file descriptor 2 (the profiler's start/stop log lines) for a moment."
     import sys
     sys.stderr.flush(); saved = os.dup(2)
@@ -636,14 +637,14 @@ class Profile(Callback):
         self.steps, self.trace_dir, self.prof, self._cm = steps, trace_dir, None, None
     def before_fit(self, s):
         self._cm, self.done = s.accelerator.profile(self.handler), 0
-        with _quiet_stderr_fd(): self.prof = self._cm.__enter__()
+        with quiet_stderr_fd(): self.prof = self._cm.__enter__()
     def after_batch(self, s):
         self.done += 1
         if self.done >= self.steps: self.cleanup_fit(s)
     def cleanup_fit(self, s):   # also ends a profile cut short by an error
         if self._cm is None: return
         cm, self._cm = self._cm, None
-        with _quiet_stderr_fd(): cm.__exit__(None, None, None)
+        with quiet_stderr_fd(): cm.__exit__(None, None, None)
     def table(self, n: int = 10, sort_by: str = "self_cpu_time_total") -> str:
         return self.prof.key_averages().table(sort_by=sort_by, row_limit=n)
 
