@@ -18,12 +18,12 @@ from .core import (DataError, resolve_source, pick, seed_everything, best_model,
 
 # %% auto #0
 __all__ = ['SENSORS', 'SETTINGS', 'COLUMNS', 'SUBSETS', 'KAGGLE_HANDLE', 'RUL_CAP', 'SENSOR_MODEL', 'CONDITIONS', 'DECIMALS',
-           'FAN_MODE', 'KINDS', 'MODELS', 'CMAPSS', 'read_cmapss_file', 'read_rul_file', 'find_cmapss_files',
+           'FAN_MODE', 'KINDS', 'RECIPE', 'MODELS', 'CMAPSS', 'read_cmapss_file', 'read_rul_file', 'find_cmapss_files',
            'read_cmapss', 'health_index', 'make_cmapss', 'write_cmapss', 'load_cmapss', 'plot_sensors', 'add_rul',
            'phm_score', 'rul_metrics', 'Preprocessor', 'engine_windows', 'engine_split', 'prepare', 'window_features',
            'fit_baselines', 'predict_baseline', 'AttentionPool', 'TCN', 'RULNet', 'train_rul_model', 'predict_rul',
            'rul_job', 'plot_trajectories', 'error_by_bucket', 'plot_error_by_bucket', 'plot_pred_vs_true',
-           'truncate_engines', 'engine_folds', 'run_cmapss']
+           'truncate_engines', 'engine_folds', 'prepare_recipe', 'train_recipe', 'predict_ensemble', 'run_cmapss']
 
 # %% ../nbs/12_cmapss.ipynb #fe6d0ece
 SENSORS = [f"s_{i}" for i in range(1, 22)]
@@ -650,29 +650,64 @@ def engine_folds(data: CMAPSS, # a subset; only its training engines are used
                             f"{data.source} (fold {i + 1}/{k})"))
     return folds
 
+# %% ../nbs/12_cmapss.ipynb #cv000011
+RECIPE = dict(window=50, pad_from=31, stride=2,                        # data: 50-cycle windows, padded prefixes
+              kind="gru", hidden=32, layers=1, bidirectional=False, pool=None, dropout=0.1,   # the network
+              lr=3e-3, schedule=None, epochs=25, patience=5,           # training through `fit`
+              seeds=3)                                                 # a 3-seed ensemble
+
+def prepare_recipe(data: CMAPSS, seed: int = 0, **kw) -> dict:
+    "`prepare` with the recipe's window, padding and stride (`kw` passes anything else, e.g. n_conditions)."
+    return prepare(data, window=RECIPE["window"], seed=seed, stride=RECIPE["stride"], pad_from=RECIPE["pad_from"], **kw)
+
+def train_recipe(P: dict, # `prepare_recipe`'s output
+                 seed: int = 0, # the copies use seed, seed + 1, ...
+                 seeds: int | None = None, # copies in the ensemble (default `RECIPE["seeds"]`, 1 in fast mode)
+                 epochs: int | None = None, # default `RECIPE["epochs"]` (1 in fast mode)
+                 mixed_precision: str | None = None, # passed to `fit`
+                 verbose: bool = False, # one line per epoch
+                 **overrides, # any network or training key of `RECIPE`, e.g. hidden=64
+                ) -> list:
+    "Train the `RECIPE` network `seeds` times through `fit`, seeds seed, seed + 1, ...; returns the trained models."
+    r = RECIPE | overrides
+    args = {k: r[k] for k in ("layers", "bidirectional", "pool", "dropout", "schedule")}
+    return [train_rul_model(P, r["kind"], r["hidden"], epochs or pick(r["epochs"], 1), lr=r["lr"], seed=seed + i,
+                            mixed_precision=mixed_precision, patience=r["patience"], verbose=verbose, **args)[0]
+            for i in range(seeds or pick(r["seeds"], 1))]
+
+def predict_ensemble(models: list, W: np.ndarray, cap: float = RUL_CAP) -> np.ndarray:
+    "The mean predicted RUL (cycles) of several models for windows `W`."
+    return np.mean([predict_rul(m, W, cap) for m in models], axis=0).astype(np.float32)
+
 # %% ../nbs/12_cmapss.ipynb #239a56bc
-MODELS = ("ridge", "hgb", "lstm", "gru", "cnn")
+MODELS = ("ridge", "hgb", "lstm", "gru", "cnn", "recipe")
 
 def _add_args(p):
     p.add_argument("--subset", default="FD001", choices=list(SUBSETS), help="C-MAPSS subset (default FD001)")
-    p.add_argument("--window", type=int, default=None, help="window length in cycles (default 30, 15 with --fast)")
+    p.add_argument("--window", type=int, default=None,
+                   help=f"window length in cycles (default {RECIPE['window']}, the recipe's; 15 with --fast)")
 
 # %% ../nbs/12_cmapss.ipynb #d70a3c2b
-@register_project("cmapss", help="NASA C-MAPSS turbofan remaining useful life: ridge, HGB, LSTM, GRU, 1-D CNN",
+@register_project("cmapss", help="NASA C-MAPSS turbofan remaining useful life: ridge, HGB, LSTM, GRU, 1-D CNN, recipe",
                   add_args=_add_args)
 def run_cmapss(ctx: RunContext) -> dict:
-    "Load a subset, run the standard protocol, train the five models, save figures; return the metrics."
+    "Load a subset, run the standard protocol, train the baselines, three networks and the recipe; save figures."
     data = load_cmapss(ctx.source, ctx.opt("subset", "FD001"), seed=ctx.seed)
-    P = prepare(data, window=int(ctx.opt("window") or (15 if ctx.is_fast else 30)), seed=ctx.seed)
+    window = int(ctx.opt("window") or (15 if ctx.is_fast else RECIPE["window"]))
+    pad = min(RECIPE["pad_from"], window)
+    P = prepare(data, window=window, seed=ctx.seed, pad_from=pad)
     Wte, yte, _ = P["test"]
     preds = {name: predict_baseline(m, Wte, P["cap"]) for name, m in fit_baselines(P, ctx.seed).items()}
     with torch_threads(1):                          # tiny networks: one thread is fastest on a busy CPU
         for kind in ("lstm", "gru", "cnn"):
             m, _ = train_rul_model(P, kind, epochs=ctx.epochs, seed=ctx.seed, mixed_precision=ctx.mixed_precision)
             preds[kind] = predict_rul(m, Wte, P["cap"])
-            if kind == "gru": traj = predict_rul(m, P["test_all"][0], P["cap"])
+        Pr = prepare(data, window=window, seed=ctx.seed, pad_from=pad, stride=RECIPE["stride"])   # same split
+        ens = train_recipe(Pr, ctx.seed, epochs=ctx.epochs, mixed_precision=ctx.mixed_precision)
+        preds["recipe"] = predict_ensemble(ens, Wte, P["cap"])
+        traj = predict_ensemble(ens, P["test_all"][0], P["cap"])
     results = {n: rul_metrics(yte, p) for n, p in preds.items()}
-    ctx.save_figures({"sensors": plot_sensors(data), "trajectories": plot_trajectories(P, {"gru": traj}),
+    ctx.save_figures({"sensors": plot_sensors(data), "trajectories": plot_trajectories(P, {"recipe": traj}),
                       "error_by_bucket": plot_error_by_bucket(yte, preds), "pred_vs_true": plot_pred_vs_true(yte, preds)})
     return dict(dataset=f"NASA C-MAPSS {data.subset} (RUL capped at {int(P['cap'])}, last window per test engine)",
                 source=data.source, n_train=data.n_train, n_test=data.n_test, models=results,

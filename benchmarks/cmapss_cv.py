@@ -27,7 +27,7 @@ from accel_course.training import torch_threads
 # base: what the chapter used before issue 24 (GRU, 32 units, window 30, cap 125, 14 sensors, constant lr)
 BASE = dict(window=30, cap=125, min_distinct=3, pad_from=None, n_conditions=None,
             kind="gru", hidden=32, layers=1, bidirectional=False, pool=None, schedule=None, lr=3e-3, epochs=25,
-            patience=5, dropout=0.1, seeds=1, stride=2)   # stride 2: every 2nd training window (halves the CPU time)
+            patience=5, dropout=0.1, seeds=1, stride=2, batch_size=256)   # stride 2: every 2nd training window (halves the CPU time)
 CONFIGS = {
     "hgb": dict(kind="hgb", stride=1),
     "ridge": dict(kind="ridge", stride=1),
@@ -36,6 +36,7 @@ CONFIGS = {
     "cnn": dict(kind="cnn"),
     "w50": dict(window=50),
     "w50_pad": dict(window=50, pad_from=31),
+    "w80_pad": dict(window=80, pad_from=31),
     "cap130": dict(cap=130),
     "all_sensors": dict(min_distinct=0),
     "global_norm": dict(n_conditions=1),
@@ -48,6 +49,8 @@ CONFIGS = {
     "transformer": dict(kind="transformer", hidden=32, layers=2, lr=1e-3),
     "tcn": dict(kind="tcn"),
     "ens3": dict(seeds=3),
+    "bs64": dict(batch_size=64),
+    "recipe": {k: v for k, v in C.RECIPE.items() if k in BASE},      # what `accel-course run cmapss` trains
 }
 
 
@@ -72,7 +75,7 @@ def run_fold(fold, c: dict, seed: int):
     preds, ep = [], []
     for s in range(c["seeds"]):
         with torch_threads(1):
-            m, h = C.train_rul_model(P, c["kind"], c["hidden"], c["epochs"], lr=c["lr"], seed=seed + s,
+            m, h = C.train_rul_model(P, c["kind"], c["hidden"], c["epochs"], c["batch_size"], c["lr"], seed + s,
                                      patience=c["patience"], layers=c["layers"], bidirectional=c["bidirectional"],
                                      pool=c["pool"], dropout=c["dropout"], schedule=c["schedule"])
         preds.append(C.predict_rul(m, Wte, P["cap"])); ep.append(len(h))
@@ -86,6 +89,7 @@ def main():
     ap.add_argument("--n-train", type=int, default=None, help="generated training engines (with --data sample)")
     ap.add_argument("--configs", default="hgb,base")
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--max-folds", type=int, default=None, help="run only the first N of the k folds (a quick screen)")
     ap.add_argument("--cuts", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0, help="seeds the folds, the cuts and the training")
     ap.add_argument("--csv", default=None, help="append one row per (configuration, fold) to this CSV")
@@ -96,12 +100,12 @@ def main():
         return
     data = C.load_cmapss(a.data, a.subset, n_train=a.n_train, n_test=1, seed=0)
     folds = C.engine_folds(data, a.folds, a.seed, a.cuts)
-    print(f"{data}\n{a.folds} folds x ~{data.n_train // a.folds} engines x {a.cuts} cuts; threads "
+    print(f"{data}\n{a.folds} folds (running {a.max_folds or a.folds}) x ~{data.n_train // a.folds} engines x {a.cuts} cuts; threads "
           f"{os.environ.get('OMP_NUM_THREADS', 'default')}", flush=True)
     summary = []
     for spec in a.configs.split(","):
         c, rows = config(spec), []
-        for i, fold in enumerate(folds):
+        for i, fold in enumerate(folds[:a.max_folds]):
             pred, true, sec, ep = run_fold(fold, c, a.seed)
             m = C.rul_metrics(true, pred)
             rows.append(dict(config=spec, fold=i + 1, n=len(true), rmse=m["rmse"], phm=m["phm_score"], mae=m["mae"],
