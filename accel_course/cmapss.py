@@ -698,11 +698,11 @@ def run_cmapss(ctx: RunContext) -> dict:
     P = prepare(data, window=window, seed=ctx.seed, pad_from=pad)
     Wte, yte, _ = P["test"]
     preds = {name: predict_baseline(m, Wte, P["cap"]) for name, m in fit_baselines(P, ctx.seed).items()}
+    Pr = prepare(data, window=window, seed=ctx.seed, pad_from=pad, stride=RECIPE["stride"])   # same split, thinned
     with torch_threads(1):                          # tiny networks: one thread is fastest on a busy CPU
         for kind in ("lstm", "gru", "cnn"):
-            m, _ = train_rul_model(P, kind, epochs=ctx.epochs, seed=ctx.seed, mixed_precision=ctx.mixed_precision)
+            m, _ = train_rul_model(Pr, kind, epochs=ctx.epochs, seed=ctx.seed, mixed_precision=ctx.mixed_precision)
             preds[kind] = predict_rul(m, Wte, P["cap"])
-        Pr = prepare(data, window=window, seed=ctx.seed, pad_from=pad, stride=RECIPE["stride"])   # same split
         ens = train_recipe(Pr, ctx.seed, epochs=ctx.epochs, mixed_precision=ctx.mixed_precision)
         preds["recipe"] = predict_ensemble(ens, Wte, P["cap"])
         traj = predict_ensemble(ens, P["test_all"][0], P["cap"])
