@@ -244,7 +244,7 @@ def write_cmapss(data: CMAPSS, folder) -> Path:
 # %% ../nbs/12_cmapss.ipynb #491e295f
 _AUTO_DIRS = ("nasa_cmapss", "CMAPSSData", "CMaps", "cmapss", ".")
 
-def load_cmapss(source: str = "auto", # "auto" | "sample" | "kaggle" | a folder with the text files, or a train_ file (read as named)
+def load_cmapss(source: str = "auto", # "auto" | "sample" | "kaggle" | a folder, or a train_ file (read as named)
                 subset: str = "FD001", # FD001..FD004
                 *,
                 n_train: int | None = None, # generated training engines (default: the real subset's; 20 in fast mode)
@@ -263,7 +263,8 @@ def load_cmapss(source: str = "auto", # "auto" | "sample" | "kaggle" | a folder 
     named = str(source).strip() != "auto" and src.path.is_file() and src.path.name.startswith("train_")
     d = read_cmapss(folder, subset, src.path if named else None)     # a train_ file the user named is the file read
     if src.name: d.source = f"kaggle:{src.name}"
-    src.announce("cmapss", f"{subset}: real files in {d.source} ({d.n_train} training engines / {len(d.train):,} cycles, "
+    src.announce("cmapss", f"{subset}: real files in {d.source} ({d.n_train} training engines / "
+                 f"{len(d.train):,} cycles, "
                  f"{d.n_test} test engines)")
     return d
 
@@ -389,7 +390,7 @@ def prepare(data: CMAPSS, # the subset
             stride: int = 1, # thins the (overlapping) training windows
             n_conditions: int | None = None, # operating conditions to normalise within (None: 6 if altitude varies, else 1)
             min_distinct: int = 3, # drop sensors with fewer distinct values per condition (0: keep all 21)
-            pad_from: int | None = None, # augmentation: also training windows of engines cut at cycle pad_from..window-1
+            pad_from: int | None = None, # augmentation: training windows of engines cut at pad_from..window-1
            ) -> dict:
     """The whole protocol: capped RUL, engine-wise validation split, preprocessing learned on the training engines,
     windows per engine; the test set is each test engine's last window with its true (capped) RUL."""
@@ -400,7 +401,8 @@ def prepare(data: CMAPSS, # the subset
     out = {"pre": pre, "window": window, "cap": cap, "units": (tr_units, va_units)}
     for name, part in (("train", fit_part), ("valid", tr[tr["unit"].isin(va_units)])):
         W, y, u, _ = engine_windows(pre.transform(part), part["unit"].to_numpy(), part["rul"].to_numpy(), window,
-                                    stride=stride if name == "train" else 1, pad_from=pad_from if name == "train" else None)
+                                    stride=stride if name == "train" else 1,
+                                    pad_from=pad_from if name == "train" else None)
         out[name] = (W, y, u)
     te = add_rul(data.test, cap, data.rul)
     Xte = pre.transform(te)
@@ -478,7 +480,8 @@ class RULNet(nn.Module):
         if kind not in KINDS: raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         self.kind, self.hidden, self.bi = kind, hidden, bidirectional and kind in ("lstm", "gru")
         self.pool = pool or {"cnn": "mean", "transformer": "mean"}.get(kind, "last")
-        if self.pool not in ("last", "mean", "attn"): raise ValueError(f"pool must be 'last', 'mean' or 'attn', got {pool!r}")
+        if self.pool not in ("last", "mean", "attn"):
+            raise ValueError(f"pool must be 'last', 'mean' or 'attn', got {pool!r}")
         d = hidden * (2 if self.bi else 1)
         if kind == "cnn":
             self.body = nn.Sequential(nn.Conv1d(n_features, hidden, 5, padding=2), nn.ReLU(),
@@ -624,7 +627,7 @@ def truncate_engines(df: pd.DataFrame, # run-to-failure engines (unit, cycle, ..
     parts, rul = [], []
     for _, g in df.groupby("unit", sort=True):
         life = len(g)
-        if life < 2: raise ValueError(f"unit {g['unit'].iloc[0]} has {life} cycle(s); cutting it short needs at least 2")
+        if life < 2: raise ValueError(f"unit {g['unit'].iloc[0]} has {life} cycle(s); a cut needs at least 2")
         for _ in range(cuts):
             keep = int(np.clip(round(life * rng.uniform(low, high)), min(min_len, life - 1), life - 1))
             part = g.iloc[:keep].copy()

@@ -1,4 +1,4 @@
-"""C-MAPSS engine-wise cross-validation (not a test): the literature's ingredients as ablation rows, and hgb on the same folds.
+"""C-MAPSS engine-wise cross-validation (not a test): the literature's ingredients as rows, hgb on the same folds.
 
 Evaluation = the test protocol on held-out training engines: the engines are split into k folds (by engine, seeded);
 each fold's engines are cut short as the test engines were made (`truncate_engines`: keep round(life * U(0.4, 0.97))
@@ -8,7 +8,8 @@ window. RMSE and PHM08 per fold (truth capped at the configuration's cap, as `ac
 the table shows mean ± sd over the folds. With 5 folds x 20 engines x 5 cuts each fold scores 100 engines, so the
 PHM08 sum is on the scale of the 100-engine FD001 test set.
 
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/cmapss_cv.py --data ../shared/data/nasa_cmapss/train_FD001_all100.txt \\
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/cmapss_cv.py \\
+        --data ../shared/data/nasa_cmapss/train_FD001_all100.txt \\
         --configs hgb,base,w50 [--folds 5] [--cuts 5] [--csv out.csv]
     python benchmarks/cmapss_cv.py --data sample --subset FD002 --configs hgb,base,global_norm   # generated FD002-like
     python benchmarks/cmapss_cv.py --list                                                       # the configurations
@@ -27,7 +28,7 @@ from accel_course.training import torch_threads
 # base: what the chapter used before issue 24 (GRU, 32 units, window 30, cap 125, 14 sensors, constant lr)
 BASE = dict(window=30, cap=125, min_distinct=3, pad_from=None, n_conditions=None,
             kind="gru", hidden=32, layers=1, bidirectional=False, pool=None, schedule=None, lr=3e-3, epochs=25,
-            patience=5, dropout=0.1, seeds=1, stride=2, batch_size=256)   # stride 2: every 2nd training window (halves the CPU time)
+            patience=5, dropout=0.1, seeds=1, stride=2, batch_size=256)   # stride 2: every 2nd training window
 CONFIGS = {
     "hgb": dict(kind="hgb", stride=1),
     "ridge": dict(kind="ridge", stride=1),
@@ -84,7 +85,7 @@ def run_fold(fold, c: dict, seed: int):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default="sample", help="a train_ file or folder of C-MAPSS files, or 'sample' (generated)")
+    ap.add_argument("--data", default="sample", help="a train_ file or folder, or 'sample' (generated)")
     ap.add_argument("--subset", default="FD001", choices=list(C.SUBSETS))
     ap.add_argument("--n-train", type=int, default=None, help="generated training engines (with --data sample)")
     ap.add_argument("--configs", default="hgb,base")
@@ -100,7 +101,8 @@ def main():
         return
     data = C.load_cmapss(a.data, a.subset, n_train=a.n_train, n_test=1, seed=0)
     folds = C.engine_folds(data, a.folds, a.seed, a.cuts)
-    print(f"{data}\n{a.folds} folds (running {a.max_folds or a.folds}) x ~{data.n_train // a.folds} engines x {a.cuts} cuts; threads "
+    print(f"{data}\n{a.folds} folds (running {a.max_folds or a.folds}) x ~{data.n_train // a.folds} engines x "
+          f"{a.cuts} cuts; threads "
           f"{os.environ.get('OMP_NUM_THREADS', 'default')}", flush=True)
     summary = []
     for spec in a.configs.split(","):
@@ -110,7 +112,8 @@ def main():
             m = C.rul_metrics(true, pred)
             rows.append(dict(config=spec, fold=i + 1, n=len(true), rmse=m["rmse"], phm=m["phm_score"], mae=m["mae"],
                              bias=float(np.mean(pred - true)), epochs=ep, seconds=sec))
-            print(f"  {spec:18s} fold {i + 1}: RMSE {m['rmse']:6.2f}  PHM08 {m['phm_score']:8.1f}  ({ep:.0f} ep, {sec:.0f}s)",
+            print(f"  {spec:18s} fold {i + 1}: RMSE {m['rmse']:6.2f}  PHM08 {m['phm_score']:8.1f}  "
+                  f"({ep:.0f} ep, {sec:.0f}s)",
                   flush=True)
             if a.csv:
                 new = not os.path.exists(a.csv)
