@@ -18,11 +18,12 @@ from .core import (DataError, resolve_source, pick, seed_everything, best_model,
 
 # %% auto #0
 __all__ = ['SENSORS', 'SETTINGS', 'COLUMNS', 'SUBSETS', 'KAGGLE_HANDLE', 'RUL_CAP', 'SENSOR_MODEL', 'CONDITIONS', 'DECIMALS',
-           'FAN_MODE', 'MODELS', 'CMAPSS', 'read_cmapss_file', 'read_rul_file', 'find_cmapss_files', 'read_cmapss',
-           'health_index', 'make_cmapss', 'write_cmapss', 'load_cmapss', 'plot_sensors', 'add_rul', 'phm_score',
-           'rul_metrics', 'Preprocessor', 'engine_windows', 'engine_split', 'prepare', 'window_features',
-           'fit_baselines', 'predict_baseline', 'RULNet', 'train_rul_model', 'predict_rul', 'rul_job',
-           'plot_trajectories', 'error_by_bucket', 'plot_error_by_bucket', 'plot_pred_vs_true', 'run_cmapss']
+           'FAN_MODE', 'KINDS', 'RECIPE', 'MODELS', 'CMAPSS', 'read_cmapss_file', 'read_rul_file', 'find_cmapss_files',
+           'read_cmapss', 'health_index', 'make_cmapss', 'write_cmapss', 'load_cmapss', 'plot_sensors', 'add_rul',
+           'phm_score', 'rul_metrics', 'Preprocessor', 'engine_windows', 'engine_split', 'prepare', 'window_features',
+           'fit_baselines', 'predict_baseline', 'AttentionPool', 'TCN', 'RULNet', 'train_rul_model', 'predict_rul',
+           'rul_job', 'plot_trajectories', 'error_by_bucket', 'plot_error_by_bucket', 'plot_pred_vs_true',
+           'truncate_engines', 'engine_folds', 'prepare_recipe', 'train_recipe', 'predict_ensemble', 'run_cmapss']
 
 # %% ../nbs/12_cmapss.ipynb #fe6d0ece
 SENSORS = [f"s_{i}" for i in range(1, 22)]
@@ -129,29 +130,33 @@ def read_rul_file(path, n_units: int | None = None, test_path=None) -> np.ndarra
     return np.array(vals, dtype=np.float32)
 
 # %% ../nbs/12_cmapss.ipynb #0ef6894f
-def find_cmapss_files(folder, subset: str = "FD001") -> dict:
-    "Paths of `train_`, `test_` and `RUL_` files of `subset` in `folder` (or below): exact names first, then globs."
+def find_cmapss_files(folder, subset: str = "FD001", train_file=None) -> dict:
+    """Paths of `train_`, `test_` and `RUL_` files of `subset` in `folder` (or below): exact names first, then globs.
+    `train_file` (a file the user named) is taken as the training file as it is, even beside other `train_` files."""
     folder = Path(folder)
-    out = {}
+    out = {"train": Path(train_file)} if train_file is not None else {}
     for kind in ("train", "test", "RUL"):
+        if kind in out: continue
         exact = sorted(folder.rglob(f"{kind}_{subset}.txt"))
         hits = exact or sorted(folder.rglob(f"{kind}_{subset}*.txt"))
         if not hits:
             have = sorted(p.name for p in folder.rglob("*.txt"))[:12]
             raise DataError(f"{folder}: no {kind}_{subset}.txt (nor {kind}_{subset}*.txt) in this folder or below; "
                             f"found {have}")
-        if len(hits) > 1: raise DataError(f"{folder}: several {kind}_{subset} files {[str(h) for h in hits]}; pass one folder")
+        if len(hits) > 1:
+            raise DataError(f"{folder}: several {kind}_{subset} files {[h.name for h in hits]}; pass one folder, "
+                            f"or the train_ file to read (its folder must hold one test_ and one RUL_ file)")
         out[kind] = hits[0]
     return out
 
 # %% ../nbs/12_cmapss.ipynb #f54bd231
-def read_cmapss(folder, subset: str = "FD001") -> CMAPSS:
-    "Read the three files of `subset` from `folder` into a `CMAPSS`."
+def read_cmapss(folder, subset: str = "FD001", train_file=None) -> CMAPSS:
+    "Read the three files of `subset` from `folder` (the training file `train_file` if given) into a `CMAPSS`."
     subset = _check_subset(subset)
-    f = find_cmapss_files(folder, subset)
+    f = find_cmapss_files(folder, subset, train_file)
     train, test = read_cmapss_file(f["train"]), read_cmapss_file(f["test"])
     rul = read_rul_file(f["RUL"], test["unit"].nunique(), f["test"])
-    return CMAPSS(train, test, rul, subset, str(Path(folder)))
+    return CMAPSS(train, test, rul, subset, str(Path(train_file) if train_file is not None else Path(folder)))
 
 def _check_subset(subset: str) -> str:
     s = str(subset).upper()
@@ -239,7 +244,7 @@ def write_cmapss(data: CMAPSS, folder) -> Path:
 # %% ../nbs/12_cmapss.ipynb #491e295f
 _AUTO_DIRS = ("nasa_cmapss", "CMAPSSData", "CMaps", "cmapss", ".")
 
-def load_cmapss(source: str = "auto", # "auto" | "sample" | "kaggle" | a folder (or a file in it) with the text files
+def load_cmapss(source: str = "auto", # "auto" | "sample" | "kaggle" | a folder, or a train_ file (read as named)
                 subset: str = "FD001", # FD001..FD004
                 *,
                 n_train: int | None = None, # generated training engines (default: the real subset's; 20 in fast mode)
@@ -255,9 +260,11 @@ def load_cmapss(source: str = "auto", # "auto" | "sample" | "kaggle" | a folder 
         src.announce("cmapss", f"{subset}: generated fleet of {d.n_train} training + {d.n_test} test engines, seed {seed}")
         return d
     folder = src.path if src.path.is_dir() else src.path.parent
-    d = read_cmapss(folder, subset)
+    named = str(source).strip() != "auto" and src.path.is_file() and src.path.name.startswith("train_")
+    d = read_cmapss(folder, subset, src.path if named else None)     # a train_ file the user named is the file read
     if src.name: d.source = f"kaggle:{src.name}"
-    src.announce("cmapss", f"{subset}: real files in {folder} ({d.n_train} training engines / {len(d.train):,} cycles, "
+    src.announce("cmapss", f"{subset}: real files in {d.source} ({d.n_train} training engines / "
+                 f"{len(d.train):,} cycles, "
                  f"{d.n_test} test engines)")
     return d
 
@@ -345,18 +352,21 @@ def engine_windows(X: np.ndarray, # (rows, features) readings of several engines
                    window: int = 30, # cycles per window
                    last_only: bool = False, # only each engine's last window (the test protocol)
                    stride: int = 1, # a window ends every `stride` cycles, counted back from the last one
+                   pad_from: int | None = None, # also windows ending at cycle pad_from..window-1, front-padded
                   ):
     """Sliding windows (N, window, F) cut inside each engine, never across two. An engine shorter than `window`
-    is padded at the front with its first reading. Returns (windows, targets at the window end or None,
+    is padded at the front with its first reading; `pad_from` adds such padded windows for the first cycles of
+    every engine too (as if it had been cut short there). Returns (windows, targets at the window end or None,
     unit of each window, row index of each window's end)."""
     units = np.asarray(units)
     starts = np.flatnonzero(np.r_[True, units[1:] != units[:-1]]); stops = np.r_[starts[1:], len(units)]
     Ws, ends = [], []
     for a, b in zip(starts, stops):
-        seg = X[a:b]
-        if len(seg) < window: seg = np.concatenate([np.repeat(seg[:1], window - len(seg), 0), seg])
+        seg, short = X[a:b], max(window - (b - a), 0)
+        pad = max(short, window - min(max(pad_from, 1), window)) if pad_from else short
+        if pad: seg = np.concatenate([np.repeat(seg[:1], pad, 0), seg])
         w = np.lib.stride_tricks.sliding_window_view(seg, window, axis=0).transpose(0, 2, 1)
-        last = np.arange(len(w)) + (a + window - 1 - (window - (b - a) if b - a < window else 0))
+        last = np.arange(len(w)) + (a + window - 1 - pad)
         pick_ = np.arange(len(w) - 1, -1, -stride)[::-1] if not last_only else np.array([len(w) - 1])
         Ws.append(w[pick_]); ends.append(last[pick_])
     end = np.concatenate(ends)
@@ -379,17 +389,20 @@ def prepare(data: CMAPSS, # the subset
             seed: int = 0, # seeds the validation split
             stride: int = 1, # thins the (overlapping) training windows
             n_conditions: int | None = None, # operating conditions to normalise within (None: 6 if altitude varies, else 1)
+            min_distinct: int = 3, # drop sensors with fewer distinct values per condition (0: keep all 21)
+            pad_from: int | None = None, # augmentation: training windows of engines cut at pad_from..window-1
            ) -> dict:
     """The whole protocol: capped RUL, engine-wise validation split, preprocessing learned on the training engines,
     windows per engine; the test set is each test engine's last window with its true (capped) RUL."""
     tr = add_rul(data.train, cap)
     tr_units, va_units = engine_split(tr["unit"], valid_frac, seed)
     fit_part = tr[tr["unit"].isin(tr_units)]
-    pre = Preprocessor().fit(fit_part, n_conditions)
+    pre = Preprocessor().fit(fit_part, n_conditions, min_distinct)
     out = {"pre": pre, "window": window, "cap": cap, "units": (tr_units, va_units)}
     for name, part in (("train", fit_part), ("valid", tr[tr["unit"].isin(va_units)])):
         W, y, u, _ = engine_windows(pre.transform(part), part["unit"].to_numpy(), part["rul"].to_numpy(), window,
-                                    stride=stride if name == "train" else 1)
+                                    stride=stride if name == "train" else 1,
+                                    pad_from=pad_from if name == "train" else None)
         out[name] = (W, y, u)
     te = add_rul(data.test, cap, data.rul)
     Xte = pre.transform(te)
@@ -427,48 +440,120 @@ from torch import nn
 from .training import fit, array_loaders, predict_array, torch_threads, ProgressBar, EarlyStopping
 from .launch import job_report
 
-class RULNet(nn.Module):
-    "LSTM, GRU or 1-D CNN over a window of readings -> one RUL per window (in units of the cap)."
-    def __init__(self, n_features: int, kind: str = "lstm", hidden: int = 32, dropout: float = 0.1):
+KINDS = ("lstm", "gru", "cnn", "tcn", "transformer")
+
+class AttentionPool(nn.Module):
+    "Weighted mean over time: one learned score per time step, softmax over the window."
+    def __init__(self, d: int):
         super().__init__()
-        if kind not in ("lstm", "gru", "cnn"): raise ValueError(f"kind must be 'lstm', 'gru' or 'cnn', got {kind!r}")
-        self.kind = kind
+        self.score = nn.Linear(d, 1)
+    def forward(self, h):                                    # h: (batch, time, d)
+        w = torch.softmax(self.score(h).squeeze(-1).float(), dim=1).to(h.dtype)
+        return (w.unsqueeze(-1) * h).sum(1)
+
+class TCN(nn.Module):
+    "Dilated causal 1-D convolutions (dilation 1, 2, 4, 8: 31 cycles seen) with residual connections."
+    def __init__(self, n_in: int, hidden: int, levels: int = 4, k: int = 3, dropout: float = 0.1):
+        super().__init__()
+        self.inp, self.k, self.drop = nn.Conv1d(n_in, hidden, 1), k, nn.Dropout(dropout)
+        self.convs = nn.ModuleList(nn.Conv1d(hidden, hidden, k, dilation=2 ** i) for i in range(levels))
+    def forward(self, x):                                    # x: (batch, time, features) -> (batch, time, hidden)
+        h = self.inp(x.transpose(1, 2))
+        for conv in self.convs:
+            h = h + self.drop(torch.relu(conv(nn.functional.pad(h, ((self.k - 1) * conv.dilation[0], 0)))))
+        return h.transpose(1, 2)
+
+def _positions(t: int, d: int, device) -> torch.Tensor:
+    "Sinusoidal position codes (t, d) of Vaswani et al. (2017)."
+    pos = torch.arange(t, device=device, dtype=torch.float32)[:, None]
+    f = torch.exp(torch.arange(0, d, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / d))
+    pe = torch.zeros(t, d, device=device)
+    pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * f), torch.cos(pos * f[: d // 2])
+    return pe
+
+class RULNet(nn.Module):
+    """A sequence body over a window of readings, a pooling over time, a small head -> one RUL per window (in
+    units of the cap). Bodies: LSTM/GRU (`layers`, `bidirectional`), 1-D CNN, dilated TCN, Transformer encoder."""
+    def __init__(self, n_features: int, kind: str = "lstm", hidden: int = 32, dropout: float = 0.1, layers: int = 1,
+                 bidirectional: bool = False, pool: str | None = None):
+        super().__init__()
+        if kind not in KINDS: raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        self.kind, self.hidden, self.bi = kind, hidden, bidirectional and kind in ("lstm", "gru")
+        self.pool = pool or {"cnn": "mean", "transformer": "mean"}.get(kind, "last")
+        if self.pool not in ("last", "mean", "attn"):
+            raise ValueError(f"pool must be 'last', 'mean' or 'attn', got {pool!r}")
+        d = hidden * (2 if self.bi else 1)
         if kind == "cnn":
             self.body = nn.Sequential(nn.Conv1d(n_features, hidden, 5, padding=2), nn.ReLU(),
                                       nn.Conv1d(hidden, hidden, 5, padding=2), nn.ReLU())
+        elif kind == "tcn": self.body = TCN(n_features, hidden, dropout=dropout)
+        elif kind == "transformer":
+            self.inp = nn.Linear(n_features, hidden)
+            enc = nn.TransformerEncoderLayer(hidden, 4, 2 * hidden, dropout, batch_first=True)
+            self.body = nn.TransformerEncoder(enc, layers, enable_nested_tensor=False)
         else:
-            self.body = (nn.LSTM if kind == "lstm" else nn.GRU)(n_features, hidden, batch_first=True)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+            self.body = (nn.LSTM if kind == "lstm" else nn.GRU)(n_features, hidden, layers, batch_first=True,
+                                                                dropout=dropout if layers > 1 else 0.0,
+                                                                bidirectional=self.bi)
+        self.attn = AttentionPool(d) if self.pool == "attn" else None
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
-    def forward(self, x):                                   # x: (batch, window, features)
-        if self.kind == "cnn": h = self.body(x.transpose(1, 2)).mean(-1)
-        else: h = self.body(x)[0][:, -1]
-        return self.head(h).squeeze(-1)
+    def sequence(self, x):                                   # x: (batch, window, features) -> (batch, window, d)
+        if self.kind == "cnn": return self.body(x.transpose(1, 2)).transpose(1, 2)
+        if self.kind == "tcn": return self.body(x)
+        if self.kind == "transformer":
+            h = self.inp(x)
+            return self.body(h + _positions(x.shape[1], self.hidden, x.device).to(h.dtype))
+        return self.body(x)[0]
+
+    def forward(self, x):
+        h = self.sequence(x)
+        if self.pool == "attn": z = self.attn(h)
+        elif self.pool == "mean": z = h.mean(1)
+        elif self.bi: z = torch.cat([h[:, -1, :self.hidden], h[:, 0, self.hidden:]], -1)   # both directions' ends
+        else: z = h[:, -1]
+        return self.head(z).squeeze(-1)
 
 # %% ../nbs/12_cmapss.ipynb #01cebd76
 def train_rul_model(P: dict, # `prepare`'s output: train and valid windows, and the cap
-                    kind: str = "lstm", # "lstm", "gru" or "cnn"
+                    kind: str = "lstm", # one of `KINDS`: "lstm", "gru", "cnn", "tcn", "transformer"
                     hidden: int = 32, # hidden units / channels
                     epochs: int | None = None, # default 25 (1 in fast mode)
                     batch_size: int = 256, # training windows per step
-                    lr: float = 3e-3, # AdamW learning rate
+                    lr: float = 3e-3, # AdamW (peak) learning rate
                     seed: int = 0, # seeds the weights and the shuffling
                     mixed_precision: str | None = None, # None (Accelerate's default), "no", "fp16" or "bf16"
                     patience: int | None = 5, # early stopping after this many epochs without a better RMSE
                     verbose: bool = False, # one line per epoch
+                    *,
+                    layers: int = 1, # recurrent / Transformer layers
+                    bidirectional: bool = False, # LSTM/GRU read the window both ways
+                    pool: str | None = None, # "last", "mean" or "attn" (None: the body's default)
+                    dropout: float = 0.1, # before the head (and between layers)
+                    schedule: str | None = None, # None (constant lr), "onecycle" or "cosine", stepped per batch
+                    weight_decay: float = 1e-4, # AdamW weight decay
                    ):
     "Train a `RULNet` on `P['train']` with the shared `fit` (MSE on RUL/cap, early stopping on validation RMSE)."
     cap = P["cap"]
     seed_everything(seed)
     (Xtr, ytr, _), (Xva, yva, _) = P["train"], P["valid"]
-    model = RULNet(Xtr.shape[-1], kind, hidden)
+    model = RULNet(Xtr.shape[-1], kind, hidden, dropout, layers, bidirectional, pool)
     tdl, vdl = array_loaders(Xtr, ytr / cap, Xva, yva / cap, batch_size=batch_size, valid_batch_size=1024, seed=seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    epochs = epochs or pick(25, 1)
+    sched = _schedule(opt, schedule, lr, epochs * len(tdl))
     rmse = lambda p, t: rmse_metric(np.clip(p, 0, 1), t) * cap                 # in cycles
-    hist = fit(model, opt, tdl, vdl, loss_fn=nn.MSELoss(), metrics={"rmse": rmse}, epochs=epochs or pick(25, 1),
+    hist = fit(model, opt, tdl, vdl, loss_fn=nn.MSELoss(), metrics={"rmse": rmse}, epochs=epochs, scheduler=sched,
                mixed_precision=mixed_precision, seed=seed, monitor="rmse", mode="min", clip_grad_norm=1.0,
                verbose=verbose, callbacks=[ProgressBar(False), EarlyStopping(patience)])
     return model, hist
+
+def _schedule(opt, name: str | None, lr: float, total_steps: int):
+    "A per-step learning-rate schedule for `fit`'s `scheduler=`: None, one-cycle or cosine decay."
+    if name is None: return None
+    if name == "onecycle": return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(total_steps, 1))
+    if name == "cosine": return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total_steps, 1))
+    raise ValueError(f"schedule must be None, 'onecycle' or 'cosine', got {name!r}")
 
 # %% ../nbs/12_cmapss.ipynb #2e9fc204
 def predict_rul(model, W: np.ndarray, cap: float = RUL_CAP, batch_size: int = 2048) -> np.ndarray:
@@ -529,29 +614,104 @@ def plot_pred_vs_true(true, preds: dict):
         ax.plot([0, lim], [0, lim], "k--", lw=1); ax.set_title(name); ax.set_xlabel("true RUL")
     axes[0, 0].set_ylabel("predicted RUL"); fig.tight_layout(); return fig
 
+# %% ../nbs/12_cmapss.ipynb #cv000002
+def truncate_engines(df: pd.DataFrame, # run-to-failure engines (unit, cycle, ...), each engine's rows together
+                     seed: int = 0, # seeds the cut points
+                     cuts: int = 1, # cuts per engine, each becomes its own test engine
+                     low: float = 0.4, high: float = 0.97, # the kept share of the life is drawn from U(low, high)
+                     min_len: int = 31, # keep at least this many cycles (at most life - 1)
+                    ):
+    """Cut engines short as the test engines were made. Returns (frame of the cut engines, renumbered 1, 2, ...;
+    their true RUL after the last kept cycle, one per new engine)."""
+    rng = np.random.default_rng(seed)
+    parts, rul = [], []
+    for _, g in df.groupby("unit", sort=True):
+        life = len(g)
+        if life < 2: raise ValueError(f"unit {g['unit'].iloc[0]} has {life} cycle(s); a cut needs at least 2")
+        for _ in range(cuts):
+            keep = int(np.clip(round(life * rng.uniform(low, high)), min(min_len, life - 1), life - 1))
+            part = g.iloc[:keep].copy()
+            part["unit"] = np.int32(len(rul) + 1)
+            parts.append(part)
+            rul.append(life - keep)
+    return pd.concat(parts, ignore_index=True), np.array(rul, np.float32)
+
+# %% ../nbs/12_cmapss.ipynb #cv000004
+def engine_folds(data: CMAPSS, # a subset; only its training engines are used
+                 k: int = 5, # folds over the engines
+                 seed: int = 0, # seeds the assignment of engines to folds and the cuts
+                 cuts: int = 5, # cuts per held-out engine
+                ) -> list:
+    "k `CMAPSS` folds: train = the other folds' engines, whole; test = this fold's engines cut like test engines."
+    units = np.random.default_rng(seed).permutation(np.unique(data.train["unit"]))
+    if not 2 <= k <= len(units): raise ValueError(f"k must be between 2 and the {len(units)} training engines, got {k}")
+    folds = []
+    for i, held in enumerate(np.array_split(units, k)):
+        out = data.train["unit"].isin(held)
+        test, rul = truncate_engines(data.train[out], seed=seed * 1000 + i, cuts=cuts)
+        folds.append(CMAPSS(data.train[~out].reset_index(drop=True), test, rul, data.subset,
+                            f"{data.source} (fold {i + 1}/{k})"))
+    return folds
+
+# %% ../nbs/12_cmapss.ipynb #cv000011
+RECIPE = dict(window=50, pad_from=31, stride=2,                        # data: 50-cycle windows, padded prefixes
+              kind="gru", hidden=32, layers=1, bidirectional=False, pool=None, dropout=0.1,   # the network
+              lr=3e-3, schedule=None, epochs=25, patience=5,           # training through `fit`
+              seeds=3)                                                 # a 3-seed ensemble
+
+def prepare_recipe(data: CMAPSS, seed: int = 0, **kw) -> dict:
+    "`prepare` with the recipe's window, padding and stride (`kw` passes anything else, e.g. n_conditions)."
+    return prepare(data, window=RECIPE["window"], seed=seed, stride=RECIPE["stride"], pad_from=RECIPE["pad_from"], **kw)
+
+def train_recipe(P: dict, # `prepare_recipe`'s output
+                 seed: int = 0, # the copies use seed, seed + 1, ...
+                 seeds: int | None = None, # copies in the ensemble (default `RECIPE["seeds"]`, 1 in fast mode)
+                 epochs: int | None = None, # default `RECIPE["epochs"]` (1 in fast mode)
+                 mixed_precision: str | None = None, # passed to `fit`
+                 verbose: bool = False, # one line per epoch
+                 **overrides, # any network or training key of `RECIPE`, e.g. hidden=64
+                ) -> list:
+    "Train the `RECIPE` network `seeds` times through `fit`, seeds seed, seed + 1, ...; returns the trained models."
+    r = RECIPE | overrides
+    args = {k: r[k] for k in ("layers", "bidirectional", "pool", "dropout", "schedule")}
+    return [train_rul_model(P, r["kind"], r["hidden"], epochs or pick(r["epochs"], 1), lr=r["lr"], seed=seed + i,
+                            mixed_precision=mixed_precision, patience=r["patience"], verbose=verbose, **args)[0]
+            for i in range(seeds or pick(r["seeds"], 1))]
+
+def predict_ensemble(models: list, W: np.ndarray, cap: float = RUL_CAP) -> np.ndarray:
+    "The mean predicted RUL (cycles) of several models for windows `W`."
+    return np.mean([predict_rul(m, W, cap) for m in models], axis=0).astype(np.float32)
+
 # %% ../nbs/12_cmapss.ipynb #239a56bc
-MODELS = ("ridge", "hgb", "lstm", "gru", "cnn")
+MODELS = ("ridge", "hgb", "lstm", "gru", "cnn", "recipe")
 
 def _add_args(p):
     p.add_argument("--subset", default="FD001", choices=list(SUBSETS), help="C-MAPSS subset (default FD001)")
-    p.add_argument("--window", type=int, default=None, help="window length in cycles (default 30, 15 with --fast)")
+    p.add_argument("--window", type=int, default=None,
+                   help=f"window length in cycles (default {RECIPE['window']}, the recipe's; 15 with --fast)")
 
 # %% ../nbs/12_cmapss.ipynb #d70a3c2b
-@register_project("cmapss", help="NASA C-MAPSS turbofan remaining useful life: ridge, HGB, LSTM, GRU, 1-D CNN",
+@register_project("cmapss", help="NASA C-MAPSS turbofan remaining useful life: ridge, HGB, LSTM, GRU, 1-D CNN, recipe",
                   add_args=_add_args)
 def run_cmapss(ctx: RunContext) -> dict:
-    "Load a subset, run the standard protocol, train the five models, save figures; return the metrics."
+    "Load a subset, run the standard protocol, train the baselines, three networks and the recipe; save figures."
     data = load_cmapss(ctx.source, ctx.opt("subset", "FD001"), seed=ctx.seed)
-    P = prepare(data, window=int(ctx.opt("window") or (15 if ctx.is_fast else 30)), seed=ctx.seed)
+    window = int(ctx.opt("window") or (15 if ctx.is_fast else RECIPE["window"]))
+    pad = min(RECIPE["pad_from"], window)
+    P = prepare(data, window=window, seed=ctx.seed, pad_from=pad)
     Wte, yte, _ = P["test"]
     preds = {name: predict_baseline(m, Wte, P["cap"]) for name, m in fit_baselines(P, ctx.seed).items()}
+    stride = 1 if ctx.is_fast else RECIPE["stride"]           # tiny data: keep every window
+    Pr = prepare(data, window=window, seed=ctx.seed, pad_from=pad, stride=stride) if stride > 1 else P   # same split
     with torch_threads(1):                          # tiny networks: one thread is fastest on a busy CPU
         for kind in ("lstm", "gru", "cnn"):
-            m, _ = train_rul_model(P, kind, epochs=ctx.epochs, seed=ctx.seed, mixed_precision=ctx.mixed_precision)
+            m, _ = train_rul_model(Pr, kind, epochs=ctx.epochs, seed=ctx.seed, mixed_precision=ctx.mixed_precision)
             preds[kind] = predict_rul(m, Wte, P["cap"])
-            if kind == "gru": traj = predict_rul(m, P["test_all"][0], P["cap"])
+        ens = train_recipe(Pr, ctx.seed, epochs=ctx.epochs, mixed_precision=ctx.mixed_precision)
+        preds["recipe"] = predict_ensemble(ens, Wte, P["cap"])
+        traj = predict_ensemble(ens, P["test_all"][0], P["cap"])
     results = {n: rul_metrics(yte, p) for n, p in preds.items()}
-    ctx.save_figures({"sensors": plot_sensors(data), "trajectories": plot_trajectories(P, {"gru": traj}),
+    ctx.save_figures({"sensors": plot_sensors(data), "trajectories": plot_trajectories(P, {"recipe": traj}),
                       "error_by_bucket": plot_error_by_bucket(yte, preds), "pred_vs_true": plot_pred_vs_true(yte, preds)})
     return dict(dataset=f"NASA C-MAPSS {data.subset} (RUL capped at {int(P['cap'])}, last window per test engine)",
                 source=data.source, n_train=data.n_train, n_test=data.n_test, models=results,

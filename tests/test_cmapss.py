@@ -11,7 +11,9 @@ from accel_course import cmapss as C
 from _real import SHARED_DATA as SHARED, needs
 
 REAL = SHARED/"nasa_cmapss"
-need_real = needs(REAL/"train_FD001_units1-10.txt", "real C-MAPSS sample")
+SMALL = REAL/"train_FD001_units1-10.txt"            # the folder also holds train_FD001_all100.txt: name the file
+need_real = needs(SMALL, "real C-MAPSS sample")
+need_all100 = needs(REAL/"train_FD001_all100.txt", "all 100 real FD001 training engines")
 
 
 # ---------------------------------------------------------------- real files
@@ -19,7 +21,7 @@ need_real = needs(REAL/"train_FD001_units1-10.txt", "real C-MAPSS sample")
 def test_real_sample_shapes_names_dtypes():
     raw = (REAL/"train_FD001_units1-10.txt").read_text().splitlines()[0]
     assert raw.endswith("  ") and len(raw.split()) == 26                  # the distributed format
-    d = C.load_cmapss(REAL, "FD001")
+    d = C.load_cmapss(SMALL, "FD001")
     assert list(d.train.columns) == C.COLUMNS and list(d.test.columns) == C.COLUMNS
     assert len(d.train) == 2136 and d.n_train == 10 and sorted(d.train["unit"].unique()) == list(range(1, 11))
     assert d.n_test == 3 and len(d.rul) == 3 and d.rul.dtype == np.float32
@@ -27,12 +29,13 @@ def test_real_sample_shapes_names_dtypes():
     assert (d.train.groupby("unit")["cycle"].min() == 1).all()
     # test engines stop before failure: their RUL is positive
     assert (d.rul > 0).all()
-    assert C.load_cmapss(REAL/"train_FD001_units1-10.txt").train.equals(d.train)   # a file in the folder works too
+    with pytest.raises(DataError, match="several train_FD001 files"):     # the folder alone is ambiguous
+        C.load_cmapss(REAL, "FD001")
 
 
 @need_real
 def test_real_sample_constant_sensors_and_protocol():
-    d = C.load_cmapss(REAL)
+    d = C.load_cmapss(SMALL)
     P = C.prepare(d, window=30, seed=0)
     assert P["pre"].n_conditions == 1
     assert P["pre"].dropped == ["s_1", "s_5", "s_6", "s_10", "s_16", "s_18", "s_19"]   # the usual FD001 seven
@@ -199,6 +202,66 @@ def test_cli_run_writes_valid_metrics(tmp_path):
 
 @need_real
 def test_cli_on_real_sample(tmp_path):
-    m = run_project("cmapss", RunContext(out=tmp_path, source=str(REAL), fast=True, seed=0))
-    assert m["n_train"] == 10 and m["n_test"] == 3 and str(REAL) in m["source"]
+    m = run_project("cmapss", RunContext(out=tmp_path, source=str(SMALL), fast=True, seed=0))
+    assert m["n_train"] == 10 and m["n_test"] == 3 and str(SMALL) in m["source"]
     assert json.loads((tmp_path/"metrics.json").read_text())["n_test"] == 3
+
+
+@need_all100
+def test_an_explicit_train_file_is_the_file_read():
+    d = C.load_cmapss(REAL/"train_FD001_all100.txt")
+    assert d.n_train == 100 and len(d.train) == 20631 and d.n_test == 3 and d.source.endswith("train_FD001_all100.txt")
+
+
+# ---------------------------------------------------------------- cross-validation over engines (issue 24)
+def test_truncate_engines_cuts_like_the_test_set():
+    tr = C.make_cmapss("FD001", 6, 1, seed=4).train
+    cut, rul = C.truncate_engines(tr, seed=0, cuts=3)
+    lives = tr.groupby("unit").size().to_numpy()
+    kept = cut.groupby("unit").size().to_numpy()
+    assert len(rul) == 18 and sorted(cut["unit"].unique()) == list(range(1, 19))
+    assert np.array_equal(kept + rul, np.repeat(lives, 3))                       # kept + RUL = life
+    assert (kept >= 31).all() and (rul >= 1).all() and (kept <= np.ceil(0.97 * np.repeat(lives, 3))).all()
+    assert (cut.groupby("unit")["cycle"].min() == 1).all()
+    again, rul2 = C.truncate_engines(tr, seed=0, cuts=3)
+    assert again.equals(cut) and np.array_equal(rul, rul2)                     # seeded
+
+
+def test_engine_folds_hold_out_each_engine_once():
+    d = C.make_cmapss("FD001", 12, 1, seed=2)
+    folds = C.engine_folds(d, k=4, seed=1, cuts=2)
+    held = [set(d.train["unit"]) - set(f.train["unit"]) for f in folds]
+    assert all(len(h) == 3 for h in held) and set().union(*held) == set(range(1, 13))
+    assert all(f.n_test == 6 and len(f.rul) == 6 for f in folds)
+    P = C.prepare(folds[0], window=20, seed=0)
+    assert P["test"][0].shape[0] == 6 and not set(P["train"][2]) & set(held[0])
+    with pytest.raises(ValueError, match="k must be"): C.engine_folds(d, k=1)
+
+
+def test_pad_from_adds_padded_prefix_windows():
+    X = np.arange(10, dtype=np.float32)[:, None]
+    u = np.array([1] * 4 + [2] * 6)
+    W, y, wu, end = C.engine_windows(X, u, np.arange(10), window=5, pad_from=4)
+    assert W[:, :, 0].tolist() == [[0, 0, 1, 2, 3], [4, 4, 5, 6, 7], [4, 5, 6, 7, 8], [5, 6, 7, 8, 9]]
+    assert end.tolist() == [3, 7, 8, 9] and y.tolist() == [3, 7, 8, 9]
+    W0, *_ = C.engine_windows(X, u, window=5)
+    assert len(W0) == 3                                                          # without: engine 2 has 2 windows
+
+
+@pytest.mark.parametrize("kind,kw", [("gru", {}), ("gru", {"bidirectional": True}), ("gru", {"pool": "attn"}),
+                                     ("lstm", {"layers": 2}), ("tcn", {}), ("transformer", {"layers": 1}),
+                                     ("cnn", {})])
+def test_rulnet_bodies_and_poolings(kind, kw):
+    import torch
+    m = C.RULNet(7, kind, 16, **kw)
+    assert m(torch.randn(3, 30, 7)).shape == (3,)
+    with pytest.raises(ValueError): C.RULNet(7, "rnn")
+
+
+def test_schedules_train_through_fit():
+    d = C.make_cmapss("FD001", 8, 3, seed=1)
+    P = C.prepare(d, window=15, seed=0, stride=4)
+    for sched in ("onecycle", "cosine"):
+        m, h = C.train_rul_model(P, "gru", 8, epochs=2, seed=0, patience=None, schedule=sched)
+        assert len(h) == 2 and np.isfinite(h.rows[-1]["rmse"])
+    with pytest.raises(ValueError, match="schedule"): C.train_rul_model(P, "gru", 8, epochs=1, schedule="step")
