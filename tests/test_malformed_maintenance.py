@@ -310,23 +310,28 @@ def _same_cmapss(a, b):
     pd.testing.assert_frame_equal(a.train, b.train); pd.testing.assert_frame_equal(a.test, b.test)
     assert np.array_equal(a.rul, b.rul)
 
+def _cmapss_copy(d):
+    "A folder with one train, test and RUL file of the shared samples (the shared folder holds two train files)."
+    d.mkdir()
+    for name in CM_FILES.values(): (d/name).write_bytes((CMAPSS/name).read_bytes())
+    return d
+
 @pytest.mark.parametrize("key,case,mutate,expect", CMAPSS_CASES, ids=[f"{k}-{n}" for k, n, *_ in CMAPSS_CASES])
 def test_cmapss(key, case, mutate, expect, tmp_path):
     if not CMAPSS.exists(): pytest.skip(f"{CMAPSS} not found (the shared real samples sit next to the repository)")
-    d = tmp_path/"cmapss"; d.mkdir()
-    for name in CM_FILES.values(): (d/name).write_bytes((CMAPSS/name).read_bytes())
+    d = _cmapss_copy(tmp_path/"cmapss")
     f = d/CM_FILES[key]; f.write_bytes(mutate(f.read_bytes()))
     named = CM_FILES["RUL"] if case == "extra_engine" else CM_FILES[key]
     got = _check(lambda: C.read_cmapss(d, "FD001"), named, expect, case)
-    if expect == "ok": _same_cmapss(C.read_cmapss(CMAPSS, "FD001"), got)
+    if expect == "ok": _same_cmapss(C.read_cmapss(_cmapss_copy(tmp_path/"clean"), "FD001"), got)
 
 
-def test_real_samples_load_without_warning():
+def test_real_samples_load_without_warning(tmp_path):
     "The untouched samples meet every contract, quietly (the documented AI4I disagreements are counted, not refused)."
     if not (AI4I.exists() and AZURE.exists() and CMAPSS.exists()): pytest.skip("shared real samples not found")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        a = M.load_ai4i(AI4I); M.load_azure_pdm(AZURE); C.read_cmapss(CMAPSS, "FD001")
+        a = M.load_ai4i(AI4I); M.load_azure_pdm(AZURE); C.read_cmapss(_cmapss_copy(tmp_path/"cm"), "FD001")
     assert a.notes and "9 failures with no mode flag, 18 RNF flags" in a.notes[0]
 
 
