@@ -1,5 +1,6 @@
 """Accelerate's own command line as 03_cli runs it: `accelerate env`, `config default`, `launch` with the course's
 multi-CPU config, `debug_launcher`, and the offline memory arithmetic of `accel-course estimate-memory`."""
+import re
 import json, os, subprocess, sys, textwrap
 from pathlib import Path
 import pytest
@@ -80,7 +81,8 @@ def test_accelerate_launch_cpu_flag_starts_one_process_multi_cpu_config_two(tmp_
     rc, out, _ = run_accelerate("launch", "--config_file", cfg, script, "run", "ranks", "--out", tmp_path/"out",
                                 cwd=tmp_path, env=ENV, timeout=300)
     assert rc == 0, out[-3000:]
-    assert sorted(l for l in out.splitlines() if l.startswith("rank ")) == ["rank 0: world of 2", "rank 1: world of 2"]
+    # two ranks print at the same moment: their lines may run together, so find each rank's words anywhere
+    assert sorted(re.findall(r"rank (\d): world of 2", out)) == ["0", "1"], out
     assert out.count("wrote ") == 1 and "accel-course: 2 processes on CPU" in out, out   # rank 0 alone prints/writes
     assert [json.loads((tmp_path/"out"/f"rank{r}.json").read_text())["world"] for r in (0, 1)] == [2, 2]
     assert json.loads((tmp_path/"out"/"metrics.json").read_text())["project"] == "ranks"
