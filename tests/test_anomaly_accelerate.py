@@ -97,13 +97,18 @@ def test_score_split_two_processes_uneven_equals_one(tmp_path):
     assert len(s1) == len(df) == n and np.array_equal(s1, s2)
 
 
-def test_scores_slices_equal_the_dataloader_path():
-    "The profiler's fix: scoring slices gives the scores of the earlier DataLoader + predict path, bit for bit."
+def _seeded_scorer():
+    "The small test matrix, an untrained autoencoder seeded with 0, and its error statistics."
     sp, pre = _small()
     X = pre.transform(sp.test)
     torch.manual_seed(0)
     ae = an.Autoencoder(X.shape[1]).eval()
-    st = an.error_stats(ae, X)
+    return X, ae, an.error_stats(ae, X)
+
+
+def test_scores_slices_equal_the_dataloader_path():
+    "The profiler's fix: scoring slices gives the scores of the earlier DataLoader + predict path, bit for bit."
+    X, ae, st = _seeded_scorer()
     mu, inv = torch.tensor(st["mean"]), 1 / torch.tensor(st["std"])
     old = predict(ae, array_loader(X, batch_size=256),
                   forward_fn=lambda m, b: (None, (((m(b[0]) - b[0]).pow_(2) - mu) * inv).mean(-1), None))[0]
@@ -195,11 +200,7 @@ def test_profile_callback_one_epoch(tmp_path):
 
 def test_profile_call_scoring(tmp_path):
     "`profile_call` profiles one scoring call (the chapter's before/after): the result, the operators, a trace."
-    sp, pre = _small()
-    X = pre.transform(sp.test)
-    torch.manual_seed(0)
-    ae = an.Autoencoder(X.shape[1]).eval()
-    st = an.error_stats(ae, X)
+    X, ae, st = _seeded_scorer()
     s, prof = an.profile_call(an.standardized_errors, ae, X, st, trace_dir=tmp_path)
     assert np.array_equal(s, an.standardized_errors(ae, X, st))
     names = {e.key for e in prof.key_averages()}
