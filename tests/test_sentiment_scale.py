@@ -59,8 +59,10 @@ def test_split_scoring_and_main_process_first_on_two_processes(folder, tmp_path)
         m = AutoModelForSequenceClassification.from_pretrained({str(folder)!r}).eval()
         tok = AutoTokenizer.from_pretrained({str(folder)!r})
         texts = [f"review number {{i}} is {{'good' if i % 2 else 'bad'}}" for i in range(11)]   # 11: uneven
-        wrote = {{k: tokenize_once(tok, texts, {str(tmp_path)!r} + f"/cache-{{k}}", first=(k == "with"))
-                 for k in ("without", "with")}}
+        wrote = {{}}
+        for k in ("without", "with"):
+            st.wait_for_everyone()    # both ranks reach the cache together, as after a launcher start
+            wrote[k] = tokenize_once(tok, texts, {str(tmp_path)!r} + f"/cache-{{k}}", first=(k == "with"))
         P = score_split(m, tok, texts, batch_size=4)
         json.dump(dict(p=P.tolist(), wrote=wrote), open({str(tmp_path)!r} + f"/r{{st.process_index}}.json", "w"))
     """))
@@ -73,7 +75,10 @@ def test_split_scoring_and_main_process_first_on_two_processes(folder, tmp_path)
     ref = score_texts(AutoModelForSequenceClassification.from_pretrained(folder).eval(), tok, texts, batch_size=4)
     for x in r: np.testing.assert_allclose(np.array(x["p"]), ref, atol=1e-6)
     assert [x["wrote"]["with"] for x in r] == [True, False]           # rank 0 tokenised, rank 1 read its cache
-    assert [x["wrote"]["without"] for x in r] == [True, True]         # without it: the work is done twice
+    # without it each rank decides alone: usually both tokenise, but which ones do is a matter of timing; the cache
+    # is whole either way (the folder is swapped in atomically)
+    assert sum(x["wrote"]["without"] for x in r) >= 1
+    assert len(list((tmp_path/"cache-without").glob("tokens-*"))) == 1
 
 def test_batch_size_halves_on_a_real_cpu_allocation_failure(folder):
     r = fitting_batch_under_cap(folder, cap_mb=150, n=256, start=256)
