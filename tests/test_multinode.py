@@ -285,7 +285,8 @@ def c10d_node(h, tmp_path, r, name):
                        "--local-addr", h.addrs[r],
                        "--rdzv-conf", f"join_timeout={TIMEOUT + SLACK},is_host={int(r == 0)}",
                        "-m", "accel_course.cli", "run", "housing", "--fast", "--out", tmp_path/"out"],
-                   env=env(GLOO_SOCKET_IFNAME=h.dev[r], TORCH_DISABLE_SHARE_RDZV_TCP_STORE="1"), name=name, cwd=cwd)
+                   env=env(GLOO_SOCKET_IFNAME=h.dev[r], TORCH_DISABLE_SHARE_RDZV_TCP_STORE="1", LOGLEVEL="INFO"),
+                   name=name, cwd=cwd)
 
 @pytest.mark.slow
 def test_node_dies_and_the_restarted_job_finishes_with_the_same_metrics(hosts, tmp_path):
@@ -306,7 +307,9 @@ def test_node_dies_and_the_restarted_job_finishes_with_the_same_metrics(hosts, t
     rcs, _, logs = finish(hosts, [procs[0], procs[2]], 420)
     print(f"world up {t_up:.1f} s; after the kill the job took {time.monotonic() - t_kill:.1f} s more")
     assert rcs == [0, 0], logs
-    assert "Connection closed by peer [10.231.7.2]" in hosts.output(procs[0])   # the lost node, named
+    # node 0's agent restarted its workers: after a gloo error naming the lost peer, or (when the new node 1 joined
+    # first) on the membership change -- which one comes first is a matter of timing; both log this line
+    assert "will restart worker group" in hosts.output(procs[0]), hosts.output(procs[0])[-3000:]
     rounds = sum(hosts.output(p).count("accel-course: 4 processes on CPU") for p in procs)
     assert rounds == 2, logs                                # the job started twice: before and after the kill
     m = json.loads((tmp_path/"out"/"metrics.json").read_text())
