@@ -16,9 +16,8 @@ import pandas as pd
 
 from .core import (pick, seed_everything, DataError, resolve_source, announce_source, atomic_write_json,
                                atomic_dir, atomic_write_bytes, RunContext, register_project, is_main_process, best_model,
-                               evaluate_at_val_threshold, auc_roc_metric)
+                               evaluate_at_val_threshold, auc_roc_metric, positive_int)
 from .anomaly_data import *                 # schema, cleaning, CSV readers, splits, preprocessing
-from .anomaly_data import _first_line
 from .anomaly_traffic import *              # the offline traffic generator
 
 # %% auto #0
@@ -489,11 +488,13 @@ def budget_epochs(n: int, default: int, budget: int) -> int:
 
 # %% ../nbs/30_anomaly.ipynb #b9d82fd1
 def _add_args(p):
-    from .cli import positive_int
-    p.add_argument("--max-rows", "--rows", dest="max_rows", type=int, default=None,
-                   help="use at most this many flows: a real file is read up to it (stratified / per file), generated traffic is capped to it")
-    p.add_argument("--flows", type=positive_int, default=None, help="how many flows to generate when there are no real files (default 30,000)")
-    p.add_argument("--max-steps", dest="max_steps", type=positive_int, default=None, help="cap the deep models' optimizer steps per epoch")
+    p.add_argument("--max-rows", "--rows", dest="max_rows", type=positive_int, default=None,
+                   help="use at most this many flows: a real file is read up to it (stratified / per file), "
+                        "generated traffic is capped to it")
+    p.add_argument("--flows", type=positive_int, default=None,
+                   help="how many flows to generate when there are no real files (default 30,000)")
+    p.add_argument("--max-steps", dest="max_steps", type=positive_int, default=None,
+                   help="cap the deep models' optimizer steps per epoch")
     p.add_argument("--no-ablation", action="store_true", help="skip the feature-group ablation")
     p.add_argument("--no-lstm", action="store_true", help="skip the LSTM autoencoder")
 

@@ -22,7 +22,7 @@ from .checks import Checker, Range   # column checks whose errors name file, col
 __all__ = ['ATTACK_CATEGORIES', 'CATEGORIES', 'PARTITION_COLUMNS', 'FULL_COLUMNS', 'FULL_TO_PARTITION', 'PARTITION_ROWS',
            'CATEGORY_ALIASES', 'CATEGORICAL', 'NON_FEATURES', 'FEATURE_GROUPS', 'FEATURES', 'NUMERIC_FEATURES', 'PORTS',
            'UNSW_RANGES', 'TEXT_COLUMNS', 'CHUNK_ROWS', 'HEAVY_TAILED', 'UNSWData', 'compact_flows', 'clean_attack_cat',
-           'parse_ports', 'clean_flows', 'identify_partition', 'looks_partition', 'load_partition_csv',
+           'parse_ports', 'clean_flows', 'identify_partition', 'first_line', 'looks_partition', 'load_partition_csv',
            'read_feature_names', 'load_full_csv', 'Splits', 'attack_strata', 'make_splits', 'FlowPreprocessor']
 
 # %% ../nbs/29_anomaly_data.ipynb #582d280f
@@ -231,7 +231,7 @@ def identify_partition(df: pd.DataFrame) -> str:
 # %% ../nbs/29_anomaly_data.ipynb #8ad7e29e
 _BOM = b"\xef\xbb\xbf"   # the UTF-8 byte-order mark the distributed CSVs start with
 
-def _first_line(path) -> tuple[str, bool]:
+def first_line(path) -> tuple[str, bool]:
     "First line of a file (`.gz` too) as text (latin-1, CR/LF removed, a UTF-8 byte-order mark dropped) and whether it had the mark."
     with csv_errors(path), open_data(path) as f: raw = f.readline()
     bom = raw.startswith(_BOM)
@@ -239,7 +239,7 @@ def _first_line(path) -> tuple[str, bool]:
 
 def _header_names(path) -> list[str]:
     "The first line's fields in the partition spelling (`Sintpkt` -> `sinpkt`): column names if it is a header."
-    return [_canon_full_name(f) for f in next(csv.reader([_first_line(path)[0]]), [])]
+    return [_canon_full_name(f) for f in next(csv.reader([first_line(path)[0]]), [])]
 
 def looks_partition(path) -> bool:
     "True if the first line is a partition CSV's header, its columns in any order: `id` and `attack_cat`, no `stime`."
@@ -329,7 +329,7 @@ def _full_header(p: Path, canon: list) -> list | None:
 
 def _full_frames(p: Path, canon: list, fixes: dict, max_rows=None, chunksize=None):
     "Stream one full CSV (headerless, or a header in any order) as compact, clean frames in the partition schema."
-    first, bom = _first_line(p)
+    first, bom = first_line(p)
     names = _full_header(p, canon)       # a header: the columns are read by name
     ncol = len(first.split(","))
     if names is None and ncol != 49:

@@ -11,14 +11,13 @@ from pathlib import Path
 
 from .core import (RunContext, available_projects, get_project, run_project, DataError, FAST_ENV,
                                data_roots, is_main_process, atomic_write_json, follow_umask, replace_dir, recover_dir,
-                               _proc_tag)
+                               proc_tag, positive_int, seed_int, port_int, non_empty)
 
 # %% auto #0
-__all__ = ['positive_int', 'seed_int', 'RUN_MARKER', 'REFERENCE_MODELS', 'BYTES_PER_PARAM', 'STRATEGIES', 'system_info',
-           'positive_float', 'non_empty', 'comma_list', 'build_parser', 'init_distributed', 'end_distributed',
-           'cmd_run', 'cmd_serve', 'is_run_folder', 'check_out', 'staged_out', 'course_folder', 'cmd_notebooks',
-           'cmd_config', 'run_accelerate', 'reference_config', 'model_config', 'count_parameters', 'count_on_meta',
-           'estimate_memory', 'memory_table', 'cmd_estimate_memory', 'main']
+__all__ = ['RUN_MARKER', 'REFERENCE_MODELS', 'BYTES_PER_PARAM', 'STRATEGIES', 'system_info', 'build_parser', 'init_distributed',
+           'end_distributed', 'cmd_run', 'cmd_serve', 'is_run_folder', 'check_out', 'staged_out', 'course_folder',
+           'cmd_notebooks', 'cmd_config', 'run_accelerate', 'reference_config', 'model_config', 'count_parameters',
+           'count_on_meta', 'estimate_memory', 'memory_table', 'cmd_estimate_memory', 'main']
 
 # %% ../nbs/03_cli.ipynb #f76aa311
 def _precisions() -> dict:
@@ -88,47 +87,6 @@ def _print_info(d: dict):
     if d["accelerate_env"]: print("accelerate env: " + json.dumps(d["accelerate_env"]))
     print("data roots (source=auto): " + ", ".join(map(_short, d["data_roots"])))
 
-# %% ../nbs/03_cli.ipynb #6c71193f
-def _int_in(lo: int, hi: int | None = None, what: str = "an integer"):
-    def check(s: str) -> int:
-        try: v = int(s)
-        except ValueError: raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}") from None
-        if v < lo or (hi is not None and v > hi): raise argparse.ArgumentTypeError(f"expected {what}, got {v}")
-        return v
-    check.__name__ = what   # argparse names the type in some messages
-    return check
-
-positive_int = _int_in(1, what="a positive integer")
-seed_int = _int_in(0, 2**32 - 1, what="a seed in [0, 2**32-1]")
-
-def positive_float(s: str) -> float:
-    try: v = float(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}") from None
-    if not (math.isfinite(v) and v > 0): raise argparse.ArgumentTypeError(f"expected a positive number, got {s}")
-    return v
-
-def non_empty(s: str) -> str:
-    if not s.strip(): raise argparse.ArgumentTypeError("expected a non-empty value, got ''")
-    return s
-
-def comma_list(s: str) -> str:
-    "'a,b' stays 'a,b' (the projects split it); empty items (',', 'a,,b', '') are an error."
-    items = [x.strip() for x in s.split(",")]
-    if not all(items): raise argparse.ArgumentTypeError(f"expected a comma-separated list of names, got {s!r}")
-    return ",".join(items)
-
-# options that projects add with a plain type=int/float/str: checked by name (dest) when the parser is built
-_OPTION_TYPES = {"epochs": positive_int, "window": positive_int, "rows": positive_int, "max_rows": positive_int, "max_steps": positive_int, "max_length": positive_int,
-                 "batch_size": positive_int, "k": positive_int, "num_layers": positive_int, "folds": _int_in(2, what="an integer >= 2"),
-                 "lr": positive_float, "models": comma_list, "seed": seed_int, "source": non_empty, "out": non_empty,
-                 "azure_source": non_empty, "model": non_empty, "port": _int_in(1, 65535, what="a port in [1, 65535]"),
-                 "threads": positive_int, "max_tokens": positive_int, "max_connections_per_client": positive_int}
-
-def _check_types(actions) -> None:
-    for act in actions:
-        if act.dest in _OPTION_TYPES and act.type in (None, int, float, str) and act.nargs is None and not act.choices:
-            act.type = _OPTION_TYPES[act.dest]
-
 # %% ../nbs/03_cli.ipynb #681a6502
 class _Parser(argparse.ArgumentParser):
     "argparse, but errors are one line (no usage block) and exit 2."
@@ -136,15 +94,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 def _common_run_args(p):
-    p.add_argument("--source", default="auto", help="auto | sample (offline default) | kaggle | hf | hf:NAME | kaggle:OWNER/DATASET | a local file or folder")
+    p.add_argument("--source", default="auto", type=non_empty,
+                   help="auto | sample (offline default) | kaggle | hf | hf:NAME | kaggle:OWNER/DATASET | a file or folder")
     p.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=None,
                    help="mixed precision for the deep models (default: from `accelerate launch`/config, else no)")
-    p.add_argument("--epochs", type=int, default=None, help="override the project's number of epochs")
-    p.add_argument("--out", default=None, help="output folder (default: runs/PROJECT); replaced only when the run succeeds")
+    p.add_argument("--epochs", type=positive_int, default=None, help="override the project's number of epochs")
+    p.add_argument("--out", default=None, type=non_empty,
+                   help="output folder (default: runs/PROJECT); replaced only when the run succeeds")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a non-empty --out folder that accel-course did not write (default: refuse)")
     p.add_argument("--fast", action="store_true", help="tiny data and one short epoch (what the tests use)")
-    p.add_argument("--seed", type=int, default=42, help="random seed (same seed -> same CPU metrics)")
+    p.add_argument("--seed", type=seed_int, default=42, help="random seed (same seed -> same CPU metrics)")
+
 
 # %% ../nbs/03_cli.ipynb #0c3f1d86
 def _add_run_parser(sub, argv, projects):
@@ -158,17 +119,18 @@ def _add_run_parser(sub, argv, projects):
         proj = get_project(argv[1])
         if proj.add_args:
             g = pr.add_argument_group(f"{argv[1]} options"); proj.add_args(g)
-    _check_types(pr._actions)   # the shared options and the project's: ranges checked by argparse, naming the option
 
 def _add_serve_parser(sub):
     ps = sub.add_parser("serve", help="serve a fine-tuned sentiment model over HTTP (waitress)")
-    ps.add_argument("--model", required=True, help="model folder written by `run sentiment` (safetensors)")
-    ps.add_argument("--host", default="127.0.0.1"); ps.add_argument("--port", type=int, default=8000)
-    ps.add_argument("--threads", type=int, default=4, help="waitress worker threads")
-    ps.add_argument("--max-tokens", type=int, default=4096, help="tokens per request, all texts together (more: 413)")
-    ps.add_argument("--max-connections-per-client", type=int, default=50,
+    ps.add_argument("--model", required=True, type=non_empty,
+                    help="model folder written by `run sentiment` (safetensors)")
+    ps.add_argument("--host", default="127.0.0.1")
+    ps.add_argument("--port", type=port_int, default=8000)
+    ps.add_argument("--threads", type=positive_int, default=4, help="waitress worker threads")
+    ps.add_argument("--max-tokens", type=positive_int, default=4096,
+                    help="tokens per request, all texts together (more: 413)")
+    ps.add_argument("--max-connections-per-client", type=positive_int, default=50,
                     help="open connections one client address may hold; its longest-idle ones are closed beyond it")
-    _check_types(ps._actions)
 
 def _add_file_parsers(sub):
     "`notebooks DIR` and `config NAME`: the course files a pip user gets."
@@ -370,7 +332,7 @@ def check_out(out, given=None, overwrite: bool = False) -> Path:
 def _clear_stale(out: Path) -> None:
     "Remove staging and moved-aside folders beside `out` that a killed run on this machine left (their process is gone)."
     recover_dir(out)   # a swap killed between its renames: put the old run back before anything else
-    host = _proc_tag().rsplit("-", 1)[0]
+    host = proc_tag().rsplit("-", 1)[0]
     for p in out.parent.glob(f".{glob.escape(out.name)}.*-{host}-*"):
         m = re.fullmatch(rf"\.{re.escape(out.name)}\.(?:staging|old)-{re.escape(host)}-(\d+)-\w+", p.name)
         if not m or int(m[1]) == os.getpid(): continue
@@ -381,7 +343,7 @@ def _clear_stale(out: Path) -> None:
 def _make_stage(out: Path) -> Path:
     "A fresh staging folder beside `out`, with the umask's permissions (mkdtemp makes it 0700)."
     _clear_stale(out)
-    stage = Path(tempfile.mkdtemp(dir=out.parent.resolve(), prefix=f".{out.name}.staging-{_proc_tag()}-"))
+    stage = Path(tempfile.mkdtemp(dir=out.parent.resolve(), prefix=f".{out.name}.staging-{proc_tag()}-"))
     return follow_umask(stage)   # an absolute path: the other ranks may run in another working directory
 
 @contextlib.contextmanager

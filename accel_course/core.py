@@ -14,14 +14,15 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['FAST_ENV', 'GZIP_MAGIC', 'DATA_ENV', 'OFFLINE_SOURCES', 'METRICS_KEYS', 'PROJECTS', 'fast_mode', 'pick',
-           'seed_everything', 'DataError', 'require_columns', 'require_numeric', 'is_gzip', 'open_data', 'csv_errors',
-           'header_fields', 'require_unique_header', 'read_table', 'read_table_chunks', 'data_roots', 'find_data',
-           'announce_source', 'Source', 'require_file', 'kaggle_download', 'resolve_source', 'env_vars',
-           'current_umask', 'follow_umask', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json',
-           'parked_dirs', 'recover_dir', 'replace_dir', 'atomic_dir', 'save_figure', 'validate_metrics', 'best_model',
-           'write_metrics', 'is_main_process', 'RunContext', 'Project', 'register_project', 'available_projects',
-           'get_project', 'run_project', 'regression_metrics', 'binary_metrics', 'best_f1_threshold',
+__all__ = ['FAST_ENV', 'GZIP_MAGIC', 'DATA_ENV', 'OFFLINE_SOURCES', 'METRICS_KEYS', 'PROJECTS', 'positive_int', 'seed_int',
+           'port_int', 'fast_mode', 'pick', 'seed_everything', 'DataError', 'require_columns', 'require_numeric',
+           'is_gzip', 'open_data', 'csv_errors', 'header_fields', 'require_unique_header', 'read_table',
+           'read_table_chunks', 'data_roots', 'find_data', 'announce_source', 'Source', 'require_file',
+           'kaggle_download', 'resolve_source', 'env_vars', 'current_umask', 'follow_umask', 'atomic_write_bytes',
+           'atomic_write_text', 'atomic_write_json', 'proc_tag', 'parked_dirs', 'recover_dir', 'replace_dir',
+           'atomic_dir', 'save_figure', 'validate_metrics', 'best_model', 'write_metrics', 'is_main_process',
+           'RunContext', 'Project', 'register_project', 'available_projects', 'get_project', 'run_project', 'int_in',
+           'positive_float', 'non_empty', 'comma_list', 'regression_metrics', 'binary_metrics', 'best_f1_threshold',
            'evaluate_at_val_threshold', 'accuracy_metric', 'f1_macro_metric', 'auc_roc_metric', 'pr_auc_metric',
            'rmse_metric']
 
@@ -339,7 +340,7 @@ def atomic_write_json(path, obj, indent: int = 2) -> Path:
 
 
 # %% ../nbs/00_core.ipynb #166480c1
-def _proc_tag() -> str:
+def proc_tag() -> str:
     "host-pid, for the names of temporary folders: which process on which machine made them."
     return f"{''.join(ch for ch in socket.gethostname().split('.')[0] if ch.isalnum())[:20] or 'host'}-{os.getpid()}"
 
@@ -357,7 +358,7 @@ def _remove(p: Path) -> None:
 
 def parked_dirs(dest) -> list[Path]:
     "The old copies of `dest` that `replace_dir` parked beside it and whose process (on this machine) was killed."
-    dest, host = Path(dest), _proc_tag().rsplit("-", 1)[0]     # `.old-`: the name earlier versions parked under
+    dest, host = Path(dest), proc_tag().rsplit("-", 1)[0]     # `.old-`: the name earlier versions parked under
     pat = re.compile(rf"\.{re.escape(dest.name)}\.(?:prev|old)-{re.escape(host)}-(\d+)-[0-9a-f]+")
     hits = [(p, m) for p in dest.parent.glob(f".{glob.escape(dest.name)}.*-{host}-*") if (m := pat.fullmatch(p.name))]
     return sorted((p for p, m in hits if not _pid_alive(int(m[1]))), key=lambda p: p.lstat().st_mtime, reverse=True)
@@ -374,7 +375,7 @@ def replace_dir(src, dest) -> Path:
     "Rename folder `src` to `dest`; an existing `dest` is parked beside it and removed once `src` has taken its place."
     src, dest = Path(src), Path(dest)
     recover_dir(dest)                     # a swap a killed process left half done: its old copy first goes back
-    old = dest.with_name(f".{dest.name}.prev-{_proc_tag()}-{os.urandom(4).hex()}") if os.path.lexists(dest) else None
+    old = dest.with_name(f".{dest.name}.prev-{proc_tag()}-{os.urandom(4).hex()}") if os.path.lexists(dest) else None
     if old is not None: os.replace(dest, old)
     try: os.replace(src, dest)            # killed just before this: `dest` is missing, `recover_dir` puts `old` back
     except BaseException:
@@ -546,6 +547,46 @@ def run_project(name: str, ctx: RunContext) -> dict:
     m = validate_metrics(res)
     if is_main_process(): write_metrics(ctx.out, m)
     return m
+
+# %% ../nbs/00_core.ipynb #dc582517
+def int_in(lo: int, hi: int | None = None, what: str = "an integer") -> Callable[[str], int]:
+    "An argparse `type=`: an integer in `[lo, hi]`; the error says `what` was expected."
+    import argparse
+    def check(s: str) -> int:
+        try: v = int(s)
+        except ValueError: raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}") from None
+        if v < lo or (hi is not None and v > hi): raise argparse.ArgumentTypeError(f"expected {what}, got {v}")
+        return v
+    check.__name__ = what   # argparse names the type in some messages
+    return check
+
+positive_int = int_in(1, what="a positive integer")
+seed_int = int_in(0, 2**32 - 1, what="a seed in [0, 2**32-1]")
+port_int = int_in(1, 65535, what="a port in [1, 65535]")
+
+
+# %% ../nbs/00_core.ipynb #c8691a36
+def positive_float(s: str) -> float:
+    "An argparse `type=`: a finite number > 0."
+    import argparse
+    try: v = float(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}") from None
+    if not (math.isfinite(v) and v > 0): raise argparse.ArgumentTypeError(f"expected a positive number, got {s}")
+    return v
+
+def non_empty(s: str) -> str:
+    "An argparse `type=`: any text but an empty or blank one."
+    import argparse
+    if not s.strip(): raise argparse.ArgumentTypeError("expected a non-empty value, got ''")
+    return s
+
+def comma_list(s: str) -> str:
+    "'a,b' stays 'a,b' (the projects split it); empty items (',', 'a,,b', '') are an error."
+    import argparse
+    items = [x.strip() for x in s.split(",")]
+    if not all(items): raise argparse.ArgumentTypeError(f"expected a comma-separated list of names, got {s!r}")
+    return ",".join(items)
+
 
 # %% ../nbs/00_core.ipynb #e3e8f497
 def regression_metrics(y_true, y_pred) -> dict:

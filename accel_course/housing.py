@@ -24,7 +24,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from .core import (DataError, announce_source, fast_mode, pick, seed_everything, register_project,
-                               RunContext, best_model, is_main_process, atomic_write_text)
+                               RunContext, best_model, is_main_process, atomic_write_text, int_in, positive_int,
+                               comma_list)
 from .checks import Checker, line_of   # table checks, shared with the maintenance and anomaly chapters
 from .housing_data import *           # section 1 (the data) is its own module: `accel_course.housing_data`
 
@@ -493,15 +494,17 @@ def write_submission(pipe: Pipeline, data: HousingData, path=None) -> pd.DataFra
 
 # %% ../nbs/10_housing.ipynb #352ea4fc
 def _add_args(p):
-    p.add_argument("--dataset", choices=DATASETS, default=None, help="force the file format (default: detect from the columns)")
-    p.add_argument("--folds", type=int, default=5, help="number of CV folds (default 5)")
-    p.add_argument("--models", default=None, help=f"comma-separated subset of {','.join(MODEL_NAMES)}")
+    p.add_argument("--dataset", choices=DATASETS, default=None,
+                   help="force the file format (default: detect from the columns)")
+    p.add_argument("--folds", type=int_in(2, what="an integer >= 2"), default=5, help="number of CV folds (default 5)")
+    p.add_argument("--models", type=comma_list, default=None, help=f"comma-separated subset of {','.join(MODEL_NAMES)}")
     p.add_argument("--no-explain", action="store_true", help="skip permutation importance, SHAP and LIME")
     p.add_argument("--throughput", action="store_true", help="also time an MLP epoch with 1 vs 2 processes (launch)")
     p.add_argument("--keep-outliers", action="store_true",
                    help=f"Ames: keep the houses > {AMES_MAX_LIVING_AREA:,} sq ft that the data's author recommends dropping")
-    p.add_argument("--max-rows", type=int, default=None, help="use a seeded random subset of at most this many labelled rows")
-    p.add_argument("--reference-rows", type=int, default=REFERENCE_ROWS,
+    p.add_argument("--max-rows", type=positive_int, default=None,
+                   help="use a seeded random subset of at most this many labelled rows")
+    p.add_argument("--reference-rows", type=int_in(0, what="an integer >= 0"), default=REFERENCE_ROWS,
                    help=f"above this many training rows, {'/'.join(SUBSAMPLED_MODELS)} and permutation importance fit on a "
                         f"seeded subsample of this size, SHAP/LIME on {EXPLAIN_ROWS:,} (default {REFERENCE_ROWS:,}; 0: all rows)")
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .core import (pick, seed_everything, evaluate_at_val_threshold, pr_auc_metric, best_model,
                                register_project, RunContext, is_main_process, atomic_write_text, announce_source,
-                               DataError)
+                               DataError, positive_int, non_empty)
 from .maintenance_data import *   # schemas, generators, loaders and contracts (the first half below)
 
 # %% auto #0
@@ -489,9 +489,12 @@ def plot_comparison(results: dict):
 
 # %% ../nbs/11_maintenance.ipynb #e392b8a9
 def _add_args(p):
-    p.add_argument("--azure-source", default=None, help="where the Azure PdM files are (default: from --source)")
-    p.add_argument("--k", type=int, default=1, help="AI4I sequences: predict a failure within the next k processes (default 1)")
-    p.add_argument("--window", type=int, default=None, help="AI4I window length in processes (default 10, 5 with --fast)")
+    p.add_argument("--azure-source", type=non_empty, default=None,
+                   help="where the Azure PdM files are (default: from --source)")
+    p.add_argument("--k", type=positive_int, default=1,
+                   help="AI4I sequences: predict a failure within the next k processes (default 1)")
+    p.add_argument("--window", type=positive_int, default=None,
+                   help="AI4I window length in processes (default 10, 5 with --fast)")
 
 def sequence_results(parts: dict, prefix: str, ctx: RunContext) -> dict:
     "LSTM and GRU trained through `fit` on the windows of `parts`, each evaluated: {f'{prefix}_{kind}': test metrics}."

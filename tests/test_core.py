@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from accel_course.core import (DataError, read_table, read_table_chunks, header_fields, require_unique_header,
-                               replace_dir, recover_dir, parked_dirs, atomic_dir, _proc_tag, register_project, PROJECTS)
+                               replace_dir, recover_dir, parked_dirs, atomic_dir, proc_tag, register_project, PROJECTS)
 from accel_course.checks import Checker, Range, is_compressed
 from accel_course import anomaly as an
 from accel_course import housing as H
@@ -230,7 +230,7 @@ _KILLER = textwrap.dedent("""
     from pathlib import Path
     from accel_course import core
     out, at = Path(sys.argv[1]), int(sys.argv[2])
-    stage = out.with_name(f".{out.name}.staging-{core._proc_tag()}-abcd1234")   # as `accel-course run` names it
+    stage = out.with_name(f".{out.name}.staging-{core.proc_tag()}-abcd1234")   # as `accel-course run` names it
     stage.mkdir(); (stage/"metrics.json").write_text("new"); (stage/"fig.png").write_text("new")
     real, calls = os.replace, [0]
     def replace(a, b):          # SIGKILL right after rename number `at` of the swap
@@ -296,7 +296,7 @@ def test_after_a_killed_swap_a_failed_run_keeps_the_old_one_and_a_good_run_repla
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")] == []
 
 def test_a_parked_copy_of_a_live_process_is_left_alone(tmp_path):
-    live = tmp_path/f".out.prev-{_proc_tag().rsplit('-', 1)[0]}-{os.getppid()}-0a1b2c3d"
+    live = tmp_path/f".out.prev-{proc_tag().rsplit('-', 1)[0]}-{os.getppid()}-0a1b2c3d"
     _folder(live, "old")
     assert parked_dirs(tmp_path/"out") == [] and not recover_dir(tmp_path/"out") and live.exists()
 
@@ -315,5 +315,5 @@ def test_replace_dir_and_atomic_dir_still_swap_and_roll_back(tmp_path):
 def test_an_old_run_parked_by_an_earlier_version_is_recovered_too(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()          # a process that has exited
-    legacy = _folder(tmp_path/f".out.old-{_proc_tag().rsplit('-', 1)[0]}-{dead}-0a1b2c3d", "old")
+    legacy = _folder(tmp_path/f".out.old-{proc_tag().rsplit('-', 1)[0]}-{dead}-0a1b2c3d", "old")
     assert recover_dir(tmp_path/"out") and not legacy.exists() and _state(tmp_path) == {"out": "old"}

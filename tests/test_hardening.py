@@ -304,9 +304,9 @@ def test_run_outputs_follow_the_umask(tmp_path, umask, fmode, dmode):
     assert len([p for p in o.rglob("*") if p.is_file()]) == 5   # model, state, weights, metrics.json, marker
 
 def test_leftovers_of_a_killed_run_are_removed(tmp_path, fake_projects):
-    from accel_course.core import _proc_tag
+    from accel_course.core import proc_tag
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
-    host = _proc_tag().rsplit("-", 1)[0]
+    host = proc_tag().rsplit("-", 1)[0]
     stale = [tmp_path/f".o.staging-{host}-{dead}-abc123", tmp_path/f".o.old-{host}-{dead}-0a1b2c3d"]
     alive = tmp_path/f".o.staging-{host}-{os.getppid()}-xyz"       # a run that still runs: left alone
     for p in stale + [alive]: p.mkdir(); (p/"metrics.json").write_text("{}")
