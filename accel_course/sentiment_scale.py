@@ -21,7 +21,7 @@ from .sentiment_model import check_model_dir
 # %% auto #0
 __all__ = ['FSDP_CHECK', 'empty_classifier', 'block_sizes', 'load_dispatched', 'input_device', 'score_texts', 'load_memory_mb',
            'count_params', 'training_memory', 'fsdp_on_cpu', 'score_split', 'tokenize_once', 'score_fitting_batch',
-           'fitting_batch_under_cap']
+           'fitting_batch_under_cap', 'finetune_fitting_batch', 'finetune_batch_under_cap']
 
 # %% ../nbs/23_sentiment_scale.ipynb #37427dda
 def empty_classifier(folder):
@@ -211,3 +211,61 @@ def fitting_batch_under_cap(folder, cap_mb: int, n: int = 512, start: int = 512,
                        env={**os.environ, "OMP_NUM_THREADS": "1", "TRANSFORMERS_VERBOSITY": "error"})
     if r.returncode != 0: raise RuntimeError(f"the capped scoring run failed: {r.stderr[-1500:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+# %% ../nbs/23_sentiment_scale.ipynb #c2698613
+def finetune_fitting_batch(train, # training reviews (`text`, `label`), as for `finetune`
+                           valid=None, # validation reviews, or None
+                           start_batch_size: int = 64, # the first batch size tried (then halved)
+                           effective_batch: int | None = None, # reviews per optimizer step (default: the start size)
+                           model=None, # a loaded model: each try trains a fresh copy (None: `finetune` loads one)
+                           **kw, # more `finetune` options (checkpoint, tokenizer, epochs, max_length, ...)
+                          ) -> tuple:
+    "`finetune` with the largest batch (halving) that fits; accumulation keeps the effective batch. (result, tried)."
+    import copy
+    from accelerate.utils import find_executable_batch_size
+    from accel_course.sentiment import finetune
+    effective, tried, bs = int(effective_batch or start_batch_size), [], [int(start_batch_size)]
+    def halve(): bs[0] //= 2; return bs[0]
+    @find_executable_batch_size(starting_batch_size=int(start_batch_size), reduce_batch_size_fn=halve)
+    def run(batch_size):
+        tried.append(batch_size)
+        return finetune(train, valid, batch_size=batch_size, grad_accum_steps=max(1, effective // batch_size),
+                        model=None if model is None else copy.deepcopy(model), **kw)
+    try: return run(), tried
+    except RuntimeError as e:
+        if "No executable batch size" not in str(e): raise
+        raise ValueError(f"start_batch_size={start_batch_size}: not even a batch of 1 fits in memory (tried {tried}): "
+                         f"lower max_length or num_layers, or free memory") from None
+
+
+# %% ../nbs/23_sentiment_scale.ipynb #89cd2eeb
+def finetune_batch_under_cap(folder, # the model folder to fine-tune
+                             cap_mb: int, # address-space budget above the process's size after loading
+                             n: int = 64, # synthetic reviews to train on (one epoch)
+                             start: int = 64, # first batch size tried
+                             max_length: int = 128, # tokens per review
+                             num_layers: int = 2, # transformer layers kept (as in chapter 20's quick runs)
+                             timeout: int = 300) -> dict:
+    "`finetune_fitting_batch` in a fresh process whose memory is capped: the tried sizes and the accumulation used."
+    code = textwrap.dedent(f"""
+        import json, resource, torch
+        from accel_course.sentiment import make_reviews
+        from accel_course.sentiment_model import load_classifier
+        from accel_course.sentiment_scale import finetune_fitting_batch
+        torch.set_num_threads(1)
+        torch.backends.mkldnn.enabled = False   # oneDNN reports a failed allocation as "could not create a primitive"
+        train = make_reviews({n}, seed=0).assign(text=lambda d: d.text + " and more words" * 40)
+        model, tok = load_classifier({str(folder)!r}, num_layers={num_layers})   # before the cap: it caps training
+        vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize:")).split()[1]) * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (vm + {cap_mb} * 2**20, resource.RLIM_INFINITY))
+        r, tried = finetune_fitting_batch(train, model=model, tokenizer=tok, start_batch_size={start}, epochs=1,
+                                          max_length={max_length}, verbose=False, seed=0)
+        print(json.dumps(dict(tried=tried, batch_size=r.config["batch_size"],
+                              grad_accum_steps=r.config["grad_accum_steps"],
+                              train_loss=r.history.final.get("train_loss"))))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+                       env={**os.environ, "OMP_NUM_THREADS": "1", "TRANSFORMERS_VERBOSITY": "error"})
+    if r.returncode != 0: raise RuntimeError(f"the capped fine-tune failed: {r.stderr[-1500:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+

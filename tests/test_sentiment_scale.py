@@ -5,7 +5,8 @@ import json, textwrap
 import numpy as np, pytest, torch
 from accel_course.sentiment_model import load_classifier, save_classifier, LABELS3
 from accel_course.sentiment_scale import (load_dispatched, block_sizes, empty_classifier, score_texts, input_device,
-                                          count_params, training_memory, fsdp_on_cpu, fitting_batch_under_cap)
+                                          count_params, training_memory, fsdp_on_cpu, fitting_batch_under_cap,
+                                          finetune_batch_under_cap)
 from _real import torchrun
 
 TEXTS = ["great phone", "battery died after a week", "it is fine", "would not buy again", "love it"]
@@ -97,3 +98,12 @@ def test_a_batch_that_never_fits_is_one_clear_error():
         __import__("accel_course.sentiment_model", fromlist=["x"]).default_checkpoint_dir(), trust_remote_code=False)
     with pytest.raises(ValueError, match=r"start_batch_size=8: not even a batch of 1 fits in memory \(tried \[8, 4, 2, 1\]\)"):
         score_fitting_batch(NoMemory(), tok, TEXTS, start_batch_size=8)
+
+def test_finetune_halves_its_batch_and_keeps_the_effective_batch(folder):
+    """A real allocation failure under an address-space cap: the fine-tune retries with half the batch and twice the
+    accumulation until one fits; a cap below the optimizer state itself ends in one line naming what to change."""
+    r = finetune_batch_under_cap(folder, cap_mb=600, n=64, start=64, num_layers=1, max_length=256)
+    assert r["tried"][0] == 64 and len(r["tried"]) >= 2 and r["tried"] == [64 >> k for k in range(len(r["tried"]))]
+    assert r["batch_size"] == r["tried"][-1] and r["batch_size"] * r["grad_accum_steps"] == 64
+    assert np.isfinite(r["train_loss"])
+    with pytest.raises(RuntimeError, match="not even a batch of 1 fits"): finetune_batch_under_cap(folder, cap_mb=60, num_layers=1)
