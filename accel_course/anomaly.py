@@ -113,7 +113,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from .training import (fit, predict, torch_threads, array_loader, ProgressBar, EarlyStopping,
+from .training import (fit, predict, torch_threads, array_loader, ProgressBar, EarlyStopping, ClipGradNorm,
                                    MaxStepsPerEpoch, Checkpoints, make_accelerator, quiet_stderr_fd)
 
 # %% ../nbs/30_anomaly.ipynb #37a01508
@@ -268,8 +268,8 @@ def train_lstm_autoencoder(X_normal_seq: np.ndarray, # time-ordered normal train
     tr = array_loader(Xw, np.zeros(len(Xw), np.int64), batch_size=batch_size, shuffle=True, seed=seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     hist = fit(model, opt, tr, va, forward_fn=ae_forward, metrics={"auc_roc": auc_roc_metric}, epochs=epochs,
-               mixed_precision=mixed_precision, seed=seed, verbose=verbose, clip_grad_norm=1.0,
-               callbacks=[ProgressBar(False), MaxStepsPerEpoch(max_steps_per_epoch)])
+               mixed_precision=mixed_precision, seed=seed, verbose=verbose,
+               callbacks=[ProgressBar(False), MaxStepsPerEpoch(max_steps_per_epoch), ClipGradNorm(1.0)])
     return model.cpu().eval(), hist
 
 # %% ../nbs/30_anomaly.ipynb #ae3678d0

@@ -437,7 +437,8 @@ def predict_baseline(model, W: np.ndarray, cap: float = RUL_CAP) -> np.ndarray:
 # %% ../nbs/12_cmapss.ipynb #25b61022
 import torch
 from torch import nn
-from .training import fit, array_loaders, predict_array, torch_threads, ProgressBar, EarlyStopping
+from .training import (fit, array_loaders, predict_array, torch_threads, ProgressBar, EarlyStopping,
+                                   ClipGradNorm)
 from .launch import job_report
 
 KINDS = ("lstm", "gru", "cnn", "tcn", "transformer")
@@ -544,8 +545,8 @@ def train_rul_model(P: dict, # `prepare`'s output: train and valid windows, and 
     sched = _schedule(opt, schedule, lr, epochs * len(tdl))
     rmse = lambda p, t: rmse_metric(np.clip(p, 0, 1), t) * cap                 # in cycles
     hist = fit(model, opt, tdl, vdl, loss_fn=nn.MSELoss(), metrics={"rmse": rmse}, epochs=epochs, scheduler=sched,
-               mixed_precision=mixed_precision, seed=seed, monitor="rmse", mode="min", clip_grad_norm=1.0,
-               verbose=verbose, callbacks=[ProgressBar(False), EarlyStopping(patience)])
+               mixed_precision=mixed_precision, seed=seed, monitor="rmse", mode="min", verbose=verbose,
+               callbacks=[ProgressBar(False), EarlyStopping(patience), ClipGradNorm(1.0)])
     return model, hist
 
 def _schedule(opt, name: str | None, lr: float, total_steps: int):

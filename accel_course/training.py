@@ -23,9 +23,9 @@ from .core import fast_mode, pick, atomic_write_json, is_main_process, follow_um
 __all__ = ['toy_regression', 'make_mlp', 'probe_precision', 'NonFiniteLossError', 'History', 'reset_accelerate_state',
            'make_accelerator', 'default_forward', 'CancelFitException', 'CancelEpochException', 'Callback', 'FitState',
            'fit', 'ProgressBar', 'PrintEpochs', 'RestoreBest', 'EarlyStopping', 'model_signature', 'Checkpoints',
-           'Trackers', 'MaxStepsPerEpoch', 'StopWhen', 'quiet_stderr_fd', 'Profile', 'LocalSGDCallback', 'CommHook',
-           'default_callbacks', 'torch_threads', 'predict', 'BatchTensorDataset', 'array_loader', 'array_loaders',
-           'predict_array']
+           'Trackers', 'GradientAccumulation', 'ClipGradNorm', 'MaxStepsPerEpoch', 'StopWhen', 'quiet_stderr_fd',
+           'Profile', 'LocalSGDCallback', 'CommHook', 'default_callbacks', 'torch_threads', 'predict',
+           'BatchTensorDataset', 'array_loader', 'array_loaders', 'predict_array']
 
 # %% ../nbs/01_training.ipynb #bd90e312
 def toy_regression(n: int = 2048, d: int = 8, noise: float = 0.1, seed: int = 0):
@@ -231,6 +231,7 @@ class Callback:
     accelerator_kwargs: dict = {}    # what the `Accelerator` that `fit` makes must have for this callback
     def before_fit(self, state): pass
     def before_epoch(self, state): pass
+    def before_step(self, state): pass
     def after_batch(self, state): pass
     def before_validate(self, state): pass
     def after_epoch(self, state): pass
@@ -256,7 +257,6 @@ class FitState:
     scheduler: Any = None
     epochs: int = 1                  # the epochs asked for
     seed: int = 42
-    clip_grad_norm: float | None = None
     verbose: bool = True
     n_steps: int = 0                 # batches per epoch (a callback may lower it)
     epoch: int = 0                   # the current epoch, 1-based as in the history rows (0 before the first)
@@ -273,11 +273,10 @@ class FitState:
     callbacks: list = field(default_factory=list)
 
 # %% ../nbs/01_training.ipynb #74dcb769
-def _check_options(accelerator, epochs, mixed_precision, grad_accum_steps, monitor, mode, valid_dl, metrics) -> str:
+def _check_options(accelerator, epochs, mixed_precision, monitor, mode, valid_dl, metrics, callbacks) -> str:
     "Validate `fit`'s options and return the monitored name; a conflict raises instead of one option being ignored."
     if mode not in ("min", "max"): raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-    if epochs < 0 or grad_accum_steps < 1:
-        raise ValueError(f"need epochs >= 0 and grad_accum_steps >= 1, got {epochs}, {grad_accum_steps}")
+    if epochs < 0: raise ValueError(f"need epochs >= 0, got {epochs}")
     if valid_dl is None and monitor == "val_loss": monitor = "train_loss"   # nothing else to watch
     if monitor not in ("val_loss", "train_loss", *(metrics or {})):
         raise ValueError(f"monitor={monitor!r} is not 'val_loss', 'train_loss' or one of the metrics {list(metrics or {})}")
@@ -285,14 +284,16 @@ def _check_options(accelerator, epochs, mixed_precision, grad_accum_steps, monit
     clash = []
     if mixed_precision is not None and mixed_precision != accelerator.mixed_precision:
         clash.append(f"mixed_precision={mixed_precision!r} (the accelerator has {accelerator.mixed_precision!r})")
-    if grad_accum_steps != 1 and grad_accum_steps != accelerator.gradient_accumulation_steps:
-        clash.append(f"grad_accum_steps={grad_accum_steps} (the accelerator has {accelerator.gradient_accumulation_steps})")
+    for cb in callbacks:
+        k = (getattr(cb, "accelerator_kwargs", None) or {}).get("gradient_accumulation_steps", 1)
+        if k != 1 and k != accelerator.gradient_accumulation_steps:
+            clash.append(f"{type(cb).__name__}({k}) (the accelerator has {accelerator.gradient_accumulation_steps})")
     if clash: raise ValueError(f"fit(accelerator=...) conflicts with {'; '.join(clash)}: give these to make_accelerator(...),"
                                " or pass no accelerator and let fit create one")
     return monitor
 
 # %% ../nbs/01_training.ipynb #mkacc001
-def _make_accelerator_for(callbacks, mixed_precision, grad_accum_steps):
+def _make_accelerator_for(callbacks, mixed_precision):
     "The `Accelerator` `fit` makes: the precision and accumulation asked for, plus every callback's `accelerator_kwargs`."
     kw, handlers = {}, []
     for cb in callbacks:
@@ -300,7 +301,7 @@ def _make_accelerator_for(callbacks, mixed_precision, grad_accum_steps):
         handlers += ask.pop("kwargs_handlers", [])
         kw.update(ask)
     if handlers: kw["kwargs_handlers"] = handlers
-    return make_accelerator(mixed_precision, grad_accum_steps, **kw)
+    return make_accelerator(mixed_precision, kw.pop("gradient_accumulation_steps", 1), **kw)
 
 # %% ../nbs/01_training.ipynb #01425646
 def _setup(model, optimizer, train_dl, valid_dl, scheduler, accelerator, seed) -> dict:
@@ -328,10 +329,10 @@ def _train_step(s: FitState, batch, loss_fn, forward_fn) -> None:
         s.loss = loss.detach().float().sum().item()
         if not math.isfinite(s.loss):
             raise NonFiniteLossError(f"non-finite training loss ({s.loss}) at epoch {s.epoch}, step {s.step}: "
-                                     "lower the learning rate, add clip_grad_norm=, check the inputs for NaN/inf, "
+                                     "lower the learning rate, add ClipGradNorm(), check the inputs for NaN/inf, "
                                      "or use bf16 instead of fp16")
         acc.backward(loss)
-        if s.clip_grad_norm and acc.sync_gradients: acc.clip_grad_norm_(model.parameters(), s.clip_grad_norm)
+        _fire(s.callbacks, "before_step", s)       # e.g. ClipGradNorm, between the backward pass and the update
         s.optimizer.step()
         if s.scheduler is not None: s.scheduler.step()
         s.optimizer.zero_grad()
@@ -422,8 +423,6 @@ def fit(model: nn.Module, # the model to train, in place
         accelerator=None, # an `Accelerator` to train with (then give it the precision etc.); None: `fit` makes one
         epochs: int = 1, # passes over the training data
         mixed_precision: str | None = None, # "no" | "bf16" | "fp16"; None: from the launcher / `accelerate config`
-        grad_accum_steps: int = 1, # accumulate gradients over this many batches
-        clip_grad_norm: float | None = None, # clip the global gradient norm (on real optimizer steps only)
         seed: int = 42, # seeds Python/NumPy/torch; each epoch reseeds with seed+epoch
         monitor: str = "val_loss", # what "best" means: "val_loss", "train_loss" or a metric's name
         mode: str = "min", # "min" or "max" for `monitor`
@@ -431,11 +430,11 @@ def fit(model: nn.Module, # the model to train, in place
        ) -> History:
     "Train `model` with Accelerate and return its `History`; the model ends with the best weights, unwrapped."
     from accelerate.utils import set_seed
-    monitor = _check_options(accelerator, epochs, mixed_precision, grad_accum_steps, monitor, mode, valid_dl, metrics)
     cbs = _callbacks(callbacks, verbose)
-    acc = accelerator or _make_accelerator_for(cbs, mixed_precision, grad_accum_steps)
+    monitor = _check_options(accelerator, epochs, mixed_precision, monitor, mode, valid_dl, metrics, cbs)
+    acc = accelerator or _make_accelerator_for(cbs, mixed_precision)
     s = FitState(**_setup(model, optimizer, train_dl, valid_dl, scheduler, acc, seed), history=History(monitor=monitor,
-                 mode=mode), epochs=epochs, seed=seed, clip_grad_norm=clip_grad_norm, verbose=verbose, callbacks=cbs)
+                 mode=mode), epochs=epochs, seed=seed, verbose=verbose, callbacks=cbs)
     s.n_steps = len(s.train_dl)
     try:
         _fire(cbs, "before_fit", s)
@@ -595,6 +594,20 @@ class Trackers(Callback):
     def after_epoch(self, s): s.accelerator.log({k: v for k, v in s.row.items() if k != "epoch"}, step=s.epoch)
     def after_fit(self, s):
         for t in s.accelerator.trackers: t.finish()
+
+# %% ../nbs/01_training.ipynb #7e520c03
+class GradientAccumulation(Callback):
+    "Accumulate gradients over `steps` batches: one optimizer step (and one gradient sync) every `steps` batches."
+    def __init__(self, steps: int):
+        if not (isinstance(steps, int) and steps >= 1): raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+        self.steps, self.accelerator_kwargs = steps, dict(gradient_accumulation_steps=steps)
+
+class ClipGradNorm(Callback):
+    "Clip the global gradient norm to `max_norm` before every real optimizer step (`accelerator.clip_grad_norm_`)."
+    def __init__(self, max_norm: float = 1.0): self.max_norm = max_norm
+    def before_step(self, s):
+        if s.accelerator.sync_gradients: s.accelerator.clip_grad_norm_(s.model.parameters(), self.max_norm)
+
 
 # %% ../nbs/01_training.ipynb #cbmaxs01
 class MaxStepsPerEpoch(Callback):

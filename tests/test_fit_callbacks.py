@@ -5,7 +5,8 @@ import inspect, json, textwrap
 import pytest, torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from accel_course.training import (fit, Callback, CancelFitException, CancelEpochException, make_accelerator, make_mlp,
+from accel_course.training import (fit, Callback, GradientAccumulation, ClipGradNorm, CancelFitException,
+                                   CancelEpochException, make_accelerator, make_mlp,
                                    toy_regression, default_callbacks, ProgressBar, PrintEpochs, RestoreBest,
                                    EarlyStopping, Checkpoints, Trackers, MaxStepsPerEpoch, StopWhen)
 from _real import torchrun
@@ -22,13 +23,14 @@ def _fit(accelerator=None, **kw):
 def test_signature_is_short_and_explicit():
     sig = inspect.signature(fit)
     assert not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()), "fit hides options behind **kwargs"
-    assert len(sig.parameters) <= 18, list(sig.parameters)
-    for gone in ("patience", "output_dir", "resume_from", "log_with", "progress", "restore_best", "max_steps_per_epoch"):
+    assert len(sig.parameters) <= 16, list(sig.parameters)
+    for gone in ("patience", "output_dir", "resume_from", "log_with", "progress", "restore_best", "max_steps_per_epoch",
+                 "grad_accum_steps", "clip_grad_norm"):
         assert gone not in sig.parameters, f"{gone} is a callback now"
     with pytest.raises(TypeError): _fit(patience=2)      # an old option is an error, not silently ignored
 
 @pytest.mark.parametrize("opt,match", [(dict(mixed_precision="bf16"), "mixed_precision='bf16'"),
-                                       (dict(grad_accum_steps=4), "grad_accum_steps=4")])
+                                       (dict(callbacks=[GradientAccumulation(4)]), r"GradientAccumulation\(4\)")])
 def test_conflicting_options_raise(opt, match):
     acc = make_accelerator(cpu=True)        # precision "no", no accumulation, no trackers
     with pytest.raises(ValueError, match=rf"conflicts with {match}"): _fit(accelerator=acc, **opt)
@@ -45,12 +47,30 @@ def test_trackers_callback_makes_its_accelerator_and_logs(tmp_path):
 
 def test_options_that_agree_with_the_accelerator_are_fine():
     acc = make_accelerator("bf16", grad_accum_steps=2, cpu=True)
-    _, h = _fit(accelerator=acc, mixed_precision="bf16", grad_accum_steps=2, epochs=1)
+    _, h = _fit(accelerator=acc, mixed_precision="bf16", callbacks=[GradientAccumulation(2)], epochs=1)
     assert len(h) == 1
 
-@pytest.mark.parametrize("opt", [dict(mode="maximum"), dict(epochs=-1), dict(grad_accum_steps=0), dict(monitor="acc")])
+@pytest.mark.parametrize("opt", [dict(mode="maximum"), dict(epochs=-1), dict(monitor="acc")])
 def test_bad_option_values_raise(opt):
     with pytest.raises(ValueError): _fit(**opt)
+
+@pytest.mark.parametrize("steps", [0, -1, 1.5])
+def test_bad_accumulation_raises(steps):
+    with pytest.raises(ValueError, match="steps must be an integer >= 1"): GradientAccumulation(steps)
+
+def test_clipping_happens_between_backward_and_step_on_real_steps_only():
+    "ClipGradNorm sees the accumulated gradient of every k-th batch (a sync step), and the clipped norm is applied."
+    seen = []
+    class Spy(Callback):
+        order = 10                         # after ClipGradNorm (order 0)
+        def before_step(self, s):
+            norm = torch.sqrt(sum((p.grad ** 2).sum() for p in s.model.parameters() if p.grad is not None))
+            seen.append((s.step, s.accelerator.sync_gradients, float(norm)))
+    _fit(make_accelerator(grad_accum_steps=2, cpu=True), callbacks=[GradientAccumulation(2), ClipGradNorm(1e-3), Spy()],
+         epochs=1)
+    assert [sync for _, sync, _ in seen] == [k % 2 == 0 for k, _, _ in seen]     # a sync step every 2nd batch
+    assert all(n <= 1e-3 * 1.001 for _, sync, n in seen if sync)                  # clipped before the step
+    assert any(n > 1e-3 for _, sync, n in seen if not sync)                       # not clipped in between
 
 class Recorder(Callback):
     def __init__(self): self.events, self.epochs, self.steps = [], [], 0
