@@ -13,17 +13,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .checks import Checker, Range
 from .core import (DataError, resolve_source, pick, seed_everything, best_model, register_project,
                                RunContext, rmse_metric, atomic_write_text)
 
 # %% auto #0
-__all__ = ['SENSORS', 'SETTINGS', 'COLUMNS', 'SUBSETS', 'KAGGLE_HANDLE', 'RUL_CAP', 'SENSOR_MODEL', 'CONDITIONS', 'DECIMALS',
-           'FAN_MODE', 'KINDS', 'RECIPE', 'MODELS', 'CMAPSS', 'read_cmapss_file', 'read_rul_file', 'find_cmapss_files',
-           'read_cmapss', 'health_index', 'make_cmapss', 'write_cmapss', 'load_cmapss', 'plot_sensors', 'add_rul',
-           'phm_score', 'rul_metrics', 'Preprocessor', 'engine_windows', 'engine_split', 'prepare', 'window_features',
-           'fit_baselines', 'predict_baseline', 'AttentionPool', 'TCN', 'RULNet', 'train_rul_model', 'predict_rul',
-           'rul_job', 'plot_trajectories', 'error_by_bucket', 'plot_error_by_bucket', 'plot_pred_vs_true',
-           'truncate_engines', 'engine_folds', 'prepare_recipe', 'train_recipe', 'predict_ensemble', 'run_cmapss']
+__all__ = ['SENSORS', 'SETTINGS', 'COLUMNS', 'SUBSETS', 'KAGGLE_HANDLE', 'RUL_CAP', 'FD001_SPAN', 'CMAPSS_RANGES', 'SENSOR_MODEL',
+           'CONDITIONS', 'DECIMALS', 'FAN_MODE', 'KINDS', 'RECIPE', 'MODELS', 'CMAPSS', 'read_cmapss_file',
+           'read_rul_file', 'find_cmapss_files', 'read_cmapss', 'health_index', 'make_cmapss', 'write_cmapss',
+           'load_cmapss', 'plot_sensors', 'add_rul', 'phm_score', 'rul_metrics', 'Preprocessor', 'engine_windows',
+           'engine_split', 'prepare', 'window_features', 'fit_baselines', 'predict_baseline', 'AttentionPool', 'TCN',
+           'RULNet', 'train_rul_model', 'predict_rul', 'rul_job', 'plot_trajectories', 'error_by_bucket',
+           'plot_error_by_bucket', 'plot_pred_vs_true', 'truncate_engines', 'engine_folds', 'prepare_recipe',
+           'train_recipe', 'predict_ensemble', 'run_cmapss']
 
 # %% ../nbs/12_cmapss.ipynb #fe6d0ece
 SENSORS = [f"s_{i}" for i in range(1, 22)]
@@ -51,6 +53,46 @@ class CMAPSS:
         return (f"CMAPSS({self.subset}: {self.n_train} training engines / {len(self.train):,} cycles, "
                 f"{self.n_test} test engines / {len(self.test):,} cycles, source={self.source!r})")
 
+# %% ../nbs/12_cmapss.ipynb #cmrange02
+# min and max of each setting and sensor over FD001's 100 real training engines (train_FD001.txt, 20,631 cycles)
+FD001_SPAN = {
+    "setting_1": (-0.0087, 0.0087), "setting_2": (-0.0006, 0.0006), "setting_3": (100.0, 100.0),
+    "s_1": (518.67, 518.67), "s_2": (641.21, 644.53), "s_3": (1571.04, 1616.91), "s_4": (1382.25, 1441.49),
+    "s_5": (14.62, 14.62), "s_6": (21.60, 21.61), "s_7": (549.85, 556.06), "s_8": (2387.90, 2388.56),
+    "s_9": (9021.73, 9244.59), "s_10": (1.30, 1.30), "s_11": (46.85, 48.53), "s_12": (518.69, 523.38),
+    "s_13": (2387.88, 2388.56), "s_14": (8099.94, 8293.72), "s_15": (8.3249, 8.5848), "s_16": (0.03, 0.03),
+    "s_17": (388.0, 400.0), "s_18": (2388.0, 2388.0), "s_19": (100.0, 100.0), "s_20": (38.14, 39.43),
+    "s_21": (22.8942, 23.6184)}
+_SEA_LEVEL = {"setting_1": Range(-0.05, 0.05, "altitude in kft: sea level"),
+              "setting_2": Range(-0.005, 0.005, "Mach number: standing still"),
+              "setting_3": Range(99.5, 100.5, "throttle resolver angle: 100")}
+_SIX_CONDITIONS = {"setting_1": Range(-0.5, 42.5, "altitude in kft: the six conditions fly 0-42 kft"),
+                   "setting_2": Range(-0.01, 0.85, "Mach number: 0-0.84"),
+                   "setting_3": Range(0.0, 100.5, "throttle resolver angle: at most 100")}
+
+def _round_out(x: float, up: bool, digits: int = 4) -> float:
+    "`x` rounded away from the range it bounds to `digits` significant digits (down for a minimum, up for a maximum)."
+    nd = digits - 1 - math.floor(math.log10(abs(x)))
+    return round((math.ceil if up else math.floor)(x * 10 ** nd) / 10 ** nd, max(nd, 0))
+
+def _sensor_ranges(lo: float, hi: float, why: str) -> dict:
+    "Each sensor between `lo` times FD001's minimum and `hi` times its maximum (all C-MAPSS sensors are positive)."
+    return {s: Range(_round_out(FD001_SPAN[s][0] * lo, False), _round_out(FD001_SPAN[s][1] * hi, True), why)
+            for s in SENSORS}
+
+_WIDE = "0.2x FD001's minimum to 1.6x its maximum: six operating conditions"
+CMAPSS_RANGES = {   # subset -> {column: Range}: what `read_cmapss` accepts
+    "FD001": {**_SEA_LEVEL, **_sensor_ranges(0.95, 1.05, "FD001's 100 real training engines, +-5%")},
+    "FD003": {**_SEA_LEVEL, **_sensor_ranges(0.9, 1.1, "FD001's real span +-10%: sea level, two fault modes")},
+    "FD002": {**_SIX_CONDITIONS, **_sensor_ranges(0.2, 1.6, _WIDE)},
+    "FD004": {**_SIX_CONDITIONS, **_sensor_ranges(0.2, 1.6, _WIDE)}}
+
+class _FileLines(Checker):
+    "A `Checker` of a table read line by line: its messages name each row's own line of the file."
+    def __init__(self, df: pd.DataFrame, path, rows: list):
+        self.df, self.path, self.header, self.truncated, self.rows = df, path, False, False, rows
+    def line(self, i) -> str: return f"line {self.rows[int(i)]}"
+
 # %% ../nbs/12_cmapss.ipynb #1a7786be
 def _fail(path, lineno, msg): raise DataError(f"{path}, line {lineno}: {msg}")
 
@@ -70,8 +112,9 @@ def _data_lines(path: Path, want: int) -> list:
     return out
 
 # %% ../nbs/12_cmapss.ipynb #ab8c976f
-def read_cmapss_file(path) -> pd.DataFrame:
-    "Read one train_/test_ file as distributed (26 space-separated numbers a line, no header) with named columns."
+def read_cmapss_file(path, subset: str | None = None) -> pd.DataFrame:
+    """Read one train_/test_ file as distributed (26 space-separated numbers a line, no header) with named columns;
+    with `subset`, every setting and sensor must lie in that subset's `CMAPSS_RANGES`."""
     path = Path(path)
     if not path.is_file(): raise DataError(f"{path}: file not found (expected a C-MAPSS train_/test_ text file)")
     rows, nums = [], []
@@ -96,6 +139,9 @@ def read_cmapss_file(path) -> pd.DataFrame:
         if len(bad): _fail(path, rows[bad[0]], f"column {j + 1} ('{c}') holds {col[bad[0]]:g}, expected a whole number >= 1")
         df.insert(j, c, col.astype(np.int32))
     _check_engine_blocks(df, path, rows)
+    if subset is not None:                 # checked on the values as written (float64), not as stored (float32)
+        ranges = CMAPSS_RANGES[_check_subset(subset)]
+        _FileLines(pd.DataFrame(a[:, 2:], columns=COLUMNS[2:]), path, rows).plausible(ranges)
     return df
 
 # %% ../nbs/12_cmapss.ipynb #e6be2a03
@@ -154,7 +200,7 @@ def read_cmapss(folder, subset: str = "FD001", train_file=None) -> CMAPSS:
     "Read the three files of `subset` from `folder` (the training file `train_file` if given) into a `CMAPSS`."
     subset = _check_subset(subset)
     f = find_cmapss_files(folder, subset, train_file)
-    train, test = read_cmapss_file(f["train"]), read_cmapss_file(f["test"])
+    train, test = read_cmapss_file(f["train"], subset), read_cmapss_file(f["test"], subset)
     rul = read_rul_file(f["RUL"], test["unit"].nunique(), f["test"])
     return CMAPSS(train, test, rul, subset, str(Path(train_file) if train_file is not None else Path(folder)))
 

@@ -31,9 +31,10 @@ from .sentiment_model import _DEFAULT_ALIASES, _quiet_transformers
 # %% auto #0
 __all__ = ['CV_THRESHOLD', 'MIN_PER_FOLD', 'spacy_nlp', 'SpacyTokenizer', 'ReviewTfidf', 'tfidf_lr', 'classification_metrics',
            'review_tokens', 'FineTuned', 'layer_lr_scales', 'adamw_param_groups', 'finetune', 'sentiment_job',
-           'hp_search', 'require_cv_size', 'cv_splits', 'cross_validate', 'MeanPoolClassifier',
-           'load_meanpool_classifier', 'load_pooled', 'choose_max_length', 'holdout', 'finetune_recipe', 'embed',
-           'FrozenEmbeddingLR', 'plot_confusion', 'plot_wordclouds', 'confident_mistakes', 'run_sentiment']
+           'hp_search', 'require_cv_size', 'text_key', 'duplicate_groups', 'cv_splits', 'cross_validate',
+           'MeanPoolClassifier', 'load_meanpool_classifier', 'load_pooled', 'choose_max_length', 'holdout',
+           'finetune_recipe', 'embed', 'FrozenEmbeddingLR', 'plot_confusion', 'plot_wordclouds', 'confident_mistakes',
+           'run_sentiment']
 
 # %% ../nbs/20_sentiment.ipynb #0c1ff854
 @functools.lru_cache(maxsize=1)
@@ -231,23 +232,53 @@ def hp_search(train: pd.DataFrame, # training reviews
 CV_THRESHOLD = 5000      # below this many labelled reviews, `run sentiment` evaluates by k-fold CV
 MIN_PER_FOLD = 10        # a test fold of fewer reviews measures nothing (one review moves accuracy by 10 points)
 
-def require_cv_size(n: int, k: int, where: str = "the reviews") -> None:
+def require_cv_size(n: int, k: int, where: str = "the reviews", what: str = "labelled reviews") -> None:
     "Refuse data too small for k-fold CV: every test fold must hold at least `MIN_PER_FOLD` reviews."
     if n < MIN_PER_FOLD * k:
-        raise DataError(f"{where}: {n} labelled reviews leave {n // k} per test fold in {k}-fold CV; at least "
+        raise DataError(f"{where}: {n} {what} leave {n // k} per test fold in {k}-fold CV; at least "
                         f"{MIN_PER_FOLD} per fold are needed to measure anything: give at least {MIN_PER_FOLD * k} "
                         f"reviews (or fewer folds with --folds)")
 
-def cv_splits(labels, k: int = 5, seed: int = 42) -> list:
-    "Stratified k-fold splits `[(train_idx, test_idx), ...]` (sklearn `StratifiedKFold`, shuffled with `seed`)."
+def text_key(text) -> str:
+    "What makes two review texts the same review: the text with runs of whitespace collapsed, compared without case."
+    return " ".join(str(text).split()).casefold()
+
+def duplicate_groups(texts) -> np.ndarray:
+    "One id per distinct `text_key`, numbered in order of first appearance: copies of a text share an id."
+    ids = {}
+    return np.array([ids.setdefault(text_key(t), len(ids)) for t in texts], dtype=int)
+
+def cv_splits(labels, # integer labels, one per review
+              k: int = 5, # folds
+              seed: int = 42, # shuffles the folds
+              texts=None, # the review texts: copies of a text are kept in one fold (None: every row is its own review)
+              where: str = "the reviews", # names the data in messages
+             ) -> list:
+    """Stratified k-fold splits `[(train_idx, test_idx), ...]` (sklearn `StratifiedKFold`, shuffled with `seed`).
+    With `texts`, all copies of a text (same `text_key`) land in the same test fold, so no text is both trained and
+    tested on; the folds are drawn over the distinct texts (stratified by each one's first label) and a one-line
+    warning says how many copies there are and how many texts carry conflicting labels. Without copies the folds are
+    exactly those of `StratifiedKFold` on the rows."""
     from sklearn.model_selection import StratifiedKFold
-    y = np.asarray(labels).astype(int); counts = np.bincount(y)
+    y = np.asarray(labels).astype(int)
     if k < 2: raise ValueError(f"k must be >= 2, got {k}")
+    if texts is not None and len(texts) != len(y): raise ValueError(f"{len(texts)} texts for {len(y)} labels")
+    g = np.arange(len(y)) if texts is None else duplicate_groups(texts)
+    first = np.unique(g, return_index=True)[1]          # the first row of each group (ids are in order of appearance)
+    yg = y[first]; counts = np.bincount(yg)
+    dup = "distinct " if len(first) < len(y) else ""
     if len(counts) < 2 or counts.min() < k:
-        raise DataError(f"{k}-fold CV needs at least {k} reviews of every class; the counts are "
+        raise DataError(f"{where}: {k}-fold CV needs at least {k} {dup}reviews of every class; the counts are "
                         f"{dict(enumerate(counts.tolist()))}")
-    require_cv_size(len(y), k)
-    return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    require_cv_size(len(first), k, where, f"{dup}labelled reviews")
+    if len(first) < len(y):
+        size = np.bincount(g); copied = size > 1
+        mixed = int((pd.Series(y).groupby(g).nunique() > 1).sum())     # texts whose copies disagree
+        print(f"warning: {where}: {int(size[copied].sum())} of {len(y)} rows are copies of {int(copied.sum())} texts "
+              f"(same text ignoring case and spacing; {mixed} of them with conflicting labels): each text's copies are "
+              f"kept in one CV fold, so no text is both trained and tested on")
+    folds = StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(first)), yg)
+    return [(np.flatnonzero(~np.isin(g, te)), np.flatnonzero(np.isin(g, te))) for _, te in folds]
 
 # %% ../nbs/20_sentiment.ipynb #2b244f76
 def cross_validate(df: pd.DataFrame, # reviews: `text`, `label`
@@ -256,12 +287,14 @@ def cross_validate(df: pd.DataFrame, # reviews: `text`, `label`
                    k: int = 5, # folds
                    seed: int = 42, # seeds the folds
                    verbose: bool = True, # one line per model and fold
+                   where: str = "the reviews", # names the data in `cv_splits`' messages (e.g. the file)
                   ):
-    """Evaluate every model on the SAME stratified folds. `models[name](train, test, fold)` gets the two DataFrames
-    (original index kept) and returns class probabilities for `test`. Returns `(summary, folds, oof)`: mean and std
+    """Evaluate every model on the SAME stratified folds (`cv_splits`: all copies of a text in one fold).
+    `models[name](train, test, fold)` gets the two DataFrames (original index kept) and returns class probabilities
+    for `test`. Returns `(summary, folds, oof)`: mean and std
     (over folds) of each metric as `{name: {metric: mean, metric_std: std}}`, one row per (model, fold), and the
     out-of-fold probabilities `{name: array}` (every review predicted once, by a model that never saw it)."""
-    splits = cv_splits(df.label, k, seed); rows = []
+    splits = cv_splits(df.label, k, seed, texts=df.text.tolist(), where=where); rows = []
     oof = {name: np.zeros((len(df), len(labels)), dtype=np.float32) for name in models}
     for f, (tr_i, te_i) in enumerate(splits, 1):
         tr, te = df.iloc[tr_i], df.iloc[te_i]
@@ -557,7 +590,8 @@ def run_sentiment(ctx: RunContext) -> dict:
               f"same folds (mean and std over folds); fine-tuning early-stops on 10% of each training fold")
         E = embed(enc, tok, data.df.text, max_length=256)
         summary, folds, oof = cross_validate(data.df, {"tfidf_lr": tfidf, "frozen_embedding_lr": _frozen_lr(E, ctx.seed),
-                                                       "finetuned": tuned}, data.labels, k, ctx.seed, verbose=main)
+                                                       "finetuned": tuned}, data.labels, k, ctx.seed, verbose=main,
+                                             where=str(data.source))
         models = {n: dict(s, cv_folds=k) for n, s in summary.items()}
         n_test = len(data) // k; n_train = len(data) - n_test                # per fold
         dataset, ev_df, proba = f"{data.dataset} ({k}-fold CV)", data.df, oof["finetuned"]

@@ -154,7 +154,8 @@ def main(argv=None):
         import pandas as pd
         from accel_course.sentiment import cv_splits
         fold_of = np.zeros(len(df), dtype=int)
-        for f, (_, te_i) in enumerate(cv_splits(df.label, a.folds, a.seed), 1): fold_of[te_i] = f
+        splits = cv_splits(df.label, a.folds, a.seed, texts=df.text.tolist())   # the folds cross_validate used
+        for f, (_, te_i) in enumerate(splits, 1): fold_of[te_i] = f
         out = pd.DataFrame({"fold": fold_of, "label": df.label.to_numpy(),
                             **{n: p[:, -1] for n, p in oof.items()}, **{f"member:{k}": v for k, v in member_oof.items()}})
         tmp = Path(a.save_probas).with_suffix(".tmp"); out.to_csv(tmp, index=False); os.replace(tmp, a.save_probas)

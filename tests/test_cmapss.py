@@ -96,6 +96,79 @@ def test_missing_files_and_broken_cycles(fleet_dir, tmp_path):
         C.read_cmapss(fleet_dir)
 
 
+# ---------------------------------------------------------------- plausible ranges per subset (issue 22 item 8)
+def _field(lineno, col, fn):
+    "Edit one field (by column name) of one line: fn(old text) -> new text."
+    j = C.COLUMNS.index(col)
+    return lambda path: _edit(path, lineno, lambda s: " ".join(v if k != j else fn(v) for k, v in enumerate(s.split())) + "  ")
+
+RANGE_CASES = [  # (case, subset, file, edit, regex of the one-line error)
+    ("sensor_1e6", "FD001", "train", _field(9, "s_2", lambda v: "1e6"),
+     r"train_FD001\.txt: column 's_2', line 9: 1000000\.0 -- expected a number in \[609\.1, 676\.8\]"),
+    ("sign_flipped_temperature", "FD001", "train", _field(10, "s_3", lambda v: "-" + v),
+     r"train_FD001\.txt: column 's_3', line 10: -1\d{3}\.\d+ -- expected a number in \[1492\.0, 1698\.0\]"),
+    ("kelvin_not_rankine", "FD001", "test", _field(4, "s_4", lambda v: f"{float(v) * 5 / 9:.2f}"),
+     r"test_FD001\.txt: column 's_4', line 4: 7\d\d\.\d+ -- expected a number in \[1313\.0, 1514\.0\]"),
+    ("fd002_row_in_fd001", "FD001", "train", _field(3, "setting_1", lambda v: "35.0019"),
+     r"column 'setting_1', line 3: 35\.0019 -- expected a number in \[-0\.05, 0\.05\] \(altitude in kft: sea level\)"),
+    ("fd003_constant_sensor", "FD003", "train", _field(6, "s_16", lambda v: "0.3"),
+     r"train_FD003\.txt: column 's_16', line 6: 0\.3 -- expected a number in \[0\.027, 0\.033\]"),
+    ("fd002_sensor_1e6", "FD002", "train", _field(7, "s_9", lambda v: "1000000"),
+     r"train_FD002\.txt: column 's_9', line 7: 1000000\.0 -- expected a number in \[1804\.0, 14800\.0\]"),
+    ("fd004_mach_2_5", "FD004", "test", _field(2, "setting_2", lambda v: "2.5"),
+     r"test_FD004\.txt: column 'setting_2', line 2: 2\.5 -- expected a number in \[-0\.01, 0\.85\] \(Mach"),
+    ("fd004_negative_pressure", "FD004", "train", _field(5, "s_7", lambda v: "-" + v),
+     r"train_FD004\.txt: column 's_7', line 5: -\d+\.\d+ -- expected a number in \[109\.9, 889\.7\]"),
+    ("negative_cycle", "FD001", "train", _field(2, "cycle", lambda v: "-2"),
+     r"train_FD001\.txt, line 2: column 2 \('cycle'\) holds -2, expected a whole number >= 1"),
+]
+
+@pytest.mark.parametrize("case,subset,kind,edit,expect", RANGE_CASES, ids=[c[0] for c in RANGE_CASES])
+def test_out_of_range_readings_name_file_column_line_and_range(case, subset, kind, edit, expect, tmp_path):
+    folder = C.write_cmapss(C.make_cmapss(subset, 4, 3, seed=5), tmp_path/"CMAPSSData")
+    edit(folder/f"{kind}_{subset}.txt")
+    with pytest.raises(DataError, match=expect) as e: C.read_cmapss(folder, subset)
+    assert str(folder/f"{kind}_{subset}.txt") in str(e.value) and "\n" not in str(e.value)
+
+
+def test_out_of_range_reading_exits_2_from_the_cli(tmp_path, capsys):
+    from accel_course.cli import main
+    folder = C.write_cmapss(C.make_cmapss("FD001", 4, 3, seed=5), tmp_path/"CMAPSSData")
+    _field(9, "s_2", lambda v: "1e6")(folder/"train_FD001.txt")
+    out = tmp_path/"o"
+    assert main(["run", "cmapss", "--source", str(folder/"train_FD001.txt"), "--fast", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"{folder/'train_FD001.txt'}: column 's_2', line 9: 1000000.0 -- expected a number in [609.1, 676.8]" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("subset", list(C.SUBSETS))
+def test_generated_subsets_are_within_their_ranges(subset, tmp_path):
+    for seed, n in ((0, None), (1, 20), (2, 20)):         # full size (the real subset's engine counts) and fast size
+        g = C.make_cmapss(subset, n, n and 10, seed=seed)
+        d = C.read_cmapss(C.write_cmapss(g, tmp_path/f"s{seed}"), subset)
+        assert len(d.train) == len(g.train) and len(d.test) == len(g.test)
+
+
+def test_ranges_are_documented_and_ordered():
+    for subset, ranges in C.CMAPSS_RANGES.items():
+        assert set(ranges) == set(C.SETTINGS + C.SENSORS)
+        for c, r in ranges.items():
+            assert r.lo < r.hi and r.why, (subset, c)
+            lo, hi = C.FD001_SPAN[c]
+            assert r.lo <= lo and hi <= r.hi, (subset, c)                 # real FD001 readings pass every subset
+
+
+@need_all100
+def test_real_fd001_files_are_within_the_ranges():
+    d = C.load_cmapss(REAL/"train_FD001_all100.txt")                 # train (100 engines) and test_ via read_cmapss
+    for f in ("train_FD001_all100.txt", "train_FD001_units1-10.txt", "test_FD001_units1-3.txt"):
+        C.read_cmapss_file(REAL/f, "FD001")
+    full = pd.read_csv(REAL/"train_FD001_all100.txt", sep=r"\s+", header=None, names=C.COLUMNS)
+    assert {c: (round(float(full[c].min()), 4), round(float(full[c].max()), 4)) for c in C.FD001_SPAN} == C.FD001_SPAN
+    assert d.n_train == 100
+
+
 def test_sample_style_names_are_found_by_glob(tmp_path):
     g = C.make_cmapss("FD001", 3, 2, seed=0)
     d = C.write_cmapss(g, tmp_path/"x")

@@ -160,3 +160,31 @@ def test_four_reviews_are_too_few_to_evaluate(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"{src}: 4 labelled reviews leave 2 per test fold in 2-fold CV" in err and "at least 20 reviews" in err
     assert not (tmp_path/"o").exists()
+
+
+def test_copies_of_too_few_reviews_are_too_few_to_evaluate(tmp_path, capsys):
+    # issue 22 item 9: 4 reviews repeated 10 times are 40 lines but still 4 reviews: refused, naming the file
+    from accel_course.cli import main
+    src = tmp_path/"four_x10.txt"; src.write_text("great phone\t1\nbad battery\t0\nlove it\t1\nhate it\t0\n" * 10)
+    assert main(["run", "sentiment", "--source", str(src), "--fast", "--out", str(tmp_path/"o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"{src}: 4 distinct labelled reviews leave 2 per test fold in 2-fold CV" in err and "at least 20" in err
+    assert not (tmp_path/"o").exists()
+
+
+@needs(UCI, "real UCI sentiment sample")
+def test_real_file_repeated_keeps_copies_in_one_fold(tmp_path, capsys):
+    """The real UCI file holds 10 sentences twice, byte for byte (20 rows); ignoring case, 24 rows are copies of 11
+    texts ("Great Phone." = "Great phone.", 4 rows). Read 3 times over, all copies of a sentence still share one test
+    fold, and one warning line says so."""
+    from accel_course.sentiment import cv_splits, text_key
+    d = load_uci(UCI)
+    cv_splits(d.df.label, 5, 0, texts=d.df.text.tolist(), where=str(UCI))
+    assert f"warning: {UCI}: 24 of 1000 rows are copies of 11 texts" in capsys.readouterr().out
+    p = tmp_path/"x3.txt"; p.write_bytes(UCI.read_bytes() * 3)
+    d3 = load_uci(p); keys = d3.df.text.map(text_key).to_numpy()
+    splits = cv_splits(d3.df.label, 5, 0, texts=d3.df.text.tolist(), where=str(p))
+    assert f"warning: {p}: 3000 of 3000 rows are copies of 987 texts (same text ignoring case and spacing; 0 of them " \
+           "with conflicting labels)" in capsys.readouterr().out
+    for tr, te in splits: assert not set(keys[tr]) & set(keys[te])
+    assert sorted(i for _, te in splits for i in te) == list(range(3000))

@@ -352,9 +352,59 @@ def test_cross_validate_same_folds_mean_std():
     assert len(g) == 3 and summary["tfidf"]["accuracy"] == pytest.approx(g.accuracy.mean())
     assert summary["tfidf"]["accuracy_std"] == pytest.approx(g.accuracy.std(ddof=1)) and "f1_macro_std" in summary["prior"]
     assert (oof["prior"].sum(1) > 0.99).all() and oof["tfidf"].shape == (150, 3)
-    assert [list(b) for _, b in cv_splits(df.label, 3, 1)] == [sorted(x) for x in seen["prior"]]   # seeded, reproducible
+    again = cv_splits(df.label, 3, 1, texts=df.text.tolist())
+    assert [list(b) for _, b in again] == [sorted(x) for x in seen["prior"]]            # seeded, reproducible
     with pytest.raises(DataError, match=r"5-fold CV needs at least 5 reviews of every class"):
         cv_splits([0] * 20 + [1] * 3, 5)
+
+
+# ---------------------------------------------------------------- issue 22 item 9: copies of a text stay in one fold
+def _no_text_on_both_sides(splits, texts):
+    from accel_course.sentiment import text_key
+    keys = np.array([text_key(t) for t in texts], dtype=object)
+    assert sorted(np.concatenate([te for _, te in splits]).tolist()) == list(range(len(texts)))   # each row tested once
+    for tr, te in splits:
+        assert not set(tr) & set(te) and not set(keys[tr]) & set(keys[te])
+
+
+def test_cv_folds_keep_copies_of_a_text_together(capsys):
+    """A file repeated 3 times: every copy of a text is in the same test fold (no text is trained and tested on), the
+    folds are those of the file read once (tripled), one warning line counts the copies, and one seed gives one split."""
+    from accel_course.sentiment import cv_splits
+    from sklearn.model_selection import StratifiedKFold
+    once = make_reviews(300, seed=3)[["text", "label"]]
+    once = once[~once.text.str.lower().duplicated()].reset_index(drop=True)          # the generator repeats a few texts
+    assert [list(b) for _, b in cv_splits(once.label, 5, 0, texts=once.text.tolist())] == \
+           [list(b) for _, b in StratifiedKFold(5, shuffle=True, random_state=0).split(once, once.label)]   # no copies
+    assert capsys.readouterr().out == ""                                                       # ... and no warning
+    n = len(once); df = pd.concat([once] * 3, ignore_index=True)
+    df.loc[n:2 * n - 1, "text"] = df.text[n:2 * n].str.upper() + "  "                       # case and spacing differ
+    splits = cv_splits(df.label, 5, 0, texts=df.text.tolist(), where="x3.txt")
+    _no_text_on_both_sides(splits, df.text)
+    ref = cv_splits(once.label, 5, 0, texts=once.text.tolist())
+    assert [sorted(te % n) for _, te in splits] == [sorted(list(te) * 3) for _, te in ref]   # the single file's folds
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == [f"warning: x3.txt: {3 * n} of {3 * n} rows are copies of {n} texts (same text ignoring case and "
+                   "spacing; 0 of them with conflicting labels): each text's copies are kept in one CV fold, so no text "
+                   "is both trained and tested on"]
+    again = cv_splits(df.label, 5, 0, texts=df.text.tolist(), where="x3.txt")
+    assert all(np.array_equal(a, b) for s, t in zip(splits, again) for a, b in zip(s, t))           # deterministic
+    other = cv_splits(df.label, 5, 1, texts=df.text.tolist(), where="x3.txt")
+    assert any(not np.array_equal(s[1], t[1]) for s, t in zip(splits, other))                 # the seed matters
+
+
+def test_cv_folds_count_conflicting_labels_and_distinct_texts(capsys):
+    from accel_course.sentiment import cv_splits
+    texts = [f"review number {i}" for i in range(40)]; y = [i % 2 for i in range(40)]
+    texts += ["Great phone.", "great  phone.", "Great phone.", "Awful."]; y += [1, 0, 1, 0]   # 3 copies, labels disagree
+    texts += ["Awful."]; y += [0]
+    splits = cv_splits(y, 2, 0, texts=texts, where="f.txt")
+    _no_text_on_both_sides(splits, texts)
+    assert "warning: f.txt: 5 of 45 rows are copies of 2 texts (same text ignoring case and spacing; 1 of them with " \
+           "conflicting labels)" in capsys.readouterr().out
+    with pytest.raises(DataError, match=r"^f\.txt: 4 distinct labelled reviews leave 2 per test fold in 2-fold CV"):
+        cv_splits([1, 0, 1, 0] * 10, 2, 0, texts=["a b", "c d", "e f", "g h"] * 10, where="f.txt")
+    with pytest.raises(ValueError, match="3 texts for 4 labels"): cv_splits([0, 1, 0, 1], 2, texts=["a", "b", "c"])
 
 
 def test_meanpool_recipe_and_max_length(capsys):
