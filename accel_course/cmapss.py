@@ -15,7 +15,7 @@ import pandas as pd
 
 from .checks import Checker, Range
 from .core import (DataError, resolve_source, pick, seed_everything, best_model, register_project,
-                               RunContext, rmse_metric, atomic_write_text)
+                               RunContext, rmse_metric, atomic_write_text, positive_int)
 
 # %% auto #0
 __all__ = ['SENSORS', 'SETTINGS', 'COLUMNS', 'SUBSETS', 'KAGGLE_HANDLE', 'RUL_CAP', 'FD001_SPAN', 'CMAPSS_RANGES', 'SENSOR_MODEL',
@@ -734,7 +734,7 @@ MODELS = ("ridge", "hgb", "lstm", "gru", "cnn", "recipe")
 
 def _add_args(p):
     p.add_argument("--subset", default="FD001", choices=list(SUBSETS), help="C-MAPSS subset (default FD001)")
-    p.add_argument("--window", type=int, default=None,
+    p.add_argument("--window", type=positive_int, default=None,
                    help=f"window length in cycles (default {RECIPE['window']}, the recipe's; 15 with --fast)")
 
 # %% ../nbs/12_cmapss.ipynb #d70a3c2b

