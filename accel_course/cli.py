@@ -11,7 +11,8 @@ from pathlib import Path
 
 from .core import (RunContext, available_projects, get_project, run_project, DataError, FAST_ENV,
                                data_roots, is_main_process, atomic_write_json, follow_umask, replace_dir, recover_dir,
-                               proc_tag, positive_int, seed_int, port_int, non_empty)
+                               proc_tag, positive_int, seed_int, port_int, non_empty, env_vars, CHECKPOINTS_ENV,
+                               CHECKPOINT_EVERY_ENV)
 
 # %% auto #0
 __all__ = ['RUN_MARKER', 'REFERENCE_MODELS', 'BYTES_PER_PARAM', 'STRATEGIES', 'system_info', 'build_parser', 'init_distributed',
@@ -105,6 +106,11 @@ def _common_run_args(p):
                    help="replace a non-empty --out folder that accel-course did not write (default: refuse)")
     p.add_argument("--fast", action="store_true", help="tiny data and one short epoch (what the tests use)")
     p.add_argument("--seed", type=seed_int, default=42, help="random seed (same seed -> same CPU metrics)")
+    p.add_argument("--checkpoints", type=non_empty, default=None, metavar="DIR",
+                   help="checkpoint every model's training under DIR, and resume from it when the job is restarted "
+                        "(torchrun --max-restarts, a scheduler); DIR must be seen by every node")
+    p.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N",
+                   help="with --checkpoints: also save every N batches (mid-epoch), not only after each epoch")
 
 
 # %% ../nbs/03_cli.ipynb #0c3f1d86
@@ -175,7 +181,7 @@ def _ctx(a, project, out=None) -> RunContext:
     if isinstance(model, str) and _looks_like_path(model) and not Path(model).expanduser().exists():
         raise FileNotFoundError(f"--model {model}: no such folder (give a local model folder or a hub name such as bert-base-uncased)")
     opts = {k: v for k, v in vars(a).items() if k not in ("command", "project", "source", "mixed_precision", "epochs", "out",
-                                                           "fast", "seed", "overwrite")}
+                                                           "fast", "seed", "overwrite", "checkpoints", "checkpoint_every")}
     mp = a.mixed_precision or os.environ.get("ACCELERATE_MIXED_PRECISION") or "no"
     return RunContext(out=Path(out) if out is not None else None, source=a.source, mixed_precision=mp, epochs=a.epochs,
                       fast=a.fast, seed=a.seed, options=opts)
@@ -265,7 +271,10 @@ def _run_one(a, name: str, out: Path) -> dict:
     "Run project `name` into a staging folder that replaces `out` only if the run succeeds (on every rank)."
     ctx = _ctx(a, name)                   # bad --source/--model: an error before any folder is made
     info = {"options": {k: v for k, v in vars(a).items() if k not in ("command", "project")}}
-    with staged_out(out, name, info) as stage:
+    if a.checkpoint_every and not a.checkpoints: raise ValueError("--checkpoint-every needs --checkpoints DIR")
+    ck = {CHECKPOINTS_ENV: str(Path(a.checkpoints).resolve()/name) if a.checkpoints else None,
+          CHECKPOINT_EVERY_ENV: str(a.checkpoint_every) if a.checkpoints and a.checkpoint_every else None}
+    with staged_out(out, name, info) as stage, env_vars(**ck):   # every fit of the run checkpoints under DIR/PROJECT
         ctx.out = stage
         return run_project(name, ctx)
 

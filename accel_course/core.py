@@ -14,17 +14,17 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['FAST_ENV', 'GZIP_MAGIC', 'DATA_ENV', 'OFFLINE_SOURCES', 'METRICS_KEYS', 'PROJECTS', 'positive_int', 'seed_int',
-           'port_int', 'fast_mode', 'pick', 'seed_everything', 'DataError', 'require_columns', 'require_numeric',
-           'is_gzip', 'open_data', 'csv_errors', 'header_fields', 'require_unique_header', 'read_table',
-           'read_table_chunks', 'data_roots', 'find_data', 'announce_source', 'Source', 'require_file',
-           'kaggle_download', 'resolve_source', 'env_vars', 'current_umask', 'follow_umask', 'atomic_write_bytes',
-           'atomic_write_text', 'atomic_write_json', 'proc_tag', 'parked_dirs', 'recover_dir', 'replace_dir',
-           'atomic_dir', 'save_figure', 'validate_metrics', 'best_model', 'write_metrics', 'is_main_process',
-           'RunContext', 'Project', 'register_project', 'available_projects', 'get_project', 'run_project', 'int_in',
-           'positive_float', 'non_empty', 'comma_list', 'regression_metrics', 'binary_metrics', 'best_f1_threshold',
-           'evaluate_at_val_threshold', 'accuracy_metric', 'f1_macro_metric', 'auc_roc_metric', 'pr_auc_metric',
-           'rmse_metric']
+__all__ = ['FAST_ENV', 'GZIP_MAGIC', 'DATA_ENV', 'OFFLINE_SOURCES', 'METRICS_KEYS', 'CHECKPOINTS_ENV', 'CHECKPOINT_EVERY_ENV',
+           'PROJECTS', 'positive_int', 'seed_int', 'port_int', 'fast_mode', 'pick', 'seed_everything', 'DataError',
+           'require_columns', 'require_numeric', 'is_gzip', 'open_data', 'csv_errors', 'header_fields',
+           'require_unique_header', 'read_table', 'read_table_chunks', 'data_roots', 'find_data', 'announce_source',
+           'Source', 'require_file', 'kaggle_download', 'resolve_source', 'env_vars', 'current_umask', 'follow_umask',
+           'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'proc_tag', 'parked_dirs', 'recover_dir',
+           'replace_dir', 'atomic_dir', 'save_figure', 'validate_metrics', 'best_model', 'write_metrics',
+           'is_main_process', 'RunContext', 'Project', 'register_project', 'available_projects', 'get_project',
+           'run_project', 'int_in', 'positive_float', 'non_empty', 'comma_list', 'regression_metrics', 'binary_metrics',
+           'best_f1_threshold', 'evaluate_at_val_threshold', 'accuracy_metric', 'f1_macro_metric', 'auc_roc_metric',
+           'pr_auc_metric', 'rmse_metric']
 
 # %% ../nbs/00_core.ipynb #f3d10ee7
 FAST_ENV = "ACCEL_COURSE_FAST"
@@ -485,6 +485,12 @@ class RunContext:
         finally:
             for fig in figs.values(): plt.close(fig)
         return paths
+
+# %% ../nbs/00_core.ipynb #ac816339
+# `accel-course run --checkpoints DIR [--checkpoint-every N]` sets these for one run; every `fit` of the run then
+# checkpoints under DIR and resumes from it after a restart (`training.run_checkpoints`)
+CHECKPOINTS_ENV, CHECKPOINT_EVERY_ENV = "ACCEL_COURSE_CHECKPOINTS", "ACCEL_COURSE_CHECKPOINT_EVERY"
+
 
 # %% ../nbs/00_core.ipynb #a44adc45
 @dataclass

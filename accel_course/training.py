@@ -17,15 +17,16 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
-from .core import fast_mode, pick, atomic_write_json, is_main_process, follow_umask
+from .core import (fast_mode, pick, atomic_write_json, is_main_process, follow_umask, CHECKPOINTS_ENV,
+                               CHECKPOINT_EVERY_ENV)
 
 # %% auto #0
 __all__ = ['toy_regression', 'make_mlp', 'probe_precision', 'NonFiniteLossError', 'History', 'reset_accelerate_state',
            'make_accelerator', 'default_forward', 'CancelFitException', 'CancelEpochException', 'Callback', 'FitState',
            'fit', 'ProgressBar', 'PrintEpochs', 'RestoreBest', 'EarlyStopping', 'model_signature', 'Checkpoints',
            'Trackers', 'GradientAccumulation', 'ClipGradNorm', 'MaxStepsPerEpoch', 'StopWhen', 'quiet_stderr_fd',
-           'Profile', 'LocalSGDCallback', 'CommHook', 'default_callbacks', 'torch_threads', 'predict',
-           'BatchTensorDataset', 'array_loader', 'array_loaders', 'predict_array']
+           'Profile', 'LocalSGDCallback', 'CommHook', 'run_checkpoints', 'default_callbacks', 'torch_threads',
+           'predict', 'BatchTensorDataset', 'array_loader', 'array_loaders', 'predict_array']
 
 # %% ../nbs/01_training.ipynb #bd90e312
 def toy_regression(n: int = 2048, d: int = 8, noise: float = 0.1, seed: int = 0):
@@ -337,6 +338,13 @@ def _train_step(s: FitState, batch, loss_fn, forward_fn) -> None:
         if s.scheduler is not None: s.scheduler.step()
         s.optimizer.zero_grad()
 
+# %% ../nbs/01_training.ipynb #6c6c8e52
+def _reseed_shuffle(dl, seed: int) -> None:
+    "Under several processes Accelerate shuffles with one generator shared by all ranks: seed it per epoch too."
+    g = getattr(dl, "synchronized_generator", None)
+    if g is not None: g.manual_seed(seed)   # so a resumed epoch draws the same order as the uninterrupted one
+
+
 # %% ../nbs/01_training.ipynb #323f49dc
 def _epoch_batches(s: FitState):
     "This epoch's batches, numbered from 1; a resumed epoch skips the batches its checkpoint already covered."
@@ -439,8 +447,10 @@ def fit(model: nn.Module, # the model to train, in place
     try:
         _fire(cbs, "before_fit", s)
         for epoch in range(s.epoch, epochs):
+            if s.stop: break                # a callback (or a resumed early-stopped fit) ended training
             set_seed(seed + epoch)          # the data order and dropout of epoch e depend only on (seed, e)
             if hasattr(s.train_dl, "set_epoch"): s.train_dl.set_epoch(epoch)
+            _reseed_shuffle(s.train_dl, seed + epoch)
             s.epoch, t0 = epoch + 1, time.perf_counter()
             _fire(cbs, "before_epoch", s)
             row = _train_one_epoch(s, loss_fn, forward_fn)
@@ -449,7 +459,6 @@ def fit(model: nn.Module, # the model to train, in place
             _record(s, row, t0)
             _fire(cbs, "after_epoch", s)
             s.loss_sum, s.n_seen = 0.0, 0
-            if s.stop: break
         _fire(cbs, "after_fit", s)
     except CancelFitException: _fire(cbs, "after_fit", s)
     finally: _fire(cbs, "cleanup_fit", s)
@@ -524,11 +533,22 @@ def model_signature(model: nn.Module) -> str:
 # %% ../nbs/01_training.ipynb #cbckpt01
 def _fit_state(s: FitState, epoch: int, step: int) -> dict:
     "What `fit_state.json` holds: where the loop is, the history, the epoch's running loss, the model's signature."
-    h = s.history
-    return dict(epoch=epoch, step=step, history=h.to_dict(), loss_sum=s.loss_sum, n_seen=s.n_seen,
+    h, acc = s.history, s.accelerator
+    ranks = acc.gather(torch.tensor([[s.loss_sum, s.n_seen]], dtype=torch.float64, device=acc.device)).tolist()
+    return dict(epoch=epoch, step=step, history=h.to_dict(), loss_sum=s.loss_sum, n_seen=s.n_seen, stopped=s.stop,
+                ranks=ranks,   # every process's running loss of the epoch: each gets its own back on resume
                 model=model_signature(s.accelerator.unwrap_model(s.model)),
                 config=dict(epochs=s.epochs, seed=s.seed, monitor=h.monitor, mode=h.mode),
                 callbacks={type(c).__name__: c.state_dict() for c in s.callbacks if hasattr(c, "state_dict")})
+
+# %% ../nbs/01_training.ipynb #f6dc12da
+def _running_loss(st: dict, acc) -> tuple[float, int]:
+    "This process's running (loss sum, samples) from a checkpoint; in another world size, all of it on rank 0."
+    ranks = st.get("ranks") or [[st["loss_sum"], st["n_seen"]]]
+    if len(ranks) == acc.num_processes: loss, n = ranks[acc.process_index]
+    else: loss, n = (sum(r[0] for r in ranks), sum(r[1] for r in ranks)) if acc.is_main_process else (0.0, 0)
+    return float(loss), int(n)
+
 
 # %% ../nbs/01_training.ipynb #cbckpt02
 def _resume(s: FitState, resume_from) -> None:
@@ -542,13 +562,15 @@ def _resume(s: FitState, resume_from) -> None:
     if note and acc.is_main_process: print(note)
     acc.load_state(str(ck))
     s.history, s.epoch, s.resume_step = History.from_dict(st["history"]), st["epoch"], st.get("step", 0)
-    if s.resume_step: s.loss_sum, s.n_seen, s.resume_rng = st["loss_sum"], st["n_seen"], _rng_state()
+    s.stop = bool(st.get("stopped", False))          # an early-stopped fit stays stopped
+    if s.resume_step:
+        s.loss_sum, s.n_seen, s.resume_rng = *_running_loss(st, acc), _rng_state()
     for c in s.callbacks:
         if hasattr(c, "load_state_dict") and type(c).__name__ in st.get("callbacks", {}):
             c.load_state_dict(st["callbacks"][type(c).__name__])
     s.resumed_from = ck
     where = f"at epoch {s.epoch + 1}, step {s.resume_step}" if s.resume_step else f"after epoch {s.epoch}"
-    if acc.is_main_process and s.verbose: print(f"resumed from {ck} {where}")
+    if acc.is_main_process: print(f"resumed from {ck} {where}", flush=True)   # also when not verbose: a rare event
 
 # %% ../nbs/01_training.ipynb #cbckpt03
 class Checkpoints(Callback):
@@ -573,8 +595,8 @@ class Checkpoints(Callback):
         if s.improved: self._save(s, "best", s.epoch, 0)
         if self.every_epoch: self._save(s, "last", s.epoch, 0)
         if s.accelerator.is_main_process: atomic_write_json(self.out/"history.json", s.history.to_dict())
-    def after_fit(self, s):   # the final state is always saved
-        if s.history.rows and self.saved != (s.epoch, 0): self._save(s, "last", s.epoch, 0)
+    def after_fit(self, s):   # the final state is always saved (again when a callback stopped the fit after the save)
+        if s.history.rows and (self.saved != (s.epoch, 0) or s.stop): self._save(s, "last", s.epoch, 0)
 
 # %% ../nbs/01_training.ipynb #cbtrck01
 class Trackers(Callback):
@@ -689,10 +711,23 @@ class CommHook(Callback):
         kw = DistributedDataParallelKwargs(comm_hook=DDPCommunicationHookType(hook), comm_state_option=state)
         self.accelerator_kwargs = dict(kwargs_handlers=[kw])
 
-# %% ../nbs/01_training.ipynb #cbdefl01
+# %% ../nbs/01_training.ipynb #76500821
+_FIT_COUNTS: dict = {}   # fits started in this process, per checkpoint folder
+
+def run_checkpoints() -> list:
+    "A `Checkpoints` for this fit under `$ACCEL_COURSE_CHECKPOINTS` (resuming from it if it exists), else nothing."
+    root = os.environ.get(CHECKPOINTS_ENV)
+    if not root: return []
+    n = _FIT_COUNTS[root] = _FIT_COUNTS.get(root, -1) + 1
+    out, every = Path(root)/f"fit-{n:03d}", int(os.environ.get(CHECKPOINT_EVERY_ENV) or 0) or None
+    try: _find_checkpoint(out); resume = out       # a complete checkpoint of this fit: the job was restarted
+    except FileNotFoundError: resume = None        # none yet (or only a save that was cut short): start afresh
+    return [Checkpoints(out, every_n_steps=every, resume_from=resume)]
+
 def default_callbacks(verbose: bool = True) -> list:
-    "The callbacks every `fit` has unless given one of the same class: progress and printing (if `verbose`), best weights."
-    return ([ProgressBar(), PrintEpochs()] if verbose else []) + [RestoreBest()]
+    "Every `fit`'s callbacks unless one of the same class is given: progress and printing (`verbose`), best weights."
+    return ([ProgressBar(), PrintEpochs()] if verbose else []) + [RestoreBest()] + run_checkpoints()
+
 
 # %% ../nbs/01_training.ipynb #d92cb45a
 import contextlib

@@ -248,3 +248,83 @@ def test_local_sgd_and_fp16_hook_on_two_processes(tmp_path):
     assert all(v["same"] for v in r.values()), r                  # every rank ends with the same weights
     assert r["local"]["syncs"] == 2 * 14 // 4 + 1, r              # 14 steps per rank and epoch, every 4th + the last
     assert r["fp16"]["val"] != r["plain"]["val"] and abs(r["fp16"]["val"] - r["plain"]["val"]) < 0.05 * r["plain"]["val"]
+
+RUN_JOB = textwrap.dedent("""
+    import os, sys, torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+    from accel_course.training import fit, make_mlp, toy_regression, Callback
+    class Die(Callback):                     # the machine dies: no cleanup, no exception handling
+        def after_batch(self, s):
+            if (s.epoch, s.step) == (3, 7): os._exit(9)
+    class StopAt(Callback):                  # a callback ends the first fit early (as EarlyStopping would)
+        def after_epoch(self, s): s.stop = s.stop or s.epoch == 2
+    X, y = toy_regression(512, seed=0)
+    weights = []
+    for k in range(2):
+        torch.manual_seed(k); m = make_mlp()
+        dl = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True)
+        vdl = DataLoader(TensorDataset(X[:64], y[:64]), batch_size=64)
+        cbs = ([StopAt()] if k == 0 and sys.argv[2] != "restart" else []) + ([Die()] if k == 1 and sys.argv[2] == "die" else [])
+        h = fit(m, torch.optim.AdamW(m.parameters(), lr=3e-3), dl, vdl, loss_fn=nn.MSELoss(), epochs=5, seed=k,
+                verbose=False, callbacks=cbs)
+        weights.append(torch.cat([p.detach().flatten() for p in m.parameters()])); print("epochs", k, len(h))
+    torch.save(weights, sys.argv[1] + "/weights.pt")
+""")
+
+def test_a_restarted_job_resumes_every_fit_from_its_checkpoints(tmp_path):
+    """`ACCEL_COURSE_CHECKPOINTS` (what `accel-course run --checkpoints` sets): a job of two fits dies inside the
+    second one (epoch 3, batch 7); run again, the first fit (stopped early at epoch 2) stays stopped and only restores
+    its weights, the second continues at its newest checkpoint (step 6) -- final weights equal an uninterrupted job's."""
+    import os, subprocess, sys
+    script = tmp_path/"job.py"; script.write_text(RUN_JOB)
+    def job(folder, mode):
+        folder.mkdir(exist_ok=True)
+        env = {**os.environ, "ACCEL_COURSE_CHECKPOINTS": str(folder/"ck"), "ACCEL_COURSE_CHECKPOINT_EVERY": "3"}
+        return subprocess.run([sys.executable, str(script), str(folder), mode], capture_output=True, text=True,
+                              env=env, timeout=300)
+    whole = job(tmp_path/"whole", "whole")
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    died = job(tmp_path/"cut", "die")
+    assert died.returncode == 9 and not (tmp_path/"cut"/"weights.pt").exists()
+    again = job(tmp_path/"cut", "restart")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "fit-000/checkpoints/last after epoch 2" in again.stdout and "epochs 0 2" in again.stdout   # no 3rd epoch
+    assert "fit-001/checkpoints/last at epoch 3, step 6" in again.stdout
+    a, b = (torch.load(tmp_path/d/"weights.pt") for d in ("whole", "cut"))
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+DDP_JOB = textwrap.dedent("""
+    import json, os, sys, torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+    from accel_course.training import fit, make_mlp, toy_regression, Callback
+    class Die(Callback):
+        def after_batch(self, s):
+            if (s.epoch, s.step) == (2, 5): os._exit(9)
+    X, y = toy_regression(512, seed=0)
+    torch.manual_seed(0); m = make_mlp()
+    dl = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True)
+    vdl = DataLoader(TensorDataset(X[:64], y[:64]), batch_size=64)
+    h = fit(m, torch.optim.AdamW(m.parameters(), lr=3e-3), dl, vdl, loss_fn=nn.MSELoss(), epochs=3, seed=0,
+            verbose=False, callbacks=[Die()] if sys.argv[2] == "die" else [])
+    if int(os.environ["RANK"]) == 0:
+        torch.save(torch.cat([p.detach().flatten() for p in m.parameters()]), sys.argv[1] + "/w.pt")
+        json.dump([{k: v for k, v in r.items() if k != "time_s"} for r in h.rows], open(sys.argv[1] + "/h.json", "w"))
+""")
+
+def test_mid_epoch_resume_on_two_processes_is_exact(tmp_path):
+    """Two processes (DDP over gloo): killed in epoch 2 after step 5, resumed at its step-4 checkpoint. Each rank gets
+    its own running loss back and the shared shuffle generator is seeded per epoch, so weights and history equal an
+    uninterrupted run's, bit for bit."""
+    script = tmp_path/"ddp.py"; script.write_text(DDP_JOB)
+    def job(name, mode):
+        (tmp_path/name).mkdir(exist_ok=True)
+        return torchrun(script, tmp_path/name, mode, env={"ACCELERATE_USE_CPU": "yes", "OMP_NUM_THREADS": "1",
+                        "ACCEL_COURSE_CHECKPOINTS": str(tmp_path/name/"ck"), "ACCEL_COURSE_CHECKPOINT_EVERY": "2"})
+    assert job("whole", "whole").returncode == 0
+    assert job("cut", "die").returncode != 0 and not (tmp_path/"cut"/"w.pt").exists()
+    again = job("cut", "restart")
+    assert again.returncode == 0 and "at epoch 2, step 4" in again.stdout, again.stderr[-2000:]
+    assert torch.equal(torch.load(tmp_path/"whole"/"w.pt"), torch.load(tmp_path/"cut"/"w.pt"))
+    assert json.loads((tmp_path/"whole"/"h.json").read_text()) == json.loads((tmp_path/"cut"/"h.json").read_text())

@@ -284,22 +284,28 @@ def c10d_node(h, tmp_path, r, name):
                        "--rdzv-endpoint", f"{MAIN}:{PORT}", "--rdzv-id", "housing", "--max-restarts", 1,
                        "--local-addr", h.addrs[r],
                        "--rdzv-conf", f"join_timeout={TIMEOUT + SLACK},is_host={int(r == 0)}",
-                       "-m", "accel_course.cli", "run", "housing", "--fast", "--out", tmp_path/"out"],
+                       "-m", "accel_course.cli", "run", "housing", "--fast", "--out", tmp_path/"out",
+                       "--checkpoints", tmp_path/"ck", "--checkpoint-every", 2],
                    env=env(GLOO_SOCKET_IFNAME=h.dev[r], TORCH_DISABLE_SHARE_RDZV_TCP_STORE="1", LOGLEVEL="INFO"),
                    name=name, cwd=cwd)
 
 @pytest.mark.slow
 def test_node_dies_and_the_restarted_job_finishes_with_the_same_metrics(hosts, tmp_path):
     """SIGKILL every process of node 1 mid-run, start node 1 again (what a cluster scheduler does): torchrun's agent on
-    node 0 restarts its workers, the new rendezvous takes the new node in, and the job runs again from the start (the
-    CLI run writes no mid-run checkpoint) to the same metrics as an uninterrupted run."""
+    node 0 restarts its workers, the new rendezvous takes the new node in, and the job resumes from the newest
+    checkpoints of `--checkpoints` (the fits already done restore their weights, the interrupted one continues at its
+    last saved step) to the same metrics as an uninterrupted run."""
     procs = [c10d_node(hosts, tmp_path, r, f"node{r}") for r in (0, 1)]
     t0 = time.monotonic()
     while not any("processes on CPU" in hosts.output(p) for p in procs) and time.monotonic() - t0 < 300:
         assert procs[0].poll() is None, hosts.output(procs[0])[-3000:]
         time.sleep(0.2)
     t_up = time.monotonic() - t0
-    time.sleep(5)
+    saved = tmp_path/"ck"/"housing"/"fit-001"/"checkpoints"/"last"/"fit_state.json"   # the 2nd model is training
+    while not saved.exists() and time.monotonic() - t0 < 300:
+        assert procs[0].poll() is None, hosts.output(procs[0])[-3000:]
+        time.sleep(0.05)
+    assert saved.exists(), "no checkpoint of the second fit within 300 s"
     assert hosts.kill_node(1)
     t_kill = time.monotonic()
     time.sleep(3)
@@ -312,6 +318,8 @@ def test_node_dies_and_the_restarted_job_finishes_with_the_same_metrics(hosts, t
     assert "will restart worker group" in hosts.output(procs[0]), hosts.output(procs[0])[-3000:]
     rounds = sum(hosts.output(p).count("accel-course: 4 processes on CPU") for p in procs)
     assert rounds == 2, logs                                # the job started twice: before and after the kill
+    after = hosts.output(procs[0]) + hosts.output(procs[2])
+    assert "resumed from" in after and "fit-000/checkpoints/last" in after, logs   # not from the start
     m = json.loads((tmp_path/"out"/"metrics.json").read_text())
     ref = REFERENCE.get("housing --fast, world 4")
     if ref is None:      # run alone: an uninterrupted one-machine run with the same world (4) and seed
