@@ -11,13 +11,13 @@ from accel_course.core import DataError, RunContext, run_project, validate_metri
 from accel_course import anomaly as an
 from accel_course import anomaly_data as ad   # the private helpers tested here
 
-from _real import SHARED_DATA, needs
+from _real import data, needs
 
-REAL = SHARED_DATA/"unsw_nb15"
+REAL = data("unsw_nb15")                              # ../shared/data only (no fixture: academic-use terms)
 SAMPLE = REAL/"UNSW_NB15_partition_sample.csv"
 FEATURES = REAL/"NUSW-NB15_features.csv"
-needs_real = needs(SAMPLE, "real UNSW-NB15 sample")
-needs_features = needs(FEATURES, "UNSW-NB15 feature description")
+needs_real = needs("unsw_nb15/UNSW_NB15_partition_sample.csv")
+needs_features = needs("unsw_nb15/NUSW-NB15_features.csv")
 
 
 @pytest.fixture(autouse=True)

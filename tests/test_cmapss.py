@@ -8,18 +8,19 @@ import pytest
 from accel_course.core import DataError, RunContext, run_project, validate_metrics
 from accel_course import cmapss as C
 
-from _real import SHARED_DATA as SHARED, needs
+from _real import data, needs
 
-REAL = SHARED/"nasa_cmapss"
-SMALL = REAL/"train_FD001_units1-10.txt"            # the folder also holds train_FD001_all100.txt: name the file
-need_real = needs(SMALL, "real C-MAPSS sample")
-need_all100 = needs(REAL/"train_FD001_all100.txt", "all 100 real FD001 training engines")
+REAL = data("nasa_cmapss")                            # ../shared/data's folder, else tests/fixtures' (cut by whole engines)
+SMALL = data("nasa_cmapss/train_FD001_units1-10.txt") # the folder holds another train_FD001 file too: name the file
+need_real = needs("nasa_cmapss/train_FD001_units1-10.txt", "nasa_cmapss/test_FD001_units1-3.txt",
+                  "nasa_cmapss/RUL_FD001_units1-3.txt")
+need_all100 = needs("nasa_cmapss/train_FD001_all100.txt")
 
 
 # ---------------------------------------------------------------- real files
 @need_real
 def test_real_sample_shapes_names_dtypes():
-    raw = (REAL/"train_FD001_units1-10.txt").read_text().splitlines()[0]
+    raw = SMALL.read_text().splitlines()[0]
     assert raw.endswith("  ") and len(raw.split()) == 26                  # the distributed format
     d = C.load_cmapss(SMALL, "FD001")
     assert list(d.train.columns) == C.COLUMNS and list(d.test.columns) == C.COLUMNS

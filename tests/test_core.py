@@ -1,7 +1,8 @@
 """Issue 22, data and runs: duplicated header names, gzip files named .csv, reordered UNSW columns, plausible ranges,
 and a run folder swap killed between its two renames.
 
-Real-format cases mutate the samples in ../shared/data (read at test time, written to tmp_path; skipped without them).
+Real-format cases mutate the samples in ../shared/data (read at test time, written to tmp_path; California falls back to
+its copy in tests/fixtures, UNSW-NB15 cases skip without ../shared).
 Each refused file gets one line naming the file and the column (and line), exit 2 through `accel-course`, and no
 output folder or staging leftover."""
 import gzip, json, os, re, signal, subprocess, sys, textwrap, warnings
@@ -18,16 +19,17 @@ from accel_course import anomaly as an
 from accel_course import housing as H
 from accel_course.cli import main
 
-from _real import SHARED_DATA
+from _real import real
 from _malformed import Table, reorder, cell
 
-UNSW = SHARED_DATA/"unsw_nb15"/"UNSW_NB15_partition_sample.csv"
-CAL = SHARED_DATA/"housing"/"california"/"housing_sample3000.csv"
+UNSW = "unsw_nb15/UNSW_NB15_partition_sample.csv"            # relative to ../shared/data (no fixture: academic use)
+CAL = "housing/california/housing_sample3000.csv"             # ../shared/data's, else tests/fixtures'
 ROOT = Path(__file__).resolve().parents[1]
 
-def _need(p):
-    if not p.exists(): pytest.skip(f"{p} not found (the shared real samples sit next to the repository)")
-    return p.read_bytes()
+def _need(rel):
+    "The bytes of the real sample `rel`, or skip with one line naming it."
+    __tracebackhide__ = True                                 # the skip is reported at the test's line
+    return real(rel).read_bytes()
 
 def _rename(raw: bytes, col: str, to: str) -> bytes:
     "The sample with header column `col` renamed `to` (its data untouched)."
@@ -135,7 +137,7 @@ def test_reordered_partition_csv_is_read_by_name_or_named_precisely(tmp_path, ca
     r = tmp_path/"UNSW_part.csv"; r.write_bytes(reorder(Table(raw)))
     assert an.looks_partition(r) and not an.looks_partition(_full(tmp_path))
     cols = list(an.PARTITION_COLUMNS)
-    pd.testing.assert_frame_equal(an.load_partition_csv(UNSW).df[cols], an.load_partition_csv(r).df[cols])
+    pd.testing.assert_frame_equal(an.load_partition_csv(real(UNSW)).df[cols], an.load_partition_csv(r).df[cols])
     with pytest.raises(DataError) as e: an.load_full_csv(r)
     assert "UNSW_part.csv: is a partition CSV" in str(e.value) and "49 headerless columns" not in str(e.value)
     # through the CLI: read by name where 30_anomaly dispatches with `looks_partition`, else this precise line
@@ -216,8 +218,7 @@ def test_unsw_range_violation_exits_2_through_the_cli(tmp_path, capsys):
     _nothing_written(tmp_path)
 
 def test_the_real_unsw_sample_is_inside_every_range():
-    _need(UNSW)
-    d = an.load_partition_csv(UNSW)
+    d = an.load_partition_csv(real(UNSW))
     for c, r in an.UNSW_RANGES.items():
         if c in d.df:
             x = d.df[c].astype(float)

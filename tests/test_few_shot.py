@@ -14,10 +14,10 @@ from accel_course.few_shot import (CosinePairModel, PairCollator, PairData, Prob
                                    refit_finetune, setfit)
 from accel_course.sentiment import load_uci
 
-from _real import SHARED_DATA, needs
+from _real import data, needs
 
-UCI = SHARED_DATA/"sentiment"/"amazon_cells_labelled.txt"
-need_uci = needs(UCI, "real UCI sentiment sample")
+UCI = data("sentiment/amazon_cells_labelled.txt")              # ../shared/data's, else tests/fixtures'
+need_uci = needs("sentiment/amazon_cells_labelled.txt")
 
 
 # ---------------------------------------------------------------- pairs

@@ -9,11 +9,14 @@ import pytest
 from accel_course.core import DataError, RunContext, run_project, validate_metrics
 from accel_course import housing as H, housing_data as HD
 
-from _real import REPO as ROOT, SHARED_DATA, needs
+from _real import REPO as ROOT, data, needs
 
-SHARED = SHARED_DATA/"housing"
-needs_shared = needs(SHARED, "real housing samples")
-AMES, CAL, WIN = SHARED/"kaggle_ames", SHARED/"california"/"housing_sample3000.csv", SHARED/"windsor"/"Housing.csv"
+AMES = data("housing/kaggle_ames")                                    # ../shared/data only (Kaggle rules)
+CAL = data("housing/california/housing_sample3000.csv")               # ../shared/data's, else tests/fixtures'
+WIN = data("housing/windsor/Housing.csv")                             # ../shared/data only (GPL-3)
+needs_ames = needs("housing/kaggle_ames/train_first400.csv", "housing/kaggle_ames/test_first100.csv")
+needs_cal = needs("housing/california/housing_sample3000.csv")
+needs_windsor = needs("housing/windsor/Housing.csv")
 
 # ---------------------------------------------------------------- offline default (pydataset)
 def _py(code, env):
@@ -38,14 +41,14 @@ def test_windsor_works_without_a_writable_home(home, tmp_path):
     assert "ROWS 546 windsor" in p.stdout
     if home == "fresh": assert not (tmp_path/".pydataset").exists(), "pydataset must not unpack into $HOME"
 
-@needs_shared
+@needs_windsor
 def test_pydataset_copy_is_the_real_windsor_data():
     a = H.load_housing("sample", verbose=False); b = H.load_housing(WIN, verbose=False)
     assert b.name == "windsor" and b.n == a.n
     pd.testing.assert_frame_equal(a.X, b.X); assert np.allclose(a.y, b.y)
 
 # ---------------------------------------------------------------- real formats
-@needs_shared
+@needs_ames
 def test_ames_keeps_none_as_a_category_and_finds_test_csv():
     d = H.load_housing(AMES, verbose=False)
     assert d.name == "ames" and d.n == 400 and d.X.shape[1] == 79 and d.n_test == 100
@@ -57,11 +60,11 @@ def test_ames_keeps_none_as_a_category_and_finds_test_csv():
     assert list(d.X_test.columns) == list(d.X.columns) and d.test_ids.tolist() == pd.read_csv(AMES/"test_first100.csv").Id.tolist()
     assert d.X.Alley.isna().sum() > 300                                 # "NA" = no alley -> NaN -> category "NA" later
 
-@needs_shared
+@needs_ames
 def test_ames_test_csv_alone_is_a_clear_error():
     with pytest.raises(DataError, match="SalePrice"): H.load_housing(AMES/"test_first100.csv", verbose=False)
 
-@needs_shared
+@needs_cal
 def test_california_flags_capped_rows_and_keeps_them():
     d = H.load_housing(CAL, verbose=False)
     raw = pd.read_csv(CAL)
@@ -70,9 +73,9 @@ def test_california_flags_capped_rows_and_keeps_them():
     assert d.X.total_bedrooms.isna().sum() == raw.total_bedrooms.isna().sum() > 0
     assert "ocean_proximity" in d.categorical
 
-@needs_shared
+@needs_ames
 def test_auto_finds_real_data_under_the_data_roots(monkeypatch, capsys):
-    monkeypatch.setenv("ACCEL_COURSE_DATA", str(SHARED.parent))
+    monkeypatch.setenv("ACCEL_COURSE_DATA", str(AMES.parent.parent))
     d = H.load_housing("auto")
     assert d.name == "ames"
     assert capsys.readouterr().out.count("[accel_course:housing]") == 1
@@ -112,7 +115,7 @@ def test_auto_without_files_loads_packaged_ames_and_credits_it(monkeypatch, tmp_
     assert d.name == "ames" and d.n == 1460 and out.count("\n") == 1 and "De Cock" in out and "offline default" in out
 
 @needs_package
-@needs_shared
+@needs_ames
 def test_packaged_ames_starts_with_the_shared_sample():
     full = H.load_housing("package", verbose=False); sample = H.load_housing(AMES, verbose=False)
     pd.testing.assert_frame_equal(full.X.iloc[:sample.n].reset_index(drop=True), sample.X)
@@ -153,7 +156,7 @@ def test_skewed_log1p_learns_columns_on_fit():
     assert t.columns_.tolist() == [0]                    # skewed and non-negative only
     assert np.allclose(t.transform(X)[:, 0], np.log1p(X[:, 0])) and np.allclose(t.transform(X)[:, 1:], X[:, 1:])
 
-@needs_shared
+@needs_ames
 def test_one_pipeline_handles_unseen_categories_and_missing_values():
     d = H.load_housing(AMES, verbose=False)
     pre = H.make_preprocessor("ames").fit(d.X)
@@ -171,7 +174,7 @@ def test_cv_is_reproducible_and_covers_every_row():
     assert sorted(np.unique(a.folds)) == [0, 1, 2] and all(len(p) == d.n for p in a.oof.values())
     assert a.scores.loc["ridge", "rmse_log"] < 0.25                    # OLS on logs reaches ~0.21 on Windsor
 
-@needs_shared
+@needs_ames
 def test_submission_is_valid(tmp_path):
     d = H.load_housing(AMES, verbose=False)
     sub = H.write_submission(H.make_models("ames", ["ridge"])["ridge"], d, tmp_path/"submission.csv")
@@ -179,7 +182,7 @@ def test_submission_is_valid(tmp_path):
     assert list(back.columns) == ["Id", "SalePrice"] and len(back) == d.n_test
     assert back.Id.tolist() == d.test_ids.tolist() and (back.SalePrice > 10_000).all() and (back.SalePrice < 2e6).all()
 
-@needs_shared
+@needs_ames
 def test_documented_ames_outliers_are_dropped_loudly_and_only_from_training(tmp_path, capsys):
     # the sample has no house > 4,000 sq ft; write a copy of train.csv with two enlarged houses, test.csv beside it
     raw = pd.read_csv(AMES/"train_first400.csv", keep_default_na=False, na_values=[""])
@@ -236,7 +239,7 @@ def test_runner_writes_valid_metrics_and_figures(tmp_path):
     for fig in ["target", "predicted_vs_actual", "feature_importance", "shap_beeswarm", "shap_waterfall", "lime"]:
         f = tmp_path/f"{fig}.png"; assert f.exists() and f.read_bytes()[:4] == b"\x89PNG", fig
 
-@needs_shared
+@needs_ames
 def test_runner_on_ames_writes_a_submission(tmp_path):
     m = run_project("housing", RunContext(out=tmp_path, source=str(AMES), fast=True, options={"models": "ridge", "no_explain": True}))
     assert m["dataset"] == "ames" and m["n_test"] == 100 and m["best"] == "ridge"

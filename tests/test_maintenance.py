@@ -8,12 +8,12 @@ import pytest
 from accel_course.core import DataError, RunContext, run_project, validate_metrics
 from accel_course import maintenance as M
 
-from _real import SHARED_DATA as SHARED, needs
+from _real import data, needs
 
-AI4I = SHARED/"ai4i2020"/"ai4i2020.csv"
-AZURE = SHARED/"azure_pdm"
-need_ai4i = needs(AI4I, "real AI4I sample")
-need_azure = needs(AZURE/"PdM_telemetry.csv", "real Azure PdM sample")
+AI4I = data("ai4i2020/ai4i2020.csv")                 # ../shared/data's, else tests/fixtures' (the whole file)
+AZURE = data("azure_pdm")
+need_ai4i = needs("ai4i2020/ai4i2020.csv")
+need_azure = needs(*(f"azure_pdm/{n}" for n in M.AZURE_FILES.values()))
 
 
 # ---------------------------------------------------------------- real files

@@ -1,7 +1,7 @@
 """Malformed-input suite (issue 10: "silent acceptance is the worst outcome").
 
-Each case mutates one of the real samples in ../shared/data (read at test time, written to tmp_path; no rows are kept
-in the repository) and asserts one of two outcomes: a `DataError` whose message names the file and the column or
+Each case mutates one of the real samples in ../shared/data (read at test time, written to tmp_path; California falls
+back to its copy in tests/fixtures, the others skip without ../shared) and asserts one of two outcomes: a `DataError` whose message names the file and the column or
 line, or -- for the valid variants (BOM, CRLF, reordered or extra columns...) -- the same data as the untouched file."""
 import gzip, re, warnings
 
@@ -13,12 +13,13 @@ from accel_course.core import DataError
 from accel_course import housing as H
 from accel_course import anomaly as an
 
-from _real import SHARED_DATA
+from _real import data, real
 
-SRC = {"california": SHARED_DATA/"housing"/"california"/"housing_sample3000.csv",
-       "ames": SHARED_DATA/"housing"/"kaggle_ames"/"train_first400.csv",
-       "windsor": SHARED_DATA/"housing"/"windsor"/"Housing.csv",
-       "unsw": SHARED_DATA/"unsw_nb15"/"UNSW_NB15_partition_sample.csv"}
+REL = {"california": "housing/california/housing_sample3000.csv",        # relative to ../shared/data; only California
+       "ames": "housing/kaggle_ames/train_first400.csv",                  # has a copy in tests/fixtures
+       "windsor": "housing/windsor/Housing.csv",
+       "unsw": "unsw_nb15/UNSW_NB15_partition_sample.csv"}
+SRC = {k: data(r) for k, r in REL.items()}
 NAME = {"california": "housing.csv", "ames": "train.csv", "windsor": "Housing.csv", "unsw": "UNSW_part.csv"}
 from _malformed import BOM, R, LINE, ERR_TRUNC, GENERIC_CSV, Table, swap, reorder, extra, drop, cut, cell
 
@@ -107,7 +108,7 @@ def _baseline(kind, tmp_path):
 
 @pytest.mark.parametrize("kind,case,mutate,expect", CASES, ids=[f"{k}-{n}" for k, n, _, _ in CASES])
 def test_malformed(kind, case, mutate, expect, tmp_path):
-    if not SRC[kind].exists(): pytest.skip(f"{SRC[kind]} not found (the shared real samples sit next to the repository)")
+    real(REL[kind])
     p = tmp_path/NAME[kind]
     p.write_bytes(mutate(Table(SRC[kind].read_bytes())))
     with warnings.catch_warnings():
@@ -125,14 +126,14 @@ def test_malformed(kind, case, mutate, expect, tmp_path):
 
 @pytest.mark.parametrize("how", ["truncated", "not_gzip"])
 def test_damaged_gzip_is_named(how, tmp_path):
-    if not SRC["unsw"].exists(): pytest.skip("UNSW-NB15 sample not found")
+    real(REL["unsw"])
     z = gzip.compress(SRC["unsw"].read_bytes()); g = tmp_path/"UNSW_part.csv.gz"
     g.write_bytes(z[:len(z) // 3] if how == "truncated" else b"\x1f\x8b" + b"garbage" * 20)
     with pytest.raises(DataError, match=r"UNSW_part\.csv\.gz: the gzip archive is damaged or truncated"):
         an.load_unsw(str(g))
 
 def test_gzip_loads_the_same_flows(tmp_path):
-    if not SRC["unsw"].exists(): pytest.skip("UNSW-NB15 sample not found")
+    real(REL["unsw"])
     g = tmp_path/"UNSW_part.csv.gz"; g.write_bytes(gzip.compress(SRC["unsw"].read_bytes()))
     _same("unsw", an.load_partition_csv(SRC["unsw"]), an.load_partition_csv(g))
 

@@ -1,7 +1,7 @@
 """Malformed-input suite for the predictive-maintenance loaders (issue 10: "silent acceptance is the worst outcome").
 
 Each case mutates one of the real samples in ../shared/data (AI4I 2020, the Azure PdM folder, NASA C-MAPSS; read at
-test time and written to tmp_path, no rows are kept in the repository) and asserts one outcome:
+test time and written to tmp_path; AI4I and C-MAPSS fall back to their copies in tests/fixtures) and asserts one outcome:
 * a regex: a `DataError` whose message names the file and matches it (column and line, or what is missing);
 * "ok": a valid variant (BOM, CRLF, reordered or extra columns, ...) loads exactly the same data as the untouched file;
 * "warns": a last line without a line break whose fields are complete (a CSV may end so, or be cut inside its last
@@ -17,13 +17,15 @@ from accel_course.core import DataError
 from accel_course import maintenance as M
 from accel_course import cmapss as C
 
-from _real import SHARED_DATA
+from _real import data, real
 from _malformed import BOM, R, LINE, ERR_TRUNC, GENERIC_CSV, Table, swap, reorder, extra, drop, cut, cell
 
-AI4I = SHARED_DATA/"ai4i2020"/"ai4i2020.csv"
-AZURE = SHARED_DATA/"azure_pdm"
-CMAPSS = SHARED_DATA/"nasa_cmapss"
+AI4I = data("ai4i2020/ai4i2020.csv")                 # ../shared/data's, else tests/fixtures'
+AZURE = data("azure_pdm")
+CMAPSS = data("nasa_cmapss")
 CM_FILES = {"train": "train_FD001_units1-10.txt", "test": "test_FD001_units1-3.txt", "RUL": "RUL_FD001_units1-3.txt"}
+AZURE_REL = [f"azure_pdm/{n}" for n in M.AZURE_FILES.values()]
+CMAPSS_REL = [f"nasa_cmapss/{n}" for n in CM_FILES.values()]
 MODES = M.AI4I_MODES
 
 
@@ -270,7 +272,7 @@ KAGGLE_ALL = [(n, f, e) for n, f, e in KAGGLE_CASES]
 
 @pytest.mark.parametrize("case,mutate,expect", AI4I_ALL, ids=[n for n, *_ in AI4I_ALL])
 def test_ai4i(case, mutate, expect, tmp_path):
-    if not AI4I.exists(): pytest.skip(f"{AI4I} not found (the shared real samples sit next to the repository)")
+    real("ai4i2020/ai4i2020.csv")
     p = tmp_path/"ai4i2020.csv"
     p.write_bytes(mutate(Table(AI4I.read_bytes())))
     got = _check(lambda: M.load_ai4i(p), "ai4i2020.csv", expect, case)
@@ -279,7 +281,7 @@ def test_ai4i(case, mutate, expect, tmp_path):
 
 @pytest.mark.parametrize("case,mutate,expect", KAGGLE_ALL, ids=[n for n, *_ in KAGGLE_ALL])
 def test_ai4i_kaggle_variant(case, mutate, expect, tmp_path):
-    if not AI4I.exists(): pytest.skip(f"{AI4I} not found (the shared real samples sit next to the repository)")
+    real("ai4i2020/ai4i2020.csv")
     base = tmp_path/"base"/"predictive_maintenance.csv"; base.parent.mkdir(); base.write_bytes(_kaggle_bytes())
     p = tmp_path/"predictive_maintenance.csv"
     p.write_bytes(mutate(Table(base.read_bytes())))
@@ -297,7 +299,7 @@ def _same_azure(a, b):
 
 @pytest.mark.parametrize("key,case,mutate,expect", AZURE_CASES, ids=[f"{k}-{n}" for k, n, *_ in AZURE_CASES])
 def test_azure(key, case, mutate, expect, tmp_path):
-    if not AZURE.exists(): pytest.skip(f"{AZURE} not found (the shared real samples sit next to the repository)")
+    for rel in AZURE_REL: real(rel)
     d = _azure_copy(tmp_path/"azure")
     f = d/M.AZURE_FILES[key]
     if mutate is None: f.unlink()
@@ -318,7 +320,7 @@ def _cmapss_copy(d):
 
 @pytest.mark.parametrize("key,case,mutate,expect", CMAPSS_CASES, ids=[f"{k}-{n}" for k, n, *_ in CMAPSS_CASES])
 def test_cmapss(key, case, mutate, expect, tmp_path):
-    if not CMAPSS.exists(): pytest.skip(f"{CMAPSS} not found (the shared real samples sit next to the repository)")
+    for rel in CMAPSS_REL: real(rel)
     d = _cmapss_copy(tmp_path/"cmapss")
     f = d/CM_FILES[key]; f.write_bytes(mutate(f.read_bytes()))
     named = CM_FILES["RUL"] if case == "extra_engine" else CM_FILES[key]
@@ -328,7 +330,7 @@ def test_cmapss(key, case, mutate, expect, tmp_path):
 
 def test_real_samples_load_without_warning(tmp_path):
     "The untouched samples meet every contract, quietly (the documented AI4I disagreements are counted, not refused)."
-    if not (AI4I.exists() and AZURE.exists() and CMAPSS.exists()): pytest.skip("shared real samples not found")
+    for rel in ["ai4i2020/ai4i2020.csv", *AZURE_REL, *CMAPSS_REL]: real(rel)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         a = M.load_ai4i(AI4I); M.load_azure_pdm(AZURE); C.read_cmapss(_cmapss_copy(tmp_path/"cm"), "FD001")

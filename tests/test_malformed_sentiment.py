@@ -1,8 +1,8 @@
 """Malformed-input suite of the review loaders (issues 10 and 14): `load_uci` (`sentence<TAB>0|1`, no header) and
 `load_fasttext` (`__label__1|2 text`), reached through `load_path` as `accel-course run sentiment --source FILE` does.
 
-Each case mutates one of the real samples in ../shared/data/sentiment (read at test time, written to tmp_path; no rows
-are kept in the repository) and asserts one outcome: a `DataError` whose message names the file and the line, or --
+Each case mutates one of the real samples in ../shared/data/sentiment (read at test time, written to tmp_path; the UCI
+file falls back to its copy in tests/fixtures) and asserts one outcome: a `DataError` whose message names the file and the line, or --
 for the valid variants (CRLF, BOM, no final line break, .gz/.bz2...) -- exactly the data of the untouched file.
 Decision recorded here: review files must be UTF-8; bytes that are not are an error naming the line (they were
 replaced by U+FFFD silently before)."""
@@ -14,10 +14,10 @@ from accel_course.core import DataError
 from accel_course.sentiment import load_fasttext, load_path, load_uci, tfidf_lr
 
 from _malformed import BOM
-from _real import SHARED_DATA, needs
+from _real import data, needs
 
-UCI = SHARED_DATA/"sentiment"/"amazon_cells_labelled.txt"
-FT = SHARED_DATA/"sentiment"/"amazon_polarity_test_first200.ft.txt"
+UCI = data("sentiment/amazon_cells_labelled.txt")              # ../shared/data's, else tests/fixtures'
+FT = data("sentiment/amazon_polarity_test_first200.ft.txt")     # ../shared/data only
 R = 10                                   # the line we damage (0-based), i.e. line R + 1 of the file
 LINE = rf"line {R + 1}\b"
 
@@ -109,19 +109,19 @@ def _check(src, name, mutate, suffix, expect, loader, tmp_path):
             assert re.search(r"line \d+", str(e.value)), str(e.value)
 
 
-@needs(UCI, "real UCI sentiment sample")
+@needs("sentiment/amazon_cells_labelled.txt")
 @pytest.mark.parametrize("name,mutate,suffix,expect", UCI_CASES, ids=[c[0] for c in UCI_CASES])
 def test_uci_malformed(name, mutate, suffix, expect, tmp_path):
     _check(UCI, f"amazon_cells_{name}", mutate, suffix, expect, load_uci, tmp_path)
 
 
-@needs(FT, "real amazon_polarity sample")
+@needs("sentiment/amazon_polarity_test_first200.ft.txt")
 @pytest.mark.parametrize("name,mutate,suffix,expect", FT_CASES, ids=[c[0] for c in FT_CASES])
 def test_fasttext_malformed(name, mutate, suffix, expect, tmp_path):
     _check(FT, f"polarity_{name}", mutate, suffix, expect, load_fasttext, tmp_path)
 
 
-@needs(FT, "real amazon_polarity sample")
+@needs("sentiment/amazon_polarity_test_first200.ft.txt")
 def test_fasttext_missing_final_break_is_announced(tmp_path):
     """A cut inside the last review's text cannot be told from a file saved without a final line break: it loads,
     with a warning that names the line -- never silently."""
@@ -136,7 +136,7 @@ def test_fasttext_missing_final_break_is_announced(tmp_path):
         warnings.simplefilter("error"); load_fasttext(FT)            # a complete file: no warning
 
 
-@needs(UCI, "real UCI sentiment sample")
+@needs("sentiment/amazon_cells_labelled.txt")
 def test_numeric_texts_load_and_tfidf_handles_them(tmp_path):
     """A few number-only texts ("10", "5/5") are reviews: they load as they are, and the TF-IDF baseline fits -- also
     on a tiny training set where `min_df=2` would prune every term (sklearn: "After pruning, no terms remain")."""

@@ -19,13 +19,12 @@ from accel_course.sentiment import (LABELS2, LABELS3, CheckpointError, LengthGro
                                     padding_share, resolve_checkpoint, save_classifier, sentiment_job,
                                     stars_to_sentiment, tfidf_lr, verify_checkpoint)
 
-from _real import REPO, SHARED_DATA, needs
+from _real import REPO, data, needs
 
-SHARED = SHARED_DATA/"sentiment"
-UCI = SHARED/"amazon_cells_labelled.txt"
-FT = SHARED/"amazon_polarity_test_first200.ft.txt"
-need_uci = needs(UCI, "real UCI sentiment sample")
-need_ft = needs(FT, "real amazon_polarity sample")
+UCI = data("sentiment/amazon_cells_labelled.txt")              # ../shared/data's, else tests/fixtures'
+FT = data("sentiment/amazon_polarity_test_first200.ft.txt")     # ../shared/data only
+need_uci = needs("sentiment/amazon_cells_labelled.txt")
+need_ft = needs("sentiment/amazon_polarity_test_first200.ft.txt")
 
 
 # ---------------------------------------------------------------- real formats
