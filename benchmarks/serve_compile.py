@@ -51,6 +51,7 @@ def main():
                 t0 = time.perf_counter(); run(m, b); times[name].append(time.perf_counter() - t0)
         e, c = (1000 * sorted(v)[len(v) // 2] for v in times.values())   # medians
         print(f"{n:>4}x{t:<5} {e:9.1f} {c:12.1f} {e / c:6.2f} {comp:10.1f} {diff:10.1e}")
+    torch._dynamo.reset()                           # forget the static graphs above: start the default case cold
     dyn = torch.compile(model, backend=a.backend)   # default: a new length recompiles once, then runs dynamic
     n = shapes[0][0]
     cost = []
