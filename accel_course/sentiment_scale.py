@@ -19,9 +19,10 @@ from .core import pick
 from .sentiment_model import check_model_dir
 
 # %% auto #0
-__all__ = ['FSDP_CHECK', 'empty_classifier', 'block_sizes', 'load_dispatched', 'input_device', 'score_texts', 'load_memory_mb',
-           'count_params', 'training_memory', 'fsdp_on_cpu', 'score_split', 'tokenize_once', 'score_fitting_batch',
-           'fitting_batch_under_cap', 'finetune_fitting_batch', 'finetune_batch_under_cap']
+__all__ = ['FSDP_CHECK', 'CAP_MEMORY', 'empty_classifier', 'block_sizes', 'load_dispatched', 'input_device', 'score_texts',
+           'load_memory_mb', 'count_params', 'training_memory', 'fsdp_on_cpu', 'score_split', 'tokenize_once',
+           'largest_fitting', 'score_fitting_batch', 'fitting_batch_under_cap', 'finetune_fitting_batch',
+           'finetune_batch_under_cap']
 
 # %% ../nbs/23_sentiment_scale.ipynb #37427dda
 def empty_classifier(folder):
@@ -174,22 +175,40 @@ def tokenize_once(tokenizer, texts, cache_dir, first: bool = True) -> bool:
     with PartialState().main_process_first(): return run()
 
 # %% ../nbs/23_sentiment_scale.ipynb #86921d3a
-def score_fitting_batch(model, tokenizer, texts, start_batch_size: int = 1024, max_length: int = 128):
-    "Score `texts` with the largest batch size (halving from `start_batch_size`) that fits; returns (probs, tried)."
+def largest_fitting(fn, start_batch_size: int, hint: str) -> tuple:
+    "`fn(batch_size)` with the largest batch (halving from `start_batch_size`) that fits in memory: (result, tried)."
     from accelerate.utils import find_executable_batch_size
     tried, bs = [], [int(start_batch_size)]
     def halve(): bs[0] //= 2; return bs[0]
     @find_executable_batch_size(starting_batch_size=int(start_batch_size), reduce_batch_size_fn=halve)
     def run(batch_size):
         tried.append(batch_size)
-        return score_texts(model, tokenizer, texts, batch_size, max_length)
+        return fn(batch_size)
     try: return run(), tried
     except RuntimeError as e:
         if "No executable batch size" not in str(e): raise
         raise ValueError(f"start_batch_size={start_batch_size}: not even a batch of 1 fits in memory "
-                         f"(tried {tried}): lower max_length, or free memory") from None
+                         f"(tried {tried}): {hint}") from None
+
+def score_fitting_batch(model, tokenizer, texts, start_batch_size: int = 1024, max_length: int = 128):
+    "Score `texts` with the largest batch size (halving from `start_batch_size`) that fits; returns (probs, tried)."
+    return largest_fitting(lambda b: score_texts(model, tokenizer, texts, b, max_length), start_batch_size,
+                           "lower max_length, or free memory")
+
 
 # %% ../nbs/23_sentiment_scale.ipynb #4e7dd4aa
+CAP_MEMORY = """
+vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize:")).split()[1]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm + {cap_mb} * 2**20, resource.RLIM_INFINITY))
+"""   # from here on this process may grow by cap_mb MB: a larger allocation really fails
+
+def _run_capped(code: str, what: str, timeout: int) -> dict:
+    "Run `code` in a fresh Python (one thread, quiet transformers); the JSON of its last line."
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+                       env={**os.environ, "OMP_NUM_THREADS": "1", "TRANSFORMERS_VERBOSITY": "error"})
+    if r.returncode != 0: raise RuntimeError(f"the capped {what} run failed: {r.stderr[-1500:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
 def fitting_batch_under_cap(folder, cap_mb: int, n: int = 512, start: int = 512, max_length: int = 128,
                             timeout: int = 300) -> dict:
     "In a fresh process whose memory is capped at `cap_mb` MB above its start, score `n` long reviews from `start`."
@@ -200,17 +219,13 @@ def fitting_batch_under_cap(folder, cap_mb: int, n: int = 512, start: int = 512,
         torch.set_num_threads(1)
         m = AutoModelForSequenceClassification.from_pretrained({str(folder)!r}, trust_remote_code=False).eval()
         tok = AutoTokenizer.from_pretrained({str(folder)!r}, trust_remote_code=False)
-        vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize:")).split()[1]) * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (vm + {cap_mb} * 2**20, resource.RLIM_INFINITY))
+        {textwrap.indent(CAP_MEMORY.format(cap_mb=cap_mb), " " * 8).strip()}
         try:
             P, tried = score_fitting_batch(m, tok, ["a long review " * 200] * {n}, {start}, {max_length})
             print(json.dumps(dict(tried=tried, n=len(P))))
         except ValueError as e: print(json.dumps(dict(error=str(e))))
     """)
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
-                       env={**os.environ, "OMP_NUM_THREADS": "1", "TRANSFORMERS_VERBOSITY": "error"})
-    if r.returncode != 0: raise RuntimeError(f"the capped scoring run failed: {r.stderr[-1500:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return _run_capped(code, "scoring", timeout)
 
 # %% ../nbs/23_sentiment_scale.ipynb #c2698613
 def finetune_fitting_batch(train, # training reviews (`text`, `label`), as for `finetune`
@@ -222,20 +237,12 @@ def finetune_fitting_batch(train, # training reviews (`text`, `label`), as for `
                           ) -> tuple:
     "`finetune` with the largest batch (halving) that fits; accumulation keeps the effective batch. (result, tried)."
     import copy
-    from accelerate.utils import find_executable_batch_size
     from accel_course.sentiment import finetune
-    effective, tried, bs = int(effective_batch or start_batch_size), [], [int(start_batch_size)]
-    def halve(): bs[0] //= 2; return bs[0]
-    @find_executable_batch_size(starting_batch_size=int(start_batch_size), reduce_batch_size_fn=halve)
+    effective = int(effective_batch or start_batch_size)
     def run(batch_size):
-        tried.append(batch_size)
         return finetune(train, valid, batch_size=batch_size, grad_accum_steps=max(1, effective // batch_size),
                         model=None if model is None else copy.deepcopy(model), **kw)
-    try: return run(), tried
-    except RuntimeError as e:
-        if "No executable batch size" not in str(e): raise
-        raise ValueError(f"start_batch_size={start_batch_size}: not even a batch of 1 fits in memory (tried {tried}): "
-                         f"lower max_length or num_layers, or free memory") from None
+    return largest_fitting(run, start_batch_size, "lower max_length or num_layers, or free memory")
 
 
 # %% ../nbs/23_sentiment_scale.ipynb #89cd2eeb
@@ -256,16 +263,12 @@ def finetune_batch_under_cap(folder, # the model folder to fine-tune
         torch.backends.mkldnn.enabled = False   # oneDNN reports a failed allocation as "could not create a primitive"
         train = make_reviews({n}, seed=0).assign(text=lambda d: d.text + " and more words" * 40)
         model, tok = load_classifier({str(folder)!r}, num_layers={num_layers})   # before the cap: it caps training
-        vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize:")).split()[1]) * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (vm + {cap_mb} * 2**20, resource.RLIM_INFINITY))
+        {textwrap.indent(CAP_MEMORY.format(cap_mb=cap_mb), " " * 8).strip()}
         r, tried = finetune_fitting_batch(train, model=model, tokenizer=tok, start_batch_size={start}, epochs=1,
                                           max_length={max_length}, verbose=False, seed=0)
         print(json.dumps(dict(tried=tried, batch_size=r.config["batch_size"],
                               grad_accum_steps=r.config["grad_accum_steps"],
                               train_loss=r.history.final.get("train_loss"))))
     """)
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
-                       env={**os.environ, "OMP_NUM_THREADS": "1", "TRANSFORMERS_VERBOSITY": "error"})
-    if r.returncode != 0: raise RuntimeError(f"the capped fine-tune failed: {r.stderr[-1500:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return _run_capped(code, "fine-tune", timeout)
 
