@@ -44,13 +44,19 @@ def check_world(out_dir, expected=2):
     acc.wait_for_everyone()   # no destroy_process_group: debug_launcher's rendezvous file would vanish under it
 
 def test_debug_launcher_runs_two_connected_cpu_processes_and_reports_a_failing_rank(tmp_path, monkeypatch):
-    from accelerate import debug_launcher
+    from accelerate import debug_launcher, Accelerator
+    from accel_course.training import reset_accelerate_state
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    reset_accelerate_state(keep_process_group=False)   # a forked child inherits this process's Accelerate state
     debug_launcher(check_world, args=(str(tmp_path),), num_processes=2)
     seen = [json.loads((tmp_path/f"rank{r}.json").read_text()) for r in (0, 1)]
     assert all(s["world"] == 2 and s["type"].endswith("MULTI_CPU") and s["gathered"] == [1.0, 2.0] for s in seen)
     with pytest.raises(Exception, match="expected a world of 3, got 2"):
         debug_launcher(check_world, args=(str(tmp_path/"x"), 3), num_processes=2)
+    Accelerator()   # an Accelerator made before the launch is inherited: each child sees a world of 1
+    with pytest.raises(Exception, match="expected a world of 2, got 1"):
+        debug_launcher(check_world, args=(str(tmp_path/"y"),), num_processes=2)
+    reset_accelerate_state(keep_process_group=False)
 
 # a launched script: prints the world this process sees, registers a project that records it in the run folder,
 # and runs the course CLI
