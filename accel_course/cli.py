@@ -656,6 +656,8 @@ def main(argv=None) -> int:
         return 2
     except Exception as e:   # anything else is one line too, but says what it was and how to see more
         msg = e.args[0] if isinstance(e, KeyError) and e.args and "project" in str(e.args[0]) else f"{type(e).__name__}: {e}"
+        from accel_course.launch import lost_peer_hint
+        msg += lost_peer_hint(msg)                           # a collective's timeout: say what it means
         hint = "" if os.environ.get("ACCEL_COURSE_DEBUG") else " (set ACCEL_COURSE_DEBUG=1 for the traceback)"
         print(f"accel-course: error: {msg}{hint}", file=sys.stderr)
         if os.environ.get("ACCEL_COURSE_DEBUG"): traceback.print_exc()

@@ -6,7 +6,7 @@ Docs: https://accel-course.github.io/accel_course/launch.html.md"""
 
 # %% ../nbs/02_launch.ipynb #8bc665db
 from __future__ import annotations
-import os, sys, socket, pickle, tempfile, contextlib, warnings
+import os, re, sys, socket, pickle, tempfile, contextlib, warnings
 from pathlib import Path
 from typing import Callable
 
@@ -18,8 +18,8 @@ from .training import reset_accelerate_state
 # %% auto #0
 __all__ = ['PRECISIONS', 'CUDA_INIT_MSG', 'NVML_CHECK', 'DIST_TIMEOUT_S', 'DIST_TIMEOUT_VAR', 'IFNAME_VARS', 'NET_NOTE',
            'DEFAULT_PORT', 'LaunchError', 'free_port', 'check_cuda_not_initialized', 'gpu_count', 'plan_launch',
-           'dist_timeout', 'route_interface', 'multinode_env', 'one_line', 'launch', 'weights_digest', 'job_report',
-           'toy_job']
+           'dist_timeout', 'lost_peer_hint', 'route_interface', 'multinode_env', 'one_line', 'launch', 'weights_digest',
+           'job_report', 'toy_job']
 
 # %% ../nbs/02_launch.ipynb #d07f3d77
 class LaunchError(RuntimeError):
@@ -135,6 +135,16 @@ def dist_timeout():
     except ValueError: s = -1.0
     if not s > 0: raise LaunchError(f"{DIST_TIMEOUT_VAR}={v!r}: expected a number of seconds > 0")
     return datetime.timedelta(seconds=s)
+
+# %% ../nbs/02_launch.ipynb #4ad097ec
+def lost_peer_hint(msg: str # an exception's message from a distributed job
+                  ) -> str:
+    "What a collective's timeout means, to append to its one-line error; '' for any other message."
+    if not re.search(r"Timed out waiting \d+ms for (send|recv) operation", msg): return ""
+    try: waited = f"{dist_timeout().total_seconds():g} s"
+    except LaunchError: waited = "its timeout"
+    return (f" -- a collective waited {waited} ({DIST_TIMEOUT_VAR}) for another process: "
+            "a node stopped or its network is down")
 
 # %% ../nbs/02_launch.ipynb #7ee4077e
 def route_interface(addr: str # the main node's address (or name)

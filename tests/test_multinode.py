@@ -278,7 +278,31 @@ def test_node_killed_mid_run_survivor_fails_fast_naming_it(hosts, tmp_path):
     assert not (tmp_path/"node0"/"runs"/"housing").exists()           # no partial --out
     assert not files_under(tmp_path/"node0"/"runs")
 
-def c10d_node(h, tmp_path, r, name):
+@pytest.mark.slow
+def test_link_down_without_restarts_both_nodes_stop_at_the_timeout_saying_why(hosts, tmp_path):
+    """Take node 1's link down during training and leave it down: no connection is closed, so each side learns of the
+    loss only when a collective times out; both nodes then stop (no hang), every rank with one line that says what the
+    timeout means, and nothing is written to --out."""
+    procs = [torchrun_cli(hosts, tmp_path, r, ACCEL_COURSE_DIST_TIMEOUT=str(TIMEOUT), GLOO_SOCKET_IFNAME=hosts.dev[r])
+             for r in (0, 1)]
+    deadline = time.monotonic() + 300
+    while "processes on CPU" not in hosts.output(procs[0]) and time.monotonic() < deadline:
+        assert procs[0].poll() is None, hosts.output(procs[0])[-3000:]
+        time.sleep(0.2)
+    time.sleep(5)                                  # into the cross-validation: DDP fits all-reduce every step
+    hosts.link(1, up=False)
+    t_down = time.monotonic()
+    rcs, _, logs = finish(hosts, procs, TIMEOUT + SLACK + 60)
+    took = time.monotonic() - t_down
+    assert rcs[0] != 0 and rcs[1] != 0, logs
+    for p in procs:
+        errors = [l for l in hosts.output(p).splitlines() if l.startswith("accel-course: error:")]
+        assert errors and all("for another process: a node stopped or its network is down" in l for l in errors), \
+            errors or logs
+    print(f"link down: both nodes stopped {took:.1f} s later (timeout {TIMEOUT} s): {errors[0][:200]}")
+    assert not files_under(tmp_path/"node0"/"runs")                   # no partial --out
+
+def c10d_node(h, tmp_path, r, name, **kw):
     "The README's elastic command: c10d rendezvous on the main node, one restart allowed, this host's own address."
     cwd = tmp_path/name
     cwd.mkdir(exist_ok=True)
@@ -288,7 +312,7 @@ def c10d_node(h, tmp_path, r, name):
                        "--rdzv-conf", f"join_timeout={TIMEOUT + SLACK},is_host={int(r == 0)}",
                        "-m", "accel_course.cli", "run", "housing", "--fast", "--out", tmp_path/"out",
                        "--checkpoints", tmp_path/"ck", "--checkpoint-every", 2],
-                   env=env(GLOO_SOCKET_IFNAME=h.dev[r], TORCH_DISABLE_SHARE_RDZV_TCP_STORE="1", LOGLEVEL="INFO"),
+                   env=env(GLOO_SOCKET_IFNAME=h.dev[r], TORCH_DISABLE_SHARE_RDZV_TCP_STORE="1", LOGLEVEL="INFO", **kw),
                    name=name, cwd=cwd)
 
 @pytest.mark.slow
@@ -325,6 +349,41 @@ def test_node_dies_and_the_restarted_job_finishes_with_the_same_metrics(hosts, t
     m = json.loads((tmp_path/"out"/"metrics.json").read_text())
     ref = REFERENCE.get("housing --fast, world 4")
     if ref is None:      # run alone: an uninterrupted one-machine run with the same world (4) and seed
+        one = hosts.start(0, [*TORCHRUN, "--nproc_per_node", 4, "--master_port", PORT + 1, "-m", "accel_course.cli",
+                              "run", "housing", "--fast", "--out", tmp_path/"one"], env=env(), name="one_node")
+        (rc,), _, logs1 = finish(hosts, [one], 420)
+        assert rc == 0, logs1
+        ref = json.loads((tmp_path/"one"/"metrics.json").read_text())
+    assert same_metrics(m, ref)
+
+@pytest.mark.slow
+def test_link_down_longer_than_the_timeout_and_the_job_finishes_with_the_same_metrics(hosts, tmp_path):
+    """Take node 1's link down (no process dies, no RST: its peers just stop hearing it) for longer than the collective
+    timeout, then up again. Each side's collectives fail at `ACCEL_COURSE_DIST_TIMEOUT`, torchrun's agents restart
+    their workers, the world forms again and the job resumes from the newest checkpoints to the same metrics as an
+    uninterrupted run."""
+    procs = [c10d_node(hosts, tmp_path, r, f"node{r}", ACCEL_COURSE_DIST_TIMEOUT=str(TIMEOUT)) for r in (0, 1)]
+    t0 = time.monotonic()
+    saved = tmp_path/"ck"/"housing"/"fit-001"/"checkpoints"/"last"/"fit_state.json"   # the 2nd model is training
+    while not saved.exists() and time.monotonic() - t0 < 300:
+        assert procs[0].poll() is None and procs[1].poll() is None, hosts.output(procs[0])[-3000:]
+        time.sleep(0.05)
+    assert saved.exists(), "no checkpoint of the second fit within 300 s"
+    hosts.link(1, up=False)
+    t_down = time.monotonic()
+    time.sleep(TIMEOUT + 10)                       # longer than the collective timeout
+    hosts.link(1, up=True)
+    rcs, _, logs = finish(hosts, procs, 420)
+    print(f"link down {TIMEOUT + 10} s at {t_down - t0:.1f} s; the job finished {time.monotonic() - t_down:.1f} s "
+          "after the link went down")
+    assert rcs == [0, 0], logs
+    assert "will restart worker group" in hosts.output(procs[0]), hosts.output(procs[0])[-3000:]
+    rounds = sum(hosts.output(p).count("accel-course: 4 processes on CPU") for p in procs)
+    assert rounds == 2, logs                                # the job started twice: before and after the link loss
+    assert "resumed from" in hosts.output(procs[0]), logs   # not from the start
+    m = json.loads((tmp_path/"out"/"metrics.json").read_text())
+    ref = REFERENCE.get("housing --fast, world 4")
+    if ref is None:
         one = hosts.start(0, [*TORCHRUN, "--nproc_per_node", 4, "--master_port", PORT + 1, "-m", "accel_course.cli",
                               "run", "housing", "--fast", "--out", tmp_path/"one"], env=env(), name="one_node")
         (rc,), _, logs1 = finish(hosts, [one], 420)
