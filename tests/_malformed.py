@@ -1,4 +1,4 @@
-"""Mutation helpers shared by the malformed-input suites (tests/test_malformed*.py).
+"""Mutation helpers shared by the malformed-input suites (tests/test_loaders_*.py).
 
 `Table` splits a real sample into BOM, line ending, header and cells; the functions below return mutations
 `Table -> bytes`. Samples are read at test time from ../shared/data; no rows are kept in the repository."""
