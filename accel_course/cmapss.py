@@ -489,6 +489,7 @@ from .launch import job_report
 
 KINDS = ("lstm", "gru", "cnn", "tcn", "transformer")
 
+# %% ../nbs/12_cmapss.ipynb #06914753
 class AttentionPool(nn.Module):
     "Weighted mean over time: one learned score per time step, softmax over the window."
     def __init__(self, d: int):
@@ -498,6 +499,7 @@ class AttentionPool(nn.Module):
         w = torch.softmax(self.score(h).squeeze(-1).float(), dim=1).to(h.dtype)
         return (w.unsqueeze(-1) * h).sum(1)
 
+# %% ../nbs/12_cmapss.ipynb #0d925578
 class TCN(nn.Module):
     "Dilated causal 1-D convolutions (dilation 1, 2, 4, 8: 31 cycles seen) with residual connections."
     def __init__(self, n_in: int, hidden: int, levels: int = 4, k: int = 3, dropout: float = 0.1):
@@ -510,6 +512,7 @@ class TCN(nn.Module):
             h = h + self.drop(torch.relu(conv(nn.functional.pad(h, ((self.k - 1) * conv.dilation[0], 0)))))
         return h.transpose(1, 2)
 
+# %% ../nbs/12_cmapss.ipynb #89379232
 def _positions(t: int, d: int, device) -> torch.Tensor:
     "Sinusoidal position codes (t, d) of Vaswani et al. (2017)."
     pos = torch.arange(t, device=device, dtype=torch.float32)[:, None]
@@ -518,6 +521,7 @@ def _positions(t: int, d: int, device) -> torch.Tensor:
     pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * f), torch.cos(pos * f[: d // 2])
     return pe
 
+# %% ../nbs/12_cmapss.ipynb #fd331e4b
 class RULNet(nn.Module):
     """A sequence body over a window of readings, a pooling over time, a small head -> one RUL per window (in
     units of the cap). Bodies: LSTM/GRU (`layers`, `bidirectional`), 1-D CNN, dilated TCN, Transformer encoder."""

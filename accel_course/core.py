@@ -123,6 +123,7 @@ def _check_csv_file(p: Path, expected: str) -> str:
         raise DataError(f"{p}: is not a text CSV file (binary content); expected comma-separated text")
     return "gzip" if is_gzip(p) else "infer"
 
+# %% ../nbs/00_core.ipynb #8ded8fdf
 def header_fields(path, sep: str = ",", encoding: str | None = None, quoting: int = 0) -> list[str]:
     "The fields of the first (header) record of a CSV, plain or gzip, as written: before pandas renames duplicates."
     import csv, io
@@ -151,6 +152,7 @@ def _check_header(p: Path, kw: dict) -> None:
     if not isinstance(sep, str) or len(sep) != 1 or kw.get("delim_whitespace"): return
     require_unique_header(header_fields(p, sep, kw.get("encoding"), kw.get("quoting", 0)), p)
 
+# %% ../nbs/00_core.ipynb #59c4bcc8
 def read_table(path, *, required: Iterable[str] = (), numeric: Iterable[str] = (), what: str = "", **kw):
     "Read a CSV-like file (plain or gzip) with pandas, turning the usual failures into `DataError`s that name the file."
     import pandas as pd
@@ -356,6 +358,7 @@ def _remove(p: Path) -> None:
     if p.is_dir() and not p.is_symlink(): shutil.rmtree(p, ignore_errors=True)
     else: p.unlink(missing_ok=True)
 
+# %% ../nbs/00_core.ipynb #4281d45b
 def parked_dirs(dest) -> list[Path]:
     "The old copies of `dest` that `replace_dir` parked beside it and whose process (on this machine) was killed."
     dest, host = Path(dest), proc_tag().rsplit("-", 1)[0]     # `.old-`: the name earlier versions parked under
@@ -371,6 +374,7 @@ def recover_dir(dest) -> bool:
         else: _remove(p)
     return restored
 
+# %% ../nbs/00_core.ipynb #7945e2cd
 def replace_dir(src, dest) -> Path:
     "Rename folder `src` to `dest`; an existing `dest` is parked beside it and removed once `src` has taken its place."
     src, dest = Path(src), Path(dest)
@@ -384,6 +388,7 @@ def replace_dir(src, dest) -> Path:
     if old is not None: _remove(old)      # killed while removing: `dest` is complete, `recover_dir` removes the rest
     return dest
 
+# %% ../nbs/00_core.ipynb #e8fc50e0
 @contextlib.contextmanager
 def atomic_dir(path):
     "Yield a temporary folder beside `path`; on success it replaces `path`, on error it is removed."

@@ -198,6 +198,7 @@ def one_line(e: BaseException) -> str:
     lines = [l.strip() for l in str(e).splitlines() if l.strip().strip("=-")]
     return f"{type(e).__name__}: {(lines[0] if lines else '')[:300]}"
 
+# %% ../nbs/02_launch.ipynb #a5b521c6
 def launch(fn: Callable, *args,
            num_processes: int | str | None = None, # "auto" (see `plan_launch`), a number, or None: all GPUs, else 1
            mixed_precision: str = "no",    # "no", "fp16" or "bf16": what the workers' Accelerator uses
