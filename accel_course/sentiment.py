@@ -239,6 +239,7 @@ def require_cv_size(n: int, k: int, where: str = "the reviews", what: str = "lab
                         f"{MIN_PER_FOLD} per fold are needed to measure anything: give at least {MIN_PER_FOLD * k} "
                         f"reviews (or fewer folds with --folds)")
 
+# %% ../nbs/20_sentiment.ipynb #5b3da280
 def text_key(text) -> str:
     "What makes two review texts the same review: the text with runs of whitespace collapsed, compared without case."
     return " ".join(str(text).split()).casefold()
@@ -248,6 +249,7 @@ def duplicate_groups(texts) -> np.ndarray:
     ids = {}
     return np.array([ids.setdefault(text_key(t), len(ids)) for t in texts], dtype=int)
 
+# %% ../nbs/20_sentiment.ipynb #d66fe873
 def cv_splits(labels, # integer labels, one per review
               k: int = 5, # folds
               seed: int = 42, # shuffles the folds

@@ -82,6 +82,7 @@ class ModelLoadError(CheckpointError, ValueError):
 
 _CODE_CONFIGS = ("config.json", "tokenizer_config.json", "processor_config.json", "preprocessor_config.json")
 
+# %% ../nbs/20_sentiment.ipynb #947c54d5
 def check_no_code(d: Path, # a local model folder
                  ) -> Path:
     "Refuse a folder holding Python code (`*.py`, at any depth) or a config naming code to import (`auto_map`)."
@@ -101,6 +102,7 @@ def check_no_code(d: Path, # a local model folder
                                  "folder, which is never run here; use a model type transformers ships")
     return d
 
+# %% ../nbs/20_sentiment.ipynb #571283dd
 def resolve_inside(d: Path, # a local model folder
                    name: str, # a file name in it
                   ) -> Path:
@@ -171,6 +173,7 @@ _SHAPE_RULES = (   # (config attribute, tensor-name endings, dimension): what th
 )
 _HEAD_ENDINGS = ("classifier.weight", "classifier.out_proj.weight", "score.weight")
 
+# %% ../nbs/20_sentiment.ipynb #191a08fa
 def layers_in(shapes: dict, # {tensor name: shape}
              ) -> int:
     "How many numbered layers (`...layer.N.`) the tensor names hold (the largest stack, if there are several)."
@@ -183,6 +186,7 @@ def _shape_of(shapes: dict, endings: tuple):
     "The shape of the first tensor whose name ends with one of `endings` (None if there is none)."
     return next((s for k, s in shapes.items() if k.endswith(endings)), None)
 
+# %% ../nbs/20_sentiment.ipynb #5d2143af
 def check_config_against_weights(config, # the model's config (`PretrainedConfig`, overrides applied)
                                  shapes: dict, # {tensor name: shape} of all its weight files
                                  where, # the folder, for messages
