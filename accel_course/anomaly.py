@@ -114,7 +114,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from .training import (fit, predict, torch_threads, array_loader, ProgressBar, EarlyStopping, ClipGradNorm,
-                                   MaxStepsPerEpoch, Checkpoints, make_accelerator, quiet_stderr_fd)
+                                   MaxStepsPerEpoch, Checkpoints, make_accelerator, quiet_stderr_fd, LRScheduler)
 
 # %% ../nbs/30_anomaly.ipynb #37a01508
 class Autoencoder(nn.Module):
@@ -170,10 +170,11 @@ def train_autoencoder(X_normal: np.ndarray, # normal training flows, preprocesse
     va = None if X_val is None else array_loader(np.asarray(X_val, np.float32), np.asarray(y_val, np.int64), batch_size=4096)
     steps = len(tr) if max_steps_per_epoch is None else min(len(tr), max_steps_per_epoch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * steps))
-    hist = fit(model, opt, tr, va, forward_fn=ae_forward, metrics={"auc_roc": auc_roc_metric}, scheduler=sched, epochs=epochs,
+    hist = fit(model, opt, tr, va, forward_fn=ae_forward, metrics={"auc_roc": auc_roc_metric}, epochs=epochs,
                mixed_precision=None if accelerator is not None else mixed_precision, seed=seed, verbose=verbose,
                accelerator=accelerator,
-               callbacks=[ProgressBar(False), EarlyStopping(patience), MaxStepsPerEpoch(max_steps_per_epoch)]
+               callbacks=[ProgressBar(False), EarlyStopping(patience), MaxStepsPerEpoch(max_steps_per_epoch),
+                          LRScheduler(sched)]
                          + ([Checkpoints(output_dir)] if output_dir else []) + list(callbacks))
     return model.cpu().eval(), hist
 

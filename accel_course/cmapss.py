@@ -484,7 +484,7 @@ def predict_baseline(model, W: np.ndarray, cap: float = RUL_CAP) -> np.ndarray:
 import torch
 from torch import nn
 from .training import (fit, array_loaders, predict_array, torch_threads, ProgressBar, EarlyStopping,
-                                   ClipGradNorm)
+                                   ClipGradNorm, RestoreBest, LRScheduler)
 from .launch import job_report
 
 KINDS = ("lstm", "gru", "cnn", "tcn", "transformer")
@@ -594,13 +594,14 @@ def train_rul_model(P: dict, # `prepare`'s output: train and valid windows, and 
     epochs = epochs or pick(25, 1)
     sched = _schedule(opt, schedule, lr, epochs * len(tdl))
     rmse = lambda p, t: rmse_metric(np.clip(p, 0, 1), t) * cap                 # in cycles
-    hist = fit(model, opt, tdl, vdl, loss_fn=nn.MSELoss(), metrics={"rmse": rmse}, epochs=epochs, scheduler=sched,
-               mixed_precision=mixed_precision, seed=seed, monitor="rmse", mode="min", verbose=verbose,
-               callbacks=[ProgressBar(False), EarlyStopping(patience), ClipGradNorm(1.0)])
+    hist = fit(model, opt, tdl, vdl, loss_fn=nn.MSELoss(), metrics={"rmse": rmse}, epochs=epochs,
+               mixed_precision=mixed_precision, seed=seed, verbose=verbose,
+               callbacks=[ProgressBar(False), RestoreBest("rmse", "min"), EarlyStopping(patience), ClipGradNorm(1.0),
+                          LRScheduler(sched)])
     return model, hist
 
 def _schedule(opt, name: str | None, lr: float, total_steps: int):
-    "A per-step learning-rate schedule for `fit`'s `scheduler=`: None, one-cycle or cosine decay."
+    "A per-step learning-rate schedule for `fit`'s `LRScheduler` callback: None, one-cycle or cosine decay."
     if name is None: return None
     if name == "onecycle": return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(total_steps, 1))
     if name == "cosine": return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total_steps, 1))

@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import Dataset, DataLoader
 
 from .core import seed_everything
-from .training import fit, ProgressBar, MaxStepsPerEpoch, ClipGradNorm
+from .training import fit, ProgressBar, MaxStepsPerEpoch, ClipGradNorm, LRScheduler
 from .sentiment import (LABELS2, DEFAULT_CHECKPOINT, PadCollator, load_meanpool_classifier, choose_max_length,
                                     embed, load_classifier, load_pooled, finetune, finetune_recipe)
 
@@ -110,8 +110,8 @@ def contrastive_finetune(encoder, tokenizer, texts, labels, *,
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     per_epoch = len(dl) if max_steps_per_epoch is None else min(len(dl), max_steps_per_epoch)
     sched = get_linear_schedule_with_warmup(opt, int(warmup * per_epoch * epochs), per_epoch * epochs)
-    return fit(model, opt, dl, scheduler=sched, epochs=epochs, seed=seed, mixed_precision=mixed_precision,
-               verbose=verbose, callbacks=[ProgressBar(False), MaxStepsPerEpoch(max_steps_per_epoch), ClipGradNorm(1.0)])
+    return fit(model, opt, dl, epochs=epochs, seed=seed, mixed_precision=mixed_precision, verbose=verbose,
+               callbacks=[ProgressBar(False), MaxStepsPerEpoch(max_steps_per_epoch), ClipGradNorm(1.0), LRScheduler(sched)])
 
 # %% ../nbs/22_few_shot.ipynb #a216f99c
 @dataclass

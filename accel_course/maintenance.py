@@ -331,7 +331,7 @@ def ai4i_sequences(df: pd.DataFrame, window: int = 10, k: int = 1, fracs=(0.6, 0
 import torch
 from torch import nn
 from .training import (fit, array_loaders, predict_array, torch_threads, ProgressBar, EarlyStopping,
-                                   ClipGradNorm)
+                                   ClipGradNorm, RestoreBest, LRScheduler)
 from .launch import job_report
 
 class SeqClassifier(nn.Module):
@@ -378,8 +378,9 @@ def train_sequence_model(Xtr, # training windows (N, window, features), float32
                              batch_size=batch_size, seed=seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     hist = fit(model, opt, tdl, vdl, loss_fn=nn.BCEWithLogitsLoss(pos_weight=pw), metrics={"pr_auc": pr_auc_metric},
-               epochs=epochs or pick(20, 1), mixed_precision=mixed_precision, seed=seed, monitor="pr_auc", mode="max",
-               verbose=verbose, callbacks=[ProgressBar(False), EarlyStopping(patience), ClipGradNorm(1.0)])
+               epochs=epochs or pick(20, 1), mixed_precision=mixed_precision, seed=seed,
+               verbose=verbose, callbacks=[ProgressBar(False), RestoreBest("pr_auc", "max"), EarlyStopping(patience),
+                                            ClipGradNorm(1.0)])
     return model, hist
 
 # %% ../nbs/11_maintenance.ipynb #70e0374d

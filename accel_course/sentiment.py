@@ -20,7 +20,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from .core import (seed_everything, DataError, atomic_write_text, best_model, register_project, RunContext, is_main_process,
                                accuracy_metric, f1_macro_metric, positive_int, positive_float, int_in, non_empty)
 from .training import (fit, ProgressBar, EarlyStopping, MaxStepsPerEpoch, Checkpoints, ClipGradNorm,
-                                   GradientAccumulation)
+                                   GradientAccumulation, RestoreBest, LRScheduler)
 from .launch import job_report
 # two parts of this chapter are modules of their own (their cells below are marked `#| exports sentiment_data` and
 # `#| exports sentiment_model`); everything in them is importable from `accel_course.sentiment` as well
@@ -185,11 +185,12 @@ def finetune(train: pd.DataFrame, # training reviews: `text` and integer `label`
     share, t0 = padding_share(train_dl), time.perf_counter()     # the padding share, counted before training
     opt, sched = _adamw_schedule(model, train_dl, lr, weight_decay, warmup, epochs, grad_accum_steps, max_steps_per_epoch,
                                  layer_decay)
-    watch = dict(metrics={"accuracy": accuracy_metric, "f1_macro": f1_macro_metric}, monitor="f1_macro", mode="max") if valid_dl else {}
-    hist = fit(model, opt, train_dl, valid_dl, scheduler=sched, epochs=epochs, mixed_precision=mixed_precision, seed=seed,
-               verbose=verbose, **watch,
-               callbacks=[ProgressBar(progress), EarlyStopping(patience), MaxStepsPerEpoch(max_steps_per_epoch),
-                          GradientAccumulation(grad_accum_steps), ClipGradNorm(1.0)]
+    metrics = {"accuracy": accuracy_metric, "f1_macro": f1_macro_metric} if valid_dl else None
+    best = RestoreBest("f1_macro", "max") if valid_dl else RestoreBest()     # no validation: the training loss
+    hist = fit(model, opt, train_dl, valid_dl, metrics=metrics, epochs=epochs, mixed_precision=mixed_precision, seed=seed,
+               verbose=verbose,
+               callbacks=[ProgressBar(progress), best, EarlyStopping(patience), MaxStepsPerEpoch(max_steps_per_epoch),
+                          GradientAccumulation(grad_accum_steps), ClipGradNorm(1.0), LRScheduler(sched)]
                          + ([Checkpoints(output_dir)] if output_dir else []) + list(callbacks))
     cfg = dict(checkpoint=str(checkpoint or DEFAULT_CHECKPOINT), lr=lr, epochs=epochs, max_length=max_length, batch_size=batch_size,
                grad_accum_steps=grad_accum_steps, mixed_precision=mixed_precision or "no", padding=padding,

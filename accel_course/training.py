@@ -23,10 +23,10 @@ from .core import (fast_mode, pick, atomic_write_json, is_main_process, follow_u
 # %% auto #0
 __all__ = ['toy_regression', 'make_mlp', 'probe_precision', 'NonFiniteLossError', 'History', 'reset_accelerate_state',
            'make_accelerator', 'default_forward', 'CancelFitException', 'CancelEpochException', 'Callback', 'FitState',
-           'fit', 'ProgressBar', 'PrintEpochs', 'RestoreBest', 'EarlyStopping', 'model_signature', 'Checkpoints',
-           'Trackers', 'GradientAccumulation', 'ClipGradNorm', 'MaxStepsPerEpoch', 'StopWhen', 'quiet_stderr_fd',
-           'Profile', 'LocalSGDCallback', 'CommHook', 'run_checkpoints', 'default_callbacks', 'torch_threads',
-           'predict', 'BatchTensorDataset', 'array_loader', 'array_loaders', 'predict_array']
+           'fit', 'ProgressBar', 'PrintEpochs', 'RestoreBest', 'EarlyStopping', 'LRScheduler', 'model_signature',
+           'Checkpoints', 'Trackers', 'GradientAccumulation', 'ClipGradNorm', 'MaxStepsPerEpoch', 'StopWhen',
+           'quiet_stderr_fd', 'Profile', 'LocalSGDCallback', 'CommHook', 'run_checkpoints', 'default_callbacks',
+           'torch_threads', 'predict', 'BatchTensorDataset', 'array_loader', 'array_loaders', 'predict_array']
 
 # %% ../nbs/01_training.ipynb #bd90e312
 def toy_regression(n: int = 2048, d: int = 8, noise: float = 0.1, seed: int = 0):
@@ -255,7 +255,6 @@ class FitState:
     history: History
     train_dl: Any = None
     valid_dl: Any = None
-    scheduler: Any = None
     epochs: int = 1                  # the epochs asked for
     seed: int = 42
     verbose: bool = True
@@ -276,11 +275,12 @@ class FitState:
 # %% ../nbs/01_training.ipynb #74dcb769
 def _check_options(accelerator, epochs, mixed_precision, monitor, mode, valid_dl, metrics, callbacks) -> str:
     "Validate `fit`'s options and return the monitored name; a conflict raises instead of one option being ignored."
-    if mode not in ("min", "max"): raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    if mode not in ("min", "max"): raise ValueError(f"RestoreBest(mode={mode!r}): expected 'min' or 'max'")
     if epochs < 0: raise ValueError(f"need epochs >= 0, got {epochs}")
     if valid_dl is None and monitor == "val_loss": monitor = "train_loss"   # nothing else to watch
     if monitor not in ("val_loss", "train_loss", *(metrics or {})):
-        raise ValueError(f"monitor={monitor!r} is not 'val_loss', 'train_loss' or one of the metrics {list(metrics or {})}")
+        raise ValueError(f"RestoreBest(monitor={monitor!r}): not 'val_loss', 'train_loss' or one of the metrics "
+                         f"{list(metrics or {})}")
     if accelerator is None: return monitor
     clash = []
     if mixed_precision is not None and mixed_precision != accelerator.mixed_precision:
@@ -305,20 +305,18 @@ def _make_accelerator_for(callbacks, mixed_precision):
     return make_accelerator(mixed_precision, kw.pop("gradient_accumulation_steps", 1), **kw)
 
 # %% ../nbs/01_training.ipynb #01425646
-def _setup(model, optimizer, train_dl, valid_dl, scheduler, accelerator, seed) -> dict:
-    "Seed, then `prepare` model/optimizer/data/scheduler; the prepared objects as `FitState` fields."
+def _setup(model, optimizer, train_dl, valid_dl, accelerator, seed) -> dict:
+    "Seed, then `prepare` model/optimizer/data; the prepared objects as `FitState` fields."
     from accelerate.utils import set_seed
     if accelerator.mixed_precision == "fp16" and accelerator.device.type == "cpu":
         warnings.warn("mixed_precision='fp16' has no effect on CPU (autocast is off, no GradScaler): this run is fp32. "
                       "Use 'bf16' on CPU.", stacklevel=3)
     set_seed(seed)
-    objs = [o for o in (model, optimizer, train_dl, valid_dl, scheduler) if o is not None]
+    objs = [o for o in (model, optimizer, train_dl, valid_dl) if o is not None]
     prepared = iter(accelerator.prepare(*objs))
     model, optimizer, train_dl = next(prepared), next(prepared), next(prepared)
     valid_dl = next(prepared) if valid_dl is not None else None
-    scheduler = next(prepared) if scheduler is not None else None
-    return dict(model=model, optimizer=optimizer, accelerator=accelerator, train_dl=train_dl, valid_dl=valid_dl,
-                scheduler=scheduler)
+    return dict(model=model, optimizer=optimizer, accelerator=accelerator, train_dl=train_dl, valid_dl=valid_dl)
 
 # %% ../nbs/01_training.ipynb #trstep01
 def _train_step(s: FitState, batch, loss_fn, forward_fn) -> None:
@@ -335,7 +333,6 @@ def _train_step(s: FitState, batch, loss_fn, forward_fn) -> None:
         acc.backward(loss)
         _fire(s.callbacks, "before_step", s)       # e.g. ClipGradNorm, between the backward pass and the update
         s.optimizer.step()
-        if s.scheduler is not None: s.scheduler.step()
         s.optimizer.zero_grad()
 
 # %% ../nbs/01_training.ipynb #6c6c8e52
@@ -421,28 +418,26 @@ def _callbacks(callbacks, verbose: bool) -> list:
 def fit(model: nn.Module, # the model to train, in place
         optimizer, # a torch optimizer over `model`'s parameters
         train_dl, # training DataLoader: `(x, y)` batches, dicts for 🤗 models, or anything `forward_fn` takes
-        valid_dl=None, # validation DataLoader (None: `monitor` falls back to the training loss)
+        valid_dl=None, # validation DataLoader (None: the best epoch is the one with the lowest training loss)
         *,
         loss_fn: Callable | None = None, # `loss_fn(preds, targets)`; None: the model's own `.loss`
         metrics: Mapping[str, Callable] | None = None, # name -> `fn(preds, targets)` on NumPy arrays, each epoch
-        scheduler=None, # a learning-rate scheduler, stepped after every optimizer step
         forward_fn: Callable | None = None, # `forward_fn(model, batch) -> (loss, preds, targets)`
         callbacks: Sequence = (), # `Callback`s: early stopping, checkpoints, trackers, ... (replace same-class defaults)
         accelerator=None, # an `Accelerator` to train with (then give it the precision etc.); None: `fit` makes one
         epochs: int = 1, # passes over the training data
         mixed_precision: str | None = None, # "no" | "bf16" | "fp16"; None: from the launcher / `accelerate config`
         seed: int = 42, # seeds Python/NumPy/torch; each epoch reseeds with seed+epoch
-        monitor: str = "val_loss", # what "best" means: "val_loss", "train_loss" or a metric's name
-        mode: str = "min", # "min" or "max" for `monitor`
         verbose: bool = True, # progress bar and one line per epoch (main process)
        ) -> History:
     "Train `model` with Accelerate and return its `History`; the model ends with the best weights, unwrapped."
     from accelerate.utils import set_seed
     cbs = _callbacks(callbacks, verbose)
-    monitor = _check_options(accelerator, epochs, mixed_precision, monitor, mode, valid_dl, metrics, cbs)
+    best = next(c for c in cbs if isinstance(c, RestoreBest))     # what "best" means: its monitor and mode
+    monitor = _check_options(accelerator, epochs, mixed_precision, best.monitor, best.mode, valid_dl, metrics, cbs)
     acc = accelerator or _make_accelerator_for(cbs, mixed_precision)
-    s = FitState(**_setup(model, optimizer, train_dl, valid_dl, scheduler, acc, seed), history=History(monitor=monitor,
-                 mode=mode), epochs=epochs, seed=seed, verbose=verbose, callbacks=cbs)
+    s = FitState(**_setup(model, optimizer, train_dl, valid_dl, acc, seed), history=History(monitor=monitor,
+                 mode=best.mode), epochs=epochs, seed=seed, verbose=verbose, callbacks=cbs)
     s.n_steps = len(s.train_dl)
     try:
         _fire(cbs, "before_fit", s)
@@ -491,9 +486,13 @@ class PrintEpochs(Callback):
 
 # %% ../nbs/01_training.ipynb #cbrest01
 class RestoreBest(Callback):
-    "Keep a CPU copy of the best epoch's weights and load them into the model when the fit ends."
+    "Define the best epoch (`monitor`, `mode`); keep a CPU copy of its weights and load them when the fit ends."
     order = 0
-    def __init__(self, enabled: bool = True): self.enabled, self.best = enabled, None
+    def __init__(self, monitor: str = "val_loss", # "val_loss", "train_loss" or a metric's name
+                 mode: str = "min", # "min" or "max": which way `monitor` improves
+                 enabled: bool = True): # False: track the best epoch, keep the last weights
+        if not isinstance(monitor, str): raise TypeError(f"RestoreBest: monitor must be a name, got {monitor!r}")
+        self.monitor, self.mode, self.enabled, self.best = monitor, mode, enabled, None
     def before_fit(self, s):
         best = getattr(s, "resumed_from", None)
         if self.enabled and best is not None and (best.parent/"best"/"model.safetensors").exists():
@@ -522,6 +521,16 @@ class EarlyStopping(Callback):
         s.stop = True
         if s.accelerator.is_main_process and s.verbose:
             print(f"early stopping: no improvement in {h.monitor} for {self.patience} epochs")
+
+# %% ../nbs/01_training.ipynb #c246adb5
+class LRScheduler(Callback):
+    "Step `scheduler` (a torch LR scheduler over `fit`'s optimizer; None: a constant rate) after every optimizer step."
+    order = -40
+    def __init__(self, scheduler): self.scheduler, self.prepared = scheduler, None
+    def before_fit(self, s):
+        if self.scheduler is not None: self.prepared = s.accelerator.prepare(self.scheduler)
+    def after_batch(self, s):
+        if self.prepared is not None: self.prepared.step()     # prepared: skips itself between accumulation steps
 
 # %% ../nbs/01_training.ipynb #modsig01
 def model_signature(model: nn.Module) -> str:

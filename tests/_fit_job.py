@@ -4,7 +4,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from accel_course.training import fit, toy_regression, make_mlp, make_accelerator, Checkpoints, RestoreBest
+from accel_course.training import fit, toy_regression, make_mlp, make_accelerator, Checkpoints, RestoreBest, LRScheduler
 
 def main(out, epochs, resume, slow, every_n_steps):
     X, y = toy_regression(1024, seed=1)
@@ -19,8 +19,8 @@ def main(out, epochs, resume, slow, every_n_steps):
         def after_batch(self, state):
             if slow: time.sleep(slow / len(state.train_dl))
     ckpt = Checkpoints(out, every_n_steps=every_n_steps or None, resume_from=out if resume else None)
-    hist = fit(model, opt, tdl, vdl, loss_fn=nn.MSELoss(), scheduler=sched, metrics={"mae": mae}, epochs=epochs,
-               callbacks=[Slow(), ckpt, RestoreBest(False)], seed=7, verbose=True,
+    hist = fit(model, opt, tdl, vdl, loss_fn=nn.MSELoss(), metrics={"mae": mae}, epochs=epochs,
+               callbacks=[Slow(), ckpt, RestoreBest(enabled=False), LRScheduler(sched)], seed=7, verbose=True,
                accelerator=make_accelerator(cpu=True))   # CPU: the test compares the numbers bit for bit
     w = float(sum(p.detach().double().abs().sum() for p in model.parameters()))
     wb = [p.detach().flatten().tolist() for p in model.parameters()]

@@ -8,7 +8,7 @@ import pytest, torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from accel_course.training import (fit, toy_regression, make_mlp, make_accelerator, NonFiniteLossError, History,
-                                   Checkpoints, EarlyStopping, ProgressBar)
+                                   Checkpoints, EarlyStopping, ProgressBar, RestoreBest)
 
 JOB = Path(__file__).with_name("_fit_job.py")
 EPOCHS = 5
@@ -116,8 +116,8 @@ def test_early_stopping_restores_best(tmp_path):
     m = make_mlp()
     # a small SGD step lowers val_loss every epoch; with mode="max" epoch 1 is the best and never beaten, so early
     # stopping must fire after 1 + patience epochs and put epoch 1's weights back
-    h = fit(m, torch.optim.SGD(m.parameters(), lr=0.01), dl, dl, loss_fn=nn.MSELoss(), epochs=30, mode="max",
-            callbacks=[EarlyStopping(2), Checkpoints(tmp_path)], verbose=False, accelerator=make_accelerator(cpu=True))
+    h = fit(m, torch.optim.SGD(m.parameters(), lr=0.01), dl, dl, loss_fn=nn.MSELoss(), epochs=30,
+            callbacks=[RestoreBest(mode="max"), EarlyStopping(2), Checkpoints(tmp_path)], verbose=False, accelerator=make_accelerator(cpu=True))
     assert h["val_loss"] == sorted(h["val_loss"], reverse=True) and h["val_loss"][0] > h["val_loss"][-1]
     assert len(h) == 3 and h.best_epoch == 1
     best_val = h.best_value
@@ -162,7 +162,7 @@ def test_dict_batches_use_model_loss():
     dl = DataLoader(ds, batch_size=16)
     m = HFLike()
     h = fit(m, torch.optim.AdamW(m.parameters(), lr=5e-2), dl, dl, epochs=8, verbose=False,
-            metrics={"acc": lambda p, t: float((p.argmax(1) == t).mean())}, monitor="acc", mode="max")
+            metrics={"acc": lambda p, t: float((p.argmax(1) == t).mean())}, callbacks=[RestoreBest("acc", "max")])
     assert h.best_value > 0.8
 
 def test_model_is_plain_after_mixed_precision_fit():

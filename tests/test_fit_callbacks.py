@@ -23,9 +23,9 @@ def _fit(accelerator=None, **kw):
 def test_signature_is_short_and_explicit():
     sig = inspect.signature(fit)
     assert not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()), "fit hides options behind **kwargs"
-    assert len(sig.parameters) <= 16, list(sig.parameters)
+    assert len(sig.parameters) <= 13, list(sig.parameters)
     for gone in ("patience", "output_dir", "resume_from", "log_with", "progress", "restore_best", "max_steps_per_epoch",
-                 "grad_accum_steps", "clip_grad_norm"):
+                 "grad_accum_steps", "clip_grad_norm", "scheduler", "monitor", "mode"):
         assert gone not in sig.parameters, f"{gone} is a callback now"
     with pytest.raises(TypeError): _fit(patience=2)      # an old option is an error, not silently ignored
 
@@ -50,9 +50,13 @@ def test_options_that_agree_with_the_accelerator_are_fine():
     _, h = _fit(accelerator=acc, mixed_precision="bf16", callbacks=[GradientAccumulation(2)], epochs=1)
     assert len(h) == 1
 
-@pytest.mark.parametrize("opt", [dict(mode="maximum"), dict(epochs=-1), dict(monitor="acc")])
+@pytest.mark.parametrize("opt", [dict(callbacks=[RestoreBest(mode="maximum")]), dict(epochs=-1),
+                                 dict(callbacks=[RestoreBest("acc")])])
 def test_bad_option_values_raise(opt):
     with pytest.raises(ValueError): _fit(**opt)
+
+def test_restore_best_wants_a_name():
+    with pytest.raises(TypeError, match="monitor must be a name"): RestoreBest(False)
 
 @pytest.mark.parametrize("steps", [0, -1, 1.5])
 def test_bad_accumulation_raises(steps):
@@ -121,12 +125,12 @@ def test_a_given_callback_replaces_the_default_of_its_class():
 
 def test_restore_best_false_keeps_the_last_weights():
     X, y = toy_regression(256, seed=0); dl = DataLoader(TensorDataset(X, y), batch_size=32)
-    def run(cbs):
+    def run(enabled):
         torch.manual_seed(0); m = make_mlp()
-        h = fit(m, torch.optim.SGD(m.parameters(), lr=0.01), dl, dl, loss_fn=nn.MSELoss(), epochs=3, mode="max",
-                verbose=False, callbacks=cbs, accelerator=make_accelerator(cpu=True))
+        h = fit(m, torch.optim.SGD(m.parameters(), lr=0.01), dl, dl, loss_fn=nn.MSELoss(), epochs=3,
+                verbose=False, callbacks=[RestoreBest(mode="max", enabled=e) for e in enabled], accelerator=make_accelerator(cpu=True))
         with torch.no_grad(): return h, nn.functional.mse_loss(m(X), y).item()
-    h, best = run([]); _, last = run([RestoreBest(False)])
+    h, best = run([True]); _, last = run([False])
     assert h.best_epoch == 1 and abs(best - h["val_loss"][0]) < 1e-5 and abs(last - h["val_loss"][-1]) < 1e-5
 
 def test_cancel_in_after_batch_ends_the_epoch_and_the_fit(tmp_path):
@@ -157,7 +161,7 @@ def test_cancel_in_after_epoch_stops_after_that_epoch():
     assert len(h) == 2
 
 def test_early_stopping_none_never_stops():
-    _, h = _fit(epochs=4, mode="max", callbacks=[EarlyStopping(None)])
+    _, h = _fit(epochs=4, callbacks=[RestoreBest(mode="max"), EarlyStopping(None)])
     assert len(h) == 4
 
 def test_resume_from_another_model_is_refused_before_loading(tmp_path):
@@ -328,3 +332,21 @@ def test_mid_epoch_resume_on_two_processes_is_exact(tmp_path):
     assert again.returncode == 0 and "at epoch 2, step 4" in again.stdout, again.stderr[-2000:]
     assert torch.equal(torch.load(tmp_path/"whole"/"w.pt"), torch.load(tmp_path/"cut"/"w.pt"))
     assert json.loads((tmp_path/"whole"/"h.json").read_text()) == json.loads((tmp_path/"cut"/"h.json").read_text())
+
+
+def test_lr_scheduler_steps_once_per_real_optimizer_step():
+    "Under GradientAccumulation(2) the prepared schedule advances every 2nd batch: 4 steps per epoch of 8 batches."
+    from accel_course.training import LRScheduler
+    X, y = toy_regression(128, seed=0); dl = DataLoader(TensorDataset(X, y), batch_size=16)    # 8 batches
+    m = make_mlp(); opt = torch.optim.SGD(m.parameters(), lr=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 ** k)
+    lrs = []
+    class Rec(Callback):
+        order = 0                    # after LRScheduler (order -40)
+        def after_batch(self, s): lrs.append(s.optimizer.param_groups[0]["lr"])
+    fit(m, opt, dl, loss_fn=nn.MSELoss(), epochs=2, verbose=False,
+        callbacks=[GradientAccumulation(2), LRScheduler(sched), Rec()])
+    assert lrs == pytest.approx([0.01 * 0.5 ** ((i + 1) // 2) for i in range(16)]), lrs
+    m2 = make_mlp(); opt2 = torch.optim.SGD(m2.parameters(), lr=0.01)
+    fit(m2, opt2, dl, loss_fn=nn.MSELoss(), epochs=1, verbose=False, callbacks=[LRScheduler(None)])   # a constant rate
+    assert opt2.param_groups[0]["lr"] == 0.01

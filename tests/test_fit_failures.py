@@ -6,7 +6,7 @@ import pytest, torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from accel_course.training import (fit, toy_regression, make_mlp, make_accelerator, NonFiniteLossError, Checkpoints,
-                                   EarlyStopping, ProgressBar)
+                                   EarlyStopping, ProgressBar, RestoreBest)
 
 def _dls(nan_in_valid=False):
     X, y = toy_regression(192, seed=0)
@@ -30,7 +30,7 @@ def test_nan_monitored_metric_raises():
     m = make_mlp()
     with pytest.raises(NonFiniteLossError, match=r"score=nan at epoch 1"):
         fit(m, torch.optim.SGD(m.parameters(), lr=0.01), tdl, vdl, loss_fn=nn.MSELoss(), epochs=2,
-            metrics={"score": lambda p, t: float("nan")}, monitor="score", mode="max", verbose=False, accelerator=make_accelerator(cpu=True))
+            metrics={"score": lambda p, t: float("nan")}, callbacks=[RestoreBest("score", "max")], verbose=False, accelerator=make_accelerator(cpu=True))
 
 def test_nan_unmonitored_metric_is_only_reported():
     tdl, vdl = _dls()
