@@ -302,6 +302,17 @@ def test_link_down_without_restarts_both_nodes_stop_at_the_timeout_saying_why(ho
     print(f"link down: both nodes stopped {took:.1f} s later (timeout {TIMEOUT} s): {errors[0][:200]}")
     assert not files_under(tmp_path/"node0"/"runs")                   # no partial --out
 
+def uninterrupted(h, tmp_path) -> dict:
+    "metrics.json of an uninterrupted one-machine run with the same world (4) and seed (kept from the README test)."
+    ref = REFERENCE.get("housing --fast, world 4")
+    if ref is None:      # this test run alone: make one
+        one = h.start(0, [*TORCHRUN, "--nproc_per_node", 4, "--master_port", PORT + 1, "-m", "accel_course.cli",
+                          "run", "housing", "--fast", "--out", tmp_path/"one"], env=env(), name="one_node")
+        (rc,), _, logs = finish(h, [one], 420)
+        assert rc == 0, logs
+        ref = json.loads((tmp_path/"one"/"metrics.json").read_text())
+    return ref
+
 def c10d_node(h, tmp_path, r, name, **kw):
     "The README's elastic command: c10d rendezvous on the main node, one restart allowed, this host's own address."
     cwd = tmp_path/name
@@ -347,14 +358,7 @@ def test_node_dies_and_the_restarted_job_finishes_with_the_same_metrics(hosts, t
     after = hosts.output(procs[0]) + hosts.output(procs[2])
     assert "resumed from" in after and "fit-000/checkpoints/last" in after, logs   # not from the start
     m = json.loads((tmp_path/"out"/"metrics.json").read_text())
-    ref = REFERENCE.get("housing --fast, world 4")
-    if ref is None:      # run alone: an uninterrupted one-machine run with the same world (4) and seed
-        one = hosts.start(0, [*TORCHRUN, "--nproc_per_node", 4, "--master_port", PORT + 1, "-m", "accel_course.cli",
-                              "run", "housing", "--fast", "--out", tmp_path/"one"], env=env(), name="one_node")
-        (rc,), _, logs1 = finish(hosts, [one], 420)
-        assert rc == 0, logs1
-        ref = json.loads((tmp_path/"one"/"metrics.json").read_text())
-    assert same_metrics(m, ref)
+    assert same_metrics(m, uninterrupted(hosts, tmp_path))
 
 @pytest.mark.slow
 def test_link_down_longer_than_the_timeout_and_the_job_finishes_with_the_same_metrics(hosts, tmp_path):
@@ -382,11 +386,4 @@ def test_link_down_longer_than_the_timeout_and_the_job_finishes_with_the_same_me
     assert rounds == 2, logs                                # the job started twice: before and after the link loss
     assert "resumed from" in hosts.output(procs[0]), logs   # not from the start
     m = json.loads((tmp_path/"out"/"metrics.json").read_text())
-    ref = REFERENCE.get("housing --fast, world 4")
-    if ref is None:
-        one = hosts.start(0, [*TORCHRUN, "--nproc_per_node", 4, "--master_port", PORT + 1, "-m", "accel_course.cli",
-                              "run", "housing", "--fast", "--out", tmp_path/"one"], env=env(), name="one_node")
-        (rc,), _, logs1 = finish(hosts, [one], 420)
-        assert rc == 0, logs1
-        ref = json.loads((tmp_path/"one"/"metrics.json").read_text())
-    assert same_metrics(m, ref)
+    assert same_metrics(m, uninterrupted(hosts, tmp_path))
