@@ -241,8 +241,8 @@ class Callback:
 
 # %% ../nbs/01_training.ipynb #fire0001
 def _fire(callbacks, event: str, state) -> None:
-    "Call `event` (e.g. `after_epoch`) on every callback that has it, lowest `order` first."
-    for cb in sorted(callbacks, key=lambda c: getattr(c, "order", 0)):
+    "Call `event` (e.g. `after_epoch`) on every callback that has it, in list order (`fit` sorts them by `order`)."
+    for cb in callbacks:
         if (f := getattr(cb, event, None)) is not None: f(state)
 
 # %% ../nbs/01_training.ipynb #b0925632
@@ -412,7 +412,7 @@ def _callbacks(callbacks, verbose: bool) -> list:
     "The callbacks of one fit: the defaults, less those of a class the caller passes, plus the caller's."
     given = list(callbacks or ())
     keep = [d for d in default_callbacks(verbose) if not any(type(c) is type(d) for c in given)]
-    return keep + given
+    return sorted(keep + given, key=lambda c: getattr(c, "order", 0))   # once per fit: lowest `order` first
 
 # %% ../nbs/01_training.ipynb #28f7a5c8
 def fit(model: nn.Module, # the model to train, in place

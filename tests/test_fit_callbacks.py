@@ -120,8 +120,8 @@ def test_a_given_callback_replaces_the_default_of_its_class():
     assert [type(c) for c in default_callbacks(True)] == [ProgressBar, PrintEpochs, RestoreBest]
     assert [type(c) for c in default_callbacks(False)] == [RestoreBest]
     cbs = _callbacks([ProgressBar(False), EarlyStopping(2)], verbose=True)
-    assert [type(c) for c in cbs] == [PrintEpochs, RestoreBest, ProgressBar, EarlyStopping]
-    assert cbs[2].show is False
+    assert [type(c) for c in cbs] == [RestoreBest, PrintEpochs, EarlyStopping, ProgressBar]   # sorted by `order`
+    assert cbs[3].show is False
 
 def test_restore_best_false_keeps_the_last_weights():
     X, y = toy_regression(256, seed=0); dl = DataLoader(TensorDataset(X, y), batch_size=32)
