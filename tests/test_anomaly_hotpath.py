@@ -152,3 +152,14 @@ def test_scores_bit_identical_to_the_plain_formula(fitted):
         assert np.array_equal(an.standardized_errors(ae, X, st, batch_size=bs), ref)
     assert np.array_equal(an.feature_errors(ae, X), ref_fe)
     assert np.array_equal(an.standardized_errors(ae, X[:0], st), ref[:0])
+
+
+def test_in_place_error_leaves_the_input_alone():
+    "A model that returns its input (or a view of it): the in-place error must not write into the caller's matrix."
+    class Echo(torch.nn.Module):
+        def __init__(self): super().__init__(); self.w = torch.nn.Parameter(torch.zeros(1))
+        def forward(self, x): return x[:, :]
+    X = np.random.default_rng(0).random((50, 6), dtype=np.float32); X0 = X.copy()
+    assert (an.feature_errors(Echo(), X) == 0).all() and np.array_equal(X, X0)
+    assert np.array_equal(an.standardized_errors(Echo(), X, {"mean": [0.0] * 6, "std": [1.0] * 6}), np.zeros(50, np.float32))
+    assert np.array_equal(X, X0)
