@@ -544,7 +544,7 @@ def _transform(p: FlowPreprocessor, # the fitted preprocessor
     for j, c in enumerate(p.numeric):
         s, step = df[c], _column_step(p, j, c)
         npy = isinstance(s.dtype, np.dtype)
-        if npy and s.dtype in _TABLE_DTYPES:
+        if npy and s.dtype in _TABLE_DTYPES and n >= 256 ** s.dtype.itemsize:   # a table: no larger than the column
             table, u = _value_table(s.dtype, step); cols.append((s.to_numpy().view(u), table, None, False))
         elif npy and s.dtype.kind in "iubf": cols.append((s.to_numpy(), None, step, s.dtype.kind == "f"))
         else: cols.append((pd.to_numeric(s).to_numpy(np.float32), None, step, True))   # nullable and other dtypes

@@ -96,9 +96,11 @@ def test_edge_values_bit_identical(fitted):
     assert np.signbit(Xz[:, pz.numeric.index("dur")]).sum() == (f["dur"] < 0).sum()   # not the five -0.0
 
 
-def test_every_8_and_16_bit_value_bit_identical(fitted):
+def test_every_8_and_16_bit_value_bit_identical(fitted, monkeypatch):
     "The lookup tables against the steps computed flow by flow, for every value of each small dtype."
     p, df = fitted
+    made = []
+    monkeypatch.setattr(ad, "_value_table", lambda dtype, step, f=ad._value_table: made.append(dtype) or f(dtype, step))
     for dt in ad._TABLE_DTYPES:
         info = np.iinfo(dt); v = np.arange(info.min, info.max + 1).astype(dt)
         d = df.iloc[np.arange(len(v)) % 50].reset_index(drop=True)   # 50 flows repeated
@@ -106,6 +108,9 @@ def test_every_8_and_16_bit_value_bit_identical(fitted):
             d[c] = v
         X, _ = both(p, d, chunk=4096)
         assert len(np.unique(X[:, p.numeric.index("sttl")])) > 1
+        assert made.count(dt) >= 5 and len(v) == 256 ** dt.itemsize    # the tables were used (as many flows as values)
+    made.clear(); both(p, df.head(65_535).astype({"swin": np.int16}))  # fewer flows than 16-bit values: no 16-bit table
+    assert np.dtype(np.int16) not in made and np.dtype(np.int8) in made
 
 
 def test_other_dtypes_and_layouts(fitted):
