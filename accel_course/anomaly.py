@@ -188,9 +188,16 @@ def _scores(model: nn.Module, X: np.ndarray, fn, batch_size: int = 8192) -> np.n
         parts = [fn(model, x.to(dev)).float().cpu() for x in xt.split(batch_size)] or [fn(model, xt.to(dev))]
     return torch.cat(parts).numpy()
 
+def _squared_error(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    "`(m(x) - x)**2`, in place on the model's output when it is a new tensor (two fewer allocations a batch; same bits)."
+    y = m(x)
+    if y.untyped_storage().data_ptr() == x.untyped_storage().data_ptr(): y = y - x   # the model gave back its input
+    else: y.sub_(x)
+    return y.pow_(2)
+
 def feature_errors(model: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     "Per-flow, per-feature squared reconstruction errors in fp32, shape (n, n_features)."
-    return _scores(model, X, lambda m, x: (m(x) - x).pow(2), batch_size)
+    return _scores(model, X, _squared_error, batch_size)
 
 def reconstruction_errors(model: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     "Per-flow mean squared reconstruction error (the plain anomaly score)."
@@ -206,7 +213,7 @@ def standardized_errors(model: nn.Module, X: np.ndarray, stats: dict, batch_size
     mu, inv = torch.tensor(stats["mean"], dtype=torch.float32), 1.0 / torch.tensor(stats["std"], dtype=torch.float32)
     dev = next(model.parameters()).device
     mu, inv = mu.to(dev), inv.to(dev)
-    return _scores(model, X, lambda m, x: (((m(x) - x).pow_(2) - mu) * inv).mean(-1), batch_size)
+    return _scores(model, X, lambda m, x: _squared_error(m, x).sub_(mu).mul_(inv).mean(-1), batch_size)
 
 # %% ../nbs/30_anomaly.ipynb #ffe7cd56
 class LSTMAutoencoder(nn.Module):

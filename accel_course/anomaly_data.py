@@ -447,12 +447,14 @@ def _numeric_stats(df: pd.DataFrame, numeric: list, log_cols: list) -> tuple[dic
     return medians, [float(v) for v in mean], np.where(sd > 1e-6, sd, 1.0).tolist()
 
 # %% ../nbs/29_anomaly_data.ipynb #5e6788d9
-def _onehot_codes(col: pd.Series, levels: list) -> np.ndarray:
-    "Position of each value in `levels`; `len(levels)` ('other') for unseen or rare ones. Categoricals: looked up per level."
-    if isinstance(col.dtype, pd.CategoricalDtype):
+def _onehot_codes(col: pd.Series, # one categorical column (a pandas categorical, strings or anything `astype(str)` takes)
+                  levels: list, # the fitted levels of that column
+                 ) -> np.ndarray:
+    "Position of each value in `levels`; `len(levels)` ('other') for unseen or rare ones. Categoricals: looked up per category."
+    if isinstance(col.dtype, pd.CategoricalDtype):   # a table over the categories, the last entry for code -1 (missing)
         look = pd.Index(levels).get_indexer(col.cat.categories.astype(str))
-        cc = col.cat.codes.to_numpy(); codes = np.where(cc >= 0, look[cc], -1)
-    else: codes = pd.Index(levels).get_indexer(col if pd.api.types.is_string_dtype(col) else col.astype(str))
+        return np.append(np.where(look >= 0, look, len(levels)), len(levels))[col.cat.codes.to_numpy()]
+    codes = pd.Index(levels).get_indexer(col if pd.api.types.is_string_dtype(col) else col.astype(str))
     codes[codes < 0] = len(levels)
     return codes
 
@@ -497,24 +499,67 @@ class FlowPreprocessor:
         p.fitted = True
         return p
 
-# %% ../nbs/29_anomaly_data.ipynb #749e5207
-def _transform(p: FlowPreprocessor, df: pd.DataFrame, report: dict | None = None) -> np.ndarray:
-    "`FlowPreprocessor.transform`: flows -> float32 matrix (n, n_features), filled column by column (no copy of the table)."
+# %% ../nbs/29_anomaly_data.ipynb #ae6d33fa
+def _column_step(p: FlowPreprocessor, # the fitted preprocessor
+                 j: int, # the column's position among the numeric features
+                 c: str, # its name
+                ):
+    "The column's steps (median fill, signed log1p, standardise, clip) as `step(v, may_be_nan) -> count filled`, in place on float32 `v`."
+    med, mean, std, log = np.float32(p.medians[c]), np.float32(p.mean[j]), np.float32(p.std[j]), c in p.log_cols
+    def step(v: np.ndarray, may_be_nan: bool = True) -> int:
+        filled = 0
+        if may_be_nan:                          # integer columns have no missing values: no check
+            na = np.isnan(v)
+            if na.any(): v[na] = med; filled = int(na.sum())
+        if log: np.multiply(np.sign(v), np.log1p(np.abs(v)), out=v)   # the signed log1p, in place
+        v -= mean; v /= std
+        np.clip(v, -p.clip, p.clip, out=v)
+        return filled
+    return step
+
+# %% ../nbs/29_anomaly_data.ipynb #5a383569
+_TABLE_DTYPES = tuple(np.dtype(t) for t in ("int8", "uint8", "int16", "uint16"))   # 256 or 65,536 values each
+
+def _value_table(dtype: np.dtype, # one of the 8- or 16-bit integer dtypes
+                 step, # the column's steps, from its column step function
+                ) -> tuple[np.ndarray, np.dtype]:
+    "The steps applied to every value of `dtype`, indexed by the value's bits read as unsigned; and that unsigned dtype."
+    u = np.dtype(f"u{dtype.itemsize}")
+    table = np.arange(2 ** (8 * dtype.itemsize), dtype=u).view(dtype).astype(np.float32)
+    step(table, False)
+    return table, u
+
+# %% ../nbs/29_anomaly_data.ipynb #69a5a975
+def _transform(p: FlowPreprocessor, # the fitted preprocessor
+               df: pd.DataFrame, # flows with (at least) the preprocessor's features
+               report: dict | None = None, # receives the count of missing values filled, if any
+               chunk: int = 16_384, # flows per block
+              ) -> np.ndarray:
+    "`FlowPreprocessor.transform`: flows -> float32 matrix (n, n_features), a block of flows at a time."
     if not p.fitted: raise RuntimeError("FlowPreprocessor is not fitted: call .fit(normal_train_df) first")
     require_columns(df, p.features, None, "UNSW-NB15 features")
     if not all(pd.api.types.is_numeric_dtype(df[c]) for c in p.numeric): require_numeric(df, p.numeric)
-    k = len(p.numeric)
-    out = np.zeros((len(df), p.n_features), np.float32)   # float32 throughout: half the memory traffic of float64
-    for j, c in enumerate(p.numeric): out[:, j] = pd.to_numeric(df[c]).to_numpy(np.float32)
-    x = out[:, :k]; na = np.isnan(x)
-    if na.any():
-        x[na] = np.broadcast_to(np.array([p.medians[c] for c in p.numeric], np.float32), x.shape)[na]
-        if report is not None: report["missing values filled with the training median"] = int(na.sum())
-    li = [p.numeric.index(c) for c in p.log_cols]
-    x[:, li] = _signed_log1p(x[:, li])
-    x -= np.asarray(p.mean, np.float32); x /= np.asarray(p.std, np.float32)
-    np.clip(x, -p.clip, p.clip, out=x)
-    for c in p.categorical:                       # one-hot; unseen / rare levels -> "other"
-        out[np.arange(len(df)), k + _onehot_codes(df[c], p.levels[c])] = 1.0
-        k += len(p.levels[c]) + 1
+    n, k = len(df), len(p.numeric)
+    cols = []                                   # per numeric column: (values, table or None, step, may be NaN)
+    for j, c in enumerate(p.numeric):
+        s, step = df[c], _column_step(p, j, c)
+        npy = isinstance(s.dtype, np.dtype)
+        if npy and s.dtype in _TABLE_DTYPES and n >= 256 ** s.dtype.itemsize:   # a table: no larger than the column
+            table, u = _value_table(s.dtype, step); cols.append((s.to_numpy().view(u), table, None, False))
+        elif npy and s.dtype.kind in "iubf": cols.append((s.to_numpy(), None, step, s.dtype.kind == "f"))
+        else: cols.append((pd.to_numeric(s).to_numpy(np.float32), None, step, True))   # nullable and other dtypes
+    onehot = [(_onehot_codes(df[c], p.levels[c]), len(p.levels[c]) + 1) for c in p.categorical]
+    out = np.empty((n, p.n_features), np.float32)   # float32 throughout: half the memory traffic of float64
+    scratch, filled = np.empty((p.n_features, min(chunk, n) + 16), np.float32), 0
+    for r0 in range(0, n, chunk):
+        r1 = min(n, r0 + chunk); T = scratch[:, :r1 - r0]
+        for j, (a, table, step, may_be_nan) in enumerate(cols):
+            if table is not None: np.take(table, a[r0:r1], out=T[j], mode="clip")
+            else: np.copyto(T[j], a[r0:r1], casting="unsafe"); filled += step(T[j], may_be_nan)
+        i = k
+        for codes, m in onehot:                 # one-hot; unseen / rare levels -> "other"
+            for v in range(m): np.equal(codes[r0:r1], v, out=T[i + v], casting="unsafe")
+            i += m
+        out[r0:r1] = T.T
+    if filled and report is not None: report["missing values filled with the training median"] = filled
     return out

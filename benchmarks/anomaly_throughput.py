@@ -2,13 +2,15 @@
 
 1. Scoring throughput of the fitted pipeline (preprocessing + autoencoder + threshold) on CPU, in flows/s
    (target >= 100,000 flows/s).
-   `--old-vs-new` (issue 21): the scoring before and after the profiler's fix (batches sliced from the matrix instead
-   of gathered by a DataLoader through `predict`), preprocessing and model timed apart, side by side in one run.
+   `--old-vs-new` (issue 21): the scoring before and after the hot-path work, interleaved in one run, best of N:
+   preprocessing column by column (the old `FlowPreprocessor.transform`, kept below) vs in blocks of flows; the model
+   through a DataLoader and `predict` (first version), on slices of the matrix (second), with the in-place error
+   (now). Matrices and scores are asserted bit-identical.
 2. Autoencoder training throughput, fp32 vs bf16, through the shared Accelerate `fit` on whatever device is present
    (CUDA if available, else CPU), for the chapter's autoencoder and a wide one. Runs unchanged on a GPU.
 
     python benchmarks/anomaly_throughput.py [--flows 500000] [--train-rows 200000] [--epochs 3]
-    python benchmarks/anomaly_throughput.py --old-vs-new [--flows 500000] [--score-threads 2]
+    python benchmarks/anomaly_throughput.py --old-vs-new [--flows 500000] [--score-threads 1] [--reps 7]
 """
 import argparse, json, os, platform, time, warnings
 
@@ -42,35 +44,79 @@ def bench_scoring(pipe, n_flows, threads, reps=3):
     return n_flows / best, best, t_pre
 
 
+def old_transform(p, df):
+    "`FlowPreprocessor.transform` before the hot-path work (4488c9e): a row-major matrix filled column by column."
+    from accel_course.anomaly_data import _signed_log1p
+    k = len(p.numeric)
+    out = np.zeros((len(df), p.n_features), np.float32)
+    for j, c in enumerate(p.numeric): out[:, j] = pd.to_numeric(df[c]).to_numpy(np.float32)
+    x = out[:, :k]; na = np.isnan(x)
+    if na.any(): x[na] = np.broadcast_to(np.array([p.medians[c] for c in p.numeric], np.float32), x.shape)[na]
+    li = [p.numeric.index(c) for c in p.log_cols]
+    x[:, li] = _signed_log1p(x[:, li])
+    x -= np.asarray(p.mean, np.float32); x /= np.asarray(p.std, np.float32)
+    np.clip(x, -p.clip, p.clip, out=x)
+    for c in p.categorical:
+        col, levels = df[c], p.levels[c]
+        look = pd.Index(levels).get_indexer(col.cat.categories.astype(str))
+        cc = col.cat.codes.to_numpy(); codes = np.where(cc >= 0, look[cc], -1); codes[codes < 0] = len(levels)
+        out[np.arange(len(df)), k + codes] = 1.0
+        k += len(levels) + 1
+    return out
+
+
+def _mu_inv(stats):
+    return torch.tensor(stats["mean"]), 1.0 / torch.tensor(stats["std"])
+
+
 def old_standardized_errors(model, X, stats, batch_size=8192):
-    "The scoring before issue 21: batches gathered by a DataLoader (`array_loader`) through `training.predict`."
+    "The model part of scoring, first version: batches gathered by a DataLoader (`array_loader`) through `training.predict`."
     from accel_course.training import predict, array_loader
-    mu, inv = torch.tensor(stats["mean"]), 1.0 / torch.tensor(stats["std"])
+    mu, inv = _mu_inv(stats)
     fwd = lambda m, b: (None, (((m(b[0]) - b[0]).pow_(2) - mu) * inv).mean(-1), None)
     return predict(model, array_loader(np.asarray(X, np.float32), batch_size=batch_size), forward_fn=fwd)[0]
 
 
-def old_vs_new(pipe, n_flows, threads, reps=5):
+def slices_standardized_errors(model, X, stats, batch_size=8192):
+    "Second version: slices of the matrix (`_scores`), the error out of place."
+    mu, inv = _mu_inv(stats)
+    return an._scores(model, X, lambda m, x: (((m(x) - x).pow_(2) - mu) * inv).mean(-1), batch_size)
+
+
+def old_vs_new(pipe, n_flows, threads, reps=7):
     "Old and new scoring of the same flows, interleaved (so both see the same machine load); the best of `reps` each."
     base = an.generate_traffic(50_000, seed=99).df
     df = pd.concat([base] * int(np.ceil(n_flows / len(base))), ignore_index=True).iloc[:n_flows]
-    t = {k: float("inf") for k in ("preprocess", "model_old", "model_new")}
+    steps = {"pre_old": lambda: old_transform(pipe.pre, df), "pre_new": lambda: pipe.pre.transform(df),
+             "model_dataloader": lambda: old_standardized_errors(pipe.model, X, pipe.err_stats),
+             "model_slices": lambda: slices_standardized_errors(pipe.model, X, pipe.err_stats),
+             "model_new": lambda: an.standardized_errors(pipe.model, X, pipe.err_stats),
+             "score_flows": lambda: pipe.score_flows(df, num_threads=threads)}   # the real call, end to end
+    t, out = {k: float("inf") for k in steps}, {}
     with torch_threads(threads):
         X = pipe.pre.transform(df)
-        old_standardized_errors(pipe.model, X[:10_000], pipe.err_stats); an.standardized_errors(pipe.model, X[:10_000], pipe.err_stats)
+        for f in steps.values(): f()                                   # warm-up
         for _ in range(reps):
-            t0 = time.perf_counter(); X = pipe.pre.transform(df); t["preprocess"] = min(t["preprocess"], time.perf_counter() - t0)
-            t0 = time.perf_counter(); so = old_standardized_errors(pipe.model, X, pipe.err_stats); t["model_old"] = min(t["model_old"], time.perf_counter() - t0)
-            t0 = time.perf_counter(); sn = an.standardized_errors(pipe.model, X, pipe.err_stats); t["model_new"] = min(t["model_new"], time.perf_counter() - t0)
-    assert np.array_equal(so, sn), "old and new scores differ"
-    old, new = t["preprocess"] + t["model_old"], t["preprocess"] + t["model_new"]
-    print(f"scoring {n_flows:,} flows with {threads} torch thread(s), best of {reps} (scores bit-identical):")
-    print(f"   preprocessing (FlowPreprocessor.transform): {t['preprocess']:.3f} s")
-    print(f"   model, old (DataLoader + predict):          {t['model_old']:.3f} s")
-    print(f"   model, new (slices of the matrix):          {t['model_new']:.3f} s   (x{t['model_old'] / t['model_new']:.2f})")
-    print(f"   whole pipeline: old {n_flows / old:,.0f} flows/s, new {n_flows / new:,.0f} flows/s (x{old / new:.2f}); "
-          f"preprocessing is {t['preprocess'] / new:.0%} of the new time")
-    return dict(t, old_flows_per_s=n_flows / old, new_flows_per_s=n_flows / new)
+            for k, f in steps.items():
+                t0 = time.perf_counter(); out[k] = f(); t[k] = min(t[k], time.perf_counter() - t0)
+    assert np.array_equal(out["pre_old"].view(np.uint32), out["pre_new"].view(np.uint32)), "old and new matrices differ"
+    assert np.array_equal(out["score_flows"]["score"].to_numpy(), out["model_new"])
+    assert np.array_equal(out["model_dataloader"], out["model_new"]) and np.array_equal(out["model_slices"], out["model_new"]), \
+        "old and new scores differ"
+    old, new = t["pre_old"] + t["model_slices"], t["pre_new"] + t["model_new"]
+    first = t["pre_old"] + t["model_dataloader"]
+    print(f"scoring {n_flows:,} flows with {threads} torch thread(s), best of {reps}, interleaved "
+          f"(matrices and scores bit-identical):")
+    print(f"   preprocessing, old (column by column):          {t['pre_old']:.3f} s")
+    print(f"   preprocessing, new (blocks of flows):           {t['pre_new']:.3f} s   (x{t['pre_old'] / t['pre_new']:.2f})")
+    print(f"   model, first (DataLoader + predict):            {t['model_dataloader']:.3f} s")
+    print(f"   model, old (slices of the matrix):              {t['model_slices']:.3f} s")
+    print(f"   model, new (slices, error in place):            {t['model_new']:.3f} s   (x{t['model_slices'] / t['model_new']:.2f})")
+    print(f"   whole pipeline: first {n_flows / first:,.0f}, old {n_flows / old:,.0f}, new {n_flows / new:,.0f} flows/s "
+          f"(new/old x{old / new:.2f}); preprocessing is {t['pre_new'] / new:.0%} of the new time")
+    print(f"   end to end, AnomalyPipeline.score_flows (new): {t['score_flows']:.3f} s = {n_flows / t['score_flows']:,.0f} flows/s")
+    return dict(t, first_flows_per_s=n_flows / first, old_flows_per_s=n_flows / old, new_flows_per_s=n_flows / new,
+                score_flows_per_s=n_flows / t["score_flows"])
 
 
 def bench_training(X, hidden, bottleneck, batch_size, epochs, mp, device_is_cuda, threads):
@@ -90,10 +136,11 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="CPU training threads (1: robust on a shared/busy CPU)")
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--old-vs-new", action="store_true", help="only the scoring before/after the profiler's fix")
-    ap.add_argument("--score-threads", type=int, default=2, help="torch threads for --old-vs-new")
+    ap.add_argument("--score-threads", type=int, default=1, help="torch threads for --old-vs-new")
+    ap.add_argument("--reps", type=int, default=7, help="rounds for --old-vs-new (the best of them is reported)")
     a = ap.parse_args()
     if a.old_vs_new:
-        res = old_vs_new(fitted_pipeline()[0], a.flows, a.score_threads)
+        res = old_vs_new(fitted_pipeline()[0], a.flows, a.score_threads, a.reps)
         if a.json:
             with open(a.json, "w") as f: json.dump(res, f, indent=2)
         return
