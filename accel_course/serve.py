@@ -19,10 +19,10 @@ from .sentiment import (SentimentModel, ModelLoadError, CheckpointError, check_m
                                     load_classifier, save_classifier)
 
 # %% auto #0
-__all__ = ['SERVER_SETTINGS', 'MAX_CONNECTIONS_PER_CLIENT', 'MAX_DRAIN_BYTES', 'SentimentPredictor', 'load_predictor',
-           'offline_checkpoint', 'make_demo_model', 'train_small_model', 'MicroBatcher', 'Limits',
-           'parse_predict_request', 'create_app', 'ServeConfigError', 'make_server', 'serve', 'running_server',
-           'server_process', 'load_test']
+__all__ = ['MAX_WAIT_MS', 'SERVER_SETTINGS', 'MAX_CONNECTIONS_PER_CLIENT', 'SERVER_THREADS', 'MAX_DRAIN_BYTES',
+           'SentimentPredictor', 'load_predictor', 'offline_checkpoint', 'make_demo_model', 'train_small_model',
+           'MicroBatcher', 'Limits', 'parse_predict_request', 'create_app', 'ServeConfigError', 'make_server', 'serve',
+           'running_server', 'server_process', 'load_test']
 
 # %% ../nbs/21_serve.ipynb #7a4c01f6
 _INFO_KEYS = ("dataset", "source", "synthetic", "max_length", "test_accuracy", "test_f1_macro")
@@ -115,18 +115,24 @@ def train_small_model(out_dir, # the folder to write (replaced atomically)
                            dict(r.config, dataset="synthetic-reviews", source="sample", synthetic=True, n_train=len(df)))
 
 # %% ../nbs/21_serve.ipynb #41e753e9
-def _take_jobs(q: queue.Queue, first, max_batch: int, max_wait: float) -> list:
-    "`first` plus the jobs waiting in `q`, up to `max_batch` texts; a `None` (closing) is put back for the worker."
+def _take_jobs(q: queue.Queue, # the batcher's queue of `(texts, future)` jobs
+               first, # the job that starts this batch
+               max_batch: int, # the most texts in one batch
+               max_wait: float, # the longest wait (s) for jobs that are not yet in `q`
+               company: int | None = None, # stop waiting once the batch holds this many jobs (None: wait the whole window)
+              ) -> tuple[list, tuple | None]:
+    "`first` plus the jobs in `q`, up to `max_batch` texts: all those waiting, and more for up to `max_wait` s while fewer than `company`. Returns the batch and the job that did not fit (it starts the next one); a `None` (closing) is put back."
     jobs, n = [first], len(first[0])
     deadline = time.perf_counter() + max_wait
     while n < max_batch:
-        try:
-            left = deadline - time.perf_counter()
-            job = q.get(timeout=left) if left > 0 else q.get_nowait()
+        left = deadline - time.perf_counter()
+        wait = left > 0 and (company is None or len(jobs) < company)
+        try: job = q.get(timeout=left) if wait else q.get_nowait()
         except queue.Empty: break
         if job is None: q.put(None); break         # closing: finish this batch first
+        if n + len(job[0]) > max_batch: return jobs, job   # it would overflow the batch: it starts the next one
         jobs.append(job); n += len(job[0])
-    return jobs
+    return jobs, None
 
 def _predict_jobs(predict, jobs) -> int:
     "Resolve each job's future with its predictions (one forward pass, or one per job if that fails); returns the passes."
@@ -142,14 +148,33 @@ def _predict_jobs(predict, jobs) -> int:
     for texts, fut in jobs: fut.set_result(preds[i:i+len(texts)]); i += len(texts)
     return 1
 
+# %% ../nbs/21_serve.ipynb #b64a2994
+MAX_WAIT_MS = 10.0   # the micro-batcher's default wait for company, under load only (see "Waiting for company")
+
+def _check_batch_options(max_batch, max_wait_ms, name: str = "max_batch") -> tuple[int, float]:
+    "`(max_batch, max_wait in seconds)`, or a `ValueError` that names the bad option (`name`: what the caller calls `max_batch`)."
+    if isinstance(max_batch, bool) or not isinstance(max_batch, (int, np.integer)) or max_batch < 1:
+        raise ValueError(f"{name}={max_batch!r}: expected an integer >= 1 (texts per forward pass)")
+    number = isinstance(max_wait_ms, (int, float, np.integer, np.floating)) and not isinstance(max_wait_ms, bool)
+    w = float(max_wait_ms) if number else float("nan")
+    if not 0 <= w <= 1000:                                      # NaN fails both comparisons
+        raise ValueError(f"max_wait_ms={max_wait_ms!r}: expected a number of milliseconds in 0..1000")
+    return int(max_batch), w / 1000
+
+
 # %% ../nbs/21_serve.ipynb #ff923789
 class MicroBatcher:
     "Collect texts from concurrent callers and predict them together in one worker thread."
-    def __init__(self, predictor: SentimentModel, max_batch: int = 32, max_wait_ms: float = 0.0):
-        self.predictor, self.max_batch, self.max_wait = predictor, max(1, int(max_batch)), max(0.0, max_wait_ms)/1000
+    def __init__(self, predictor: SentimentModel, # what predicts a list of texts (`predict`)
+                 max_batch: int = 32, # the most texts in one forward pass
+                 max_wait_ms: float = MAX_WAIT_MS, # under load, how long a batch may wait for the requests in flight
+                ):
+        self.predictor = predictor
+        self.max_batch, self.max_wait = _check_batch_options(max_batch, max_wait_ms)
         self._q: queue.Queue = queue.Queue()
         self._closed = False
-        self.batches = self.texts = 0               # counters, to see the batching happen
+        self.company = 1                            # requests in the last batch: how many to wait for in the next
+        self.batches = self.texts = self.requests = 0   # counters, to see the batching happen
         self._thread = threading.Thread(target=self._run, name="microbatcher", daemon=True)
         self._thread.start()
 
@@ -166,11 +191,16 @@ class MicroBatcher:
             fut.cancel(); raise TimeoutError(f"no prediction within {timeout} s") from None
 
     def _run(self):
-        while (first := self._q.get()) is not None:
-            jobs = [j for j in _take_jobs(self._q, first, self.max_batch, self.max_wait) if j[1].set_running_or_notify_cancel()]
-            if not jobs: continue
-            passes = _predict_jobs(self.predictor.predict, jobs)
-            self.batches += passes; self.texts += sum(len(t) for t, f in jobs if passes and not f.exception())
+        first = self._q.get()
+        while first is not None:
+            taken, left_over = _take_jobs(self._q, first, self.max_batch, self.max_wait, self.company)
+            self.company = len(taken)                # under load, the next batch waits for as many
+            jobs = [j for j in taken if j[1].set_running_or_notify_cancel()]
+            if jobs:
+                passes = _predict_jobs(self.predictor.predict, jobs)
+                self.batches += passes; self.requests += len(jobs)
+                self.texts += sum(len(t) for t, f in jobs if passes and not f.exception())
+            first = left_over if left_over is not None else self._q.get()
 
     def close(self, timeout: float = 5):
         "Stop the worker after the queued work is done."
@@ -282,7 +312,7 @@ def create_app(model_dir, # a model folder, or an already loaded `SentimentPredi
                max_length: int | None = None, # tokens per text (None: the trained one)
                device=None, # None: cuda, mps or cpu
                micro_batching: bool = True, # join concurrent requests into one forward pass
-               max_wait_ms: float = 0.0, # how long the micro-batcher waits for company
+               max_wait_ms: float = MAX_WAIT_MS, # under load, how long the micro-batcher waits for the requests in flight
                request_timeout_s: float = 60, # a request waiting longer gets a 503
               ):
     "Flask app serving `POST /predict` and `GET /health` for a safetensors model folder (or a loaded `SentimentPredictor`)."
@@ -309,6 +339,7 @@ SERVER_SETTINGS = dict(          # waitress adjustments, chosen deliberately (se
     asyncore_use_poll=True,      # poll() instead of select(), which cannot watch file descriptors above 1023
 )
 MAX_CONNECTIONS_PER_CLIENT = 50  # open connections per client address; beyond that its longest-idle ones are closed
+SERVER_THREADS = 8               # waitress worker threads: at least the clients you expect at once (see "Threads vs CPU cores")
 
 # %% ../nbs/21_serve.ipynb #56148f3f
 class ServeConfigError(ValueError):
@@ -318,7 +349,7 @@ class ServeConfigError(ValueError):
 def make_server(app, # a WSGI app (`create_app`'s)
                 host: str = "127.0.0.1", # address to listen on
                 port: int = 8000, # port (0: a free one)
-                threads: int = 4, # worker threads
+                threads: int = SERVER_THREADS, # worker threads: requests in the app at once
                 *,
                 max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT, # idle connections of one client beyond this are closed
                 **waitress_kw, # more waitress settings (override `SERVER_SETTINGS`)
@@ -377,7 +408,7 @@ class _LoadingApp:
 def serve(model_dir, # the model folder to serve
           host: str = "127.0.0.1", # address to listen on (0.0.0.0: every interface, deliberately)
           port: int = 8000, # port (0: a free one, printed)
-          threads: int = 4, # waitress worker threads
+          threads: int = SERVER_THREADS, # waitress worker threads
           *,
           torch_threads: int | None = None, # intra-op threads per forward pass (None: OMP_NUM_THREADS if set, else 1; 0: torch's default)
           device=None, # None: cuda, mps or cpu
@@ -389,6 +420,8 @@ def serve(model_dir, # the model folder to serve
     """Bind `host:port`, then load `model_dir` once and serve it under waitress until interrupted (Ctrl-C or SIGTERM).
     `limits` go to `create_app`. `torch_threads`: intra-op threads per forward pass (None: `OMP_NUM_THREADS` if set,
     else 1; 0: torch's default). Bad options raise `ServeConfigError` in well under a second, before the model loads."""
+    try: _check_batch_options(limits.get("batch_size", 32), limits.get("max_wait_ms", MAX_WAIT_MS), "batch_size")  # before loading
+    except ValueError as e: raise ServeConfigError(str(e)) from None
     loading = _LoadingApp(Limits(**{k: v for k, v in limits.items() if k in Limits.__dataclass_fields__}))
     server = make_server(loading, host, port, threads, max_connections_per_client=max_connections_per_client,
                          connection_limit=connection_limit, channel_timeout=channel_timeout)   # fails fast
@@ -433,7 +466,7 @@ def _wait_ready(url: str, timeout: float, proc=None):
 def running_server(app, # the WSGI app to serve
                    host: str = "127.0.0.1", # address to listen on
                    port: int = 0, # port (0: a free one)
-                   threads: int = 4, # waitress worker threads
+                   threads: int = SERVER_THREADS, # waitress worker threads
                    timeout: float = 30, # seconds to wait for /health to answer
                    **server_kw, # more `make_server` options
                   ):
@@ -454,7 +487,7 @@ def running_server(app, # the WSGI app to serve
 def server_process(model_dir, # the model folder to serve
                    host: str = "127.0.0.1", # address to listen on
                    port: int = 0, # port (0: a free one, read from the child's first line)
-                   threads: int = 4, # waitress worker threads
+                   threads: int = SERVER_THREADS, # waitress worker threads
                    timeout: float = 120, # seconds to wait until it answers /health
                    env: dict | None = None, # extra environment variables for the child
                    **kwargs, # more `serve` options

