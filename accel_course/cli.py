@@ -132,7 +132,8 @@ def _add_serve_parser(sub):
                     help="model folder written by `run sentiment` (safetensors)")
     ps.add_argument("--host", default="127.0.0.1")
     ps.add_argument("--port", type=port_int, default=8000)
-    ps.add_argument("--threads", type=positive_int, default=4, help="waitress worker threads")
+    ps.add_argument("--threads", type=positive_int, default=None,
+                    help="waitress worker threads, at least the clients you expect at once (default: 8)")
     ps.add_argument("--max-tokens", type=positive_int, default=4096,
                     help="tokens per request, all texts together (more: 413)")
     ps.add_argument("--max-connections-per-client", type=positive_int, default=50,
@@ -302,8 +303,8 @@ def _run_projects(a) -> int:
 # %% ../nbs/03_cli.ipynb #7263c783
 def cmd_serve(a) -> int:
     if not Path(a.model).expanduser().is_dir(): raise FileNotFoundError(f"--model {a.model}: no such model folder")
-    from accel_course.serve import serve, ServeConfigError
-    try: serve(model_dir=a.model, host=a.host, port=a.port, threads=a.threads, max_tokens=a.max_tokens,
+    from accel_course.serve import serve, ServeConfigError, SERVER_THREADS
+    try: serve(model_dir=a.model, host=a.host, port=a.port, threads=a.threads or SERVER_THREADS, max_tokens=a.max_tokens,
                max_connections_per_client=a.max_connections_per_client)
     except ServeConfigError as e:   # a bad host, a port in use...: one line, before the model loads
         print(f"accel-course: error: {e}", file=sys.stderr); return 2

@@ -311,3 +311,12 @@ def test_serve_token_budget_option_is_range_checked():
     r = subprocess.run([sys.executable, "-m", "accel_course.cli", "serve", "--model", ".", "--max-tokens", "0"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--max-tokens" in r.stderr
+
+def test_serve_threads_default_to_the_servers_own(tmp_path, monkeypatch):
+    "`accel-course serve` gives waitress serve.SERVER_THREADS threads unless --threads says otherwise."
+    import accel_course.serve as S
+    seen = []
+    monkeypatch.setattr(S, "serve", lambda **kw: seen.append(kw["threads"]))
+    assert main(["serve", "--model", str(tmp_path)]) == 0
+    assert main(["serve", "--model", str(tmp_path), "--threads", "3"]) == 0
+    assert seen == [S.SERVER_THREADS, 3] and S.SERVER_THREADS == 8
