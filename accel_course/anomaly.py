@@ -28,7 +28,7 @@ __all__ = ['REFERENCE_MAX_ROWS', 'AE_SAMPLE_BUDGET', 'LSTM_WINDOW_BUDGET', 'load
            'plot_curves', 'plot_per_category', 'plot_timeline', 'fp_fn_analysis', 'feature_group_ablation',
            'plot_ablation', 'cv_vs_holdout', 'AnomalyPipeline', 'score_flows', 'reference_subsample', 'budget_epochs',
            'run_anomaly', 'process_state', 'matrices_key', 'cached_matrices', 'score_split', 'BatchSizeError',
-           'train_autoencoder_max_batch', 'cpu_memory_limit', 'profile_call', 'check_dynamo_backend']
+           'train_autoencoder_max_batch', 'cpu_memory_limit', 'profile_call']
 
 # %% ../nbs/30_anomaly.ipynb #6415b2ce
 _PARTITION_NAMES = ("UNSW_NB15_training-set.csv", "UNSW_NB15_testing-set.csv")
@@ -114,7 +114,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from .training import (fit, predict, torch_threads, array_loader, ProgressBar, EarlyStopping, ClipGradNorm,
-                                   MaxStepsPerEpoch, Checkpoints, make_accelerator, quiet_stderr_fd, LRScheduler)
+                                   MaxStepsPerEpoch, Checkpoints, make_accelerator, quiet_stderr_fd, LRScheduler,
+                                   check_dynamo_backend)
 
 # %% ../nbs/30_anomaly.ipynb #37a01508
 class Autoencoder(nn.Module):
@@ -745,27 +746,3 @@ def profile_call(fn, *args, trace_dir=None, **kwargs):
         Path(trace_dir).mkdir(parents=True, exist_ok=True)
         prof.export_chrome_trace(str(Path(trace_dir)/"trace.json"))
     return out, prof
-
-# %% ../nbs/30_anomaly.ipynb #acc21-24
-_BACKEND_MODULES = {"tvm": "tvm", "openxla": "torch_xla", "onnxrt": "onnxruntime", "tensorrt": "torch_tensorrt",
-                    "fx2trt": "torch_tensorrt", "ipex": "intel_extension_for_pytorch",
-                    "hpu_backend": "habana_frameworks"}
-
-def check_dynamo_backend(backend: str) -> str:
-    "`backend` (lower case) if `torch.compile` can use it here, else a one-line `ValueError` naming `dynamo_backend`."
-    import importlib.util, shutil
-    import torch._dynamo
-    b = str(backend).lower()
-    known = torch._dynamo.list_backends(exclude_tags=())
-    ok = ["inductor", "aot_eager", "eager"]
-    mod = _BACKEND_MODULES.get(b)
-    if mod and importlib.util.find_spec(mod) is None:
-        raise ValueError(f"dynamo_backend={backend!r} needs the package {mod!r}, which is not installed: "
-                         f"use one of {ok} (or None for no compilation)")
-    if b not in known:
-        raise ValueError(f"dynamo_backend={backend!r} is not a torch.compile backend: use one of {ok} "
-                         f"(or None for no compilation)")
-    if b == "inductor" and not torch.cuda.is_available() and not (shutil.which("g++") or shutil.which("c++")):
-        raise ValueError("dynamo_backend='inductor' needs a C++ compiler on a CPU (none found: install g++), "
-                         "or use dynamo_backend='aot_eager'")
-    return b

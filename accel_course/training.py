@@ -22,11 +22,12 @@ from .core import (fast_mode, pick, atomic_write_json, is_main_process, follow_u
 
 # %% auto #0
 __all__ = ['toy_regression', 'make_mlp', 'probe_precision', 'NonFiniteLossError', 'History', 'reset_accelerate_state',
-           'make_accelerator', 'default_forward', 'CancelFitException', 'CancelEpochException', 'Callback', 'FitState',
-           'fit', 'ProgressBar', 'PrintEpochs', 'RestoreBest', 'EarlyStopping', 'LRScheduler', 'model_signature',
-           'Checkpoints', 'Trackers', 'GradientAccumulation', 'ClipGradNorm', 'MaxStepsPerEpoch', 'StopWhen',
-           'quiet_stderr_fd', 'Profile', 'LocalSGDCallback', 'CommHook', 'run_checkpoints', 'default_callbacks',
-           'torch_threads', 'predict', 'BatchTensorDataset', 'array_loader', 'array_loaders', 'predict_array']
+           'make_accelerator', 'check_dynamo_backend', 'default_forward', 'CancelFitException', 'CancelEpochException',
+           'Callback', 'FitState', 'fit', 'ProgressBar', 'PrintEpochs', 'RestoreBest', 'EarlyStopping', 'LRScheduler',
+           'model_signature', 'Checkpoints', 'Trackers', 'GradientAccumulation', 'ClipGradNorm', 'MaxStepsPerEpoch',
+           'StopWhen', 'quiet_stderr_fd', 'Profile', 'LocalSGDCallback', 'CommHook', 'run_checkpoints',
+           'default_callbacks', 'torch_threads', 'predict', 'BatchTensorDataset', 'array_loader', 'array_loaders',
+           'predict_array']
 
 # %% ../nbs/01_training.ipynb #bd90e312
 def toy_regression(n: int = 2048, d: int = 8, noise: float = 0.1, seed: int = 0):
@@ -113,6 +114,30 @@ def make_accelerator(mixed_precision: str | None = None, grad_accum_steps: int =
     pc = ProjectConfiguration(project_dir=str(project_dir), logging_dir=str(Path(project_dir)/"logs")) if project_dir else None
     return Accelerator(mixed_precision=mixed_precision, gradient_accumulation_steps=grad_accum_steps, cpu=cpu,
                        log_with=log_with, project_config=pc, **kwargs)
+
+# %% ../nbs/01_training.ipynb #2968129c
+_BACKEND_MODULES = {"tvm": "tvm", "openxla": "torch_xla", "onnxrt": "onnxruntime", "tensorrt": "torch_tensorrt",
+                    "fx2trt": "torch_tensorrt", "ipex": "intel_extension_for_pytorch",
+                    "hpu_backend": "habana_frameworks"}
+
+def check_dynamo_backend(backend: str) -> str:
+    "`backend` (lower case) if `torch.compile` can use it here, else a one-line `ValueError` naming `dynamo_backend`."
+    import importlib.util, shutil
+    import torch._dynamo
+    b = str(backend).lower()
+    known = torch._dynamo.list_backends(exclude_tags=())
+    ok = ["inductor", "aot_eager", "eager"]
+    mod = _BACKEND_MODULES.get(b)
+    if mod and importlib.util.find_spec(mod) is None:
+        raise ValueError(f"dynamo_backend={backend!r} needs the package {mod!r}, which is not installed: "
+                         f"use one of {ok} (or None for no compilation)")
+    if b not in known:
+        raise ValueError(f"dynamo_backend={backend!r} is not a torch.compile backend: use one of {ok} "
+                         f"(or None for no compilation)")
+    if b == "inductor" and not torch.cuda.is_available() and not (shutil.which("g++") or shutil.which("c++")):
+        raise ValueError("dynamo_backend='inductor' needs a C++ compiler on a CPU (none found: install g++), "
+                         "or use dynamo_backend='aot_eager'")
+    return b
 
 # %% ../nbs/01_training.ipynb #b8f58c0b
 def _to_numpy(t):

@@ -27,7 +27,8 @@ def main():
     import torch
     from accel_course import anomaly as an
     from accel_course.training import torch_threads
-    an.check_dynamo_backend(a.backend)
+    from accel_course.training import check_dynamo_backend
+    check_dynamo_backend(a.backend)
     try:
         d = an.generate_traffic(a.flows, seed=0); sp = an.make_splits(d)
         pre = an.FlowPreprocessor().fit(sp.train_normal); Xn = pre.transform(sp.train_normal)

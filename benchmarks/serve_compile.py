@@ -23,7 +23,7 @@ def main():
     a = ap.parse_args()
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor_cache_")   # a cold cache
     import torch
-    from accel_course.anomaly import check_dynamo_backend
+    from accel_course.training import check_dynamo_backend
     from accel_course.sentiment_model import load_classifier, LABELS3
     check_dynamo_backend(a.backend)
     torch.set_num_threads(a.threads)
