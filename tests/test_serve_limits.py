@@ -1,5 +1,6 @@
-"""Regression tests of issue 10 (API part): each test reproduces one finding of the adversarial probe of
-`accel-course serve` (it failed on the code before the fix) and checks the protection.
+"""The server's limits: what one client or one model folder may cost `accel-course serve` (connections, tokens, options,
+weight shards). Each test reproduces one finding of the adversarial probe of issue 10 (it failed on the code before
+the fix) and checks the protection.
 
 1. an index `model.safetensors.index.json` naming a pickle shard made transformers unpickle it;
 2. ~100 idle connections from one client locked the server (waitress' connection_limit);
