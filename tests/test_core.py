@@ -140,7 +140,7 @@ def test_reordered_partition_csv_is_read_by_name_or_named_precisely(tmp_path, ca
     pd.testing.assert_frame_equal(an.load_partition_csv(real(UNSW)).df[cols], an.load_partition_csv(r).df[cols])
     with pytest.raises(DataError) as e: an.load_full_csv(r)
     assert "UNSW_part.csv: is a partition CSV" in str(e.value) and "49 headerless columns" not in str(e.value)
-    # through the CLI: read by name where 30_anomaly dispatches with `looks_partition`, else this precise line
+    # through the CLI: read by name where 32_anomaly dispatches with `looks_partition`, else this precise line
     rc, err = _cli(capsys, tmp_path, "anomaly", r, "--epochs", "1")
     if rc == 0: assert json.loads((tmp_path/"out"/"metrics.json").read_text())["project"] == "anomaly"
     else:
