@@ -27,7 +27,7 @@ __all__ = ['toy_regression', 'make_mlp', 'probe_precision', 'NonFiniteLossError'
            'model_signature', 'Checkpoints', 'Trackers', 'GradientAccumulation', 'ClipGradNorm', 'MaxStepsPerEpoch',
            'StopWhen', 'quiet_stderr_fd', 'Profile', 'LocalSGDCallback', 'CommHook', 'run_checkpoints',
            'default_callbacks', 'torch_threads', 'predict', 'BatchTensorDataset', 'array_loader', 'array_loaders',
-           'predict_array']
+           'predict_array', 'lr_schedule', 'fit_arrays']
 
 # %% ../nbs/01_training.ipynb #bd90e312
 def toy_regression(n: int = 2048, d: int = 8, noise: float = 0.1, seed: int = 0):
@@ -828,3 +828,48 @@ def predict_array(model: nn.Module, X, *, batch_size: int = 1024, forward_fn: Ca
                   mixed_precision: str | None = None) -> np.ndarray:
     "`model`'s outputs over the array `X`, batch by batch, without gradients, as one NumPy array."
     return predict(model, array_loader(X, batch_size=batch_size), mixed_precision=mixed_precision, forward_fn=forward_fn)[0]
+
+# %% ../nbs/01_training.ipynb #ffdc21d6
+def lr_schedule(optimizer, # the optimizer whose learning rate the schedule sets
+                name: str | None, # None (constant), "onecycle" (warm up to `lr`, then anneal) or "cosine" (decay)
+                lr: float, # the peak learning rate
+                total_steps: int, # optimizer steps of the whole fit
+               ):
+    "A per-step learning-rate schedule for the `LRScheduler` callback (None: a constant rate)."
+    if name is None: return None
+    if name == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(total_steps, 1))
+    if name == "cosine": return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
+    raise ValueError(f"schedule must be None, 'onecycle' or 'cosine', got {name!r}")
+
+# %% ../nbs/01_training.ipynb #91c72df0
+def fit_arrays(model: nn.Module, # the model to train, in place (seed, then build it, before the call)
+               X, # training inputs: an array or tensor, samples along the first axis
+               y, # training targets (float arrays become float32; integer labels stay integers)
+               X_val=None, # validation inputs (None: `fit` monitors the training loss)
+               y_val=None, # validation targets
+               *,
+               loss_fn: Callable | None = None, # `loss_fn(preds, targets)`, as in `fit`
+               metrics: Mapping[str, Callable] | None = None, # name -> `fn(preds, targets)`, as in `fit`
+               forward_fn: Callable | None = None, # `forward_fn(model, batch)`, as in `fit`
+               epochs: int = 10, # passes over the training arrays
+               batch_size: int = 64, # training samples per optimizer step
+               valid_batch_size: int = 1024, # validation samples per batch
+               lr: float = 1e-3, # AdamW learning rate (a schedule's peak)
+               weight_decay: float = 1e-4, # AdamW weight decay
+               schedule: str | None = None, # None, "onecycle" or "cosine": `lr_schedule`, stepped per optimizer step
+               max_steps_per_epoch: int | None = None, # at most this many batches per epoch (None: all)
+               seed: int = 0, # the shuffle order and `fit`'s per-epoch seeds
+               mixed_precision: str | None = None, # "no" | "bf16" | "fp16"; None: the launcher's choice
+               verbose: bool = False, # one line per epoch (never a progress bar)
+               callbacks: Sequence = (), # more callbacks: `RestoreBest`, `EarlyStopping`, `ClipGradNorm`, ...
+               accelerator=None, # an `Accelerator` to train with, as in `fit`
+              ) -> History:
+    "`fit` on arrays: seeded loaders, AdamW and an optional per-step schedule. Returns the `History`."
+    tdl, vdl = array_loaders(X, y, X_val, y_val, batch_size=batch_size, valid_batch_size=valid_batch_size, seed=seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    steps = len(tdl) if max_steps_per_epoch is None else min(len(tdl), max_steps_per_epoch)
+    cbs = [ProgressBar(False), MaxStepsPerEpoch(max_steps_per_epoch),
+           LRScheduler(lr_schedule(opt, schedule, lr, epochs * steps)), *callbacks]
+    return fit(model, opt, tdl, vdl, loss_fn=loss_fn, metrics=metrics, forward_fn=forward_fn, callbacks=cbs,
+               accelerator=accelerator, epochs=epochs, mixed_precision=mixed_precision, seed=seed, verbose=verbose)
