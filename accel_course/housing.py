@@ -92,16 +92,19 @@ def add_features(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
         df["YearsSinceRemod"] = (sold - _col(df, "YearRemodAdd", np.nan)).clip(lower=0)
         df["TotalBath"] = (_col(df, "FullBath") + 0.5*_col(df, "HalfBath") + _col(df, "BsmtFullBath")
                            + 0.5*_col(df, "BsmtHalfBath"))
-        df["PorchSF"] = sum(_col(df, c) for c in ["OpenPorchSF", "EnclosedPorch", "3SsnPorch", "ScreenPorch", "WoodDeckSF"])
+        porches = ["OpenPorchSF", "EnclosedPorch", "3SsnPorch", "ScreenPorch", "WoodDeckSF"]
+        df["PorchSF"] = sum(_col(df, c) for c in porches)
         df["QualSF"] = _col(df, "OverallQual") * df["TotalSF"]
         for c in AMES_QUALITY_COLS:
             if c in df.columns: df[c + "Score"] = df[c].map(QUALITY).astype(float).fillna(0.0)
     elif dataset == "california":
         hh = _col(df, "households", np.nan).replace(0, np.nan)
         df["rooms_per_household"] = _col(df, "total_rooms", np.nan) / hh
-        df["bedrooms_per_room"] = _col(df, "total_bedrooms", np.nan) / _col(df, "total_rooms", np.nan).replace(0, np.nan)
+        rooms = _col(df, "total_rooms", np.nan).replace(0, np.nan)
+        df["bedrooms_per_room"] = _col(df, "total_bedrooms", np.nan) / rooms
         df["population_per_household"] = _col(df, "population", np.nan) / hh
-        df["lat_plus_lon"] = _col(df, "latitude") + _col(df, "longitude")     # rotated coordinates: the coast runs diagonally
+        # rotated coordinates: the coast runs diagonally
+        df["lat_plus_lon"] = _col(df, "latitude") + _col(df, "longitude")
         df["lat_minus_lon"] = _col(df, "latitude") - _col(df, "longitude")
     elif dataset == "windsor":
         pass   # we tried lot size per room: it made the CV error worse, so Windsor keeps its raw features
@@ -137,7 +140,8 @@ def make_preprocessor(dataset: str) -> Pipeline:
     columns = ColumnTransformer([("num", numeric, make_column_selector(dtype_include="number")),
                                  ("cat", categorical, make_column_selector(dtype_exclude="number"))],
                                 verbose_feature_names_out=False, sparse_threshold=0.0)
-    return Pipeline([("features", FunctionTransformer(add_features, kw_args={"dataset": dataset})), ("columns", columns),
+    features = FunctionTransformer(add_features, kw_args={"dataset": dataset})
+    return Pipeline([("features", features), ("columns", columns),
                      ("drop_constant", VarianceThreshold(0.0))])
 
 def feature_names(pipe: Pipeline) -> list[str]:
@@ -239,7 +243,7 @@ EXPLAIN_ROWS = 2_000     # SHAP/LIME explain a forest fitted on at most this man
 SUBSAMPLED_MODELS = ("random_forest", "hist_gb", "blend")   # linear, ridge and the PyTorch models: always all rows
 
 def fit_rows(idx, max_rows: int | None, seed=0, keep=()) -> np.ndarray:
-    "`idx` if it has at most `max_rows` entries (or `max_rows` is None/0), else a sorted seeded random `max_rows` of them, with `keep`."
+    "`idx` if it has at most `max_rows` entries (or `max_rows` is None/0), else a sorted seeded `max_rows` with `keep`."
     idx = np.asarray(idx)
     if not max_rows or len(idx) <= max_rows: return idx
     keep = np.unique(np.asarray(keep, dtype=idx.dtype))
@@ -257,7 +261,8 @@ class CVResult:
     def best(self, metric: str = "rmse_log") -> str: return str(self.scores[metric].idxmin())
     def metrics(self) -> dict[str, dict[str, float]]:
         "Scores per model for metrics.json -- without wall-clock timings, so one seed gives an identical file."
-        return {n: {k: float(v) for k, v in row.items() if pd.notna(v) and k != "fit_s"} for n, row in self.scores.iterrows()}
+        return {n: {k: float(v) for k, v in row.items() if pd.notna(v) and k != "fit_s"}
+                for n, row in self.scores.iterrows()}
 
 def _rmse(a, b) -> float: return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b))**2)))
 
@@ -294,7 +299,7 @@ def cross_validate(data: HousingData, # the labelled rows
                    max_fit_rows: int | None = REFERENCE_ROWS, # `subsampled` models fit on at most this many rows
                    subsampled: Sequence[str] = SUBSAMPLED_MODELS, # the models that do
                   ) -> CVResult:
-    "K-fold CV of every model on log price with the same folds (predicting all held-out rows); scores and out-of-fold predictions."
+    "K-fold CV of every model on log price, the same folds for all (every held-out row predicted): scores, predictions."
     from tqdm.auto import tqdm
     y = data.y_log
     splits = list(KFold(n_splits, shuffle=True, random_state=seed).split(data.X))
@@ -302,7 +307,8 @@ def cross_validate(data: HousingData, # the labelled rows
     for k, (_, va) in enumerate(splits): folds[va] = k
     sub = [fit_rows(tr, max_fit_rows, (seed, k)) for k, (tr, _) in enumerate(splits)]   # fixed per fold
     rows, oof = {}, {}
-    bar = tqdm(total=len(models)*n_splits, desc="CV", disable=not (progress if progress is not None else not fast_mode()))
+    show = progress if progress is not None else not fast_mode()
+    bar = tqdm(total=len(models)*n_splits, desc="CV", disable=not show)
     for name, est in models.items():
         pred = np.zeros(data.n); t_fit = 0.0
         for k, (tr, va) in enumerate(splits):
@@ -318,13 +324,15 @@ def cross_validate(data: HousingData, # the labelled rows
     return CVResult(pd.DataFrame(rows).T.sort_values("rmse_log"), oof, y, folds)
 
 # %% ../nbs/11_housing.ipynb #4599d13f
-def add_blend(cv: CVResult, data: HousingData, members: Sequence[str] = ("ridge", "hist_gb"), name: str = "blend") -> CVResult:
+def add_blend(cv: CVResult, data: HousingData, members: Sequence[str] = ("ridge", "hist_gb"),
+              name: str = "blend") -> CVResult:
     "Add model `name`: the average of `members`' out-of-fold predictions (what `VotingRegressor` of them predicts)."
     missing = [m for m in members if m not in cv.oof]
     if missing: raise ValueError(f"add_blend: {missing} not cross-validated; have {list(cv.oof)}")
     pred = np.mean([cv.oof[m] for m in members], axis=0)
     row = {**_score(data, pred, cv.folds), "fit_s": float(sum(cv.scores.loc[m, "fit_s"] for m in members))}
-    scores = pd.concat([cv.scores.drop(index=name, errors="ignore"), pd.DataFrame({name: row}).T]).sort_values("rmse_log")
+    scores = pd.concat([cv.scores.drop(index=name, errors="ignore"), pd.DataFrame({name: row}).T])
+    scores = scores.sort_values("rmse_log")
     return CVResult(scores, {**cv.oof, name: pred}, cv.y_log, cv.folds)
 
 # %% ../nbs/11_housing.ipynb #54b09911
@@ -335,7 +343,7 @@ def throughput_job(X: np.ndarray, # features, one row per sample
                    batch_size: int = 64, # batch per process
                    seed: int = 0, # seeds the weights and the batch order
                   ) -> dict:
-    "Train an MLP on (X, y) with `fit` in the current (possibly distributed) job; its `job_report`, with the samples/s it saw."
+    "Train an MLP on (X, y) with `fit` in the current (maybe distributed) job; its `job_report` with the samples/s."
     import torch
     from accel_course.training import fit, array_loader, torch_threads
     from accel_course.launch import job_report
@@ -363,14 +371,19 @@ def compare_processes(X, # features, one row per sample (e.g. the preprocessed r
                       seed: int = 0, # the same seed for every run
                       verbose: bool = True, # print the plan in one line
                      ) -> pd.DataFrame:
-    "Time `throughput_job` under `launch` with each number of processes ('auto': `plan_launch`'s), all on one kind of worker."
+    "Time `throughput_job` under `launch` with each number of processes ('auto': `plan_launch`'s), one kind of worker."
     from accel_course.launch import launch, plan_launch
-    n_auto, use_cpu, why = plan_launch("auto")     # GPUs only if 2+ are visible and CUDA is unused here; else CPU workers
+    # GPUs only if 2+ are visible and CUDA is unused here; else CPU workers
+    n_auto, use_cpu, why = plan_launch("auto")
     # largest first: a 1-process run on a GPU happens in this process and would initialise CUDA before the launch
     counts = sorted({n_auto if p == "auto" else int(p) for p in processes}, reverse=True)
-    if verbose: print(f"throughput: {' vs '.join(str(n) for n in counts[::-1])} {'CPU' if use_cpu else 'GPU'} process(es) ({why})")
-    rows = [launch(throughput_job, np.asarray(X, np.float32), np.asarray(y, np.float32), tuple(hidden), epochs, batch_size,
-                   seed, num_processes=n, use_cpu=use_cpu, mixed_precision=mixed_precision, verbose=False) for n in counts]
+    if verbose:
+        print(f"throughput: {' vs '.join(str(n) for n in counts[::-1])} {'CPU' if use_cpu else 'GPU'} "
+              f"process(es) ({why})")
+    X, y = np.asarray(X, np.float32), np.asarray(y, np.float32)
+    rows = [launch(throughput_job, X, y, tuple(hidden), epochs, batch_size,
+                   seed, num_processes=n, use_cpu=use_cpu, mixed_precision=mixed_precision, verbose=False)
+            for n in counts]
     df = pd.DataFrame(rows).sort_values("world_size").reset_index(drop=True)
     df["speedup"] = df["samples_per_s"] / df["samples_per_s"].iloc[0]
     return df
@@ -386,7 +399,9 @@ def plot_predictions(data: HousingData, cv: CVResult, name: str | None = None):
     axs[0].plot([lo, hi], [lo, hi], "k--", lw=1); axs[0].set_xlabel("actual log(price)"); axs[0].set_ylabel("predicted")
     axs[0].set_title(f"{data.name} / {name}: RMSE(log) {_rmse(p, y):.3f}")
     axs[1].scatter(p, y - p, s=8, alpha=0.5, c=c); axs[1].axhline(0, color="k", lw=1)
-    axs[1].set_xlabel("predicted log(price)"); axs[1].set_ylabel("residual (actual - predicted)"); axs[1].set_title("residuals")
+    axs[1].set_xlabel("predicted log(price)")
+    axs[1].set_ylabel("residual (actual - predicted)")
+    axs[1].set_title("residuals")
     fig.tight_layout()
     return fig
 
@@ -395,9 +410,9 @@ def permutation_importances(pipe: Pipeline, # the model pipeline to fit and prob
                             data: HousingData, # the labelled rows
                             seed: int = 0, # seeds the subsample, the 80/20 split and the shuffles
                             n_repeats: int = 5, # shuffles per column
-                            max_rows: int | None = REFERENCE_ROWS, # above this many rows, a seeded subsample of this size
+                            max_rows: int | None = REFERENCE_ROWS, # above this many rows, a seeded subsample this size
                            ) -> pd.DataFrame:
-    "Fit `pipe` on 80 % of the rows (of a seeded `max_rows` if more) and return each raw column's permutation importance on the other 20 %."
+    "Fit `pipe` on 80 % of the rows (of a seeded `max_rows` if more): each raw column's permutation importance on 20 %."
     if max_rows and data.n > max_rows: data = data.subsample(max_rows, seed)
     from sklearn.inspection import permutation_importance
     from sklearn.model_selection import train_test_split
@@ -416,24 +431,27 @@ def plot_importances(imp: pd.DataFrame, top: int = 15, title: str = ""):
     d = imp.head(top).iloc[::-1]
     fig, ax = plt.subplots(figsize=(7, 0.3*len(d) + 1.2))
     ax.barh(d.index, d["importance"], xerr=d["std"], color="C2")
-    ax.set_xlabel("increase in RMSE(log) when shuffled"); ax.set_title(title or "permutation importance (held-out rows)")
+    ax.set_xlabel("increase in RMSE(log) when shuffled")
+    ax.set_title(title or "permutation importance (held-out rows)")
     fig.tight_layout()
     return fig
 
 # %% ../nbs/11_housing.ipynb #8f6a5dea
 def _reattach_pyplot_to_shell():
-    "Re-hook pyplot into the current IPython shell if it still points at an earlier one (nbdev-test reuses worker processes); else shap's `plt.ioff()` raises."
+    "Re-hook pyplot into this IPython shell if it points at an earlier one (nbdev-test reuses workers; shap)."
     try:
         from IPython import get_ipython
         ip = get_ipython()
     except ImportError: return
-    if ip is None or getattr(plt, "_REPL_DISPLAYHOOK", None) is not getattr(plt, "_ReplDisplayHook", None).IPYTHON: return
+    if ip is None: return
+    if getattr(plt, "_REPL_DISPLAYHOOK", None) is not getattr(plt, "_ReplDisplayHook", None).IPYTHON: return
     hook = getattr(plt, "_draw_all_if_interactive", None)
-    if hook is not None and hook not in ip.events.callbacks.get("post_execute", []): ip.events.register("post_execute", hook)
+    if hook is not None and hook not in ip.events.callbacks.get("post_execute", []):
+        ip.events.register("post_execute", hook)
 
 # %% ../nbs/11_housing.ipynb #0d1dee50
 def _fit_for_explaining(pipe, data: HousingData, house: int | None, seed: int, max_rows: int | None):
-    "`pipe` fitted on `data` (a seeded `max_rows` of it with `house`, if more): the rows, their numbers, `house` in them, the fit, its inputs."
+    "`pipe` fitted on `data` (a seeded `max_rows` with `house`, if more): rows, numbers, `house`, fit, inputs."
     rows_of = np.arange(data.n)
     if max_rows and data.n > max_rows:       # `house` keeps its number in `data`; the forest sees the subsample
         rows_of = fit_rows(rows_of, max_rows, seed, keep=[] if house is None else [house])
@@ -455,7 +473,7 @@ def explain_house(pipe: Pipeline, # the random-forest pipeline (`prep` + `model`
                   max_rows: int | None = EXPLAIN_ROWS, # above this many rows, fit on a seeded subsample of this size
                   lime_samples: int = 3000, # perturbed samples LIME fits its local model on
                  ) -> dict:
-    "Fit the forest pipeline on all rows (a seeded `max_rows` with `house` if more); SHAP (beeswarm + waterfall) and LIME for one house."
+    "Fit the forest on all rows (a seeded `max_rows` with `house` if more); SHAP and LIME for one house."
     import shap
     from lime.lime_tabular import LimeTabularExplainer
     from sklearn.exceptions import ConvergenceWarning
@@ -469,20 +487,24 @@ def explain_house(pipe: Pipeline, # the random-forest pipeline (`prep` + `model`
     plt.figure(); shap.plots.beeswarm(ex, max_display=12, show=False)
     figs["shap_beeswarm"] = plt.gcf(); plt.gcf().suptitle(f"{data.name}: SHAP values of the random forest (log price)")
     plt.figure(); shap.plots.waterfall(ex[pos], max_display=12, show=False)
-    figs["shap_waterfall"] = plt.gcf(); plt.gcf().suptitle(f"house #{rows_of[house]}: actual {data.currency}{data.y.iloc[house]:,.0f}")
-    lime = LimeTabularExplainer(Xt, feature_names=names, mode="regression", discretize_continuous=True, random_state=seed,
+    figs["shap_waterfall"] = plt.gcf()
+    plt.gcf().suptitle(f"house #{rows_of[house]}: actual {data.currency}{data.y.iloc[house]:,.0f}")
+    lime = LimeTabularExplainer(Xt, feature_names=names, mode="regression", discretize_continuous=True,
+                                random_state=seed,
                                 feature_selection="lasso_path")   # robust to hundreds of rare 0/1 columns (see above)
     with warnings.catch_warnings():   # lasso_path's LARS warns about collinear 0/1 columns: expected, harmless here
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         le = lime.explain_instance(Xt[house], forest.predict, num_features=10, num_samples=lime_samples)
-    figs["lime"] = le.as_pyplot_figure(); figs["lime"].suptitle(f"LIME, house #{rows_of[house]}"); figs["lime"].tight_layout()
+    figs["lime"] = le.as_pyplot_figure()
+    figs["lime"].suptitle(f"LIME, house #{rows_of[house]}")
+    figs["lime"].tight_layout()
     shap_top = pd.Series(ex.values[pos], index=names).sort_values(key=np.abs, ascending=False)
     return dict(house=int(rows_of[house]), figures=figs, shap=shap_top, lime=le.as_list(),
                 prediction=float(forest.predict(Xt[[house]])[0]), actual=float(data.y_log[house]))
 
 # %% ../nbs/11_housing.ipynb #da9c4b71
 def write_submission(pipe: Pipeline, data: HousingData, path=None) -> pd.DataFrame:
-    "Fit `pipe` on all labelled rows, predict `data.X_test`, write a Kaggle `Id,SalePrice` CSV to `path` (None: don't write)."
+    "Fit `pipe` on all labelled rows, predict `data.X_test`, write a Kaggle `Id,SalePrice` CSV to `path` (None: none)."
     if data.X_test is None or data.test_ids is None:
         raise DataError(f"{data.path}: no test.csv found next to the training file, nothing to submit")
     with warnings.catch_warnings(), native_threads(1):
@@ -504,20 +526,24 @@ def _add_args(p):
     p.add_argument("--no-explain", action="store_true", help="skip permutation importance, SHAP and LIME")
     p.add_argument("--throughput", action="store_true", help="also time an MLP epoch with 1 vs 2 processes (launch)")
     p.add_argument("--keep-outliers", action="store_true",
-                   help=f"Ames: keep the houses > {AMES_MAX_LIVING_AREA:,} sq ft that the data's author recommends dropping")
+                   help=f"Ames: keep the houses > {AMES_MAX_LIVING_AREA:,} sq ft that the data's author "
+                        "recommends dropping")
     p.add_argument("--max-rows", type=positive_int, default=None,
                    help="use a seeded random subset of at most this many labelled rows")
     p.add_argument("--reference-rows", type=int_in(0, what="an integer >= 0"), default=REFERENCE_ROWS,
-                   help=f"above this many training rows, {'/'.join(SUBSAMPLED_MODELS)} and permutation importance fit on a "
-                        f"seeded subsample of this size, SHAP/LIME on {EXPLAIN_ROWS:,} (default {REFERENCE_ROWS:,}; 0: all rows)")
+                   help=f"above this many training rows, {'/'.join(SUBSAMPLED_MODELS)} and permutation importance "
+                        "fit on a "
+                        f"seeded subsample of this size, SHAP/LIME on {EXPLAIN_ROWS:,} "
+                        f"(default {REFERENCE_ROWS:,}; 0: all rows)")
 
 # %% ../nbs/11_housing.ipynb #c1b52937
 def model_sizes(fast: bool, epochs: int | None = None) -> dict:
     "`make_models`' sizes for the runner: 200 epochs, 300 trees, 600 rounds; 3, 30, 60 in tiny-data mode (`--fast`)."
-    return dict(epochs=epochs or (3 if fast else 200), forest_trees=30 if fast else 300, boost_rounds=60 if fast else 600)
+    return dict(epochs=epochs or (3 if fast else 200), forest_trees=30 if fast else 300,
+                boost_rounds=60 if fast else 600)
 
 def _runner_data(ctx: RunContext) -> HousingData:
-    "The rows the runner uses: loaded, without the documented outliers (unless `--keep-outliers`), capped; each cut said."
+    "The runner's rows: loaded, without the documented outliers (unless `--keep-outliers`), capped; each cut said."
     data = load_housing(ctx.source, dataset=ctx.opt("dataset"))
     if not ctx.opt("keep_outliers", False): data = drop_documented_outliers(data)
     cap = ctx.opt("max_rows")
@@ -534,10 +560,12 @@ def _say_subsamples(data: HousingData, names: Sequence[str], folds: int, ref: in
     "On large data, one line saying which fits use a seeded subsample of `ref` rows."
     n_fit = data.n - data.n // folds
     sub = [n for n in names if n in SUBSAMPLED_MODELS] if ref and n_fit > ref else []
-    said = ([f"{', '.join(sub)} fit on a seeded random {ref:,} of each fold's {n_fit:,} training rows"] if sub else []) + (
+    fits = f"{', '.join(sub)} fit on a seeded random {ref:,} of each fold's {n_fit:,} training rows"
+    said = ([fits] if sub else []) + (
         [f"permutation importance on {ref:,} rows"] if ref and explain and data.n > ref else []) + (
         [f"SHAP/LIME on {min(ref, EXPLAIN_ROWS):,}"] if ref and explain and data.n > min(ref, EXPLAIN_ROWS) else [])
-    if said: announce_source("housing", f"large data ({data.n:,} rows): {', '.join(said)} (seeded subsamples); every other "
+    if said: announce_source("housing", f"large data ({data.n:,} rows): {', '.join(said)} (seeded subsamples); "
+                             "every other "
                              "fit uses all rows, every score all held-out rows")
 
 # %% ../nbs/11_housing.ipynb #0f27501a
@@ -552,12 +580,14 @@ def _explain_figures(data: HousingData, seed: int, ref: int | None, fast: bool) 
 
 def _throughput(data: HousingData, ctx: RunContext) -> None:
     "`--throughput`: the MLP's samples/s with 1 and 2 processes, printed and written to throughput.csv."
-    tp = compare_processes(make_preprocessor(data.name).fit_transform(data.X), data.y_log, epochs=1 if ctx.is_fast else 3)
+    X = make_preprocessor(data.name).fit_transform(data.X)
+    tp = compare_processes(X, data.y_log, epochs=1 if ctx.is_fast else 3)
     atomic_write_text(Path(ctx.out)/"throughput.csv", tp.to_csv(index=False))
     print(tp[["world_size", "samples", "time_s", "samples_per_s", "speedup"]].round(3).to_string(index=False))
 
 # %% ../nbs/11_housing.ipynb #b87e78ef
-@register_project("housing", help="House prices: CV of linear, forest, boosting and PyTorch (Accelerate) models on log price",
+@register_project("housing",
+                  help="House prices: CV of linear, forest, boosting and PyTorch (Accelerate) models on log price",
                   add_args=_add_args)
 def run_housing(ctx: RunContext) -> dict:
     "Load the data, cross-validate every model, save the figures (and a Kaggle submission for Ames)."
@@ -579,6 +609,8 @@ def run_housing(ctx: RunContext) -> dict:
     if data.X_test is not None:   # every rank fits (a PyTorch model trains in sync on all ranks), the main one writes
         write_submission(models[cv.best()], data, Path(ctx.out)/"submission.csv" if is_main_process() else None)
     metrics = cv.metrics()
-    if ctx.opt("throughput", False) and int(os.environ.get("WORLD_SIZE", "1")) == 1: _throughput(data, ctx)  # not in a launched job
+    if ctx.opt("throughput", False) and int(os.environ.get("WORLD_SIZE", "1")) == 1:   # not in a launched job
+        _throughput(data, ctx)
     return dict(dataset=data.name, source=data.source, n_train=data.n, n_test=data.n_test, models=metrics,
-                best=best_model({k: v for k, v in metrics.items() if "rmse_log" in v}, "rmse_log", higher_is_better=False))
+                best=best_model({k: v for k, v in metrics.items() if "rmse_log" in v}, "rmse_log",
+                                higher_is_better=False))

