@@ -1,4 +1,4 @@
-"""Difficulty 1. Real Kaggle Ames data (offline, from a PyPI package), one scikit-learn pipeline, linear models, a random forest, gradient boosting and PyTorch models trained with Accelerate under the same K-fold CV, SHAP and LIME explanations, and a Kaggle submission.
+"""Difficulty 1. Kaggle Ames: one pipeline; linear, tree and PyTorch models (Accelerate) under K-fold CV; SHAP.
 
 Docs: https://accel-course.github.io/accel_course/housing.html.md"""
 
@@ -23,18 +23,19 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from .core import (DataError, announce_source, fast_mode, pick, seed_everything, register_project,
+from .core import (DataError, announce_source, fast_mode, seed_everything, register_project,
                                RunContext, best_model, is_main_process, atomic_write_text, int_in, positive_int,
                                comma_list)
 from .checks import Checker, line_of   # table checks, shared with the maintenance and anomaly chapters
-from .housing_data import *           # section 1 (the data) is its own module: `accel_course.housing_data`
+from .housing_data import *           # the data page's module (10_housing_data)
 
 # %% auto #0
 __all__ = ['QUALITY', 'AMES_QUALITY_COLS', 'MODEL_NAMES', 'REFERENCE_ROWS', 'EXPLAIN_ROWS', 'SUBSAMPLED_MODELS', 'skewness',
            'plot_target', 'plot_skew_and_correlations', 'add_features', 'SkewedLog1p', 'make_preprocessor',
            'feature_names', 'make_torch_model', 'TorchRegressor', 'make_models', 'fit_rows', 'CVResult',
            'native_threads', 'cross_validate', 'add_blend', 'throughput_job', 'compare_processes', 'plot_predictions',
-           'permutation_importances', 'plot_importances', 'explain_house', 'write_submission', 'run_housing']
+           'permutation_importances', 'plot_importances', 'explain_house', 'write_submission', 'model_sizes',
+           'run_housing']
 
 # %% ../nbs/11_housing.ipynb #caf23707
 import matplotlib.pyplot as plt
@@ -84,28 +85,38 @@ def _col(df, c, fill=0.0):
 def add_features(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
     "Engineered features for `dataset` (a new frame; the raw columns are kept)."
     df = df.copy()
-    if dataset == "ames":
-        sold = _col(df, "YrSold", np.nan)
-        df["TotalSF"] = _col(df, "TotalBsmtSF") + _col(df, "1stFlrSF") + _col(df, "2ndFlrSF")
-        df["HouseAge"] = (sold - _col(df, "YearBuilt", np.nan)).clip(lower=0)
-        df["YearsSinceRemod"] = (sold - _col(df, "YearRemodAdd", np.nan)).clip(lower=0)
-        df["TotalBath"] = (_col(df, "FullBath") + 0.5*_col(df, "HalfBath") + _col(df, "BsmtFullBath")
-                           + 0.5*_col(df, "BsmtHalfBath"))
-        df["PorchSF"] = sum(_col(df, c) for c in ["OpenPorchSF", "EnclosedPorch", "3SsnPorch", "ScreenPorch", "WoodDeckSF"])
-        df["QualSF"] = _col(df, "OverallQual") * df["TotalSF"]
-        for c in AMES_QUALITY_COLS:
-            if c in df.columns: df[c + "Score"] = df[c].map(QUALITY).astype(float).fillna(0.0)
-    elif dataset == "california":
-        hh = _col(df, "households", np.nan).replace(0, np.nan)
-        df["rooms_per_household"] = _col(df, "total_rooms", np.nan) / hh
-        df["bedrooms_per_room"] = _col(df, "total_bedrooms", np.nan) / _col(df, "total_rooms", np.nan).replace(0, np.nan)
-        df["population_per_household"] = _col(df, "population", np.nan) / hh
-        df["lat_plus_lon"] = _col(df, "latitude") + _col(df, "longitude")     # rotated coordinates: the coast runs diagonally
-        df["lat_minus_lon"] = _col(df, "latitude") - _col(df, "longitude")
+    if dataset == "ames": _add_ames_features(df)
+    elif dataset == "california": _add_california_features(df)
     elif dataset == "windsor":
         pass   # we tried lot size per room: it made the CV error worse, so Windsor keeps its raw features
     else: raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
     return df
+
+# %% ../nbs/11_housing.ipynb #79420893
+def _add_ames_features(df: pd.DataFrame) -> None:
+    "Ames, in place: age, years since remodelling, total floor area, baths, porch area, quality grades as numbers."
+    sold = _col(df, "YrSold", np.nan)
+    df["TotalSF"] = _col(df, "TotalBsmtSF") + _col(df, "1stFlrSF") + _col(df, "2ndFlrSF")
+    df["HouseAge"] = (sold - _col(df, "YearBuilt", np.nan)).clip(lower=0)
+    df["YearsSinceRemod"] = (sold - _col(df, "YearRemodAdd", np.nan)).clip(lower=0)
+    df["TotalBath"] = (_col(df, "FullBath") + 0.5*_col(df, "HalfBath") + _col(df, "BsmtFullBath")
+                       + 0.5*_col(df, "BsmtHalfBath"))
+    porches = ["OpenPorchSF", "EnclosedPorch", "3SsnPorch", "ScreenPorch", "WoodDeckSF"]
+    df["PorchSF"] = sum(_col(df, c) for c in porches)
+    df["QualSF"] = _col(df, "OverallQual") * df["TotalSF"]
+    for c in AMES_QUALITY_COLS:
+        if c in df.columns: df[c + "Score"] = df[c].map(QUALITY).astype(float).fillna(0.0)
+
+def _add_california_features(df: pd.DataFrame) -> None:
+    "California, in place: rooms, bedrooms and people per household, and rotated coordinates."
+    hh = _col(df, "households", np.nan).replace(0, np.nan)
+    df["rooms_per_household"] = _col(df, "total_rooms", np.nan) / hh
+    rooms = _col(df, "total_rooms", np.nan).replace(0, np.nan)
+    df["bedrooms_per_room"] = _col(df, "total_bedrooms", np.nan) / rooms
+    df["population_per_household"] = _col(df, "population", np.nan) / hh
+    # rotated coordinates: the coast runs diagonally
+    df["lat_plus_lon"] = _col(df, "latitude") + _col(df, "longitude")
+    df["lat_minus_lon"] = _col(df, "latitude") - _col(df, "longitude")
 
 # %% ../nbs/11_housing.ipynb #dc584605
 class SkewedLog1p(TransformerMixin, BaseEstimator):
@@ -136,7 +147,8 @@ def make_preprocessor(dataset: str) -> Pipeline:
     columns = ColumnTransformer([("num", numeric, make_column_selector(dtype_include="number")),
                                  ("cat", categorical, make_column_selector(dtype_exclude="number"))],
                                 verbose_feature_names_out=False, sparse_threshold=0.0)
-    return Pipeline([("features", FunctionTransformer(add_features, kw_args={"dataset": dataset})), ("columns", columns),
+    features = FunctionTransformer(add_features, kw_args={"dataset": dataset})
+    return Pipeline([("features", features), ("columns", columns),
                      ("drop_constant", VarianceThreshold(0.0))])
 
 def feature_names(pipe: Pipeline) -> list[str]:
@@ -199,26 +211,28 @@ class TorchRegressor(RegressorMixin, BaseEstimator):
 # %% ../nbs/11_housing.ipynb #1ddcec49
 MODEL_NAMES = ("linear", "ridge", "random_forest", "hist_gb", "torch_linear", "torch_mlp", "blend")
 
+# %% ../nbs/11_housing.ipynb #fb62af9c
 def make_models(dataset: str, # "ames" | "california" | "windsor": which engineered features
                 names: Sequence[str] | None = None, # which of `MODEL_NAMES` (None: all)
-                mixed_precision: str | None = None, # the PyTorch models' precision; None: `fit`'s policy (launcher / config)
+                mixed_precision: str | None = None, # the PyTorch models' precision; None: `fit`'s policy
                 seed: int = 42, # random_state of the trees, seed of the PyTorch models
-                epochs: int | None = None, # PyTorch epochs at most (default 200; 3 in tiny mode)
-                forest_trees: int | None = None,  # trees of `random_forest` (default 300; 30 in tiny mode)
-                boost_rounds: int | None = None,  # boosting rounds of `hist_gb` (default 600; 60 in tiny mode)
-                boost_lr: float = 0.04,           # learning rate of `hist_gb`: fewer rounds want a larger one
+                epochs: int = 200, # PyTorch epochs at most (early stopping usually ends sooner)
+                forest_trees: int = 300, # trees of `random_forest`
+                boost_rounds: int = 600, # boosting rounds of `hist_gb`
+                boost_lr: float = 0.04, # learning rate of `hist_gb`: fewer rounds want a larger one
                ) -> dict[str, Pipeline]:
-    "Each model as `Pipeline([('prep', make_preprocessor(dataset)), ('model', ...)])`, sized by `fast_mode()`."
+    "Each model as `Pipeline([('prep', make_preprocessor(dataset)), ('model', ...)])`."
     ridge = lambda: RidgeCV(alphas=np.logspace(-2, 3.5, 30))
-    hgb = lambda: HistGradientBoostingRegressor(max_iter=boost_rounds or pick(600, 60), learning_rate=boost_lr, max_leaf_nodes=15,
-                                                 min_samples_leaf=10, l2_regularization=1.0, early_stopping=False,
-                                                 random_state=seed)
-    ep = epochs or pick(200, 3)
+    hgb = lambda: HistGradientBoostingRegressor(max_iter=boost_rounds, learning_rate=boost_lr, max_leaf_nodes=15,
+                                                min_samples_leaf=10, l2_regularization=1.0, early_stopping=False,
+                                                random_state=seed)
+    ep = epochs
     zoo = {
         "linear": LinearRegression,
         "ridge": ridge,
-        "random_forest": lambda: RandomForestRegressor(n_estimators=forest_trees or pick(300, 30), max_features=0.4, min_samples_leaf=1,
-                                                       n_jobs=1, random_state=seed),   # n_jobs>1 sums the trees in a varying order: last-digit noise
+        # n_jobs=1: more jobs sum the trees in a varying order (last-digit noise)
+        "random_forest": lambda: RandomForestRegressor(n_estimators=forest_trees, max_features=0.4, min_samples_leaf=1,
+                                                       n_jobs=1, random_state=seed),
         "hist_gb": hgb,
         "torch_linear": lambda: TorchRegressor(hidden=(), epochs=ep, lr=1e-2, weight_decay=1e-3,
                                                mixed_precision=mixed_precision, seed=seed),
@@ -236,8 +250,9 @@ REFERENCE_ROWS = 5_000   # above this many training rows, SUBSAMPLED_MODELS and 
 EXPLAIN_ROWS = 2_000     # SHAP/LIME explain a forest fitted on at most this many rows (SHAP's cost grows with leaves)
 SUBSAMPLED_MODELS = ("random_forest", "hist_gb", "blend")   # linear, ridge and the PyTorch models: always all rows
 
+# %% ../nbs/11_housing.ipynb #c95b83c9
 def fit_rows(idx, max_rows: int | None, seed=0, keep=()) -> np.ndarray:
-    "`idx` if it has at most `max_rows` entries (or `max_rows` is None/0), else a sorted seeded random `max_rows` of them, with `keep`."
+    "`idx` if it has at most `max_rows` entries (or `max_rows` is None/0), else a sorted seeded `max_rows` with `keep`."
     idx = np.asarray(idx)
     if not max_rows or len(idx) <= max_rows: return idx
     keep = np.unique(np.asarray(keep, dtype=idx.dtype))
@@ -255,8 +270,10 @@ class CVResult:
     def best(self, metric: str = "rmse_log") -> str: return str(self.scores[metric].idxmin())
     def metrics(self) -> dict[str, dict[str, float]]:
         "Scores per model for metrics.json -- without wall-clock timings, so one seed gives an identical file."
-        return {n: {k: float(v) for k, v in row.items() if pd.notna(v) and k != "fit_s"} for n, row in self.scores.iterrows()}
+        return {n: {k: float(v) for k, v in row.items() if pd.notna(v) and k != "fit_s"}
+                for n, row in self.scores.iterrows()}
 
+# %% ../nbs/11_housing.ipynb #59dbd504
 def _rmse(a, b) -> float: return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b))**2)))
 
 # %% ../nbs/11_housing.ipynb #57db6656
@@ -282,6 +299,17 @@ def _score(data: HousingData, pred: np.ndarray, folds: np.ndarray) -> dict[str, 
         r["rmse_log_uncapped"] = _rmse(pred[keep], y[keep])
     return r
 
+# %% ../nbs/11_housing.ipynb #0eadf69f
+def _fit_predict(est, data: HousingData, tr: np.ndarray, va: np.ndarray, threads: int | None):
+    "A clone of `est` fitted on rows `tr` of log price: its predictions for rows `va`, and the fit's seconds."
+    m = clone(est)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(), native_threads(threads):
+        warnings.filterwarnings("ignore", message=".*[Ff]ound unknown categories.*")
+        m.fit(data.X.iloc[tr], data.y_log[tr])
+        t_fit = time.perf_counter() - t0
+        return m.predict(data.X.iloc[va]), t_fit
+
 # %% ../nbs/11_housing.ipynb #18b42958
 def cross_validate(data: HousingData, # the labelled rows
                    models: Mapping[str, Pipeline], # name -> unfitted pipeline (`make_models`)
@@ -292,37 +320,36 @@ def cross_validate(data: HousingData, # the labelled rows
                    max_fit_rows: int | None = REFERENCE_ROWS, # `subsampled` models fit on at most this many rows
                    subsampled: Sequence[str] = SUBSAMPLED_MODELS, # the models that do
                   ) -> CVResult:
-    "K-fold CV of every model on log price with the same folds (predicting all held-out rows); scores and out-of-fold predictions."
+    "K-fold CV of every model on log price, the same folds for all (every held-out row predicted): scores, predictions."
     from tqdm.auto import tqdm
-    y = data.y_log
     splits = list(KFold(n_splits, shuffle=True, random_state=seed).split(data.X))
     folds = np.zeros(data.n, dtype=int)
     for k, (_, va) in enumerate(splits): folds[va] = k
     sub = [fit_rows(tr, max_fit_rows, (seed, k)) for k, (tr, _) in enumerate(splits)]   # fixed per fold
     rows, oof = {}, {}
-    bar = tqdm(total=len(models)*n_splits, desc="CV", disable=not (progress if progress is not None else not fast_mode()))
+    show = progress if progress is not None else not fast_mode()
+    bar = tqdm(total=len(models)*n_splits, desc="CV", disable=not show)
     for name, est in models.items():
-        pred = np.zeros(data.n); t_fit = 0.0
+        pred, t_fit = np.zeros(data.n), 0.0
         for k, (tr, va) in enumerate(splits):
-            tr = sub[k] if name in subsampled else tr
-            m = clone(est); t0 = time.perf_counter()
-            with warnings.catch_warnings(), native_threads(threads):
-                warnings.filterwarnings("ignore", message=".*[Ff]ound unknown categories.*")
-                m.fit(data.X.iloc[tr], y[tr]); t_fit += time.perf_counter() - t0
-                pred[va] = m.predict(data.X.iloc[va])
-            bar.update(1); bar.set_postfix(model=name)
+            pred[va], dt = _fit_predict(est, data, sub[k] if name in subsampled else tr, va, threads)
+            t_fit += dt
+            bar.update(1)
+            bar.set_postfix(model=name)
         rows[name], oof[name] = {**_score(data, pred, folds), "fit_s": t_fit / n_splits}, pred
     bar.close()
-    return CVResult(pd.DataFrame(rows).T.sort_values("rmse_log"), oof, y, folds)
+    return CVResult(pd.DataFrame(rows).T.sort_values("rmse_log"), oof, data.y_log, folds)
 
 # %% ../nbs/11_housing.ipynb #4599d13f
-def add_blend(cv: CVResult, data: HousingData, members: Sequence[str] = ("ridge", "hist_gb"), name: str = "blend") -> CVResult:
+def add_blend(cv: CVResult, data: HousingData, members: Sequence[str] = ("ridge", "hist_gb"),
+              name: str = "blend") -> CVResult:
     "Add model `name`: the average of `members`' out-of-fold predictions (what `VotingRegressor` of them predicts)."
     missing = [m for m in members if m not in cv.oof]
     if missing: raise ValueError(f"add_blend: {missing} not cross-validated; have {list(cv.oof)}")
     pred = np.mean([cv.oof[m] for m in members], axis=0)
     row = {**_score(data, pred, cv.folds), "fit_s": float(sum(cv.scores.loc[m, "fit_s"] for m in members))}
-    scores = pd.concat([cv.scores.drop(index=name, errors="ignore"), pd.DataFrame({name: row}).T]).sort_values("rmse_log")
+    scores = pd.concat([cv.scores.drop(index=name, errors="ignore"), pd.DataFrame({name: row}).T])
+    scores = scores.sort_values("rmse_log")
     return CVResult(scores, {**cv.oof, name: pred}, cv.y_log, cv.folds)
 
 # %% ../nbs/11_housing.ipynb #54b09911
@@ -333,7 +360,7 @@ def throughput_job(X: np.ndarray, # features, one row per sample
                    batch_size: int = 64, # batch per process
                    seed: int = 0, # seeds the weights and the batch order
                   ) -> dict:
-    "Train an MLP on (X, y) with `fit` in the current (possibly distributed) job; its `job_report`, with the samples/s it saw."
+    "Train an MLP on (X, y) with `fit` in the current (maybe distributed) job; its `job_report` with the samples/s."
     import torch
     from accel_course.training import fit, array_loader, torch_threads
     from accel_course.launch import job_report
@@ -361,14 +388,19 @@ def compare_processes(X, # features, one row per sample (e.g. the preprocessed r
                       seed: int = 0, # the same seed for every run
                       verbose: bool = True, # print the plan in one line
                      ) -> pd.DataFrame:
-    "Time `throughput_job` under `launch` with each number of processes ('auto': `plan_launch`'s), all on one kind of worker."
+    "Time `throughput_job` under `launch` with each number of processes ('auto': `plan_launch`'s), one kind of worker."
     from accel_course.launch import launch, plan_launch
-    n_auto, use_cpu, why = plan_launch("auto")     # GPUs only if 2+ are visible and CUDA is unused here; else CPU workers
+    # GPUs only if 2+ are visible and CUDA is unused here; else CPU workers
+    n_auto, use_cpu, why = plan_launch("auto")
     # largest first: a 1-process run on a GPU happens in this process and would initialise CUDA before the launch
     counts = sorted({n_auto if p == "auto" else int(p) for p in processes}, reverse=True)
-    if verbose: print(f"throughput: {' vs '.join(str(n) for n in counts[::-1])} {'CPU' if use_cpu else 'GPU'} process(es) ({why})")
-    rows = [launch(throughput_job, np.asarray(X, np.float32), np.asarray(y, np.float32), tuple(hidden), epochs, batch_size,
-                   seed, num_processes=n, use_cpu=use_cpu, mixed_precision=mixed_precision, verbose=False) for n in counts]
+    if verbose:
+        print(f"throughput: {' vs '.join(str(n) for n in counts[::-1])} {'CPU' if use_cpu else 'GPU'} "
+              f"process(es) ({why})")
+    X, y = np.asarray(X, np.float32), np.asarray(y, np.float32)
+    rows = [launch(throughput_job, X, y, tuple(hidden), epochs, batch_size,
+                   seed, num_processes=n, use_cpu=use_cpu, mixed_precision=mixed_precision, verbose=False)
+            for n in counts]
     df = pd.DataFrame(rows).sort_values("world_size").reset_index(drop=True)
     df["speedup"] = df["samples_per_s"] / df["samples_per_s"].iloc[0]
     return df
@@ -384,7 +416,9 @@ def plot_predictions(data: HousingData, cv: CVResult, name: str | None = None):
     axs[0].plot([lo, hi], [lo, hi], "k--", lw=1); axs[0].set_xlabel("actual log(price)"); axs[0].set_ylabel("predicted")
     axs[0].set_title(f"{data.name} / {name}: RMSE(log) {_rmse(p, y):.3f}")
     axs[1].scatter(p, y - p, s=8, alpha=0.5, c=c); axs[1].axhline(0, color="k", lw=1)
-    axs[1].set_xlabel("predicted log(price)"); axs[1].set_ylabel("residual (actual - predicted)"); axs[1].set_title("residuals")
+    axs[1].set_xlabel("predicted log(price)")
+    axs[1].set_ylabel("residual (actual - predicted)")
+    axs[1].set_title("residuals")
     fig.tight_layout()
     return fig
 
@@ -392,10 +426,10 @@ def plot_predictions(data: HousingData, cv: CVResult, name: str | None = None):
 def permutation_importances(pipe: Pipeline, # the model pipeline to fit and probe
                             data: HousingData, # the labelled rows
                             seed: int = 0, # seeds the subsample, the 80/20 split and the shuffles
-                            n_repeats: int | None = None, # shuffles per column (default 5; 2 in tiny mode)
-                            max_rows: int | None = REFERENCE_ROWS, # above this many rows, a seeded subsample of this size
+                            n_repeats: int = 5, # shuffles per column
+                            max_rows: int | None = REFERENCE_ROWS, # above this many rows, a seeded subsample this size
                            ) -> pd.DataFrame:
-    "Fit `pipe` on 80 % of the rows (of a seeded `max_rows` if more) and return each raw column's permutation importance on the other 20 %."
+    "Fit `pipe` on 80 % of the rows (of a seeded `max_rows` if more): each raw column's permutation importance on 20 %."
     if max_rows and data.n > max_rows: data = data.subsample(max_rows, seed)
     from sklearn.inspection import permutation_importance
     from sklearn.model_selection import train_test_split
@@ -404,7 +438,7 @@ def permutation_importances(pipe: Pipeline, # the model pipeline to fit and prob
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ff]ound unknown categories.*")
         r = permutation_importance(m, data.X.iloc[va], data.y_log[va], scoring="neg_root_mean_squared_error",
-                                   n_repeats=n_repeats or pick(5, 2), random_state=seed, n_jobs=1)
+                                   n_repeats=n_repeats, random_state=seed, n_jobs=1)
     return (pd.DataFrame({"importance": r.importances_mean, "std": r.importances_std}, index=data.X.columns)
             .sort_values("importance", ascending=False))
 
@@ -414,24 +448,27 @@ def plot_importances(imp: pd.DataFrame, top: int = 15, title: str = ""):
     d = imp.head(top).iloc[::-1]
     fig, ax = plt.subplots(figsize=(7, 0.3*len(d) + 1.2))
     ax.barh(d.index, d["importance"], xerr=d["std"], color="C2")
-    ax.set_xlabel("increase in RMSE(log) when shuffled"); ax.set_title(title or "permutation importance (held-out rows)")
+    ax.set_xlabel("increase in RMSE(log) when shuffled")
+    ax.set_title(title or "permutation importance (held-out rows)")
     fig.tight_layout()
     return fig
 
 # %% ../nbs/11_housing.ipynb #8f6a5dea
 def _reattach_pyplot_to_shell():
-    "Re-hook pyplot into the current IPython shell if it still points at an earlier one (nbdev-test reuses worker processes); else shap's `plt.ioff()` raises."
+    "Re-hook pyplot into this IPython shell if it points at an earlier one (nbdev-test reuses workers; shap)."
     try:
         from IPython import get_ipython
         ip = get_ipython()
     except ImportError: return
-    if ip is None or getattr(plt, "_REPL_DISPLAYHOOK", None) is not getattr(plt, "_ReplDisplayHook", None).IPYTHON: return
+    if ip is None: return
+    if getattr(plt, "_REPL_DISPLAYHOOK", None) is not getattr(plt, "_ReplDisplayHook", None).IPYTHON: return
     hook = getattr(plt, "_draw_all_if_interactive", None)
-    if hook is not None and hook not in ip.events.callbacks.get("post_execute", []): ip.events.register("post_execute", hook)
+    if hook is not None and hook not in ip.events.callbacks.get("post_execute", []):
+        ip.events.register("post_execute", hook)
 
 # %% ../nbs/11_housing.ipynb #0d1dee50
 def _fit_for_explaining(pipe, data: HousingData, house: int | None, seed: int, max_rows: int | None):
-    "`pipe` fitted on `data` (a seeded `max_rows` of it with `house`, if more): the rows, their numbers, `house` in them, the fit, its inputs."
+    "`pipe` fitted on `data` (a seeded `max_rows` with `house`, if more): rows, numbers, `house`, fit, inputs."
     rows_of = np.arange(data.n)
     if max_rows and data.n > max_rows:       # `house` keeps its number in `data`; the forest sees the subsample
         rows_of = fit_rows(rows_of, max_rows, seed, keep=[] if house is None else [house])
@@ -444,42 +481,62 @@ def _fit_for_explaining(pipe, data: HousingData, house: int | None, seed: int, m
         Xt = m.named_steps["prep"].transform(data.X)    # SHAP/LIME see the preprocessed columns
     return data, rows_of, house, m, Xt
 
+# %% ../nbs/11_housing.ipynb #1d703912
+def _shap_figures(ex, pos: int, title: str, house_title: str) -> dict:
+    "The SHAP beeswarm of every explained house, and the waterfall of the one at `pos`."
+    import shap
+    _reattach_pyplot_to_shell()
+    plt.figure()
+    shap.plots.beeswarm(ex, max_display=12, show=False)
+    figs = {"shap_beeswarm": plt.gcf()}
+    plt.gcf().suptitle(title)
+    plt.figure()
+    shap.plots.waterfall(ex[pos], max_display=12, show=False)
+    figs["shap_waterfall"] = plt.gcf()
+    plt.gcf().suptitle(house_title)
+    return figs
+
+def _lime_explanation(Xt, names: list[str], forest, house: int, seed: int, lime_samples: int):
+    "LIME's local linear explanation of the forest's prediction for row `house` of `Xt`."
+    from lime.lime_tabular import LimeTabularExplainer
+    from sklearn.exceptions import ConvergenceWarning
+    lime = LimeTabularExplainer(Xt, feature_names=names, mode="regression", discretize_continuous=True,
+                                random_state=seed,
+                                feature_selection="lasso_path")   # robust to hundreds of rare 0/1 columns (see above)
+    with warnings.catch_warnings():   # lasso_path's LARS warns about collinear 0/1 columns: expected, harmless here
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        return lime.explain_instance(Xt[house], forest.predict, num_features=10, num_samples=lime_samples)
+
 # %% ../nbs/11_housing.ipynb #7161bba9
 def explain_house(pipe: Pipeline, # the random-forest pipeline (`prep` + `model`) to explain
                   data: HousingData, # the labelled rows to fit it on
                   house: int | None = None, # the row of `data` to explain (None: the median-priced house)
-                  n_background: int | None = None, # houses SHAP explains for the beeswarm (default 300; 60 in tiny mode)
+                  n_background: int = 300, # houses SHAP explains for the beeswarm
                   seed: int = 0, # seeds the subsample, SHAP's houses and LIME's samples
                   max_rows: int | None = EXPLAIN_ROWS, # above this many rows, fit on a seeded subsample of this size
+                  lime_samples: int = 3000, # perturbed samples LIME fits its local model on
                  ) -> dict:
-    "Fit the forest pipeline on all rows (a seeded `max_rows` with `house` if more); SHAP (beeswarm + waterfall) and LIME for one house."
+    "Fit the forest on all rows (a seeded `max_rows` with `house` if more); SHAP and LIME for one house."
     import shap
-    from lime.lime_tabular import LimeTabularExplainer
-    from sklearn.exceptions import ConvergenceWarning
     data, rows_of, house, m, Xt = _fit_for_explaining(pipe, data, house, seed, max_rows)
     forest, names = m.named_steps["model"], feature_names(m.named_steps["prep"])
     rng = np.random.default_rng(seed)
-    rows = np.unique(np.r_[rng.choice(data.n, min(data.n, n_background or pick(300, 60)), replace=False), house])
+    rows = np.unique(np.r_[rng.choice(data.n, min(data.n, n_background), replace=False), house])
     ex = shap.TreeExplainer(forest)(Xt[rows], check_additivity=False)
-    ex.feature_names, pos, figs = names, int(np.flatnonzero(rows == house)[0]), {}
-    _reattach_pyplot_to_shell()
-    plt.figure(); shap.plots.beeswarm(ex, max_display=12, show=False)
-    figs["shap_beeswarm"] = plt.gcf(); plt.gcf().suptitle(f"{data.name}: SHAP values of the random forest (log price)")
-    plt.figure(); shap.plots.waterfall(ex[pos], max_display=12, show=False)
-    figs["shap_waterfall"] = plt.gcf(); plt.gcf().suptitle(f"house #{rows_of[house]}: actual {data.currency}{data.y.iloc[house]:,.0f}")
-    lime = LimeTabularExplainer(Xt, feature_names=names, mode="regression", discretize_continuous=True, random_state=seed,
-                                feature_selection="lasso_path")   # robust to hundreds of rare 0/1 columns (see above)
-    with warnings.catch_warnings():   # lasso_path's LARS warns about collinear 0/1 columns: expected, harmless here
-        warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        le = lime.explain_instance(Xt[house], forest.predict, num_features=10, num_samples=pick(3000, 300))
-    figs["lime"] = le.as_pyplot_figure(); figs["lime"].suptitle(f"LIME, house #{rows_of[house]}"); figs["lime"].tight_layout()
+    ex.feature_names, pos = names, int(np.flatnonzero(rows == house)[0])
+    figs = _shap_figures(ex, pos, f"{data.name}: SHAP values of the random forest (log price)",
+                         f"house #{rows_of[house]}: actual {data.currency}{data.y.iloc[house]:,.0f}")
+    le = _lime_explanation(Xt, names, forest, house, seed, lime_samples)
+    figs["lime"] = le.as_pyplot_figure()
+    figs["lime"].suptitle(f"LIME, house #{rows_of[house]}")
+    figs["lime"].tight_layout()
     shap_top = pd.Series(ex.values[pos], index=names).sort_values(key=np.abs, ascending=False)
     return dict(house=int(rows_of[house]), figures=figs, shap=shap_top, lime=le.as_list(),
                 prediction=float(forest.predict(Xt[[house]])[0]), actual=float(data.y_log[house]))
 
 # %% ../nbs/11_housing.ipynb #da9c4b71
 def write_submission(pipe: Pipeline, data: HousingData, path=None) -> pd.DataFrame:
-    "Fit `pipe` on all labelled rows, predict `data.X_test`, write a Kaggle `Id,SalePrice` CSV to `path` (None: don't write)."
+    "Fit `pipe` on all labelled rows, predict `data.X_test`, write a Kaggle `Id,SalePrice` CSV to `path` (None: none)."
     if data.X_test is None or data.test_ids is None:
         raise DataError(f"{data.path}: no test.csv found next to the training file, nothing to submit")
     with warnings.catch_warnings(), native_threads(1):
@@ -501,16 +558,24 @@ def _add_args(p):
     p.add_argument("--no-explain", action="store_true", help="skip permutation importance, SHAP and LIME")
     p.add_argument("--throughput", action="store_true", help="also time an MLP epoch with 1 vs 2 processes (launch)")
     p.add_argument("--keep-outliers", action="store_true",
-                   help=f"Ames: keep the houses > {AMES_MAX_LIVING_AREA:,} sq ft that the data's author recommends dropping")
+                   help=f"Ames: keep the houses > {AMES_MAX_LIVING_AREA:,} sq ft that the data's author "
+                        "recommends dropping")
     p.add_argument("--max-rows", type=positive_int, default=None,
                    help="use a seeded random subset of at most this many labelled rows")
     p.add_argument("--reference-rows", type=int_in(0, what="an integer >= 0"), default=REFERENCE_ROWS,
-                   help=f"above this many training rows, {'/'.join(SUBSAMPLED_MODELS)} and permutation importance fit on a "
-                        f"seeded subsample of this size, SHAP/LIME on {EXPLAIN_ROWS:,} (default {REFERENCE_ROWS:,}; 0: all rows)")
+                   help=f"above this many training rows, {'/'.join(SUBSAMPLED_MODELS)} and permutation importance "
+                        "fit on a "
+                        f"seeded subsample of this size, SHAP/LIME on {EXPLAIN_ROWS:,} "
+                        f"(default {REFERENCE_ROWS:,}; 0: all rows)")
 
 # %% ../nbs/11_housing.ipynb #c1b52937
+def model_sizes(fast: bool, epochs: int | None = None) -> dict:
+    "`make_models`' sizes for the runner: 200 epochs, 300 trees, 600 rounds; 3, 30, 60 in tiny-data mode (`--fast`)."
+    return dict(epochs=epochs or (3 if fast else 200), forest_trees=30 if fast else 300,
+                boost_rounds=60 if fast else 600)
+
 def _runner_data(ctx: RunContext) -> HousingData:
-    "The rows the runner uses: loaded, without the documented outliers (unless `--keep-outliers`), capped; each cut said."
+    "The runner's rows: loaded, without the documented outliers (unless `--keep-outliers`), capped; each cut said."
     data = load_housing(ctx.source, dataset=ctx.opt("dataset"))
     if not ctx.opt("keep_outliers", False): data = drop_documented_outliers(data)
     cap = ctx.opt("max_rows")
@@ -527,28 +592,34 @@ def _say_subsamples(data: HousingData, names: Sequence[str], folds: int, ref: in
     "On large data, one line saying which fits use a seeded subsample of `ref` rows."
     n_fit = data.n - data.n // folds
     sub = [n for n in names if n in SUBSAMPLED_MODELS] if ref and n_fit > ref else []
-    said = ([f"{', '.join(sub)} fit on a seeded random {ref:,} of each fold's {n_fit:,} training rows"] if sub else []) + (
+    fits = f"{', '.join(sub)} fit on a seeded random {ref:,} of each fold's {n_fit:,} training rows"
+    said = ([fits] if sub else []) + (
         [f"permutation importance on {ref:,} rows"] if ref and explain and data.n > ref else []) + (
         [f"SHAP/LIME on {min(ref, EXPLAIN_ROWS):,}"] if ref and explain and data.n > min(ref, EXPLAIN_ROWS) else [])
-    if said: announce_source("housing", f"large data ({data.n:,} rows): {', '.join(said)} (seeded subsamples); every other "
+    if said: announce_source("housing", f"large data ({data.n:,} rows): {', '.join(said)} (seeded subsamples); "
+                             "every other "
                              "fit uses all rows, every score all held-out rows")
 
 # %% ../nbs/11_housing.ipynb #0f27501a
-def _explain_figures(data: HousingData, seed: int, ref: int | None) -> dict:
+def _explain_figures(data: HousingData, seed: int, ref: int | None, fast: bool) -> dict:
     "The random forest's permutation importance, SHAP and LIME figures (on seeded subsamples above `ref` rows)."
-    forest = make_models(data.name, ["random_forest"], seed=seed)["random_forest"]
-    imp = permutation_importances(forest, data, seed=seed, max_rows=ref)
-    figs = {"feature_importance": plot_importances(imp, title=f"{data.name}: permutation importance (random forest)")}
-    return {**figs, **explain_house(forest, data, seed=seed, max_rows=ref and min(ref, EXPLAIN_ROWS))["figures"]}
+    forest = make_models(data.name, ["random_forest"], seed=seed, **model_sizes(fast))["random_forest"]
+    imp = permutation_importances(forest, data, seed=seed, max_rows=ref, n_repeats=2 if fast else 5)
+    title = f"{data.name}: permutation importance (random forest)"
+    explained = explain_house(forest, data, seed=seed, max_rows=ref and min(ref, EXPLAIN_ROWS),
+                              n_background=60 if fast else 300, lime_samples=300 if fast else 3000)
+    return {"feature_importance": plot_importances(imp, title=title), **explained["figures"]}
 
 def _throughput(data: HousingData, ctx: RunContext) -> None:
     "`--throughput`: the MLP's samples/s with 1 and 2 processes, printed and written to throughput.csv."
-    tp = compare_processes(make_preprocessor(data.name).fit_transform(data.X), data.y_log, epochs=1 if ctx.is_fast else 3)
+    X = make_preprocessor(data.name).fit_transform(data.X)
+    tp = compare_processes(X, data.y_log, epochs=1 if ctx.is_fast else 3)
     atomic_write_text(Path(ctx.out)/"throughput.csv", tp.to_csv(index=False))
     print(tp[["world_size", "samples", "time_s", "samples_per_s", "speedup"]].round(3).to_string(index=False))
 
 # %% ../nbs/11_housing.ipynb #b87e78ef
-@register_project("housing", help="House prices: CV of linear, forest, boosting and PyTorch (Accelerate) models on log price",
+@register_project("housing",
+                  help="House prices: CV of linear, forest, boosting and PyTorch (Accelerate) models on log price",
                   add_args=_add_args)
 def run_housing(ctx: RunContext) -> dict:
     "Load the data, cross-validate every model, save the figures (and a Kaggle submission for Ames)."
@@ -556,17 +627,22 @@ def run_housing(ctx: RunContext) -> dict:
     data = _runner_data(ctx)
     names = ctx.opt("models")
     names = [n.strip() for n in names.split(",") if n.strip()] if isinstance(names, str) else names
-    names = names or (["linear", "ridge", "random_forest", "torch_linear", "torch_mlp"] if ctx.is_fast else list(MODEL_NAMES))
-    models = make_models(data.name, names, mixed_precision=ctx.mixed_precision, seed=ctx.seed, epochs=ctx.epochs)
-    folds = int(ctx.opt("folds", 5)); folds = min(folds, 3) if ctx.is_fast else folds
+    fast_names = ["linear", "ridge", "random_forest", "torch_linear", "torch_mlp"]
+    names = names or (fast_names if ctx.is_fast else list(MODEL_NAMES))
+    models = make_models(data.name, names, mixed_precision=ctx.mixed_precision, seed=ctx.seed,
+                         **model_sizes(ctx.is_fast, ctx.epochs))
+    folds = int(ctx.opt("folds", 5))
+    if ctx.is_fast: folds = min(folds, 3)
     ref, explain = int(ctx.opt("reference_rows", REFERENCE_ROWS)) or None, not ctx.opt("no_explain", False)
     _say_subsamples(data, names, folds, ref, explain)
     cv = cross_validate(data, models, n_splits=folds, seed=ctx.seed, progress=False, max_fit_rows=ref)
     figs = {"target": plot_target(data), "predicted_vs_actual": plot_predictions(data, cv)}
-    ctx.save_figures({**figs, **(_explain_figures(data, ctx.seed, ref) if explain else {})})
+    ctx.save_figures({**figs, **(_explain_figures(data, ctx.seed, ref, ctx.is_fast) if explain else {})})
     if data.X_test is not None:   # every rank fits (a PyTorch model trains in sync on all ranks), the main one writes
         write_submission(models[cv.best()], data, Path(ctx.out)/"submission.csv" if is_main_process() else None)
     metrics = cv.metrics()
-    if ctx.opt("throughput", False) and int(os.environ.get("WORLD_SIZE", "1")) == 1: _throughput(data, ctx)  # not in a launched job
+    if ctx.opt("throughput", False) and int(os.environ.get("WORLD_SIZE", "1")) == 1:   # not in a launched job
+        _throughput(data, ctx)
     return dict(dataset=data.name, source=data.source, n_train=data.n, n_test=data.n_test, models=metrics,
-                best=best_model({k: v for k, v in metrics.items() if "rmse_log" in v}, "rmse_log", higher_is_better=False))
+                best=best_model({k: v for k, v in metrics.items() if "rmse_log" in v}, "rmse_log",
+                                higher_is_better=False))

