@@ -16,26 +16,10 @@ from .core import seed_everything, best_model, register_project, RunContext, rms
 from .cmapss_data import *   # the files, the generator, capped RUL and windows (the data page)
 
 # %% auto #0
-__all__ = ['KINDS', 'RECIPE', 'MODELS', 'plot_sensors', 'phm_score', 'rul_metrics', 'Preprocessor', 'Prepared', 'prepare',
-           'window_features', 'fit_baselines', 'predict_baseline', 'AttentionPool', 'TCN', 'RULNet', 'train_rul_model',
-           'predict_rul', 'rul_job', 'plot_trajectories', 'error_by_bucket', 'plot_error_by_bucket',
-           'plot_pred_vs_true', 'truncate_engines', 'engine_folds', 'prepare_recipe', 'train_recipe',
-           'predict_ensemble', 'run_cmapss']
-
-# %% ../nbs/21_cmapss.ipynb #edabb154
-def plot_sensors(data: CMAPSS, sensors=("s_2", "s_4", "s_7", "s_11", "s_12", "s_15"), n_engines: int = 10):
-    "Sensor readings of a few training engines against the cycles left to failure (failure at 0)."
-    import matplotlib.pyplot as plt
-    tr = add_rul(data.train, cap=None)
-    fig, axes = plt.subplots(2, 3, figsize=(11, 5), sharex=True)
-    for ax, s in zip(axes.ravel(), sensors):
-        for u, g in list(tr.groupby("unit"))[:n_engines]: ax.plot(-g["rul"], g[s], lw=0.7, alpha=0.7)
-        ax.set_title(s)
-        ax.grid(alpha=0.3)
-    for ax in axes[1]: ax.set_xlabel("cycles before failure")
-    fig.suptitle(f"{data.subset}: {min(n_engines, data.n_train)} training engines")
-    fig.tight_layout()
-    return fig
+__all__ = ['KINDS', 'RECIPE', 'MODELS', 'phm_score', 'rul_metrics', 'Preprocessor', 'Prepared', 'prepare', 'window_features',
+           'fit_baselines', 'predict_baseline', 'AttentionPool', 'TCN', 'RULNet', 'train_rul_model', 'predict_rul',
+           'rul_job', 'plot_trajectories', 'error_by_bucket', 'plot_error_by_bucket', 'plot_pred_vs_true',
+           'truncate_engines', 'engine_folds', 'prepare_recipe', 'train_recipe', 'predict_ensemble', 'run_cmapss']
 
 # %% ../nbs/21_cmapss.ipynb #d534bf63
 def phm_score(pred, true) -> float:
@@ -164,8 +148,7 @@ def predict_baseline(model, W: np.ndarray, cap: float = RUL_CAP) -> np.ndarray:
 # %% ../nbs/21_cmapss.ipynb #25b61022
 import torch
 from torch import nn
-from .training import (fit, array_loaders, predict_array, torch_threads, ProgressBar, EarlyStopping,
-                                   ClipGradNorm, RestoreBest, LRScheduler)
+from .training import fit_arrays, predict_array, torch_threads, EarlyStopping, ClipGradNorm, RestoreBest
 from .launch import job_report
 
 KINDS = ("lstm", "gru", "cnn", "tcn", "transformer")
@@ -271,27 +254,15 @@ def train_rul_model(P: Prepared, # `prepare`'s output: train and valid windows, 
                     schedule: str | None = None, # None (constant lr), "onecycle" or "cosine", stepped per batch
                     weight_decay: float = 1e-4, # AdamW weight decay
                    ):
-    "Train a `RULNet` on `P.train` with the shared `fit` (MSE on RUL/cap, early stopping on validation RMSE)."
-    cap = P.cap
+    "Train a `RULNet` on `P.train` with the shared `fit_arrays` (MSE on RUL/cap, early stopping on validation RMSE)."
     seed_everything(seed)
     model = RULNet(P.train.X.shape[-1], kind, hidden, dropout, layers, bidirectional, pool)
-    tdl, vdl = array_loaders(P.train.X, P.train.y / cap, P.valid.X, P.valid.y / cap, batch_size=batch_size,
-                             valid_batch_size=1024, seed=seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = _schedule(opt, schedule, lr, epochs * len(tdl))
-    rmse = lambda p, t: rmse_metric(np.clip(p, 0, 1), t) * cap                 # in cycles
-    hist = fit(model, opt, tdl, vdl, loss_fn=nn.MSELoss(), metrics={"rmse": rmse}, epochs=epochs,
-               mixed_precision=mixed_precision, seed=seed, verbose=verbose,
-               callbacks=[ProgressBar(False), RestoreBest("rmse", "min"), EarlyStopping(patience), ClipGradNorm(1.0),
-                          LRScheduler(sched)])
+    rmse = lambda p, t: rmse_metric(np.clip(p, 0, 1), t) * P.cap                 # in cycles
+    hist = fit_arrays(model, P.train.X, P.train.y / P.cap, P.valid.X, P.valid.y / P.cap, loss_fn=nn.MSELoss(),
+                      metrics={"rmse": rmse}, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                      schedule=schedule, seed=seed, mixed_precision=mixed_precision, verbose=verbose,
+                      callbacks=[RestoreBest("rmse", "min"), EarlyStopping(patience), ClipGradNorm(1.0)])
     return model, hist
-
-def _schedule(opt, name: str | None, lr: float, total_steps: int):
-    "A per-step learning-rate schedule for `fit`'s `LRScheduler` callback: None, one-cycle or cosine decay."
-    if name is None: return None
-    if name == "onecycle": return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(total_steps, 1))
-    if name == "cosine": return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total_steps, 1))
-    raise ValueError(f"schedule must be None, 'onecycle' or 'cosine', got {name!r}")
 
 # %% ../nbs/21_cmapss.ipynb #2e9fc204
 def predict_rul(model, W: np.ndarray, cap: float = RUL_CAP, batch_size: int = 2048) -> np.ndarray:
@@ -337,9 +308,8 @@ def plot_error_by_bucket(true, preds: dict):
     "RMSE per true-RUL bucket for each model (test engines' last windows)."
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
-    names = list(preds)
-    wdt = 0.8 / len(names)
-    for i, name in enumerate(names):
+    wdt = 0.8 / len(preds)
+    for i, name in enumerate(preds):
         tab = error_by_bucket(true, preds[name])
         ax.bar(np.arange(len(tab)) + i * wdt, tab["rmse"], wdt, label=name)
     ax.set_xticks(np.arange(len(tab)) + 0.4 - wdt / 2, [str(b) for b in tab.index], fontsize=8)
@@ -443,8 +413,7 @@ def _add_args(p):
 # %% ../nbs/21_cmapss.ipynb #cd0b7e05
 def _networks(ctx: RunContext, Pr: Prepared, test: Windows, every: Windows) -> tuple[dict, np.ndarray]:
     "Predictions of LSTM, GRU, CNN and the recipe's ensemble on `test`; the ensemble's on `every` (for the plot)."
-    fast, cap = ctx.is_fast, Pr.cap
-    preds = {}
+    fast, cap, preds = ctx.is_fast, Pr.cap, {}
     with torch_threads(1):                          # tiny networks: one thread is fastest on a busy CPU
         for kind in ("lstm", "gru", "cnn"):
             m, hist = train_rul_model(Pr, kind, epochs=ctx.epochs or (1 if fast else 25), seed=ctx.seed,

@@ -19,8 +19,8 @@ from .core import DataError, resolve_source, atomic_write_text
 # %% auto #0
 __all__ = ['SENSORS', 'SETTINGS', 'COLUMNS', 'SUBSETS', 'KAGGLE_HANDLE', 'RUL_CAP', 'FD001_SPAN', 'CMAPSS_RANGES', 'SENSOR_MODEL',
            'CONDITIONS', 'DECIMALS', 'FAN_MODE', 'AUTO_DIRS', 'CMAPSS', 'read_cmapss_file', 'read_rul_file',
-           'find_cmapss_files', 'read_cmapss', 'health_index', 'make_cmapss', 'write_cmapss', 'load_cmapss', 'add_rul',
-           'engine_windows', 'Windows', 'windows_of', 'engine_split']
+           'find_cmapss_files', 'read_cmapss', 'health_index', 'make_cmapss', 'write_cmapss', 'load_cmapss',
+           'plot_sensors', 'add_rul', 'engine_windows', 'Windows', 'windows_of', 'engine_split']
 
 # %% ../nbs/20_cmapss_data.ipynb #fe6d0ece
 SENSORS = [f"s_{i}" for i in range(1, 22)]
@@ -121,7 +121,8 @@ def _numbers(path: Path, rows: list, fields: list) -> np.ndarray:
         for lineno, parts in zip(rows, fields):
             for j, v in enumerate(parts):
                 try: float(v)
-                except ValueError: _fail(path, lineno, f"column {j + 1} ('{COLUMNS[j]}') holds {v!r}, expected a number")
+                except ValueError:
+                    _fail(path, lineno, f"column {j + 1} ('{COLUMNS[j]}') holds {v!r}, expected a number")
         raise
     with np.errstate(over="ignore"): bad = np.argwhere(~np.isfinite(a.astype(np.float32)))   # nan, inf, beyond float32
     if len(bad):
@@ -246,7 +247,7 @@ DECIMALS = {s: 4 if s in ("s_15", "s_21") else 0 if s in ("s_17", "s_18") else 2
 FAN_MODE = {"s_8": -1.0, "s_13": -1.0, "s_9": 0.3, "s_14": 0.3, "s_15": 1.4}   # trend multipliers, 2nd fault mode
 
 def health_index(cycles: np.ndarray, life: float, wear0: float, rate: float) -> np.ndarray:
-    """Health 1 -> 0 at `life`: initial wear `wear0`, then damage growing exponentially (`rate` = how sharp the knee)."""
+    "Health 1 -> 0 at `life`: initial wear `wear0`, then damage growing exponentially (`rate`: how sharp the knee)."
     t = np.asarray(cycles, np.float64) / life
     return 1.0 - (wear0 + (1 - wear0) * np.expm1(rate * t) / np.expm1(rate))
 
@@ -347,6 +348,22 @@ def load_cmapss(source: str = "auto", # "auto" | "sample" | "kaggle" | a folder,
     src.announce("cmapss", f"{subset}: real files in {d.source} ({d.n_train} training engines / "
                  f"{len(d.train):,} cycles, {d.n_test} test engines)")
     return d
+
+# %% ../nbs/20_cmapss_data.ipynb #edabb154
+def plot_sensors(data: CMAPSS, sensors=("s_2", "s_4", "s_7", "s_11", "s_12", "s_15"), n_engines: int = 10):
+    "Sensor readings of a few training engines against the cycles left to failure (failure at 0)."
+    import matplotlib.pyplot as plt
+    tr = data.train.copy()
+    tr["rul"] = tr.groupby("unit")["cycle"].transform("max") - tr["cycle"]
+    fig, axes = plt.subplots(2, 3, figsize=(11, 5), sharex=True)
+    for ax, s in zip(axes.ravel(), sensors):
+        for u, g in list(tr.groupby("unit"))[:n_engines]: ax.plot(-g["rul"], g[s], lw=0.7, alpha=0.7)
+        ax.set(title=s)
+        ax.grid(alpha=0.3)
+    for ax in axes[1]: ax.set_xlabel("cycles before failure")
+    fig.suptitle(f"{data.subset}: {min(n_engines, data.n_train)} training engines")
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/20_cmapss_data.ipynb #64d30b4d
 def add_rul(df: pd.DataFrame, cap: float | None = RUL_CAP, rul_end=None) -> pd.DataFrame:
