@@ -122,7 +122,8 @@ def prepare(data: CMAPSS, # the subset
 # %% ../nbs/21_cmapss.ipynb #4fb35897
 def window_features(W: np.ndarray) -> np.ndarray:
     "Per window and sensor: last value, mean, sd and least-squares slope -> (N, 4F) table for classical models."
-    t = np.arange(W.shape[1], dtype=np.float32); t = (t - t.mean()) / ((t - t.mean()) ** 2).sum()
+    t = np.arange(W.shape[1], dtype=np.float32)
+    t = (t - t.mean()) / ((t - t.mean()) ** 2).sum()
     slope = np.einsum("nwf,w->nf", W, t)
     return np.concatenate([W[:, -1], W.mean(1), W.std(1), slope], axis=1).astype(np.float32)
 
@@ -411,9 +412,9 @@ def _add_args(p):
                    help=f"window length in cycles (default {RECIPE['window']}, the recipe's; 15 with --fast)")
 
 # %% ../nbs/21_cmapss.ipynb #cd0b7e05
-def _networks(ctx: RunContext, Pr: Prepared, test: Windows, every: Windows) -> tuple[dict, np.ndarray]:
-    "Predictions of LSTM, GRU, CNN and the recipe's ensemble on `test`; the ensemble's on `every` (for the plot)."
-    fast, cap, preds = ctx.is_fast, Pr.cap, {}
+def _networks(ctx: RunContext, Pr: Prepared, test: Windows, every: Windows, preds: dict) -> np.ndarray:
+    "Put LSTM, GRU, CNN and recipe-ensemble predictions on `test` into `preds`; return the ensemble's on `every`."
+    fast, cap = ctx.is_fast, Pr.cap
     with torch_threads(1):                          # tiny networks: one thread is fastest on a busy CPU
         for kind in ("lstm", "gru", "cnn"):
             m, hist = train_rul_model(Pr, kind, epochs=ctx.epochs or (1 if fast else 25), seed=ctx.seed,
@@ -422,7 +423,7 @@ def _networks(ctx: RunContext, Pr: Prepared, test: Windows, every: Windows) -> t
         ens = train_recipe(Pr, ctx.seed, seeds=1 if fast else None, epochs=ctx.epochs or (1 if fast else None),
                            mixed_precision=ctx.mixed_precision)
         preds["recipe"] = predict_ensemble(ens, test.X, cap)
-        return preds, predict_ensemble(ens, every.X, cap)
+        return predict_ensemble(ens, every.X, cap)
 
 # %% ../nbs/21_cmapss.ipynb #d70a3c2b
 @register_project("cmapss", help="NASA C-MAPSS turbofan remaining useful life: ridge, HGB, LSTM, GRU, 1-D CNN, recipe",
@@ -439,8 +440,7 @@ def run_cmapss(ctx: RunContext) -> dict:
     preds = {name: predict_baseline(m, P.test.X, P.cap) for name, m in base.items()}
     stride = 1 if fast else RECIPE["stride"]
     Pr = prepare(data, stride=stride, **kw) if stride > 1 else P      # the same split, every stride-th window
-    nets, traj = _networks(ctx, Pr, P.test, P.test_all)
-    preds |= nets
+    traj = _networks(ctx, Pr, P.test, P.test_all, preds)
     results = {name: rul_metrics(P.test.y, p) for name, p in preds.items()}
     ctx.save_figures({"sensors": plot_sensors(data), "trajectories": plot_trajectories(P, {"recipe": traj}),
                       "error_by_bucket": plot_error_by_bucket(P.test.y, preds),

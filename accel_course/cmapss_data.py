@@ -31,6 +31,7 @@ SUBSETS = {  # name: (operating conditions, fault modes, training engines, test 
 KAGGLE_HANDLE = "behrad3d/nasa-cmaps"
 RUL_CAP = 125          # the piecewise-linear target of Heimes (2008), capped at 125 cycles as in Li et al. (2018)
 
+# %% ../nbs/20_cmapss_data.ipynb #cd0a7e20
 @dataclass
 class CMAPSS:
     "One C-MAPSS subset: training engines run to failure, test engines cut short, and the test engines' true RUL."
@@ -63,6 +64,8 @@ FD001_SPAN = {
     "s_13": (2387.88, 2388.56), "s_14": (8099.94, 8293.72), "s_15": (8.3249, 8.5848), "s_16": (0.03, 0.03),
     "s_17": (388.0, 400.0), "s_18": (2388.0, 2388.0), "s_19": (100.0, 100.0), "s_20": (38.14, 39.43),
     "s_21": (22.8942, 23.6184)}
+
+# %% ../nbs/20_cmapss_data.ipynb #cd0a7e21
 _SEA_LEVEL = {"setting_1": Range(-0.05, 0.05, "altitude in kft: sea level"),
               "setting_2": Range(-0.005, 0.005, "Mach number: standing still"),
               "setting_3": Range(99.5, 100.5, "throttle resolver angle: 100")}
@@ -97,9 +100,8 @@ class _FileLines(Checker):
 def _fail(path, lineno, msg): raise DataError(f"{path}, line {lineno}: {msg}")
 
 def _data_lines(path: Path, want: int) -> list:
-    """(1-based line number, fields) of the non-blank lines of a C-MAPSS text file. A last line without a line
-    break is a truncated file if it lacks fields, or lacks the trailing spaces NASA ends the other lines with;
-    else a warning."""
+    """(1-based line number, fields) of the non-blank lines. A last line without a line break is a truncated file
+    if it lacks fields, or the trailing spaces NASA ends the other lines with; else only a warning."""
     text = path.read_bytes().decode("latin-1")
     lines = text.splitlines()
     out = [(i, l.split()) for i, l in enumerate(lines, 1) if l.strip()]
@@ -130,6 +132,7 @@ def _numbers(path: Path, rows: list, fields: list) -> np.ndarray:
         _fail(path, rows[r], f"column {j + 1} ('{COLUMNS[j]}') holds {fields[r][j]!r}, expected a finite number")
     return a
 
+# %% ../nbs/20_cmapss_data.ipynb #cd0a7e22
 def _frame(path: Path, rows: list, a: np.ndarray) -> pd.DataFrame:
     "Named columns: settings and sensors float32, `unit` and `cycle` int32 (whole numbers >= 1, else an error)."
     df = pd.DataFrame(a[:, 2:].astype(np.float32), columns=COLUMNS[2:])
@@ -208,8 +211,7 @@ def find_cmapss_files(folder, subset: str = "FD001", train_file=None) -> dict:
     out = {"train": Path(train_file)} if train_file is not None else {}
     for kind in ("train", "test", "RUL"):
         if kind in out: continue
-        exact = sorted(folder.rglob(f"{kind}_{subset}.txt"))
-        hits = exact or sorted(folder.rglob(f"{kind}_{subset}*.txt"))
+        hits = sorted(folder.rglob(f"{kind}_{subset}.txt")) or sorted(folder.rglob(f"{kind}_{subset}*.txt"))
         if not hits:
             have = sorted(p.name for p in folder.rglob("*.txt"))[:12]
             raise DataError(f"{folder}: no {kind}_{subset}.txt (nor {kind}_{subset}*.txt) in this folder or below; "
@@ -270,20 +272,18 @@ def _engine(rng, life, n_cycles, n_cond, mode, cond_gain):
 # %% ../nbs/20_cmapss_data.ipynb #cd0a7e0e
 def _fleet_part(rng, n: int, test: bool, n_cond: int, n_modes: int, gain: np.ndarray, life: tuple):
     "`n` engines in the files' columns; test engines stop before failure. Returns (frame, true RUL of test engines)."
-    U, C, ST, S, rul = [], [], [], [], []
+    parts, rul = [], []
     for u in range(1, n + 1):
         T = int(min(life[1], life[0] + rng.gamma(2.0, 40.0)))            # skewed lives, like FD001's 128..362
         L = int(np.clip(round(T * rng.uniform(0.4, 0.97)), min(31, T - 1), T - 1)) if test else T
         st, s = _engine(rng, T, L, n_cond, int(rng.integers(0, n_modes)), gain)
-        U.append(np.full(L, u))
-        C.append(np.arange(1, L + 1))
-        ST.append(st)
-        S.append(s)
+        parts.append((np.full(L, u), np.arange(1, L + 1), st, s))
         if test: rul.append(T - L)
-    df = pd.DataFrame(np.concatenate(S).astype(np.float32), columns=SENSORS)
-    df.insert(0, "unit", np.concatenate(U).astype(np.int32))
-    df.insert(1, "cycle", np.concatenate(C).astype(np.int32))
-    for j, c in enumerate(SETTINGS): df.insert(2 + j, c, np.concatenate(ST)[:, j].astype(np.float32))
+    U, C, ST, S = (np.concatenate(a) for a in zip(*parts))
+    df = pd.DataFrame(S.astype(np.float32), columns=SENSORS)
+    df.insert(0, "unit", U.astype(np.int32))
+    df.insert(1, "cycle", C.astype(np.int32))
+    for j, c in enumerate(SETTINGS): df.insert(2 + j, c, ST[:, j].astype(np.float32))
     return df, np.array(rul, np.float32)
 
 # %% ../nbs/20_cmapss_data.ipynb #656825a3
@@ -428,6 +428,7 @@ class Windows:
         "The first `n` windows."
         return Windows(self.X[:n], self.y[:n], self.unit[:n], self.cycle[:n])
 
+# %% ../nbs/20_cmapss_data.ipynb #cd0a7e23
 def windows_of(df: pd.DataFrame, # engines' rows with `unit`, `cycle` and `rul` (see `add_rul`), an engine's together
                X: np.ndarray, # (rows, features) what the model reads of those rows
                window: int = 30, # cycles per window
