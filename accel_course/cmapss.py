@@ -6,342 +6,20 @@ Docs: https://accel-course.github.io/accel_course/cmapss.html.md"""
 
 # %% ../nbs/21_cmapss.ipynb #a6f0d0c2
 from __future__ import annotations
-import os, math, warnings
-from dataclasses import dataclass, field
-from pathlib import Path
+import os, math
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from .checks import Checker, Range
-from .core import (DataError, resolve_source, pick, seed_everything, best_model, register_project,
-                               RunContext, rmse_metric, atomic_write_text, positive_int)
+from .core import seed_everything, best_model, register_project, RunContext, rmse_metric, positive_int
+from .cmapss_data import *   # the files, the generator, capped RUL and windows (the data page)
 
 # %% auto #0
-__all__ = ['SENSORS', 'SETTINGS', 'COLUMNS', 'SUBSETS', 'KAGGLE_HANDLE', 'RUL_CAP', 'FD001_SPAN', 'CMAPSS_RANGES', 'SENSOR_MODEL',
-           'CONDITIONS', 'DECIMALS', 'FAN_MODE', 'KINDS', 'RECIPE', 'MODELS', 'CMAPSS', 'read_cmapss_file',
-           'read_rul_file', 'find_cmapss_files', 'read_cmapss', 'health_index', 'make_cmapss', 'write_cmapss',
-           'load_cmapss', 'plot_sensors', 'add_rul', 'phm_score', 'rul_metrics', 'Preprocessor', 'engine_windows',
-           'engine_split', 'prepare', 'window_features', 'fit_baselines', 'predict_baseline', 'AttentionPool', 'TCN',
-           'RULNet', 'train_rul_model', 'predict_rul', 'rul_job', 'plot_trajectories', 'error_by_bucket',
-           'plot_error_by_bucket', 'plot_pred_vs_true', 'truncate_engines', 'engine_folds', 'prepare_recipe',
-           'train_recipe', 'predict_ensemble', 'run_cmapss']
-
-# %% ../nbs/21_cmapss.ipynb #fe6d0ece
-SENSORS = [f"s_{i}" for i in range(1, 22)]
-SETTINGS = ["setting_1", "setting_2", "setting_3"]
-COLUMNS = ["unit", "cycle", *SETTINGS, *SENSORS]          # the 26 columns of every C-MAPSS file, in order
-SUBSETS = {  # name: (operating conditions, fault modes, training engines, test engines) -- from NASA's readme.txt
-    "FD001": (1, 1, 100, 100), "FD002": (6, 1, 260, 259), "FD003": (1, 2, 100, 100), "FD004": (6, 2, 248, 249)}
-KAGGLE_HANDLE = "behrad3d/nasa-cmaps"
-RUL_CAP = 125          # the piecewise-linear target of Heimes (2008), capped at 125 cycles as in Li et al. (2018)
-
-@dataclass
-class CMAPSS:
-    "One C-MAPSS subset: training engines run to failure, test engines cut short, and the test engines' true RUL."
-    train: pd.DataFrame        # unit, cycle, setting_1..3, s_1..s_21 (float32; unit and cycle int32)
-    test: pd.DataFrame         # same columns; each test engine stops some cycles before failure
-    rul: np.ndarray            # true RUL after the last test cycle, one per test engine, in unit order
-    subset: str = "FD001"
-    source: str = ""
-
-    @property
-    def n_train(self) -> int: return int(self.train["unit"].nunique())
-    @property
-    def n_test(self) -> int: return int(self.test["unit"].nunique())
-    def __repr__(self):
-        return (f"CMAPSS({self.subset}: {self.n_train} training engines / {len(self.train):,} cycles, "
-                f"{self.n_test} test engines / {len(self.test):,} cycles, source={self.source!r})")
-
-# %% ../nbs/21_cmapss.ipynb #cmrange02
-# min and max of each setting and sensor over FD001's 100 real training engines (train_FD001.txt, 20,631 cycles)
-FD001_SPAN = {
-    "setting_1": (-0.0087, 0.0087), "setting_2": (-0.0006, 0.0006), "setting_3": (100.0, 100.0),
-    "s_1": (518.67, 518.67), "s_2": (641.21, 644.53), "s_3": (1571.04, 1616.91), "s_4": (1382.25, 1441.49),
-    "s_5": (14.62, 14.62), "s_6": (21.60, 21.61), "s_7": (549.85, 556.06), "s_8": (2387.90, 2388.56),
-    "s_9": (9021.73, 9244.59), "s_10": (1.30, 1.30), "s_11": (46.85, 48.53), "s_12": (518.69, 523.38),
-    "s_13": (2387.88, 2388.56), "s_14": (8099.94, 8293.72), "s_15": (8.3249, 8.5848), "s_16": (0.03, 0.03),
-    "s_17": (388.0, 400.0), "s_18": (2388.0, 2388.0), "s_19": (100.0, 100.0), "s_20": (38.14, 39.43),
-    "s_21": (22.8942, 23.6184)}
-_SEA_LEVEL = {"setting_1": Range(-0.05, 0.05, "altitude in kft: sea level"),
-              "setting_2": Range(-0.005, 0.005, "Mach number: standing still"),
-              "setting_3": Range(99.5, 100.5, "throttle resolver angle: 100")}
-_SIX_CONDITIONS = {"setting_1": Range(-0.5, 42.5, "altitude in kft: the six conditions fly 0-42 kft"),
-                   "setting_2": Range(-0.01, 0.85, "Mach number: 0-0.84"),
-                   "setting_3": Range(0.0, 100.5, "throttle resolver angle: at most 100")}
-
-def _round_out(x: float, up: bool, digits: int = 4) -> float:
-    "`x` rounded away from the range it bounds to `digits` significant digits (down for a minimum, up for a maximum)."
-    nd = digits - 1 - math.floor(math.log10(abs(x)))
-    return round((math.ceil if up else math.floor)(x * 10 ** nd) / 10 ** nd, max(nd, 0))
-
-def _sensor_ranges(lo: float, hi: float, why: str) -> dict:
-    "Each sensor between `lo` times FD001's minimum and `hi` times its maximum (all C-MAPSS sensors are positive)."
-    return {s: Range(_round_out(FD001_SPAN[s][0] * lo, False), _round_out(FD001_SPAN[s][1] * hi, True), why)
-            for s in SENSORS}
-
-_WIDE = "0.2x FD001's minimum to 1.6x its maximum: six operating conditions"
-CMAPSS_RANGES = {   # subset -> {column: Range}: what `read_cmapss` accepts
-    "FD001": {**_SEA_LEVEL, **_sensor_ranges(0.95, 1.05, "FD001's 100 real training engines, +-5%")},
-    "FD003": {**_SEA_LEVEL, **_sensor_ranges(0.9, 1.1, "FD001's real span +-10%: sea level, two fault modes")},
-    "FD002": {**_SIX_CONDITIONS, **_sensor_ranges(0.2, 1.6, _WIDE)},
-    "FD004": {**_SIX_CONDITIONS, **_sensor_ranges(0.2, 1.6, _WIDE)}}
-
-class _FileLines(Checker):
-    "A `Checker` of a table read line by line: its messages name each row's own line of the file."
-    def __init__(self, df: pd.DataFrame, path, rows: list):
-        self.df, self.path, self.header, self.truncated, self.rows = df, path, False, False, rows
-    def line(self, i) -> str: return f"line {self.rows[int(i)]}"
-
-# %% ../nbs/21_cmapss.ipynb #1a7786be
-def _fail(path, lineno, msg): raise DataError(f"{path}, line {lineno}: {msg}")
-
-def _data_lines(path: Path, want: int) -> list:
-    """(1-based line number, fields) of the non-blank lines of a C-MAPSS text file. A last line without a line break
-    is a truncated file if it lacks fields, or lacks the trailing spaces NASA ends the other lines with; else a warning."""
-    text = path.read_bytes().decode("latin-1")
-    lines = text.splitlines()
-    out = [(i, l.split()) for i, l in enumerate(lines, 1) if l.strip()]
-    if out and not text.endswith(("\n", "\r")):
-        n, parts, last = *out[-1], lines[-1]
-        padded = sum(l.endswith(" ") for l in lines[:-1]) > (len(lines) - 1) / 2
-        if len(parts) != want or (padded and not last.endswith(" ")):
-            why = f"{len(parts)} of {want} fields" if len(parts) != want else "not the trailing spaces of the other lines"
-            _fail(path, n, f"(the last) has no line break and {why}: the file looks truncated")
-        warnings.warn(f"{path}, line {n} (the last) has no line break: the file may be truncated", stacklevel=3)
-    return out
-
-# %% ../nbs/21_cmapss.ipynb #ab8c976f
-def read_cmapss_file(path, subset: str | None = None) -> pd.DataFrame:
-    """Read one train_/test_ file as distributed (26 space-separated numbers a line, no header) with named columns;
-    with `subset`, every setting and sensor must lie in that subset's `CMAPSS_RANGES`."""
-    path = Path(path)
-    if not path.is_file(): raise DataError(f"{path}: file not found (expected a C-MAPSS train_/test_ text file)")
-    rows, nums = [], []
-    for lineno, parts in _data_lines(path, len(COLUMNS)):   # blank lines (e.g. at the end) are fine
-        if len(parts) != len(COLUMNS):
-            _fail(path, lineno, f"{len(parts)} fields, expected {len(COLUMNS)} (unit, cycle, setting_1..3, s_1..s_21)")
-        rows.append(lineno); nums.append(parts)
-    if not nums: raise DataError(f"{path}: no data lines (expected 26 numbers per line)")
-    try: a = np.array(nums, dtype=np.float64)
-    except ValueError:                                        # find the first bad field and name it
-        for lineno, parts in zip(rows, nums):
-            for j, v in enumerate(parts):
-                try: float(v)
-                except ValueError: _fail(path, lineno, f"column {j + 1} ('{COLUMNS[j]}') holds {v!r}, expected a number")
-        raise
-    with np.errstate(over="ignore"): bad = np.argwhere(~np.isfinite(a.astype(np.float32)))   # nan, inf, beyond float32
-    if len(bad): r, j = bad[0]; _fail(path, rows[r], f"column {j + 1} ('{COLUMNS[j]}') holds {nums[r][j]!r}, expected a finite number")
-    df = pd.DataFrame(a[:, 2:].astype(np.float32), columns=COLUMNS[2:])
-    for j, c in enumerate(("unit", "cycle")):
-        col = a[:, j]
-        bad = np.flatnonzero((col != np.round(col)) | (col < 1))
-        if len(bad): _fail(path, rows[bad[0]], f"column {j + 1} ('{c}') holds {col[bad[0]]:g}, expected a whole number >= 1")
-        df.insert(j, c, col.astype(np.int32))
-    _check_engine_blocks(df, path, rows)
-    if subset is not None:                 # checked on the values as written (float64), not as stored (float32)
-        ranges = CMAPSS_RANGES[_check_subset(subset)]
-        _FileLines(pd.DataFrame(a[:, 2:], columns=COLUMNS[2:]), path, rows).plausible(ranges)
-    return df
-
-# %% ../nbs/21_cmapss.ipynb #e6be2a03
-def _check_engine_blocks(df: pd.DataFrame, path, rows: list) -> None:
-    "Raise at the first line where a unit's cycles skip, a unit starts again later, or a unit does not start at cycle 1."
-    u, cyc = df["unit"].to_numpy(), df["cycle"].to_numpy()
-    same = u[1:] == u[:-1]
-    bad = np.flatnonzero(same & (cyc[1:] != cyc[:-1] + 1))
-    if len(bad): _fail(path, rows[bad[0] + 1], f"unit {u[bad[0] + 1]}: cycle {cyc[bad[0] + 1]} follows cycle {cyc[bad[0]]}; "
-                       "expected consecutive cycles per unit")
-    starts = np.flatnonzero(np.r_[True, ~same])
-    again = [s for k, s in enumerate(starts) if u[s] in set(u[starts[:k]])]
-    if again: _fail(path, rows[again[0]], f"unit {u[again[0]]} starts again after other units; expected the rows of a unit in one block")
-    late = starts[cyc[starts] != 1]
-    if len(late): _fail(path, rows[late[0]], f"unit {u[late[0]]} starts at cycle {cyc[late[0]]}; expected every engine's record to start at cycle 1")
-
-# %% ../nbs/21_cmapss.ipynb #4faace6f
-def read_rul_file(path, n_units: int | None = None, test_path=None) -> np.ndarray:
-    "Read an RUL_ file (one whole number per line); check it has one value per test engine."
-    path = Path(path)
-    if not path.is_file(): raise DataError(f"{path}: file not found (expected the RUL_ file of the test engines)")
-    vals = []
-    for lineno, parts in _data_lines(path, 1):
-        if len(parts) != 1: _fail(path, lineno, f"{len(parts)} fields, expected one RUL value per line")
-        try: v = float(parts[0])
-        except ValueError: _fail(path, lineno, f"holds {parts[0]!r}, expected a number of cycles")
-        if not math.isfinite(v) or v < 0 or v != round(v): _fail(path, lineno, f"holds {parts[0]!r}, expected a whole number >= 0")
-        vals.append(v)
-    if n_units is not None and len(vals) != n_units:
-        raise DataError(f"{path}: {len(vals)} RUL values, but {test_path or 'the test file'} holds {n_units} test engines; "
-                        "expected one value per test engine")
-    return np.array(vals, dtype=np.float32)
-
-# %% ../nbs/21_cmapss.ipynb #0ef6894f
-def find_cmapss_files(folder, subset: str = "FD001", train_file=None) -> dict:
-    """Paths of `train_`, `test_` and `RUL_` files of `subset` in `folder` (or below): exact names first, then globs.
-    `train_file` (a file the user named) is taken as the training file as it is, even beside other `train_` files."""
-    folder = Path(folder)
-    out = {"train": Path(train_file)} if train_file is not None else {}
-    for kind in ("train", "test", "RUL"):
-        if kind in out: continue
-        exact = sorted(folder.rglob(f"{kind}_{subset}.txt"))
-        hits = exact or sorted(folder.rglob(f"{kind}_{subset}*.txt"))
-        if not hits:
-            have = sorted(p.name for p in folder.rglob("*.txt"))[:12]
-            raise DataError(f"{folder}: no {kind}_{subset}.txt (nor {kind}_{subset}*.txt) in this folder or below; "
-                            f"found {have}")
-        if len(hits) > 1:
-            raise DataError(f"{folder}: several {kind}_{subset} files {[h.name for h in hits]}; pass one folder, "
-                            f"or the train_ file to read (its folder must hold one test_ and one RUL_ file)")
-        out[kind] = hits[0]
-    return out
-
-# %% ../nbs/21_cmapss.ipynb #f54bd231
-def read_cmapss(folder, subset: str = "FD001", train_file=None) -> CMAPSS:
-    "Read the three files of `subset` from `folder` (the training file `train_file` if given) into a `CMAPSS`."
-    subset = _check_subset(subset)
-    f = find_cmapss_files(folder, subset, train_file)
-    train, test = read_cmapss_file(f["train"], subset), read_cmapss_file(f["test"], subset)
-    rul = read_rul_file(f["RUL"], test["unit"].nunique(), f["test"])
-    return CMAPSS(train, test, rul, subset, str(Path(train_file) if train_file is not None else Path(folder)))
-
-def _check_subset(subset: str) -> str:
-    s = str(subset).upper()
-    if s not in SUBSETS: raise ValueError(f"subset must be one of {list(SUBSETS)}, got {subset!r}")
-    return s
-
-# %% ../nbs/21_cmapss.ipynb #4e8b30b9
-# per sensor: (mean at sea level, noise sd, change from new to failure); None = constant sensor.
-# Means, noise and trends are rounded from the real FD001 training engines (direction and size of each trend).
-SENSOR_MODEL = {
-    "s_1": (518.67, None, 0), "s_2": (642.2, 0.4, 1.5), "s_3": (1585.0, 5.0, 18.0), "s_4": (1398.0, 6.0, 30.0),
-    "s_5": (14.62, None, 0), "s_6": (21.61, None, 0), "s_7": (554.4, 0.7, -2.7), "s_8": (2388.03, 0.05, 0.18),
-    "s_9": (9050.0, 6.0, 55.0), "s_10": (1.3, None, 0), "s_11": (47.2, 0.2, 0.9), "s_12": (522.2, 0.6, -2.3),
-    "s_13": (2388.02, 0.05, 0.19), "s_14": (8135.0, 5.0, 45.0), "s_15": (8.40, 0.03, 0.11), "s_16": (0.03, None, 0),
-    "s_17": (391.5, 1.2, 4.6), "s_18": (2388.0, None, 0), "s_19": (100.0, None, 0), "s_20": (39.0, 0.15, -0.53),
-    "s_21": (23.40, 0.09, -0.32)}
-# the six operating conditions of FD002/FD004: altitude (kft), Mach number, throttle resolver angle
-CONDITIONS = [(0.0, 0.0, 100.0), (10.0, 0.25, 100.0), (20.0, 0.70, 100.0), (25.0, 0.62, 60.0), (35.0, 0.84, 100.0),
-              (42.0, 0.84, 100.0)]
-DECIMALS = {s: 4 if s in ("s_15", "s_21") else 0 if s in ("s_17", "s_18") else 2 for s in SENSORS}  # as printed by NASA
-FAN_MODE = {"s_8": -1.0, "s_13": -1.0, "s_9": 0.3, "s_14": 0.3, "s_15": 1.4}   # trend multipliers of the 2nd fault mode
-
-def health_index(cycles: np.ndarray, life: float, wear0: float, rate: float) -> np.ndarray:
-    """Health 1 -> 0 at `life`: initial wear `wear0`, then damage growing exponentially (`rate` = how sharp the knee)."""
-    t = np.asarray(cycles, np.float64) / life
-    return 1.0 - (wear0 + (1 - wear0) * np.expm1(rate * t) / np.expm1(rate))
-
-# %% ../nbs/21_cmapss.ipynb #4f70098a
-def _engine(rng, life, n_cycles, n_cond, mode, cond_gain):
-    "Settings (n, 3) and sensors (n, 21) of one engine with `life` cycles to failure, observed for `n_cycles`."
-    wear0, rate = rng.uniform(0.0, 0.12), rng.uniform(3.0, 6.0)          # unknown initial wear, knee sharpness
-    damage = 1.0 - health_index(np.arange(1, n_cycles + 1), life, wear0, rate)   # 0 (new) .. 1 (failure)
-    cond = rng.integers(0, len(CONDITIONS), n_cycles) if n_cond > 1 else np.zeros(n_cycles, int)
-    settings = np.array(CONDITIONS, np.float64)[cond] + rng.normal(0, [0.002, 0.0003, 0.0], (n_cycles, 3))
-    mean, sd, trend = (np.array(v, np.float64) for v in zip(*[(m, s or 0.0, t) for m, s, t in SENSOR_MODEL.values()]))
-    if mode == 1: trend = trend * np.array([FAN_MODE.get(s, 1.0) for s in SENSORS])
-    mean = mean + np.isin(SENSORS, ["s_9", "s_14"]) * rng.normal(0, 12.0, 21)    # engine-to-engine spread
-    g = cond_gain[cond]                                                           # (n, 21) condition gains
-    S = (mean + damage[:, None] * trend + rng.normal(0, 1, (n_cycles, 21)) * sd) * g
-    for j, s in enumerate(SENSORS): S[:, j] = np.round(S[:, j], DECIMALS[s])          # the files' precision
-    return settings, S
-
-# %% ../nbs/21_cmapss.ipynb #656825a3
-def make_cmapss(subset: str = "FD001", # which subset's conditions and fault modes to follow
-                n_train: int | None = None, # training engines (default: the real subset's count)
-                n_test: int | None = None, # test engines (default: the real subset's count)
-                seed: int = 0, # the same seed gives the same fleet
-                life: tuple = (128, 362), # shortest and longest life in cycles
-               ) -> CMAPSS:
-    "A run-to-failure fleet in C-MAPSS format, after Saxena et al. (2008). Test engines stop before failure."
-    subset = _check_subset(subset)
-    n_cond, n_modes, full_tr, full_te = SUBSETS[subset]
-    n_train, n_test = n_train or full_tr, n_test or full_te
-    rng = np.random.default_rng(seed)
-    gain = np.ones((len(CONDITIONS), len(SENSORS)))
-    if n_cond > 1: gain = np.random.default_rng(1234).uniform(0.6, 1.4, gain.shape); gain[0] = 1.0
-    frames, rul = {}, []
-    for split, n in (("train", n_train), ("test", n_test)):
-        U, C, ST, S = [], [], [], []
-        for u in range(1, n + 1):
-            T = int(min(life[1], life[0] + rng.gamma(2.0, 40.0)))            # skewed lives, like FD001's 128..362
-            L = T if split == "train" else int(np.clip(round(T * rng.uniform(0.4, 0.97)), min(31, T - 1), T - 1))
-            st, s = _engine(rng, T, L, n_cond, int(rng.integers(0, n_modes)), gain)
-            U.append(np.full(L, u)); C.append(np.arange(1, L + 1)); ST.append(st); S.append(s)
-            if split == "test": rul.append(T - L)
-        df = pd.DataFrame(np.concatenate(S).astype(np.float32), columns=SENSORS)
-        df.insert(0, "unit", np.concatenate(U).astype(np.int32)); df.insert(1, "cycle", np.concatenate(C).astype(np.int32))
-        for j, c in enumerate(SETTINGS): df.insert(2 + j, c, np.concatenate(ST)[:, j].astype(np.float32))
-        frames[split] = df
-    return CMAPSS(frames["train"], frames["test"], np.array(rul, np.float32), subset, f"sample (generated {subset}, seed={seed})")
-
-# %% ../nbs/21_cmapss.ipynb #0b31b167
-def write_cmapss(data: CMAPSS, folder) -> Path:
-    "Write `data` as the distributed files `train_/test_/RUL_<subset>.txt` (space-separated, two trailing spaces)."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    def lines(df):
-        fmt = ["{:d}", "{:d}", "{:.4f}", "{:.4f}", "{:.1f}"] + [f"{{:.{DECIMALS[s]}f}}" for s in SENSORS]
-        a = df[COLUMNS].to_numpy(np.float64)
-        return "".join(" ".join(f.format(int(v) if i < 2 else v) for i, (f, v) in enumerate(zip(fmt, r))) + "  \n" for r in a)
-    atomic_write_text(folder/f"train_{data.subset}.txt", lines(data.train))
-    atomic_write_text(folder/f"test_{data.subset}.txt", lines(data.test))
-    atomic_write_text(folder/f"RUL_{data.subset}.txt", "".join(f"{int(v)}  \n" for v in data.rul))
-    return folder
-
-# %% ../nbs/21_cmapss.ipynb #491e295f
-_AUTO_DIRS = ("nasa_cmapss", "CMAPSSData", "CMaps", "cmapss", ".")
-
-def load_cmapss(source: str = "auto", # "auto" | "sample" | "kaggle" | a folder, or a train_ file (read as named)
-                subset: str = "FD001", # FD001..FD004
-                *,
-                n_train: int | None = None, # generated training engines (default: the real subset's; 20 in fast mode)
-                n_test: int | None = None, # generated test engines (default: the real subset's; 10 in fast mode)
-                seed: int = 0, # seed of the generated fleet
-               ) -> CMAPSS:
-    "C-MAPSS `subset` from real files (found, downloaded or given) or the generator; one line says which."
-    subset = _check_subset(subset)
-    src = resolve_source("cmapss", source, patterns=[f"{d}/train_{subset}*.txt" for d in _AUTO_DIRS],
-                         kaggle=KAGGLE_HANDLE, offline="the generated fleet")
-    if src.kind == "offline":
-        d = make_cmapss(subset, n_train or pick(None, 20), n_test or pick(None, 10), seed)
-        src.announce("cmapss", f"{subset}: generated fleet of {d.n_train} training + {d.n_test} test engines, seed {seed}")
-        return d
-    folder = src.path if src.path.is_dir() else src.path.parent
-    named = str(source).strip() != "auto" and src.path.is_file() and src.path.name.startswith("train_")
-    d = read_cmapss(folder, subset, src.path if named else None)     # a train_ file the user named is the file read
-    if src.name: d.source = f"kaggle:{src.name}"
-    src.announce("cmapss", f"{subset}: real files in {d.source} ({d.n_train} training engines / "
-                 f"{len(d.train):,} cycles, "
-                 f"{d.n_test} test engines)")
-    return d
-
-# %% ../nbs/21_cmapss.ipynb #edabb154
-def plot_sensors(data: CMAPSS, sensors=("s_2", "s_4", "s_7", "s_11", "s_12", "s_15"), n_engines: int = 10):
-    "Sensor readings of a few training engines against the cycles left to failure (failure at 0)."
-    import matplotlib.pyplot as plt
-    tr = data.train.copy()
-    tr["rul"] = tr.groupby("unit")["cycle"].transform("max") - tr["cycle"]
-    fig, axes = plt.subplots(2, 3, figsize=(11, 5), sharex=True)
-    for ax, s in zip(axes.ravel(), sensors):
-        for u, g in list(tr.groupby("unit"))[:n_engines]: ax.plot(-g["rul"], g[s], lw=0.7, alpha=0.7)
-        ax.set_title(s); ax.grid(alpha=0.3)
-    for ax in axes[1]: ax.set_xlabel("cycles before failure")
-    fig.suptitle(f"{data.subset}: {min(n_engines, data.n_train)} training engines"); fig.tight_layout()
-    return fig
-
-# %% ../nbs/21_cmapss.ipynb #64d30b4d
-def add_rul(df: pd.DataFrame, cap: float | None = RUL_CAP, rul_end=None) -> pd.DataFrame:
-    """Add `rul`: cycles left until failure, capped at `cap`. Training engines end at failure (RUL 0 at the last
-    cycle); for test engines pass `rul_end`, the true RUL after each engine's last cycle (in unit order)."""
-    out = df.copy()
-    last = out.groupby("unit")["cycle"].transform("max").to_numpy()
-    extra = 0.0
-    if rul_end is not None:
-        units = np.sort(out["unit"].unique())
-        if len(rul_end) != len(units): raise ValueError(f"rul_end has {len(rul_end)} values for {len(units)} units")
-        extra = pd.Series(np.asarray(rul_end, np.float32), index=units)[out["unit"].to_numpy()].to_numpy()
-    r = (last - out["cycle"].to_numpy() + extra).astype(np.float32)
-    out["rul"] = np.minimum(r, cap) if cap is not None else r
-    return out
+__all__ = ['KINDS', 'RECIPE', 'MODELS', 'phm_score', 'rul_metrics', 'Preprocessor', 'Prepared', 'prepare', 'window_features',
+           'fit_baselines', 'predict_baseline', 'AttentionPool', 'TCN', 'RULNet', 'train_rul_model', 'predict_rul',
+           'rul_job', 'plot_trajectories', 'error_by_bucket', 'plot_error_by_bucket', 'plot_pred_vs_true',
+           'truncate_engines', 'engine_folds', 'prepare_recipe', 'train_recipe', 'predict_ensemble', 'run_cmapss']
 
 # %% ../nbs/21_cmapss.ipynb #d534bf63
 def phm_score(pred, true) -> float:
@@ -352,12 +30,14 @@ def phm_score(pred, true) -> float:
 def rul_metrics(true, pred) -> dict:
     "RMSE, MAE and PHM08 score of RUL predictions."
     t, p = np.asarray(true, np.float64).ravel(), np.asarray(pred, np.float64).ravel()
-    return {"rmse": float(np.sqrt(np.mean((p - t) ** 2))), "mae": float(np.mean(np.abs(p - t))), "phm_score": phm_score(p, t)}
+    return {"rmse": float(np.sqrt(np.mean((p - t) ** 2))), "mae": float(np.mean(np.abs(p - t))),
+            "phm_score": phm_score(p, t)}
 
 # %% ../nbs/21_cmapss.ipynb #9e5d344e
 @dataclass
 class Preprocessor:
-    "Learned on the training engines only: operating conditions (k-means on the settings), kept sensors, per-condition scaling."
+    """Learned on the training engines only: operating conditions (k-means on the settings), kept sensors,
+    per-condition scaling."""
     n_conditions: int = 1
     features: list = field(default_factory=list)
     dropped: list = field(default_factory=list)
@@ -372,7 +52,7 @@ class Preprocessor:
 
     def fit(self, train: pd.DataFrame, n_conditions: int | None = None, min_distinct: int = 3):
         st = train[SETTINGS].to_numpy(np.float64)
-        self.n_conditions = n_conditions or (6 if st[:, 0].std() > 1.0 else 1)   # altitude varies: several conditions
+        self.n_conditions = n_conditions or (6 if st[:, 0].std() > 1.0 else 1)   # altitude varies: 6 conditions
         if self.n_conditions > 1:
             from sklearn.cluster import KMeans
             self.scale = st.std(0).clip(1e-6)
@@ -391,41 +71,29 @@ class Preprocessor:
         c = self.conditions(df)
         return ((df[self.features].to_numpy(np.float32) - self.mean[c]) / self.std[c]).astype(np.float32)
 
-# %% ../nbs/21_cmapss.ipynb #c4ee1f36
-def engine_windows(X: np.ndarray, # (rows, features) readings of several engines, each engine's rows together
-                   units: np.ndarray, # (rows,) the engine of each row
-                   y: np.ndarray | None = None, # (rows,) targets; each window gets the one at its end
-                   window: int = 30, # cycles per window
-                   last_only: bool = False, # only each engine's last window (the test protocol)
-                   stride: int = 1, # a window ends every `stride` cycles, counted back from the last one
-                   pad_from: int | None = None, # also windows ending at cycle pad_from..window-1, front-padded
-                  ):
-    """Sliding windows (N, window, F) cut inside each engine, never across two. An engine shorter than `window`
-    is padded at the front with its first reading; `pad_from` adds such padded windows for the first cycles of
-    every engine too (as if it had been cut short there). Returns (windows, targets at the window end or None,
-    unit of each window, row index of each window's end)."""
-    units = np.asarray(units)
-    starts = np.flatnonzero(np.r_[True, units[1:] != units[:-1]]); stops = np.r_[starts[1:], len(units)]
-    Ws, ends = [], []
-    for a, b in zip(starts, stops):
-        seg, short = X[a:b], max(window - (b - a), 0)
-        pad = max(short, window - min(max(pad_from, 1), window)) if pad_from else short
-        if pad: seg = np.concatenate([np.repeat(seg[:1], pad, 0), seg])
-        w = np.lib.stride_tricks.sliding_window_view(seg, window, axis=0).transpose(0, 2, 1)
-        last = np.arange(len(w)) + (a + window - 1 - pad)
-        pick_ = np.arange(len(w) - 1, -1, -stride)[::-1] if not last_only else np.array([len(w) - 1])
-        Ws.append(w[pick_]); ends.append(last[pick_])
-    end = np.concatenate(ends)
-    W = np.ascontiguousarray(np.concatenate(Ws), dtype=np.float32)
-    return W, (None if y is None else np.asarray(y, np.float32)[end]), units[end], end
+# %% ../nbs/21_cmapss.ipynb #cd0b7e01
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    "What `prepare` returns: the preprocessing learned on the training engines, and the windows of every split."
+    pre: Preprocessor          # operating conditions, kept sensors, scaling
+    window: int                # cycles per window
+    cap: float                 # the RUL cap
+    train_units: np.ndarray    # the training engines (unit numbers)
+    valid_units: np.ndarray    # the validation engines, held out whole
+    train: Windows             # windows of the training engines
+    valid: Windows             # windows of the validation engines
+    test: Windows              # the last window of each test engine, with its true capped RUL: the test set
+    test_all: Windows          # every window of the test engines (for plots)
 
-# %% ../nbs/21_cmapss.ipynb #512208c2
-def engine_split(units, valid_frac: float = 0.2, seed: int = 0):
-    "Split engines (not rows) into train and validation: two arrays of unit numbers."
-    u = np.unique(units)
-    rng = np.random.default_rng(seed)
-    va = np.sort(rng.choice(u, max(1, int(round(valid_frac * len(u)))), replace=False))
-    return np.setdiff1d(u, va), va
+    def head(self, n: int) -> Prepared:
+        "The same split with only the first `n` training and validation windows (a quick run)."
+        return replace(self, train=self.train.head(n), valid=self.valid.head(n))
+
+    def summary(self) -> pd.DataFrame:
+        "Windows, their shape and engines, per split."
+        ws = {"train": self.train, "valid": self.valid, "test": self.test, "test_all": self.test_all}
+        return pd.DataFrame({k: {"windows": len(w), "shape": w.X.shape, "engines": w.engines}
+                             for k, w in ws.items()}).T
 
 # %% ../nbs/21_cmapss.ipynb #387881b7
 def prepare(data: CMAPSS, # the subset
@@ -434,46 +102,44 @@ def prepare(data: CMAPSS, # the subset
             valid_frac: float = 0.2, # share of the training engines held out for validation
             seed: int = 0, # seeds the validation split
             stride: int = 1, # thins the (overlapping) training windows
-            n_conditions: int | None = None, # operating conditions to normalise within (None: 6 if altitude varies, else 1)
+            n_conditions: int | None = None, # operating conditions to scale within (None: 6 if altitude varies, else 1)
             min_distinct: int = 3, # drop sensors with fewer distinct values per condition (0: keep all 21)
             pad_from: int | None = None, # augmentation: training windows of engines cut at pad_from..window-1
-           ) -> dict:
+           ) -> Prepared:
     """The whole protocol: capped RUL, engine-wise validation split, preprocessing learned on the training engines,
     windows per engine; the test set is each test engine's last window with its true (capped) RUL."""
     tr = add_rul(data.train, cap)
     tr_units, va_units = engine_split(tr["unit"], valid_frac, seed)
-    fit_part = tr[tr["unit"].isin(tr_units)]
+    fit_part, valid_part = tr[tr["unit"].isin(tr_units)], tr[tr["unit"].isin(va_units)]
     pre = Preprocessor().fit(fit_part, n_conditions, min_distinct)
-    out = {"pre": pre, "window": window, "cap": cap, "units": (tr_units, va_units)}
-    for name, part in (("train", fit_part), ("valid", tr[tr["unit"].isin(va_units)])):
-        W, y, u, _ = engine_windows(pre.transform(part), part["unit"].to_numpy(), part["rul"].to_numpy(), window,
-                                    stride=stride if name == "train" else 1,
-                                    pad_from=pad_from if name == "train" else None)
-        out[name] = (W, y, u)
     te = add_rul(data.test, cap, data.rul)
     Xte = pre.transform(te)
-    out["test"] = engine_windows(Xte, te["unit"].to_numpy(), te["rul"].to_numpy(), window, last_only=True)[:3]
-    W, y, u, end = engine_windows(Xte, te["unit"].to_numpy(), te["rul"].to_numpy(), window)
-    out["test_all"] = (W, y, u, te["cycle"].to_numpy()[end])      # every window of the test engines, for plots
-    return out
+    return Prepared(pre, window, cap, tr_units, va_units,
+                    train=windows_of(fit_part, pre.transform(fit_part), window, stride=stride, pad_from=pad_from),
+                    valid=windows_of(valid_part, pre.transform(valid_part), window),
+                    test=windows_of(te, Xte, window, last_only=True), test_all=windows_of(te, Xte, window))
 
 # %% ../nbs/21_cmapss.ipynb #4fb35897
 def window_features(W: np.ndarray) -> np.ndarray:
     "Per window and sensor: last value, mean, sd and least-squares slope -> (N, 4F) table for classical models."
-    t = np.arange(W.shape[1], dtype=np.float32); t = (t - t.mean()) / ((t - t.mean()) ** 2).sum()
+    t = np.arange(W.shape[1], dtype=np.float32)
+    t = (t - t.mean()) / ((t - t.mean()) ** 2).sum()
     slope = np.einsum("nwf,w->nf", W, t)
     return np.concatenate([W[:, -1], W.mean(1), W.std(1), slope], axis=1).astype(np.float32)
 
 # %% ../nbs/21_cmapss.ipynb #bed00575
-def fit_baselines(P: dict, seed: int = 0) -> dict:
+def fit_baselines(P: Prepared, # `prepare`'s output: the training windows
+                  seed: int = 0, # seeds gradient boosting
+                  boost_rounds: int = 300, # gradient-boosting iterations
+                 ) -> dict:
     "Ridge and histogram gradient boosting on `window_features`; returns {name: fitted model}."
     from sklearn.linear_model import Ridge
     from sklearn.ensemble import HistGradientBoostingRegressor
     from threadpoolctl import threadpool_limits
-    X, y = window_features(P["train"][0]), P["train"][1]
+    X, y = window_features(P.train.X), P.train.y
     with threadpool_limits(1):     # one OpenMP thread: as fast on 2 cores, and no thrashing on a busy machine
         return {"ridge": Ridge(alpha=1.0).fit(X, y),
-                "hgb": HistGradientBoostingRegressor(max_iter=pick(300, 50), learning_rate=0.05, early_stopping=False,
+                "hgb": HistGradientBoostingRegressor(max_iter=boost_rounds, learning_rate=0.05, early_stopping=False,
                                                      random_state=seed).fit(X, y)}
 
 def predict_baseline(model, W: np.ndarray, cap: float = RUL_CAP) -> np.ndarray:
@@ -483,8 +149,7 @@ def predict_baseline(model, W: np.ndarray, cap: float = RUL_CAP) -> np.ndarray:
 # %% ../nbs/21_cmapss.ipynb #25b61022
 import torch
 from torch import nn
-from .training import (fit, array_loaders, predict_array, torch_threads, ProgressBar, EarlyStopping,
-                                   ClipGradNorm, RestoreBest, LRScheduler)
+from .training import fit_arrays, predict_array, torch_threads, EarlyStopping, ClipGradNorm, RestoreBest
 from .launch import job_report
 
 KINDS = ("lstm", "gru", "cnn", "tcn", "transformer")
@@ -521,6 +186,21 @@ def _positions(t: int, d: int, device) -> torch.Tensor:
     pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * f), torch.cos(pos * f[: d // 2])
     return pe
 
+# %% ../nbs/21_cmapss.ipynb #cd0b7e02
+def _body(kind: str, n_features: int, hidden: int, dropout: float, layers: int, bidirectional: bool):
+    "(input projection or None, sequence body) of a `RULNet` of `kind`."
+    if kind == "cnn":
+        return None, nn.Sequential(nn.Conv1d(n_features, hidden, 5, padding=2), nn.ReLU(),
+                                   nn.Conv1d(hidden, hidden, 5, padding=2), nn.ReLU())
+    if kind == "tcn": return None, TCN(n_features, hidden, dropout=dropout)
+    if kind == "transformer":
+        inp = nn.Linear(n_features, hidden)
+        enc = nn.TransformerEncoderLayer(hidden, 4, 2 * hidden, dropout, batch_first=True)
+        return inp, nn.TransformerEncoder(enc, layers, enable_nested_tensor=False)
+    rnn = nn.LSTM if kind == "lstm" else nn.GRU
+    return None, rnn(n_features, hidden, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0,
+                     bidirectional=bidirectional)
+
 # %% ../nbs/21_cmapss.ipynb #fd331e4b
 class RULNet(nn.Module):
     """A sequence body over a window of readings, a pooling over time, a small head -> one RUL per window (in
@@ -534,18 +214,9 @@ class RULNet(nn.Module):
         if self.pool not in ("last", "mean", "attn"):
             raise ValueError(f"pool must be 'last', 'mean' or 'attn', got {pool!r}")
         d = hidden * (2 if self.bi else 1)
-        if kind == "cnn":
-            self.body = nn.Sequential(nn.Conv1d(n_features, hidden, 5, padding=2), nn.ReLU(),
-                                      nn.Conv1d(hidden, hidden, 5, padding=2), nn.ReLU())
-        elif kind == "tcn": self.body = TCN(n_features, hidden, dropout=dropout)
-        elif kind == "transformer":
-            self.inp = nn.Linear(n_features, hidden)
-            enc = nn.TransformerEncoderLayer(hidden, 4, 2 * hidden, dropout, batch_first=True)
-            self.body = nn.TransformerEncoder(enc, layers, enable_nested_tensor=False)
-        else:
-            self.body = (nn.LSTM if kind == "lstm" else nn.GRU)(n_features, hidden, layers, batch_first=True,
-                                                                dropout=dropout if layers > 1 else 0.0,
-                                                                bidirectional=self.bi)
+        inp, body = _body(kind, n_features, hidden, dropout, layers, self.bi)
+        if inp is not None: self.inp = inp
+        self.body = body
         self.attn = AttentionPool(d) if self.pool == "attn" else None
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
@@ -566,10 +237,10 @@ class RULNet(nn.Module):
         return self.head(z).squeeze(-1)
 
 # %% ../nbs/21_cmapss.ipynb #01cebd76
-def train_rul_model(P: dict, # `prepare`'s output: train and valid windows, and the cap
+def train_rul_model(P: Prepared, # `prepare`'s output: train and valid windows, and the cap
                     kind: str = "lstm", # one of `KINDS`: "lstm", "gru", "cnn", "tcn", "transformer"
                     hidden: int = 32, # hidden units / channels
-                    epochs: int | None = None, # default 25 (1 in fast mode)
+                    epochs: int = 25, # at most (early stopping)
                     batch_size: int = 256, # training windows per step
                     lr: float = 3e-3, # AdamW (peak) learning rate
                     seed: int = 0, # seeds the weights and the shuffling
@@ -584,28 +255,15 @@ def train_rul_model(P: dict, # `prepare`'s output: train and valid windows, and 
                     schedule: str | None = None, # None (constant lr), "onecycle" or "cosine", stepped per batch
                     weight_decay: float = 1e-4, # AdamW weight decay
                    ):
-    "Train a `RULNet` on `P['train']` with the shared `fit` (MSE on RUL/cap, early stopping on validation RMSE)."
-    cap = P["cap"]
+    "Train a `RULNet` on `P.train` with the shared `fit_arrays` (MSE on RUL/cap, early stopping on validation RMSE)."
     seed_everything(seed)
-    (Xtr, ytr, _), (Xva, yva, _) = P["train"], P["valid"]
-    model = RULNet(Xtr.shape[-1], kind, hidden, dropout, layers, bidirectional, pool)
-    tdl, vdl = array_loaders(Xtr, ytr / cap, Xva, yva / cap, batch_size=batch_size, valid_batch_size=1024, seed=seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    epochs = epochs or pick(25, 1)
-    sched = _schedule(opt, schedule, lr, epochs * len(tdl))
-    rmse = lambda p, t: rmse_metric(np.clip(p, 0, 1), t) * cap                 # in cycles
-    hist = fit(model, opt, tdl, vdl, loss_fn=nn.MSELoss(), metrics={"rmse": rmse}, epochs=epochs,
-               mixed_precision=mixed_precision, seed=seed, verbose=verbose,
-               callbacks=[ProgressBar(False), RestoreBest("rmse", "min"), EarlyStopping(patience), ClipGradNorm(1.0),
-                          LRScheduler(sched)])
+    model = RULNet(P.train.X.shape[-1], kind, hidden, dropout, layers, bidirectional, pool)
+    rmse = lambda p, t: rmse_metric(np.clip(p, 0, 1), t) * P.cap                 # in cycles
+    hist = fit_arrays(model, P.train.X, P.train.y / P.cap, P.valid.X, P.valid.y / P.cap, loss_fn=nn.MSELoss(),
+                      metrics={"rmse": rmse}, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                      schedule=schedule, seed=seed, mixed_precision=mixed_precision, verbose=verbose,
+                      callbacks=[RestoreBest("rmse", "min"), EarlyStopping(patience), ClipGradNorm(1.0)])
     return model, hist
-
-def _schedule(opt, name: str | None, lr: float, total_steps: int):
-    "A per-step learning-rate schedule for `fit`'s `LRScheduler` callback: None, one-cycle or cosine decay."
-    if name is None: return None
-    if name == "onecycle": return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(total_steps, 1))
-    if name == "cosine": return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total_steps, 1))
-    raise ValueError(f"schedule must be None, 'onecycle' or 'cosine', got {name!r}")
 
 # %% ../nbs/21_cmapss.ipynb #2e9fc204
 def predict_rul(model, W: np.ndarray, cap: float = RUL_CAP, batch_size: int = 2048) -> np.ndarray:
@@ -614,25 +272,28 @@ def predict_rul(model, W: np.ndarray, cap: float = RUL_CAP, batch_size: int = 20
     return (np.clip(predict_array(model.float(), W, batch_size=batch_size), 0, 1) * cap).astype(np.float32)
 
 # %% ../nbs/21_cmapss.ipynb #6d3358d3
-def rul_job(P: dict, kind: str = "gru", epochs: int = 1, seed: int = 0) -> dict:
-    "A `fit` run to start with `launch(...)`: every process trains on its shard of each batch; returns the kit's `job_report`."
+def rul_job(P: Prepared, kind: str = "gru", epochs: int = 1, seed: int = 0) -> dict:
+    "A `fit` run to start with `launch(...)`: each process trains on its shard of each batch; returns `job_report`."
     model, hist = train_rul_model(P, kind, epochs=epochs, seed=seed, patience=None)
     return job_report(model, hist, mixed_precision=os.environ.get("ACCELERATE_MIXED_PRECISION", "no"),
                       val_rmse=round(hist.rows[-1]["rmse"], 2), train_loss=round(hist.rows[-1]["train_loss"], 4))
 
 # %% ../nbs/21_cmapss.ipynb #f792ebd4
-def plot_trajectories(P: dict, preds: dict, units=None, n: int = 4):
+def plot_trajectories(P: Prepared, preds: dict, units=None, n: int = 4):
     "Predicted vs true (capped) RUL along whole test engines, for each model in `preds` (name -> per-window RUL)."
     import matplotlib.pyplot as plt
-    W, y, u, cyc = P["test_all"]
-    units = list(units) if units is not None else list(pd.Series(u).value_counts().index[:n])
+    w = P.test_all
+    units = list(units) if units is not None else list(pd.Series(w.unit).value_counts().index[:n])
     fig, axes = plt.subplots(1, len(units), figsize=(3.2 * len(units), 3), sharey=True, squeeze=False)
     for ax, unit in zip(axes[0], units):
-        m = u == unit
-        ax.plot(cyc[m], y[m], "k-", lw=2, label="true (capped)")
-        for name, p in preds.items(): ax.plot(cyc[m], p[m], lw=1, label=name)
-        ax.set_title(f"test engine {unit}"); ax.set_xlabel("cycle"); ax.grid(alpha=0.3)
-    axes[0, 0].set_ylabel("RUL (cycles)"); axes[0, -1].legend(fontsize=7); fig.tight_layout()
+        m = w.unit == unit
+        ax.plot(w.cycle[m], w.y[m], "k-", lw=2, label="true (capped)")
+        for name, p in preds.items(): ax.plot(w.cycle[m], p[m], lw=1, label=name)
+        ax.set(title=f"test engine {unit}", xlabel="cycle")
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("RUL (cycles)")
+    axes[0, -1].legend(fontsize=7)
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/21_cmapss.ipynb #383f075e
@@ -648,13 +309,16 @@ def plot_error_by_bucket(true, preds: dict):
     "RMSE per true-RUL bucket for each model (test engines' last windows)."
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
-    names = list(preds); wdt = 0.8 / len(names)
-    for i, name in enumerate(names):
+    wdt = 0.8 / len(preds)
+    for i, name in enumerate(preds):
         tab = error_by_bucket(true, preds[name])
         ax.bar(np.arange(len(tab)) + i * wdt, tab["rmse"], wdt, label=name)
     ax.set_xticks(np.arange(len(tab)) + 0.4 - wdt / 2, [str(b) for b in tab.index], fontsize=8)
-    ax.set_xlabel("true RUL bucket (cycles)"); ax.set_ylabel("RMSE"); ax.legend(fontsize=7); ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout(); return fig
+    ax.set(xlabel="true RUL bucket (cycles)", ylabel="RMSE")
+    ax.legend(fontsize=7)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/21_cmapss.ipynb #d1b46597
 def plot_pred_vs_true(true, preds: dict):
@@ -662,9 +326,13 @@ def plot_pred_vs_true(true, preds: dict):
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(preds), figsize=(2.8 * len(preds), 2.8), sharey=True, squeeze=False)
     for ax, (name, p) in zip(axes[0], preds.items()):
-        ax.scatter(true, p, s=8, alpha=0.7); lim = max(float(np.max(true)), float(np.max(p))) + 5
-        ax.plot([0, lim], [0, lim], "k--", lw=1); ax.set_title(name); ax.set_xlabel("true RUL")
-    axes[0, 0].set_ylabel("predicted RUL"); fig.tight_layout(); return fig
+        ax.scatter(true, p, s=8, alpha=0.7)
+        lim = max(float(np.max(true)), float(np.max(p))) + 5
+        ax.plot([0, lim], [0, lim], "k--", lw=1)
+        ax.set(title=name, xlabel="true RUL")
+    axes[0, 0].set_ylabel("predicted RUL")
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/21_cmapss.ipynb #cv000002
 def truncate_engines(df: pd.DataFrame, # run-to-failure engines (unit, cycle, ...), each engine's rows together
@@ -711,14 +379,15 @@ RECIPE = dict(window=50, pad_from=31, stride=2,                        # data: 5
               lr=3e-3, schedule=None, epochs=25, patience=5,           # training through `fit`
               seeds=3)                                                 # a 3-seed ensemble
 
-def prepare_recipe(data: CMAPSS, seed: int = 0, **kw) -> dict:
+def prepare_recipe(data: CMAPSS, seed: int = 0, **kw) -> Prepared:
     "`prepare` with the recipe's window, padding and stride (`kw` passes anything else, e.g. n_conditions)."
-    return prepare(data, window=RECIPE["window"], seed=seed, stride=RECIPE["stride"], pad_from=RECIPE["pad_from"], **kw)
+    return prepare(data, window=RECIPE["window"], seed=seed, stride=RECIPE["stride"], pad_from=RECIPE["pad_from"],
+                   **kw)
 
-def train_recipe(P: dict, # `prepare_recipe`'s output
+def train_recipe(P: Prepared, # `prepare_recipe`'s output
                  seed: int = 0, # the copies use seed, seed + 1, ...
-                 seeds: int | None = None, # copies in the ensemble (default `RECIPE["seeds"]`, 1 in fast mode)
-                 epochs: int | None = None, # default `RECIPE["epochs"]` (1 in fast mode)
+                 seeds: int | None = None, # copies in the ensemble (default `RECIPE["seeds"]`)
+                 epochs: int | None = None, # default `RECIPE["epochs"]`
                  mixed_precision: str | None = None, # passed to `fit`
                  verbose: bool = False, # one line per epoch
                  **overrides, # any network or training key of `RECIPE`, e.g. hidden=64
@@ -726,9 +395,9 @@ def train_recipe(P: dict, # `prepare_recipe`'s output
     "Train the `RECIPE` network `seeds` times through `fit`, seeds seed, seed + 1, ...; returns the trained models."
     r = RECIPE | overrides
     args = {k: r[k] for k in ("layers", "bidirectional", "pool", "dropout", "schedule")}
-    return [train_rul_model(P, r["kind"], r["hidden"], epochs or pick(r["epochs"], 1), lr=r["lr"], seed=seed + i,
+    return [train_rul_model(P, r["kind"], r["hidden"], epochs or r["epochs"], lr=r["lr"], seed=seed + i,
                             mixed_precision=mixed_precision, patience=r["patience"], verbose=verbose, **args)[0]
-            for i in range(seeds or pick(r["seeds"], 1))]
+            for i in range(seeds or r["seeds"])]
 
 def predict_ensemble(models: list, W: np.ndarray, cap: float = RUL_CAP) -> np.ndarray:
     "The mean predicted RUL (cycles) of several models for windows `W`."
@@ -742,29 +411,40 @@ def _add_args(p):
     p.add_argument("--window", type=positive_int, default=None,
                    help=f"window length in cycles (default {RECIPE['window']}, the recipe's; 15 with --fast)")
 
+# %% ../nbs/21_cmapss.ipynb #cd0b7e05
+def _networks(ctx: RunContext, Pr: Prepared, test: Windows, every: Windows, preds: dict) -> np.ndarray:
+    "Put LSTM, GRU, CNN and recipe-ensemble predictions on `test` into `preds`; return the ensemble's on `every`."
+    fast, cap = ctx.is_fast, Pr.cap
+    with torch_threads(1):                          # tiny networks: one thread is fastest on a busy CPU
+        for kind in ("lstm", "gru", "cnn"):
+            m, hist = train_rul_model(Pr, kind, epochs=ctx.epochs or (1 if fast else 25), seed=ctx.seed,
+                                      mixed_precision=ctx.mixed_precision)
+            preds[kind] = predict_rul(m, test.X, cap)
+        ens = train_recipe(Pr, ctx.seed, seeds=1 if fast else None, epochs=ctx.epochs or (1 if fast else None),
+                           mixed_precision=ctx.mixed_precision)
+        preds["recipe"] = predict_ensemble(ens, test.X, cap)
+        return predict_ensemble(ens, every.X, cap)
+
 # %% ../nbs/21_cmapss.ipynb #d70a3c2b
 @register_project("cmapss", help="NASA C-MAPSS turbofan remaining useful life: ridge, HGB, LSTM, GRU, 1-D CNN, recipe",
                   add_args=_add_args)
 def run_cmapss(ctx: RunContext) -> dict:
     "Load a subset, run the standard protocol, train the baselines, three networks and the recipe; save figures."
-    data = load_cmapss(ctx.source, ctx.opt("subset", "FD001"), seed=ctx.seed)
-    window = int(ctx.opt("window") or (15 if ctx.is_fast else RECIPE["window"]))
-    pad = min(RECIPE["pad_from"], window)
-    P = prepare(data, window=window, seed=ctx.seed, pad_from=pad)
-    Wte, yte, _ = P["test"]
-    preds = {name: predict_baseline(m, Wte, P["cap"]) for name, m in fit_baselines(P, ctx.seed).items()}
-    stride = 1 if ctx.is_fast else RECIPE["stride"]           # tiny data: keep every window
-    Pr = prepare(data, window=window, seed=ctx.seed, pad_from=pad, stride=stride) if stride > 1 else P   # same split
-    with torch_threads(1):                          # tiny networks: one thread is fastest on a busy CPU
-        for kind in ("lstm", "gru", "cnn"):
-            m, _ = train_rul_model(Pr, kind, epochs=ctx.epochs, seed=ctx.seed, mixed_precision=ctx.mixed_precision)
-            preds[kind] = predict_rul(m, Wte, P["cap"])
-        ens = train_recipe(Pr, ctx.seed, epochs=ctx.epochs, mixed_precision=ctx.mixed_precision)
-        preds["recipe"] = predict_ensemble(ens, Wte, P["cap"])
-        traj = predict_ensemble(ens, P["test_all"][0], P["cap"])
-    results = {n: rul_metrics(yte, p) for n, p in preds.items()}
+    fast = ctx.is_fast                     # tiny data: 20 + 10 engines, window 15, every window, short boosting
+    data = load_cmapss(ctx.source, ctx.opt("subset", "FD001"), n_train=20 if fast else None,
+                       n_test=10 if fast else None, seed=ctx.seed)
+    window = int(ctx.opt("window") or (15 if fast else RECIPE["window"]))
+    kw = dict(window=window, seed=ctx.seed, pad_from=min(RECIPE["pad_from"], window))
+    P = prepare(data, **kw)
+    base = fit_baselines(P, ctx.seed, boost_rounds=50 if fast else 300)
+    preds = {name: predict_baseline(m, P.test.X, P.cap) for name, m in base.items()}
+    stride = 1 if fast else RECIPE["stride"]
+    Pr = prepare(data, stride=stride, **kw) if stride > 1 else P      # the same split, every stride-th window
+    traj = _networks(ctx, Pr, P.test, P.test_all, preds)
+    results = {name: rul_metrics(P.test.y, p) for name, p in preds.items()}
     ctx.save_figures({"sensors": plot_sensors(data), "trajectories": plot_trajectories(P, {"recipe": traj}),
-                      "error_by_bucket": plot_error_by_bucket(yte, preds), "pred_vs_true": plot_pred_vs_true(yte, preds)})
-    return dict(dataset=f"NASA C-MAPSS {data.subset} (RUL capped at {int(P['cap'])}, last window per test engine)",
+                      "error_by_bucket": plot_error_by_bucket(P.test.y, preds),
+                      "pred_vs_true": plot_pred_vs_true(P.test.y, preds)})
+    return dict(dataset=f"NASA C-MAPSS {data.subset} (RUL capped at {int(P.cap)}, last window per test engine)",
                 source=data.source, n_train=data.n_train, n_test=data.n_test, models=results,
                 best=best_model(results, "rmse", higher_is_better=False))

@@ -69,9 +69,9 @@ def run_fold(fold, c: dict, seed: int):
     t0 = time.perf_counter()
     P = C.prepare(fold, window=c["window"], cap=c["cap"], seed=seed, stride=c["stride"], n_conditions=c["n_conditions"],
                   min_distinct=c["min_distinct"], pad_from=c["pad_from"])
-    Wte, yte, _ = P["test"]
+    Wte, yte = P.test.X, P.test.y
     if c["kind"] in ("hgb", "ridge"):
-        pred = C.predict_baseline(C.fit_baselines(P, seed)[c["kind"]], Wte, P["cap"])
+        pred = C.predict_baseline(C.fit_baselines(P, seed)[c["kind"]], Wte, P.cap)
         return pred, yte, time.perf_counter() - t0, 0
     preds, ep = [], []
     for s in range(c["seeds"]):
@@ -79,7 +79,7 @@ def run_fold(fold, c: dict, seed: int):
             m, h = C.train_rul_model(P, c["kind"], c["hidden"], c["epochs"], c["batch_size"], c["lr"], seed + s,
                                      patience=c["patience"], layers=c["layers"], bidirectional=c["bidirectional"],
                                      pool=c["pool"], dropout=c["dropout"], schedule=c["schedule"])
-        preds.append(C.predict_rul(m, Wte, P["cap"])); ep.append(len(h))
+        preds.append(C.predict_rul(m, Wte, P.cap)); ep.append(len(h))
     return np.mean(preds, 0), yte, time.perf_counter() - t0, float(np.mean(ep))
 
 

@@ -37,10 +37,10 @@ def main():
     rows = []
     for seed in range(a.seeds):
         P = C.prepare(data, window=a.window, seed=seed)
-        Wte, yte, _ = P["test"]
+        Wte, yte = P.test.X, P.test.y
         if seed == 0:
-            print(f"  conditions {P['pre'].n_conditions}, kept {len(P['pre'].features)} sensors, dropped {P['pre'].dropped}; "
-                  f"windows train {len(P['train'][0])} valid {len(P['valid'][0])} test {len(Wte)}", flush=True)
+            print(f"  conditions {P.pre.n_conditions}, kept {len(P.pre.features)} sensors, dropped {P.pre.dropped}; "
+                  f"windows train {len(P.train)} valid {len(P.valid)} test {len(P.test)}", flush=True)
         wanted = a.models.split(",")
         if {"ridge", "hgb"} & set(wanted):
             t0 = time.perf_counter(); base = C.fit_baselines(P, seed)

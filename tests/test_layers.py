@@ -11,7 +11,7 @@ LAYERS = {   # a module may import modules of its own layer or below
     "training": ["training"],
     "launch": ["launch"],
     "data": ["housing_data", "maintenance_data", "sentiment_data", "sentiment_model", "anomaly_data",
-             "anomaly_traffic"],
+             "anomaly_traffic", "cmapss_data"],
     "chapters": ["housing", "maintenance", "cmapss", "sentiment", "few_shot", "sentiment_scale", "anomaly"],
     "serve": ["serve"],
     "cli": ["cli"],

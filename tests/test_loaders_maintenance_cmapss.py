@@ -15,7 +15,7 @@ import pytest
 
 from accel_course.core import DataError
 from accel_course import maintenance as M
-from accel_course import cmapss as C
+from accel_course import cmapss_data as C        # the C-MAPSS readers (data module)
 
 from _real import data, real
 from _malformed import BOM, R, LINE, ERR_TRUNC, GENERIC_CSV, Table, swap, reorder, extra, drop, cut, cell
