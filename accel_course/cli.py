@@ -31,6 +31,7 @@ def _versions() -> dict:
     return {"accel_course": v("accel_course"), "torch": torch.__version__, "accelerate": accelerate.__version__,
             "transformers": v("transformers"), "datasets": v("datasets"), "scikit-learn": v("scikit-learn")}
 
+# %% ../nbs/03_cli.ipynb #daf86d27
 def _devices() -> list[dict]:
     "The CPU, each CUDA GPU (name, memory) and Apple's MPS, as torch sees them."
     import torch
@@ -56,6 +57,7 @@ def _precisions() -> dict:
         res["cuda"] = {"fp32": True, "fp16": True, "bf16": bool(torch.cuda.is_bf16_supported())}
     return res
 
+# %% ../nbs/03_cli.ipynb #5ee58b35
 def _accelerate_config() -> dict:
     "The config a plain `accelerate launch` reads: its file and non-empty settings, or why there is none."
     try:
@@ -90,6 +92,7 @@ def _short(p) -> str:
         if p == base or p.startswith(base + os.sep): return name + p[len(base):]
     return p
 
+# %% ../nbs/03_cli.ipynb #0b52e1ed
 def _print_info(d: dict):
     print(f"accel_course {d['versions']['accel_course']}  python {d['python']}  ({d['platform']})")
     print("versions:  " + ", ".join(f"{k} {v}" for k, v in d["versions"].items() if k != "accel_course" and v))
@@ -108,6 +111,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+# %% ../nbs/03_cli.ipynb #0dc805f0
 def _common_run_args(p):
     p.add_argument("--source", default="auto", type=non_empty,
                    help="auto | sample (offline default) | kaggle | hf | hf:NAME | kaggle:OWNER/DATASET | "
@@ -140,6 +144,7 @@ def _add_run_parser(sub, argv, projects):
         proj = get_project(argv[1])
         if proj.add_args: proj.add_args(pr.add_argument_group(f"{argv[1]} options"))
 
+# %% ../nbs/03_cli.ipynb #0f38c8bb
 def _add_serve_parser(sub):
     "`serve --model DIR`: the sentiment model over HTTP, with its limits."
     ps = sub.add_parser("serve", help="serve a fine-tuned sentiment model over HTTP (waitress)")
@@ -217,6 +222,7 @@ def _ctx(a, project, out=None) -> RunContext:
     return RunContext(out=Path(out) if out is not None else None, source=a.source, mixed_precision=_precision(a),
                       epochs=a.epochs, fast=a.fast, seed=a.seed, options=opts)
 
+# %% ../nbs/03_cli.ipynb #625e58b9
 def _summary_line(m: dict) -> str:
     "One line per finished run: the data, its sizes, the best model and its first metrics, the seconds."
     best = m["models"][m["best"]]
@@ -262,6 +268,7 @@ def _requested_processes() -> int | None:
         if n.isdigit(): return int(n)
     return 2 if "MASTER_ADDR" in os.environ else None   # the simple launcher sets MASTER_ADDR only for > 1 processes
 
+# %% ../nbs/03_cli.ipynb #4defd550
 def _launch_line(a) -> str:
     "One line: the world size and precision this run really uses (and a warning if the launcher asked for more)."
     world, mp, cpu = int(os.environ.get("WORLD_SIZE", "1")), _precision(a), _on_cpu()
@@ -288,6 +295,7 @@ def _sigterm_interrupts():
     try: yield
     finally: signal.signal(signal.SIGTERM, old)
 
+# %% ../nbs/03_cli.ipynb #ede2e211
 def cmd_run(a) -> int:
     "`run PROJECT|all`, under a launcher too; the process group ends only after a success."
     init_distributed()      # --fast reaches the projects through RunContext.fast (set for each run only)
@@ -326,6 +334,7 @@ def _run_projects(a) -> int:
         print(f"wrote {out/'metrics.json'}")
     return 0
 
+# %% ../nbs/03_cli.ipynb #8c7ad039
 def _run_all(a) -> int:
     "Every project into `OUT/NAME`, all folders checked first; a failing project does not stop the others."
     root, failures, done = _prepare_out(Path(a.out or "runs"), a.out), {}, []
@@ -416,6 +425,7 @@ def _signals_held():
 
 def _iso(t: float) -> str: return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
+# %% ../nbs/03_cli.ipynb #73c7b378
 def _finish(stage: Path, out: Path, project: str, started: float, info: dict) -> None:
     "Main process: write the marker, give every file the umask's permissions, swap the staging folder in for `out`."
     from accel_course import __version__
@@ -434,6 +444,7 @@ def _store():
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return None
     return dist.distributed_c10d._get_default_store()
 
+# %% ../nbs/03_cli.ipynb #f6c2ed56
 def _share(store, key: str, make) -> Path:
     "`make()` on the main process; every rank gets the path it returns through the store (and its error, if it fails)."
     if store is None: return make()
@@ -512,6 +523,7 @@ def cmd_notebooks(a) -> int:
     print(f"wrote {len(written)} files to {_short(Path(a.dir))}: open them with `jupyter lab {a.dir}`")
     return 0
 
+# %% ../nbs/03_cli.ipynb #037fe526
 def cmd_config(a) -> int:
     "`config NAME`: write one of the course's accelerate configs."
     names = sorted(f.stem for f in course_folder("accelerate_configs").glob("*.yaml"))
@@ -533,6 +545,7 @@ def _shorten(text: str, cwd=None) -> str:
         if path and len(path) > 1: text = text.replace(path, name)
     return text
 
+# %% ../nbs/03_cli.ipynb #b9027a1f
 def run_accelerate(*args,                    # arguments of `accelerate`, e.g. "env", or "test", "--config_file", p
                    cwd=None,                 # folder to run in (default: the current one)
                    timeout: int = 600,       # seconds before it is stopped
@@ -621,6 +634,7 @@ def count_parameters(config) -> dict:
     return dict(total=other + c.num_hidden_layers * layer, per_layer=layer, other=other,
                 how="arithmetic from the config")
 
+# %% ../nbs/03_cli.ipynb #aa474b82
 def count_on_meta(config) -> int:
     "Build the model on the meta device (`init_empty_weights`: no memory, no download) and count its parameters."
     import transformers
@@ -704,6 +718,7 @@ def _add_estimate_parser(sub):
     pe.add_argument("--num-processes", type=positive_int, default=8, help="ranks the model state is sharded over")
     pe.add_argument("--json", action="store_true", help="print JSON")
 
+# %% ../nbs/03_cli.ipynb #70ccc2a5
 def cmd_estimate_memory(a) -> int:
     "`estimate-memory MODEL`: the tables, or JSON."
     ests = [estimate_memory(a.model, p, a.num_processes) for p in a.precision]
@@ -724,6 +739,7 @@ def cmd_list(a) -> int:
     for n, mod in available_projects().items(): print(f"{n:12} {mod}")
     return 0
 
+# %% ../nbs/03_cli.ipynb #a8487ac1
 def _error_line(e: Exception) -> str:
     "An unexpected error in one line: an unknown project's own message, else its type and message."
     project = isinstance(e, KeyError) and e.args and "project" in str(e.args[0])

@@ -309,6 +309,7 @@ def current_umask() -> int:
         os.umask(m)
     return m
 
+# %% ../nbs/00_core.ipynb #54032b1f
 def _umask_mode(base: int = 0o666) -> int: return base & ~current_umask()
 
 def follow_umask(path) -> Path:
@@ -375,6 +376,7 @@ def parked_dirs(dest, kinds: Sequence[str] = ("prev", "old")) -> list[Path]:
     hits = [(p, m) for p in dest.parent.glob(f".{glob.escape(dest.name)}.*-{host}-*") if (m := pat.fullmatch(p.name))]
     return sorted((p for p, m in hits if not _pid_alive(int(m[1]))), key=lambda p: p.lstat().st_mtime, reverse=True)
 
+# %% ../nbs/00_core.ipynb #2c273b90
 def recover_dir(dest) -> bool:
     "Finish swaps that killed processes left: a missing `dest` gets its parked copy back (True); others are removed."
     dest, restored = Path(dest), False
