@@ -1,4 +1,4 @@
-"""`Checker`: vectorised checks of a loaded table whose errors name the file, the column, the 1-based line and the bad value; shared by the housing, maintenance and anomaly loaders.
+"""`Checker`: vectorised checks of a loaded table whose errors name the file, column, 1-based line and bad value.
 
 Docs: https://accel-course.github.io/accel_course/checks.html.md"""
 
@@ -31,7 +31,7 @@ def _last_line(path, tail: int = 1 << 16) -> tuple[bytes, bool]:
         f.seek(max(0, size - tail)); buf = f.read()
     return buf.rstrip(b"\r\n").rsplit(b"\n", 1)[-1].rstrip(b"\r"), buf.endswith((b"\n", b"\r"))
 
-# %% ../nbs/04_checks.ipynb #e0584cd7
+# %% ../nbs/04_checks.ipynb #2f0ce96c
 _COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip", ".zst")
 _COMPRESSED_MAGIC = (GZIP_MAGIC, b"\xfd7zXZ\x00", b"PK\x03\x04", b"\x28\xb5\x2f\xfd")   # gzip, xz, zip, zstd
 
@@ -42,6 +42,7 @@ def is_compressed(path) -> bool:
     with open(p, "rb") as f: head = f.read(10)
     return head.startswith(_COMPRESSED_MAGIC) or (head[:3] == b"BZh" and head[4:10] == b"\x31\x41\x59\x26\x53\x59")
 
+# %% ../nbs/04_checks.ipynb #e0584cd7
 class _CheckerBase:
     "Where a table came from, and how to report its first bad row (file, column, 1-based line, value)."
     def __init__(self, df: pd.DataFrame, path=None, header: bool = True, ncols: int | None = None):
@@ -68,7 +69,8 @@ class _CheckerBase:
         msg = (f"{self.path if self.path is not None else '<dataframe>'}: column '{col}', {self.line(i)}: "
                f"{v!r} -- expected {expected} ({int(bad.sum())} bad row(s))")
         if self.truncated and bad[-1]:
-            msg += ("; it is the last line" if i == len(bad) - 1 else f"; the last line ({self.line(len(bad) - 1)}) fails too")
+            last = self.line(len(bad) - 1)
+            msg += "; it is the last line" if i == len(bad) - 1 else f"; the last line ({last}) fails too"
             msg += " and has no line break: the file looks truncated"
         raise DataError(msg)
 

@@ -6,22 +6,46 @@ Docs: https://accel-course.github.io/accel_course/cli.html.md"""
 
 # %% ../nbs/03_cli.ipynb #bb51bdc0
 from __future__ import annotations
-import os, re, sys, glob, json, math, time, shutil, signal, argparse, platform, tempfile, itertools, threading, traceback, contextlib
+import os, sys, json, time, shutil, signal, argparse, platform, tempfile, itertools, threading, traceback, contextlib
 from pathlib import Path
 
 from .core import (RunContext, available_projects, get_project, run_project, DataError, FAST_ENV,
-                               data_roots, is_main_process, atomic_write_json, follow_umask, replace_dir, recover_dir,
-                               proc_tag, positive_int, seed_int, port_int, non_empty, env_vars, CHECKPOINTS_ENV,
-                               CHECKPOINT_EVERY_ENV)
+                               data_roots, is_main_process, atomic_write_bytes, atomic_write_json, follow_umask,
+                               replace_dir, recover_dir, parked_dirs, proc_tag, positive_int, seed_int, port_int,
+                               non_empty, env_vars, CHECKPOINTS_ENV, CHECKPOINT_EVERY_ENV)
 
 # %% auto #0
 __all__ = ['RUN_MARKER', 'REFERENCE_MODELS', 'BYTES_PER_PARAM', 'STRATEGIES', 'system_info', 'build_parser', 'init_distributed',
            'end_distributed', 'cmd_run', 'cmd_serve', 'is_run_folder', 'check_out', 'staged_out', 'course_folder',
            'cmd_notebooks', 'cmd_config', 'run_accelerate', 'reference_config', 'model_config', 'count_parameters',
-           'count_on_meta', 'estimate_memory', 'memory_table', 'cmd_estimate_memory', 'main']
+           'count_on_meta', 'estimate_memory', 'memory_table', 'cmd_estimate_memory', 'cmd_info', 'cmd_list', 'main']
 
 # %% ../nbs/03_cli.ipynb #f76aa311
+def _versions() -> dict:
+    "Versions of the packages a bug report needs (None: not installed)."
+    import torch, accelerate
+    from importlib.metadata import version, PackageNotFoundError
+    def v(p):
+        try: return version(p)
+        except PackageNotFoundError: return None
+    return {"accel_course": v("accel_course"), "torch": torch.__version__, "accelerate": accelerate.__version__,
+            "transformers": v("transformers"), "datasets": v("datasets"), "scikit-learn": v("scikit-learn")}
+
+# %% ../nbs/03_cli.ipynb #daf86d27
+def _devices() -> list[dict]:
+    "The CPU, each CUDA GPU (name, memory) and Apple's MPS, as torch sees them."
+    import torch
+    devices = [{"type": "cpu", "cores": os.cpu_count()}]
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(i)
+            devices.append({"type": "cuda", "index": i, "name": p.name, "memory_gb": round(p.total_memory / 2**30, 1)})
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available(): devices.append({"type": "mps"})
+    return devices
+
+# %% ../nbs/03_cli.ipynb #df49b65d
 def _precisions() -> dict:
+    "Which precisions really compute here, per device (fp16 on CPU: accepted, but autocast is off)."
     import torch
     res = {"cpu": {"fp32": True}}
     try:
@@ -33,33 +57,25 @@ def _precisions() -> dict:
         res["cuda"] = {"fp32": True, "fp16": True, "bf16": bool(torch.cuda.is_bf16_supported())}
     return res
 
+# %% ../nbs/03_cli.ipynb #5ee58b35
 def _accelerate_config() -> dict:
+    "The config a plain `accelerate launch` reads: its file and non-empty settings, or why there is none."
     try:
         from accelerate.commands.config.config_args import default_config_file, load_config_from_file
         if os.path.exists(default_config_file):
-            return {"file": default_config_file, **{k: v for k, v in load_config_from_file(default_config_file).to_dict().items() if v not in (None, {}, [])}}
-        return {"file": None, "note": f"no config at {default_config_file}: defaults (1 process, no mixed precision); run `accelerate config`"}
+            cfg = load_config_from_file(default_config_file).to_dict()
+            return {"file": default_config_file, **{k: v for k, v in cfg.items() if v not in (None, {}, [])}}
+        return {"file": None, "note": f"no config at {default_config_file}: defaults (1 process, no mixed precision); "
+                                      "run `accelerate config`"}
     except Exception as e: return {"error": str(e)}
 
 # %% ../nbs/03_cli.ipynb #750ca15f
 def system_info() -> dict:
     "Versions, devices, precisions, threads and the accelerate config in effect."
-    import torch, accelerate
-    from importlib.metadata import version, PackageNotFoundError
-    def v(p):
-        try: return version(p)
-        except PackageNotFoundError: return None
-    devices = [{"type": "cpu", "cores": os.cpu_count()}]
-    if torch.cuda.is_available():
-        for i in range(torch.cuda.device_count()):
-            p = torch.cuda.get_device_properties(i)
-            devices.append({"type": "cuda", "index": i, "name": p.name, "memory_gb": round(p.total_memory / 2**30, 1)})
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available(): devices.append({"type": "mps"})
+    import torch
     return {
-        "python": platform.python_version(), "platform": platform.platform(),
-        "versions": {"accel_course": v("accel_course"), "torch": torch.__version__, "accelerate": accelerate.__version__,
-                     "transformers": v("transformers"), "datasets": v("datasets"), "scikit-learn": v("scikit-learn")},
-        "devices": devices, "precisions": _precisions(),
+        "python": platform.python_version(), "platform": platform.platform(), "versions": _versions(),
+        "devices": _devices(), "precisions": _precisions(),
         "threads": {"torch": torch.get_num_threads(), "torch_interop": torch.get_num_interop_threads(),
                     "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
         "accelerate_config": _accelerate_config(),
@@ -76,6 +92,7 @@ def _short(p) -> str:
         if p == base or p.startswith(base + os.sep): return name + p[len(base):]
     return p
 
+# %% ../nbs/03_cli.ipynb #0b52e1ed
 def _print_info(d: dict):
     print(f"accel_course {d['versions']['accel_course']}  python {d['python']}  ({d['platform']})")
     print("versions:  " + ", ".join(f"{k} {v}" for k, v in d["versions"].items() if k != "accel_course" and v))
@@ -94,9 +111,11 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+# %% ../nbs/03_cli.ipynb #0dc805f0
 def _common_run_args(p):
     p.add_argument("--source", default="auto", type=non_empty,
-                   help="auto | sample (offline default) | kaggle | hf | hf:NAME | kaggle:OWNER/DATASET | a file or folder")
+                   help="auto | sample (offline default) | kaggle | hf | hf:NAME | kaggle:OWNER/DATASET | "
+                        "a file or folder")
     p.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=None,
                    help="mixed precision for the deep models (default: from `accelerate launch`/config, else no)")
     p.add_argument("--epochs", type=positive_int, default=None, help="override the project's number of epochs")
@@ -112,21 +131,22 @@ def _common_run_args(p):
     p.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N",
                    help="with --checkpoints: also save every N batches (mid-epoch), not only after each epoch")
 
-
 # %% ../nbs/03_cli.ipynb #0c3f1d86
 def _add_run_parser(sub, argv, projects):
     "`run PROJECT|all`: the shared options, plus the named project's own options (checked by argparse too)."
     pr = sub.add_parser("run", help="run a project end to end and write OUT/metrics.json and figures",
-                        description="Run a project end to end. Writes OUT/metrics.json (one schema for all projects) and PNG figures.")
+                        description="Run a project end to end. Writes OUT/metrics.json (one schema for all projects) "
+                                    "and PNG figures.")
     pr.add_argument("project", metavar="PROJECT", choices=list(projects) + ["all"],
                     help="one of: " + ", ".join(list(projects) + ["all"]))
     _common_run_args(pr)
     if len(argv) >= 2 and argv[0] == "run" and argv[1] in projects:
         proj = get_project(argv[1])
-        if proj.add_args:
-            g = pr.add_argument_group(f"{argv[1]} options"); proj.add_args(g)
+        if proj.add_args: proj.add_args(pr.add_argument_group(f"{argv[1]} options"))
 
+# %% ../nbs/03_cli.ipynb #0f38c8bb
 def _add_serve_parser(sub):
+    "`serve --model DIR`: the sentiment model over HTTP, with its limits."
     ps = sub.add_parser("serve", help="serve a fine-tuned sentiment model over HTTP (waitress)")
     ps.add_argument("--model", required=True, type=non_empty,
                     help="model folder written by `run sentiment` (safetensors)")
@@ -139,12 +159,16 @@ def _add_serve_parser(sub):
     ps.add_argument("--max-connections-per-client", type=positive_int, default=50,
                     help="open connections one client address may hold; its longest-idle ones are closed beyond it")
 
+# %% ../nbs/03_cli.ipynb #39088afc
 def _add_file_parsers(sub):
     "`notebooks DIR` and `config NAME`: the course files a pip user gets."
     pn = sub.add_parser("notebooks", help="copy the course notebooks into DIR (to open in JupyterLab)")
-    pn.add_argument("dir", metavar="DIR", type=non_empty); pn.add_argument("--force", action="store_true", help="overwrite existing files")
-    pc = sub.add_parser("config", help="write a ready accelerate config NAME.yaml (multi_cpu, multi_gpu, fsdp, deepspeed_zero2, multi_node)")
-    pc.add_argument("name", metavar="NAME", type=non_empty); pc.add_argument("--out", type=non_empty, help="file to write (default: ./NAME.yaml)")
+    pn.add_argument("dir", metavar="DIR", type=non_empty)
+    pn.add_argument("--force", action="store_true", help="overwrite existing files")
+    pc = sub.add_parser("config", help="write a ready accelerate config NAME.yaml "
+                                       "(multi_cpu, multi_gpu, fsdp, deepspeed_zero2, multi_node)")
+    pc.add_argument("name", metavar="NAME", type=non_empty)
+    pc.add_argument("--out", type=non_empty, help="file to write (default: ./NAME.yaml)")
     pc.add_argument("--force", action="store_true", help="overwrite an existing file")
 
 # %% ../nbs/03_cli.ipynb #412041e8
@@ -172,33 +196,51 @@ def _looks_like_path(s: str) -> bool:
     "A hub name is NAME or OWNER/NAME; /x, ~/x, ./x, ../x and a/b/c are local paths."
     return s.startswith(("/", "~", ".")) or s.count("/") > 1 or (os.sep != "/" and os.sep in s)
 
-def _ctx(a, project, out=None) -> RunContext:
-    "The project's `RunContext`, after checking the paths the command line names (`out` is set later: the staging folder)."
-    named = a.source.split(":", 1)[0] in ("hf", "kaggle") and ":" in a.source     # hf:yelp_review_full, kaggle:OWNER/NAME
+def _check_paths(a) -> None:
+    "A `--source` or `--model` that names a local path that does not exist: one line naming the option."
+    named = a.source.split(":", 1)[0] in ("hf", "kaggle") and ":" in a.source   # hf:yelp_review_full, kaggle:OWNER/NAME
     if a.source not in _KNOWN_SOURCES and not named and not Path(a.source).expanduser().exists():
         raise FileNotFoundError(f"--source {a.source}: no such file or folder (use auto, sample, kaggle, hf, hf:NAME, "
                                 "kaggle:OWNER/DATASET or a local path)")
     model = getattr(a, "model", None)
     if isinstance(model, str) and _looks_like_path(model) and not Path(model).expanduser().exists():
-        raise FileNotFoundError(f"--model {model}: no such folder (give a local model folder or a hub name such as bert-base-uncased)")
-    opts = {k: v for k, v in vars(a).items() if k not in ("command", "project", "source", "mixed_precision", "epochs", "out",
-                                                           "fast", "seed", "overwrite", "checkpoints", "checkpoint_every")}
-    mp = a.mixed_precision or os.environ.get("ACCELERATE_MIXED_PRECISION") or "no"
-    return RunContext(out=Path(out) if out is not None else None, source=a.source, mixed_precision=mp, epochs=a.epochs,
-                      fast=a.fast, seed=a.seed, options=opts)
+        raise FileNotFoundError(f"--model {model}: no such folder "
+                                "(give a local model folder or a hub name such as bert-base-uncased)")
 
+# %% ../nbs/03_cli.ipynb #32234ad4
+_SHARED_OPTIONS = ("command", "project", "source", "mixed_precision", "epochs", "out", "fast", "seed", "overwrite",
+                   "checkpoints", "checkpoint_every")
+
+def _precision(a) -> str:
+    "This run's mixed precision: `--mixed-precision`, else what `accelerate launch` set, else no."
+    return a.mixed_precision or os.environ.get("ACCELERATE_MIXED_PRECISION") or "no"
+
+def _ctx(a, project, out=None) -> RunContext:
+    "The project's `RunContext`, after checking the paths the command line names (`out`: later, the staging folder)."
+    _check_paths(a)
+    opts = {k: v for k, v in vars(a).items() if k not in _SHARED_OPTIONS}
+    return RunContext(out=Path(out) if out is not None else None, source=a.source, mixed_precision=_precision(a),
+                      epochs=a.epochs, fast=a.fast, seed=a.seed, options=opts)
+
+# %% ../nbs/03_cli.ipynb #625e58b9
 def _summary_line(m: dict) -> str:
+    "One line per finished run: the data, its sizes, the best model and its first metrics, the seconds."
     best = m["models"][m["best"]]
     shown = ", ".join(f"{k}={v:.4g}" for k, v in list(best.items())[:4])
     return (f"{m['project']}: {m['dataset']} ({m['source']}), n_train={m['n_train']}, n_test={m['n_test']}, "
             f"best={m['best']} [{shown}], {m['runtime_s']:.1f}s")
 
+# %% ../nbs/03_cli.ipynb #5c79a480
+def _on_cpu() -> bool:
+    "Does this run compute on the CPU: no GPU, or `ACCELERATE_USE_CPU` set?"
+    import torch
+    return not torch.cuda.is_available() or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+
 def init_distributed() -> None:
     "Under torchrun / `accelerate launch` (WORLD_SIZE > 1), create the process group now: gloo on CPU, NCCL on GPUs."
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1: return
-    import torch
     from accelerate import PartialState
-    cpu = not torch.cuda.is_available() or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    cpu = _on_cpu()
     if cpu: os.environ["ACCELERATE_USE_CPU"] = "yes"
     from accel_course.launch import multinode_env, dist_timeout
     os.environ.update(multinode_env())   # a multi-machine world whose host name resolves to loopback (02_launch)
@@ -214,7 +256,6 @@ def end_distributed() -> None:
     PartialState().wait_for_everyone()
     dist.destroy_process_group()
 
-
 # %% ../nbs/03_cli.ipynb #0c6fd5a6
 def _requested_processes() -> int | None:
     "How many processes `accelerate launch` was asked for, when it ran this one with its simple launcher."
@@ -223,16 +264,16 @@ def _requested_processes() -> int | None:
     except OSError: args = []
     for i, x in enumerate(args[:-1]):
         if x in ("--num_processes", "--num-processes") and args[i + 1].isdigit(): return int(args[i + 1])
-        if x.startswith(("--num_processes=", "--num-processes=")) and x.split("=", 1)[1].isdigit(): return int(x.split("=", 1)[1])
+        n = x.split("=", 1)[1] if x.startswith(("--num_processes=", "--num-processes=")) else ""
+        if n.isdigit(): return int(n)
     return 2 if "MASTER_ADDR" in os.environ else None   # the simple launcher sets MASTER_ADDR only for > 1 processes
 
+# %% ../nbs/03_cli.ipynb #4defd550
 def _launch_line(a) -> str:
     "One line: the world size and precision this run really uses (and a warning if the launcher asked for more)."
-    import torch
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    mp = a.mixed_precision or os.environ.get("ACCELERATE_MIXED_PRECISION") or "no"
-    cpu = not torch.cuda.is_available() or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
-    line = f"accel-course: {world} process{'es' if world > 1 else ''} on {'CPU' if cpu else 'GPU'}, mixed precision {mp}"
+    world, mp, cpu = int(os.environ.get("WORLD_SIZE", "1")), _precision(a), _on_cpu()
+    line = (f"accel-course: {world} process{'es' if world > 1 else ''} on {'CPU' if cpu else 'GPU'}, "
+            f"mixed precision {mp}")
     if cpu and mp == "fp16": line += " (fp16 on CPU computes in fp32)"
     asked = _requested_processes()
     if asked and asked > world:
@@ -246,13 +287,17 @@ def _launch_line(a) -> str:
 @contextlib.contextmanager
 def _sigterm_interrupts():
     "SIGTERM (kill, docker stop, torchrun stopping the other ranks) raises KeyboardInterrupt, so cleanup code runs."
-    if threading.current_thread() is not threading.main_thread(): yield; return
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     def stop(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
     old = signal.signal(signal.SIGTERM, stop)
     try: yield
     finally: signal.signal(signal.SIGTERM, old)
 
+# %% ../nbs/03_cli.ipynb #ede2e211
 def cmd_run(a) -> int:
+    "`run PROJECT|all`, under a launcher too; the process group ends only after a success."
     init_distributed()      # --fast reaches the projects through RunContext.fast (set for each run only)
     if is_main_process(): print(_launch_line(a), flush=True)
     with _sigterm_interrupts(): rc = _run_projects(a)
@@ -261,10 +306,9 @@ def cmd_run(a) -> int:
 
 # %% ../nbs/03_cli.ipynb #a7f52fa2
 def _prepare_out(out: Path, given) -> Path:
-    "Create the `run all` root folder first, so that a bad `--out` is one line naming it, not an OSError deep in a project."
+    "Create the `run all` root folder first: a bad `--out` is one line naming it, not an OSError deep in a project."
     what = _what(out, given)
-    try: out.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise NotADirectoryError(f"{what}: cannot create this folder ({e.strerror or e})") from None
+    _mkdir(out, what)
     if not os.access(out, os.W_OK | os.X_OK): raise PermissionError(f"{what}: this folder is not writable")
     return out
 
@@ -281,33 +325,45 @@ def _run_one(a, name: str, out: Path) -> dict:
 
 # %% ../nbs/03_cli.ipynb #b8a07c9b
 def _run_projects(a) -> int:
-    if a.project != "all":
-        out = check_out(Path(a.out or Path("runs")/a.project), a.out, a.overwrite)
-        m = _run_one(a, a.project, out)
-        if is_main_process(): print(_summary_line(m)); print(f"wrote {out/'metrics.json'}")
-        return 0
+    "`run PROJECT` into `--out` (default: runs/PROJECT), or `run all`."
+    if a.project == "all": return _run_all(a)
+    out = check_out(Path(a.out or Path("runs")/a.project), a.out, a.overwrite)
+    m = _run_one(a, a.project, out)
+    if is_main_process():
+        print(_summary_line(m))
+        print(f"wrote {out/'metrics.json'}")
+    return 0
+
+# %% ../nbs/03_cli.ipynb #8c7ad039
+def _run_all(a) -> int:
+    "Every project into `OUT/NAME`, all folders checked first; a failing project does not stop the others."
     root, failures, done = _prepare_out(Path(a.out or "runs"), a.out), {}, []
-    outs = {n: check_out(root/n, a.out and f"{a.out}/{n}", a.overwrite) for n in available_projects()}   # all before any runs
+    outs = {n: check_out(root/n, a.out and f"{a.out}/{n}", a.overwrite)   # all before any runs
+            for n in available_projects()}
     for name, out in outs.items():
         try:
-            m = _run_one(a, name, out); done.append(m)
+            m = _run_one(a, name, out)
+            done.append(m)
             if is_main_process(): print(_summary_line(m), flush=True)
         except Exception as e:
             failures[name] = f"{type(e).__name__}: {e}"
             print(f"accel-course: {name} failed: {failures[name]}", file=sys.stderr, flush=True)
     if failures:
-        print(f"accel-course: {len(failures)} project(s) failed: {', '.join(failures)}", file=sys.stderr); return 1
+        print(f"accel-course: {len(failures)} project(s) failed: {', '.join(failures)}", file=sys.stderr)
+        return 1
     if is_main_process(): print(f"all {len(done)} projects done; metrics in {root}/*/metrics.json")
     return 0
 
 # %% ../nbs/03_cli.ipynb #7263c783
 def cmd_serve(a) -> int:
+    "`serve`: the model folder checked and the port bound before the model loads."
     if not Path(a.model).expanduser().is_dir(): raise FileNotFoundError(f"--model {a.model}: no such model folder")
     from accel_course.serve import serve, ServeConfigError, SERVER_THREADS
-    try: serve(model_dir=a.model, host=a.host, port=a.port, threads=a.threads or SERVER_THREADS, max_tokens=a.max_tokens,
-               max_connections_per_client=a.max_connections_per_client)
+    try: serve(model_dir=a.model, host=a.host, port=a.port, threads=a.threads or SERVER_THREADS,
+               max_tokens=a.max_tokens, max_connections_per_client=a.max_connections_per_client)
     except ServeConfigError as e:   # a bad host, a port in use...: one line, before the model loads
-        print(f"accel-course: error: {e}", file=sys.stderr); return 2
+        print(f"accel-course: error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 # %% ../nbs/03_cli.ipynb #9729075b
@@ -315,40 +371,40 @@ RUN_MARKER = ".accel-course-run.json"   # in every run folder: project, version,
 
 def is_run_folder(d) -> bool:
     "True if accel-course wrote folder `d`: it holds the run marker (or, from before markers, a metrics.json)."
-    d = Path(d); return (d/RUN_MARKER).is_file() or (d/"metrics.json").is_file()
+    d = Path(d)
+    return (d/RUN_MARKER).is_file() or (d/"metrics.json").is_file()
 
 def _what(out: Path, given) -> str:
     return f"--out {given}" if given else f"the default output folder {out} (choose another with --out)"
 
+def _mkdir(d: Path, what: str) -> None:
+    try: d.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise NotADirectoryError(f"{what}: cannot create this folder ({e.strerror or e})") from None
+
+# %% ../nbs/03_cli.ipynb #c96a1b4d
 def check_out(out, given=None, overwrite: bool = False) -> Path:
-    "Refuse, before anything runs, an output folder a run could not or should not replace; returns the folder to replace."
-    out = Path(out).expanduser(); what = _what(out, given)
+    "Refuse, before anything runs, an output folder a run could not or should not replace; the folder to replace."
+    out = Path(out).expanduser()
+    what = _what(out, given)
     if out.is_symlink(): out = out.resolve()   # replace the folder the link points to; the link stays
     if out.exists() and not out.is_dir(): raise NotADirectoryError(f"{what}: is a file, expected a folder")
     here, r = Path.cwd().resolve(), out.resolve()
     if r == here or r in here.parents or r == Path.home().resolve():
-        raise FileExistsError(f"{what}: is the current folder, a folder above it or the home folder, and a run replaces "
-                              "its whole output folder: choose a new one, e.g. runs/NAME")
+        raise FileExistsError(f"{what}: is the current folder, a folder above it or the home folder, and a run "
+                              "replaces its whole output folder: choose a new one, e.g. runs/NAME")
     if out.is_dir() and not overwrite and not is_run_folder(out) and any(out.iterdir()):
         raise FileExistsError(f"{what}: is not empty and was not written by accel-course (no {RUN_MARKER}), and a run "
                               "replaces its whole output folder: choose a new or empty one, or add --overwrite")
-    try: out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise NotADirectoryError(f"{what}: cannot create this folder ({e.strerror or e})") from None
+    _mkdir(out.parent, what)
     if not os.access(out.parent, os.W_OK | os.X_OK):
         raise PermissionError(f"{what}: cannot write in {out.parent}, where the run is staged")
     return out
 
 # %% ../nbs/03_cli.ipynb #5a21e911
 def _clear_stale(out: Path) -> None:
-    "Remove staging and moved-aside folders beside `out` that a killed run on this machine left (their process is gone)."
+    "Remove the staging and moved-aside folders beside `out` that killed runs on this machine left."
     recover_dir(out)   # a swap killed between its renames: put the old run back before anything else
-    host = proc_tag().rsplit("-", 1)[0]
-    for p in out.parent.glob(f".{glob.escape(out.name)}.*-{host}-*"):
-        m = re.fullmatch(rf"\.{re.escape(out.name)}\.(?:staging|old)-{re.escape(host)}-(\d+)-\w+", p.name)
-        if not m or int(m[1]) == os.getpid(): continue
-        try: os.kill(int(m[1]), 0)             # that process still runs: leave its folder alone
-        except ProcessLookupError: shutil.rmtree(p, ignore_errors=True)
-        except OSError: pass
+    for p in parked_dirs(out, kinds=("staging", "old")): shutil.rmtree(p, ignore_errors=True)
 
 def _make_stage(out: Path) -> Path:
     "A fresh staging folder beside `out`, with the umask's permissions (mkdtemp makes it 0700)."
@@ -356,22 +412,26 @@ def _make_stage(out: Path) -> Path:
     stage = Path(tempfile.mkdtemp(dir=out.parent.resolve(), prefix=f".{out.name}.staging-{proc_tag()}-"))
     return follow_umask(stage)   # an absolute path: the other ranks may run in another working directory
 
+# %% ../nbs/03_cli.ipynb #eb532e15
 @contextlib.contextmanager
 def _signals_held():
     "Hold SIGTERM/SIGINT while a run folder is swapped in or removed (they arrive right after): never half of either."
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"): yield; return
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     try: yield
     finally: signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 def _iso(t: float) -> str: return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
+# %% ../nbs/03_cli.ipynb #73c7b378
 def _finish(stage: Path, out: Path, project: str, started: float, info: dict) -> None:
     "Main process: write the marker, give every file the umask's permissions, swap the staging folder in for `out`."
     from accel_course import __version__
-    atomic_write_json(stage/RUN_MARKER, {"project": project, "accel_course": __version__, "started": _iso(started),
-                                         "finished": _iso(time.time()), "world_size": int(os.environ.get("WORLD_SIZE", "1")),
-                                         **info})
+    marker = {"project": project, "accel_course": __version__, "started": _iso(started), "finished": _iso(time.time()),
+              "world_size": int(os.environ.get("WORLD_SIZE", "1")), **info}
+    atomic_write_json(stage/RUN_MARKER, marker)
     follow_umask(stage)     # checkpoints and models saved with 0600 (safetensors, torch.save to mkstemp) included
     with _signals_held(): replace_dir(stage, out)
 
@@ -384,13 +444,17 @@ def _store():
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return None
     return dist.distributed_c10d._get_default_store()
 
+# %% ../nbs/03_cli.ipynb #f6c2ed56
 def _share(store, key: str, make) -> Path:
     "`make()` on the main process; every rank gets the path it returns through the store (and its error, if it fails)."
     if store is None: return make()
     if is_main_process():
         try: v = str(make())
-        except BaseException as e: store.set(key, "\0" + f"{type(e).__name__}: {e}"); raise
-        store.set(key, v); return Path(v)
+        except BaseException as e:
+            store.set(key, "\0" + f"{type(e).__name__}: {e}")
+            raise
+        store.set(key, v)
+        return Path(v)
     v = store.get(key).decode()          # waits until the main process has set it
     if v.startswith("\0"): raise RuntimeError(f"the main process could not stage the run: {v[1:]}")
     return Path(v)
@@ -426,7 +490,8 @@ def staged_out(out, project: str, info: dict | None = None):
         except BaseException:
             with contextlib.suppress(Exception): _all_ok(store, key, False)   # tell the others; do not wait for them
             raise
-        if not _all_ok(store, key, True): raise RuntimeError(f"another process of this run failed; {out} is left as it was")
+        if not _all_ok(store, key, True):
+            raise RuntimeError(f"another process of this run failed; {out} is left as it was")
         if is_main_process(): _finish(stage, out, project, t0, info or {})
     finally:
         if is_main_process() and stage.exists():
@@ -438,30 +503,37 @@ def course_folder(kind: str) -> Path:
     here = Path(__file__).resolve().parent
     for p in (here/kind, here.parent/kind):
         if p.is_dir(): return p
-    raise FileNotFoundError(f"no {kind} folder next to {here}: reinstall accel_course (pip install --force-reinstall accel_course)")
+    raise FileNotFoundError(f"no {kind} folder next to {here}: "
+                            "reinstall accel_course (pip install --force-reinstall accel_course)")
 
 def _copy_out(files, dest: Path, force: bool) -> list[Path]:
+    "Copy `files` into `dest`; refuse, naming them, to overwrite any unless `force`."
     dest.mkdir(parents=True, exist_ok=True)
     clash = [f.name for f in files if (dest/f.name).exists()]
-    if clash and not force: raise FileExistsError(f"{_short(dest)} already has {', '.join(clash)}: use --force to overwrite")
-    from accel_course.core import atomic_write_bytes
+    if clash and not force:
+        raise FileExistsError(f"{_short(dest)} already has {', '.join(clash)}: use --force to overwrite")
     return [atomic_write_bytes(dest/f.name, f.read_bytes()) for f in files]
 
+# %% ../nbs/03_cli.ipynb #d3f6af70
 def cmd_notebooks(a) -> int:
+    "`notebooks DIR`: copy the chapters out of the installed package."
     src = course_folder("nbs")
     files = sorted(src.glob("*.ipynb")) + [f for f in [src/"styles.css"] if f.exists()]
     written = _copy_out(files, Path(a.dir).expanduser(), a.force)
     print(f"wrote {len(written)} files to {_short(Path(a.dir))}: open them with `jupyter lab {a.dir}`")
     return 0
 
+# %% ../nbs/03_cli.ipynb #037fe526
 def cmd_config(a) -> int:
+    "`config NAME`: write one of the course's accelerate configs."
     names = sorted(f.stem for f in course_folder("accelerate_configs").glob("*.yaml"))
-    if a.name not in names: raise FileNotFoundError(f"config {a.name!r}: no such accelerate config (one of: {', '.join(names)})")
+    if a.name not in names:
+        raise FileNotFoundError(f"config {a.name!r}: no such accelerate config (one of: {', '.join(names)})")
     out = Path(a.out or f"{a.name}.yaml").expanduser()
     if out.exists() and not a.force: raise FileExistsError(f"{_short(out)} exists: use --force to overwrite")
-    from accel_course.core import atomic_write_bytes
     atomic_write_bytes(out, (course_folder("accelerate_configs")/f"{a.name}.yaml").read_bytes())
-    print(f"wrote {_short(out)}: accelerate launch --config_file {_short(out)} -m accel_course.cli run PROJECT"); return 0
+    print(f"wrote {_short(out)}: accelerate launch --config_file {_short(out)} -m accel_course.cli run PROJECT")
+    return 0
 
 # %% ../nbs/03_cli.ipynb #54853427
 def _shorten(text: str, cwd=None) -> str:
@@ -473,14 +545,16 @@ def _shorten(text: str, cwd=None) -> str:
         if path and len(path) > 1: text = text.replace(path, name)
     return text
 
-def run_accelerate(*args,                    # arguments of the `accelerate` command, e.g. "env" or "test", "--config_file", p
+# %% ../nbs/03_cli.ipynb #b9027a1f
+def run_accelerate(*args,                    # arguments of `accelerate`, e.g. "env", or "test", "--config_file", p
                    cwd=None,                 # folder to run in (default: the current one)
                    timeout: int = 600,       # seconds before it is stopped
                    env: dict | None = None,  # extra environment variables
                   ) -> tuple[int, str, float]:
-    "Run Accelerate's own CLI with this Python; return (exit code, stdout + stderr with machine paths shortened, seconds)."
+    "Run Accelerate's own CLI with this Python: (exit code, stdout + stderr with machine paths shortened, seconds)."
     import subprocess
-    path = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")   # `test` calls `accelerate-launch`
+    # `accelerate test` calls `accelerate-launch`: this Python's scripts first on PATH
+    path = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
     t0 = time.time()
     p = subprocess.run([sys.executable, "-m", "accelerate.commands.accelerate_cli", *map(str, args)], cwd=cwd,
                        capture_output=True, text=True, timeout=timeout, env={**os.environ, "PATH": path, **(env or {})})
@@ -496,13 +570,15 @@ def reference_config(name: str):
     if name == "bert-base-uncased":   # BertConfig's defaults are bert-base: 12 layers, hidden 768, 12 heads, 3072
         return transformers.BertConfig(architectures=["BertModel"])
     if name == "llama-2-7b":       # Touvron et al. 2023, table 1 / the published config.json of Llama-2-7b
-        return transformers.LlamaConfig(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-                                        num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096,
-                                        tie_word_embeddings=False, architectures=["LlamaForCausalLM"])
+        return transformers.LlamaConfig(vocab_size=32000, hidden_size=4096, intermediate_size=11008,
+                                        num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32,
+                                        max_position_embeddings=4096, tie_word_embeddings=False,
+                                        architectures=["LlamaForCausalLM"])
     raise FileNotFoundError(f"model {name!r}: not a built-in config (one of: {', '.join(REFERENCE_MODELS)})")
 
 REFERENCE_MODELS = ("minilm", "bert-base-uncased", "llama-2-7b")
 
+# %% ../nbs/03_cli.ipynb #41f46cec
 def model_config(model):
     "A transformers config from a config object, a folder holding config.json, a config.json file or a built-in name."
     from transformers import PretrainedConfig, AutoConfig
@@ -511,12 +587,13 @@ def model_config(model):
     p = Path(model).expanduser()
     f = p/"config.json" if p.is_dir() else p
     if not f.is_file():
-        raise FileNotFoundError(f"{model}: no such config file or folder with a config.json "
-                                f"(give a local model folder, its config.json, or one of: {', '.join(REFERENCE_MODELS)})")
+        raise FileNotFoundError(f"{model}: no such config file or folder with a config.json (give a local model "
+                                f"folder, its config.json, or one of: {', '.join(REFERENCE_MODELS)})")
     try: d = json.loads(f.read_text())
     except (ValueError, UnicodeDecodeError) as e: raise DataError(f"{f}: not a JSON model config ({e})") from None
     if not isinstance(d, dict) or not isinstance(d.get("model_type"), str):
-        raise DataError(f"{f}: no 'model_type' key: expected a transformers config.json (e.g. \"model_type\": \"bert\")")
+        raise DataError(f"{f}: no 'model_type' key: "
+                        f"expected a transformers config.json (e.g. \"model_type\": \"bert\")")
     kind = d.pop("model_type")
     try: return AutoConfig.for_model(kind, **d)    # the config class only: no model code is downloaded or run
     except ValueError: raise DataError(f"{f}: model_type {kind!r} is not known to transformers "
@@ -524,29 +601,40 @@ def model_config(model):
 
 # %% ../nbs/03_cli.ipynb #c13b3f9e
 def _causal_head(c) -> bool:
-    "Does this config name a causal-LM architecture whose output layer is a separate matrix (not tied to the embeddings)?"
-    return any(a.endswith("ForCausalLM") for a in (c.architectures or [])) and not getattr(c, "tie_word_embeddings", True)
+    "Does this config name a causal-LM architecture whose output layer is a matrix of its own (not tied)?"
+    causal = any(a.endswith("ForCausalLM") for a in (c.architectures or []))
+    return causal and not getattr(c, "tie_word_embeddings", True)
 
+def _bert_counts(c) -> tuple[int, int]:
+    "(one layer, the rest) of a BertModel, as `AutoModel` builds it (with the pooler)."
+    h, inter = c.hidden_size, c.intermediate_size
+    emb = (c.vocab_size + c.max_position_embeddings + c.type_vocab_size) * h + 2 * h   # 3 tables + LayerNorm
+    layer = 4 * (h * h + h) + 2 * h + (h * inter + inter) + (inter * h + h) + 2 * h  # q,k,v,o; LN; FFN in, out; LN
+    return layer, emb + h * h + h                                                    # + pooler
+
+def _llama_counts(c) -> tuple[int, int]:
+    "(one layer, the rest) of a Llama or Mistral model."
+    h, inter, vocab = c.hidden_size, c.intermediate_size, c.vocab_size
+    hd = getattr(c, "head_dim", None) or h // c.num_attention_heads
+    q, kv = c.num_attention_heads * hd, (c.num_key_value_heads or c.num_attention_heads) * hd
+    attn = h * q + 2 * h * kv + q * h + ((q + 2 * kv + h) if getattr(c, "attention_bias", False) else 0)
+    mlp = 3 * h * inter + ((2 * inter + h) if getattr(c, "mlp_bias", False) else 0)   # gate, up, down
+    other = vocab * h + h + (vocab * h if _causal_head(c) else 0)                      # embeddings, final norm, head
+    return attn + mlp + 2 * h, other                                                   # + 2 RMSNorm
+
+# %% ../nbs/03_cli.ipynb #736d5849
 def count_parameters(config) -> dict:
     """Parameters of the model `config` describes, by arithmetic: `total`, `per_layer` (one transformer block) and
-    `other` (embeddings, pooler, final norm, LM head). BERT and Llama/Mistral by formula, other types on the meta device."""
+    `other` (embeddings, pooler, final norm, LM head). BERT and Llama/Mistral by formula, other types on the meta
+    device."""
     c = model_config(config)
     if c.model_type not in ("bert", "llama", "mistral"):
         return dict(total=count_on_meta(c), per_layer=None, other=None, how="counted on the meta device")
-    h, n, inter, vocab = c.hidden_size, c.num_hidden_layers, c.intermediate_size, c.vocab_size
-    if c.model_type == "bert":   # BertModel, as `AutoModel` builds it (with the pooler)
-        emb = (vocab + c.max_position_embeddings + c.type_vocab_size) * h + 2 * h          # 3 tables + LayerNorm
-        layer = 4 * (h * h + h) + 2 * h + (h * inter + inter) + (inter * h + h) + 2 * h     # q,k,v,o; LN; FFN in, out; LN
-        other = emb + h * h + h                                                            # + pooler
-    else:                        # llama, mistral
-        hd = getattr(c, "head_dim", None) or h // c.num_attention_heads
-        q, kv = c.num_attention_heads * hd, (c.num_key_value_heads or c.num_attention_heads) * hd
-        attn = h * q + 2 * h * kv + q * h + ((q + 2 * kv + h) if getattr(c, "attention_bias", False) else 0)
-        mlp = 3 * h * inter + ((2 * inter + h) if getattr(c, "mlp_bias", False) else 0)   # gate, up, down
-        layer = attn + mlp + 2 * h                                                         # + 2 RMSNorm
-        other = vocab * h + h + (vocab * h if _causal_head(c) else 0)                       # embeddings, final norm, head
-    return dict(total=other + n * layer, per_layer=layer, other=other, how="arithmetic from the config")
+    layer, other = (_bert_counts if c.model_type == "bert" else _llama_counts)(c)
+    return dict(total=other + c.num_hidden_layers * layer, per_layer=layer, other=other,
+                how="arithmetic from the config")
 
+# %% ../nbs/03_cli.ipynb #aa474b82
 def count_on_meta(config) -> int:
     "Build the model on the meta device (`init_empty_weights`: no memory, no download) and count its parameters."
     import transformers
@@ -571,6 +659,16 @@ def _shares(strategy: str, n: int) -> tuple:
 
 STRATEGIES = ("DDP", "ZeRO-1", "ZeRO-2", "ZeRO-3", "FSDP full shard", "ZeRO-3 + CPU offload")
 
+def _memory_row(strategy: str, n: int, b: dict, psi: int, unit: int) -> dict:
+    "One strategy's bytes per rank: weights, gradients, optimizer state, the gathered block, on the GPU, on the CPU."
+    fw, fg, fo, offload = _shares(strategy, n)
+    states = dict(weights=fw * b["weights"] * psi, gradients=fg * b["gradients"] * psi,
+                  optimizer=fo * b["optimizer"] * psi)
+    gathered = b["weights"] * unit if fw < 1 else 0      # ZeRO-3/FSDP gather one block's full weights to compute
+    on_gpu = gathered + (0 if offload else sum(states.values()))
+    return dict(strategy=strategy, **states, gathered=gathered, gpu=on_gpu, cpu=sum(states.values()) if offload else 0)
+
+# %% ../nbs/03_cli.ipynb #65c1ff52
 def estimate_memory(config_or_model,          # a transformers config, a model folder / config.json, or a built-in name
                     precision: str = "bf16",  # fp32, or bf16/fp16 mixed precision (fp32 master weights)
                     num_processes: int = 8,   # ranks the model state is sharded over
@@ -583,14 +681,9 @@ def estimate_memory(config_or_model,          # a transformers config, a model f
     c, n = model_config(config_or_model), num_processes
     params, b = count_parameters(c), BYTES_PER_PARAM[precision]
     psi = params["total"]
-    unit = max(params["per_layer"], params["other"]) if params["per_layer"] else psi   # the biggest block gathered at once
-    rows = []
-    for s in STRATEGIES:
-        fw, fg, fo, offload = _shares(s, n)
-        states = dict(weights=fw * b["weights"] * psi, gradients=fg * b["gradients"] * psi, optimizer=fo * b["optimizer"] * psi)
-        gathered = b["weights"] * unit if fw < 1 else 0      # ZeRO-3/FSDP gather one block's full weights to compute
-        on_gpu = gathered + (0 if offload else sum(states.values()))
-        rows.append(dict(strategy=s, **states, gathered=gathered, gpu=on_gpu, cpu=sum(states.values()) if offload else 0))
+    # the biggest block gathered at once
+    unit = max(params["per_layer"], params["other"]) if params["per_layer"] else psi
+    rows = [_memory_row(s, n, b, psi, unit) for s in STRATEGIES]
     return dict(model=getattr(c, "_name_or_path", "") or c.model_type, model_type=c.model_type, parameters=psi,
                 count=params["how"], largest_block=unit, precision=precision, num_processes=n,
                 bytes_per_param=sum(b.values()), weights_only=b["weights"] * psi, rows=rows)
@@ -614,7 +707,8 @@ def memory_table(est: dict, name: str | None = None) -> str:
 # %% ../nbs/03_cli.ipynb #06d3a8b6
 def _add_estimate_parser(sub):
     "`estimate-memory MODEL`: memory per rank for Adam training, offline, from a model's config."
-    pe = sub.add_parser("estimate-memory", help="memory per rank for training a model (DDP, ZeRO, FSDP), from its config",
+    pe = sub.add_parser("estimate-memory",
+                        help="memory per rank for training a model (DDP, ZeRO, FSDP), from its config",
                         description="Weights, gradients and Adam states per rank under DDP, ZeRO-1/2/3, FSDP and CPU "
                                     "offload, from a transformers config (offline: no download).")
     pe.add_argument("model", metavar="MODEL", type=non_empty,
@@ -624,51 +718,61 @@ def _add_estimate_parser(sub):
     pe.add_argument("--num-processes", type=positive_int, default=8, help="ranks the model state is sharded over")
     pe.add_argument("--json", action="store_true", help="print JSON")
 
+# %% ../nbs/03_cli.ipynb #70ccc2a5
 def cmd_estimate_memory(a) -> int:
+    "`estimate-memory MODEL`: the tables, or JSON."
     ests = [estimate_memory(a.model, p, a.num_processes) for p in a.precision]
     if a.json: print(json.dumps(ests, indent=1))
     else: print("\n\n".join(memory_table(e, _short(a.model)) for e in ests))
     return 0
 
+# %% ../nbs/03_cli.ipynb #3d5f7f18
+def cmd_info(a) -> int:
+    "`info`: the machine, for a learner or a bug report."
+    d = system_info()
+    if a.json: print(json.dumps(d, indent=2))
+    else: _print_info(d)
+    return 0
+
+def cmd_list(a) -> int:
+    "`list`: the projects and their modules."
+    for n, mod in available_projects().items(): print(f"{n:12} {mod}")
+    return 0
+
+# %% ../nbs/03_cli.ipynb #a8487ac1
+def _error_line(e: Exception) -> str:
+    "An unexpected error in one line: an unknown project's own message, else its type and message."
+    project = isinstance(e, KeyError) and e.args and "project" in str(e.args[0])
+    msg = e.args[0] if project else f"{type(e).__name__}: {e}"
+    from accel_course.launch import lost_peer_hint
+    msg += lost_peer_hint(msg)                           # a collective's timeout: say what it means
+    return msg + ("" if os.environ.get("ACCEL_COURSE_DEBUG") else " (set ACCEL_COURSE_DEBUG=1 for the traceback)")
+
 # %% ../nbs/03_cli.ipynb #3408caa8
+_COMMANDS = {"info": cmd_info, "list": cmd_list, "run": cmd_run, "serve": cmd_serve, "notebooks": cmd_notebooks,
+             "config": cmd_config, "estimate-memory": cmd_estimate_memory}
+_USER_ERRORS = (DataError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError)
+
 def main(argv=None) -> int:
     "Entry point of `accel-course` (and `python -m accel_course.cli`)."
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         a = build_parser(argv).parse_args(argv)
-        if a.command == "info":
-            d = system_info(); print(json.dumps(d, indent=2)) if a.json else _print_info(d); return 0
-        if a.command == "list":
-            for n, mod in available_projects().items(): print(f"{n:12} {mod}")
-            return 0
-        if a.command == "run": return cmd_run(a)
-        if a.command == "serve": return cmd_serve(a)
-        if a.command == "notebooks": return cmd_notebooks(a)
-        if a.command == "config": return cmd_config(a)
-        if a.command == "estimate-memory": return cmd_estimate_memory(a)
+        return _COMMANDS[a.command](a)
     except SystemExit as e:
-        if e.code not in (0, None) or argv[:1] == [] : raise
+        if e.code not in (0, None) or argv[:1] == []: raise
         return 0
     except KeyboardInterrupt:
-        print("accel-course: interrupted", file=sys.stderr); return 130
-    except (DataError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError) as e:   # the user's input
-        print(f"accel-course: error: {e}", file=sys.stderr)
+        print("accel-course: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:   # the user's input as it is; anything else says what it was and how to see more
+        print(f"accel-course: error: {e if isinstance(e, _USER_ERRORS) else _error_line(e)}", file=sys.stderr)
         if os.environ.get("ACCEL_COURSE_DEBUG"): traceback.print_exc()
         return 2
-    except Exception as e:   # anything else is one line too, but says what it was and how to see more
-        msg = e.args[0] if isinstance(e, KeyError) and e.args and "project" in str(e.args[0]) else f"{type(e).__name__}: {e}"
-        from accel_course.launch import lost_peer_hint
-        msg += lost_peer_hint(msg)                           # a collective's timeout: say what it means
-        hint = "" if os.environ.get("ACCEL_COURSE_DEBUG") else " (set ACCEL_COURSE_DEBUG=1 for the traceback)"
-        print(f"accel-course: error: {msg}{hint}", file=sys.stderr)
-        if os.environ.get("ACCEL_COURSE_DEBUG"): traceback.print_exc()
-        return 2
-    return 0
 
 def _cli():
     "Console-script wrapper: exit with `main`'s code."
     sys.exit(main())
-
 
 # %% ../nbs/03_cli.ipynb #164cfeab
 import builtins

@@ -1,4 +1,4 @@
-"""The plumbing every chapter shares: tiny-data test mode, finding real data, clear data errors, atomic writes, and the one metrics schema.
+"""The plumbing every chapter shares: tiny-data mode, real data, clear errors, atomic writes, one metrics schema.
 
 Docs: https://accel-course.github.io/accel_course/core.html.md"""
 
@@ -22,9 +22,9 @@ __all__ = ['FAST_ENV', 'GZIP_MAGIC', 'DATA_ENV', 'OFFLINE_SOURCES', 'METRICS_KEY
            'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'proc_tag', 'parked_dirs', 'recover_dir',
            'replace_dir', 'atomic_dir', 'save_figure', 'validate_metrics', 'best_model', 'write_metrics',
            'is_main_process', 'RunContext', 'Project', 'register_project', 'available_projects', 'get_project',
-           'run_project', 'int_in', 'positive_float', 'non_empty', 'comma_list', 'regression_metrics', 'binary_metrics',
-           'best_f1_threshold', 'evaluate_at_val_threshold', 'accuracy_metric', 'f1_macro_metric', 'auc_roc_metric',
-           'pr_auc_metric', 'rmse_metric']
+           'run_project', 'int_in', 'positive_float', 'non_empty', 'comma_list', 'binary_metrics', 'best_f1_threshold',
+           'evaluate_at_val_threshold', 'accuracy_metric', 'f1_macro_metric', 'auc_roc_metric', 'pr_auc_metric',
+           'rmse_metric']
 
 # %% ../nbs/00_core.ipynb #f3d10ee7
 FAST_ENV = "ACCEL_COURSE_FAST"
@@ -37,17 +37,16 @@ def fast_mode() -> bool:
     if v is not None and v.strip() != "": return _truthy(v)
     return bool(os.environ.get("IN_TEST"))
 
-
 # %% ../nbs/00_core.ipynb #1ba03bc4
 def pick(full, fast):
     "Return `fast` in tiny-data mode, else `full` -- for sizes, epochs and folds."
     return fast if fast_mode() else full
 
-
 # %% ../nbs/00_core.ipynb #909ad506
 def seed_everything(seed: int = 42) -> int:
     "Seed `random`, NumPy and torch (all devices)."
-    random.seed(seed); np.random.seed(seed % 2**32)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
     try:
         import torch
         torch.manual_seed(seed)
@@ -57,7 +56,6 @@ def seed_everything(seed: int = 42) -> int:
 # %% ../nbs/00_core.ipynb #3b01558e
 class DataError(ValueError):
     "Bad input data: the message names the file and column and says what was expected."
-
 
 # %% ../nbs/00_core.ipynb #3501bb17
 def _where(path) -> str: return f"{path}" if path is not None else "<dataframe>"
@@ -70,7 +68,6 @@ def require_columns(df, columns: Iterable[str], path=None, what: str = "") -> No
         shown = list(map(str, df.columns[:12])) + (["..."] if len(df.columns) > 12 else [])
         raise DataError(f"{_where(path)}: missing required column(s) {missing}{extra}; found columns {shown}")
 
-
 # %% ../nbs/00_core.ipynb #48a9b8ce
 def require_numeric(df, columns: Iterable[str], path=None) -> None:
     "Raise `DataError` if any of `columns` holds values that are not numbers (blank cells are allowed)."
@@ -82,9 +79,8 @@ def require_numeric(df, columns: Iterable[str], path=None) -> None:
         conv = pd.to_numeric(s, errors="coerce")
         bad = s[conv.isna() & s.notna() & (s.astype(str).str.strip() != "")]
         if len(bad):
-            raise DataError(f"{_where(path)}: column '{c}' must be numeric, but row {bad.index[0]} holds {str(bad.iloc[0])!r}"
-                            f" ({len(bad)} bad value(s))")
-
+            raise DataError(f"{_where(path)}: column '{c}' must be numeric, but row {bad.index[0]} holds "
+                            f"{str(bad.iloc[0])!r} ({len(bad)} bad value(s))")
 
 # %% ../nbs/00_core.ipynb #9e58073e
 GZIP_MAGIC = b"\x1f\x8b"   # the first two bytes of every gzip file
@@ -99,21 +95,25 @@ def open_data(path):
     "Open `path` to read bytes; a gzip file is decompressed on the fly (never the whole file in memory)."
     return (gzip.open if is_gzip(path) else open)(path, "rb")
 
+# %% ../nbs/00_core.ipynb #2c26b9f8
 @contextlib.contextmanager
 def csv_errors(path, expected: str = "a CSV with a header row"):
     "Turn what pandas, gzip and zlib raise while reading `path` into `DataError`s that name the file."
     import pandas as pd
     try: yield
     except pd.errors.EmptyDataError: raise DataError(f"{path}: file has no data, expected {expected}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as e: raise DataError(f"{path}: could not be parsed as CSV: {e}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: could not be parsed as CSV: {e}") from None
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:   # a cut-short archive fails deep inside pandas' reader
-        raise DataError(f"{path}: the gzip archive is damaged or truncated ({type(e).__name__}: {e}); download it again") from None
+        raise DataError(f"{path}: the gzip archive is damaged or truncated ({type(e).__name__}: {e}); "
+                        "download it again") from None
 
 # %% ../nbs/00_core.ipynb #a7c2e1d0
 _BINARY_MAGIC = (b"PK\x03\x04", b"\x89PNG", b"%PDF", GZIP_MAGIC)   # zip, PNG, PDF, gzip inside gzip
 
 def _check_csv_file(p: Path, expected: str) -> str:
-    "Check `p` is a non-empty text file, plain or gzip, from its first 4 KB (full files can be GBs); pandas' `compression`."
+    """Check `p` is a non-empty text file, plain or gzip, from its first 4 KB (full files can be GBs); return
+    pandas' `compression` for it."""
     if not p.exists(): raise DataError(f"{p}: file not found")
     if p.is_dir(): raise DataError(f"{p}: is a folder, expected a CSV file")
     if p.stat().st_size == 0: raise DataError(f"{p}: file is empty, expected {expected}")
@@ -133,6 +133,7 @@ def header_fields(path, sep: str = ",", encoding: str | None = None, quoting: in
         except csv.Error: return []     # a header line longer than csv's field limit: pandas reports on it
     return [row[0].removeprefix("\ufeff"), *row[1:]] if row else []
 
+# %% ../nbs/00_core.ipynb #2b45a507
 def require_unique_header(fields: Sequence[str], path=None) -> None:
     "Raise `DataError` naming the first column the header holds twice, and both 1-based positions (blank names aside)."
     seen = {}
@@ -145,6 +146,7 @@ def require_unique_header(fields: Sequence[str], path=None) -> None:
                             f"rename or remove one (pandas would silently read the second as '{key}.1')")
         seen[key] = j
 
+# %% ../nbs/00_core.ipynb #e825ceb1
 def _check_header(p: Path, kw: dict) -> None:
     "`require_unique_header` on the header line pandas is about to read with `kw` (skipped where pandas reads none)."
     sep = kw.get("sep", kw.get("delimiter", ","))
@@ -165,8 +167,9 @@ def read_table(path, *, required: Iterable[str] = (), numeric: Iterable[str] = (
     require_numeric(df, numeric, p)
     return df
 
+# %% ../nbs/00_core.ipynb #e78da456
 def read_table_chunks(path, chunksize: int, *, expected: str = "a CSV with a header row", **kw):
-    "Stream a CSV (plain or gzip) as DataFrames of `chunksize` rows, never the whole file in memory, with `read_table`'s errors."
+    "Stream a CSV (plain or gzip) as DataFrames of `chunksize` rows, never all in memory, with `read_table`'s errors."
     import pandas as pd
     p = Path(path)
     kw.setdefault("compression", _check_csv_file(p, expected))
@@ -179,32 +182,31 @@ DATA_ENV = "ACCEL_COURSE_DATA"
 def data_roots() -> list[Path]:
     "Folders searched by `source='auto'`, in order."
     roots = []
-    if os.environ.get(DATA_ENV): roots += [Path(p).expanduser() for p in os.environ[DATA_ENV].split(os.pathsep) if p]
+    if os.environ.get(DATA_ENV):
+        roots += [Path(p).expanduser() for p in os.environ[DATA_ENV].split(os.pathsep) if p]
     roots += [Path.cwd()/"data", Path.home()/".cache"/"accel_course"/"data"]
     return roots
-
 
 # %% ../nbs/00_core.ipynb #b959116b
 def find_data(*relpaths: str) -> Path | None:
     "First existing `root/relpath` over `data_roots()` and the given relative paths (globs allowed), or None."
     for root in data_roots():
         for rel in relpaths:
-            hits = sorted(root.glob(rel)) if any(ch in rel for ch in "*?[") else ([root/rel] if (root/rel).exists() else [])
+            if any(ch in rel for ch in "*?["): hits = sorted(root.glob(rel))
+            else: hits = [root/rel] if (root/rel).exists() else []
             if hits: return hits[0]
     return None
-
 
 # %% ../nbs/00_core.ipynb #b9ad4032
 def announce_source(project: str, msg: str) -> None:
     "Print the one line that says which data a loader used (once, on the main process of a distributed run)."
     if int(os.environ.get("RANK", "0")) == 0: print(f"[accel_course:{project}] {msg}", flush=True)
 
-
 # %% ../nbs/00_core.ipynb #4f22ba86
 @dataclass
 class Source:
     "Where a loader's data comes from, as `resolve_source` decided it."
-    kind: str                  # "file" (a local file or folder), "offline" (the offline default) or "hf" (a Hub dataset)
+    kind: str                  # "file" (a local file or folder), "offline" (the offline default), "hf" (Hub dataset)
     path: Path | None = None   # the file or folder, for kind "file"
     name: str | None = None    # the Hub dataset (kind "hf"), or the Kaggle handle the folder was downloaded from
     why: str = ""              # how the ladder chose it, for the announcement line
@@ -224,21 +226,31 @@ def require_file(path, what: str = "a data file", kind: str = "any") -> Path:
 
 # %% ../nbs/00_core.ipynb #f1cf572c
 def kaggle_download(handle: str, kind: str = "dataset") -> Path:
-    "Download a Kaggle dataset (or competition) with `kagglehub`; the folder, or one `DataError` that says how to fix it."
+    "Download a Kaggle dataset (or competition) with `kagglehub`: the folder, or one `DataError` saying how to fix it."
     try: import kagglehub
     except ImportError:
         raise DataError(f"source='kaggle' needs the optional package kagglehub to download {handle}: "
                         "pip install 'accel_course[kaggle]'") from None
-    try: return Path(kagglehub.competition_download(handle) if kind == "competition" else kagglehub.dataset_download(handle))
+    try:
+        get = kagglehub.competition_download if kind == "competition" else kagglehub.dataset_download
+        return Path(get(handle))
     except Exception as e:
         rules = " and to accept the competition's rules on kaggle.com" if kind == "competition" else ""
         raise DataError(f"source='kaggle': downloading {handle} failed ({type(e).__name__}: {e}). This needs internet "
                         f"and Kaggle credentials (~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY){rules}; or "
                         "download the files yourself and pass their path as source.") from None
 
-# %% ../nbs/00_core.ipynb #e0e1e29f
+# %% ../nbs/00_core.ipynb #6961420c
 OFFLINE_SOURCES = ("sample", "offline", "generated")
 
+def _auto_source(patterns: Sequence[str], offline: str) -> Source:
+    "`source='auto'`: the first real file under the data roots, else the offline default, saying which."
+    hit = find_data(*patterns) if patterns else None
+    if hit is not None: return Source("file", hit, why="source='auto' found it under the data roots")
+    return Source("offline", why=f"source='auto': no real copy under ${DATA_ENV}, ./data or "
+                                 f"~/.cache/accel_course/data, so {offline}")
+
+# %% ../nbs/00_core.ipynb #e0e1e29f
 def resolve_source(project: str, # the project's name, for messages
                    source: str | os.PathLike = "auto", # "auto" | "sample" | "kaggle" | "hf" | "hf:NAME" | a path
                    *,
@@ -251,17 +263,16 @@ def resolve_source(project: str, # the project's name, for messages
     "The source ladder every `load_X` shares: decide where the data comes from; the loader only parses the format."
     if not isinstance(source, str): return Source("file", require_file(source, f"{project} data"))
     s = source.strip()
-    if s == "auto":
-        hit = find_data(*patterns) if patterns else None
-        if hit is not None: return Source("file", hit, why="source='auto' found it under the data roots")
-        return Source("offline", why=f"source='auto': no real copy under ${DATA_ENV}, ./data or ~/.cache/accel_course/data, "
-                                     f"so {offline}")
+    if s == "auto": return _auto_source(patterns, offline)
     if s in OFFLINE_SOURCES: return Source("offline", why=f"source={s!r}")
     if s == "kaggle":
-        if kaggle is None: raise DataError(f"source='kaggle': {project} has no Kaggle copy; pass a path, 'auto' or 'sample'")
+        if kaggle is None:
+            raise DataError(f"source='kaggle': {project} has no Kaggle copy; pass a path, 'auto' or 'sample'")
         return Source("file", kaggle_download(kaggle, kaggle_kind), name=kaggle, why=f"downloaded from Kaggle {kaggle}")
     if s == "hf" or s.startswith("hf:"):
-        if hf is None: raise DataError(f"source={s!r}: {project} does not read Hugging Face Hub datasets; pass a path, 'auto' or 'sample'")
+        if hf is None:
+            raise DataError(f"source={s!r}: {project} does not read Hugging Face Hub datasets; "
+                            "pass a path, 'auto' or 'sample'")
         return Source("hf", name=s[3:] or hf, why="a Hugging Face Hub dataset")
     offered = ", ".join(["auto", "sample"] + (["kaggle"] if kaggle else []) + (["hf", "hf:NAME"] if hf else []))
     p = Path(s).expanduser()
@@ -294,9 +305,11 @@ def current_umask() -> int:
             if line.startswith("Umask:"): return int(line.split()[1], 8)
     except (OSError, ValueError, IndexError): pass
     with _UMASK_LOCK:          # elsewhere: set and restore at once (the only portable way to read it)
-        m = os.umask(0o022); os.umask(m)
+        m = os.umask(0o022)
+        os.umask(m)
     return m
 
+# %% ../nbs/00_core.ipynb #54032b1f
 def _umask_mode(base: int = 0o666) -> int: return base & ~current_umask()
 
 def follow_umask(path) -> Path:
@@ -314,19 +327,17 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data); f.flush(); os.fsync(f.fileno())
-        os.chmod(tmp, _umask_mode(0o666))   # mkstemp creates 0600; give the file what open() would (0644 under umask 022)
+        os.chmod(tmp, _umask_mode(0o666))   # mkstemp creates 0600; open() would give 0644 (umask 022)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
         raise
     return path
 
-
 # %% ../nbs/00_core.ipynb #c246eaa6
 def atomic_write_text(path, text: str) -> Path:
     "Write `text` (UTF-8) to `path` atomically."
     return atomic_write_bytes(path, text.encode("utf-8"))
-
 
 # %% ../nbs/00_core.ipynb #cf14e6cf
 def _json_default(o):
@@ -339,7 +350,6 @@ def _json_default(o):
 def atomic_write_json(path, obj, indent: int = 2) -> Path:
     "Write `obj` as JSON to `path` atomically (NumPy scalars and paths are converted)."
     return atomic_write_text(path, json.dumps(obj, indent=indent, default=_json_default) + "\n")
-
 
 # %% ../nbs/00_core.ipynb #166480c1
 def proc_tag() -> str:
@@ -359,18 +369,21 @@ def _remove(p: Path) -> None:
     else: p.unlink(missing_ok=True)
 
 # %% ../nbs/00_core.ipynb #4281d45b
-def parked_dirs(dest) -> list[Path]:
-    "The old copies of `dest` that `replace_dir` parked beside it and whose process (on this machine) was killed."
+def parked_dirs(dest, kinds: Sequence[str] = ("prev", "old")) -> list[Path]:
+    "Folders parked beside `dest` (`.NAME.KIND-HOST-PID-...`) whose process on this machine is gone, newest first."
     dest, host = Path(dest), proc_tag().rsplit("-", 1)[0]     # `.old-`: the name earlier versions parked under
-    pat = re.compile(rf"\.{re.escape(dest.name)}\.(?:prev|old)-{re.escape(host)}-(\d+)-[0-9a-f]+")
+    pat = re.compile(rf"\.{re.escape(dest.name)}\.(?:{'|'.join(kinds)})-{re.escape(host)}-(\d+)-\w+")
     hits = [(p, m) for p in dest.parent.glob(f".{glob.escape(dest.name)}.*-{host}-*") if (m := pat.fullmatch(p.name))]
     return sorted((p for p, m in hits if not _pid_alive(int(m[1]))), key=lambda p: p.lstat().st_mtime, reverse=True)
 
+# %% ../nbs/00_core.ipynb #2c273b90
 def recover_dir(dest) -> bool:
     "Finish swaps that killed processes left: a missing `dest` gets its parked copy back (True); others are removed."
     dest, restored = Path(dest), False
     for p in parked_dirs(dest):           # newest first
-        if not os.path.lexists(dest): os.replace(p, dest); restored = True
+        if not os.path.lexists(dest):
+            os.replace(p, dest)
+            restored = True
         else: _remove(p)
     return restored
 
@@ -409,7 +422,6 @@ def save_figure(fig, path, dpi: int = 110) -> Path:
     buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     return atomic_write_bytes(path, buf.getvalue())
 
-
 # %% ../nbs/00_core.ipynb #1052e786
 METRICS_KEYS = ("project", "dataset", "source", "n_train", "n_test", "models", "best", "runtime_s")
 
@@ -424,16 +436,23 @@ def validate_metrics(m: Mapping) -> dict:
         if not isinstance(m[k], str) or not m[k]: raise ValueError(f"metrics['{k}'] must be a non-empty string")
     for k in ("n_train", "n_test"):
         if not isinstance(m[k], (int, np.integer)) or m[k] < 0: raise ValueError(f"metrics['{k}'] must be an int >= 0")
-    if not isinstance(m["models"], Mapping) or not m["models"]: raise ValueError("metrics['models'] must be a non-empty dict")
-    for name, mm in m["models"].items():
-        if not isinstance(mm, Mapping) or not mm: raise ValueError(f"metrics['models']['{name}'] must be a non-empty dict")
+    _check_models(m["models"])
+    if m["best"] not in m["models"]:
+        raise ValueError(f"metrics['best']={m['best']!r} is not one of the models {list(m['models'])}")
+    if not isinstance(m["runtime_s"], (int, float)) or m["runtime_s"] < 0:
+        raise ValueError("metrics['runtime_s'] must be a number >= 0")
+    return json.loads(json.dumps(dict(m), default=_json_default))
+
+# %% ../nbs/00_core.ipynb #18bb14bb
+def _check_models(models) -> None:
+    "`metrics['models']`: a non-empty dict of non-empty `{metric: number}` dicts, or a `ValueError`."
+    if not isinstance(models, Mapping) or not models: raise ValueError("metrics['models'] must be a non-empty dict")
+    for name, mm in models.items():
+        if not isinstance(mm, Mapping) or not mm:
+            raise ValueError(f"metrics['models']['{name}'] must be a non-empty dict")
         for mk, v in mm.items():
             if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool):
                 raise ValueError(f"metrics['models']['{name}']['{mk}'] must be a number, got {v!r}")
-    if m["best"] not in m["models"]: raise ValueError(f"metrics['best']={m['best']!r} is not one of the models {list(m['models'])}")
-    if not isinstance(m["runtime_s"], (int, float)) or m["runtime_s"] < 0: raise ValueError("metrics['runtime_s'] must be a number >= 0")
-    return json.loads(json.dumps(dict(m), default=_json_default))
-
 
 # %% ../nbs/00_core.ipynb #b95c79a8
 def best_model(models: Mapping[str, Mapping[str, float]], metric: str, higher_is_better: bool = True) -> str:
@@ -442,18 +461,15 @@ def best_model(models: Mapping[str, Mapping[str, float]], metric: str, higher_is
     if not items: raise ValueError(f"no model reports metric '{metric}'")
     return (max if higher_is_better else min)(items, key=lambda t: t[1])[0]
 
-
 # %% ../nbs/00_core.ipynb #6759fbc5
 def write_metrics(out_dir, metrics: Mapping) -> Path:
     "Validate `metrics` and write `out_dir/metrics.json` atomically."
     return atomic_write_json(Path(out_dir)/"metrics.json", validate_metrics(metrics))
 
-
 # %% ../nbs/00_core.ipynb #a387b2a7
 def is_main_process() -> bool:
     "True on the main process of a distributed run (and always in a plain run)."
     return int(os.environ.get("RANK", "0")) == 0
-
 
 # %% ../nbs/00_core.ipynb #c598e0a3
 @dataclass
@@ -496,7 +512,6 @@ class RunContext:
 # checkpoints under DIR and resumes from it after a restart (`training.run_checkpoints`)
 CHECKPOINTS_ENV, CHECKPOINT_EVERY_ENV = "ACCEL_COURSE_CHECKPOINTS", "ACCEL_COURSE_CHECKPOINT_EVERY"
 
-
 # %% ../nbs/00_core.ipynb #a44adc45
 @dataclass
 class Project:
@@ -504,7 +519,6 @@ class Project:
     run: Callable[[RunContext], dict]
     help: str = ""
     add_args: Callable | None = None   # add project-specific argparse options
-
 
 # %% ../nbs/00_core.ipynb #ef86a147
 PROJECTS: dict[str, Project] = {}
@@ -515,7 +529,6 @@ def register_project(name: str, help: str = "", add_args: Callable | None = None
         PROJECTS[name] = Project(name, fn, help or (fn.__doc__ or "").strip().split("\n")[0], add_args)
         return fn
     return deco
-
 
 # %% ../nbs/00_core.ipynb #f69c90d4
 def _entry_points() -> dict[str, str]:
@@ -530,7 +543,6 @@ def available_projects() -> dict[str, str]:
     for n in PROJECTS: d.setdefault(n, PROJECTS[n].run.__module__)
     return dict(sorted(d.items()))
 
-
 # %% ../nbs/00_core.ipynb #02a12e2f
 def get_project(name: str) -> Project:
     "Import the module that registers `name` and return its `Project`."
@@ -539,11 +551,11 @@ def get_project(name: str) -> Project:
         if name not in mods: raise KeyError(f"unknown project {name!r}; choose one of {sorted(mods)}")
         try: importlib.import_module(mods[name])
         except ModuleNotFoundError as e:
-            if e.name and mods[name].startswith(e.name): raise KeyError(f"project {name!r} is not installed (module {mods[name]} missing)") from None
+            if e.name and mods[name].startswith(e.name):
+                raise KeyError(f"project {name!r} is not installed (module {mods[name]} missing)") from None
             raise
         if name not in PROJECTS: raise KeyError(f"module {mods[name]} did not register project {name!r}")
     return PROJECTS[name]
-
 
 # %% ../nbs/00_core.ipynb #1c634953
 def run_project(name: str, ctx: RunContext) -> dict:
@@ -575,7 +587,6 @@ positive_int = int_in(1, what="a positive integer")
 seed_int = int_in(0, 2**32 - 1, what="a seed in [0, 2**32-1]")
 port_int = int_in(1, 65535, what="a port in [1, 65535]")
 
-
 # %% ../nbs/00_core.ipynb #c8691a36
 def positive_float(s: str) -> float:
     "An argparse `type=`: a finite number > 0."
@@ -585,6 +596,7 @@ def positive_float(s: str) -> float:
     if not (math.isfinite(v) and v > 0): raise argparse.ArgumentTypeError(f"expected a positive number, got {s}")
     return v
 
+# %% ../nbs/00_core.ipynb #cdc38ff2
 def non_empty(s: str) -> str:
     "An argparse `type=`: any text but an empty or blank one."
     import argparse
@@ -597,16 +609,6 @@ def comma_list(s: str) -> str:
     items = [x.strip() for x in s.split(",")]
     if not all(items): raise argparse.ArgumentTypeError(f"expected a comma-separated list of names, got {s!r}")
     return ",".join(items)
-
-
-# %% ../nbs/00_core.ipynb #e3e8f497
-def regression_metrics(y_true, y_pred) -> dict:
-    "RMSE, MAE and R² (sklearn)."
-    from sklearn.metrics import mean_squared_error, mean_absolute_error, r2_score
-    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
-    return {"rmse": float(np.sqrt(mean_squared_error(y_true, y_pred))), "mae": float(mean_absolute_error(y_true, y_pred)),
-            "r2": float(r2_score(y_true, y_pred))}
-
 
 # %% ../nbs/00_core.ipynb #10720698
 def binary_metrics(y_true, y_pred, y_score=None) -> dict:
@@ -622,7 +624,6 @@ def binary_metrics(y_true, y_pred, y_score=None) -> dict:
         d["pr_auc"] = skm.average_precision_score(y_true, y_score)
     return {k: float(v) for k, v in d.items()}
 
-
 # %% ../nbs/00_core.ipynb #0300bac3
 def best_f1_threshold(y_true, y_score) -> float:
     "The score threshold that maximises F1 -- pick it on *validation* data, never on test."
@@ -635,17 +636,19 @@ def best_f1_threshold(y_true, y_score) -> float:
     # middle of that gap, not its edge, so that a test score a hair below a validation score is not lost
     return float((t[i - 1] + t[i]) / 2) if i > 0 else float(t[0])
 
-
 # %% ../nbs/00_core.ipynb #f38bc8cc
 def evaluate_at_val_threshold(y_val, s_val, y_test, s_test) -> tuple[float, np.ndarray, dict]:
-    "Choose the F1-best threshold on validation scores (their median if validation holds one class) and apply it to the test scores: (threshold, test predictions, `binary_metrics` on test)."
+    """Choose the F1-best threshold on validation scores (their median if validation holds one class) and apply it
+    to the test scores: (threshold, test predictions, `binary_metrics` on test)."""
     y_val, s_val, s_test = np.asarray(y_val).astype(int), np.asarray(s_val, float), np.asarray(s_test, float)
     thr = best_f1_threshold(y_val, s_val) if 0 < y_val.sum() < len(y_val) else float(np.median(s_val))
     pred = (s_test >= thr).astype(int)
     return float(thr), pred, binary_metrics(y_test, pred, s_test)
 
 # %% ../nbs/00_core.ipynb #7c390592
-def _class_of(p): p = np.asarray(p); return p.argmax(-1) if p.ndim > 1 else (p >= 0.5).astype(int)
+def _class_of(p):
+    p = np.asarray(p)
+    return p.argmax(-1) if p.ndim > 1 else (p >= 0.5).astype(int)
 
 def accuracy_metric(preds, targets) -> float:
     "Accuracy of class logits (argmax) or of probabilities (>= 0.5)."
@@ -656,6 +659,7 @@ def f1_macro_metric(preds, targets) -> float:
     from sklearn.metrics import f1_score
     return float(f1_score(np.asarray(targets), _class_of(preds), average="macro"))
 
+# %% ../nbs/00_core.ipynb #ca1110d0
 def auc_roc_metric(scores, targets) -> float:
     "ROC-AUC of 1-D scores against 0/1 targets; NaN when the targets hold a single class."
     from sklearn.metrics import roc_auc_score
@@ -668,6 +672,8 @@ def pr_auc_metric(scores, targets) -> float:
     t = np.asarray(targets).astype(int)
     return float(average_precision_score(t, np.asarray(scores, float))) if 0 < t.sum() < len(t) else 0.0
 
+# %% ../nbs/00_core.ipynb #6a45ceee
 def rmse_metric(preds, targets) -> float:
     "Root-mean-square error."
-    return float(np.sqrt(np.mean((np.asarray(preds, float).reshape(-1) - np.asarray(targets, float).reshape(-1)) ** 2)))
+    err = np.asarray(preds, float).reshape(-1) - np.asarray(targets, float).reshape(-1)
+    return float(np.sqrt(np.mean(err ** 2)))

@@ -1,4 +1,4 @@
-"""notebook_launcher, what trips learners on it, and a `launch` wrapper that really distributes: on CPU over gloo, on GPUs over NCCL, with the requested precision.
+"""What trips learners on notebook_launcher, and a `launch` that really distributes: gloo on CPU, NCCL on GPUs.
 
 Docs: https://accel-course.github.io/accel_course/launch.html.md"""
 
@@ -17,14 +17,12 @@ from .training import reset_accelerate_state
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'CUDA_INIT_MSG', 'NVML_CHECK', 'DIST_TIMEOUT_S', 'DIST_TIMEOUT_VAR', 'IFNAME_VARS', 'NET_NOTE',
-           'DEFAULT_PORT', 'LaunchError', 'free_port', 'check_cuda_not_initialized', 'gpu_count', 'plan_launch',
-           'dist_timeout', 'lost_peer_hint', 'route_interface', 'multinode_env', 'one_line', 'launch', 'weights_digest',
-           'job_report', 'toy_job']
+           'DEFAULT_PORT', 'LaunchError', 'free_port', 'gpu_count', 'plan_launch', 'dist_timeout', 'lost_peer_hint',
+           'route_interface', 'multinode_env', 'one_line', 'launch', 'weights_digest', 'job_report', 'toy_job']
 
 # %% ../nbs/02_launch.ipynb #d07f3d77
 class LaunchError(RuntimeError):
     "A multi-process launch that cannot work as asked."
-
 
 # %% ../nbs/02_launch.ipynb #c230ec28
 PRECISIONS = ("no", "fp16", "bf16")
@@ -35,15 +33,11 @@ def free_port(host: str = "127.0.0.1") -> int:
         s.bind((host, 0)); return s.getsockname()[1]
 
 # %% ../nbs/02_launch.ipynb #b4196d84
-CUDA_INIT_MSG = ("launch(): CUDA is already initialised in this process, so forked worker processes cannot use the GPU. "
-                 "Something in an earlier cell touched the GPU (a tensor or model .to('cuda'), an Accelerator(), "
+CUDA_INIT_MSG = ("launch(): CUDA is already initialised in this process, so forked worker processes cannot use the "
+                 "GPU. Something in an earlier cell touched the GPU (a tensor or model .to('cuda'), an Accelerator(), "
                  "torch.cuda.* calls). Restart the kernel (Kernel > Restart), run only the imports and function "
                  "definitions, and call launch() before anything uses CUDA: create models, optimizers and the "
                  "Accelerator inside the launched function.")
-
-def check_cuda_not_initialized() -> None:
-    "Raise `LaunchError` with advice if CUDA was initialised in this (parent) process."
-    if torch.cuda.is_initialized(): raise LaunchError(CUDA_INIT_MSG)
 
 # %% ../nbs/02_launch.ipynb #810c93bd
 class _Worker:
@@ -66,7 +60,8 @@ class _Worker:
         state.wait_for_everyone()
         # the worker exits next: destroy the group first, or gloo's threads can abort it at shutdown (SIGABRT).
         # `state.destroy_process_group()` is a no-op in forked workers, so call torch directly
-        if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
         return res
 
 # %% ../nbs/02_launch.ipynb #dc454b7d
@@ -80,6 +75,16 @@ class _DropBanner:
         return self.stream.write(t)
     def flush(self): return self.stream.flush()
     def __getattr__(self, k): return getattr(self.stream, k)
+
+# %% ../nbs/02_launch.ipynb #b8d5dee4
+def _plan_auto(use_cpu: bool | None, n_gpus: int, cuda_init: bool) -> tuple[int, bool, str]:
+    "`num_processes='auto'`, the table above: one process per GPU on 2+ GPUs CUDA has not touched, else 2 on CPU."
+    if use_cpu is not True and n_gpus >= 2 and not cuda_init:
+        return n_gpus, False, f"{n_gpus} GPUs: one process per GPU"
+    why = ("use_cpu=True" if use_cpu else "no GPU" if n_gpus == 0 else "1 GPU (a multi-process demo needs 2+)"
+           if n_gpus == 1 else "CUDA is already initialised in this kernel, so forked workers cannot use the GPUs")
+    if use_cpu is False: raise LaunchError(f"launch(num_processes='auto', use_cpu=False): {why}")
+    return 2, True, f"{why}: 2 CPU processes"
 
 # %% ../nbs/02_launch.ipynb #82bdbe25
 NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
@@ -99,13 +104,7 @@ def plan_launch(num_processes: int | str | None = "auto", # "auto", a number of 
     "Decide `(num_processes, use_cpu, reason)` for a job on this machine; raise `LaunchError` if it cannot work."
     n_gpus = gpu_count() if n_gpus is None else n_gpus
     cuda_init = torch.cuda.is_initialized() if cuda_initialized is None else cuda_initialized
-    if num_processes == "auto":
-        if use_cpu is not True and n_gpus >= 2 and not cuda_init:
-            return n_gpus, False, f"{n_gpus} GPUs: one process per GPU"
-        why = ("use_cpu=True" if use_cpu else "no GPU" if n_gpus == 0 else "1 GPU (a multi-process demo needs 2+)"
-               if n_gpus == 1 else "CUDA is already initialised in this kernel, so forked workers cannot use the GPUs")
-        if use_cpu is False: raise LaunchError(f"launch(num_processes='auto', use_cpu=False): {why}")
-        return 2, True, f"{why}: 2 CPU processes"
+    if num_processes == "auto": return _plan_auto(use_cpu, n_gpus, cuda_init)
     if num_processes is None: num_processes = n_gpus if (n_gpus and not use_cpu) else 1
     if not isinstance(num_processes, int) or isinstance(num_processes, bool) or num_processes < 1:
         raise ValueError(f"num_processes must be 'auto', None or an int >= 1, got {num_processes!r}")
@@ -198,6 +197,40 @@ def one_line(e: BaseException) -> str:
     lines = [l.strip() for l in str(e).splitlines() if l.strip().strip("=-")]
     return f"{type(e).__name__}: {(lines[0] if lines else '')[:300]}"
 
+# %% ../nbs/02_launch.ipynb #137af8d1
+def _launch_env(mp: str, use_cpu: bool, cpu_threads: int) -> dict:
+    "The environment the workers read: the precision, CPU or not, and the threads of a CPU worker."
+    return dict(ACCELERATE_MIXED_PRECISION=mp, ACCELERATE_USE_CPU="yes" if use_cpu else None,
+                OMP_NUM_THREADS=str(cpu_threads) if use_cpu else os.environ.get("OMP_NUM_THREADS"))
+
+def _result_path() -> str:
+    "A fresh temporary file name for rank 0's return value (the file itself does not exist yet)."
+    fd, path = tempfile.mkstemp(prefix="accel_course_launch_", suffix=".pkl")
+    os.close(fd)
+    os.unlink(path)
+    return path
+
+def _read_result(path: str):
+    "Rank 0's return value, from the file its worker wrote (None if it wrote none); the file is removed."
+    if not os.path.exists(path): return None
+    try: return pickle.loads(Path(path).read_bytes())
+    finally: os.unlink(path)
+
+# %% ../nbs/02_launch.ipynb #bb9d0898
+def _fork_workers(worker, args, *, num_processes: int, mp: str, port: int, master_addr: str, num_nodes: int,
+                  node_rank: int) -> None:
+    "Run `worker(*args)` in `num_processes` processes on this node; a multi-node failure becomes a one-line error."
+    from accelerate import notebook_launcher
+    try:
+        with contextlib.redirect_stdout(_DropBanner(sys.stdout)):
+            notebook_launcher(worker, args, num_processes=num_processes, mixed_precision=mp, use_port=str(port),
+                              master_addr=master_addr, num_nodes=num_nodes, node_rank=node_rank,
+                              rdzv_conf={"timeout": int(dist_timeout().total_seconds())})
+    except Exception as e:
+        if num_nodes == 1: raise
+        raise LaunchError(f"launch: node {node_rank} of {num_nodes} (main node {master_addr}:{port}, every wait "
+                          f"bounded by {dist_timeout().total_seconds():g} s): {one_line(e)}") from None
+
 # %% ../nbs/02_launch.ipynb #a5b521c6
 def launch(fn: Callable, *args,
            num_processes: int | str | None = None, # "auto" (see `plan_launch`), a number, or None: all GPUs, else 1
@@ -213,44 +246,32 @@ def launch(fn: Callable, *args,
     num_processes, use_cpu, why = plan_launch(num_processes, use_cpu, num_nodes=num_nodes)
     if not 0 <= node_rank < num_nodes:
         raise LaunchError(f"node_rank={node_rank} is out of range for num_nodes={num_nodes}: use 0 .. {num_nodes - 1}")
-    if use_cpu and mp == "fp16": warnings.warn("fp16 autocast is off on CPU: the workers will compute in fp32. Use bf16 on CPU.")
+    if use_cpu and mp == "fp16":
+        warnings.warn("fp16 autocast is off on CPU: the workers will compute in fp32. Use bf16 on CPU.")
     reset_accelerate_state(keep_process_group=False)       # leftover state from earlier cells
-    env = dict(ACCELERATE_MIXED_PRECISION=mp, ACCELERATE_USE_CPU="yes" if use_cpu else None,
-               OMP_NUM_THREADS=str(cpu_threads) if use_cpu else os.environ.get("OMP_NUM_THREADS"))
     world = num_processes * num_nodes
     net = multinode_env(world, num_processes, master_addr)    # the loopback trap: see "More than one machine"
-    env.update(net)
+    env = {**_launch_env(mp, use_cpu, cpu_threads), **net}
     try:
         if world == 1:
             with env_vars(**env):
                 if verbose: print(f"launch: 1 process on {'CPU' if use_cpu else 'GPU'}, mixed_precision={mp} ({why})")
                 return fn(*args)
-        from accelerate import notebook_launcher
-        fd, result_path = tempfile.mkstemp(prefix="accel_course_launch_", suffix=".pkl"); os.close(fd); os.unlink(result_path)
+        result_path = _result_path()
         port = port or (free_port(master_addr) if num_nodes == 1 else DEFAULT_PORT)
         if verbose:
             print(f"launch: {world} processes on {'CPU (gloo)' if use_cpu else 'GPU (nccl)'}, mixed_precision={mp}, "
                   f"{master_addr}:{port} ({why})")
             if net: print(f"launch: {NET_NOTE.format(**net)}")
-        try:
-            with env_vars(**env), contextlib.redirect_stdout(_DropBanner(sys.stdout)):
-                worker = _Worker(fn, world, result_path, use_cpu, cpu_threads)
-                notebook_launcher(worker, args, num_processes=num_processes, mixed_precision=mp, use_port=str(port),
-                                  master_addr=master_addr, num_nodes=num_nodes, node_rank=node_rank,
-                                  rdzv_conf={"timeout": int(dist_timeout().total_seconds())})
-        except Exception as e:
-            if num_nodes == 1: raise
-            raise LaunchError(f"launch: node {node_rank} of {num_nodes} (main node {master_addr}:{port}, every wait "
-                              f"bounded by {dist_timeout().total_seconds():g} s): {one_line(e)}") from None
-        if node_rank != 0 or not os.path.exists(result_path): return None
-        try: return pickle.loads(Path(result_path).read_bytes())
-        finally: os.unlink(result_path)
+        with env_vars(**env):
+            _fork_workers(_Worker(fn, world, result_path, use_cpu, cpu_threads), args, num_processes=num_processes,
+                          mp=mp, port=port, master_addr=master_addr, num_nodes=num_nodes, node_rank=node_rank)
+        return _read_result(result_path) if node_rank == 0 else None
     finally:
         reset_accelerate_state(keep_process_group=False)
 
 # %% ../nbs/02_launch.ipynb #b3e22d2e
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 from .training import fit, toy_regression, make_mlp, probe_precision, make_accelerator, array_loaders
 
 # %% ../nbs/02_launch.ipynb #1cd0b3ae
@@ -258,10 +279,10 @@ def weights_digest(model) -> float:
     "A cheap fingerprint of a model's weights (sum of |w|), to compare ranks."
     return float(sum(p.detach().double().abs().sum() for p in model.parameters()))
 
-
 # %% ../nbs/02_launch.ipynb #418e5d8b
 def job_report(model, history=None, accelerator=None, **extra) -> dict:
-    "What a launched job saw from inside: world size, distributed type, precision, every rank's weights digest, history rows, plus `extra`."
+    """What a launched job saw from inside: world size, distributed type, precision, every rank's weights digest,
+    history rows, plus `extra`."""
     from accelerate import PartialState
     from accelerate.utils import gather_object
     state = PartialState()
