@@ -582,9 +582,10 @@ def load_inputs(ctx: RunContext) -> tuple:
 
 def save_outputs(ctx: RunContext, ai: AI4IData, az: AzurePdM, results: dict) -> None:
     "The exploration and comparison figures, and `comparison.csv`, in `ctx.out`."
-    ctx.save_figures({"eda_failure_rates": plot_failure_rates(ai.df), "eda_sensors": plot_sensor_distributions(ai.df),
-                      "eda_failure_maps": plot_failure_maps(ai.df), "eda_azure_telemetry": plot_telemetry_around_failures(az),
-                      "comparison": plot_comparison(results)})
+    figs = {"eda_failure_rates": plot_failure_rates(ai.df), "eda_sensors": plot_sensor_distributions(ai.df),
+            "eda_failure_maps": plot_failure_maps(ai.df), "eda_azure_telemetry": plot_telemetry_around_failures(az),
+            "comparison": plot_comparison(results)}
+    ctx.save_figures(figs)
     if is_main_process(): atomic_write_text(Path(ctx.out)/"comparison.csv", comparison_table(results).to_csv())
 
 # %% ../nbs/13_maintenance.ipynb #cac9b630
