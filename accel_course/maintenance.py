@@ -22,11 +22,12 @@ from .maintenance_data import *   # schemas, generators, loaders and contracts: 
 # %% auto #0
 __all__ = ['RAW_FEATURES', 'PHYSICS_FEATURES', 'ENVELOPE_FEATURES', 'MODEL_FEATURES', 'SEQ_FIT', 'envelope_margin',
            'add_physics_features', 'check_features', 'plot_failure_rates', 'plot_sensor_distributions',
-           'plot_failure_maps', 'plot_telemetry_around_failures', 'evaluate_scores', 'ordered_split',
-           'tabular_pipeline', 'make_rf', 'make_hgb', 'make_svm', 'scores_of', 'fit_tabular', 'Windows', 'WindowSplit',
-           'concat_windows', 'make_windows', 'standardize', 'azure_hourly', 'time_cutoffs', 'azure_sequences',
-           'ai4i_matrix', 'ai4i_sequences', 'SeqClassifier', 'pos_weight', 'train_sequence_model', 'sequence_scores',
-           'evaluate_windows', 'sequence_job', 'azure_tabular', 'azure_tabular_split', 'azure_forest',
+           'plot_failure_maps', 'curves_before_failures', 'plot_telemetry_around_failures', 'evaluate_scores',
+           'ordered_split', 'tabular_pipeline', 'make_rf', 'make_hgb', 'make_svm', 'scores_of', 'fit_tabular',
+           'Windows', 'WindowSplit', 'concat_windows', 'make_windows', 'standardize', 'next_failure_within',
+           'azure_hourly', 'time_cutoffs', 'azure_sequences', 'ai4i_matrix', 'ai4i_sequences', 'SeqClassifier',
+           'pos_weight', 'train_sequence_model', 'sequence_scores', 'evaluate_windows', 'sequence_job',
+           'rolling_features', 'hours_since_replacement', 'azure_tabular', 'azure_tabular_split', 'azure_forest',
            'comparison_table', 'plot_comparison', 'sequence_results', 'require_failures', 'ai4i_results',
            'azure_results', 'load_inputs', 'save_outputs', 'run_maintenance']
 
@@ -46,6 +47,7 @@ def envelope_margin(delta_t, rpm, power, strain_ratio) -> np.ndarray:
     pw = np.minimum(np.asarray(power) / PWF_LIMIT[0] - 1, 1 - np.asarray(power) / PWF_LIMIT[1])
     return np.minimum(np.minimum(heat, pw), 1 - np.asarray(strain_ratio))
 
+# %% ../nbs/13_maintenance.ipynb #39c1634a
 def add_physics_features(df: pd.DataFrame) -> pd.DataFrame:
     """Add `delta_t` [K], `power` [W], `strain` [min·Nm], `strain_ratio` (strain / the type's overstrain limit)
     and `envelope_margin` (relative distance to the nearest operating limit)."""
@@ -123,29 +125,33 @@ def plot_failure_maps(df: pd.DataFrame):
     return fig
 
 # %% ../nbs/13_maintenance.ipynb #e6da4a29
+def curves_before_failures(z: pd.DataFrame, failures: pd.DataFrame, comp: str, sensor: str, hours: int) -> list:
+    "`z[sensor]` (indexed by machine, time) over the `hours` before each `comp` failure: curves at least half present."
+    lags = pd.to_timedelta(np.arange(-hours, 1), unit="h")
+    curves = []
+    for _, f in failures[failures["failure"] == comp].iterrows():
+        try: s = z.loc[f["machineID"]][sensor]
+        except KeyError: continue
+        v = s.reindex(f["datetime"] + lags).to_numpy()
+        if np.isfinite(v).sum() > hours // 2: curves.append(v)
+    return curves
+
+# %% ../nbs/13_maintenance.ipynb #d57fb75a
 def plot_telemetry_around_failures(data: AzurePdM, hours: int = 96):
     "Mean standardised related sensor in the `hours` before each component failure (0 = the failure)."
     import matplotlib.pyplot as plt
     tel = data.telemetry.set_index(["machineID", "datetime"]).sort_index()
     z = (tel[AZURE_SENSORS] - tel[AZURE_SENSORS].mean()) / tel[AZURE_SENSORS].std()
     fig, axs = plt.subplots(1, 4, figsize=(15, 3.2), sharey=True)
-    lags = np.arange(-hours, 1)
+    lags, smooth = np.arange(-hours, 1), lambda v: pd.Series(v).rolling(6, min_periods=1).mean()
     for ax, comp in zip(axs, AZURE_COMPONENTS):
         sensor = COMPONENT_SENSOR[comp][0]
-        curves = []
-        for _, f in data.failures[data.failures["failure"] == comp].iterrows():
-            try: s = z.loc[f["machineID"]][sensor]
-            except KeyError: continue
-            v = s.reindex(f["datetime"] + pd.to_timedelta(lags, unit="h")).to_numpy()
-            if np.isfinite(v).sum() > hours // 2: curves.append(v)
-        if curves:
-            C = np.vstack(curves)
-            for c in C: ax.plot(lags, pd.Series(c).rolling(6, min_periods=1).mean(), c="grey", lw=0.5, alpha=0.4)
-            ax.plot(lags, pd.Series(np.nanmean(C, 0)).rolling(6, min_periods=1).mean(), c="#c44e52", lw=2)
-        ax.axhline(0, c="k", lw=0.5); ax.set_xlim(-hours, 0)
-        ax.set_title(f"{comp} failures (n={len(curves)}): {sensor}"); ax.set_xlabel("hours before failure")
-        if not curves:
-            ax.text(0.5, 0.5, f"no {comp} failure in this data", ha="center", va="center", transform=ax.transAxes)
+        curves = curves_before_failures(z, data.failures, comp, sensor, hours)
+        for c in curves: ax.plot(lags, smooth(c), c="grey", lw=0.5, alpha=0.4)
+        if curves: ax.plot(lags, smooth(np.nanmean(np.vstack(curves), 0)), c="#c44e52", lw=2)
+        else: ax.text(0.5, 0.5, f"no {comp} failure in this data", ha="center", va="center", transform=ax.transAxes)
+        ax.axhline(0, c="k", lw=0.5)
+        ax.set(xlim=(-hours, 0), title=f"{comp} failures (n={len(curves)}): {sensor}", xlabel="hours before failure")
     axs[0].set_ylabel("z-score (6 h mean)")
     fig.tight_layout()
     return fig
@@ -159,6 +165,7 @@ def evaluate_scores(y_val, s_val, y_test, s_test) -> dict:
     tn, fp, fn, tp = confusion_matrix(np.asarray(y_test).astype(int), pred, labels=[0, 1]).ravel()
     return {**m, "threshold": thr, "tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)}
 
+# %% ../nbs/13_maintenance.ipynb #af047b8b
 def ordered_split(n: int, fracs=(0.6, 0.2, 0.2)) -> tuple:
     "Index arrays (train, valid, test) of consecutive blocks: the past trains, the future tests."
     a, b = int(round(fracs[0] * n)), int(round((fracs[0] + fracs[1]) * n))
@@ -185,12 +192,14 @@ def make_rf(features, seed: int = 0, n_estimators: int = 100):
                                 n_jobs=2, random_state=seed)
     return tabular_pipeline(rf, check_features(features, allow_leakage=True), scale=False)
 
+# %% ../nbs/13_maintenance.ipynb #ba25425c
 def make_hgb(features, seed: int = 0):
     "Histogram gradient boosting with balanced class weights (trees: no scaling; `type` one-hot encoded)."
     from sklearn.ensemble import HistGradientBoostingClassifier
     hgb = HistGradientBoostingClassifier(class_weight="balanced", random_state=seed)
     return tabular_pipeline(hgb, check_features(features, allow_leakage=True), scale=False)
 
+# %% ../nbs/13_maintenance.ipynb #a020ca90
 def make_svm(features, seed: int = 0, C: float = 1.0):
     "RBF SVM on standardised features with balanced class weights (an SVM without scaling is meaningless)."
     from sklearn.svm import SVC
@@ -238,6 +247,7 @@ class Windows:
     ends: np.ndarray    # (N,) each window's last row (AI4I: a row index; the fleet: a time stamp)
     def __len__(self): return len(self.y)
 
+# %% ../nbs/13_maintenance.ipynb #c041b539
 @dataclass(frozen=True, eq=False)
 class WindowSplit:
     "Time-ordered train / valid / test windows; `cutoffs`: the fleet's two calendar cut-offs (None for AI4I)."
@@ -273,6 +283,7 @@ def make_windows(X: np.ndarray, # (T, F) readings in time order
     lab = ((csum[ends + horizon] - csum[ends]) > 0).astype(np.float32)
     return Windows(X[idx], lab, ends)
 
+# %% ../nbs/13_maintenance.ipynb #37105a5a
 def standardize(X: np.ndarray, fit_rows) -> np.ndarray:
     "Standardise columns of `X` with the mean/std of `fit_rows` only (no statistics from the future)."
     mu, sd = X[fit_rows].mean(0), X[fit_rows].std(0)
@@ -280,25 +291,29 @@ def standardize(X: np.ndarray, fit_rows) -> np.ndarray:
     return ((X - mu) / sd).astype(np.float32)
 
 # %% ../nbs/13_maintenance.ipynb #ce79f8f5
-def azure_hourly(data: AzurePdM, horizon: int = 24) -> pd.DataFrame:
-    "Per machine and hour: sensors, error counts `error1..5`, and the label `fail_next` (failure in (t, t+horizon h])."
-    tel = data.telemetry.sort_values(["machineID", "datetime"], kind="stable").reset_index(drop=True)
-    err = data.errors.copy(); err["datetime"] = err["datetime"].dt.floor("h")
-    ec = (pd.crosstab([err["machineID"], err["datetime"]], err["errorID"]).reindex(columns=AZURE_ERRORS, fill_value=0)
-          if len(err) else pd.DataFrame(columns=AZURE_ERRORS))
-    h = tel.merge(ec, how="left", left_on=["machineID", "datetime"], right_index=True)
-    h[AZURE_ERRORS] = h[AZURE_ERRORS].fillna(0).astype(np.float32)
+def next_failure_within(h: pd.DataFrame, failures: pd.DataFrame, horizon: int) -> np.ndarray:
+    "For each row (machineID, datetime) of `h`: 1.0 if that machine has a failure in (t, t + `horizon` h], else 0.0."
     lab = np.zeros(len(h), np.float32)
-    t_ns = h["datetime"].to_numpy("datetime64[ns]").astype("int64"); hour_ns = 3_600_000_000_000
-    mids = h["machineID"].to_numpy()
-    for m, f in data.failures.groupby("machineID"):
+    t_ns, mids = h["datetime"].to_numpy("datetime64[ns]").astype("int64"), h["machineID"].to_numpy()
+    for m, f in failures.groupby("machineID"):
         rows = np.flatnonzero(mids == m)
         ft = np.sort(f["datetime"].to_numpy("datetime64[ns]").astype("int64"))
         tt = t_ns[rows]
         j = np.searchsorted(ft, tt, side="right")               # first failure strictly after t
         nxt = np.where(j < len(ft), ft[np.minimum(j, len(ft) - 1)], np.iinfo(np.int64).max)
-        lab[rows] = ((nxt - tt) <= horizon * hour_ns).astype(np.float32)
-    h["fail_next"] = lab
+        lab[rows] = ((nxt - tt) <= horizon * 3_600_000_000_000).astype(np.float32)     # hours in ns
+    return lab
+
+# %% ../nbs/13_maintenance.ipynb #57a7af45
+def azure_hourly(data: AzurePdM, horizon: int = 24) -> pd.DataFrame:
+    "Per machine and hour: sensors, error counts `error1..5`, and the label `fail_next` (failure in (t, t+horizon h])."
+    tel = data.telemetry.sort_values(["machineID", "datetime"], kind="stable").reset_index(drop=True)
+    err = data.errors.assign(datetime=data.errors["datetime"].dt.floor("h"))
+    ec = (pd.crosstab([err["machineID"], err["datetime"]], err["errorID"]).reindex(columns=AZURE_ERRORS, fill_value=0)
+          if len(err) else pd.DataFrame(columns=AZURE_ERRORS))
+    h = tel.merge(ec, how="left", left_on=["machineID", "datetime"], right_index=True)
+    h[AZURE_ERRORS] = h[AZURE_ERRORS].fillna(0).astype(np.float32)
+    h["fail_next"] = next_failure_within(h, data.failures, horizon)
     return h
 
 # %% ../nbs/13_maintenance.ipynb #597bea12
@@ -385,6 +400,7 @@ class SeqClassifier(nn.Module):
         out, _ = self.rnn(x)
         return self.head(out[:, -1]).squeeze(-1)
 
+# %% ../nbs/13_maintenance.ipynb #e46219e0
 def pos_weight(y, cap: float = 100.0) -> torch.Tensor:
     "#negatives / #positives of the 0/1 labels `y` (at most `cap`): the loss weight that balances the two classes."
     pos = float(np.sum(y))
@@ -439,11 +455,8 @@ def sequence_job(Xtr, # training windows (this process trains on its shard of ev
                       val_pr_auc=hist.rows[-1].get("pr_auc"), train_loss=hist.rows[-1]["train_loss"])
 
 # %% ../nbs/13_maintenance.ipynb #41418b3e
-def azure_tabular(data: AzurePdM, horizon: int = 24, hourly: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Hand-made features per machine and hour for the Random Forest baseline: 3 h and 24 h rolling means and
-    standard deviations of the sensors, 24 h error counts, hours since each component was last replaced, and
-    the machine's age and model. `hourly`: `azure_hourly(data, horizon)` if already computed."""
-    h = azure_hourly(data, horizon) if hourly is None else hourly
+def rolling_features(h: pd.DataFrame) -> pd.DataFrame:
+    "Per machine and hour: 3 h and 24 h rolling means and standard deviations of the sensors, 24 h error counts."
     g = h.groupby("machineID", sort=False)
     feats = {}
     for s in AZURE_SENSORS:
@@ -451,20 +464,32 @@ def azure_tabular(data: AzurePdM, horizon: int = 24, hourly: pd.DataFrame | None
             feats[f"{s}_mean{w}h"] = g[s].transform(lambda x: x.rolling(w, min_periods=1).mean())
             feats[f"{s}_std{w}h"] = g[s].transform(lambda x: x.rolling(w, min_periods=2).std()).fillna(0)
     for e in AZURE_ERRORS: feats[f"{e}_24h"] = g[e].transform(lambda x: x.rolling(24, min_periods=1).sum())
-    out = pd.concat([h[["datetime", "machineID", "fail_next"]], pd.DataFrame(feats, index=h.index)], axis=1)
+    return pd.DataFrame(feats, index=h.index)
+
+def hours_since_replacement(rows: pd.DataFrame, maint: pd.DataFrame, comp: str) -> pd.Series:
+    "Hours since `comp` was last replaced on each row's machine (rows: datetime, machineID); a year at most."
+    last = pd.merge_asof(rows[["datetime", "machineID"]].reset_index().sort_values("datetime"),
+                         maint[maint["comp"] == comp][["datetime", "machineID"]].assign(last=lambda d: d["datetime"]),
+                         on="datetime", by="machineID", direction="backward").set_index("index").sort_index()
+    hours = (rows["datetime"] - last["last"]).dt.total_seconds() / 3600
+    return hours.fillna(24 * 365).clip(upper=24 * 365)
+
+# %% ../nbs/13_maintenance.ipynb #fbba002c
+def azure_tabular(data: AzurePdM, horizon: int = 24, hourly: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Hand-made features per machine and hour for the Random Forest baseline: `rolling_features`, hours since each
+    component was last replaced, and the machine's age and model. `hourly`: `azure_hourly(data, horizon)` if
+    already computed."""
+    h = azure_hourly(data, horizon) if hourly is None else hourly
+    out = pd.concat([h[["datetime", "machineID", "fail_next"]], rolling_features(h)], axis=1)
     mt = data.maint.sort_values("datetime")
-    for c in AZURE_COMPONENTS:
-        last = pd.merge_asof(out[["datetime", "machineID"]].reset_index().sort_values("datetime"),
-                             mt[mt["comp"] == c][["datetime", "machineID"]].assign(last=lambda d: d["datetime"]),
-                             on="datetime", by="machineID", direction="backward").set_index("index").sort_index()
-        hours = (out["datetime"] - last["last"]).dt.total_seconds() / 3600
-        out[f"since_{c}_h"] = hours.fillna(24 * 365).clip(upper=24 * 365)
+    for c in AZURE_COMPONENTS: out[f"since_{c}_h"] = hours_since_replacement(out, mt, c)
     mach = data.machines.set_index("machineID")
     out["age"] = out["machineID"].map(mach["age"]).fillna(-1).astype(float)
     for mdl in ("model1", "model2", "model3", "model4"):
         out[f"is_{mdl}"] = (out["machineID"].map(mach["model"]) == mdl).astype(float)
     return out
 
+# %% ../nbs/13_maintenance.ipynb #732b7aa8
 def azure_tabular_split(tab: pd.DataFrame, cutoffs, horizon: int = 24) -> tuple:
     "Row indices (train, valid, test) of `azure_tabular` for the same calendar cut-offs and embargo as the windows."
     c1, c2 = cutoffs; emb = pd.Timedelta(hours=horizon); t = tab["datetime"]
@@ -541,6 +566,7 @@ def sequence_results(split: WindowSplit, prefix: str, ctx: RunContext) -> dict:
         out[f"{prefix}_{kind}"] = evaluate_windows(model, split)
     return out
 
+# %% ../nbs/13_maintenance.ipynb #9e768d29
 def require_failures(y, blocks: dict, where: str, column: str = "Machine failure") -> None:
     "Each block (train/validation/test) must hold failures and non-failures, or no model can be trained and scored."
     counts = {k: int(np.asarray(y)[idx].sum()) for k, idx in blocks.items()}
@@ -580,6 +606,7 @@ def load_inputs(ctx: RunContext) -> tuple:
     az = load_azure_pdm(az_source, n_machines=6 if fast else 20, days=60 if fast else 120, seed=ctx.seed)
     return ai, az
 
+# %% ../nbs/13_maintenance.ipynb #75b399d4
 def save_outputs(ctx: RunContext, ai: AI4IData, az: AzurePdM, results: dict) -> None:
     "The exploration and comparison figures, and `comparison.csv`, in `ctx.out`."
     figs = {"eda_failure_rates": plot_failure_rates(ai.df), "eda_sensors": plot_sensor_distributions(ai.df),

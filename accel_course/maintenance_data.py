@@ -57,6 +57,7 @@ def _random_walk(rng, n: int, sd: float) -> np.ndarray:
     w = np.cumsum(rng.normal(0, 1, n))
     return (w - w.mean()) / (w.std() + 1e-12) * sd
 
+# %% ../nbs/12_maintenance_data.ipynb #effe3153
 def _tool_wear(rng, types: np.ndarray) -> tuple:
     """Tool wear [min] at each process (it grows by the type's `TOOL_WEAR_STEP`) and the TWF flags: the tool is
     replaced at a wear drawn in 200..240 min, and fails just before in 43% of the replacements."""
@@ -145,6 +146,7 @@ def _product_ids(ck: Checker, raw: pd.DataFrame, types: pd.Series) -> pd.Series:
         ck.fail("Product ID", bad, "the product's quality letter (the 'Type' of its line), then its serial number")
     return pid.astype(object)
 
+# %% ../nbs/12_maintenance_data.ipynb #d56c7495
 def _ai4i_labels(ck: Checker, out: pd.DataFrame, variant: str) -> str:
     "Add `failure` and the five mode flags (0/1) to `out`; returns the name of the file's label column."
     label = "Target" if variant == "kaggle" else "Machine failure"
@@ -204,6 +206,7 @@ def _conflict_note(variant: str, n_nf: int, n_rnf: int) -> tuple:
             f"mode flag, {n_rnf} RNF flags with Machine failure=0; documented in the UCI data)",
             "label = Machine failure")
 
+# %% ../nbs/12_maintenance_data.ipynb #56c35fa8
 def _apply_conflicts(df: pd.DataFrame, kinds: dict, variant: str, inconsistent: str, path) -> tuple:
     "Keep (noted), drop or refuse the rows of `kinds` (from `check_ai4i_labels`); returns (df, notes, n_dropped)."
     nf, rnf = kinds.values()
@@ -242,6 +245,7 @@ def _n_numbers(line: str) -> int:
     try: return len([float(t) for t in line.split()])
     except ValueError: return -1
 
+# %% ../nbs/12_maintenance_data.ipynb #e6ebcf3e
 def looks_like_cmapss(path) -> bool:
     """True for NASA C-MAPSS turbofan data: a file named like `train_FD001.txt` / `test_FD00x` / `RUL_FD00x`, a
     headerless text file of 26 space-separated numbers per line, or a folder holding such files."""
@@ -369,6 +373,7 @@ def _azure_file(folder: Path, name: str) -> Path:
     refuse_cmapss(folder)
     raise DataError(f"{folder}: missing {name} (the Azure PdM data has five files: {list(AZURE_FILES.values())})")
 
+# %% ../nbs/12_maintenance_data.ipynb #02eeb494
 def read_azure_pdm(folder) -> AzurePdM:
     "Read the five `PdM_*.csv` files of the Azure PdM data from `folder` (or below it), checked by `check_azure_table`."
     folder = Path(folder)
@@ -384,26 +389,36 @@ def read_azure_pdm(folder) -> AzurePdM:
     return AzurePdM(**{k: tabs[k] for k in AZURE_FILES}, source=str(folder))
 
 # %% ../nbs/12_maintenance_data.ipynb #1ba6206b
-def _component_history(rng, comp: str, hours: int, X: dict, err_rate: np.ndarray, drift_hours, drift_sigma) -> tuple:
-    """One component of one machine: hours of its scheduled replacements and of its failures. Before each failure
-    its related sensor in `X` drifts and its related error rate in `err_rate` rises (both edited in place)."""
-    sensor, sign = COMPONENT_SENSOR[comp]
-    maint, fails = [], []
-    t = -int(rng.integers(0, 60 * 24))          # replacements every ~2 weeks..2 months, from before the window
+def _replacement_hours(rng, hours: int) -> list:
+    "Hours of a component's scheduled replacements: every ~2 weeks..2 months, starting before the window."
+    out, t = [], -int(rng.integers(0, 60 * 24))
     while t < hours:
         t += int(rng.integers(14, 60) * 24)
-        if 0 <= t < hours: maint.append(t)
+        if 0 <= t < hours: out.append(t)
+    return out
+
+# %% ../nbs/12_maintenance_data.ipynb #a2587256
+def _drift_before(rng, comp: str, t: int, X: dict, err_rate: np.ndarray, drift_hours, drift_sigma) -> None:
+    "Before a failure at hour `t`: the related sensor in `X` drifts, the related error rate rises (both in place)."
+    sensor, sign = COMPONENT_SENSOR[comp]
+    d = int(rng.integers(*drift_hours))
+    a = sign * rng.uniform(*drift_sigma) * _SENSOR_STATS[sensor][1]
+    lo = max(0, t - d)
+    ramp = (np.arange(lo, t) - (t - d) + 1) / d
+    X[sensor][lo:t] += a * ramp
+    for e in COMPONENT_ERRORS[comp]: err_rate[lo:t, AZURE_ERRORS.index(e)] += 0.02 * ramp
+
+# %% ../nbs/12_maintenance_data.ipynb #ca12f200
+def _component_history(rng, comp: str, hours: int, X: dict, err_rate: np.ndarray, drift_hours, drift_sigma) -> tuple:
+    """One component of one machine: hours of its scheduled replacements and of its failures (a renewal process),
+    each failure preceded by `_drift_before`."""
+    maint, fails = _replacement_hours(rng, hours), []
     t = int(rng.integers(0, 40) * 24)                           # hour of the next failure
     while True:
         t = (t // 24) * 24                                      # failures logged at 06:00
         if t >= hours: break
         if t >= 24:
-            d = int(rng.integers(*drift_hours))
-            a = sign * rng.uniform(*drift_sigma) * _SENSOR_STATS[sensor][1]
-            lo = max(0, t - d)
-            ramp = (np.arange(lo, t) - (t - d) + 1) / d
-            X[sensor][lo:t] += a * ramp
-            for e in COMPONENT_ERRORS[comp]: err_rate[lo:t, AZURE_ERRORS.index(e)] += 0.02 * ramp
+            _drift_before(rng, comp, t, X, err_rate, drift_hours, drift_sigma)
             fails.append(t)
             maint.append(t)
         t += int(rng.integers(21, 84) * 24)
@@ -424,6 +439,7 @@ def _machine_tables(rng, m: int, times: pd.DatetimeIndex, drift_hours, drift_sig
     errs = [(times[h], m, AZURE_ERRORS[e]) for h, e in zip(*np.nonzero(ev))]
     return pd.DataFrame({"datetime": times, "machineID": m, **X}), errs, maint, fails
 
+# %% ../nbs/12_maintenance_data.ipynb #4b58534d
 def _event_table(rows: list, column: str, dtype) -> pd.DataFrame:
     "Event rows (datetime, machineID, `column`) sorted by machine and time; `datetime` typed even with no rows."
     return (pd.DataFrame(rows, columns=["datetime", "machineID", column]).astype({"datetime": dtype})
