@@ -62,7 +62,8 @@ def run(n_rows: int, seed: int = 0) -> dict:
     res = {"azure_rf": M.azure_forest(tab, A.cutoffs, 100, seed, max_train_rows=FOREST_ROWS)[1]}
     lap("forest_s")
     with torch_threads(1):                      # as the runner: LSTM then GRU, EPOCHS passes over every window
-        res.update(M.sequence_results(A, "azure", RunContext(out=Path(tempfile.gettempdir()), epochs=EPOCHS, seed=seed)))
+        ctx = RunContext(out=Path(tempfile.gettempdir()), epochs=EPOCHS, seed=seed)
+        res.update(M.sequence_results(A, "azure", ctx))
     lap("lstm_gru_s")
     return dict(telemetry_rows=len(az.telemetry), machines=machines, days=days, failures=len(az.failures),
                 train_windows=len(A.train), window_mb=round(sum(w.X.nbytes for w in A.blocks().values()) / 2**20),
