@@ -1,4 +1,4 @@
-"""Difficulty 1. Load AI4I 2020 and the Azure fleet telemetry, explore failure patterns, avoid label leakage, and compare Random Forest, gradient boosting and SVM with LSTM and GRU trained through the shared Accelerate `fit`.
+"""Difficulty 1. AI4I 2020 and an Azure fleet: failure patterns, label leakage, RF/HGB/SVM vs LSTM/GRU through `fit`.
 
 Docs: https://accel-course.github.io/accel_course/maintenance.html.md"""
 
@@ -7,25 +7,29 @@ Docs: https://accel-course.github.io/accel_course/maintenance.html.md"""
 # %% ../nbs/13_maintenance.ipynb #e9130d39
 from __future__ import annotations
 import os
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .core import (pick, seed_everything, evaluate_at_val_threshold, pr_auc_metric, best_model,
+from .core import (seed_everything, evaluate_at_val_threshold, pr_auc_metric, best_model,
                                register_project, RunContext, is_main_process, atomic_write_text, announce_source,
                                DataError, positive_int, non_empty)
-from .maintenance_data import *   # schemas, generators, loaders and contracts (the first half below)
+from .maintenance_data import *   # schemas, generators, loaders and contracts: the data page
 
 # %% auto #0
-__all__ = ['RAW_FEATURES', 'PHYSICS_FEATURES', 'ENVELOPE_FEATURES', 'MODEL_FEATURES', 'envelope_margin', 'add_physics_features',
-           'check_features', 'plot_failure_rates', 'plot_sensor_distributions', 'plot_failure_maps',
-           'plot_telemetry_around_failures', 'evaluate_scores', 'ordered_split', 'tabular_pipeline', 'make_rf',
-           'make_hgb', 'make_svm', 'scores_of', 'fit_tabular', 'make_windows', 'standardize', 'azure_hourly',
-           'time_cutoffs', 'azure_sequences', 'ai4i_matrix', 'ai4i_sequences', 'SeqClassifier', 'train_sequence_model',
-           'sequence_scores', 'evaluate_windows', 'sequence_job', 'azure_tabular', 'azure_tabular_split',
-           'azure_forest', 'comparison_table', 'plot_comparison', 'sequence_results', 'require_failures',
-           'ai4i_results', 'azure_results', 'run_maintenance']
+__all__ = ['RAW_FEATURES', 'PHYSICS_FEATURES', 'ENVELOPE_FEATURES', 'MODEL_FEATURES', 'SEQ_FIT', 'envelope_margin',
+           'add_physics_features', 'check_features', 'plot_failure_rates', 'plot_sensor_distributions',
+           'plot_failure_maps', 'curves_before_failures', 'plot_telemetry_around_failures', 'evaluate_scores',
+           'ordered_split', 'tabular_pipeline', 'make_rf', 'make_hgb', 'make_svm', 'scores_of', 'fit_tabular',
+           'Windows', 'WindowSplit', 'concat_windows', 'make_windows', 'standardize', 'next_failure_within',
+           'azure_hourly', 'time_cutoffs', 'azure_sequences', 'ai4i_matrix', 'ai4i_sequences', 'SeqClassifier',
+           'pos_weight', 'train_sequence_model', 'sequence_scores', 'evaluate_windows', 'sequence_job',
+           'rolling_features', 'hours_since_replacement', 'azure_tabular', 'azure_tabular_split', 'azure_forest',
+           'comparison_table', 'plot_comparison', 'sequence_results', 'require_failures', 'ai4i_results',
+           'azure_results', 'load_inputs', 'save_outputs', 'run_maintenance']
 
 # %% ../nbs/13_maintenance.ipynb #6c9b608f
 RAW_FEATURES = ["type", *AI4I_SENSORS]
@@ -43,6 +47,7 @@ def envelope_margin(delta_t, rpm, power, strain_ratio) -> np.ndarray:
     pw = np.minimum(np.asarray(power) / PWF_LIMIT[0] - 1, 1 - np.asarray(power) / PWF_LIMIT[1])
     return np.minimum(np.minimum(heat, pw), 1 - np.asarray(strain_ratio))
 
+# %% ../nbs/13_maintenance.ipynb #39c1634a
 def add_physics_features(df: pd.DataFrame) -> pd.DataFrame:
     """Add `delta_t` [K], `power` [W], `strain` [min·Nm], `strain_ratio` (strain / the type's overstrain limit)
     and `envelope_margin` (relative distance to the nearest operating limit)."""
@@ -99,46 +104,57 @@ def plot_failure_maps(df: pd.DataFrame):
     d = add_physics_features(df)
     mode = np.select([d["PWF"] == 1, d["HDF"] == 1, d["OSF"] == 1, d["TWF"] == 1, d["failure"] == 1],
                      ["PWF", "HDF", "OSF", "TWF", "other"], "normal")
-    colors = {"normal": "#cccccc", "PWF": "#c44e52", "HDF": "#dd8452", "OSF": "#8172b3", "TWF": "#55a868", "other": "black"}
+    colors = {"normal": "#cccccc", "PWF": "#c44e52", "HDF": "#dd8452", "OSF": "#8172b3", "TWF": "#55a868",
+              "other": "black"}
     fig, ax = plt.subplots(1, 2, figsize=(12, 4.5))
     for m, c in colors.items():
         s = mode == m
         if not s.any(): continue
         for a, (x, y) in zip(ax, (("rpm", "torque"), ("rpm", "delta_t"))):
-            a.scatter(d.loc[s, x], d.loc[s, y], s=4 if m == "normal" else 12, c=c, label=m, alpha=0.5 if m == "normal" else 0.9)
+            a.scatter(d.loc[s, x], d.loc[s, y], s=4 if m == "normal" else 12, c=c, label=m,
+                      alpha=0.5 if m == "normal" else 0.9)
     rpm = np.linspace(d["rpm"].min(), d["rpm"].max(), 200)
     for p in PWF_LIMIT: ax[0].plot(rpm, p / (rpm * 2 * np.pi / 60), "k--", lw=1)
     ax[0].set_ylim(0, d["torque"].max() * 1.05)
-    ax[0].set_xlabel("rotational speed [rpm]"); ax[0].set_ylabel("torque [Nm]"); ax[0].set_title("torque x speed: PWF outside 3.5-9 kW")
+    ax[0].set(xlabel="rotational speed [rpm]", ylabel="torque [Nm]", title="torque x speed: PWF outside 3.5-9 kW")
     ax[1].axhline(HDF_LIMIT[0], c="k", ls="--", lw=1); ax[1].axvline(HDF_LIMIT[1], c="k", ls="--", lw=1)
-    ax[1].set_xlabel("rotational speed [rpm]"); ax[1].set_ylabel("process - air temperature [K]")
-    ax[1].set_title(f"ΔT x speed: HDF below {HDF_LIMIT[0]} K and {HDF_LIMIT[1]:,.0f} rpm"); ax[1].legend(markerscale=2, fontsize=8)
-    fig.tight_layout(); return fig
+    ax[1].set(xlabel="rotational speed [rpm]", ylabel="process - air temperature [K]",
+              title=f"ΔT x speed: HDF below {HDF_LIMIT[0]} K and {HDF_LIMIT[1]:,.0f} rpm")
+    ax[1].legend(markerscale=2, fontsize=8)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/13_maintenance.ipynb #e6da4a29
+def curves_before_failures(z: pd.DataFrame, failures: pd.DataFrame, comp: str, sensor: str, hours: int) -> list:
+    "`z[sensor]` (indexed by machine, time) over the `hours` before each `comp` failure: curves at least half present."
+    lags = pd.to_timedelta(np.arange(-hours, 1), unit="h")
+    curves = []
+    for _, f in failures[failures["failure"] == comp].iterrows():
+        try: s = z.loc[f["machineID"]][sensor]
+        except KeyError: continue
+        v = s.reindex(f["datetime"] + lags).to_numpy()
+        if np.isfinite(v).sum() > hours // 2: curves.append(v)
+    return curves
+
+# %% ../nbs/13_maintenance.ipynb #d57fb75a
 def plot_telemetry_around_failures(data: AzurePdM, hours: int = 96):
     "Mean standardised related sensor in the `hours` before each component failure (0 = the failure)."
     import matplotlib.pyplot as plt
     tel = data.telemetry.set_index(["machineID", "datetime"]).sort_index()
     z = (tel[AZURE_SENSORS] - tel[AZURE_SENSORS].mean()) / tel[AZURE_SENSORS].std()
     fig, axs = plt.subplots(1, 4, figsize=(15, 3.2), sharey=True)
-    lags = np.arange(-hours, 1)
+    lags, smooth = np.arange(-hours, 1), lambda v: pd.Series(v).rolling(6, min_periods=1).mean()
     for ax, comp in zip(axs, AZURE_COMPONENTS):
         sensor = COMPONENT_SENSOR[comp][0]
-        curves = []
-        for _, f in data.failures[data.failures["failure"] == comp].iterrows():
-            try: s = z.loc[f["machineID"]][sensor]
-            except KeyError: continue
-            v = s.reindex(f["datetime"] + pd.to_timedelta(lags, unit="h")).to_numpy()
-            if np.isfinite(v).sum() > hours // 2: curves.append(v)
-        if curves:
-            C = np.vstack(curves)
-            for c in C: ax.plot(lags, pd.Series(c).rolling(6, min_periods=1).mean(), c="grey", lw=0.5, alpha=0.4)
-            ax.plot(lags, pd.Series(np.nanmean(C, 0)).rolling(6, min_periods=1).mean(), c="#c44e52", lw=2)
-        ax.axhline(0, c="k", lw=0.5); ax.set_xlim(-hours, 0)
-        ax.set_title(f"{comp} failures (n={len(curves)}): {sensor}"); ax.set_xlabel("hours before failure")
-        if not curves: ax.text(0.5, 0.5, f"no {comp} failure in this data", ha="center", va="center", transform=ax.transAxes)
-    axs[0].set_ylabel("z-score (6 h mean)"); fig.tight_layout(); return fig
+        curves = curves_before_failures(z, data.failures, comp, sensor, hours)
+        for c in curves: ax.plot(lags, smooth(c), c="grey", lw=0.5, alpha=0.4)
+        if curves: ax.plot(lags, smooth(np.nanmean(np.vstack(curves), 0)), c="#c44e52", lw=2)
+        else: ax.text(0.5, 0.5, f"no {comp} failure in this data", ha="center", va="center", transform=ax.transAxes)
+        ax.axhline(0, c="k", lw=0.5)
+        ax.set(xlim=(-hours, 0), title=f"{comp} failures (n={len(curves)}): {sensor}", xlabel="hours before failure")
+    axs[0].set_ylabel("z-score (6 h mean)")
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/13_maintenance.ipynb #27b54d06
 def evaluate_scores(y_val, s_val, y_test, s_test) -> dict:
@@ -149,6 +165,7 @@ def evaluate_scores(y_val, s_val, y_test, s_test) -> dict:
     tn, fp, fn, tp = confusion_matrix(np.asarray(y_test).astype(int), pred, labels=[0, 1]).ravel()
     return {**m, "threshold": thr, "tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)}
 
+# %% ../nbs/13_maintenance.ipynb #af047b8b
 def ordered_split(n: int, fracs=(0.6, 0.2, 0.2)) -> tuple:
     "Index arrays (train, valid, test) of consecutive blocks: the past trains, the future tests."
     a, b = int(round(fracs[0] * n)), int(round((fracs[0] + fracs[1]) * n))
@@ -168,19 +185,21 @@ def tabular_pipeline(model, features, scale: bool = True):
     return Pipeline([("pre", pre), ("model", model)])
 
 # %% ../nbs/13_maintenance.ipynb #208c0ba6
-def make_rf(features, seed: int = 0, n_estimators: int | None = None):
+def make_rf(features, seed: int = 0, n_estimators: int = 100):
     "Random Forest with balanced class weights per bootstrap sample (trees need no scaling)."
     from sklearn.ensemble import RandomForestClassifier
-    rf = RandomForestClassifier(n_estimators=n_estimators or pick(100, 60), class_weight="balanced_subsample",
+    rf = RandomForestClassifier(n_estimators=n_estimators, class_weight="balanced_subsample",
                                 n_jobs=2, random_state=seed)
     return tabular_pipeline(rf, check_features(features, allow_leakage=True), scale=False)
 
+# %% ../nbs/13_maintenance.ipynb #ba25425c
 def make_hgb(features, seed: int = 0):
     "Histogram gradient boosting with balanced class weights (trees: no scaling; `type` one-hot encoded)."
     from sklearn.ensemble import HistGradientBoostingClassifier
     hgb = HistGradientBoostingClassifier(class_weight="balanced", random_state=seed)
     return tabular_pipeline(hgb, check_features(features, allow_leakage=True), scale=False)
 
+# %% ../nbs/13_maintenance.ipynb #a020ca90
 def make_svm(features, seed: int = 0, C: float = 1.0):
     "RBF SVM on standardised features with balanced class weights (an SVM without scaling is meaningless)."
     from sklearn.svm import SVC
@@ -219,16 +238,42 @@ def fit_tabular(make, # a model maker such as `make_rf`: make(features, seed=...
     m = make(features, seed=seed).fit(df.iloc[tr][features], y[tr])
     return m, evaluate_scores(y[va], scores_of(m, df.iloc[va][features]), y[te], scores_of(m, df.iloc[te][features]))
 
+# %% ../nbs/13_maintenance.ipynb #993cbd47
+@dataclass(frozen=True, eq=False)
+class Windows:
+    "One block of windows: inputs `X`, 0/1 labels `y`, and where each window ends."
+    X: np.ndarray       # float32 (N, window, features)
+    y: np.ndarray       # float32 (N,): an event within the label horizon after the window's end
+    ends: np.ndarray    # (N,) each window's last row (AI4I: a row index; the fleet: a time stamp)
+    def __len__(self): return len(self.y)
+
+# %% ../nbs/13_maintenance.ipynb #c041b539
+@dataclass(frozen=True, eq=False)
+class WindowSplit:
+    "Time-ordered train / valid / test windows; `cutoffs`: the fleet's two calendar cut-offs (None for AI4I)."
+    train: Windows
+    valid: Windows
+    test: Windows
+    cutoffs: tuple | None = None
+    def blocks(self) -> dict: return {"train": self.train, "valid": self.valid, "test": self.test}
+
+# %% ../nbs/13_maintenance.ipynb #93cf375f
+def concat_windows(parts: list, window: int, n_features: int, ends_dtype="int64") -> Windows:
+    "One `Windows` from several, in order (with no parts: an empty one of the right shapes)."
+    if not parts:
+        return Windows(np.zeros((0, window, n_features), np.float32), np.zeros(0, np.float32), np.zeros(0, ends_dtype))
+    return Windows(*(np.concatenate([getattr(p, a) for p in parts]) for a in ("X", "y", "ends")))
+
 # %% ../nbs/13_maintenance.ipynb #30f74ae6
 def make_windows(X: np.ndarray, # (T, F) readings in time order
                  y: np.ndarray, # (T,) 0/1 events
                  window: int, # readings per window
                  horizon: int = 1, # label: an event in y[t : t+horizon]
                  ends=None, # the window ends t to cut (default: every t with a full window and horizon)
-                ):
+                ) -> Windows:
     """Windows `X[t-window+1 : t+1]` (float32, shape (N, window, F)) and labels `max(y[t : t+horizon])` for each end
-    `t` in `ends`; also returns the ends actually used."""
-    X = np.asarray(X, np.float32); y = np.asarray(y).astype(int)
+    `t` in `ends` that has a full window and horizon; `ends` of the result: the ends actually used."""
+    X, y = np.asarray(X, np.float32), np.asarray(y).astype(int)
     n = len(X)
     if ends is None: ends = np.arange(window - 1, n - horizon + 1)
     ends = np.asarray(ends, int)
@@ -236,33 +281,39 @@ def make_windows(X: np.ndarray, # (T, F) readings in time order
     idx = ends[:, None] + np.arange(-window + 1, 1)[None, :]
     csum = np.concatenate([[0], np.cumsum(y)])
     lab = ((csum[ends + horizon] - csum[ends]) > 0).astype(np.float32)
-    return X[idx], lab, ends
+    return Windows(X[idx], lab, ends)
 
+# %% ../nbs/13_maintenance.ipynb #37105a5a
 def standardize(X: np.ndarray, fit_rows) -> np.ndarray:
     "Standardise columns of `X` with the mean/std of `fit_rows` only (no statistics from the future)."
-    mu = X[fit_rows].mean(0); sd = X[fit_rows].std(0); sd[sd == 0] = 1
+    mu, sd = X[fit_rows].mean(0), X[fit_rows].std(0)
+    sd[sd == 0] = 1
     return ((X - mu) / sd).astype(np.float32)
 
 # %% ../nbs/13_maintenance.ipynb #ce79f8f5
-def azure_hourly(data: AzurePdM, horizon: int = 24) -> pd.DataFrame:
-    "Per machine and hour: sensors, error counts `error1..5`, and the label `fail_next` (failure in (t, t+horizon h])."
-    tel = data.telemetry.sort_values(["machineID", "datetime"], kind="stable").reset_index(drop=True)
-    err = data.errors.copy(); err["datetime"] = err["datetime"].dt.floor("h")
-    ec = (pd.crosstab([err["machineID"], err["datetime"]], err["errorID"]).reindex(columns=AZURE_ERRORS, fill_value=0)
-          if len(err) else pd.DataFrame(columns=AZURE_ERRORS))
-    h = tel.merge(ec, how="left", left_on=["machineID", "datetime"], right_index=True)
-    h[AZURE_ERRORS] = h[AZURE_ERRORS].fillna(0).astype(np.float32)
+def next_failure_within(h: pd.DataFrame, failures: pd.DataFrame, horizon: int) -> np.ndarray:
+    "For each row (machineID, datetime) of `h`: 1.0 if that machine has a failure in (t, t + `horizon` h], else 0.0."
     lab = np.zeros(len(h), np.float32)
-    t_ns = h["datetime"].to_numpy("datetime64[ns]").astype("int64"); hour_ns = 3_600_000_000_000
-    mids = h["machineID"].to_numpy()
-    for m, f in data.failures.groupby("machineID"):
+    t_ns, mids = h["datetime"].to_numpy("datetime64[ns]").astype("int64"), h["machineID"].to_numpy()
+    for m, f in failures.groupby("machineID"):
         rows = np.flatnonzero(mids == m)
         ft = np.sort(f["datetime"].to_numpy("datetime64[ns]").astype("int64"))
         tt = t_ns[rows]
         j = np.searchsorted(ft, tt, side="right")               # first failure strictly after t
         nxt = np.where(j < len(ft), ft[np.minimum(j, len(ft) - 1)], np.iinfo(np.int64).max)
-        lab[rows] = ((nxt - tt) <= horizon * hour_ns).astype(np.float32)
-    h["fail_next"] = lab
+        lab[rows] = ((nxt - tt) <= horizon * 3_600_000_000_000).astype(np.float32)     # hours in ns
+    return lab
+
+# %% ../nbs/13_maintenance.ipynb #57a7af45
+def azure_hourly(data: AzurePdM, horizon: int = 24) -> pd.DataFrame:
+    "Per machine and hour: sensors, error counts `error1..5`, and the label `fail_next` (failure in (t, t+horizon h])."
+    tel = data.telemetry.sort_values(["machineID", "datetime"], kind="stable").reset_index(drop=True)
+    err = data.errors.assign(datetime=data.errors["datetime"].dt.floor("h"))
+    ec = (pd.crosstab([err["machineID"], err["datetime"]], err["errorID"]).reindex(columns=AZURE_ERRORS, fill_value=0)
+          if len(err) else pd.DataFrame(columns=AZURE_ERRORS))
+    h = tel.merge(ec, how="left", left_on=["machineID", "datetime"], right_index=True)
+    h[AZURE_ERRORS] = h[AZURE_ERRORS].fillna(0).astype(np.float32)
+    h["fail_next"] = next_failure_within(h, data.failures, horizon)
     return h
 
 # %% ../nbs/13_maintenance.ipynb #597bea12
@@ -280,29 +331,24 @@ def azure_sequences(data: AzurePdM, # the fleet
                     fracs=(0.6, 0.2, 0.2), # train / valid / test shares of the calendar
                     train_stride: int = 1, # extra thinning of the (overlapping) training windows
                     hourly: pd.DataFrame | None = None, # `azure_hourly(data, horizon)` if already computed
-                   ) -> dict:
+                   ) -> WindowSplit:
     """Windows of sensors + error counts per machine (standardised on the train period), time-ordered split with a
-    `horizon` embargo. Returns {"train"|"valid"|"test": (X, y, end_time), "cutoffs": (c1, c2)}."""
+    `horizon` embargo before each cut-off; each window's `ends` is the time of its last hour."""
     h = azure_hourly(data, horizon) if hourly is None else hourly
     c1, c2 = time_cutoffs(h["datetime"], fracs)
     emb = pd.Timedelta(hours=horizon)
-    feats = AZURE_SENSORS + AZURE_ERRORS
-    Xall = h[feats].to_numpy(np.float32)
-    train_rows = np.flatnonzero((h["datetime"] < c1 - emb).to_numpy())
-    Xall[:, :4] = standardize(Xall[:, :4], train_rows)
-    parts = {k: ([], [], []) for k in ("train", "valid", "test")}
+    Xall = h[AZURE_SENSORS + AZURE_ERRORS].to_numpy(np.float32)
+    Xall[:, :4] = standardize(Xall[:, :4], np.flatnonzero((h["datetime"] < c1 - emb).to_numpy()))
+    parts = {"train": [], "valid": [], "test": []}
     for m, g in h.groupby("machineID", sort=True):
-        rows = g.index.to_numpy(); t = g["datetime"]
+        t = g["datetime"]
         blocks = {"train": (t < c1 - emb), "valid": (t >= c1) & (t < c2 - emb), "test": (t >= c2)}
         for name, mask in blocks.items():
             ends = np.flatnonzero(mask.to_numpy())[::stride * (train_stride if name == "train" else 1)]
-            Xw, yw, e = make_windows(Xall[rows], g["fail_next"].to_numpy(), window, 1, ends)
-            parts[name][0].append(Xw); parts[name][1].append(yw); parts[name][2].append(t.to_numpy()[e])
-    out = {k: (np.concatenate(v[0]) if v[0] else np.zeros((0, window, len(feats)), np.float32),
-               np.concatenate(v[1]) if v[1] else np.zeros(0, np.float32),
-               np.concatenate(v[2]) if v[2] else np.zeros(0, "datetime64[ns]")) for k, v in parts.items()}
-    out["cutoffs"] = (c1, c2)
-    return out
+            w = make_windows(Xall[g.index.to_numpy()], g["fail_next"].to_numpy(), window, 1, ends)
+            parts[name].append(Windows(w.X, w.y, t.to_numpy()[w.ends]))
+    split = {k: concat_windows(v, window, Xall.shape[1], "datetime64[ns]") for k, v in parts.items()}
+    return WindowSplit(**split, cutoffs=(c1, c2))
 
 # %% ../nbs/13_maintenance.ipynb #77fc3d31
 def ai4i_matrix(df: pd.DataFrame, fit_rows, physics: bool = True) -> np.ndarray:
@@ -314,9 +360,9 @@ def ai4i_matrix(df: pd.DataFrame, fit_rows, physics: bool = True) -> np.ndarray:
     return np.concatenate([Xn, oh], 1).astype(np.float32)
 
 # %% ../nbs/13_maintenance.ipynb #023af78a
-def ai4i_sequences(df: pd.DataFrame, window: int = 10, k: int = 1, fracs=(0.6, 0.2, 0.2)) -> dict:
+def ai4i_sequences(df: pd.DataFrame, window: int = 10, k: int = 1, fracs=(0.6, 0.2, 0.2)) -> WindowSplit:
     """AI4I ordered by UDI, cut into windows of `window` processes; label: a machine failure among the next `k`
-    processes, counting the window's last one. Returns {"train"|"valid"|"test": (X, y, end_index)}."""
+    processes, counting the window's last one. Each window's `ends` is the row index of its last process."""
     df = df.sort_values("udi", kind="stable").reset_index(drop=True)
     tr, va, te = ordered_split(len(df), fracs)
     X = ai4i_matrix(df, tr)
@@ -325,15 +371,15 @@ def ai4i_sequences(df: pd.DataFrame, window: int = 10, k: int = 1, fracs=(0.6, 0
     for name, block in (("train", tr), ("valid", va), ("test", te)):
         ends = block[block + k - 1 <= block[-1]]        # the label horizon stays inside the block
         out[name] = make_windows(X, y, window, k, ends)
-    return out
+    return WindowSplit(**out)
 
-# %% ../nbs/13_maintenance.ipynb #3f347a11
+# %% ../nbs/13_maintenance.ipynb #8e9c7a6b
 import torch
 from torch import nn
-from .training import (fit, array_loaders, predict_array, torch_threads, ProgressBar, EarlyStopping,
-                                   ClipGradNorm, RestoreBest, LRScheduler)
+from .training import fit_arrays, predict_array, torch_threads, EarlyStopping, ClipGradNorm, RestoreBest
 from .launch import job_report
 
+# %% ../nbs/13_maintenance.ipynb #3f347a11
 class SeqClassifier(nn.Module):
     "LSTM or GRU over a window of readings -> one failure logit per window."
     def __init__(self,
@@ -347,40 +393,40 @@ class SeqClassifier(nn.Module):
         if kind not in ("lstm", "gru"): raise ValueError(f"kind must be 'lstm' or 'gru', got {kind!r}")
         rnn = nn.LSTM if kind == "lstm" else nn.GRU
         self.kind = kind
-        self.rnn = rnn(n_features, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
+        self.rnn = rnn(n_features, hidden, num_layers=layers, batch_first=True,
+                       dropout=dropout if layers > 1 else 0.0)
         self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
     def forward(self, x):
         out, _ = self.rnn(x)
         return self.head(out[:, -1]).squeeze(-1)
 
+# %% ../nbs/13_maintenance.ipynb #e46219e0
+def pos_weight(y, cap: float = 100.0) -> torch.Tensor:
+    "#negatives / #positives of the 0/1 labels `y` (at most `cap`): the loss weight that balances the two classes."
+    pos = float(np.sum(y))
+    return torch.tensor(min((len(y) - pos) / max(pos, 1.0), cap))
+
 # %% ../nbs/13_maintenance.ipynb #c44e9853
+SEQ_FIT = dict(epochs=20, batch_size=256, lr=5e-3, valid_batch_size=512)   # `fit_arrays` settings of the chapter
+
 def train_sequence_model(Xtr, # training windows (N, window, features), float32
                          ytr, # their 0/1 labels
                          Xva, # validation windows (early stopping)
                          yva, # their labels
                          kind: str = "lstm", # "lstm" or "gru"
                          hidden: int = 32, # hidden units of the recurrent layer
-                         epochs: int | None = None, # default 20 (1 in fast mode)
-                         batch_size: int = 256, # training windows per step
-                         lr: float = 5e-3, # AdamW learning rate
-                         seed: int = 0, # seeds the weights and the shuffling
-                         mixed_precision: str | None = None, # None (Accelerate's default), "no", "fp16" or "bf16"
                          patience: int | None = 5, # early stopping after this many epochs without a better PR-AUC
                          max_pos_weight: float = 100.0, # cap of the positive-class weight (#negatives / #positives)
-                         verbose: bool = False, # one line per epoch
+                         **fit_kw, # `fit_arrays` settings (epochs, lr, seed, mixed_precision...) over `SEQ_FIT`
                         ):
-    "Train a `SeqClassifier` with `fit` (early stopping on validation PR-AUC). Returns (model, history)."
-    seed_everything(seed)
+    "Seed, build a `SeqClassifier`, train it with `fit_arrays` (early stopping on validation PR-AUC): (model, history)."
+    fit_kw = {**SEQ_FIT, **fit_kw}
+    seed_everything(fit_kw.get("seed", 0))
     model = SeqClassifier(Xtr.shape[-1], hidden, kind)
-    pos = float(np.sum(ytr)); neg = float(len(ytr) - pos)
-    pw = torch.tensor(min(neg / max(pos, 1.0), max_pos_weight))
-    tdl, vdl = array_loaders(Xtr, np.asarray(ytr, np.float32), Xva, np.asarray(yva, np.float32),
-                             batch_size=batch_size, seed=seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    hist = fit(model, opt, tdl, vdl, loss_fn=nn.BCEWithLogitsLoss(pos_weight=pw), metrics={"pr_auc": pr_auc_metric},
-               epochs=epochs or pick(20, 1), mixed_precision=mixed_precision, seed=seed,
-               verbose=verbose, callbacks=[ProgressBar(False), RestoreBest("pr_auc", "max"), EarlyStopping(patience),
-                                            ClipGradNorm(1.0)])
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight(ytr, max_pos_weight))
+    hist = fit_arrays(model, Xtr, np.asarray(ytr, np.float32), Xva, np.asarray(yva, np.float32), loss_fn=loss_fn,
+                      metrics={"pr_auc": pr_auc_metric}, **fit_kw,
+                      callbacks=[RestoreBest("pr_auc", "max"), EarlyStopping(patience), ClipGradNorm(1.0)])
     return model, hist
 
 # %% ../nbs/13_maintenance.ipynb #70e0374d
@@ -389,10 +435,10 @@ def sequence_scores(model, X, batch_size: int = 1024) -> np.ndarray:
     if len(X) == 0: return np.zeros(0, np.float32)
     return torch.sigmoid(torch.as_tensor(predict_array(model.float(), X, batch_size=batch_size))).numpy()
 
-def evaluate_windows(model, parts: dict) -> dict:
-    "`evaluate_scores` of a sequence model: threshold from `parts['valid']` windows, metrics on `parts['test']`."
-    return evaluate_scores(parts["valid"][1], sequence_scores(model, parts["valid"][0]),
-                           parts["test"][1], sequence_scores(model, parts["test"][0]))
+def evaluate_windows(model, split: WindowSplit) -> dict:
+    "`evaluate_scores` of a sequence model: threshold from the `valid` windows of `split`, metrics on its `test` ones."
+    return evaluate_scores(split.valid.y, sequence_scores(model, split.valid.X),
+                           split.test.y, sequence_scores(model, split.test.X))
 
 # %% ../nbs/13_maintenance.ipynb #7fa8b4f6
 def sequence_job(Xtr, # training windows (this process trains on its shard of every batch)
@@ -409,11 +455,8 @@ def sequence_job(Xtr, # training windows (this process trains on its shard of ev
                       val_pr_auc=hist.rows[-1].get("pr_auc"), train_loss=hist.rows[-1]["train_loss"])
 
 # %% ../nbs/13_maintenance.ipynb #41418b3e
-def azure_tabular(data: AzurePdM, horizon: int = 24, hourly: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Hand-made features per machine and hour for the Random Forest baseline: 3 h and 24 h rolling means and
-    standard deviations of the sensors, 24 h error counts, hours since each component was last replaced, and
-    the machine's age and model. `hourly`: `azure_hourly(data, horizon)` if already computed."""
-    h = azure_hourly(data, horizon) if hourly is None else hourly
+def rolling_features(h: pd.DataFrame) -> pd.DataFrame:
+    "Per machine and hour: 3 h and 24 h rolling means and standard deviations of the sensors, 24 h error counts."
     g = h.groupby("machineID", sort=False)
     feats = {}
     for s in AZURE_SENSORS:
@@ -421,19 +464,32 @@ def azure_tabular(data: AzurePdM, horizon: int = 24, hourly: pd.DataFrame | None
             feats[f"{s}_mean{w}h"] = g[s].transform(lambda x: x.rolling(w, min_periods=1).mean())
             feats[f"{s}_std{w}h"] = g[s].transform(lambda x: x.rolling(w, min_periods=2).std()).fillna(0)
     for e in AZURE_ERRORS: feats[f"{e}_24h"] = g[e].transform(lambda x: x.rolling(24, min_periods=1).sum())
-    out = pd.concat([h[["datetime", "machineID", "fail_next"]], pd.DataFrame(feats, index=h.index)], axis=1)
+    return pd.DataFrame(feats, index=h.index)
+
+def hours_since_replacement(rows: pd.DataFrame, maint: pd.DataFrame, comp: str) -> pd.Series:
+    "Hours since `comp` was last replaced on each row's machine (rows: datetime, machineID); a year at most."
+    last = pd.merge_asof(rows[["datetime", "machineID"]].reset_index().sort_values("datetime"),
+                         maint[maint["comp"] == comp][["datetime", "machineID"]].assign(last=lambda d: d["datetime"]),
+                         on="datetime", by="machineID", direction="backward").set_index("index").sort_index()
+    hours = (rows["datetime"] - last["last"]).dt.total_seconds() / 3600
+    return hours.fillna(24 * 365).clip(upper=24 * 365)
+
+# %% ../nbs/13_maintenance.ipynb #fbba002c
+def azure_tabular(data: AzurePdM, horizon: int = 24, hourly: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Hand-made features per machine and hour for the Random Forest baseline: `rolling_features`, hours since each
+    component was last replaced, and the machine's age and model. `hourly`: `azure_hourly(data, horizon)` if
+    already computed."""
+    h = azure_hourly(data, horizon) if hourly is None else hourly
+    out = pd.concat([h[["datetime", "machineID", "fail_next"]], rolling_features(h)], axis=1)
     mt = data.maint.sort_values("datetime")
-    for c in AZURE_COMPONENTS:
-        last = pd.merge_asof(out[["datetime", "machineID"]].reset_index().sort_values("datetime"),
-                             mt[mt["comp"] == c][["datetime", "machineID"]].assign(last=lambda d: d["datetime"]),
-                             on="datetime", by="machineID", direction="backward").set_index("index").sort_index()
-        out[f"since_{c}_h"] = ((out["datetime"] - last["last"]).dt.total_seconds() / 3600).fillna(24 * 365).clip(upper=24 * 365)
+    for c in AZURE_COMPONENTS: out[f"since_{c}_h"] = hours_since_replacement(out, mt, c)
     mach = data.machines.set_index("machineID")
     out["age"] = out["machineID"].map(mach["age"]).fillna(-1).astype(float)
     for mdl in ("model1", "model2", "model3", "model4"):
         out[f"is_{mdl}"] = (out["machineID"].map(mach["model"]) == mdl).astype(float)
     return out
 
+# %% ../nbs/13_maintenance.ipynb #732b7aa8
 def azure_tabular_split(tab: pd.DataFrame, cutoffs, horizon: int = 24) -> tuple:
     "Row indices (train, valid, test) of `azure_tabular` for the same calendar cut-offs and embargo as the windows."
     c1, c2 = cutoffs; emb = pd.Timedelta(hours=horizon); t = tab["datetime"]
@@ -451,7 +507,8 @@ def azure_forest(tab: pd.DataFrame, # `azure_tabular` output
     from sklearn.ensemble import RandomForestClassifier
     tr, va, te = azure_tabular_split(tab, cutoffs)
     if max_train_rows and len(tr) > max_train_rows:
-        announce_source("maintenance", f"Azure forest: fit on a seeded subsample of {max_train_rows:,} of {len(tr):,} training hours")
+        announce_source("maintenance", f"Azure forest: fit on a seeded subsample of {max_train_rows:,} of "
+                                       f"{len(tr):,} training hours")
         tr = np.sort(np.random.default_rng(seed).choice(tr, max_train_rows, replace=False))
     feats = [c for c in tab.columns if c not in ("datetime", "machineID", "fail_next")]
     y = tab["fail_next"]
@@ -498,15 +555,18 @@ def _add_args(p):
     p.add_argument("--window", type=positive_int, default=None,
                    help="AI4I window length in processes (default 10, 5 with --fast)")
 
-def sequence_results(parts: dict, prefix: str, ctx: RunContext) -> dict:
-    "LSTM and GRU trained through `fit` on the windows of `parts`, each evaluated: {f'{prefix}_{kind}': test metrics}."
+# %% ../nbs/13_maintenance.ipynb #b06c171d
+def sequence_results(split: WindowSplit, prefix: str, ctx: RunContext) -> dict:
+    "LSTM and GRU trained by `fit_arrays` on the windows of `split`, each evaluated: {f'{prefix}_{kind}': metrics}."
     out = {}
     for kind in ("lstm", "gru"):
-        m, _ = train_sequence_model(*parts["train"][:2], *parts["valid"][:2], kind=kind, epochs=ctx.epochs,
-                                    mixed_precision=ctx.mixed_precision, seed=ctx.seed)
-        out[f"{prefix}_{kind}"] = evaluate_windows(m, parts)
+        model = train_sequence_model(split.train.X, split.train.y, split.valid.X, split.valid.y, kind=kind,
+                                     epochs=ctx.epochs or (1 if ctx.is_fast else 20),
+                                     mixed_precision=ctx.mixed_precision, seed=ctx.seed)[0]
+        out[f"{prefix}_{kind}"] = evaluate_windows(model, split)
     return out
 
+# %% ../nbs/13_maintenance.ipynb #9e768d29
 def require_failures(y, blocks: dict, where: str, column: str = "Machine failure") -> None:
     "Each block (train/validation/test) must hold failures and non-failures, or no model can be trained and scored."
     counts = {k: int(np.asarray(y)[idx].sum()) for k, idx in blocks.items()}
@@ -516,12 +576,14 @@ def require_failures(y, blocks: dict, where: str, column: str = "Machine failure
                         f"time-ordered {'/'.join(blocks)} blocks hold {counts}: each needs failures and non-failures "
                         f"(none or all in {', '.join(bad)}): give a longer file")
 
+# %% ../nbs/13_maintenance.ipynb #65a5da82
 def ai4i_results(df: pd.DataFrame, ctx: RunContext, where: str = "AI4I") -> dict:
     "RF, HGB and SVM on the AI4I table, LSTM and GRU on its windows: {name: test metrics}."
     tr, va, te = ordered_split(len(df))
     require_failures(df["failure"].values, {"train": tr, "validation": va, "test": te}, where)
+    makers = {"rf": partial(make_rf, n_estimators=60 if ctx.is_fast else 100), "hgb": make_hgb, "svm": make_svm}
     res = {f"ai4i_{name}": fit_tabular(make, MODEL_FEATURES, df, tr, va, te, ctx.seed)[1]
-           for name, make in (("rf", make_rf), ("hgb", make_hgb), ("svm", make_svm))}
+           for name, make in makers.items()}
     S = ai4i_sequences(df, window=int(ctx.opt("window") or (5 if ctx.is_fast else 10)), k=int(ctx.opt("k", 1)))
     return {**res, **sequence_results(S, "ai4i", ctx)}
 
@@ -531,27 +593,41 @@ def azure_results(az: AzurePdM, ctx: RunContext, max_train_rows: int | None = No
     h = azure_hourly(az)
     A = azure_sequences(az, window=12 if ctx.is_fast else 24, horizon=24, hourly=h)
     tab = azure_tabular(az, hourly=h)
-    res = {"azure_rf": azure_forest(tab, A["cutoffs"], 60 if ctx.is_fast else 100, ctx.seed, max_train_rows)[1]}
+    res = {"azure_rf": azure_forest(tab, A.cutoffs, 60 if ctx.is_fast else 100, ctx.seed, max_train_rows)[1]}
     return {**res, **sequence_results(A, "azure", ctx)}
 
+# %% ../nbs/13_maintenance.ipynb #02ef5d0a
+def load_inputs(ctx: RunContext) -> tuple:
+    "AI4I and the fleet from `ctx.source`, both checked (given an AI4I file, the fleet is generated): (ai, az)."
+    fast = ctx.is_fast
+    file_given = Path(str(ctx.source)).expanduser().is_file()
+    ai = load_ai4i(ctx.source, n=2_000 if fast else 10_000, seed=ctx.seed)
+    az_source = ctx.opt("azure_source") or ("sample" if file_given else ctx.source)
+    az = load_azure_pdm(az_source, n_machines=6 if fast else 20, days=60 if fast else 120, seed=ctx.seed)
+    return ai, az
+
+# %% ../nbs/13_maintenance.ipynb #75b399d4
+def save_outputs(ctx: RunContext, ai: AI4IData, az: AzurePdM, results: dict) -> None:
+    "The exploration and comparison figures, and `comparison.csv`, in `ctx.out`."
+    figs = {"eda_failure_rates": plot_failure_rates(ai.df), "eda_sensors": plot_sensor_distributions(ai.df),
+            "eda_failure_maps": plot_failure_maps(ai.df), "eda_azure_telemetry": plot_telemetry_around_failures(az),
+            "comparison": plot_comparison(results)}
+    ctx.save_figures(figs)
+    if is_main_process(): atomic_write_text(Path(ctx.out)/"comparison.csv", comparison_table(results).to_csv())
+
 # %% ../nbs/13_maintenance.ipynb #cac9b630
-@register_project("maintenance", help="Predictive maintenance: AI4I 2020 + Azure fleet telemetry; RF, HGB, SVM, LSTM, GRU",
-                  add_args=_add_args)
+@register_project("maintenance", add_args=_add_args,
+                  help="Predictive maintenance: AI4I 2020 + Azure fleet telemetry; RF, HGB, SVM, LSTM, GRU")
 def run_maintenance(ctx: RunContext) -> dict:
-    "Load both datasets, train RF/HGB/SVM (tabular) and LSTM/GRU (windows, via `fit`), save figures, return metrics."
-    file_given = Path(str(ctx.source)).expanduser().is_file()          # an AI4I CSV: the fleet is generated
-    ai = load_ai4i(ctx.source, seed=ctx.seed)
-    az = load_azure_pdm(ctx.opt("azure_source") or ("sample" if file_given else ctx.source), seed=ctx.seed)
+    "Load both datasets, train RF/HGB/SVM (tabular) and LSTM/GRU (windows, `fit_arrays`), save figures, return metrics."
+    ai, az = load_inputs(ctx)
     df = add_physics_features(ai.df)                # every input is loaded and checked before any model trains
     if ctx.is_fast and len(df) > 3000:
         df = df.iloc[:3000].reset_index(drop=True)
         announce_source("maintenance", "fast mode: AI4I restricted to its first 3,000 processes")
     with torch_threads(1):                          # small models: one thread is fastest on a busy CPU
         results = {**ai4i_results(df, ctx, ai.source), **azure_results(az, ctx)}
-    ctx.save_figures({"eda_failure_rates": plot_failure_rates(ai.df), "eda_sensors": plot_sensor_distributions(ai.df),
-                      "eda_failure_maps": plot_failure_maps(ai.df),
-                      "eda_azure_telemetry": plot_telemetry_around_failures(az), "comparison": plot_comparison(results)})
-    if is_main_process(): atomic_write_text(Path(ctx.out)/"comparison.csv", comparison_table(results).to_csv())
+    save_outputs(ctx, ai, az, results)
     ai4i_models = {n: v for n, v in results.items() if n.startswith("ai4i_")}
     return dict(dataset="AI4I 2020 (machine failure) + Azure PdM (component failure within 24 h)",
                 source=f"ai4i: {ai.source}; azure: {az.source}", n_train=int(round(0.6 * len(df))),

@@ -1,4 +1,4 @@
-"""Schemas, generators, loaders and data contracts of the predictive-maintenance chapter: AI4I 2020 and the Azure PdM fleet.
+"""AI4I 2020 and the Azure PdM fleet: schemas, the leakage trap, contracts, offline generators, loaders.
 
 Docs: https://accel-course.github.io/accel_course/maintenance_data.html.md"""
 
@@ -13,36 +13,89 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import DataError, read_table, require_columns, resolve_source, pick
+from .core import DataError, read_table, require_columns, resolve_source
 from .checks import Checker  # vectorised column checks whose errors name file, column and 1-based line
 
 # %% auto #0
-__all__ = ['AI4I_RENAME', 'AI4I_SENSORS', 'AI4I_MODES', 'LEAKY_COLUMNS', 'KAGGLE_FAILURE_TYPES', 'OSF_LIMIT', 'HDF_LIMIT', 'PWF_LIMIT', 'TOOL_WEAR_STEP', 'KAGGLE_HANDLES', 'AI4I_SENSOR_COLUMNS', 'AI4I_RANGES', 'AI4I_WHOLE', 'AI4I_LABEL_SLACK', 'AZURE_FILES', 'AZURE_SENSORS', 'AZURE_COMPONENTS', 'AZURE_ERRORS', 'COMPONENT_SENSOR', 'COMPONENT_ERRORS', 'AZURE_SPEC', 'AI4IData', 'ai4i_failure_modes', 'make_ai4i', 'read_ai4i_csv', 'load_ai4i', 'check_ai4i', 'check_ai4i_labels', 'looks_like_cmapss', 'refuse_cmapss', 'AzurePdM', 'parse_timestamps', 'check_azure_table', 'read_azure_pdm', 'make_azure_fleet', 'write_azure_pdm', 'load_azure_pdm']
+__all__ = ['AI4I_RENAME', 'AI4I_SENSORS', 'AI4I_MODES', 'LEAKY_COLUMNS', 'OSF_LIMIT', 'HDF_LIMIT', 'PWF_LIMIT', 'TOOL_WEAR_STEP',
+           'KAGGLE_FAILURE_TYPES', 'KAGGLE_HANDLES', 'AI4I_SENSOR_COLUMNS', 'AI4I_RANGES', 'AI4I_WHOLE',
+           'AI4I_LABEL_SLACK', 'AZURE_FILES', 'AZURE_SENSORS', 'AZURE_COMPONENTS', 'AZURE_ERRORS', 'COMPONENT_SENSOR',
+           'COMPONENT_ERRORS', 'AZURE_SPEC', 'ai4i_failure_modes', 'make_ai4i', 'AI4IData', 'check_ai4i',
+           'check_ai4i_labels', 'read_ai4i_csv', 'looks_like_cmapss', 'refuse_cmapss', 'load_ai4i', 'AzurePdM',
+           'parse_timestamps', 'check_azure_table', 'read_azure_pdm', 'make_azure_fleet', 'write_azure_pdm',
+           'load_azure_pdm']
 
-# %% ../nbs/13_maintenance.ipynb #69134912
+# %% ../nbs/12_maintenance_data.ipynb #69134912
 AI4I_RENAME = {"UDI": "udi", "Product ID": "product_id", "Type": "type", "Air temperature [K]": "air_temp",
                "Process temperature [K]": "process_temp", "Rotational speed [rpm]": "rpm", "Torque [Nm]": "torque",
                "Tool wear [min]": "tool_wear", "Machine failure": "failure", "Target": "failure",
                "Failure Type": "failure_type"}
 AI4I_SENSORS = ["air_temp", "process_temp", "rpm", "torque", "tool_wear"]
 AI4I_MODES = ["TWF", "HDF", "PWF", "OSF", "RNF"]
-# Columns that describe the failure itself: never features (see "Leakage" below).
+# Columns that describe the failure itself: never features (see "The trap" below).
 LEAKY_COLUMNS = AI4I_MODES + ["failure_type", "label_conflict"]
-KAGGLE_FAILURE_TYPES = {"No Failure": None, "Tool Wear Failure": "TWF", "Heat Dissipation Failure": "HDF",
-                        "Power Failure": "PWF", "Overstrain Failure": "OSF", "Random Failures": "RNF"}
+
+# %% ../nbs/12_maintenance_data.ipynb #d4ee0a9c
 OSF_LIMIT = {"L": 11000.0, "M": 12000.0, "H": 13000.0}   # wear x torque [min Nm] above which a tool overstrains
 HDF_LIMIT = (8.6, 1380.0)        # heat dissipation fails when ΔT [K] AND speed [rpm] are both below these
 PWF_LIMIT = (3500.0, 9000.0)     # the power [W] band outside which the drive fails
 TOOL_WEAR_STEP = {"L": 2, "M": 3, "H": 5}                # minutes of tool wear added per process
-KAGGLE_HANDLES = {"ai4i": "stephanmatzka/predictive-maintenance-dataset-ai4i-2020",
-                  "ai4i_kaggle": "shivamb/machine-predictive-maintenance-classification",
-                  "azure": "arnabbiswas1/microsoft-azure-predictive-maintenance"}
 
-# %% ../nbs/13_maintenance.ipynb #ab5d4252
+# %% ../nbs/12_maintenance_data.ipynb #8860ce33
+def ai4i_failure_modes(df: pd.DataFrame) -> pd.DataFrame:
+    "The published HDF/PWF/OSF rules, applied to a frame with short AI4I column names."
+    dT = df["process_temp"] - df["air_temp"]
+    power = df["torque"] * df["rpm"] * 2 * np.pi / 60                     # W = N·m · rad/s
+    limit = df["type"].map(OSF_LIMIT).astype(float)
+    return pd.DataFrame({"HDF": ((dT < HDF_LIMIT[0]) & (df["rpm"] < HDF_LIMIT[1])).astype(int),
+                         "PWF": ((power < PWF_LIMIT[0]) | (power > PWF_LIMIT[1])).astype(int),
+                         "OSF": (df["tool_wear"] * df["torque"] > limit).astype(int)}, index=df.index)
+
+# %% ../nbs/12_maintenance_data.ipynb #4e5de017
+def _random_walk(rng, n: int, sd: float) -> np.ndarray:
+    "A random walk of `n` steps, normalised to mean 0 and standard deviation `sd`."
+    w = np.cumsum(rng.normal(0, 1, n))
+    return (w - w.mean()) / (w.std() + 1e-12) * sd
+
+# %% ../nbs/12_maintenance_data.ipynb #effe3153
+def _tool_wear(rng, types: np.ndarray) -> tuple:
+    """Tool wear [min] at each process (it grows by the type's `TOOL_WEAR_STEP`) and the TWF flags: the tool is
+    replaced at a wear drawn in 200..240 min, and fails just before in 43% of the replacements."""
+    wear, twf = np.zeros(len(types), int), np.zeros(len(types), int)
+    limit, w = rng.uniform(200, 240), 0
+    for i, t in enumerate(types):
+        wear[i] = w
+        if w >= limit:                      # the tool is replaced now
+            twf[i] = int(rng.random() < 0.43)
+            w, limit = 0, rng.uniform(200, 240)
+        else:
+            w += TOOL_WEAR_STEP[t]
+    return wear, twf
+
+# %% ../nbs/12_maintenance_data.ipynb #0720a9d3
+def make_ai4i(n: int = 10_000, seed: int = 0, rnf_rate: float = 0.001) -> pd.DataFrame:
+    "Generate AI4I-schema rows (short column names) following the dataset's published generating process."
+    rng = np.random.default_rng(seed)
+    types = rng.choice(np.array(["L", "M", "H"]), size=n, p=[0.5, 0.3, 0.2])
+    air = np.round(300 + _random_walk(rng, n, 2.0), 1)
+    process = np.round(air + 10 + _random_walk(rng, n, 1.0), 1)
+    torque = np.round(np.clip(rng.normal(40, 10, n), 3.0, None), 1)
+    rpm = np.round(5860 * torque ** -0.368 * np.exp(rng.normal(0, 0.036, n))).astype(int)
+    wear, twf = _tool_wear(rng, types)
+    serial = rng.integers(10_000, 60_000, n)
+    df = pd.DataFrame({"udi": np.arange(1, n + 1), "product_id": [f"{t}{s}" for t, s in zip(types, serial)],
+                       "type": types, "air_temp": air, "process_temp": process, "rpm": rpm, "torque": torque,
+                       "tool_wear": wear, "TWF": twf})
+    df[["HDF", "PWF", "OSF"]] = ai4i_failure_modes(df).values
+    df["RNF"] = (rng.random(n) < rnf_rate).astype(int)
+    df["failure"] = df[AI4I_MODES].max(axis=1).astype(int)
+    return df[["udi", "product_id", "type", *AI4I_SENSORS, "failure", *AI4I_MODES]]
+
+# %% ../nbs/12_maintenance_data.ipynb #ab5d4252
 @dataclass
 class AI4IData:
     "AI4I 2020 rows (one per process, ordered by `udi`) with short column names."
-    df: pd.DataFrame          # udi, product_id, type, air_temp, process_temp, rpm, torque, tool_wear, failure, TWF..RNF[, failure_type, label_conflict]
+    df: pd.DataFrame          # udi, product_id, type, 5 readings, failure, TWF..RNF[, failure_type, label_conflict]
     source: str               # where it came from: a path, "kaggle:<handle>" or "sample (generated, seed=...)"
     variant: str              # "uci" | "kaggle" | "generated"
     notes: list = field(default_factory=list)   # what the loader did to the data (conflicts kept/dropped...)
@@ -55,49 +108,14 @@ class AI4IData:
         return (f"AI4IData({self.variant}, {len(self.df):,} rows, failure rate {self.failure_rate:.2%}, "
                 f"source={self.source!r}, dropped={self.n_dropped})")
 
-# %% ../nbs/13_maintenance.ipynb #8860ce33
-def ai4i_failure_modes(df: pd.DataFrame) -> pd.DataFrame:
-    "The published HDF/PWF/OSF rules, applied to a frame with short AI4I column names."
-    dT = df["process_temp"] - df["air_temp"]
-    power = df["torque"] * df["rpm"] * 2 * np.pi / 60                     # W = N·m · rad/s
-    limit = df["type"].map(OSF_LIMIT).astype(float)
-    return pd.DataFrame({"HDF": ((dT < HDF_LIMIT[0]) & (df["rpm"] < HDF_LIMIT[1])).astype(int),
-                         "PWF": ((power < PWF_LIMIT[0]) | (power > PWF_LIMIT[1])).astype(int),
-                         "OSF": (df["tool_wear"] * df["torque"] > limit).astype(int)}, index=df.index)
+# %% ../nbs/12_maintenance_data.ipynb #bfe24911
+KAGGLE_FAILURE_TYPES = {"No Failure": None, "Tool Wear Failure": "TWF", "Heat Dissipation Failure": "HDF",
+                        "Power Failure": "PWF", "Overstrain Failure": "OSF", "Random Failures": "RNF"}
+KAGGLE_HANDLES = {"ai4i": "stephanmatzka/predictive-maintenance-dataset-ai4i-2020",
+                  "ai4i_kaggle": "shivamb/machine-predictive-maintenance-classification",
+                  "azure": "arnabbiswas1/microsoft-azure-predictive-maintenance"}
 
-# %% ../nbs/13_maintenance.ipynb #0720a9d3
-def make_ai4i(n: int = 10_000, seed: int = 0, rnf_rate: float = 0.001) -> pd.DataFrame:
-    "Generate AI4I-schema rows (short column names) following the dataset's published generating process."
-    rng = np.random.default_rng(seed)
-    types = rng.choice(np.array(["L", "M", "H"]), size=n, p=[0.5, 0.3, 0.2])
-    def walk(sd):
-        w = np.cumsum(rng.normal(0, 1, n)); w = (w - w.mean()) / (w.std() + 1e-12)
-        return w * sd
-    air = np.round(300 + walk(2.0), 1)
-    process = np.round(air + 10 + walk(1.0), 1)
-    torque = np.round(np.clip(rng.normal(40, 10, n), 3.0, None), 1)
-    rpm = np.round(5860 * torque ** -0.368 * np.exp(rng.normal(0, 0.036, n))).astype(int)
-    wear = np.zeros(n, int); twf = np.zeros(n, int)
-    limit, w = rng.uniform(200, 240), 0
-    for i in range(n):
-        wear[i] = w
-        if w >= limit:                      # the tool is replaced now; in ~40% of cases it fails first
-            twf[i] = int(rng.random() < 0.43)
-            w, limit = 0, rng.uniform(200, 240)
-        else:
-            w += TOOL_WEAR_STEP[types[i]]
-    serial = rng.integers(10_000, 60_000, n)
-    df = pd.DataFrame({"udi": np.arange(1, n + 1), "product_id": [f"{t}{s}" for t, s in zip(types, serial)],
-                       "type": types, "air_temp": air, "process_temp": process, "rpm": rpm, "torque": torque,
-                       "tool_wear": wear})
-    modes = ai4i_failure_modes(df)
-    df["TWF"] = twf
-    df[["HDF", "PWF", "OSF"]] = modes.values
-    df["RNF"] = (rng.random(n) < rnf_rate).astype(int)
-    df["failure"] = df[AI4I_MODES].max(axis=1).astype(int)
-    return df[["udi", "product_id", "type", *AI4I_SENSORS, "failure", *AI4I_MODES]]
-
-# %% ../nbs/13_maintenance.ipynb #8d5b2b8c
+# %% ../nbs/12_maintenance_data.ipynb #8d5b2b8c
 _AI4I_FILES = ("ai4i2020.csv", "ai4i2020/ai4i2020.csv", "predictive_maintenance.csv",
                "ai4i2020/predictive_maintenance.csv")       # where "auto" (and a folder) is searched
 
@@ -111,63 +129,7 @@ def _find_ai4i_file(folder: Path) -> Path:
     raise DataError(f"{folder}: expected ai4i2020.csv or predictive_maintenance.csv in this folder, found "
                     f"{[h.name for h in hits][:10]}")
 
-# %% ../nbs/13_maintenance.ipynb #a7a6e74a
-def read_ai4i_csv(path, inconsistent: str = "keep") -> AI4IData:
-    "Read the UCI AI4I 2020 CSV or the Kaggle variant (`Target`, `Failure Type`) into an `AI4IData`, checked by `check_ai4i`."
-    if inconsistent not in ("keep", "drop", "raise"): raise ValueError("inconsistent must be 'keep', 'drop' or 'raise'")
-    path = Path(path)
-    refuse_cmapss(path)
-    raw = read_table(path, encoding="utf-8-sig")   # utf-8-sig strips the BOM; pandas handles CRLF
-    raw.columns = [str(c).strip() for c in raw.columns]
-    variant = "kaggle" if ("Target" in raw.columns or "Failure Type" in raw.columns) else "uci"
-    label = ["Target", "Failure Type"] if variant == "kaggle" else ["Machine failure", *AI4I_MODES]
-    require_columns(raw, ["UDI", "Type", *AI4I_SENSOR_COLUMNS, *label], path, what=f"AI4I 2020 ({variant} variant)")
-    df, kinds = check_ai4i(raw, path, variant)
-    notes, n_dropped = [], 0
-    (n_nf, nf), (n_rnf, rnf) = ((int(k.sum()), k) for k in kinds.values())
-    conflict = nf | rnf
-    if variant == "kaggle":
-        df["label_conflict"] = conflict
-        msg = (f"{int(conflict.sum())} rows where Target and Failure Type disagree ({n_nf} 'No Failure' with Target=1, "
-               f"{n_rnf} failure types with Target=0, e.g. 'Random Failures')")
-        keep = "label = Target (equal to UCI 'Machine failure'), flagged in 'label_conflict'"
-    else:
-        msg = (f"{int(conflict.sum())} rows where Machine failure and the failure modes disagree ({n_nf} failures with no "
-               f"mode flag, {n_rnf} RNF flags with Machine failure=0; documented in the UCI data)")
-        keep = "label = Machine failure"
-    if conflict.any():
-        if inconsistent == "raise": raise DataError(f"{path}: {msg}; pass inconsistent='keep' or 'drop'")
-        if inconsistent == "drop":
-            df = df[~conflict].reset_index(drop=True); n_dropped = int(conflict.sum())
-            notes.append(f"dropped {msg}")
-        else: notes.append(f"kept {msg}; {keep}")
-    df = df.sort_values("udi", kind="stable").reset_index(drop=True)
-    cols = ["udi", "product_id", "type", *AI4I_SENSORS, "failure", *AI4I_MODES] + \
-           (["failure_type", "label_conflict"] if variant == "kaggle" else [])
-    return AI4IData(df[cols], str(path), variant, notes, n_dropped)
-
-# %% ../nbs/13_maintenance.ipynb #c2beeb90
-def load_ai4i(source: str = "auto", # "auto" | "sample" | "kaggle" | an AI4I CSV file or a folder holding one
-              *,
-              n: int | None = None, # rows of the generated sample (default 10,000; 2,000 in fast mode)
-              seed: int = 0, # seed of the generated sample
-              inconsistent: str = "keep", # rows whose labels disagree: "keep" (flagged), "drop" or "raise"
-              kaggle_variant: bool = False, # with "kaggle": download the Kaggle `Target`/`Failure Type` copy
-             ) -> AI4IData:
-    "AI4I 2020 from a real copy (UCI or Kaggle variant) or the generator; one line says which."
-    handle = KAGGLE_HANDLES["ai4i_kaggle" if kaggle_variant else "ai4i"]
-    src = resolve_source("maintenance", source, patterns=_AI4I_FILES, kaggle=handle, offline="the generated sample")
-    if src.kind == "offline":
-        n = n or pick(10_000, 2_000)
-        src.announce("maintenance", f"AI4I: generated sample of {n:,} processes, seed {seed}")
-        return AI4IData(make_ai4i(n, seed), f"sample (generated, n={n}, seed={seed})", "generated")
-    path = _find_ai4i_file(src.path) if src.path.is_dir() else src.path
-    d = read_ai4i_csv(path, inconsistent)
-    if src.name: d.source = f"kaggle:{src.name}"
-    src.announce("maintenance", f"AI4I: {d.variant} file {path} ({len(d):,} rows)" + (f"; {d.notes[0]}" if d.notes else ""))
-    return d
-
-# %% ../nbs/13_maintenance.ipynb #086968fc
+# %% ../nbs/12_maintenance_data.ipynb #4ac6bb9d
 AI4I_SENSOR_COLUMNS = ["Air temperature [K]", "Process temperature [K]", "Rotational speed [rpm]", "Torque [Nm]",
                        "Tool wear [min]"]
 # physical ranges: wide enough for any copy of the data, narrow enough to catch °C for K or a shifted column
@@ -175,22 +137,18 @@ AI4I_RANGES = {"Air temperature [K]": (250, 350), "Process temperature [K]": (25
                "Rotational speed [rpm]": (1, 10_000), "Torque [Nm]": (0, 500), "Tool wear [min]": (0, 10_000)}
 AI4I_WHOLE = ("Rotational speed [rpm]", "Tool wear [min]")      # whole numbers in every copy
 
-def check_ai4i(raw: pd.DataFrame, path=None, variant: str = "uci") -> tuple:
-    """The AI4I contract (see above). Returns the columns under short names, in file order, and the masks of the
-    documented label disagreements; the first broken rule raises a `DataError` naming file, column and line."""
-    ck = Checker(raw, path)
-    out = pd.DataFrame({"udi": ck.numeric("UDI", 1, integer=True).astype("int64")})
-    ck.unique("UDI")
-    out["type"] = ck.categories("Type", list(OSF_LIMIT))
-    if "Product ID" in raw:        # the quality letter, then a serial number: M14860 is a type M product
-        pid = raw["Product ID"].astype("string").str.strip()
-        bad = (pid.str[:1] != out["type"]).fillna(True).to_numpy(dtype=bool)
-        if bad.any(): ck.fail("Product ID", bad, "the product's quality letter (the 'Type' of its line), then its serial number")
-        out["product_id"] = pid.astype(object)
-    else: out["product_id"] = ""
-    for c, short in zip(AI4I_SENSOR_COLUMNS, AI4I_SENSORS):
-        x = ck.numeric(c, *AI4I_RANGES[c], integer=c in AI4I_WHOLE)
-        out[short] = x.astype("int64") if c in AI4I_WHOLE else x
+# %% ../nbs/12_maintenance_data.ipynb #b71fbad3
+def _product_ids(ck: Checker, raw: pd.DataFrame, types: pd.Series) -> pd.Series:
+    "`Product ID`: the quality letter of its line's `Type`, then a serial number (M14860 is a type M product)."
+    pid = raw["Product ID"].astype("string").str.strip()
+    bad = (pid.str[:1] != types).fillna(True).to_numpy(dtype=bool)
+    if bad.any():
+        ck.fail("Product ID", bad, "the product's quality letter (the 'Type' of its line), then its serial number")
+    return pid.astype(object)
+
+# %% ../nbs/12_maintenance_data.ipynb #d56c7495
+def _ai4i_labels(ck: Checker, out: pd.DataFrame, variant: str) -> str:
+    "Add `failure` and the five mode flags (0/1) to `out`; returns the name of the file's label column."
     label = "Target" if variant == "kaggle" else "Machine failure"
     for c in [label] if variant == "kaggle" else [label, *AI4I_MODES]:
         x = ck.numeric(c)
@@ -199,10 +157,25 @@ def check_ai4i(raw: pd.DataFrame, path=None, variant: str = "uci") -> tuple:
     if variant == "kaggle":        # one failure type per line instead of five flags
         out["failure_type"] = ck.categories("Failure Type", list(KAGGLE_FAILURE_TYPES))
         for m in AI4I_MODES: out[m] = (out["failure_type"].map(KAGGLE_FAILURE_TYPES) == m).astype(int)
+    return label
+
+# %% ../nbs/12_maintenance_data.ipynb #086968fc
+def check_ai4i(raw: pd.DataFrame, path=None, variant: str = "uci") -> tuple:
+    """The AI4I contract (see above). Returns the columns under short names, in file order, and the masks of the
+    documented label disagreements; the first broken rule raises a `DataError` naming file, column and line."""
+    ck = Checker(raw, path)
+    out = pd.DataFrame({"udi": ck.numeric("UDI", 1, integer=True).astype("int64")})
+    ck.unique("UDI")
+    out["type"] = ck.categories("Type", list(OSF_LIMIT))
+    out["product_id"] = _product_ids(ck, raw, out["type"]) if "Product ID" in raw else ""
+    for c, short in zip(AI4I_SENSOR_COLUMNS, AI4I_SENSORS):
+        x = ck.numeric(c, *AI4I_RANGES[c], integer=c in AI4I_WHOLE)
+        out[short] = x.astype("int64") if c in AI4I_WHOLE else x
+    label = _ai4i_labels(ck, out, variant)
     return out, check_ai4i_labels(ck, label, out["failure"], out[AI4I_MODES])
 
-# %% ../nbs/13_maintenance.ipynb #38e29876
-AI4I_LABEL_SLACK = 0.005   # share of the rows each documented kind of disagreement may reach (real file: 0.09%, 0.18%)
+# %% ../nbs/12_maintenance_data.ipynb #38e29876
+AI4I_LABEL_SLACK = 0.005   # share of the rows each documented disagreement may reach (real file: 0.09%, 0.18%)
 
 def check_ai4i_labels(ck: Checker, label: str, failure: pd.Series, modes: pd.DataFrame) -> dict:
     """`label` (0/1) against the failure-mode flags: a TWF/HDF/PWF/OSF flag always fails the machine; a failure with
@@ -210,17 +183,61 @@ def check_ai4i_labels(ck: Checker, label: str, failure: pd.Series, modes: pd.Dat
     max(5, 0.5%) of the rows. Returns {kind: boolean mask} of those two kinds."""
     f, m = failure.to_numpy(), modes[AI4I_MODES].to_numpy()
     hard = (m[:, :4].max(axis=1) == 1) & (f == 0)
-    if hard.any(): ck.fail(label, hard, "1: this line flags a TWF/HDF/PWF/OSF failure mode, and each of them fails the machine")
+    if hard.any():
+        ck.fail(label, hard, "1: this line flags a TWF/HDF/PWF/OSF failure mode, and each of them fails the machine")
     kinds = {"failures with no failure mode": (f == 1) & (m.max(axis=1) == 0),
              "RNF flags without a failure": (f == 0) & (m[:, 4] == 1)}
     allowed = max(5, math.ceil(AI4I_LABEL_SLACK * len(f)))
     for what, bad in kinds.items():
         if bad.sum() > allowed:
-            ck.fail(label, bad, f"labels that agree with the failure modes: {int(bad.sum())} {what}, more than the "
-                    f"{allowed} allowed (the real file has 9 and 18 in 10,000 rows); are the labels flipped or shifted?")
+            ck.fail(label, bad, f"labels that agree with the failure modes: {int(bad.sum())} {what}, more than "
+                    f"the {allowed} allowed (the real file has 9 and 18 in 10,000 rows); are the labels flipped or "
+                    f"shifted?")
     return kinds
 
-# %% ../nbs/13_maintenance.ipynb #29074c02
+# %% ../nbs/12_maintenance_data.ipynb #38cfe92b
+def _conflict_note(variant: str, n_nf: int, n_rnf: int) -> tuple:
+    "What the loader says about the rows whose labels disagree: (what it found, which label it keeps)."
+    if variant == "kaggle":
+        return (f"{n_nf + n_rnf} rows where Target and Failure Type disagree ({n_nf} 'No Failure' with Target=1, "
+                f"{n_rnf} failure types with Target=0, e.g. 'Random Failures')",
+                "label = Target (equal to UCI 'Machine failure'), flagged in 'label_conflict'")
+    return (f"{n_nf + n_rnf} rows where Machine failure and the failure modes disagree ({n_nf} failures with no "
+            f"mode flag, {n_rnf} RNF flags with Machine failure=0; documented in the UCI data)",
+            "label = Machine failure")
+
+# %% ../nbs/12_maintenance_data.ipynb #56c35fa8
+def _apply_conflicts(df: pd.DataFrame, kinds: dict, variant: str, inconsistent: str, path) -> tuple:
+    "Keep (noted), drop or refuse the rows of `kinds` (from `check_ai4i_labels`); returns (df, notes, n_dropped)."
+    nf, rnf = kinds.values()
+    conflict = nf | rnf
+    if variant == "kaggle": df["label_conflict"] = conflict
+    if not conflict.any(): return df, [], 0
+    msg, keep = _conflict_note(variant, int(nf.sum()), int(rnf.sum()))
+    if inconsistent == "raise": raise DataError(f"{path}: {msg}; pass inconsistent='keep' or 'drop'")
+    if inconsistent == "drop": return df[~conflict].reset_index(drop=True), [f"dropped {msg}"], int(conflict.sum())
+    return df, [f"kept {msg}; {keep}"], 0
+
+# %% ../nbs/12_maintenance_data.ipynb #a7a6e74a
+def read_ai4i_csv(path, inconsistent: str = "keep") -> AI4IData:
+    "Read the UCI AI4I 2020 CSV or its Kaggle variant (`Target`, `Failure Type`), checked by `check_ai4i`."
+    if inconsistent not in ("keep", "drop", "raise"):
+        raise ValueError("inconsistent must be 'keep', 'drop' or 'raise'")
+    path = Path(path)
+    refuse_cmapss(path)
+    raw = read_table(path, encoding="utf-8-sig")   # utf-8-sig strips the BOM; pandas handles CRLF
+    raw.columns = [str(c).strip() for c in raw.columns]
+    variant = "kaggle" if ("Target" in raw.columns or "Failure Type" in raw.columns) else "uci"
+    label = ["Target", "Failure Type"] if variant == "kaggle" else ["Machine failure", *AI4I_MODES]
+    require_columns(raw, ["UDI", "Type", *AI4I_SENSOR_COLUMNS, *label], path, what=f"AI4I 2020 ({variant} variant)")
+    df, kinds = check_ai4i(raw, path, variant)
+    df, notes, n_dropped = _apply_conflicts(df, kinds, variant, inconsistent, path)
+    df = df.sort_values("udi", kind="stable").reset_index(drop=True)
+    extra = ["failure_type", "label_conflict"] if variant == "kaggle" else []
+    cols = ["udi", "product_id", "type", *AI4I_SENSORS, "failure", *AI4I_MODES, *extra]
+    return AI4IData(df[cols], str(path), variant, notes, n_dropped)
+
+# %% ../nbs/12_maintenance_data.ipynb #29074c02
 _CMAPSS_NAME = re.compile(r"(train|test|RUL)_FD00\d", re.IGNORECASE)
 
 def _n_numbers(line: str) -> int:
@@ -228,11 +245,13 @@ def _n_numbers(line: str) -> int:
     try: return len([float(t) for t in line.split()])
     except ValueError: return -1
 
+# %% ../nbs/12_maintenance_data.ipynb #e6ebcf3e
 def looks_like_cmapss(path) -> bool:
     """True for NASA C-MAPSS turbofan data: a file named like `train_FD001.txt` / `test_FD00x` / `RUL_FD00x`, a
     headerless text file of 26 space-separated numbers per line, or a folder holding such files."""
     p = Path(path)
-    if p.is_dir(): return any(looks_like_cmapss(f) for f in sorted([*p.glob("*.txt"), *p.glob("*/*_FD00*.txt")])[:20])
+    if p.is_dir():
+        return any(looks_like_cmapss(f) for f in sorted([*p.glob("*.txt"), *p.glob("*/*_FD00*.txt")])[:20])
     if _CMAPSS_NAME.match(p.name): return True
     if not p.is_file(): return False
     try:
@@ -241,24 +260,48 @@ def looks_like_cmapss(path) -> bool:
     rows = [l for l in head if l.strip()]
     return bool(rows) and all(_n_numbers(l) == 26 for l in rows)
 
+# %% ../nbs/12_maintenance_data.ipynb #55c35335
 def refuse_cmapss(path) -> None:
     "Raise a `DataError` pointing to the `cmapss` project if `path` holds C-MAPSS data; otherwise do nothing."
     if looks_like_cmapss(path):
-        raise DataError(f"{path}: this is NASA C-MAPSS turbofan data (headerless, 26 space-separated numbers per line: "
-                        f"engine, cycle, 3 operating settings, 21 sensors), not AI4I 2020 or Azure PdM; the maintenance "
-                        f"project does not read it. Use `accel-course run cmapss --source {path}`")
+        raise DataError(f"{path}: this is NASA C-MAPSS turbofan data (headerless, 26 space-separated numbers per "
+                        f"line: engine, cycle, 3 operating settings, 21 sensors), not AI4I 2020 or Azure PdM; the "
+                        f"maintenance project does not read it. Use `accel-course run cmapss --source {path}`")
 
-# %% ../nbs/13_maintenance.ipynb #4f85a133
+# %% ../nbs/12_maintenance_data.ipynb #c2beeb90
+def load_ai4i(source: str = "auto", # "auto" | "sample" | "kaggle" | an AI4I CSV file or a folder holding one
+              *,
+              n: int = 10_000, # rows of the generated sample
+              seed: int = 0, # seed of the generated sample
+              inconsistent: str = "keep", # rows whose labels disagree: "keep" (flagged), "drop" or "raise"
+              kaggle_variant: bool = False, # with "kaggle": download the Kaggle `Target`/`Failure Type` copy
+             ) -> AI4IData:
+    "AI4I 2020 from a real copy (UCI or Kaggle variant) or the generator; one line says which."
+    handle = KAGGLE_HANDLES["ai4i_kaggle" if kaggle_variant else "ai4i"]
+    src = resolve_source("maintenance", source, patterns=_AI4I_FILES, kaggle=handle, offline="the generated sample")
+    if src.kind == "offline":
+        src.announce("maintenance", f"AI4I: generated sample of {n:,} processes, seed {seed}")
+        return AI4IData(make_ai4i(n, seed), f"sample (generated, n={n}, seed={seed})", "generated")
+    path = _find_ai4i_file(src.path) if src.path.is_dir() else src.path
+    d = read_ai4i_csv(path, inconsistent)
+    if src.name: d.source = f"kaggle:{src.name}"
+    note = f"; {d.notes[0]}" if d.notes else ""
+    src.announce("maintenance", f"AI4I: {d.variant} file {path} ({len(d):,} rows){note}")
+    return d
+
+# %% ../nbs/12_maintenance_data.ipynb #4f85a133
 AZURE_FILES = {"telemetry": "PdM_telemetry.csv", "errors": "PdM_errors.csv", "maint": "PdM_maint.csv",
                "failures": "PdM_failures.csv", "machines": "PdM_machines.csv"}
 AZURE_SENSORS = ["volt", "rotate", "pressure", "vibration"]
 AZURE_COMPONENTS = ["comp1", "comp2", "comp3", "comp4"]
 AZURE_ERRORS = ["error1", "error2", "error3", "error4", "error5"]
 # component -> (related sensor, drift direction), and component -> related error codes
-COMPONENT_SENSOR = {"comp1": ("volt", +1), "comp2": ("rotate", -1), "comp3": ("pressure", +1), "comp4": ("vibration", +1)}
+COMPONENT_SENSOR = {"comp1": ("volt", +1), "comp2": ("rotate", -1), "comp3": ("pressure", +1),
+                    "comp4": ("vibration", +1)}
 COMPONENT_ERRORS = {"comp1": ["error1"], "comp2": ["error2", "error3"], "comp3": ["error4"], "comp4": ["error5"]}
 _SENSOR_STATS = {"volt": (170.8, 15.5), "rotate": (446.6, 52.7), "pressure": (100.9, 11.0), "vibration": (40.4, 5.4)}
 
+# %% ../nbs/12_maintenance_data.ipynb #5edb32f3
 @dataclass
 class AzurePdM:
     "The five Azure PdM tables, with parsed `datetime` columns, sorted by machine and time."
@@ -273,26 +316,26 @@ class AzurePdM:
     def __repr__(self):
         t = self.telemetry
         return (f"AzurePdM({t['machineID'].nunique()} machines, {len(t):,} telemetry rows "
-                f"{t['datetime'].min()} .. {t['datetime'].max()}, {len(self.failures)} failures, {len(self.errors)} errors, "
-                f"{len(self.maint)} maintenance records, source={self.source!r})")
+                f"{t['datetime'].min()} .. {t['datetime'].max()}, {len(self.failures)} failures, "
+                f"{len(self.errors)} errors, {len(self.maint)} maintenance records, source={self.source!r})")
 
-# %% ../nbs/13_maintenance.ipynb #b05ea998
+# %% ../nbs/12_maintenance_data.ipynb #b05ea998
 def parse_timestamps(s: pd.Series, path=None, column: str = "datetime", ck=None) -> pd.Series:
-    "Parse `YYYY-MM-DD HH:MM:SS` or ISO `YYYY-MM-DDTHH:MM:SS` time stamps; anything else is a `DataError` (from `ck`, a `Checker`, if given)."
+    """Parse `YYYY-MM-DD HH:MM:SS` or ISO `YYYY-MM-DDTHH:MM:SS` time stamps; anything else is a `DataError` (from
+    `ck`, a `Checker`, if given)."""
     txt = s.astype(str).str.strip()
-    norm = txt.str.replace("T", " ", n=1, regex=False)
-    out = pd.to_datetime(norm, format="%Y-%m-%d %H:%M:%S", errors="coerce")
+    out = pd.to_datetime(txt.str.replace("T", " ", n=1, regex=False), format="%Y-%m-%d %H:%M:%S", errors="coerce")
     bad = out.isna()
     if bad.any() and ck is not None:
         ck.fail(column, bad.to_numpy(), "a time stamp like '2015-01-01 06:00:00' or '2015-01-01T06:00:00'")
     if bad.any():
         i = int(np.flatnonzero(bad.values)[0])
-        raise DataError(f"{path if path is not None else '<dataframe>'}: column '{column}' row {i} holds {txt.iloc[i]!r}; "
-                        f"expected a time stamp like '2015-01-01 06:00:00' or '2015-01-01T06:00:00' "
+        raise DataError(f"{path if path is not None else '<dataframe>'}: column '{column}' row {i} holds "
+                        f"{txt.iloc[i]!r}; expected a time stamp like '2015-01-01 06:00:00' or '2015-01-01T06:00:00' "
                         f"({int(bad.sum())} bad value(s))")
     return out
 
-# %% ../nbs/13_maintenance.ipynb #87de0c48
+# %% ../nbs/12_maintenance_data.ipynb #23fcc257
 AZURE_SPEC = {  # table: (columns, (categorical column, allowed values)); PdM_machines first: the others refer to it
     "machines": (["machineID", "model", "age"], ("model", ["model1", "model2", "model3", "model4"])),
     "telemetry": (["datetime", "machineID", *AZURE_SENSORS], None),
@@ -300,6 +343,7 @@ AZURE_SPEC = {  # table: (columns, (categorical column, allowed values)); PdM_ma
     "maint": (["datetime", "machineID", "comp"], ("comp", AZURE_COMPONENTS)),
     "failures": (["datetime", "machineID", "failure"], ("failure", AZURE_COMPONENTS))}
 
+# %% ../nbs/12_maintenance_data.ipynb #87de0c48
 def check_azure_table(key: str, df: pd.DataFrame, path=None, machines=None) -> pd.DataFrame:
     """The contract of one Azure PdM table (see above); returns its columns typed, in file order. `machines`: the
     machineIDs of PdM_machines.csv, which every other table must use."""
@@ -309,61 +353,99 @@ def check_azure_table(key: str, df: pd.DataFrame, path=None, machines=None) -> p
     out["machineID"] = ck.numeric("machineID", 1, integer=True).astype("int64")
     if key == "machines": ck.unique("machineID")
     elif machines is not None and not out["machineID"].isin(machines).all():
-        ck.fail("machineID", ~out["machineID"].isin(machines).to_numpy(),
-                f"a machine listed in {AZURE_FILES['machines']} ({len(machines)} machines, ids {min(machines)}..{max(machines)})")
+        ck.fail("machineID", ~out["machineID"].isin(machines).to_numpy(), f"a machine listed in "
+                f"{AZURE_FILES['machines']} ({len(machines)} machines, ids {min(machines)}..{max(machines)})")
     if cat: out[cat[0]] = ck.categories(*cat)
     if key == "machines": out["age"] = ck.numeric("age", 0, 200, integer=True).astype("int64")
     if key == "telemetry":
         for s in AZURE_SENSORS: out[s] = ck.numeric(s, 0)          # finite and never negative
         dup = out.duplicated(["datetime", "machineID"]).to_numpy()
-        if dup.any(): ck.fail("datetime", dup, "one telemetry row per (datetime, machineID); this pair is on an earlier line too")
+        if dup.any():
+            ck.fail("datetime", dup, "one telemetry row per (datetime, machineID); this pair is on an earlier line too")
     return out[cols]
 
-# %% ../nbs/13_maintenance.ipynb #92d0e3b6
+# %% ../nbs/12_maintenance_data.ipynb #92d0e3b6
+def _azure_file(folder: Path, name: str) -> Path:
+    "`folder/name`, else the first `name` below `folder`; missing, it is a `DataError` (a C-MAPSS folder is sent on)."
+    if (folder/name).exists(): return folder/name
+    hits = sorted(folder.rglob(name))
+    if hits: return hits[0]
+    refuse_cmapss(folder)
+    raise DataError(f"{folder}: missing {name} (the Azure PdM data has five files: {list(AZURE_FILES.values())})")
+
+# %% ../nbs/12_maintenance_data.ipynb #02eeb494
 def read_azure_pdm(folder) -> AzurePdM:
-    "Read the five `PdM_*.csv` files of the Azure Predictive Maintenance data from `folder`, each checked by `check_azure_table`."
+    "Read the five `PdM_*.csv` files of the Azure PdM data from `folder` (or below it), checked by `check_azure_table`."
     folder = Path(folder)
     if not folder.is_dir(): raise DataError(f"{folder}: expected a folder holding {list(AZURE_FILES.values())}")
     tabs, machines = {}, None
-    for key in AZURE_SPEC:
-        name = AZURE_FILES[key]; p = folder/name
-        if not p.exists():
-            hits = sorted(folder.rglob(name))
-            if not hits:
-                refuse_cmapss(folder)
-                raise DataError(f"{folder}: missing {name} (the Azure PdM data has five files: {list(AZURE_FILES.values())})")
-            p = hits[0]
-        df = check_azure_table(key, read_table(p, required=AZURE_SPEC[key][0], what=f"Azure PdM {key}",
-                                                  encoding="utf-8-sig"), p, machines)
+    for key in AZURE_SPEC:                                   # machines first: the other tables must use its ids
+        p = _azure_file(folder, AZURE_FILES[key])
+        raw = read_table(p, required=AZURE_SPEC[key][0], what=f"Azure PdM {key}", encoding="utf-8-sig")
+        df = check_azure_table(key, raw, p, machines)
         if key == "machines": machines = sorted(set(df["machineID"]))
-        tabs[key] = df.sort_values(["machineID", "datetime"] if "datetime" in df else ["machineID"], kind="stable").reset_index(drop=True)
+        order = ["machineID", "datetime"] if "datetime" in df else ["machineID"]
+        tabs[key] = df.sort_values(order, kind="stable").reset_index(drop=True)
     return AzurePdM(**{k: tabs[k] for k in AZURE_FILES}, source=str(folder))
 
-# %% ../nbs/13_maintenance.ipynb #1ba6206b
-def _component_history(rng, comp: str, hours: int, X: dict, err_rate: np.ndarray, drift_hours, drift_sigma) -> tuple:
-    """One component of one machine: hours of its scheduled replacements and of its failures. Before each failure
-    its related sensor in `X` drifts and its related error rate in `err_rate` rises (both edited in place)."""
-    sensor, sign = COMPONENT_SENSOR[comp]
-    maint, fails = [], []
-    t = -int(rng.integers(0, 60 * 24))          # replacements every ~2 weeks..2 months, from before the window
+# %% ../nbs/12_maintenance_data.ipynb #1ba6206b
+def _replacement_hours(rng, hours: int) -> list:
+    "Hours of a component's scheduled replacements: every ~2 weeks..2 months, starting before the window."
+    out, t = [], -int(rng.integers(0, 60 * 24))
     while t < hours:
         t += int(rng.integers(14, 60) * 24)
-        if 0 <= t < hours: maint.append(t)
+        if 0 <= t < hours: out.append(t)
+    return out
+
+# %% ../nbs/12_maintenance_data.ipynb #a2587256
+def _drift_before(rng, comp: str, t: int, X: dict, err_rate: np.ndarray, drift_hours, drift_sigma) -> None:
+    "Before a failure at hour `t`: the related sensor in `X` drifts, the related error rate rises (both in place)."
+    sensor, sign = COMPONENT_SENSOR[comp]
+    d = int(rng.integers(*drift_hours))
+    a = sign * rng.uniform(*drift_sigma) * _SENSOR_STATS[sensor][1]
+    lo = max(0, t - d)
+    ramp = (np.arange(lo, t) - (t - d) + 1) / d
+    X[sensor][lo:t] += a * ramp
+    for e in COMPONENT_ERRORS[comp]: err_rate[lo:t, AZURE_ERRORS.index(e)] += 0.02 * ramp
+
+# %% ../nbs/12_maintenance_data.ipynb #ca12f200
+def _component_history(rng, comp: str, hours: int, X: dict, err_rate: np.ndarray, drift_hours, drift_sigma) -> tuple:
+    """One component of one machine: hours of its scheduled replacements and of its failures (a renewal process),
+    each failure preceded by `_drift_before`."""
+    maint, fails = _replacement_hours(rng, hours), []
     t = int(rng.integers(0, 40) * 24)                           # hour of the next failure
     while True:
         t = (t // 24) * 24                                      # failures logged at 06:00
         if t >= hours: break
         if t >= 24:
-            d = int(rng.integers(*drift_hours)); a = sign * rng.uniform(*drift_sigma) * _SENSOR_STATS[sensor][1]
-            lo = max(0, t - d)
-            ramp = (np.arange(lo, t) - (t - d) + 1) / d
-            X[sensor][lo:t] += a * ramp
-            for e in COMPONENT_ERRORS[comp]: err_rate[lo:t, AZURE_ERRORS.index(e)] += 0.02 * ramp
-            fails.append(t); maint.append(t)
+            _drift_before(rng, comp, t, X, err_rate, drift_hours, drift_sigma)
+            fails.append(t)
+            maint.append(t)
         t += int(rng.integers(21, 84) * 24)
     return maint, fails
 
-# %% ../nbs/13_maintenance.ipynb #20bbc736
+# %% ../nbs/12_maintenance_data.ipynb #f8ee8b26
+def _machine_tables(rng, m: int, times: pd.DatetimeIndex, drift_hours, drift_sigma) -> tuple:
+    "Machine `m`'s hourly telemetry (a table) and its error, maintenance and failure rows."
+    hours = len(times)
+    X = {s: rng.normal(mu, sd, hours) for s, (mu, sd) in _SENSOR_STATS.items()}
+    err_rate = np.full((hours, len(AZURE_ERRORS)), 0.0012)          # background error rate per hour
+    maint, fails = [], []
+    for comp in AZURE_COMPONENTS:
+        mt, ft = _component_history(rng, comp, hours, X, err_rate, drift_hours, drift_sigma)
+        maint += [(times[t], m, comp) for t in mt]
+        fails += [(times[t], m, comp) for t in ft]
+    ev = rng.random(err_rate.shape) < err_rate
+    errs = [(times[h], m, AZURE_ERRORS[e]) for h, e in zip(*np.nonzero(ev))]
+    return pd.DataFrame({"datetime": times, "machineID": m, **X}), errs, maint, fails
+
+# %% ../nbs/12_maintenance_data.ipynb #4b58534d
+def _event_table(rows: list, column: str, dtype) -> pd.DataFrame:
+    "Event rows (datetime, machineID, `column`) sorted by machine and time; `datetime` typed even with no rows."
+    return (pd.DataFrame(rows, columns=["datetime", "machineID", column]).astype({"datetime": dtype})
+            .sort_values(["machineID", "datetime"], kind="stable").reset_index(drop=True))
+
+# %% ../nbs/12_maintenance_data.ipynb #20bbc736
 def make_azure_fleet(n_machines: int = 20, # machines in the fleet
                      days: int = 120, # days of hourly telemetry per machine
                      seed: int = 0, # the same seed gives the same fleet
@@ -373,32 +455,24 @@ def make_azure_fleet(n_machines: int = 20, # machines in the fleet
                     ) -> AzurePdM:
     "Generate the five Azure PdM tables; a component failure is preceded by a drift in its related sensor."
     rng = np.random.default_rng(seed)
-    hours = days * 24
-    times = pd.Timestamp(start) + pd.to_timedelta(np.arange(hours), unit="h")
-    tele, errs, maint, fails = [], [], [], []
+    times = pd.Timestamp(start) + pd.to_timedelta(np.arange(days * 24), unit="h")
     machines = pd.DataFrame({"machineID": np.arange(1, n_machines + 1),
                              "model": rng.choice(["model1", "model2", "model3", "model4"], n_machines),
                              "age": rng.integers(0, 21, n_machines)})
+    tele, events = [], {"errorID": [], "comp": [], "failure": []}
     for m in range(1, n_machines + 1):
-        X = {s: rng.normal(mu, sd, hours) for s, (mu, sd) in _SENSOR_STATS.items()}
-        err_rate = np.full((hours, len(AZURE_ERRORS)), 0.0012)          # background error rate per hour
-        for comp in AZURE_COMPONENTS:
-            mt, ft = _component_history(rng, comp, hours, X, err_rate, drift_hours, drift_sigma)
-            maint += [(times[t], m, comp) for t in mt]; fails += [(times[t], m, comp) for t in ft]
-        ev = rng.random(err_rate.shape) < err_rate
-        errs += [(times[h], m, AZURE_ERRORS[e]) for h, e in zip(*np.nonzero(ev))]
-        tele.append(pd.DataFrame({"datetime": times, "machineID": m, **X}))
-    def frame(rows, cols):   # datetime64 even when a short fleet has no rows in a table
-        return (pd.DataFrame(rows, columns=cols).astype({"datetime": times.dtype})
-                .sort_values(["machineID", "datetime"], kind="stable").reset_index(drop=True))
-    return AzurePdM(pd.concat(tele, ignore_index=True), frame(errs, ["datetime", "machineID", "errorID"]),
-                    frame(maint, ["datetime", "machineID", "comp"]), frame(fails, ["datetime", "machineID", "failure"]),
-                    machines, f"sample (generated, {n_machines} machines x {days} days, seed={seed})")
+        t, *rows = _machine_tables(rng, m, times, drift_hours, drift_sigma)
+        tele.append(t)
+        for column, r in zip(events, rows): events[column] += r
+    errors, maint, failures = (_event_table(rows, column, times.dtype) for column, rows in events.items())
+    return AzurePdM(pd.concat(tele, ignore_index=True), errors, maint, failures, machines,
+                    f"sample (generated, {n_machines} machines x {days} days, seed={seed})")
 
-# %% ../nbs/13_maintenance.ipynb #5362db5c
+# %% ../nbs/12_maintenance_data.ipynb #5362db5c
 def write_azure_pdm(data: AzurePdM, folder, iso: bool = False) -> Path:
     "Write the five tables as `PdM_*.csv` (time stamps `YYYY-MM-DD HH:MM:SS`, or ISO with `T` if `iso`)."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     fmt = "%Y-%m-%dT%H:%M:%S" if iso else "%Y-%m-%d %H:%M:%S"
     for key, name in AZURE_FILES.items():
         df = getattr(data, key).copy()
@@ -406,17 +480,19 @@ def write_azure_pdm(data: AzurePdM, folder, iso: bool = False) -> Path:
         df.to_csv(folder/name, index=False)
     return folder
 
-# %% ../nbs/13_maintenance.ipynb #feff60d3
+# %% ../nbs/12_maintenance_data.ipynb #feff60d3
 _AZURE_FILES_AT = tuple(f"{d}/PdM_telemetry.csv" for d in ("azure_pdm", "azure-pdm", "PdM", "."))
 
-def load_azure_pdm(source: str = "auto", *, n_machines: int | None = None, days: int | None = None,
-                   seed: int = 0) -> AzurePdM:
-    """Azure PdM: `source` = "auto" | "sample" | "kaggle" | a folder with the five `PdM_*.csv` files (or a file in it).
-    The generated sample has 20 machines x 120 days (6 x 60 in fast mode) unless told otherwise."""
+def load_azure_pdm(source: str = "auto", # "auto" | "sample" | "kaggle" | a folder with the five `PdM_*.csv` files
+                   *,
+                   n_machines: int = 20, # machines of the generated fleet
+                   days: int = 120, # days of the generated fleet
+                   seed: int = 0, # seed of the generated fleet
+                  ) -> AzurePdM:
+    "Azure PdM from a real copy (a folder, or a file in it) or the generator; one line says which."
     src = resolve_source("maintenance", source, patterns=_AZURE_FILES_AT, kaggle=KAGGLE_HANDLES["azure"],
                          offline="the generated fleet")
     if src.kind == "offline":
-        n_machines = n_machines or pick(20, 6); days = days or pick(120, 60)
         src.announce("maintenance", f"Azure PdM: generated fleet of {n_machines} machines x {days} days, seed {seed}")
         return make_azure_fleet(n_machines, days, seed)
     folder = src.path if src.path.is_dir() else src.path.parent

@@ -85,18 +85,19 @@ def azure_benchmark(d: M.AzurePdM, epochs: int, seed: int = 0, window: int = 48,
     tab = M.azure_tabular(d)
     res = {}
     t0 = time.perf_counter()
-    res["azure_rf"] = M.azure_forest(tab, A["cutoffs"], trees, seed)[1]
+    res["azure_rf"] = M.azure_forest(tab, A.cutoffs, trees, seed)[1]
     res["azure_rf"]["seconds"] = time.perf_counter() - t0
     for kind in ("lstm", "gru"):
         t0 = time.perf_counter()
         with torch_threads(1):          # small recurrent nets: one thread is fastest on a busy CPU
-            m, h = M.train_sequence_model(*A["train"][:2], *A["valid"][:2], kind=kind, epochs=epochs, seed=seed)
+            m, h = M.train_sequence_model(A.train.X, A.train.y, A.valid.X, A.valid.y, kind=kind, epochs=epochs,
+                                          seed=seed)
             res[f"azure_{kind}"] = M.evaluate_windows(m, A)
         res[f"azure_{kind}"].update(seconds=time.perf_counter() - t0, best_epoch=h.best_epoch)
     out = pd.DataFrame(res).T
-    c1, c2 = A["cutoffs"]
-    print(f"  azure: train < {c1} - 24h, valid {c1} .. {c2} - 24h, test >= {c2}; test windows {len(A['test'][1])}, "
-          f"positive {int(A['test'][1].sum())} (failures in the test period: "
+    c1, c2 = A.cutoffs
+    print(f"  azure: train < {c1} - 24h, valid {c1} .. {c2} - 24h, test >= {c2}; test windows {len(A.test)}, "
+          f"positive {int(A.test.y.sum())} (failures in the test period: "
           f"{int((d.failures['datetime'] >= c2).sum())})")
     return out
 
@@ -115,7 +116,8 @@ def generated_benchmark(seed: int = 0, epochs: int = 20, window: int = 48, trees
     for kind in ("lstm", "gru"):
         t0 = time.perf_counter()
         with torch_threads(1):
-            m, h = M.train_sequence_model(*S["train"][:2], *S["valid"][:2], kind=kind, epochs=epochs, seed=seed)
+            m, h = M.train_sequence_model(S.train.X, S.train.y, S.valid.X, S.valid.y, kind=kind, epochs=epochs,
+                                          seed=seed)
             res[f"ai4i_{kind}"] = {**M.evaluate_windows(m, S),
                                "seconds": time.perf_counter() - t0, "best_epoch": h.best_epoch}
     az = M.load_azure_pdm("sample", n_machines=20, days=120, seed=seed)

@@ -59,14 +59,15 @@ def run(n_rows: int, seed: int = 0) -> dict:
     tab = M.azure_tabular(az, hourly=h)
     del h
     lap("features_s")
-    res = {"azure_rf": M.azure_forest(tab, A["cutoffs"], 100, seed, max_train_rows=FOREST_ROWS)[1]}
+    res = {"azure_rf": M.azure_forest(tab, A.cutoffs, 100, seed, max_train_rows=FOREST_ROWS)[1]}
     lap("forest_s")
     with torch_threads(1):                      # as the runner: LSTM then GRU, EPOCHS passes over every window
-        res.update(M.sequence_results(A, "azure", RunContext(out=Path(tempfile.gettempdir()), epochs=EPOCHS, seed=seed)))
+        ctx = RunContext(out=Path(tempfile.gettempdir()), epochs=EPOCHS, seed=seed)
+        res.update(M.sequence_results(A, "azure", ctx))
     lap("lstm_gru_s")
     return dict(telemetry_rows=len(az.telemetry), machines=machines, days=days, failures=len(az.failures),
-                train_windows=len(A["train"][0]), window_mb=round(sum(A[k][0].nbytes for k in ("train", "valid", "test")) / 2**20),
-                forest_rows=min(FOREST_ROWS, int((tab["datetime"] < A["cutoffs"][0] - pd.Timedelta(hours=24)).sum())),
+                train_windows=len(A.train), window_mb=round(sum(w.X.nbytes for w in A.blocks().values()) / 2**20),
+                forest_rows=min(FOREST_ROWS, int((tab["datetime"] < A.cutoffs[0] - pd.Timedelta(hours=24)).sum())),
                 epochs=EPOCHS, **times, **{f"{k}_f1": round(v["f1"], 3) for k, v in res.items()},
                 **{f"{k}_pr_auc": round(v.get("pr_auc", float("nan")), 3) for k, v in res.items()})
 

@@ -101,10 +101,10 @@ def test_azure_real_sample_and_iso_timestamps(tmp_path):
 def test_azure_windows_time_ordered_with_embargo():
     d = M.load_azure_pdm(AZURE)
     A = M.azure_sequences(d, window=24, horizon=24)
-    c1, c2 = A["cutoffs"]
-    tr, va, te = (pd.to_datetime(A[k][2]) for k in ("train", "valid", "test"))
+    c1, c2 = A.cutoffs
+    tr, va, te = (pd.to_datetime(w.ends) for w in (A.train, A.valid, A.test))
     assert tr.max() < c1 - pd.Timedelta(hours=24) and va.min() >= c1 and va.max() < c2 - pd.Timedelta(hours=24)
-    assert te.min() >= c2 and A["train"][0].shape[1:] == (24, 9) and A["test"][1].sum() > 0
+    assert te.min() >= c2 and A.train.X.shape[1:] == (24, 9) and A.test.y.sum() > 0
     # the label is "a failure within the next 24 h": check one positive window against the failure log
     h = M.azure_hourly(d, 24)
     pos = h[h["fail_next"] == 1].iloc[0]
@@ -231,11 +231,13 @@ def test_azure_generator_drift_precedes_failures():
 
 def test_windows_and_leakage_guard():
     X = np.arange(20, dtype=np.float32)[:, None]; y = np.zeros(20); y[[7, 15]] = 1
-    W, L, E = M.make_windows(X, y, window=4, horizon=3)
-    assert W.shape == (15, 4, 1) and (W[:, -1, 0] == E).all() and (E + 3 <= 20).all()
-    assert E[L == 1].tolist() == [5, 6, 7, 13, 14, 15]
+    w = M.make_windows(X, y, window=4, horizon=3)
+    assert w.X.shape == (15, 4, 1) and (w.X[:, -1, 0] == w.ends).all() and (w.ends + 3 <= 20).all()
+    assert w.ends[w.y == 1].tolist() == [5, 6, 7, 13, 14, 15] and len(w) == 15
+    with pytest.raises(Exception): w.X = None                           # frozen
     S = M.ai4i_sequences(M.make_ai4i(1000, seed=0), window=5, k=3)
-    assert S["train"][2].max() + 3 - 1 < 600 and S["valid"][2].min() >= 600 and S["test"][2].min() >= 800
+    assert S.train.ends.max() + 3 - 1 < 600 and S.valid.ends.min() >= 600 and S.test.ends.min() >= 800
+    assert S.cutoffs is None and list(S.blocks()) == ["train", "valid", "test"]
     with pytest.raises(ValueError, match="leakage"): M.check_features(M.RAW_FEATURES + ["HDF"])
     with pytest.raises(ValueError, match="label"): M.check_features(["failure"])
     with pytest.raises(ValueError, match="leakage"): M.fit_tabular(M.make_rf, ["torque", "failure_type"], None, [], [], [])
@@ -245,9 +247,10 @@ def test_windows_and_leakage_guard():
 def test_azure_train_stride_thins_only_the_training_windows():
     f = M.make_azure_fleet(3, 30, seed=1)
     a, b = M.azure_sequences(f, window=12), M.azure_sequences(f, window=12, train_stride=2)
-    assert abs(len(b["train"][1]) - len(a["train"][1]) / 2) <= 3 and len(b["train"][1]) > 0
-    assert set(b["train"][2].tolist()) <= set(a["train"][2].tolist())
-    for k in ("valid", "test"): assert np.array_equal(a[k][0], b[k][0]) and np.array_equal(a[k][1], b[k][1])
+    assert abs(len(b.train) - len(a.train) / 2) <= 3 and len(b.train) > 0
+    assert set(b.train.ends.tolist()) <= set(a.train.ends.tolist())
+    for wa, wb in ((a.valid, b.valid), (a.test, b.test)):
+        assert np.array_equal(wa.X, wb.X) and np.array_equal(wa.y, wb.y)
 
 
 def test_threshold_is_chosen_on_validation():
