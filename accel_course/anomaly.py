@@ -14,62 +14,21 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .core import (pick, seed_everything, DataError, resolve_source, announce_source, atomic_write_json,
-                               atomic_dir, atomic_write_bytes, RunContext, register_project, is_main_process, best_model,
+from .core import (seed_everything, DataError, announce_source, atomic_write_json, atomic_dir,
+                               atomic_write_bytes, RunContext, register_project, is_main_process, best_model,
                                evaluate_at_val_threshold, auc_roc_metric, positive_int)
 from .anomaly_data import *                 # schema, cleaning, CSV readers, splits, preprocessing
-from .anomaly_traffic import *              # the offline traffic generator
+from .anomaly_traffic import *              # generated traffic and `load_unsw`, the one entry point
 
 # %% auto #0
-__all__ = ['REFERENCE_MAX_ROWS', 'AE_SAMPLE_BUDGET', 'LSTM_WINDOW_BUDGET', 'load_unsw', 'fit_isolation_forest', 'iforest_scores',
-           'Evaluation', 'evaluate_detector', 'results_table', 'Autoencoder', 'ae_forward', 'train_autoencoder',
-           'feature_errors', 'reconstruction_errors', 'error_stats', 'standardized_errors', 'LSTMAutoencoder',
-           'flow_windows', 'window_labels', 'train_lstm_autoencoder', 'lstm_flow_scores', 'fit_random_forest',
-           'plot_curves', 'plot_per_category', 'plot_timeline', 'fp_fn_analysis', 'feature_group_ablation',
-           'plot_ablation', 'cv_vs_holdout', 'AnomalyPipeline', 'score_flows', 'reference_subsample', 'budget_epochs',
-           'run_anomaly', 'process_state', 'matrices_key', 'cached_matrices', 'score_split', 'BatchSizeError',
-           'train_autoencoder_max_batch', 'cpu_memory_limit', 'profile_call']
-
-# %% ../nbs/32_anomaly.ipynb #6415b2ce
-_PARTITION_NAMES = ("UNSW_NB15_training-set.csv", "UNSW_NB15_testing-set.csv")
-_FULL_NAMES = tuple(f"UNSW-NB15_{i}.csv" for i in range(1, 5))
-
-def _looks_partition(path) -> bool: return looks_partition(path)   # by its header's names, in any order
-
-def _load_folder(folder: Path, max_rows=None) -> UNSWData:
-    "The full CSVs of a folder if it has them (they carry timestamps), else its partition CSVs, kept apart in `partition`."
-    fulls = [folder/n for n in _FULL_NAMES if (folder/n).exists()]
-    feats = next(iter(sorted(folder.glob("NUSW-NB15_features*.csv"))), None)
-    parts = [p for p in sorted(folder.glob("*.csv")) if p not in fulls and p != feats and _looks_partition(p)]
-    if fulls: return load_full_csv(fulls, features=feats, max_rows=None if not max_rows else max(1, max_rows // len(fulls)))
-    if not parts: raise DataError(f"{folder}: no UNSW-NB15 CSVs found (expected {_PARTITION_NAMES} or {_FULL_NAMES})")
-    loaded = [load_partition_csv(p, max_rows=max_rows) for p in parts]
-    if len(loaded) == 1: return loaded[0]
-    fixes = {}     # both partitions: keep them apart (column `partition`) so we can train on one and test on the other
-    for d in loaded:
-        for k, v in d.fixes.items(): fixes[k] = fixes.get(k, 0) + v
-    df = pd.concat([d.df for d in loaded], ignore_index=True)
-    return UNSWData(df, str(folder), "partition", "+".join(d.partition for d in loaded), fixes, sum((d.notes for d in loaded), []))
-
-# %% ../nbs/32_anomaly.ipynb #4a585be2
-def load_unsw(source: str = "auto", n: int | None = None, seed: int = 0, max_rows: int | None = None) -> UNSWData:
-    "UNSW-NB15 flows from `source` ('auto' | 'sample' | 'kaggle' | a CSV or folder path) as one `UNSWData` bundle."
-    src = resolve_source("anomaly", source, patterns=("unsw_nb15", "UNSW-NB15", "unsw-nb15"), kaggle="mrwellsdavid/unsw-nb15",
-                         offline="generated traffic")
-    if src.kind == "offline":
-        n = n or pick(30_000, 4_000)
-        if max_rows and n > max_rows: n = max_rows          # generated traffic: capped too
-        d = generate_traffic(n, seed=seed)
-        src.announce("anomaly", f"using generated UNSW-NB15-schema traffic ({d.n:,} flows)")
-        return d
-    p = src.path
-    d = _load_folder(p, max_rows) if p.is_dir() else (load_partition_csv(p, max_rows) if _looks_partition(p)
-                                                      else load_full_csv(p, max_rows=max_rows))
-    fixed = {k: v for k, v in d.fixes.items() if not k.startswith("rate")}
-    fx = (f"; fixed {sum(fixed.values()):,} values: " + ", ".join(f"{k} ({v:,})" for k, v in fixed.items())) if fixed else ""
-    src.announce("anomaly", f"using {d.kind} UNSW-NB15 data from {p} ({d.n:,} flows, partition {d.partition}{fx})")
-    for note in d.notes: announce_source("anomaly", note)
-    return d
+__all__ = ['REFERENCE_MAX_ROWS', 'AE_SAMPLE_BUDGET', 'LSTM_WINDOW_BUDGET', 'fit_isolation_forest', 'iforest_scores', 'Evaluation',
+           'evaluate_detector', 'results_table', 'Autoencoder', 'feature_errors', 'reconstruction_errors',
+           'error_stats', 'standardized_errors', 'ae_forward', 'train_autoencoder', 'LSTMAutoencoder', 'flow_windows',
+           'window_labels', 'train_lstm_autoencoder', 'lstm_flow_scores', 'fit_random_forest', 'plot_curves',
+           'plot_per_category', 'plot_timeline', 'fp_fn_analysis', 'feature_group_ablation', 'plot_ablation',
+           'cv_vs_holdout', 'AnomalyPipeline', 'score_flows', 'launch_worker', 'reference_subsample', 'budget_epochs',
+           'run_anomaly', 'process_state', 'matrices_key', 'cached_matrices', 'cache_worker', 'score_split',
+           'score_worker', 'BatchSizeError', 'train_autoencoder_max_batch', 'cpu_memory_limit', 'profile_call']
 
 # %% ../nbs/32_anomaly.ipynb #a861fe0d
 def fit_isolation_forest(X_normal: np.ndarray, n_estimators: int = 200, seed: int = 0):
@@ -111,7 +70,6 @@ def results_table(evals: Sequence[Evaluation]) -> pd.DataFrame:
 # %% ../nbs/32_anomaly.ipynb #1cdc013d
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 from .training import (fit, predict, torch_threads, array_loader, ProgressBar, EarlyStopping, ClipGradNorm,
                                    MaxStepsPerEpoch, Checkpoints, make_accelerator, quiet_stderr_fd, LRScheduler,
@@ -126,13 +84,52 @@ class Autoencoder(nn.Module):
         dims = [n_features, *hidden, bottleneck]
         def stack(ds):
             layers = []
-            for a, b in zip(ds[:-2], ds[1:-1]): layers += [nn.Linear(a, b), nn.GELU()] + ([nn.Dropout(dropout)] if dropout else [])
+            for a, b in zip(ds[:-2], ds[1:-1]):
+                layers += [nn.Linear(a, b), nn.GELU()] + ([nn.Dropout(dropout)] if dropout else [])
             return nn.Sequential(*layers, nn.Linear(ds[-2], ds[-1]))
         self.encoder, self.decoder = stack(dims), stack(dims[::-1])
     def forward(self, x): return self.decoder(self.encoder(x))
 
+# %% ../nbs/32_anomaly.ipynb #40071efc
+def _scores(model: nn.Module, X: np.ndarray, fn, batch_size: int = 8192) -> np.ndarray:
+    "`fn(model, x)` for consecutive slices `x` of `X` (views, no copy) on the model's device, fp32, without gradients."
+    xt = torch.from_numpy(np.require(X, np.float32, ["C", "W"]))      # pandas may hand out read-only arrays
+    dev = next(model.parameters()).device
+    model.eval()
+    with torch.inference_mode():
+        parts = [fn(model, x.to(dev)).float().cpu() for x in xt.split(batch_size)] or [fn(model, xt.to(dev))]
+    return torch.cat(parts).numpy()
+
+def _squared_error(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    "`(m(x) - x)**2`, in place on the model's output when it is a new tensor (two fewer allocations a batch; same bits)."
+    y = m(x)
+    if y.untyped_storage().data_ptr() == x.untyped_storage().data_ptr(): y = y - x   # the model gave back its input
+    else: y.sub_(x)
+    return y.pow_(2)
+
+def feature_errors(model: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+    "Per-flow, per-feature squared reconstruction errors in fp32, shape (n, n_features)."
+    return _scores(model, X, _squared_error, batch_size)
+
+def reconstruction_errors(model: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+    "Per-flow mean squared reconstruction error (the plain anomaly score)."
+    return feature_errors(model, X, batch_size).mean(-1)
+
+def error_stats(model: nn.Module, X_normal: np.ndarray) -> dict:
+    "Mean and std of each feature's reconstruction error on normal flows -- to standardise the errors."
+    E = feature_errors(model, X_normal)
+    return {"mean": E.mean(0).tolist(), "std": (E.std(0) + 1e-3).tolist()}
+
+def standardized_errors(model: nn.Module, X: np.ndarray, stats: dict, batch_size: int = 8192) -> np.ndarray:
+    "Anomaly score: the mean over features of the *standardised* reconstruction error (batched, fp32)."
+    mu, inv = torch.tensor(stats["mean"], dtype=torch.float32), 1.0 / torch.tensor(stats["std"], dtype=torch.float32)
+    dev = next(model.parameters()).device
+    mu, inv = mu.to(dev), inv.to(dev)
+    return _scores(model, X, lambda m, x: _squared_error(m, x).sub_(mu).mul_(inv).mean(-1), batch_size)
+
+# %% ../nbs/32_anomaly.ipynb #c6f00001
 def ae_forward(model, batch):
-    "`forward_fn` for `fit`/`predict`: loss on the normal rows, per-flow squared error as predictions, labels as targets."
+    "`forward_fn` for `fit`/`predict`: loss on the normal rows, per-flow squared errors as predictions, the labels."
     x, y = batch
     err = (model(x).float() - x.float()).pow(2).mean(dim=-1)
     if err.dim() > 1: err = err.mean(dim=-1)          # windows (LSTM): mean over the steps
@@ -178,43 +175,6 @@ def train_autoencoder(X_normal: np.ndarray, # normal training flows, preprocesse
                           LRScheduler(sched)]
                          + ([Checkpoints(output_dir)] if output_dir else []) + list(callbacks))
     return model.cpu().eval(), hist
-
-# %% ../nbs/32_anomaly.ipynb #40071efc
-def _scores(model: nn.Module, X: np.ndarray, fn, batch_size: int = 8192) -> np.ndarray:
-    "`fn(model, x)` for consecutive slices `x` of `X` (views, no copy) on the model's device, fp32, without gradients."
-    xt = torch.from_numpy(np.require(X, np.float32, ["C", "W"]))      # pandas may hand out read-only arrays
-    dev = next(model.parameters()).device
-    model.eval()
-    with torch.inference_mode():
-        parts = [fn(model, x.to(dev)).float().cpu() for x in xt.split(batch_size)] or [fn(model, xt.to(dev))]
-    return torch.cat(parts).numpy()
-
-def _squared_error(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    "`(m(x) - x)**2`, in place on the model's output when it is a new tensor (two fewer allocations a batch; same bits)."
-    y = m(x)
-    if y.untyped_storage().data_ptr() == x.untyped_storage().data_ptr(): y = y - x   # the model gave back its input
-    else: y.sub_(x)
-    return y.pow_(2)
-
-def feature_errors(model: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
-    "Per-flow, per-feature squared reconstruction errors in fp32, shape (n, n_features)."
-    return _scores(model, X, _squared_error, batch_size)
-
-def reconstruction_errors(model: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
-    "Per-flow mean squared reconstruction error (the plain anomaly score)."
-    return feature_errors(model, X, batch_size).mean(-1)
-
-def error_stats(model: nn.Module, X_normal: np.ndarray) -> dict:
-    "Mean and std of each feature's reconstruction error on normal flows -- to standardise the errors."
-    E = feature_errors(model, X_normal)
-    return {"mean": E.mean(0).tolist(), "std": (E.std(0) + 1e-3).tolist()}
-
-def standardized_errors(model: nn.Module, X: np.ndarray, stats: dict, batch_size: int = 8192) -> np.ndarray:
-    "Anomaly score: the mean over features of the *standardised* reconstruction error (batched, fp32)."
-    mu, inv = torch.tensor(stats["mean"], dtype=torch.float32), 1.0 / torch.tensor(stats["std"], dtype=torch.float32)
-    dev = next(model.parameters()).device
-    mu, inv = mu.to(dev), inv.to(dev)
-    return _scores(model, X, lambda m, x: _squared_error(m, x).sub_(mu).mul_(inv).mean(-1), batch_size)
 
 # %% ../nbs/32_anomaly.ipynb #ffe7cd56
 class LSTMAutoencoder(nn.Module):
@@ -471,7 +431,7 @@ def score_flows(df: pd.DataFrame, pipeline: "AnomalyPipeline | str | Path") -> p
     return pipeline.score_flows(df)
 
 # %% ../nbs/32_anomaly.ipynb #34383b64
-def _launch_worker(n: int = 4000, epochs: int = 2, seed: int = 0) -> dict:
+def launch_worker(n: int = 4000, epochs: int = 2, seed: int = 0) -> dict:
     "Train the autoencoder on generated traffic inside a (possibly multi-process) launch; the `job_report` of what each rank saw."
     from accel_course.launch import job_report
     d = generate_traffic(n, seed=seed); sp = make_splits(d)
@@ -640,7 +600,7 @@ def cached_matrices(pre: FlowPreprocessor, # the fitted preprocessor
     return m, dict(rank=state.process_index, wrote=wrote, seconds=round(time.perf_counter() - t0, 3))
 
 # %% ../nbs/32_anomaly.ipynb #acc21-04
-def _cache_worker(cache_dir, n: int = 8000, seed: int = 0) -> dict:
+def cache_worker(cache_dir, n: int = 8000, seed: int = 0) -> dict:
     "Inside a launch: the matrices through the cache without, then with the guard; each rank's report, gathered."
     from accelerate.utils import gather_object
     state = process_state()
@@ -673,7 +633,7 @@ def score_split(pipeline: "AnomalyPipeline", # a fitted pipeline (each process h
     padded = gather(pad_across_processes(s, dim=0)).reshape(state.num_processes, -1)
     return torch.cat([padded[r, :k] for r, k in enumerate(sizes)]).numpy()
 
-def _score_worker(pipeline_dir, df: pd.DataFrame, reps: int = 1) -> dict:
+def score_worker(pipeline_dir, df: pd.DataFrame, reps: int = 1) -> dict:
     "Inside a launch: load the saved pipeline, score `df` split between the processes; the scores and the best time."
     state, pipe = process_state(), AnomalyPipeline.load(pipeline_dir)
     best = float("inf")

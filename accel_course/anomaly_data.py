@@ -6,7 +6,7 @@ Docs: https://accel-course.github.io/accel_course/anomaly_data.html.md"""
 
 # %% ../nbs/30_anomaly_data.ipynb #3b27a456
 from __future__ import annotations
-import csv, warnings
+import csv, json, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence

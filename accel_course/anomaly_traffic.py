@@ -11,10 +11,12 @@ import math
 import numpy as np
 import pandas as pd
 
-from .anomaly_data import CATEGORIES, PARTITION_COLUMNS, UNSWData, compact_flows
+from .core import DataError, announce_source, resolve_source
+from .anomaly_data import (CATEGORIES, PARTITION_COLUMNS, UNSWData, compact_flows, load_full_csv,
+                                       load_partition_csv, looks_partition)
 
 # %% auto #0
-__all__ = ['GEN_CATEGORIES', 'generate_traffic']
+__all__ = ['GEN_CATEGORIES', 'generate_traffic', 'load_unsw']
 
 # %% ../nbs/31_anomaly_traffic.ipynb #75f1124e
 _NORMAL = dict(proto={"tcp": .62, "udp": .34, "arp": .015, "ospf": .01, "icmp": .01, "igmp": .005},
@@ -272,3 +274,48 @@ def generate_traffic(n: int = 30_000, attack_frac: float = 0.3, hours: float = 2
     cols = [c for c in PARTITION_COLUMNS] + ["srcip", "sport", "dstip", "dsport", "stime", "ltime", "partition"]
     df = compact_flows(df[cols], GEN_CATEGORIES, keep=("stime", "ltime"))
     return UNSWData(df, "sample", "synthetic", "synthetic", {}, [f"generated {m:,} flows over {hours:g} h, seed={seed}"])
+
+# %% ../nbs/31_anomaly_traffic.ipynb #6415b2ce
+_PARTITION_NAMES = ("UNSW_NB15_training-set.csv", "UNSW_NB15_testing-set.csv")
+_FULL_NAMES = tuple(f"UNSW-NB15_{i}.csv" for i in range(1, 5))
+
+def _load_folder(folder: Path, max_rows=None) -> UNSWData:
+    "The full CSVs of a folder if it has them (they carry timestamps), else its partition CSVs (`partition` says which)."
+    fulls = [folder/n for n in _FULL_NAMES if (folder/n).exists()]
+    feats = next(iter(sorted(folder.glob("NUSW-NB15_features*.csv"))), None)
+    parts = [p for p in sorted(folder.glob("*.csv")) if p not in fulls and p != feats and looks_partition(p)]
+    if fulls: return load_full_csv(fulls, features=feats, max_rows=max_rows and max(1, max_rows // len(fulls)))
+    if not parts:
+        raise DataError(f"{folder}: no UNSW-NB15 CSVs found (expected {_PARTITION_NAMES} or {_FULL_NAMES})")
+    loaded = [load_partition_csv(p, max_rows=max_rows) for p in parts]
+    if len(loaded) == 1: return loaded[0]
+    fixes = {}     # both partitions: keep them apart (column `partition`) so we can train on one and test on the other
+    for d in loaded:
+        for k, v in d.fixes.items(): fixes[k] = fixes.get(k, 0) + v
+    df = pd.concat([d.df for d in loaded], ignore_index=True)
+    notes = sum((d.notes for d in loaded), [])
+    return UNSWData(df, str(folder), "partition", "+".join(d.partition for d in loaded), fixes, notes)
+
+# %% ../nbs/31_anomaly_traffic.ipynb #4a585be2
+def load_unsw(source: str = "auto", # 'auto' | 'sample' | 'kaggle' | a CSV or folder path
+              n: int = 30_000, # generated traffic: how many flows
+              seed: int = 0, # generated traffic: the generator's seed
+              max_rows: int | None = None, # read at most this many rows (generated traffic: capped too)
+             ) -> UNSWData:
+    "UNSW-NB15 flows from `source` as one `UNSWData` bundle: real files when there are any, else generated traffic."
+    src = resolve_source("anomaly", source, patterns=("unsw_nb15", "UNSW-NB15", "unsw-nb15"),
+                         kaggle="mrwellsdavid/unsw-nb15", offline="generated traffic")
+    if src.kind == "offline":
+        d = generate_traffic(min(n, max_rows or n), seed=seed)
+        src.announce("anomaly", f"using generated UNSW-NB15-schema traffic ({d.n:,} flows)")
+        return d
+    p = src.path
+    if p.is_dir(): d = _load_folder(p, max_rows)
+    elif looks_partition(p): d = load_partition_csv(p, max_rows)
+    else: d = load_full_csv(p, max_rows=max_rows)
+    fixed = {k: v for k, v in d.fixes.items() if not k.startswith("rate")}
+    fx = ", ".join(f"{k} ({v:,})" for k, v in fixed.items())
+    fx = f"; fixed {sum(fixed.values()):,} values: {fx}" if fixed else ""
+    src.announce("anomaly", f"using {d.kind} UNSW-NB15 data from {p} ({d.n:,} flows, partition {d.partition}{fx})")
+    for note in d.notes: announce_source("anomaly", note)
+    return d

@@ -42,7 +42,7 @@ def test_distributed_sample_bom_crlf_through_every_entry_point(tmp_path):
     # the shared sample is byte for byte as distributed: a UTF-8 byte-order mark and CRLF line ends
     raw = SAMPLE.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw[:2000]
-    assert an._looks_partition(SAMPLE)
+    assert an.looks_partition(SAMPLE)
     d = an.load_unsw(str(SAMPLE))
     assert d.kind == "partition" and d.n == 3026 and d.df.columns[0] == "id"
     assert pd.api.types.is_integer_dtype(d.df["id"]) and not d.df["attack_cat"].str.contains("\r").any()
