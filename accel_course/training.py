@@ -1,4 +1,4 @@
-"""A plain PyTorch loop, the same loop with Accelerate one feature at a time, and the `fit` function every later chapter trains with.
+"""A plain PyTorch loop, the same loop with Accelerate one feature at a time, and the `fit` every chapter trains with.
 
 Docs: https://accel-course.github.io/accel_course/training.html.md"""
 
@@ -27,7 +27,7 @@ __all__ = ['toy_regression', 'make_mlp', 'probe_precision', 'NonFiniteLossError'
            'model_signature', 'Checkpoints', 'Trackers', 'GradientAccumulation', 'ClipGradNorm', 'MaxStepsPerEpoch',
            'StopWhen', 'quiet_stderr_fd', 'Profile', 'LocalSGDCallback', 'CommHook', 'run_checkpoints',
            'default_callbacks', 'torch_threads', 'predict', 'BatchTensorDataset', 'array_loader', 'array_loaders',
-           'predict_array']
+           'predict_array', 'lr_schedule', 'fit_arrays']
 
 # %% ../nbs/01_training.ipynb #bd90e312
 def toy_regression(n: int = 2048, d: int = 8, noise: float = 0.1, seed: int = 0):
@@ -42,7 +42,9 @@ def toy_regression(n: int = 2048, d: int = 8, noise: float = 0.1, seed: int = 0)
 def make_mlp(d_in: int = 8, hidden: int = 64, d_out: int = 1, depth: int = 2, dropout: float = 0.0) -> nn.Module:
     "A small MLP: `depth` hidden layers of width `hidden` with ReLU."
     layers, d = [], d_in
-    for _ in range(depth): layers += [nn.Linear(d, hidden), nn.ReLU()] + ([nn.Dropout(dropout)] if dropout else []); d = hidden
+    for _ in range(depth):
+        layers += [nn.Linear(d, hidden), nn.ReLU()] + ([nn.Dropout(dropout)] if dropout else [])
+        d = hidden
     return nn.Sequential(*layers, nn.Linear(d, d_out))
 
 # %% ../nbs/01_training.ipynb #9c2d9b51
@@ -71,7 +73,9 @@ class History:
     def final(self) -> dict: return self.rows[-1] if self.rows else {}
     @property
     def best(self) -> dict: return next((r for r in self.rows if r["epoch"] == self.best_epoch), self.final)
-    def to_dict(self): return dict(rows=self.rows, monitor=self.monitor, mode=self.mode, best_epoch=self.best_epoch, best_value=self.best_value)
+    def to_dict(self):
+        return dict(rows=self.rows, monitor=self.monitor, mode=self.mode, best_epoch=self.best_epoch,
+                    best_value=self.best_value)
     @classmethod
     def from_dict(cls, d): return cls(**d)
     def to_frame(self):
@@ -84,7 +88,8 @@ class History:
             if any(r.get(k) is not None for r in self.rows): ax.plot(self["epoch"], self[k], marker="o", label=k)
         if self.best_epoch: ax.axvline(self.best_epoch, ls="--", c="grey", lw=1)
         ax.set_xlabel("epoch"); ax.legend(); return ax
-    def __repr__(self): return f"History({len(self)} epochs, best {self.monitor}={self.best_value} at epoch {self.best_epoch})"
+    def __repr__(self):
+        return f"History({len(self)} epochs, best {self.monitor}={self.best_value} at epoch {self.best_epoch})"
 
 # %% ../nbs/01_training.ipynb #44a43d93
 def _cache_accelerate_import_checks():
@@ -111,7 +116,8 @@ def make_accelerator(mixed_precision: str | None = None, grad_accum_steps: int =
     from accelerate.utils import ProjectConfiguration
     reset_accelerate_state()
     _cache_accelerate_import_checks()   # once per process; importing accel_course patches nothing
-    pc = ProjectConfiguration(project_dir=str(project_dir), logging_dir=str(Path(project_dir)/"logs")) if project_dir else None
+    pc = (ProjectConfiguration(project_dir=str(project_dir), logging_dir=str(Path(project_dir)/"logs"))
+          if project_dir else None)
     return Accelerator(mixed_precision=mixed_precision, gradient_accumulation_steps=grad_accum_steps, cpu=cpu,
                        log_with=log_with, project_config=pc, **kwargs)
 
@@ -178,7 +184,9 @@ def _evaluate(model, dl, accelerator, loss_fn, forward_fn, metrics):
         for batch in dl:
             loss, p, t = forward_fn(model, batch) if forward_fn else default_forward(model, batch, loss_fn)
             bs = _batch_size(batch)
-            if loss is not None: losses.append(accelerator.gather_for_metrics(loss.detach().float().reshape(1).expand(bs).contiguous()))
+            if loss is not None:
+                per_sample = loss.detach().float().reshape(1).expand(bs).contiguous()
+                losses.append(accelerator.gather_for_metrics(per_sample))
             if metrics:
                 p, t = accelerator.gather_for_metrics((p.detach().float() if p.is_floating_point() else p, t))
                 preds.append(p.cpu()); targs.append(t.cpu() if t is not None else None)
@@ -240,8 +248,8 @@ def _find_checkpoint(p) -> tuple[Path, str | None]:
         raise FileNotFoundError(f"resume_from={str(p)!r}: no checkpoint found (expected a folder with fit_state.json, "
                                 f"or an output_dir with a complete checkpoints/last or checkpoints/best)")
     (e, _), _, c = max(found)
-    note = None if c.name == "last" else (f"checkpoints/last is missing or incomplete: resuming from the newest complete "
-                                         f"checkpoint, {c.relative_to(p)} (epoch {e})")
+    note = None if c.name == "last" else ("checkpoints/last is missing or incomplete: resuming from the newest "
+                                         f"complete checkpoint, {c.relative_to(p)} (epoch {e})")
     return c, note
 
 # %% ../nbs/01_training.ipynb #f11dc3c5
@@ -314,13 +322,14 @@ def _check_options(accelerator, epochs, mixed_precision, monitor, mode, valid_dl
         k = (getattr(cb, "accelerator_kwargs", None) or {}).get("gradient_accumulation_steps", 1)
         if k != 1 and k != accelerator.gradient_accumulation_steps:
             clash.append(f"{type(cb).__name__}({k}) (the accelerator has {accelerator.gradient_accumulation_steps})")
-    if clash: raise ValueError(f"fit(accelerator=...) conflicts with {'; '.join(clash)}: give these to make_accelerator(...),"
-                               " or pass no accelerator and let fit create one")
+    if clash:
+        raise ValueError(f"fit(accelerator=...) conflicts with {'; '.join(clash)}: give these to "
+                         "make_accelerator(...), or pass no accelerator and let fit create one")
     return monitor
 
 # %% ../nbs/01_training.ipynb #mkacc001
 def _make_accelerator_for(callbacks, mixed_precision):
-    "The `Accelerator` `fit` makes: the precision and accumulation asked for, plus every callback's `accelerator_kwargs`."
+    "The `Accelerator` `fit` makes: the precision and accumulation asked for, and each callback's `accelerator_kwargs`."
     kw, handlers = {}, []
     for cb in callbacks:
         ask = dict(getattr(cb, "accelerator_kwargs", None) or {})
@@ -448,7 +457,7 @@ def fit(model: nn.Module, # the model to train, in place
         loss_fn: Callable | None = None, # `loss_fn(preds, targets)`; None: the model's own `.loss`
         metrics: Mapping[str, Callable] | None = None, # name -> `fn(preds, targets)` on NumPy arrays, each epoch
         forward_fn: Callable | None = None, # `forward_fn(model, batch) -> (loss, preds, targets)`
-        callbacks: Sequence = (), # `Callback`s: early stopping, checkpoints, trackers, ... (replace same-class defaults)
+        callbacks: Sequence = (), # `Callback`s: early stopping, checkpoints, trackers... (replace same-class defaults)
         accelerator=None, # an `Accelerator` to train with (then give it the precision etc.); None: `fit` makes one
         epochs: int = 1, # passes over the training data
         mixed_precision: str | None = None, # "no" | "bf16" | "fp16"; None: from the launcher / `accelerate config`
@@ -559,7 +568,7 @@ class LRScheduler(Callback):
 
 # %% ../nbs/01_training.ipynb #modsig01
 def model_signature(model: nn.Module) -> str:
-    "A short hash of the names, shapes and dtypes of `model`'s tensors: two models with the same signature fit one checkpoint."
+    "A short hash of the names, shapes and dtypes of `model`'s tensors: same signature, same checkpoint layout."
     import hashlib
     spec = [(k, tuple(v.shape), str(v.dtype)) for k, v in model.state_dict().items()]
     return hashlib.sha256(repr(spec).encode()).hexdigest()[:16]
@@ -611,7 +620,7 @@ class Checkpoints(Callback):
     "Write `checkpoints/last`, `checkpoints/best` and `history.json` under `output_dir`; resume from `resume_from`."
     order = -10
     def __init__(self, output_dir, # the run's folder
-                 every_n_steps: int | None = None, # also save `last` every this many batches (a multiple of the accumulation)
+                 every_n_steps: int | None = None, # also save `last` every this many batches (k x accumulation)
                  every_epoch: bool = True, # save `last` after every epoch (else only at the end)
                  resume_from=None): # a checkpoint folder, or an output_dir, to continue from
         self.out, self.every_n_steps, self.every_epoch = Path(output_dir), every_n_steps, every_epoch
@@ -655,7 +664,8 @@ class Trackers(Callback):
 class GradientAccumulation(Callback):
     "Accumulate gradients over `steps` batches: one optimizer step (and one gradient sync) every `steps` batches."
     def __init__(self, steps: int):
-        if not (isinstance(steps, int) and steps >= 1): raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+        if not (isinstance(steps, int) and steps >= 1):
+            raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
         self.steps, self.accelerator_kwargs = steps, dict(gradient_accumulation_steps=steps)
 
 class ClipGradNorm(Callback):
@@ -730,7 +740,10 @@ class LocalSGDCallback(Callback):
         self.ctx.step()
         if self.ctx.enabled and self.ctx.num_steps % self.local_sgd_steps == 0: self.syncs += 1
     def cleanup_fit(self, s):   # averages the weights one last time
-        if self.ctx is not None: ctx, self.ctx = self.ctx, None; ctx.__exit__(None, None, None); self.syncs += ctx.enabled
+        if self.ctx is not None:
+            ctx, self.ctx = self.ctx, None
+            ctx.__exit__(None, None, None)
+            self.syncs += ctx.enabled
 
 # %% ../nbs/01_training.ipynb #cbhook01
 class CommHook(Callback):
@@ -740,7 +753,8 @@ class CommHook(Callback):
         kinds = [h.value for h in DDPCommunicationHookType if h.value != "no"]
         if hook not in kinds: raise ValueError(f"CommHook({hook!r}): expected one of {kinds}")
         if hook == "bf16" and not torch.cuda.is_available():
-            raise ValueError("CommHook('bf16') needs CUDA and NCCL (gloo has no bf16 all-reduce): use 'fp16' or 'power_sgd'")
+            raise ValueError("CommHook('bf16') needs CUDA and NCCL (gloo has no bf16 all-reduce): "
+                             "use 'fp16' or 'power_sgd'")
         self.hook = hook
         kw = DistributedDataParallelKwargs(comm_hook=DDPCommunicationHookType(hook), comm_state_option=state)
         self.accelerator_kwargs = dict(kwargs_handlers=[kw])
@@ -801,7 +815,9 @@ def predict(model: nn.Module, dl, mixed_precision: str | None = None, forward_fn
 
 # %% ../nbs/01_training.ipynb #bb1de59e
 def _as_tensor(a) -> torch.Tensor:
-    t = a if isinstance(a, torch.Tensor) else torch.from_numpy(np.require(np.asarray(a), requirements=["C", "W"]))  # pandas may hand out read-only arrays
+    if not isinstance(a, torch.Tensor):   # a writable copy only when needed: pandas may hand out read-only arrays
+        a = torch.from_numpy(np.require(np.asarray(a), requirements=["C", "W"]))
+    t = a
     return t.float() if t.is_floating_point() else t
 
 class BatchTensorDataset(TensorDataset):
@@ -818,7 +834,7 @@ def array_loader(X, y=None, *, batch_size: int = 256, shuffle: bool = False, see
 
 def array_loaders(X_train, y_train, X_valid=None, y_valid=None, *, batch_size: int = 64, valid_batch_size: int = 512,
                   seed: int | None = None) -> tuple[DataLoader, DataLoader | None]:
-    "The `(train_dl, valid_dl)` pair `fit` takes, from arrays: training shuffled, validation in order (None without `X_valid`)."
+    "The `(train_dl, valid_dl)` pair `fit` takes, from arrays: training shuffled, validation in order (or None)."
     tr = array_loader(X_train, y_train, batch_size=batch_size, shuffle=True, seed=seed)
     va = array_loader(X_valid, y_valid, batch_size=valid_batch_size) if X_valid is not None and len(X_valid) else None
     return tr, va
@@ -827,4 +843,50 @@ def array_loaders(X_train, y_train, X_valid=None, y_valid=None, *, batch_size: i
 def predict_array(model: nn.Module, X, *, batch_size: int = 1024, forward_fn: Callable | None = None,
                   mixed_precision: str | None = None) -> np.ndarray:
     "`model`'s outputs over the array `X`, batch by batch, without gradients, as one NumPy array."
-    return predict(model, array_loader(X, batch_size=batch_size), mixed_precision=mixed_precision, forward_fn=forward_fn)[0]
+    dl = array_loader(X, batch_size=batch_size)
+    return predict(model, dl, mixed_precision=mixed_precision, forward_fn=forward_fn)[0]
+
+# %% ../nbs/01_training.ipynb #ffdc21d6
+def lr_schedule(optimizer, # the optimizer whose learning rate the schedule sets
+                name: str | None, # None (constant), "onecycle" (warm up to `lr`, then anneal) or "cosine" (decay)
+                lr: float, # the peak learning rate
+                total_steps: int, # optimizer steps of the whole fit
+               ):
+    "A per-step learning-rate schedule for the `LRScheduler` callback (None: a constant rate)."
+    if name is None: return None
+    if name == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(total_steps, 1))
+    if name == "cosine": return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
+    raise ValueError(f"schedule must be None, 'onecycle' or 'cosine', got {name!r}")
+
+# %% ../nbs/01_training.ipynb #91c72df0
+def fit_arrays(model: nn.Module, # the model to train, in place (seed, then build it, before the call)
+               X, # training inputs: an array or tensor, samples along the first axis
+               y, # training targets (float arrays become float32; integer labels stay integers)
+               X_val=None, # validation inputs (None: `fit` monitors the training loss)
+               y_val=None, # validation targets
+               *,
+               loss_fn: Callable | None = None, # `loss_fn(preds, targets)`, as in `fit`
+               metrics: Mapping[str, Callable] | None = None, # name -> `fn(preds, targets)`, as in `fit`
+               forward_fn: Callable | None = None, # `forward_fn(model, batch)`, as in `fit`
+               epochs: int = 10, # passes over the training arrays
+               batch_size: int = 64, # training samples per optimizer step
+               valid_batch_size: int = 1024, # validation samples per batch
+               lr: float = 1e-3, # AdamW learning rate (a schedule's peak)
+               weight_decay: float = 1e-4, # AdamW weight decay
+               schedule: str | None = None, # None, "onecycle" or "cosine": `lr_schedule`, stepped per optimizer step
+               max_steps_per_epoch: int | None = None, # at most this many batches per epoch (None: all)
+               seed: int = 0, # the shuffle order and `fit`'s per-epoch seeds
+               mixed_precision: str | None = None, # "no" | "bf16" | "fp16"; None: the launcher's choice
+               verbose: bool = False, # one line per epoch (never a progress bar)
+               callbacks: Sequence = (), # more callbacks: `RestoreBest`, `EarlyStopping`, `ClipGradNorm`, ...
+               accelerator=None, # an `Accelerator` to train with, as in `fit`
+              ) -> History:
+    "`fit` on arrays: seeded loaders, AdamW and an optional per-step schedule. Returns the `History`."
+    tdl, vdl = array_loaders(X, y, X_val, y_val, batch_size=batch_size, valid_batch_size=valid_batch_size, seed=seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    steps = len(tdl) if max_steps_per_epoch is None else min(len(tdl), max_steps_per_epoch)
+    cbs = [ProgressBar(False), MaxStepsPerEpoch(max_steps_per_epoch),
+           LRScheduler(lr_schedule(opt, schedule, lr, epochs * steps)), *callbacks]
+    return fit(model, opt, tdl, vdl, loss_fn=loss_fn, metrics=metrics, forward_fn=forward_fn, callbacks=cbs,
+               accelerator=accelerator, epochs=epochs, mixed_precision=mixed_precision, seed=seed, verbose=verbose)

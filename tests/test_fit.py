@@ -227,3 +227,38 @@ def test_no_widget_bar_in_a_jupyter_kernel_with_tqdm_disable():
     outs = nb.cells[0].outputs
     assert not [o for o in outs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})], outs
     assert "".join(o.get("text", "") for o in outs).count("epoch ") == 2, outs
+
+def _seeded_mlp(seed=0):
+    torch.manual_seed(seed)
+    return make_mlp()
+
+def test_fit_arrays_is_the_five_steps_by_hand():
+    "`fit_arrays` = seeded `array_loaders` + AdamW + one-cycle + `fit`, to the last bit of every epoch's record."
+    from accel_course.training import fit_arrays, array_loaders, LRScheduler
+    X, y = toy_regression(300, seed=2)
+    kw = dict(loss_fn=nn.MSELoss(), epochs=3, accelerator=make_accelerator(cpu=True))
+    h = fit_arrays(_seeded_mlp(), X[:240], y[:240], X[240:], y[240:], lr=3e-3, schedule="onecycle", batch_size=32, **kw)
+    m = _seeded_mlp()
+    tdl, vdl = array_loaders(X[:240], y[:240], X[240:], y[240:], batch_size=32, valid_batch_size=1024, seed=0)
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=3 * len(tdl))
+    ref = fit(m, opt, tdl, vdl, seed=0, verbose=False, callbacks=[ProgressBar(False), LRScheduler(sched)], **kw)
+    assert _strip_time(h.rows) == _strip_time(ref.rows) and len(h.rows) == 3
+
+def test_fit_arrays_schedule_spans_the_steps_it_really_takes():
+    "With `max_steps_per_epoch`, one-cycle spans the 6 updates really made: the last one uses the schedule's minimum."
+    from accel_course.training import fit_arrays, Callback
+    seen = []
+    class LastLR(Callback):   # the rate each update uses (before_step: between backward and the update)
+        def before_step(self, s): seen.append(s.optimizer.param_groups[0]["lr"])
+    X, y = toy_regression(640, seed=3)
+    fit_arrays(_seeded_mlp(), X, y, loss_fn=nn.MSELoss(), epochs=2, batch_size=32, lr=1e-2, schedule="onecycle",
+               max_steps_per_epoch=3, callbacks=[LastLR()], accelerator=make_accelerator(cpu=True))
+    assert len(seen) == 6 and seen[-1] == pytest.approx(1e-2 / 25 / 1e4, rel=1e-6)   # max_lr / 25 / 1e4
+    assert max(seen) < 1e-2 and seen[0] == pytest.approx(1e-2 / 25, rel=1e-6)   # warm-up from max_lr / 25
+
+def test_fit_arrays_refuses_an_unknown_schedule_before_training():
+    from accel_course.training import fit_arrays
+    X, y = toy_regression(64)
+    with pytest.raises(ValueError, match="schedule must be None, 'onecycle' or 'cosine', got 'linear'"):
+        fit_arrays(_seeded_mlp(), X, y, loss_fn=nn.MSELoss(), schedule="linear")
