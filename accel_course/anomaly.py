@@ -71,9 +71,8 @@ def results_table(evals: Sequence[Evaluation]) -> pd.DataFrame:
 import torch
 from torch import nn
 
-from .training import (fit, predict, torch_threads, array_loader, ProgressBar, EarlyStopping, ClipGradNorm,
-                                   MaxStepsPerEpoch, Checkpoints, make_accelerator, quiet_stderr_fd, LRScheduler,
-                                   check_dynamo_backend)
+from .training import (fit_arrays, predict, torch_threads, array_loader, EarlyStopping, ClipGradNorm,
+                                   Checkpoints, make_accelerator, quiet_stderr_fd, check_dynamo_backend)
 
 # %% ../nbs/32_anomaly.ipynb #37a01508
 class Autoencoder(nn.Module):
@@ -146,34 +145,27 @@ def train_autoencoder(X_normal: np.ndarray, # normal training flows, preprocesse
                       batch_size: int = 256, # training batch size
                       lr: float = 2e-3, # peak learning rate of the one-cycle schedule
                       weight_decay: float = 1e-5, # AdamW weight decay
-                      mixed_precision: str | None = None, # "no" | "bf16" | "fp16"; None: `fit`'s policy (launcher / `accelerate config`)
-                      patience: int | None = None, # early stopping after this many epochs without a better validation loss
-                      seed: int = 0, # seeds the weights and the shuffle
-                      verbose: bool = False, # one line per epoch
+                      patience: int | None = None, # stop after this many epochs without a better validation loss
                       output_dir=None, # checkpoints and history, as in `fit`
-                      max_steps_per_epoch: int | None = None, # cap the optimizer steps per epoch (`--max-steps`)
                       callbacks: Sequence = (), # more `fit` callbacks (a profiler, ...)
-                      accelerator=None, # an `Accelerator` to train with (its precision wins; None: `fit` makes one)
                       dynamo_backend: str | None = None, # compile the model with this backend ("inductor", ...)
+                      seed: int = 0, # seeds the weights and the shuffle
+                      **kwargs, # the rest goes to `fit_arrays`: mixed_precision, verbose, max_steps_per_epoch, accelerator
                      ):
-    "Train an autoencoder (default: `Autoencoder`) on normal flows with the shared Accelerate `fit`. Returns (model, History)."
+    "Train an autoencoder (default: `Autoencoder`) on normal flows with `fit_arrays`. Returns (model, History)."
     if dynamo_backend is not None:
-        if accelerator is not None:
+        if kwargs.get("accelerator") is not None:
             raise ValueError("give dynamo_backend= or accelerator=, not both (make the accelerator with it)")
-        accelerator = make_accelerator(mixed_precision, dynamo_backend=check_dynamo_backend(dynamo_backend))
+        kwargs["accelerator"] = make_accelerator(kwargs.pop("mixed_precision", None),
+                                                 dynamo_backend=check_dynamo_backend(dynamo_backend))
     seed_everything(seed)
     model = model or Autoencoder(X_normal.shape[-1])
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    tr = array_loader(np.asarray(X_normal, np.float32), np.zeros(len(X_normal), np.int64), batch_size=batch_size, shuffle=True, seed=seed)
-    va = None if X_val is None else array_loader(np.asarray(X_val, np.float32), np.asarray(y_val, np.int64), batch_size=4096)
-    steps = len(tr) if max_steps_per_epoch is None else min(len(tr), max_steps_per_epoch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * steps))
-    hist = fit(model, opt, tr, va, forward_fn=ae_forward, metrics={"auc_roc": auc_roc_metric}, epochs=epochs,
-               mixed_precision=None if accelerator is not None else mixed_precision, seed=seed, verbose=verbose,
-               accelerator=accelerator,
-               callbacks=[ProgressBar(False), EarlyStopping(patience), MaxStepsPerEpoch(max_steps_per_epoch),
-                          LRScheduler(sched)]
-                         + ([Checkpoints(output_dir)] if output_dir else []) + list(callbacks))
+    val = (None, None) if X_val is None else (np.asarray(X_val, np.float32), np.asarray(y_val, np.int64))
+    cbs = [EarlyStopping(patience), *([Checkpoints(output_dir)] if output_dir else []), *callbacks]
+    hist = fit_arrays(model, np.asarray(X_normal, np.float32), np.zeros(len(X_normal), np.int64), *val,
+                      forward_fn=ae_forward, metrics={"auc_roc": auc_roc_metric}, epochs=epochs, batch_size=batch_size,
+                      valid_batch_size=4096, lr=lr, weight_decay=weight_decay, schedule="onecycle", seed=seed,
+                      callbacks=cbs, **kwargs)
     return model.cpu().eval(), hist
 
 # %% ../nbs/32_anomaly.ipynb #ffe7cd56
@@ -221,24 +213,21 @@ def train_lstm_autoencoder(X_normal_seq: np.ndarray, # time-ordered normal train
                            window: int = 16, # flows per window
                            epochs: int = 10, # passes over the training windows
                            batch_size: int = 64, # windows per batch
-                           lr: float = 3e-3, # AdamW learning rate
-                           mixed_precision: str | None = None, # "no" | "bf16" | "fp16"; None: `fit`'s policy
-                           seed: int = 0, # seeds the shuffle (and `fit`'s per-epoch seeds)
-                           verbose: bool = False, # one line per epoch
-                           max_steps_per_epoch: int | None = None, # cap the optimizer steps per epoch (`--max-steps`)
+                           lr: float = 3e-3, # AdamW learning rate (constant)
+                           seed: int = 0, # seeds the weights and the shuffle
+                           **kwargs, # the rest goes to `fit_arrays`: mixed_precision, verbose, max_steps_per_epoch
                           ):
-    "Train an `LSTMAutoencoder` on windows (stride window/2) of the time-ordered normal training flows, via `fit`."
+    "Train an `LSTMAutoencoder` on windows (stride window/2) of the time-ordered normal training flows, via `fit_arrays`."
     Xw = flow_windows(np.asarray(X_normal_seq, np.float32), window, max(1, window // 2))
-    va = None
+    val = (None, None)
     if X_val_seq is not None:
-        va = array_loader(flow_windows(np.asarray(X_val_seq, np.float32), window), window_labels(y_val_seq, window).astype(np.int64), batch_size=4096)
+        val = (flow_windows(np.asarray(X_val_seq, np.float32), window),
+               window_labels(y_val_seq, window).astype(np.int64))
     seed_everything(seed)                       # before the weights are drawn: the same seed gives the same model
     model = LSTMAutoencoder(X_normal_seq.shape[1])
-    tr = array_loader(Xw, np.zeros(len(Xw), np.int64), batch_size=batch_size, shuffle=True, seed=seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    hist = fit(model, opt, tr, va, forward_fn=ae_forward, metrics={"auc_roc": auc_roc_metric}, epochs=epochs,
-               mixed_precision=mixed_precision, seed=seed, verbose=verbose,
-               callbacks=[ProgressBar(False), MaxStepsPerEpoch(max_steps_per_epoch), ClipGradNorm(1.0)])
+    hist = fit_arrays(model, Xw, np.zeros(len(Xw), np.int64), *val, forward_fn=ae_forward,
+                      metrics={"auc_roc": auc_roc_metric}, epochs=epochs, batch_size=batch_size, valid_batch_size=4096,
+                      lr=lr, weight_decay=1e-2, seed=seed, callbacks=[ClipGradNorm(1.0)], **kwargs)
     return model.cpu().eval(), hist
 
 # %% ../nbs/32_anomaly.ipynb #ae3678d0

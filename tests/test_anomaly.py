@@ -255,8 +255,9 @@ def test_lstm_autoencoder_under_cpu_bf16_autocast():
 
 
 def test_autoencoder_training_lets_accelerate_place_the_model(monkeypatch):
-    seen, real = {}, an.fit                                 # the shared `training.fit`, as the chapter calls it
-    monkeypatch.setattr(an, "fit", lambda *a, **k: (seen.update(k), real(*a, **k))[1])
+    import accel_course.training as training
+    seen, real = {}, training.fit                           # the shared `training.fit`, under `fit_arrays`
+    monkeypatch.setattr(training, "fit", lambda *a, **k: (seen.update(k), real(*a, **k))[1])
     X = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
     an.train_autoencoder(X, epochs=1, batch_size=32)
     assert seen and not seen.get("cpu", False)               # no hard-coded CPU: a GPU is used when present
