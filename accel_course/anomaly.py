@@ -61,11 +61,13 @@ def evaluate_detector(name: str, # the detector's name in tables and plots
     "Threshold = best F1 on validation; then AUC-ROC, PR-AUC, precision, recall, F1 (and accuracy) on test."
     thr, pred, m = evaluate_at_val_threshold(y_val, s_val, y_test, s_test)
     per = (pd.Series(pred, index=np.asarray(cat_test)).groupby(level=0).mean()).reindex(list(CATEGORIES)).dropna()
-    return Evaluation(name, thr, m, {k: float(v) for k, v in per.items()}, np.asarray(s_test, float), np.asarray(s_val, float))
+    per = {k: float(v) for k, v in per.items()}
+    return Evaluation(name, thr, m, per, np.asarray(s_test, float), np.asarray(s_val, float))
 
 def results_table(evals: Sequence[Evaluation]) -> pd.DataFrame:
     "One row per detector: the test metrics."
-    return pd.DataFrame({e.name: e.metrics for e in evals}).T[["auc_roc", "pr_auc", "precision", "recall", "f1", "accuracy"]].round(4)
+    cols = ["auc_roc", "pr_auc", "precision", "recall", "f1", "accuracy"]
+    return pd.DataFrame({e.name: e.metrics for e in evals}).T[cols].round(4)
 
 # %% ../nbs/32_anomaly.ipynb #1cdc013d
 import torch
@@ -100,7 +102,7 @@ def _scores(model: nn.Module, X: np.ndarray, fn, batch_size: int = 8192) -> np.n
     return torch.cat(parts).numpy()
 
 def _squared_error(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    "`(m(x) - x)**2`, in place on the model's output when it is a new tensor (two fewer allocations a batch; same bits)."
+    "`(m(x) - x)**2`, in place on the model's output when it is a new tensor (two fewer allocations; same bits)."
     y = m(x)
     if y.untyped_storage().data_ptr() == x.untyped_storage().data_ptr(): y = y - x   # the model gave back its input
     else: y.sub_(x)
@@ -150,7 +152,7 @@ def train_autoencoder(X_normal: np.ndarray, # normal training flows, preprocesse
                       callbacks: Sequence = (), # more `fit` callbacks (a profiler, ...)
                       dynamo_backend: str | None = None, # compile the model with this backend ("inductor", ...)
                       seed: int = 0, # seeds the weights and the shuffle
-                      **kwargs, # the rest goes to `fit_arrays`: mixed_precision, verbose, max_steps_per_epoch, accelerator
+                      **kwargs, # to `fit_arrays`: mixed_precision, verbose, max_steps_per_epoch, accelerator
                      ):
     "Train an autoencoder (default: `Autoencoder`) on normal flows with `fit_arrays`. Returns (model, History)."
     if dynamo_backend is not None:
@@ -192,7 +194,7 @@ class LSTMAutoencoder(nn.Module):
 
 # %% ../nbs/32_anomaly.ipynb #f2f5eccf
 def flow_windows(X: np.ndarray, window: int, stride: int | None = None) -> np.ndarray:
-    "Cut a time-ordered (n, f) matrix of flows into (n_windows, window, f) windows; the tail is padded by repeating the last row."
+    "Cut time-ordered (n, f) flows into (n_windows, window, f) windows; the tail padded by repeating the last row."
     stride = stride or window
     n = len(X)
     if n == 0: return np.zeros((0, window, X.shape[1]), X.dtype)
@@ -215,9 +217,9 @@ def train_lstm_autoencoder(X_normal_seq: np.ndarray, # time-ordered normal train
                            batch_size: int = 64, # windows per batch
                            lr: float = 3e-3, # AdamW learning rate (constant)
                            seed: int = 0, # seeds the weights and the shuffle
-                           **kwargs, # the rest goes to `fit_arrays`: mixed_precision, verbose, max_steps_per_epoch
+                           **kwargs, # to `fit_arrays`: mixed_precision, verbose, max_steps_per_epoch
                           ):
-    "Train an `LSTMAutoencoder` on windows (stride window/2) of the time-ordered normal training flows, via `fit_arrays`."
+    "Train an `LSTMAutoencoder` on windows (stride window/2) of time-ordered normal training flows (`fit_arrays`)."
     Xw = flow_windows(np.asarray(X_normal_seq, np.float32), window, max(1, window // 2))
     val = (None, None)
     if X_val_seq is not None:
@@ -236,7 +238,8 @@ def lstm_flow_scores(model: nn.Module, X_seq: np.ndarray, window: int = 16) -> n
     n = len(X_seq)
     starts = np.arange(0, max(n - window, 0) + 1, window)
     if len(starts) == 0 or starts[-1] + window < n: starts = np.append(starts, max(n - window, 0))
-    err = _scores(model, flow_windows(np.asarray(X_seq, np.float32), window), lambda m, w: (m(w) - w).pow(2).mean(-1), 2048)
+    windows = flow_windows(np.asarray(X_seq, np.float32), window)
+    err = _scores(model, windows, lambda m, w: (m(w) - w).pow(2).mean(-1), 2048)
     score = np.full(n, np.nan, np.float32)
     for s, e in zip(starts[::-1], err[::-1]):      # later windows first, so earlier ones win on the overlapping tail
         k = min(window, n - s); score[s:s + k] = e[:k]
@@ -256,15 +259,20 @@ def plot_curves(evals: Sequence[Evaluation], y_test):
     from sklearn.metrics import roc_curve, precision_recall_curve
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for e in evals:
-        fpr, tpr, _ = roc_curve(y_test, e.test_scores); p, r, _ = precision_recall_curve(y_test, e.test_scores)
+        fpr, tpr, _ = roc_curve(y_test, e.test_scores)
+        p, r, _ = precision_recall_curve(y_test, e.test_scores)
         l, = a1.plot(fpr, tpr, label=f"{e.name} (AUC {e.metrics['auc_roc']:.3f})")
         a2.plot(r, p, color=l.get_color(), label=f"{e.name} (AP {e.metrics['pr_auc']:.3f})")
-        pred = e.test_scores >= e.threshold; yt = np.asarray(y_test).astype(bool)
-        a1.plot((pred & ~yt).sum() / max((~yt).sum(), 1), (pred & yt).sum() / max(yt.sum(), 1), "o", color=l.get_color())
+        pred, yt = e.test_scores >= e.threshold, np.asarray(y_test).astype(bool)
+        fp_rate, tp_rate = (pred & ~yt).sum() / max((~yt).sum(), 1), (pred & yt).sum() / max(yt.sum(), 1)
+        a1.plot(fp_rate, tp_rate, "o", color=l.get_color())
         a2.plot(e.metrics["recall"], e.metrics["precision"], "o", color=l.get_color())
-    a1.plot([0, 1], [0, 1], "k:", lw=1); a1.set(xlabel="false-positive rate", ylabel="true-positive rate", title="ROC (test)")
+    a1.plot([0, 1], [0, 1], "k:", lw=1)
+    a1.set(xlabel="false-positive rate", ylabel="true-positive rate", title="ROC (test)")
     a2.axhline(np.mean(y_test), color="k", ls=":", lw=1)
-    a2.set(xlabel="recall", ylabel="precision", title="precision-recall (test)"); a1.legend(fontsize=8); a2.legend(fontsize=8)
+    a2.set(xlabel="recall", ylabel="precision", title="precision-recall (test)")
+    a1.legend(fontsize=8)
+    a2.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -274,9 +282,11 @@ def plot_per_category(evals: Sequence[Evaluation]):
     import matplotlib.pyplot as plt, seaborn as sns
     tab = pd.DataFrame({e.name: e.per_category for e in evals})
     att = tab.drop(index="Normal", errors="ignore")
-    fig, (a0, a1) = plt.subplots(2, 1, figsize=(1.6 * len(evals) + 3, 4.8), gridspec_kw=dict(height_ratios=[1, max(len(att), 1)]))
+    fig, (a0, a1) = plt.subplots(2, 1, figsize=(1.6 * len(evals) + 3, 4.8),
+                                 gridspec_kw=dict(height_ratios=[1, max(len(att), 1)]))
     if "Normal" in tab.index:    # lower is better for false alarms: reversed colours
-        sns.heatmap(tab.loc[["Normal"]], annot=True, fmt=".3f", cmap="RdYlGn_r", vmin=0, vmax=0.3, ax=a0, cbar=False, xticklabels=False)
+        sns.heatmap(tab.loc[["Normal"]], annot=True, fmt=".3f", cmap="RdYlGn_r", vmin=0, vmax=0.3, ax=a0, cbar=False,
+                    xticklabels=False)
         a0.set_yticklabels(["Normal: false-alarm rate"], rotation=0)
     sns.heatmap(att, annot=True, fmt=".2f", cmap="RdYlGn", vmin=0, vmax=1, ax=a1, cbar=False)
     a0.set_title("detection rate per attack category on test (top: false alarms on normal flows)")
@@ -308,14 +318,19 @@ def plot_timeline(test_df: pd.DataFrame, ev: Evaluation, bin_: str = "1min"):
         a2.fill_between(fr.index, 0, fr["false alarms"], color="darkorange", alpha=.5, label="false alarms")
         a2.set_ylabel(f"flows per {bin_}"); a2.legend(fontsize=8, loc="upper left")
     else:
-        a2.text(0.5, 0.5, "no timestamps in this format: x is the row order, not time", ha="center", transform=a2.transAxes)
+        a2.text(0.5, 0.5, "no timestamps in this format: x is the row order, not time", ha="center",
+                transform=a2.transAxes)
     fig.tight_layout()
     return fig
 
 # %% ../nbs/32_anomaly.ipynb #87d9d513
-def fp_fn_analysis(test_df: pd.DataFrame, ev: Evaluation, cols: Sequence[str] = ("proto", "service", "state", "sttl", "dur", "sbytes", "dbytes", "spkts", "ct_srv_src")) -> dict:
+def fp_fn_analysis(test_df: pd.DataFrame, # the test flows
+                   ev: Evaluation, # a detector's evaluation on them
+                   cols: Sequence[str] = ("proto", "service", "state", "sttl", "dur", "sbytes", "dbytes", "spkts",
+                                          "ct_srv_src"), # the columns to compare
+                  ) -> dict:
     "Missed attacks per category, and how the false alarms differ from typical normal flows."
-    pred = ev.test_scores >= ev.threshold; y = test_df["label"].to_numpy().astype(bool)
+    pred, y = ev.test_scores >= ev.threshold, test_df["label"].to_numpy().astype(bool)
     att = test_df[y].assign(missed=~pred[y])
     missed = att.groupby("attack_cat")["missed"].agg(["sum", "mean", "size"]).rename(
         columns={"sum": "missed", "mean": "miss_rate", "size": "flows"}).sort_values("miss_rate", ascending=False)
@@ -325,9 +340,11 @@ def fp_fn_analysis(test_df: pd.DataFrame, ev: Evaluation, cols: Sequence[str] = 
     def mix(c):   # shares of the levels in either side's top 6, each computed over all of that side's flows
         n, f = normal[c].astype(str).value_counts(normalize=True), fp[c].astype(str).value_counts(normalize=True)
         top = list(dict.fromkeys(n.index[:6].tolist() + f.index[:6].tolist()))
-        return pd.DataFrame({"normal": n.reindex(top, fill_value=0), "false alarms": f.reindex(top, fill_value=0)}).round(3)
+        return pd.DataFrame({"normal": n.reindex(top, fill_value=0),
+                             "false alarms": f.reindex(top, fill_value=0)}).round(3)
     cat_mix = {c: mix(c) for c in cols if c in CATEGORICAL}
-    return dict(missed=missed, fp_profile=profile, fp_categoricals=cat_mix, n_fp=int(len(fp)), n_fn=int((~pred[y]).sum()))
+    return dict(missed=missed, fp_profile=profile, fp_categoricals=cat_mix, n_fp=int(len(fp)),
+                n_fn=int((~pred[y]).sum()))
 
 # %% ../nbs/32_anomaly.ipynb #f6f6c3c4
 def feature_group_ablation(splits: Splits, seed: int = 0, n_estimators: int = 100) -> pd.DataFrame:
@@ -344,7 +361,8 @@ def feature_group_ablation(splits: Splits, seed: int = 0, n_estimators: int = 10
         Xn, Xt = p.transform(splits.train_normal), p.transform(splits.test)
         iso = fit_isolation_forest(Xn, n_estimators, seed)
         rf = fit_random_forest(p.transform(splits.train), splits.train["label"].to_numpy(), n_estimators, seed)
-        rows.append(dict(features=name, n_features=len(cols), isolation_forest=roc_auc_score(yt, iforest_scores(iso, Xt)),
+        rows.append(dict(features=name, n_features=len(cols),
+                         isolation_forest=roc_auc_score(yt, iforest_scores(iso, Xt)),
                          random_forest=roc_auc_score(yt, rf.predict_proba(Xt)[:, 1])))
     return pd.DataFrame(rows).set_index("features").round(4)
 
@@ -352,7 +370,8 @@ def plot_ablation(tab: pd.DataFrame):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(8, 4.5))
     tab[["isolation_forest", "random_forest"]].plot.barh(ax=ax)
-    ax.set_xlim(0.4, 1.0); ax.set_xlabel("test AUC-ROC"); ax.set_title("feature-group ablation"); ax.invert_yaxis()
+    ax.set(xlim=(0.4, 1.0), xlabel="test AUC-ROC", title="feature-group ablation")
+    ax.invert_yaxis()
     fig.tight_layout()
     return fig
 
@@ -365,12 +384,14 @@ def cv_vs_holdout(data: UNSWData, splits: Splits, seed: int = 0, n_estimators: i
     p = FlowPreprocessor().fit(splits.train_normal)
     X, y = p.transform(data.df), data.df["label"].to_numpy()
     rf = RandomForestClassifier(n_estimators, min_samples_leaf=2, n_jobs=2, random_state=seed)
-    cv = cross_validate(rf, X, y, cv=StratifiedKFold(5, shuffle=True, random_state=seed), scoring=("accuracy", "roc_auc"))
+    cv = cross_validate(rf, X, y, cv=StratifiedKFold(5, shuffle=True, random_state=seed),
+                        scoring=("accuracy", "roc_auc"))
     rf.fit(p.transform(splits.train), splits.train["label"].to_numpy())
     Xt, yt = p.transform(splits.test), splits.test["label"].to_numpy()
-    return {"cv5_shuffled_accuracy": float(cv["test_accuracy"].mean()), "cv5_shuffled_auc": float(cv["test_roc_auc"].mean()),
-            "holdout_accuracy": float(accuracy_score(yt, rf.predict(Xt))), "holdout_auc": float(roc_auc_score(yt, rf.predict_proba(Xt)[:, 1])),
-            "holdout": splits.how}
+    return {"cv5_shuffled_accuracy": float(cv["test_accuracy"].mean()),
+            "cv5_shuffled_auc": float(cv["test_roc_auc"].mean()),
+            "holdout_accuracy": float(accuracy_score(yt, rf.predict(Xt))),
+            "holdout_auc": float(roc_auc_score(yt, rf.predict_proba(Xt)[:, 1])), "holdout": splits.how}
 
 # %% ../nbs/32_anomaly.ipynb #08844587
 class AnomalyPipeline:
@@ -381,7 +402,8 @@ class AnomalyPipeline:
                  err_stats: dict, # `error_stats` of the model on the normal training flows
                  meta: dict | None = None, # anything worth keeping with the pipeline (source, split, ...)
                 ):
-        self.pre, self.model, self.threshold, self.err_stats, self.meta = pre, model.cpu().eval(), float(threshold), err_stats, meta or {}
+        self.pre, self.model, self.threshold = pre, model.cpu().eval(), float(threshold)
+        self.err_stats, self.meta = err_stats, meta or {}
 
     def scores(self, df: pd.DataFrame, num_threads: int | None = 1) -> np.ndarray:
         "Anomaly scores (standardised reconstruction error) of raw flows."
@@ -394,13 +416,15 @@ class AnomalyPipeline:
         return pd.DataFrame({"score": s, "is_anomaly": s >= self.threshold}, index=df.index)
 
     def save(self, path) -> Path:
-        "Write `pipeline.json` (preprocessing, error stats, threshold, architecture) and `model.safetensors` atomically."
+        "Write `pipeline.json` (preprocessing, error stats, threshold, architecture), `model.safetensors`, atomically."
         from safetensors.torch import save_file
         path = Path(path)
         with atomic_dir(path) as tmp:
-            save_file({k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}, str(tmp/"model.safetensors"))
-            atomic_write_json(tmp/"pipeline.json", dict(format="accel_course.anomaly/1", preprocessor=self.pre.to_dict(),
-                              model=self.model.config, threshold=self.threshold, err_stats=self.err_stats, meta=self.meta))
+            weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+            save_file(weights, str(tmp/"model.safetensors"))
+            atomic_write_json(tmp/"pipeline.json", dict(
+                format="accel_course.anomaly/1", preprocessor=self.pre.to_dict(), model=self.model.config,
+                threshold=self.threshold, err_stats=self.err_stats, meta=self.meta))
         return path
 
     @classmethod
@@ -408,9 +432,11 @@ class AnomalyPipeline:
         "Reload a saved pipeline (no pickle involved)."
         from safetensors.torch import load_file
         path = Path(path)
-        if not (path/"pipeline.json").exists(): raise FileNotFoundError(f"{path}: no pipeline.json (not a saved AnomalyPipeline)")
+        if not (path/"pipeline.json").exists():
+            raise FileNotFoundError(f"{path}: no pipeline.json (not a saved AnomalyPipeline)")
         d = json.loads((path/"pipeline.json").read_text())
-        model = Autoencoder(**d["model"]); model.load_state_dict(load_file(str(path/"model.safetensors")))
+        model = Autoencoder(**d["model"])
+        model.load_state_dict(load_file(str(path/"model.safetensors")))
         return cls(FlowPreprocessor.from_dict(d["preprocessor"]), model, d["threshold"], d["err_stats"], d.get("meta"))
 
 # %% ../nbs/32_anomaly.ipynb #18d13abb
@@ -421,12 +447,12 @@ def score_flows(df: pd.DataFrame, pipeline: "AnomalyPipeline | str | Path") -> p
 
 # %% ../nbs/32_anomaly.ipynb #34383b64
 def launch_worker(n: int = 4000, epochs: int = 2, seed: int = 0) -> dict:
-    "Train the autoencoder on generated traffic inside a (possibly multi-process) launch; the `job_report` of what each rank saw."
+    "Train the autoencoder on generated traffic inside a (multi-process) launch: the `job_report` of each rank."
     from accel_course.launch import job_report
-    d = generate_traffic(n, seed=seed); sp = make_splits(d)
+    sp = make_splits(generate_traffic(n, seed=seed))
     p = FlowPreprocessor().fit(sp.train_normal)
-    ae, hist = train_autoencoder(p.transform(sp.train_normal), p.transform(sp.val), sp.val["label"].to_numpy(), epochs=epochs,
-                                 batch_size=128, seed=seed)
+    ae, hist = train_autoencoder(p.transform(sp.train_normal), p.transform(sp.val), sp.val["label"].to_numpy(),
+                                 epochs=epochs, batch_size=128, seed=seed)
     return job_report(ae, hist, mixed_precision=os.environ.get("ACCELERATE_MIXED_PRECISION"),
                       val_auc=hist.final["auc_roc"], val_loss=hist.final["val_loss"])
 
@@ -470,7 +496,7 @@ def _run_data(ctx: RunContext):
 # %% ../nbs/32_anomaly.ipynb #2861a8a2
 @dataclass
 class _Matrices:
-    "The model matrices of one split: normal training flows, validation and test flows, their labels, the test categories."
+    "The model matrices of one split: normal training flows, validation and test flows, labels, test categories."
     Xn: np.ndarray; Xv: np.ndarray; Xt: np.ndarray; yv: np.ndarray; yt: np.ndarray; ct: np.ndarray
     @classmethod
     def of(cls, pre: FlowPreprocessor, sp: Splits) -> "_Matrices":
@@ -484,39 +510,46 @@ def _budget(ctx: RunContext, what: str, n: int, default: int, fast: int, budget:
     "Epochs for a deep model: `--epochs`, the fast-mode value, or `budget_epochs` (announced when it cuts the default)."
     if ctx.epochs or ctx.is_fast: return ctx.epochs or fast
     epochs = budget_epochs(n, default, budget)
-    if epochs < default: announce_source("anomaly", f"{what}: {epochs} epoch(s) over all {n:,} {unit} (about {budget:,} {unit.split()[-1]} seen; --epochs overrides)")
+    if epochs < default:
+        announce_source("anomaly", f"{what}: {epochs} epoch(s) over all {n:,} {unit} "
+                                   f"(about {budget:,} {unit.split()[-1]} seen; --epochs overrides)")
     return epochs
 
 def _deep_detectors(ctx: RunContext, m: _Matrices, with_lstm: bool):
-    "Train the autoencoder (and the LSTM autoencoder) on one thread; their evaluations, the autoencoder, its history and error stats."
+    "The autoencoder (and the LSTM autoencoder), one thread: their evaluations, the autoencoder, history, error stats."
     mp, steps = ctx.mixed_precision or "no", ctx.opt("max_steps")
-    if steps: announce_source("anomaly", f"--max-steps {steps:,}: the deep models stop each epoch after {steps:,} optimizer steps")
+    if steps:
+        announce_source("anomaly", f"--max-steps {steps:,}: the deep models stop each epoch after {steps:,} "
+                                   "optimizer steps")
+    shared = dict(mixed_precision=mp, seed=ctx.seed, max_steps_per_epoch=steps)
     with torch_threads(1):     # small networks: one thread is fastest on a busy CPU
-        ae, hist = train_autoencoder(m.Xn, m.Xv, m.yv, epochs=_budget(ctx, "autoencoder", len(m.Xn), 40, 2, AE_SAMPLE_BUDGET, "normal training flows"),
-                                     batch_size=int(np.clip(len(m.Xn) // 100, 64, 1024)), lr=3e-3, mixed_precision=mp, seed=ctx.seed,
-                                     max_steps_per_epoch=steps)
+        ae_epochs = _budget(ctx, "autoencoder", len(m.Xn), 40, 2, AE_SAMPLE_BUDGET, "normal training flows")
+        ae, hist = train_autoencoder(m.Xn, m.Xv, m.yv, epochs=ae_epochs, lr=3e-3,
+                                     batch_size=int(np.clip(len(m.Xn) // 100, 64, 1024)), **shared)
         stats = error_stats(ae, m.Xn)
         evals = [m.evaluate("autoencoder", lambda X: standardized_errors(ae, X, stats))]
         if with_lstm:
-            l_ep = _budget(ctx, "LSTM autoencoder", len(m.Xn) // 8, 8, 1, LSTM_WINDOW_BUDGET, "training windows")   # windows of 16, stride 8
-            lstm, _ = train_lstm_autoencoder(m.Xn, m.Xv, m.yv, window=16, epochs=l_ep, mixed_precision=mp, seed=ctx.seed,
-                                             max_steps_per_epoch=steps)
+            # windows of 16, stride 8
+            l_ep = _budget(ctx, "LSTM autoencoder", len(m.Xn) // 8, 8, 1, LSTM_WINDOW_BUDGET, "training windows")
+            lstm = train_lstm_autoencoder(m.Xn, m.Xv, m.yv, window=16, epochs=l_ep, **shared)[0]
             evals.append(m.evaluate("lstm_autoencoder", lambda X: lstm_flow_scores(lstm, X)))
     return evals, ae, hist, stats
 
 # %% ../nbs/32_anomaly.ipynb #89639aa3
 def _reference_forest(ctx: RunContext, pre: FlowPreprocessor, sp: Splits):
-    "The Random Forest reference on all training flows, or on a seeded subsample above `REFERENCE_MAX_ROWS` (said in one line)."
+    "The Random Forest reference on all training flows, or on a seeded subsample above `REFERENCE_MAX_ROWS` (said)."
     ref = reference_subsample(sp.train, REFERENCE_MAX_ROWS, ctx.seed)
     if len(ref) < len(sp.train):
-        announce_source("anomaly", f"Random Forest and ablation: fit on a seeded random subsample of {len(ref):,} of the "
-                        f"{len(sp.train):,} training flows (seed {ctx.seed}); every held-out flow is still scored")
+        announce_source("anomaly", f"Random Forest and ablation: fit on a seeded random subsample of {len(ref):,} "
+                        f"of the {len(sp.train):,} training flows (seed {ctx.seed}); "
+                        "every held-out flow is still scored")
     return ref, fit_random_forest(pre.transform(ref), ref["label"].to_numpy(), 50 if ctx.is_fast else 200, ctx.seed)
 
 def _save_outputs(ctx: RunContext, data: UNSWData, sp: Splits, ref: pd.DataFrame, evals, hist, pipeline) -> None:
     "Figures, the feature-group ablation (unless `--no-ablation`) and the fitted pipeline, into `ctx.out`."
     out, ev_ae = Path(ctx.out), next(e for e in evals if e.name == "autoencoder")
-    ctx.save_figures({"roc_pr": plot_curves(evals, sp.test["label"].to_numpy()), "per_category": plot_per_category(evals),
+    ctx.save_figures({"roc_pr": plot_curves(evals, sp.test["label"].to_numpy()),
+                      "per_category": plot_per_category(evals),
                       "timeline": plot_timeline(sp.test, ev_ae), "ae_history": hist.plot().figure})
     if not ctx.opt("no_ablation"):
         tab = feature_group_ablation(Splits(ref, sp.val, sp.test, sp.how), ctx.seed, 20 if ctx.is_fast else 100)
@@ -525,10 +558,10 @@ def _save_outputs(ctx: RunContext, data: UNSWData, sp: Splits, ref: pd.DataFrame
     pipeline.save(out/"pipeline")
 
 # %% ../nbs/32_anomaly.ipynb #86eb5fb9
-@register_project("anomaly", help="UNSW-NB15 network anomaly detection: Isolation Forest, autoencoder (bf16), LSTM autoencoder, Random Forest reference",
-                  add_args=_add_args)
+@register_project("anomaly", add_args=_add_args, help="UNSW-NB15 network anomaly detection: Isolation Forest, "
+                  "autoencoder (bf16), LSTM autoencoder, Random Forest reference")
 def run_anomaly(ctx: RunContext) -> dict:
-    "Load UNSW-NB15 (or generate it), train the detectors on normal traffic, evaluate on unseen flows, save figures and the pipeline."
+    "Load UNSW-NB15 (or generate it), train the detectors on normal traffic, evaluate on unseen flows, save outputs."
     data, sp, pre = _run_data(ctx)
     m = _Matrices.of(pre, sp)
     iso = fit_isolation_forest(m.Xn, 50 if ctx.is_fast else 200, ctx.seed)
@@ -543,8 +576,9 @@ def run_anomaly(ctx: RunContext) -> dict:
               | {"threshold": e.threshold} | {f"detect_{c}": v for c, v in e.per_category.items()} for e in evals}
     models["autoencoder"]["best_epoch"] = hist.best_epoch
     desc = data.kind if data.partition in (None, "", data.kind) else f"{data.kind}, {data.partition}"
-    return dict(dataset=f"UNSW-NB15 ({desc})", source=data.source, n_train=int(len(sp.train_normal)), n_test=int(len(sp.test)),
-                models=models, best=best_model({k: v for k, v in models.items() if k != "random_forest"}, "auc_roc"))
+    return dict(dataset=f"UNSW-NB15 ({desc})", source=data.source, n_train=int(len(sp.train_normal)),
+                n_test=int(len(sp.test)), models=models,
+                best=best_model({k: v for k, v in models.items() if k != "random_forest"}, "auc_roc"))
 
 # %% ../nbs/32_anomaly.ipynb #acc21-02
 import contextlib, io, time
