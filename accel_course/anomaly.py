@@ -51,6 +51,7 @@ class Evaluation:
     test_scores: np.ndarray
     val_scores: np.ndarray
 
+# %% ../nbs/32_anomaly.ipynb #33a11bf4
 def evaluate_detector(name: str, # the detector's name in tables and plots
                       s_val, # anomaly scores of the validation flows (higher = more anomalous)
                       y_val, # their 0/1 labels: the threshold is chosen on them
@@ -101,6 +102,7 @@ def _scores(model: nn.Module, X: np.ndarray, fn, batch_size: int = 8192) -> np.n
         parts = [fn(model, x.to(dev)).float().cpu() for x in xt.split(batch_size)] or [fn(model, xt.to(dev))]
     return torch.cat(parts).numpy()
 
+# %% ../nbs/32_anomaly.ipynb #abbd4101
 def _squared_error(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
     "`(m(x) - x)**2`, in place on the model's output when it is a new tensor (two fewer allocations; same bits)."
     y = m(x)
@@ -108,6 +110,7 @@ def _squared_error(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
     else: y.sub_(x)
     return y.pow_(2)
 
+# %% ../nbs/32_anomaly.ipynb #1c8ff873
 def feature_errors(model: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     "Per-flow, per-feature squared reconstruction errors in fp32, shape (n, n_features)."
     return _scores(model, X, _squared_error, batch_size)
@@ -116,6 +119,7 @@ def reconstruction_errors(model: nn.Module, X: np.ndarray, batch_size: int = 819
     "Per-flow mean squared reconstruction error (the plain anomaly score)."
     return feature_errors(model, X, batch_size).mean(-1)
 
+# %% ../nbs/32_anomaly.ipynb #03633fdc
 def error_stats(model: nn.Module, X_normal: np.ndarray) -> dict:
     "Mean and std of each feature's reconstruction error on normal flows -- to standardise the errors."
     E = feature_errors(model, X_normal)
@@ -366,6 +370,7 @@ def feature_group_ablation(splits: Splits, seed: int = 0, n_estimators: int = 10
                          random_forest=roc_auc_score(yt, rf.predict_proba(Xt)[:, 1])))
     return pd.DataFrame(rows).set_index("features").round(4)
 
+# %% ../nbs/32_anomaly.ipynb #7f4a1ef4
 def plot_ablation(tab: pd.DataFrame):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -482,6 +487,7 @@ def _add_args(p):
     p.add_argument("--no-ablation", action="store_true", help="skip the feature-group ablation")
     p.add_argument("--no-lstm", action="store_true", help="skip the LSTM autoencoder")
 
+# %% ../nbs/32_anomaly.ipynb #a4b50184
 def _run_data(ctx: RunContext):
     "Load (or generate) the flows under the run's caps, split them, fit the preprocessor: (data, splits, preprocessor)."
     rows = ctx.opt("max_rows", 6000 if ctx.is_fast else None)
@@ -506,6 +512,7 @@ class _Matrices:
         "`evaluate_detector` of `score(X)` on validation and test."
         return evaluate_detector(name, score(self.Xv), self.yv, score(self.Xt), self.yt, self.ct)
 
+# %% ../nbs/32_anomaly.ipynb #4f6f169e
 def _budget(ctx: RunContext, what: str, n: int, default: int, fast: int, budget: int, unit: str) -> int:
     "Epochs for a deep model: `--epochs`, the fast-mode value, or `budget_epochs` (announced when it cuts the default)."
     if ctx.epochs or ctx.is_fast: return ctx.epochs or fast
@@ -515,6 +522,7 @@ def _budget(ctx: RunContext, what: str, n: int, default: int, fast: int, budget:
                                    f"(about {budget:,} {unit.split()[-1]} seen; --epochs overrides)")
     return epochs
 
+# %% ../nbs/32_anomaly.ipynb #48b66c01
 def _deep_detectors(ctx: RunContext, m: _Matrices, with_lstm: bool):
     "The autoencoder (and the LSTM autoencoder), one thread: their evaluations, the autoencoder, history, error stats."
     mp, steps = ctx.mixed_precision or "no", ctx.opt("max_steps")
@@ -545,6 +553,7 @@ def _reference_forest(ctx: RunContext, pre: FlowPreprocessor, sp: Splits):
                         "every held-out flow is still scored")
     return ref, fit_random_forest(pre.transform(ref), ref["label"].to_numpy(), 50 if ctx.is_fast else 200, ctx.seed)
 
+# %% ../nbs/32_anomaly.ipynb #0f596147
 def _save_outputs(ctx: RunContext, data: UNSWData, sp: Splits, ref: pd.DataFrame, evals, hist, pipeline) -> None:
     "Figures, the feature-group ablation (unless `--no-ablation`) and the fitted pipeline, into `ctx.out`."
     out, ev_ae = Path(ctx.out), next(e for e in evals if e.name == "autoencoder")
@@ -589,6 +598,7 @@ def process_state():
     from accelerate.utils import parse_flag_from_env
     return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
 
+# %% ../nbs/32_anomaly.ipynb #644d35cf
 def matrices_key(pre: FlowPreprocessor, # the fitted preprocessor
                  sp: Splits, # the splits whose matrices are cached
                 ) -> str:
@@ -600,6 +610,7 @@ def matrices_key(pre: FlowPreprocessor, # the fitted preprocessor
         h.update(pd.util.hash_pandas_object(df[cols], index=False).to_numpy().tobytes())
     return h.hexdigest()[:16]
 
+# %% ../nbs/32_anomaly.ipynb #82da4650
 def cached_matrices(pre: FlowPreprocessor, # the fitted preprocessor
                     sp: Splits, # the splits to turn into model matrices
                     cache_dir, # folder of the cache (one `.npz` per preprocessor and data)
@@ -656,6 +667,7 @@ def score_split(pipeline: "AnomalyPipeline", # a fitted pipeline (each process h
     padded = gather(pad_across_processes(s, dim=0)).reshape(state.num_processes, -1)
     return torch.cat([padded[r, :k] for r, k in enumerate(sizes)]).numpy()
 
+# %% ../nbs/32_anomaly.ipynb #2d497812
 def score_worker(pipeline_dir, df: pd.DataFrame, reps: int = 1) -> dict:
     "Inside a launch: load the saved pipeline, score `df` split between the processes; the scores and the best time."
     state, pipe = process_state(), AnomalyPipeline.load(pipeline_dir)
@@ -676,6 +688,7 @@ def _oom_line(msg: str) -> str:
     import re
     return re.sub(r"^\[enforce fail at [^\]]*\]\s*(err == 0\.\s*)?", "", msg.strip().splitlines()[0])[:160]
 
+# %% ../nbs/32_anomaly.ipynb #8f03afb5
 def train_autoencoder_max_batch(X_normal: np.ndarray, # normal training flows, preprocessed
                                 X_val: np.ndarray | None = None, # validation flows
                                 y_val=None, # their labels

@@ -244,6 +244,7 @@ def first_line(path) -> tuple[str, bool]:
     bom = raw.startswith(_BOM)
     return raw[len(_BOM) if bom else 0:].decode("latin-1").rstrip("\r\n"), bom
 
+# %% ../nbs/30_anomaly_data.ipynb #e583aad9
 def _header_names(path) -> list[str]:
     "The first line's fields in the partition spelling (`Sintpkt` -> `sinpkt`): column names if it is a header."
     return [_canon_full_name(f) for f in next(csv.reader([first_line(path)[0]]), [])]
@@ -336,6 +337,7 @@ def _full_header(p: Path, canon: list) -> list | None:
                         "load_partition_csv)")
     return names
 
+# %% ../nbs/30_anomaly_data.ipynb #a1007262
 def _full_frames(p: Path, canon: list, fixes: dict, max_rows=None, chunksize=None):
     "Stream one full CSV (headerless, or a header in any order) as compact, clean frames in the partition schema."
     first, bom = first_line(p)
@@ -443,6 +445,7 @@ HEAVY_TAILED = ("dur", "spkts", "dpkts", "sbytes", "dbytes", "rate", "sload", "d
 
 def _signed_log1p(x): return np.sign(x) * np.log1p(np.abs(x))
 
+# %% ../nbs/30_anomaly_data.ipynb #5c7843cf
 def _numeric_stats(df: pd.DataFrame, numeric: list, log_cols: list) -> tuple[dict, list, list]:
     "Median (for missing values), then mean and std (after log1p where listed) of each column, in float64."
     medians, mean, sd = {}, [], []

@@ -184,6 +184,7 @@ def _last100_count(keys: np.ndarray, window: int = 100) -> np.ndarray:
     out[order] = np.arange(n) - np.searchsorted(c, c - window + 1) + 1
     return out
 
+# %% ../nbs/31_anomaly_traffic.ipynb #8c653720
 def _concat_groups(a: np.ndarray, a_text, b: np.ndarray, b_text=None) -> np.ndarray:
     "Group ids of the strings `a_text[a] + b_text[b]` (`str(b)` without `b_text`), over the distinct (a, b) pairs only."
     m = int(b.max()) + 1 if len(b) else 1
@@ -204,6 +205,7 @@ def _episode_spec(rng, spec: dict) -> dict:
     e["ttl"] = {ttl[rng.choice(len(ttl), p=np.array(list(spec["ttl"].values())) / sum(spec["ttl"].values()))]: 1.0}
     return e
 
+# %% ../nbs/31_anomaly_traffic.ipynb #a772fead
 _SPECS = [_NORMAL, *_ATTACKS.values()]
 # fixed category lists, so generated blocks concatenate without falling back to text
 GEN_CATEGORIES = dict(proto=sorted({k for sp in _SPECS for k in sp["proto"]}),
