@@ -14,62 +14,21 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .core import (pick, seed_everything, DataError, resolve_source, announce_source, atomic_write_json,
-                               atomic_dir, atomic_write_bytes, RunContext, register_project, is_main_process, best_model,
+from .core import (seed_everything, DataError, announce_source, atomic_write_json, atomic_dir,
+                               atomic_write_bytes, RunContext, register_project, is_main_process, best_model,
                                evaluate_at_val_threshold, auc_roc_metric, positive_int)
 from .anomaly_data import *                 # schema, cleaning, CSV readers, splits, preprocessing
-from .anomaly_traffic import *              # the offline traffic generator
+from .anomaly_traffic import *              # generated traffic and `load_unsw`, the one entry point
 
 # %% auto #0
-__all__ = ['REFERENCE_MAX_ROWS', 'AE_SAMPLE_BUDGET', 'LSTM_WINDOW_BUDGET', 'load_unsw', 'fit_isolation_forest', 'iforest_scores',
-           'Evaluation', 'evaluate_detector', 'results_table', 'Autoencoder', 'ae_forward', 'train_autoencoder',
-           'feature_errors', 'reconstruction_errors', 'error_stats', 'standardized_errors', 'LSTMAutoencoder',
-           'flow_windows', 'window_labels', 'train_lstm_autoencoder', 'lstm_flow_scores', 'fit_random_forest',
-           'plot_curves', 'plot_per_category', 'plot_timeline', 'fp_fn_analysis', 'feature_group_ablation',
-           'plot_ablation', 'cv_vs_holdout', 'AnomalyPipeline', 'score_flows', 'reference_subsample', 'budget_epochs',
-           'run_anomaly', 'process_state', 'matrices_key', 'cached_matrices', 'score_split', 'BatchSizeError',
-           'train_autoencoder_max_batch', 'cpu_memory_limit', 'profile_call']
-
-# %% ../nbs/32_anomaly.ipynb #6415b2ce
-_PARTITION_NAMES = ("UNSW_NB15_training-set.csv", "UNSW_NB15_testing-set.csv")
-_FULL_NAMES = tuple(f"UNSW-NB15_{i}.csv" for i in range(1, 5))
-
-def _looks_partition(path) -> bool: return looks_partition(path)   # by its header's names, in any order
-
-def _load_folder(folder: Path, max_rows=None) -> UNSWData:
-    "The full CSVs of a folder if it has them (they carry timestamps), else its partition CSVs, kept apart in `partition`."
-    fulls = [folder/n for n in _FULL_NAMES if (folder/n).exists()]
-    feats = next(iter(sorted(folder.glob("NUSW-NB15_features*.csv"))), None)
-    parts = [p for p in sorted(folder.glob("*.csv")) if p not in fulls and p != feats and _looks_partition(p)]
-    if fulls: return load_full_csv(fulls, features=feats, max_rows=None if not max_rows else max(1, max_rows // len(fulls)))
-    if not parts: raise DataError(f"{folder}: no UNSW-NB15 CSVs found (expected {_PARTITION_NAMES} or {_FULL_NAMES})")
-    loaded = [load_partition_csv(p, max_rows=max_rows) for p in parts]
-    if len(loaded) == 1: return loaded[0]
-    fixes = {}     # both partitions: keep them apart (column `partition`) so we can train on one and test on the other
-    for d in loaded:
-        for k, v in d.fixes.items(): fixes[k] = fixes.get(k, 0) + v
-    df = pd.concat([d.df for d in loaded], ignore_index=True)
-    return UNSWData(df, str(folder), "partition", "+".join(d.partition for d in loaded), fixes, sum((d.notes for d in loaded), []))
-
-# %% ../nbs/32_anomaly.ipynb #4a585be2
-def load_unsw(source: str = "auto", n: int | None = None, seed: int = 0, max_rows: int | None = None) -> UNSWData:
-    "UNSW-NB15 flows from `source` ('auto' | 'sample' | 'kaggle' | a CSV or folder path) as one `UNSWData` bundle."
-    src = resolve_source("anomaly", source, patterns=("unsw_nb15", "UNSW-NB15", "unsw-nb15"), kaggle="mrwellsdavid/unsw-nb15",
-                         offline="generated traffic")
-    if src.kind == "offline":
-        n = n or pick(30_000, 4_000)
-        if max_rows and n > max_rows: n = max_rows          # generated traffic: capped too
-        d = generate_traffic(n, seed=seed)
-        src.announce("anomaly", f"using generated UNSW-NB15-schema traffic ({d.n:,} flows)")
-        return d
-    p = src.path
-    d = _load_folder(p, max_rows) if p.is_dir() else (load_partition_csv(p, max_rows) if _looks_partition(p)
-                                                      else load_full_csv(p, max_rows=max_rows))
-    fixed = {k: v for k, v in d.fixes.items() if not k.startswith("rate")}
-    fx = (f"; fixed {sum(fixed.values()):,} values: " + ", ".join(f"{k} ({v:,})" for k, v in fixed.items())) if fixed else ""
-    src.announce("anomaly", f"using {d.kind} UNSW-NB15 data from {p} ({d.n:,} flows, partition {d.partition}{fx})")
-    for note in d.notes: announce_source("anomaly", note)
-    return d
+__all__ = ['REFERENCE_MAX_ROWS', 'AE_SAMPLE_BUDGET', 'LSTM_WINDOW_BUDGET', 'fit_isolation_forest', 'iforest_scores', 'Evaluation',
+           'evaluate_detector', 'results_table', 'Autoencoder', 'feature_errors', 'reconstruction_errors',
+           'error_stats', 'standardized_errors', 'ae_forward', 'train_autoencoder', 'LSTMAutoencoder', 'flow_windows',
+           'window_labels', 'train_lstm_autoencoder', 'lstm_flow_scores', 'fit_random_forest', 'plot_curves',
+           'plot_per_category', 'plot_timeline', 'fp_fn_analysis', 'feature_group_ablation', 'plot_ablation',
+           'cv_vs_holdout', 'AnomalyPipeline', 'score_flows', 'launch_worker', 'reference_subsample', 'budget_epochs',
+           'run_anomaly', 'process_state', 'matrices_key', 'cached_matrices', 'cache_worker', 'score_split',
+           'score_worker', 'BatchSizeError', 'train_autoencoder_max_batch', 'cpu_memory_limit', 'profile_call']
 
 # %% ../nbs/32_anomaly.ipynb #a861fe0d
 def fit_isolation_forest(X_normal: np.ndarray, n_estimators: int = 200, seed: int = 0):
@@ -92,6 +51,7 @@ class Evaluation:
     test_scores: np.ndarray
     val_scores: np.ndarray
 
+# %% ../nbs/32_anomaly.ipynb #33a11bf4
 def evaluate_detector(name: str, # the detector's name in tables and plots
                       s_val, # anomaly scores of the validation flows (higher = more anomalous)
                       y_val, # their 0/1 labels: the threshold is chosen on them
@@ -102,20 +62,20 @@ def evaluate_detector(name: str, # the detector's name in tables and plots
     "Threshold = best F1 on validation; then AUC-ROC, PR-AUC, precision, recall, F1 (and accuracy) on test."
     thr, pred, m = evaluate_at_val_threshold(y_val, s_val, y_test, s_test)
     per = (pd.Series(pred, index=np.asarray(cat_test)).groupby(level=0).mean()).reindex(list(CATEGORIES)).dropna()
-    return Evaluation(name, thr, m, {k: float(v) for k, v in per.items()}, np.asarray(s_test, float), np.asarray(s_val, float))
+    per = {k: float(v) for k, v in per.items()}
+    return Evaluation(name, thr, m, per, np.asarray(s_test, float), np.asarray(s_val, float))
 
 def results_table(evals: Sequence[Evaluation]) -> pd.DataFrame:
     "One row per detector: the test metrics."
-    return pd.DataFrame({e.name: e.metrics for e in evals}).T[["auc_roc", "pr_auc", "precision", "recall", "f1", "accuracy"]].round(4)
+    cols = ["auc_roc", "pr_auc", "precision", "recall", "f1", "accuracy"]
+    return pd.DataFrame({e.name: e.metrics for e in evals}).T[cols].round(4)
 
 # %% ../nbs/32_anomaly.ipynb #1cdc013d
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
-from .training import (fit, predict, torch_threads, array_loader, ProgressBar, EarlyStopping, ClipGradNorm,
-                                   MaxStepsPerEpoch, Checkpoints, make_accelerator, quiet_stderr_fd, LRScheduler,
-                                   check_dynamo_backend)
+from .training import (fit_arrays, predict, torch_threads, array_loader, EarlyStopping, ClipGradNorm,
+                                   Checkpoints, make_accelerator, quiet_stderr_fd, check_dynamo_backend)
 
 # %% ../nbs/32_anomaly.ipynb #37a01508
 class Autoencoder(nn.Module):
@@ -126,13 +86,55 @@ class Autoencoder(nn.Module):
         dims = [n_features, *hidden, bottleneck]
         def stack(ds):
             layers = []
-            for a, b in zip(ds[:-2], ds[1:-1]): layers += [nn.Linear(a, b), nn.GELU()] + ([nn.Dropout(dropout)] if dropout else [])
+            for a, b in zip(ds[:-2], ds[1:-1]):
+                layers += [nn.Linear(a, b), nn.GELU()] + ([nn.Dropout(dropout)] if dropout else [])
             return nn.Sequential(*layers, nn.Linear(ds[-2], ds[-1]))
         self.encoder, self.decoder = stack(dims), stack(dims[::-1])
     def forward(self, x): return self.decoder(self.encoder(x))
 
+# %% ../nbs/32_anomaly.ipynb #40071efc
+def _scores(model: nn.Module, X: np.ndarray, fn, batch_size: int = 8192) -> np.ndarray:
+    "`fn(model, x)` for consecutive slices `x` of `X` (views, no copy) on the model's device, fp32, without gradients."
+    xt = torch.from_numpy(np.require(X, np.float32, ["C", "W"]))      # pandas may hand out read-only arrays
+    dev = next(model.parameters()).device
+    model.eval()
+    with torch.inference_mode():
+        parts = [fn(model, x.to(dev)).float().cpu() for x in xt.split(batch_size)] or [fn(model, xt.to(dev))]
+    return torch.cat(parts).numpy()
+
+# %% ../nbs/32_anomaly.ipynb #abbd4101
+def _squared_error(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    "`(m(x) - x)**2`, in place on the model's output when it is a new tensor (two fewer allocations; same bits)."
+    y = m(x)
+    if y.untyped_storage().data_ptr() == x.untyped_storage().data_ptr(): y = y - x   # the model gave back its input
+    else: y.sub_(x)
+    return y.pow_(2)
+
+# %% ../nbs/32_anomaly.ipynb #1c8ff873
+def feature_errors(model: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+    "Per-flow, per-feature squared reconstruction errors in fp32, shape (n, n_features)."
+    return _scores(model, X, _squared_error, batch_size)
+
+def reconstruction_errors(model: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+    "Per-flow mean squared reconstruction error (the plain anomaly score)."
+    return feature_errors(model, X, batch_size).mean(-1)
+
+# %% ../nbs/32_anomaly.ipynb #03633fdc
+def error_stats(model: nn.Module, X_normal: np.ndarray) -> dict:
+    "Mean and std of each feature's reconstruction error on normal flows -- to standardise the errors."
+    E = feature_errors(model, X_normal)
+    return {"mean": E.mean(0).tolist(), "std": (E.std(0) + 1e-3).tolist()}
+
+def standardized_errors(model: nn.Module, X: np.ndarray, stats: dict, batch_size: int = 8192) -> np.ndarray:
+    "Anomaly score: the mean over features of the *standardised* reconstruction error (batched, fp32)."
+    mu, inv = torch.tensor(stats["mean"], dtype=torch.float32), 1.0 / torch.tensor(stats["std"], dtype=torch.float32)
+    dev = next(model.parameters()).device
+    mu, inv = mu.to(dev), inv.to(dev)
+    return _scores(model, X, lambda m, x: _squared_error(m, x).sub_(mu).mul_(inv).mean(-1), batch_size)
+
+# %% ../nbs/32_anomaly.ipynb #c6f00001
 def ae_forward(model, batch):
-    "`forward_fn` for `fit`/`predict`: loss on the normal rows, per-flow squared error as predictions, labels as targets."
+    "`forward_fn` for `fit`/`predict`: loss on the normal rows, per-flow squared errors as predictions, the labels."
     x, y = batch
     err = (model(x).float() - x.float()).pow(2).mean(dim=-1)
     if err.dim() > 1: err = err.mean(dim=-1)          # windows (LSTM): mean over the steps
@@ -149,72 +151,28 @@ def train_autoencoder(X_normal: np.ndarray, # normal training flows, preprocesse
                       batch_size: int = 256, # training batch size
                       lr: float = 2e-3, # peak learning rate of the one-cycle schedule
                       weight_decay: float = 1e-5, # AdamW weight decay
-                      mixed_precision: str | None = None, # "no" | "bf16" | "fp16"; None: `fit`'s policy (launcher / `accelerate config`)
-                      patience: int | None = None, # early stopping after this many epochs without a better validation loss
-                      seed: int = 0, # seeds the weights and the shuffle
-                      verbose: bool = False, # one line per epoch
+                      patience: int | None = None, # stop after this many epochs without a better validation loss
                       output_dir=None, # checkpoints and history, as in `fit`
-                      max_steps_per_epoch: int | None = None, # cap the optimizer steps per epoch (`--max-steps`)
                       callbacks: Sequence = (), # more `fit` callbacks (a profiler, ...)
-                      accelerator=None, # an `Accelerator` to train with (its precision wins; None: `fit` makes one)
                       dynamo_backend: str | None = None, # compile the model with this backend ("inductor", ...)
+                      seed: int = 0, # seeds the weights and the shuffle
+                      **kwargs, # to `fit_arrays`: mixed_precision, verbose, max_steps_per_epoch, accelerator
                      ):
-    "Train an autoencoder (default: `Autoencoder`) on normal flows with the shared Accelerate `fit`. Returns (model, History)."
+    "Train an autoencoder (default: `Autoencoder`) on normal flows with `fit_arrays`. Returns (model, History)."
     if dynamo_backend is not None:
-        if accelerator is not None:
+        if kwargs.get("accelerator") is not None:
             raise ValueError("give dynamo_backend= or accelerator=, not both (make the accelerator with it)")
-        accelerator = make_accelerator(mixed_precision, dynamo_backend=check_dynamo_backend(dynamo_backend))
+        kwargs["accelerator"] = make_accelerator(kwargs.pop("mixed_precision", None),
+                                                 dynamo_backend=check_dynamo_backend(dynamo_backend))
     seed_everything(seed)
     model = model or Autoencoder(X_normal.shape[-1])
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    tr = array_loader(np.asarray(X_normal, np.float32), np.zeros(len(X_normal), np.int64), batch_size=batch_size, shuffle=True, seed=seed)
-    va = None if X_val is None else array_loader(np.asarray(X_val, np.float32), np.asarray(y_val, np.int64), batch_size=4096)
-    steps = len(tr) if max_steps_per_epoch is None else min(len(tr), max_steps_per_epoch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * steps))
-    hist = fit(model, opt, tr, va, forward_fn=ae_forward, metrics={"auc_roc": auc_roc_metric}, epochs=epochs,
-               mixed_precision=None if accelerator is not None else mixed_precision, seed=seed, verbose=verbose,
-               accelerator=accelerator,
-               callbacks=[ProgressBar(False), EarlyStopping(patience), MaxStepsPerEpoch(max_steps_per_epoch),
-                          LRScheduler(sched)]
-                         + ([Checkpoints(output_dir)] if output_dir else []) + list(callbacks))
+    val = (None, None) if X_val is None else (np.asarray(X_val, np.float32), np.asarray(y_val, np.int64))
+    cbs = [EarlyStopping(patience), *([Checkpoints(output_dir)] if output_dir else []), *callbacks]
+    hist = fit_arrays(model, np.asarray(X_normal, np.float32), np.zeros(len(X_normal), np.int64), *val,
+                      forward_fn=ae_forward, metrics={"auc_roc": auc_roc_metric}, epochs=epochs, batch_size=batch_size,
+                      valid_batch_size=4096, lr=lr, weight_decay=weight_decay, schedule="onecycle", seed=seed,
+                      callbacks=cbs, **kwargs)
     return model.cpu().eval(), hist
-
-# %% ../nbs/32_anomaly.ipynb #40071efc
-def _scores(model: nn.Module, X: np.ndarray, fn, batch_size: int = 8192) -> np.ndarray:
-    "`fn(model, x)` for consecutive slices `x` of `X` (views, no copy) on the model's device, fp32, without gradients."
-    xt = torch.from_numpy(np.require(X, np.float32, ["C", "W"]))      # pandas may hand out read-only arrays
-    dev = next(model.parameters()).device
-    model.eval()
-    with torch.inference_mode():
-        parts = [fn(model, x.to(dev)).float().cpu() for x in xt.split(batch_size)] or [fn(model, xt.to(dev))]
-    return torch.cat(parts).numpy()
-
-def _squared_error(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    "`(m(x) - x)**2`, in place on the model's output when it is a new tensor (two fewer allocations a batch; same bits)."
-    y = m(x)
-    if y.untyped_storage().data_ptr() == x.untyped_storage().data_ptr(): y = y - x   # the model gave back its input
-    else: y.sub_(x)
-    return y.pow_(2)
-
-def feature_errors(model: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
-    "Per-flow, per-feature squared reconstruction errors in fp32, shape (n, n_features)."
-    return _scores(model, X, _squared_error, batch_size)
-
-def reconstruction_errors(model: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
-    "Per-flow mean squared reconstruction error (the plain anomaly score)."
-    return feature_errors(model, X, batch_size).mean(-1)
-
-def error_stats(model: nn.Module, X_normal: np.ndarray) -> dict:
-    "Mean and std of each feature's reconstruction error on normal flows -- to standardise the errors."
-    E = feature_errors(model, X_normal)
-    return {"mean": E.mean(0).tolist(), "std": (E.std(0) + 1e-3).tolist()}
-
-def standardized_errors(model: nn.Module, X: np.ndarray, stats: dict, batch_size: int = 8192) -> np.ndarray:
-    "Anomaly score: the mean over features of the *standardised* reconstruction error (batched, fp32)."
-    mu, inv = torch.tensor(stats["mean"], dtype=torch.float32), 1.0 / torch.tensor(stats["std"], dtype=torch.float32)
-    dev = next(model.parameters()).device
-    mu, inv = mu.to(dev), inv.to(dev)
-    return _scores(model, X, lambda m, x: _squared_error(m, x).sub_(mu).mul_(inv).mean(-1), batch_size)
 
 # %% ../nbs/32_anomaly.ipynb #ffe7cd56
 class LSTMAutoencoder(nn.Module):
@@ -240,7 +198,7 @@ class LSTMAutoencoder(nn.Module):
 
 # %% ../nbs/32_anomaly.ipynb #f2f5eccf
 def flow_windows(X: np.ndarray, window: int, stride: int | None = None) -> np.ndarray:
-    "Cut a time-ordered (n, f) matrix of flows into (n_windows, window, f) windows; the tail is padded by repeating the last row."
+    "Cut time-ordered (n, f) flows into (n_windows, window, f) windows; the tail padded by repeating the last row."
     stride = stride or window
     n = len(X)
     if n == 0: return np.zeros((0, window, X.shape[1]), X.dtype)
@@ -261,24 +219,21 @@ def train_lstm_autoencoder(X_normal_seq: np.ndarray, # time-ordered normal train
                            window: int = 16, # flows per window
                            epochs: int = 10, # passes over the training windows
                            batch_size: int = 64, # windows per batch
-                           lr: float = 3e-3, # AdamW learning rate
-                           mixed_precision: str | None = None, # "no" | "bf16" | "fp16"; None: `fit`'s policy
-                           seed: int = 0, # seeds the shuffle (and `fit`'s per-epoch seeds)
-                           verbose: bool = False, # one line per epoch
-                           max_steps_per_epoch: int | None = None, # cap the optimizer steps per epoch (`--max-steps`)
+                           lr: float = 3e-3, # AdamW learning rate (constant)
+                           seed: int = 0, # seeds the weights and the shuffle
+                           **kwargs, # to `fit_arrays`: mixed_precision, verbose, max_steps_per_epoch
                           ):
-    "Train an `LSTMAutoencoder` on windows (stride window/2) of the time-ordered normal training flows, via `fit`."
+    "Train an `LSTMAutoencoder` on windows (stride window/2) of time-ordered normal training flows (`fit_arrays`)."
     Xw = flow_windows(np.asarray(X_normal_seq, np.float32), window, max(1, window // 2))
-    va = None
+    val = (None, None)
     if X_val_seq is not None:
-        va = array_loader(flow_windows(np.asarray(X_val_seq, np.float32), window), window_labels(y_val_seq, window).astype(np.int64), batch_size=4096)
+        val = (flow_windows(np.asarray(X_val_seq, np.float32), window),
+               window_labels(y_val_seq, window).astype(np.int64))
     seed_everything(seed)                       # before the weights are drawn: the same seed gives the same model
     model = LSTMAutoencoder(X_normal_seq.shape[1])
-    tr = array_loader(Xw, np.zeros(len(Xw), np.int64), batch_size=batch_size, shuffle=True, seed=seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    hist = fit(model, opt, tr, va, forward_fn=ae_forward, metrics={"auc_roc": auc_roc_metric}, epochs=epochs,
-               mixed_precision=mixed_precision, seed=seed, verbose=verbose,
-               callbacks=[ProgressBar(False), MaxStepsPerEpoch(max_steps_per_epoch), ClipGradNorm(1.0)])
+    hist = fit_arrays(model, Xw, np.zeros(len(Xw), np.int64), *val, forward_fn=ae_forward,
+                      metrics={"auc_roc": auc_roc_metric}, epochs=epochs, batch_size=batch_size, valid_batch_size=4096,
+                      lr=lr, weight_decay=1e-2, seed=seed, callbacks=[ClipGradNorm(1.0)], **kwargs)
     return model.cpu().eval(), hist
 
 # %% ../nbs/32_anomaly.ipynb #ae3678d0
@@ -287,7 +242,8 @@ def lstm_flow_scores(model: nn.Module, X_seq: np.ndarray, window: int = 16) -> n
     n = len(X_seq)
     starts = np.arange(0, max(n - window, 0) + 1, window)
     if len(starts) == 0 or starts[-1] + window < n: starts = np.append(starts, max(n - window, 0))
-    err = _scores(model, flow_windows(np.asarray(X_seq, np.float32), window), lambda m, w: (m(w) - w).pow(2).mean(-1), 2048)
+    windows = flow_windows(np.asarray(X_seq, np.float32), window)
+    err = _scores(model, windows, lambda m, w: (m(w) - w).pow(2).mean(-1), 2048)
     score = np.full(n, np.nan, np.float32)
     for s, e in zip(starts[::-1], err[::-1]):      # later windows first, so earlier ones win on the overlapping tail
         k = min(window, n - s); score[s:s + k] = e[:k]
@@ -307,15 +263,20 @@ def plot_curves(evals: Sequence[Evaluation], y_test):
     from sklearn.metrics import roc_curve, precision_recall_curve
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for e in evals:
-        fpr, tpr, _ = roc_curve(y_test, e.test_scores); p, r, _ = precision_recall_curve(y_test, e.test_scores)
+        fpr, tpr, _ = roc_curve(y_test, e.test_scores)
+        p, r, _ = precision_recall_curve(y_test, e.test_scores)
         l, = a1.plot(fpr, tpr, label=f"{e.name} (AUC {e.metrics['auc_roc']:.3f})")
         a2.plot(r, p, color=l.get_color(), label=f"{e.name} (AP {e.metrics['pr_auc']:.3f})")
-        pred = e.test_scores >= e.threshold; yt = np.asarray(y_test).astype(bool)
-        a1.plot((pred & ~yt).sum() / max((~yt).sum(), 1), (pred & yt).sum() / max(yt.sum(), 1), "o", color=l.get_color())
+        pred, yt = e.test_scores >= e.threshold, np.asarray(y_test).astype(bool)
+        fp_rate, tp_rate = (pred & ~yt).sum() / max((~yt).sum(), 1), (pred & yt).sum() / max(yt.sum(), 1)
+        a1.plot(fp_rate, tp_rate, "o", color=l.get_color())
         a2.plot(e.metrics["recall"], e.metrics["precision"], "o", color=l.get_color())
-    a1.plot([0, 1], [0, 1], "k:", lw=1); a1.set(xlabel="false-positive rate", ylabel="true-positive rate", title="ROC (test)")
+    a1.plot([0, 1], [0, 1], "k:", lw=1)
+    a1.set(xlabel="false-positive rate", ylabel="true-positive rate", title="ROC (test)")
     a2.axhline(np.mean(y_test), color="k", ls=":", lw=1)
-    a2.set(xlabel="recall", ylabel="precision", title="precision-recall (test)"); a1.legend(fontsize=8); a2.legend(fontsize=8)
+    a2.set(xlabel="recall", ylabel="precision", title="precision-recall (test)")
+    a1.legend(fontsize=8)
+    a2.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -325,9 +286,11 @@ def plot_per_category(evals: Sequence[Evaluation]):
     import matplotlib.pyplot as plt, seaborn as sns
     tab = pd.DataFrame({e.name: e.per_category for e in evals})
     att = tab.drop(index="Normal", errors="ignore")
-    fig, (a0, a1) = plt.subplots(2, 1, figsize=(1.6 * len(evals) + 3, 4.8), gridspec_kw=dict(height_ratios=[1, max(len(att), 1)]))
+    fig, (a0, a1) = plt.subplots(2, 1, figsize=(1.6 * len(evals) + 3, 4.8),
+                                 gridspec_kw=dict(height_ratios=[1, max(len(att), 1)]))
     if "Normal" in tab.index:    # lower is better for false alarms: reversed colours
-        sns.heatmap(tab.loc[["Normal"]], annot=True, fmt=".3f", cmap="RdYlGn_r", vmin=0, vmax=0.3, ax=a0, cbar=False, xticklabels=False)
+        sns.heatmap(tab.loc[["Normal"]], annot=True, fmt=".3f", cmap="RdYlGn_r", vmin=0, vmax=0.3, ax=a0, cbar=False,
+                    xticklabels=False)
         a0.set_yticklabels(["Normal: false-alarm rate"], rotation=0)
     sns.heatmap(att, annot=True, fmt=".2f", cmap="RdYlGn", vmin=0, vmax=1, ax=a1, cbar=False)
     a0.set_title("detection rate per attack category on test (top: false alarms on normal flows)")
@@ -359,14 +322,19 @@ def plot_timeline(test_df: pd.DataFrame, ev: Evaluation, bin_: str = "1min"):
         a2.fill_between(fr.index, 0, fr["false alarms"], color="darkorange", alpha=.5, label="false alarms")
         a2.set_ylabel(f"flows per {bin_}"); a2.legend(fontsize=8, loc="upper left")
     else:
-        a2.text(0.5, 0.5, "no timestamps in this format: x is the row order, not time", ha="center", transform=a2.transAxes)
+        a2.text(0.5, 0.5, "no timestamps in this format: x is the row order, not time", ha="center",
+                transform=a2.transAxes)
     fig.tight_layout()
     return fig
 
 # %% ../nbs/32_anomaly.ipynb #87d9d513
-def fp_fn_analysis(test_df: pd.DataFrame, ev: Evaluation, cols: Sequence[str] = ("proto", "service", "state", "sttl", "dur", "sbytes", "dbytes", "spkts", "ct_srv_src")) -> dict:
+def fp_fn_analysis(test_df: pd.DataFrame, # the test flows
+                   ev: Evaluation, # a detector's evaluation on them
+                   cols: Sequence[str] = ("proto", "service", "state", "sttl", "dur", "sbytes", "dbytes", "spkts",
+                                          "ct_srv_src"), # the columns to compare
+                  ) -> dict:
     "Missed attacks per category, and how the false alarms differ from typical normal flows."
-    pred = ev.test_scores >= ev.threshold; y = test_df["label"].to_numpy().astype(bool)
+    pred, y = ev.test_scores >= ev.threshold, test_df["label"].to_numpy().astype(bool)
     att = test_df[y].assign(missed=~pred[y])
     missed = att.groupby("attack_cat")["missed"].agg(["sum", "mean", "size"]).rename(
         columns={"sum": "missed", "mean": "miss_rate", "size": "flows"}).sort_values("miss_rate", ascending=False)
@@ -376,9 +344,11 @@ def fp_fn_analysis(test_df: pd.DataFrame, ev: Evaluation, cols: Sequence[str] = 
     def mix(c):   # shares of the levels in either side's top 6, each computed over all of that side's flows
         n, f = normal[c].astype(str).value_counts(normalize=True), fp[c].astype(str).value_counts(normalize=True)
         top = list(dict.fromkeys(n.index[:6].tolist() + f.index[:6].tolist()))
-        return pd.DataFrame({"normal": n.reindex(top, fill_value=0), "false alarms": f.reindex(top, fill_value=0)}).round(3)
+        return pd.DataFrame({"normal": n.reindex(top, fill_value=0),
+                             "false alarms": f.reindex(top, fill_value=0)}).round(3)
     cat_mix = {c: mix(c) for c in cols if c in CATEGORICAL}
-    return dict(missed=missed, fp_profile=profile, fp_categoricals=cat_mix, n_fp=int(len(fp)), n_fn=int((~pred[y]).sum()))
+    return dict(missed=missed, fp_profile=profile, fp_categoricals=cat_mix, n_fp=int(len(fp)),
+                n_fn=int((~pred[y]).sum()))
 
 # %% ../nbs/32_anomaly.ipynb #f6f6c3c4
 def feature_group_ablation(splits: Splits, seed: int = 0, n_estimators: int = 100) -> pd.DataFrame:
@@ -395,15 +365,18 @@ def feature_group_ablation(splits: Splits, seed: int = 0, n_estimators: int = 10
         Xn, Xt = p.transform(splits.train_normal), p.transform(splits.test)
         iso = fit_isolation_forest(Xn, n_estimators, seed)
         rf = fit_random_forest(p.transform(splits.train), splits.train["label"].to_numpy(), n_estimators, seed)
-        rows.append(dict(features=name, n_features=len(cols), isolation_forest=roc_auc_score(yt, iforest_scores(iso, Xt)),
+        rows.append(dict(features=name, n_features=len(cols),
+                         isolation_forest=roc_auc_score(yt, iforest_scores(iso, Xt)),
                          random_forest=roc_auc_score(yt, rf.predict_proba(Xt)[:, 1])))
     return pd.DataFrame(rows).set_index("features").round(4)
 
+# %% ../nbs/32_anomaly.ipynb #7f4a1ef4
 def plot_ablation(tab: pd.DataFrame):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(8, 4.5))
     tab[["isolation_forest", "random_forest"]].plot.barh(ax=ax)
-    ax.set_xlim(0.4, 1.0); ax.set_xlabel("test AUC-ROC"); ax.set_title("feature-group ablation"); ax.invert_yaxis()
+    ax.set(xlim=(0.4, 1.0), xlabel="test AUC-ROC", title="feature-group ablation")
+    ax.invert_yaxis()
     fig.tight_layout()
     return fig
 
@@ -416,12 +389,14 @@ def cv_vs_holdout(data: UNSWData, splits: Splits, seed: int = 0, n_estimators: i
     p = FlowPreprocessor().fit(splits.train_normal)
     X, y = p.transform(data.df), data.df["label"].to_numpy()
     rf = RandomForestClassifier(n_estimators, min_samples_leaf=2, n_jobs=2, random_state=seed)
-    cv = cross_validate(rf, X, y, cv=StratifiedKFold(5, shuffle=True, random_state=seed), scoring=("accuracy", "roc_auc"))
+    cv = cross_validate(rf, X, y, cv=StratifiedKFold(5, shuffle=True, random_state=seed),
+                        scoring=("accuracy", "roc_auc"))
     rf.fit(p.transform(splits.train), splits.train["label"].to_numpy())
     Xt, yt = p.transform(splits.test), splits.test["label"].to_numpy()
-    return {"cv5_shuffled_accuracy": float(cv["test_accuracy"].mean()), "cv5_shuffled_auc": float(cv["test_roc_auc"].mean()),
-            "holdout_accuracy": float(accuracy_score(yt, rf.predict(Xt))), "holdout_auc": float(roc_auc_score(yt, rf.predict_proba(Xt)[:, 1])),
-            "holdout": splits.how}
+    return {"cv5_shuffled_accuracy": float(cv["test_accuracy"].mean()),
+            "cv5_shuffled_auc": float(cv["test_roc_auc"].mean()),
+            "holdout_accuracy": float(accuracy_score(yt, rf.predict(Xt))),
+            "holdout_auc": float(roc_auc_score(yt, rf.predict_proba(Xt)[:, 1])), "holdout": splits.how}
 
 # %% ../nbs/32_anomaly.ipynb #08844587
 class AnomalyPipeline:
@@ -432,7 +407,8 @@ class AnomalyPipeline:
                  err_stats: dict, # `error_stats` of the model on the normal training flows
                  meta: dict | None = None, # anything worth keeping with the pipeline (source, split, ...)
                 ):
-        self.pre, self.model, self.threshold, self.err_stats, self.meta = pre, model.cpu().eval(), float(threshold), err_stats, meta or {}
+        self.pre, self.model, self.threshold = pre, model.cpu().eval(), float(threshold)
+        self.err_stats, self.meta = err_stats, meta or {}
 
     def scores(self, df: pd.DataFrame, num_threads: int | None = 1) -> np.ndarray:
         "Anomaly scores (standardised reconstruction error) of raw flows."
@@ -445,13 +421,15 @@ class AnomalyPipeline:
         return pd.DataFrame({"score": s, "is_anomaly": s >= self.threshold}, index=df.index)
 
     def save(self, path) -> Path:
-        "Write `pipeline.json` (preprocessing, error stats, threshold, architecture) and `model.safetensors` atomically."
+        "Write `pipeline.json` (preprocessing, error stats, threshold, architecture), `model.safetensors`, atomically."
         from safetensors.torch import save_file
         path = Path(path)
         with atomic_dir(path) as tmp:
-            save_file({k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}, str(tmp/"model.safetensors"))
-            atomic_write_json(tmp/"pipeline.json", dict(format="accel_course.anomaly/1", preprocessor=self.pre.to_dict(),
-                              model=self.model.config, threshold=self.threshold, err_stats=self.err_stats, meta=self.meta))
+            weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+            save_file(weights, str(tmp/"model.safetensors"))
+            atomic_write_json(tmp/"pipeline.json", dict(
+                format="accel_course.anomaly/1", preprocessor=self.pre.to_dict(), model=self.model.config,
+                threshold=self.threshold, err_stats=self.err_stats, meta=self.meta))
         return path
 
     @classmethod
@@ -459,9 +437,11 @@ class AnomalyPipeline:
         "Reload a saved pipeline (no pickle involved)."
         from safetensors.torch import load_file
         path = Path(path)
-        if not (path/"pipeline.json").exists(): raise FileNotFoundError(f"{path}: no pipeline.json (not a saved AnomalyPipeline)")
+        if not (path/"pipeline.json").exists():
+            raise FileNotFoundError(f"{path}: no pipeline.json (not a saved AnomalyPipeline)")
         d = json.loads((path/"pipeline.json").read_text())
-        model = Autoencoder(**d["model"]); model.load_state_dict(load_file(str(path/"model.safetensors")))
+        model = Autoencoder(**d["model"])
+        model.load_state_dict(load_file(str(path/"model.safetensors")))
         return cls(FlowPreprocessor.from_dict(d["preprocessor"]), model, d["threshold"], d["err_stats"], d.get("meta"))
 
 # %% ../nbs/32_anomaly.ipynb #18d13abb
@@ -471,13 +451,13 @@ def score_flows(df: pd.DataFrame, pipeline: "AnomalyPipeline | str | Path") -> p
     return pipeline.score_flows(df)
 
 # %% ../nbs/32_anomaly.ipynb #34383b64
-def _launch_worker(n: int = 4000, epochs: int = 2, seed: int = 0) -> dict:
-    "Train the autoencoder on generated traffic inside a (possibly multi-process) launch; the `job_report` of what each rank saw."
+def launch_worker(n: int = 4000, epochs: int = 2, seed: int = 0) -> dict:
+    "Train the autoencoder on generated traffic inside a (multi-process) launch: the `job_report` of each rank."
     from accel_course.launch import job_report
-    d = generate_traffic(n, seed=seed); sp = make_splits(d)
+    sp = make_splits(generate_traffic(n, seed=seed))
     p = FlowPreprocessor().fit(sp.train_normal)
-    ae, hist = train_autoencoder(p.transform(sp.train_normal), p.transform(sp.val), sp.val["label"].to_numpy(), epochs=epochs,
-                                 batch_size=128, seed=seed)
+    ae, hist = train_autoencoder(p.transform(sp.train_normal), p.transform(sp.val), sp.val["label"].to_numpy(),
+                                 epochs=epochs, batch_size=128, seed=seed)
     return job_report(ae, hist, mixed_precision=os.environ.get("ACCELERATE_MIXED_PRECISION"),
                       val_auc=hist.final["auc_roc"], val_loss=hist.final["val_loss"])
 
@@ -507,6 +487,7 @@ def _add_args(p):
     p.add_argument("--no-ablation", action="store_true", help="skip the feature-group ablation")
     p.add_argument("--no-lstm", action="store_true", help="skip the LSTM autoencoder")
 
+# %% ../nbs/32_anomaly.ipynb #a4b50184
 def _run_data(ctx: RunContext):
     "Load (or generate) the flows under the run's caps, split them, fit the preprocessor: (data, splits, preprocessor)."
     rows = ctx.opt("max_rows", 6000 if ctx.is_fast else None)
@@ -521,7 +502,7 @@ def _run_data(ctx: RunContext):
 # %% ../nbs/32_anomaly.ipynb #2861a8a2
 @dataclass
 class _Matrices:
-    "The model matrices of one split: normal training flows, validation and test flows, their labels, the test categories."
+    "The model matrices of one split: normal training flows, validation and test flows, labels, test categories."
     Xn: np.ndarray; Xv: np.ndarray; Xt: np.ndarray; yv: np.ndarray; yt: np.ndarray; ct: np.ndarray
     @classmethod
     def of(cls, pre: FlowPreprocessor, sp: Splits) -> "_Matrices":
@@ -531,43 +512,53 @@ class _Matrices:
         "`evaluate_detector` of `score(X)` on validation and test."
         return evaluate_detector(name, score(self.Xv), self.yv, score(self.Xt), self.yt, self.ct)
 
+# %% ../nbs/32_anomaly.ipynb #4f6f169e
 def _budget(ctx: RunContext, what: str, n: int, default: int, fast: int, budget: int, unit: str) -> int:
     "Epochs for a deep model: `--epochs`, the fast-mode value, or `budget_epochs` (announced when it cuts the default)."
     if ctx.epochs or ctx.is_fast: return ctx.epochs or fast
     epochs = budget_epochs(n, default, budget)
-    if epochs < default: announce_source("anomaly", f"{what}: {epochs} epoch(s) over all {n:,} {unit} (about {budget:,} {unit.split()[-1]} seen; --epochs overrides)")
+    if epochs < default:
+        announce_source("anomaly", f"{what}: {epochs} epoch(s) over all {n:,} {unit} "
+                                   f"(about {budget:,} {unit.split()[-1]} seen; --epochs overrides)")
     return epochs
 
+# %% ../nbs/32_anomaly.ipynb #48b66c01
 def _deep_detectors(ctx: RunContext, m: _Matrices, with_lstm: bool):
-    "Train the autoencoder (and the LSTM autoencoder) on one thread; their evaluations, the autoencoder, its history and error stats."
+    "The autoencoder (and the LSTM autoencoder), one thread: their evaluations, the autoencoder, history, error stats."
     mp, steps = ctx.mixed_precision or "no", ctx.opt("max_steps")
-    if steps: announce_source("anomaly", f"--max-steps {steps:,}: the deep models stop each epoch after {steps:,} optimizer steps")
+    if steps:
+        announce_source("anomaly", f"--max-steps {steps:,}: the deep models stop each epoch after {steps:,} "
+                                   "optimizer steps")
+    shared = dict(mixed_precision=mp, seed=ctx.seed, max_steps_per_epoch=steps)
     with torch_threads(1):     # small networks: one thread is fastest on a busy CPU
-        ae, hist = train_autoencoder(m.Xn, m.Xv, m.yv, epochs=_budget(ctx, "autoencoder", len(m.Xn), 40, 2, AE_SAMPLE_BUDGET, "normal training flows"),
-                                     batch_size=int(np.clip(len(m.Xn) // 100, 64, 1024)), lr=3e-3, mixed_precision=mp, seed=ctx.seed,
-                                     max_steps_per_epoch=steps)
+        ae_epochs = _budget(ctx, "autoencoder", len(m.Xn), 40, 2, AE_SAMPLE_BUDGET, "normal training flows")
+        ae, hist = train_autoencoder(m.Xn, m.Xv, m.yv, epochs=ae_epochs, lr=3e-3,
+                                     batch_size=int(np.clip(len(m.Xn) // 100, 64, 1024)), **shared)
         stats = error_stats(ae, m.Xn)
         evals = [m.evaluate("autoencoder", lambda X: standardized_errors(ae, X, stats))]
         if with_lstm:
-            l_ep = _budget(ctx, "LSTM autoencoder", len(m.Xn) // 8, 8, 1, LSTM_WINDOW_BUDGET, "training windows")   # windows of 16, stride 8
-            lstm, _ = train_lstm_autoencoder(m.Xn, m.Xv, m.yv, window=16, epochs=l_ep, mixed_precision=mp, seed=ctx.seed,
-                                             max_steps_per_epoch=steps)
+            # windows of 16, stride 8
+            l_ep = _budget(ctx, "LSTM autoencoder", len(m.Xn) // 8, 8, 1, LSTM_WINDOW_BUDGET, "training windows")
+            lstm = train_lstm_autoencoder(m.Xn, m.Xv, m.yv, window=16, epochs=l_ep, **shared)[0]
             evals.append(m.evaluate("lstm_autoencoder", lambda X: lstm_flow_scores(lstm, X)))
     return evals, ae, hist, stats
 
 # %% ../nbs/32_anomaly.ipynb #89639aa3
 def _reference_forest(ctx: RunContext, pre: FlowPreprocessor, sp: Splits):
-    "The Random Forest reference on all training flows, or on a seeded subsample above `REFERENCE_MAX_ROWS` (said in one line)."
+    "The Random Forest reference on all training flows, or on a seeded subsample above `REFERENCE_MAX_ROWS` (said)."
     ref = reference_subsample(sp.train, REFERENCE_MAX_ROWS, ctx.seed)
     if len(ref) < len(sp.train):
-        announce_source("anomaly", f"Random Forest and ablation: fit on a seeded random subsample of {len(ref):,} of the "
-                        f"{len(sp.train):,} training flows (seed {ctx.seed}); every held-out flow is still scored")
+        announce_source("anomaly", f"Random Forest and ablation: fit on a seeded random subsample of {len(ref):,} "
+                        f"of the {len(sp.train):,} training flows (seed {ctx.seed}); "
+                        "every held-out flow is still scored")
     return ref, fit_random_forest(pre.transform(ref), ref["label"].to_numpy(), 50 if ctx.is_fast else 200, ctx.seed)
 
+# %% ../nbs/32_anomaly.ipynb #0f596147
 def _save_outputs(ctx: RunContext, data: UNSWData, sp: Splits, ref: pd.DataFrame, evals, hist, pipeline) -> None:
     "Figures, the feature-group ablation (unless `--no-ablation`) and the fitted pipeline, into `ctx.out`."
     out, ev_ae = Path(ctx.out), next(e for e in evals if e.name == "autoencoder")
-    ctx.save_figures({"roc_pr": plot_curves(evals, sp.test["label"].to_numpy()), "per_category": plot_per_category(evals),
+    ctx.save_figures({"roc_pr": plot_curves(evals, sp.test["label"].to_numpy()),
+                      "per_category": plot_per_category(evals),
                       "timeline": plot_timeline(sp.test, ev_ae), "ae_history": hist.plot().figure})
     if not ctx.opt("no_ablation"):
         tab = feature_group_ablation(Splits(ref, sp.val, sp.test, sp.how), ctx.seed, 20 if ctx.is_fast else 100)
@@ -576,10 +567,10 @@ def _save_outputs(ctx: RunContext, data: UNSWData, sp: Splits, ref: pd.DataFrame
     pipeline.save(out/"pipeline")
 
 # %% ../nbs/32_anomaly.ipynb #86eb5fb9
-@register_project("anomaly", help="UNSW-NB15 network anomaly detection: Isolation Forest, autoencoder (bf16), LSTM autoencoder, Random Forest reference",
-                  add_args=_add_args)
+@register_project("anomaly", add_args=_add_args, help="UNSW-NB15 network anomaly detection: Isolation Forest, "
+                  "autoencoder (bf16), LSTM autoencoder, Random Forest reference")
 def run_anomaly(ctx: RunContext) -> dict:
-    "Load UNSW-NB15 (or generate it), train the detectors on normal traffic, evaluate on unseen flows, save figures and the pipeline."
+    "Load UNSW-NB15 (or generate it), train the detectors on normal traffic, evaluate on unseen flows, save outputs."
     data, sp, pre = _run_data(ctx)
     m = _Matrices.of(pre, sp)
     iso = fit_isolation_forest(m.Xn, 50 if ctx.is_fast else 200, ctx.seed)
@@ -594,8 +585,9 @@ def run_anomaly(ctx: RunContext) -> dict:
               | {"threshold": e.threshold} | {f"detect_{c}": v for c, v in e.per_category.items()} for e in evals}
     models["autoencoder"]["best_epoch"] = hist.best_epoch
     desc = data.kind if data.partition in (None, "", data.kind) else f"{data.kind}, {data.partition}"
-    return dict(dataset=f"UNSW-NB15 ({desc})", source=data.source, n_train=int(len(sp.train_normal)), n_test=int(len(sp.test)),
-                models=models, best=best_model({k: v for k, v in models.items() if k != "random_forest"}, "auc_roc"))
+    return dict(dataset=f"UNSW-NB15 ({desc})", source=data.source, n_train=int(len(sp.train_normal)),
+                n_test=int(len(sp.test)), models=models,
+                best=best_model({k: v for k, v in models.items() if k != "random_forest"}, "auc_roc"))
 
 # %% ../nbs/32_anomaly.ipynb #acc21-02
 import contextlib, io, time
@@ -606,6 +598,7 @@ def process_state():
     from accelerate.utils import parse_flag_from_env
     return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
 
+# %% ../nbs/32_anomaly.ipynb #644d35cf
 def matrices_key(pre: FlowPreprocessor, # the fitted preprocessor
                  sp: Splits, # the splits whose matrices are cached
                 ) -> str:
@@ -617,6 +610,7 @@ def matrices_key(pre: FlowPreprocessor, # the fitted preprocessor
         h.update(pd.util.hash_pandas_object(df[cols], index=False).to_numpy().tobytes())
     return h.hexdigest()[:16]
 
+# %% ../nbs/32_anomaly.ipynb #82da4650
 def cached_matrices(pre: FlowPreprocessor, # the fitted preprocessor
                     sp: Splits, # the splits to turn into model matrices
                     cache_dir, # folder of the cache (one `.npz` per preprocessor and data)
@@ -640,7 +634,7 @@ def cached_matrices(pre: FlowPreprocessor, # the fitted preprocessor
     return m, dict(rank=state.process_index, wrote=wrote, seconds=round(time.perf_counter() - t0, 3))
 
 # %% ../nbs/32_anomaly.ipynb #acc21-04
-def _cache_worker(cache_dir, n: int = 8000, seed: int = 0) -> dict:
+def cache_worker(cache_dir, n: int = 8000, seed: int = 0) -> dict:
     "Inside a launch: the matrices through the cache without, then with the guard; each rank's report, gathered."
     from accelerate.utils import gather_object
     state = process_state()
@@ -673,7 +667,8 @@ def score_split(pipeline: "AnomalyPipeline", # a fitted pipeline (each process h
     padded = gather(pad_across_processes(s, dim=0)).reshape(state.num_processes, -1)
     return torch.cat([padded[r, :k] for r, k in enumerate(sizes)]).numpy()
 
-def _score_worker(pipeline_dir, df: pd.DataFrame, reps: int = 1) -> dict:
+# %% ../nbs/32_anomaly.ipynb #2d497812
+def score_worker(pipeline_dir, df: pd.DataFrame, reps: int = 1) -> dict:
     "Inside a launch: load the saved pipeline, score `df` split between the processes; the scores and the best time."
     state, pipe = process_state(), AnomalyPipeline.load(pipeline_dir)
     best = float("inf")
@@ -693,6 +688,7 @@ def _oom_line(msg: str) -> str:
     import re
     return re.sub(r"^\[enforce fail at [^\]]*\]\s*(err == 0\.\s*)?", "", msg.strip().splitlines()[0])[:160]
 
+# %% ../nbs/32_anomaly.ipynb #8f03afb5
 def train_autoencoder_max_batch(X_normal: np.ndarray, # normal training flows, preprocessed
                                 X_val: np.ndarray | None = None, # validation flows
                                 y_val=None, # their labels

@@ -6,7 +6,7 @@ Docs: https://accel-course.github.io/accel_course/anomaly_data.html.md"""
 
 # %% ../nbs/30_anomaly_data.ipynb #3b27a456
 from __future__ import annotations
-import csv, warnings
+import csv, json, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -26,20 +26,23 @@ __all__ = ['ATTACK_CATEGORIES', 'CATEGORIES', 'PARTITION_COLUMNS', 'FULL_COLUMNS
            'read_feature_names', 'load_full_csv', 'Splits', 'attack_strata', 'make_splits', 'FlowPreprocessor']
 
 # %% ../nbs/30_anomaly_data.ipynb #582d280f
-ATTACK_CATEGORIES = ("Generic", "Exploits", "Fuzzers", "DoS", "Reconnaissance", "Analysis", "Backdoor", "Shellcode", "Worms")
+ATTACK_CATEGORIES = ("Generic", "Exploits", "Fuzzers", "DoS", "Reconnaissance", "Analysis", "Backdoor", "Shellcode",
+                     "Worms")
 CATEGORIES = ("Normal",) + ATTACK_CATEGORIES
 
 # the 45 columns of the partition CSVs, in file order
-PARTITION_COLUMNS = ("id dur proto service state spkts dpkts sbytes dbytes rate sttl dttl sload dload sloss dloss sinpkt "
-    "dinpkt sjit djit swin stcpb dtcpb dwin tcprtt synack ackdat smean dmean trans_depth response_body_len ct_srv_src "
-    "ct_state_ttl ct_dst_ltm ct_src_dport_ltm ct_dst_sport_ltm ct_dst_src_ltm is_ftp_login ct_ftp_cmd ct_flw_http_mthd "
-    "ct_src_ltm ct_srv_dst is_sm_ips_ports attack_cat label").split()
+PARTITION_COLUMNS = ("id dur proto service state spkts dpkts sbytes dbytes rate sttl dttl sload dload sloss dloss "
+    "sinpkt dinpkt sjit djit swin stcpb dtcpb dwin tcprtt synack ackdat smean dmean trans_depth "
+    "response_body_len ct_srv_src ct_state_ttl ct_dst_ltm ct_src_dport_ltm ct_dst_sport_ltm "
+    "ct_dst_src_ltm is_ftp_login ct_ftp_cmd ct_flw_http_mthd ct_src_ltm ct_srv_dst is_sm_ips_ports "
+    "attack_cat label").split()
 
 # the 49 columns of the full CSVs as NUSW-NB15_features.csv names them (used when that file is not at hand)
-FULL_COLUMNS = ("srcip sport dstip dsport proto state dur sbytes dbytes sttl dttl sloss dloss service Sload Dload Spkts "
-    "Dpkts swin dwin stcpb dtcpb smeansz dmeansz trans_depth res_bdy_len Sjit Djit Stime Ltime Sintpkt Dintpkt tcprtt "
-    "synack ackdat is_sm_ips_ports ct_state_ttl ct_flw_http_mthd is_ftp_login ct_ftp_cmd ct_srv_src ct_srv_dst ct_dst_ltm "
-    "ct_src_ltm ct_src_dport_ltm ct_dst_sport_ltm ct_dst_src_ltm attack_cat Label").split()
+FULL_COLUMNS = ("srcip sport dstip dsport proto state dur sbytes dbytes sttl dttl sloss dloss service Sload Dload "
+    "Spkts Dpkts swin dwin stcpb dtcpb smeansz dmeansz trans_depth res_bdy_len Sjit Djit Stime Ltime "
+    "Sintpkt Dintpkt tcprtt synack ackdat is_sm_ips_ports ct_state_ttl ct_flw_http_mthd is_ftp_login "
+    "ct_ftp_cmd ct_srv_src ct_srv_dst ct_dst_ltm ct_src_ltm ct_src_dport_ltm ct_dst_sport_ltm "
+    "ct_dst_src_ltm attack_cat Label").split()
 
 # %% ../nbs/30_anomaly_data.ipynb #ab8b17fc
 # full-CSV name (lower-cased, spaces removed) -> partition name
@@ -52,7 +55,8 @@ PARTITION_ROWS = {82332: "test", 175341: "train"}
 # spelling variants seen in the full CSVs' attack_cat column
 CATEGORY_ALIASES = {"backdoors": "Backdoor", "backdoor": "Backdoor", "dos": "DoS", "generic": "Generic",
                     "exploits": "Exploits", "fuzzers": "Fuzzers", "reconnaissance": "Reconnaissance",
-                    "analysis": "Analysis", "shellcode": "Shellcode", "worms": "Worms", "normal": "Normal", "": "Normal"}
+                    "analysis": "Analysis", "shellcode": "Shellcode", "worms": "Worms", "normal": "Normal",
+                    "": "Normal"}
 
 # %% ../nbs/30_anomaly_data.ipynb #2fbba176
 CATEGORICAL = ("proto", "service", "state")
@@ -117,8 +121,9 @@ class UNSWData:
 # %% ../nbs/30_anomaly_data.ipynb #0df0d646
 TEXT_COLUMNS = ("proto", "service", "state", "attack_cat", "srcip", "dstip", "partition")
 
-def compact_flows(df: pd.DataFrame, categories: dict | None = None, keep: Sequence[str] = ("stime", "ltime")) -> pd.DataFrame:
-    "Same flows, compact dtypes: text -> categorical (`categories`: fixed levels), float64 -> float32, smallest integers; `keep` as is."
+def compact_flows(df: pd.DataFrame, categories: dict | None = None,
+                  keep: Sequence[str] = ("stime", "ltime")) -> pd.DataFrame:
+    "Compact dtypes: text -> categorical (`categories`: fixed levels), float32, smallest integers; `keep` as is."
     out = {}
     for c in df.columns:
         s = df[c]
@@ -147,7 +152,8 @@ def clean_attack_cat(s: pd.Series, fixes: dict, ck: Checker | None = None) -> pd
     canon = low.map(lambda v: CATEGORY_ALIASES.get(v, None))
     _count(fixes, "attack_cat: spelling unified", ((canon.notna()) & (canon != stripped) & (stripped != "")).sum())
     unknown = canon.isna()
-    if unknown.any() and ck is not None: ck.fail("attack_cat", unknown.to_numpy(dtype=bool), f"one of {list(CATEGORIES)}")
+    if unknown.any() and ck is not None:
+        ck.fail("attack_cat", unknown.to_numpy(dtype=bool), f"one of {list(CATEGORIES)}")
     if unknown.any():
         raise DataError(f"attack_cat holds unknown categor{'y' if unknown.sum() == 1 else 'ies'} "
                         f"{sorted(stripped[unknown].unique().tolist())[:5]}; expected one of {list(CATEGORIES)}")
@@ -168,7 +174,7 @@ def parse_ports(s: pd.Series, fixes: dict, name: str) -> pd.Series:
 
 # %% ../nbs/30_anomaly_data.ipynb #46d8c53e
 def _repair_text(df: pd.DataFrame, fixes: dict) -> None:
-    "Categoricals stripped and lower-cased (blank -> '-', `state` upper-case); blank `ct_flw_http_mthd`/`is_ftp_login` -> 0. In place, counted."
+    "In place, counted: categoricals stripped, lower-cased (blank: '-'; `state` upper); blank counters of FTP/HTTP: 0."
     for c in CATEGORICAL:
         raw = df[c].astype("string").fillna("-")
         s = raw.str.strip().str.lower()
@@ -187,7 +193,7 @@ def _repair_text(df: pd.DataFrame, fixes: dict) -> None:
 
 # %% ../nbs/30_anomaly_data.ipynb #26aa7777
 class _ChunkChecker(Checker):
-    "A `Checker` for one chunk of a streamed file: lines counted from the file's start; the truncation check on the last chunk only."
+    "A `Checker` for one chunk of a streamed file: lines counted from the file's start; truncation checked at the end."
     def __init__(self, df, path=None, header=True, offset: int = 0, last: bool = True):
         self.offset = offset
         super().__init__(df, path if last else None, header)
@@ -216,7 +222,8 @@ def clean_flows(df: pd.DataFrame, # flows in the partition schema: a whole file 
     if not lab.isin([0, 1]).all(): ck.fail("label", ~lab.isin([0, 1]).to_numpy(), "0 or 1")
     df["label"] = lab.astype("int64")
     mism = ((df["label"] == 1) == (df["attack_cat"] == "Normal")).to_numpy()
-    if mism.any(): ck.fail("attack_cat", mism, "'Normal' exactly on the rows where label is 0 (label and attack_cat disagree)")
+    if mism.any():
+        ck.fail("attack_cat", mism, "'Normal' exactly on the rows where label is 0 (label and attack_cat disagree)")
     return df
 
 # %% ../nbs/30_anomaly_data.ipynb #2ff75a9f
@@ -232,11 +239,12 @@ def identify_partition(df: pd.DataFrame) -> str:
 _BOM = b"\xef\xbb\xbf"   # the UTF-8 byte-order mark the distributed CSVs start with
 
 def first_line(path) -> tuple[str, bool]:
-    "First line of a file (`.gz` too) as text (latin-1, CR/LF removed, a UTF-8 byte-order mark dropped) and whether it had the mark."
+    "A file's first line (`.gz` too) as latin-1 text without CR/LF or a UTF-8 byte-order mark; and whether it had one."
     with csv_errors(path), open_data(path) as f: raw = f.readline()
     bom = raw.startswith(_BOM)
     return raw[len(_BOM) if bom else 0:].decode("latin-1").rstrip("\r\n"), bom
 
+# %% ../nbs/30_anomaly_data.ipynb #e583aad9
 def _header_names(path) -> list[str]:
     "The first line's fields in the partition spelling (`Sintpkt` -> `sinpkt`): column names if it is a header."
     return [_canon_full_name(f) for f in next(csv.reader([first_line(path)[0]]), [])]
@@ -287,7 +295,8 @@ def read_feature_names(path) -> list[str]:
     require_columns(feats, ["Name"], path, "the features file lists the 49 column names in 'Name'")
     names = [str(n).strip() for n in feats["Name"]]
     if len(names) != 49:
-        raise DataError(f"{path}: column 'Name' lists {len(names)} features, expected the 49 of the full UNSW-NB15 CSVs")
+        raise DataError(f"{path}: column 'Name' lists {len(names)} features, "
+                        "expected the 49 of the full UNSW-NB15 CSVs")
     seen = {}
     for i, n in enumerate(names):
         if _canon_full_name(n) in seen:
@@ -304,7 +313,7 @@ def _canon_full_name(n: str) -> str:
 CHUNK_ROWS = 250_000   # rows per chunk when streaming a full CSV (about 40 MB of text at a time)
 
 def _csv_chunks(path: Path, chunksize: int, **kw):
-    "Stream `(chunk, is_last)` from a CSV (`.gz` too) with the kit's `read_table_chunks`: never the whole file in memory."
+    "Stream `(chunk, is_last)` from a CSV (`.gz` too) with `read_table_chunks`: never the whole file in memory."
     prev = None
     for ch in read_table_chunks(path, chunksize, expected="a headerless 49-column UNSW-NB15 CSV", **kw):
         if prev is not None: yield prev, False   # one chunk of look-ahead, to know which is the last
@@ -313,7 +322,8 @@ def _csv_chunks(path: Path, chunksize: int, **kw):
     yield prev, True
 
 # %% ../nbs/30_anomaly_data.ipynb #3be80be3
-_FULL_TEXT = {"srcip", "dstip", "sport", "dsport", "proto", "state", "service", "attack_cat", "ct_flw_http_mthd", "is_ftp_login"}
+_FULL_TEXT = {"srcip", "dstip", "sport", "dsport", "proto", "state", "service", "attack_cat", "ct_flw_http_mthd",
+              "is_ftp_login"}
 
 def _full_header(p: Path, canon: list) -> list | None:
     "The first line's names if it is a header of the 49 full-CSV columns (any order); None for data; else an error."
@@ -327,6 +337,7 @@ def _full_header(p: Path, canon: list) -> list | None:
                         "load_partition_csv)")
     return names
 
+# %% ../nbs/30_anomaly_data.ipynb #a1007262
 def _full_frames(p: Path, canon: list, fixes: dict, max_rows=None, chunksize=None):
     "Stream one full CSV (headerless, or a header in any order) as compact, clean frames in the partition schema."
     first, bom = first_line(p)
@@ -401,7 +412,7 @@ class Splits:
 
 # %% ../nbs/30_anomaly_data.ipynb #746b16c9
 def attack_strata(cat: pd.Series, min_rows: int = 5) -> pd.Series:
-    "`attack_cat` as strata for a stratified split; categories under `min_rows` rows pooled as 'rare' (one row cannot be split)."
+    "`attack_cat` as strata for a stratified split; categories under `min_rows` rows pooled as 'rare'."
     cat = cat.astype(str); s = cat.where(cat.map(cat.value_counts()) >= min_rows, "rare")
     if (s == "rare").sum() == 1: s = s.replace("rare", s.value_counts().idxmax())   # a pool of one joins the largest
     return s
@@ -422,19 +433,21 @@ def make_splits(data: UNSWData, seed: int = 0, frac=(0.6, 0.2, 0.2)) -> Splits:
                       "train partition (175,341 rows) -> test partition (82,332 rows)")
     strat = attack_strata(df["attack_cat"])
     tr, rest = train_test_split(df, train_size=frac[0], stratify=strat, random_state=seed)
-    va, te = train_test_split(rest, test_size=frac[2] / (frac[1] + frac[2]), stratify=strat.loc[rest.index], random_state=seed)
+    va, te = train_test_split(rest, test_size=frac[2] / (frac[1] + frac[2]), stratify=strat.loc[rest.index],
+                              random_state=seed)
     return Splits(tr.sort_index(), va.sort_index(), te.sort_index(), "stratified random 60/20/20 within one partition")
 
 # %% ../nbs/30_anomaly_data.ipynb #6b69b8c9
-HEAVY_TAILED = ("dur", "spkts", "dpkts", "sbytes", "dbytes", "rate", "sload", "dload", "sloss", "dloss", "sinpkt", "dinpkt",
-                "sjit", "djit", "tcprtt", "synack", "ackdat", "smean", "dmean", "trans_depth", "response_body_len",
-                "stcpb", "dtcpb", "ct_srv_src", "ct_srv_dst", "ct_dst_ltm", "ct_src_ltm", "ct_src_dport_ltm",
-                "ct_dst_sport_ltm", "ct_dst_src_ltm", "ct_flw_http_mthd", "ct_ftp_cmd")
+HEAVY_TAILED = ("dur", "spkts", "dpkts", "sbytes", "dbytes", "rate", "sload", "dload", "sloss", "dloss", "sinpkt",
+                "dinpkt", "sjit", "djit", "tcprtt", "synack", "ackdat", "smean", "dmean", "trans_depth",
+                "response_body_len", "stcpb", "dtcpb", "ct_srv_src", "ct_srv_dst", "ct_dst_ltm", "ct_src_ltm",
+                "ct_src_dport_ltm", "ct_dst_sport_ltm", "ct_dst_src_ltm", "ct_flw_http_mthd", "ct_ftp_cmd")
 
 def _signed_log1p(x): return np.sign(x) * np.log1p(np.abs(x))
 
+# %% ../nbs/30_anomaly_data.ipynb #5c7843cf
 def _numeric_stats(df: pd.DataFrame, numeric: list, log_cols: list) -> tuple[dict, list, list]:
-    "Median (for missing values), then mean and std (after log1p where listed) of each column, one at a time in float64."
+    "Median (for missing values), then mean and std (after log1p where listed) of each column, in float64."
     medians, mean, sd = {}, [], []
     for c in numeric:     # one column at a time in float64: no float64 copy of the whole table
         x = pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64, copy=True)
@@ -447,10 +460,10 @@ def _numeric_stats(df: pd.DataFrame, numeric: list, log_cols: list) -> tuple[dic
     return medians, [float(v) for v in mean], np.where(sd > 1e-6, sd, 1.0).tolist()
 
 # %% ../nbs/30_anomaly_data.ipynb #5e6788d9
-def _onehot_codes(col: pd.Series, # one categorical column (a pandas categorical, strings or anything `astype(str)` takes)
+def _onehot_codes(col: pd.Series, # one categorical column (pandas categorical, strings, anything `astype(str)` takes)
                   levels: list, # the fitted levels of that column
                  ) -> np.ndarray:
-    "Position of each value in `levels`; `len(levels)` ('other') for unseen or rare ones. Categoricals: looked up per category."
+    "Position of each value in `levels`; `len(levels)` ('other') for unseen or rare ones (categoricals: per category)."
     if isinstance(col.dtype, pd.CategoricalDtype):   # a table over the categories, the last entry for code -1 (missing)
         look = pd.Index(levels).get_indexer(col.cat.categories.astype(str))
         return np.append(np.where(look >= 0, look, len(levels)), len(levels))[col.cat.codes.to_numpy()]
@@ -460,7 +473,7 @@ def _onehot_codes(col: pd.Series, # one categorical column (a pandas categorical
 
 # %% ../nbs/30_anomaly_data.ipynb #c3b1143b
 class FlowPreprocessor:
-    "Missing values, rare-level folding + one-hot, log1p of heavy tails, standardisation fit on normal traffic; JSON-serialisable."
+    "Missing values, rare levels folded + one-hot, log1p of heavy tails, standardisation fit on normal flows; JSON."
     _STATE = ("medians", "log_cols", "mean", "std", "levels")
     def __init__(self, features: Sequence[str] = FEATURES, min_freq: float = 0.005, clip: float = 10.0):
         unknown = [c for c in features if c not in FEATURES]
@@ -471,14 +484,16 @@ class FlowPreprocessor:
     @property
     def categorical(self): return [c for c in self.features if c in CATEGORICAL]
     @property
-    def feature_names(self) -> list[str]: return self.numeric + [f"{c}={v}" for c in self.categorical for v in self.levels[c] + ["other"]]
+    def feature_names(self) -> list[str]:
+        return self.numeric + [f"{c}={v}" for c in self.categorical for v in self.levels[c] + ["other"]]
     @property
     def n_features(self) -> int: return len(self.feature_names)
 
     def fit(self, df: pd.DataFrame) -> "FlowPreprocessor":
         "Fit on (normal) training flows."
         require_columns(df, self.features, None, "UNSW-NB15 features")
-        if "label" in df and df["label"].any(): warnings.warn("FlowPreprocessor.fit got attack flows: fit it on normal traffic only", stacklevel=2)
+        if "label" in df and df["label"].any():
+            warnings.warn("FlowPreprocessor.fit got attack flows: fit it on normal traffic only", stacklevel=2)
         self.log_cols = [c for c in self.numeric if c in HEAVY_TAILED]
         self.medians, self.mean, self.std = _numeric_stats(df, self.numeric, self.log_cols)
         vcs = {c: df[c].astype(str).value_counts(normalize=True) for c in self.categorical}
@@ -491,7 +506,9 @@ class FlowPreprocessor:
         return _transform(self, df, report)
 
     def fit_transform(self, df): return self.fit(df).transform(df)
-    def to_dict(self) -> dict: return dict(features=self.features, min_freq=self.min_freq, clip=self.clip, **{k: getattr(self, k) for k in self._STATE})
+    def to_dict(self) -> dict:
+        state = {k: getattr(self, k) for k in self._STATE}
+        return dict(features=self.features, min_freq=self.min_freq, clip=self.clip, **state)
     @classmethod
     def from_dict(cls, d: dict) -> "FlowPreprocessor":
         p = cls(d["features"], d["min_freq"], d["clip"])
@@ -504,7 +521,7 @@ def _column_step(p: FlowPreprocessor, # the fitted preprocessor
                  j: int, # the column's position among the numeric features
                  c: str, # its name
                 ):
-    "The column's steps (median fill, signed log1p, standardise, clip) as `step(v, may_be_nan) -> count filled`, in place on float32 `v`."
+    "The column's steps (fill, signed log1p, standardise, clip), in place on float32: `step(v, may_be_nan)` -> filled."
     med, mean, std, log = np.float32(p.medians[c]), np.float32(p.mean[j]), np.float32(p.std[j]), c in p.log_cols
     def step(v: np.ndarray, may_be_nan: bool = True) -> int:
         filled = 0
@@ -523,7 +540,7 @@ _TABLE_DTYPES = tuple(np.dtype(t) for t in ("int8", "uint8", "int16", "uint16"))
 def _value_table(dtype: np.dtype, # one of the 8- or 16-bit integer dtypes
                  step, # the column's steps, from its column step function
                 ) -> tuple[np.ndarray, np.dtype]:
-    "The steps applied to every value of `dtype`, indexed by the value's bits read as unsigned; and that unsigned dtype."
+    "The steps applied to every value of `dtype`, indexed by the value's bits as unsigned; and that unsigned dtype."
     u = np.dtype(f"u{dtype.itemsize}")
     table = np.arange(2 ** (8 * dtype.itemsize), dtype=u).view(dtype).astype(np.float32)
     step(table, False)

@@ -11,14 +11,17 @@ import math
 import numpy as np
 import pandas as pd
 
-from .anomaly_data import CATEGORIES, PARTITION_COLUMNS, UNSWData, compact_flows
+from .core import DataError, announce_source, resolve_source
+from .anomaly_data import (CATEGORIES, PARTITION_COLUMNS, UNSWData, compact_flows, load_full_csv,
+                                       load_partition_csv, looks_partition)
 
 # %% auto #0
-__all__ = ['GEN_CATEGORIES', 'generate_traffic']
+__all__ = ['GEN_CATEGORIES', 'generate_traffic', 'load_unsw']
 
 # %% ../nbs/31_anomaly_traffic.ipynb #75f1124e
 _NORMAL = dict(proto={"tcp": .62, "udp": .34, "arp": .015, "ospf": .01, "icmp": .01, "igmp": .005},
-               service={"tcp": {"-": .42, "http": .25, "ftp-data": .08, "smtp": .08, "ftp": .05, "ssh": .06, "pop3": .03, "ssl": .03},
+               service={"tcp": {"-": .42, "http": .25, "ftp-data": .08, "smtp": .08, "ftp": .05, "ssh": .06,
+                                "pop3": .03, "ssl": .03},
                         "udp": {"dns": .72, "-": .22, "snmp": .03, "dhcp": .02, "radius": .01}},
                state={"tcp": {"FIN": .86, "CON": .08, "RST": .02, "REQ": .04}, "udp": {"CON": .55, "INT": .45},
                       "other": {"INT": .7, "REQ": .3}},
@@ -30,37 +33,53 @@ _T0 = 1421927414   # 2015-01-22 11:50:14 UTC, the start of the first UNSW-NB15 c
 
 # %% ../nbs/31_anomaly_traffic.ipynb #a1650a7e
 _ATTACKS = {
-    "Generic":        dict(share=.30, burst=120, proto={"udp": .95, "tcp": .05}, service={"udp": {"dns": .97, "-": .03}, "tcp": {"http": .6, "-": .4}},
-                           state={"udp": {"INT": .97, "CON": .03}, "tcp": {"FIN": 1.}}, ttl={(254, 0): .95, (62, 252): .05},
-                           spkts=(0.7, 0.1), smean=(4.05, 0.05), dratio=(0.0, 0.0), dmean=(0, 0), dur=(-11.5, 1.0), tail=0.0),
-    "Exploits":       dict(share=.26, burst=40, proto={"tcp": .8, "udp": .05, "unas": .1, "sctp": .05}, service={"tcp": {"-": .45, "http": .3, "smtp": .1, "ftp": .08, "pop3": .07}, "udp": {"dns": .5, "-": .5}},
-                           state={"tcp": {"FIN": .9, "CON": .05, "REQ": .05}, "udp": {"INT": 1.}, "other": {"INT": 1.}},
-                           ttl={(254, 252): .6, (62, 252): .2, (31, 29): .15, (254, 0): .05},
-                           spkts=(2.4, 1.0), smean=(5.0, 1.0), dratio=(0.8, 0.5), dmean=(5.0, 1.2), dur=(-1.5, 1.8), tail=.06),
-    "Fuzzers":        dict(share=.15, burst=60, proto={"tcp": .6, "udp": .25, "unas": .1, "ospf": .05}, service={"tcp": {"-": .85, "http": .1, "ftp": .05}, "udp": {"-": .9, "dns": .1}},
-                           state={"tcp": {"FIN": .6, "INT": .3, "REQ": .1}, "udp": {"INT": 1.}, "other": {"INT": 1.}},
-                           ttl={(254, 252): .5, (254, 0): .3, (62, 252): .1, (31, 29): .1},
-                           spkts=(2.0, 1.3), smean=(4.8, 1.2), dratio=(0.5, 0.6), dmean=(4.5, 1.0), dur=(-0.5, 2.0), tail=.1),
-    "DoS":            dict(share=.10, burst=150, proto={"tcp": .45, "unas": .25, "udp": .1, "sctp": .1, "ospf": .1}, service={"tcp": {"-": .8, "http": .15, "smtp": .05}, "udp": {"-": .8, "dns": .2}},
-                           state={"tcp": {"FIN": .3, "INT": .7}, "udp": {"INT": 1.}, "other": {"INT": 1.}},
-                           ttl={(254, 0): .7, (254, 252): .3},
-                           spkts=(1.0, 0.9), smean=(4.6, 0.2), dratio=(0.2, 0.3), dmean=(4.0, 0.5), dur=(-6.0, 3.0), tail=.15),
-    "Reconnaissance": dict(share=.09, burst=80, proto={"tcp": .5, "udp": .35, "unas": .1, "icmp": .05}, service={"tcp": {"-": .85, "http": .15}, "udp": {"-": .9, "dns": .1}},
-                           state={"tcp": {"FIN": .45, "INT": .5, "REQ": .05}, "udp": {"INT": 1.}, "other": {"INT": 1.}},
-                           ttl={(254, 0): .55, (254, 252): .45},
-                           spkts=(1.2, 0.8), smean=(4.4, 0.3), dratio=(0.1, 0.2), dmean=(3.9, 0.4), dur=(-4.0, 2.5), tail=0.0),
-    "Analysis":       dict(share=.03, burst=25, proto={"tcp": .2, "unas": .4, "ospf": .2, "sctp": .2}, service={"tcp": {"-": .95, "http": .05}},
-                           state={"tcp": {"INT": .8, "FIN": .2}, "other": {"INT": 1.}}, ttl={(254, 0): .9, (254, 252): .1},
-                           spkts=(0.7, 0.2), smean=(4.6, 0.05), dratio=(0.0, 0.0), dmean=(0, 0), dur=(-11.0, 1.0), tail=0.0),
-    "Backdoor":       dict(share=.03, burst=25, proto={"tcp": .3, "unas": .5, "sctp": .2}, service={"tcp": {"-": .9, "http": .1}},
-                           state={"tcp": {"INT": .75, "FIN": .25}, "other": {"INT": 1.}}, ttl={(254, 0): .85, (254, 252): .15},
-                           spkts=(0.8, 0.3), smean=(4.6, 0.1), dratio=(0.2, 0.4), dmean=(4.0, 0.5), dur=(-9.0, 2.0), tail=0.0),
-    "Shellcode":      dict(share=.025, burst=15, proto={"tcp": .65, "udp": .35}, service={"tcp": {"-": 1.}, "udp": {"-": 1.}},
-                           state={"tcp": {"FIN": .65, "INT": .35}, "udp": {"INT": 1.}}, ttl={(254, 252): .6, (254, 0): .4},
-                           spkts=(2.2, 0.4), smean=(4.3, 0.5), dratio=(0.8, 0.3), dmean=(3.8, 0.4), dur=(-0.8, 0.8), tail=0.0),
-    "Worms":          dict(share=.015, burst=10, proto={"tcp": .85, "udp": .15}, service={"tcp": {"http": .8, "-": .2}, "udp": {"-": 1.}},
-                           state={"tcp": {"FIN": .9, "CON": .1}, "udp": {"INT": 1.}}, ttl={(254, 252): .9, (62, 252): .1},
-                           spkts=(2.5, 0.5), smean=(6.0, 0.4), dratio=(0.9, 0.2), dmean=(5.0, 0.5), dur=(-0.3, 0.8), tail=.05),
+    "Generic": dict(
+        share=.30, burst=120, proto={"udp": .95, "tcp": .05},
+        service={"udp": {"dns": .97, "-": .03}, "tcp": {"http": .6, "-": .4}},
+        state={"udp": {"INT": .97, "CON": .03}, "tcp": {"FIN": 1.}}, ttl={(254, 0): .95, (62, 252): .05},
+        spkts=(0.7, 0.1), smean=(4.05, 0.05), dratio=(0.0, 0.0), dmean=(0, 0), dur=(-11.5, 1.0), tail=0.0),
+    "Exploits": dict(
+        share=.26, burst=40, proto={"tcp": .8, "udp": .05, "unas": .1, "sctp": .05},
+        service={"tcp": {"-": .45, "http": .3, "smtp": .1, "ftp": .08, "pop3": .07}, "udp": {"dns": .5, "-": .5}},
+        state={"tcp": {"FIN": .9, "CON": .05, "REQ": .05}, "udp": {"INT": 1.}, "other": {"INT": 1.}},
+        ttl={(254, 252): .6, (62, 252): .2, (31, 29): .15, (254, 0): .05}, spkts=(2.4, 1.0), smean=(5.0, 1.0),
+        dratio=(0.8, 0.5), dmean=(5.0, 1.2), dur=(-1.5, 1.8), tail=.06),
+    "Fuzzers": dict(
+        share=.15, burst=60, proto={"tcp": .6, "udp": .25, "unas": .1, "ospf": .05},
+        service={"tcp": {"-": .85, "http": .1, "ftp": .05}, "udp": {"-": .9, "dns": .1}},
+        state={"tcp": {"FIN": .6, "INT": .3, "REQ": .1}, "udp": {"INT": 1.}, "other": {"INT": 1.}},
+        ttl={(254, 252): .5, (254, 0): .3, (62, 252): .1, (31, 29): .1}, spkts=(2.0, 1.3), smean=(4.8, 1.2),
+        dratio=(0.5, 0.6), dmean=(4.5, 1.0), dur=(-0.5, 2.0), tail=.1),
+    "DoS": dict(
+        share=.10, burst=150, proto={"tcp": .45, "unas": .25, "udp": .1, "sctp": .1, "ospf": .1},
+        service={"tcp": {"-": .8, "http": .15, "smtp": .05}, "udp": {"-": .8, "dns": .2}},
+        state={"tcp": {"FIN": .3, "INT": .7}, "udp": {"INT": 1.}, "other": {"INT": 1.}},
+        ttl={(254, 0): .7, (254, 252): .3}, spkts=(1.0, 0.9), smean=(4.6, 0.2), dratio=(0.2, 0.3), dmean=(4.0, 0.5),
+        dur=(-6.0, 3.0), tail=.15),
+    "Reconnaissance": dict(
+        share=.09, burst=80, proto={"tcp": .5, "udp": .35, "unas": .1, "icmp": .05},
+        service={"tcp": {"-": .85, "http": .15}, "udp": {"-": .9, "dns": .1}},
+        state={"tcp": {"FIN": .45, "INT": .5, "REQ": .05}, "udp": {"INT": 1.}, "other": {"INT": 1.}},
+        ttl={(254, 0): .55, (254, 252): .45}, spkts=(1.2, 0.8), smean=(4.4, 0.3), dratio=(0.1, 0.2), dmean=(3.9, 0.4),
+        dur=(-4.0, 2.5), tail=0.0),
+    "Analysis": dict(
+        share=.03, burst=25, proto={"tcp": .2, "unas": .4, "ospf": .2, "sctp": .2},
+        service={"tcp": {"-": .95, "http": .05}}, state={"tcp": {"INT": .8, "FIN": .2}, "other": {"INT": 1.}},
+        ttl={(254, 0): .9, (254, 252): .1}, spkts=(0.7, 0.2), smean=(4.6, 0.05), dratio=(0.0, 0.0), dmean=(0, 0),
+        dur=(-11.0, 1.0), tail=0.0),
+    "Backdoor": dict(
+        share=.03, burst=25, proto={"tcp": .3, "unas": .5, "sctp": .2}, service={"tcp": {"-": .9, "http": .1}},
+        state={"tcp": {"INT": .75, "FIN": .25}, "other": {"INT": 1.}}, ttl={(254, 0): .85, (254, 252): .15},
+        spkts=(0.8, 0.3), smean=(4.6, 0.1), dratio=(0.2, 0.4), dmean=(4.0, 0.5), dur=(-9.0, 2.0), tail=0.0),
+    "Shellcode": dict(
+        share=.025, burst=15, proto={"tcp": .65, "udp": .35}, service={"tcp": {"-": 1.}, "udp": {"-": 1.}},
+        state={"tcp": {"FIN": .65, "INT": .35}, "udp": {"INT": 1.}}, ttl={(254, 252): .6, (254, 0): .4},
+        spkts=(2.2, 0.4), smean=(4.3, 0.5), dratio=(0.8, 0.3), dmean=(3.8, 0.4), dur=(-0.8, 0.8), tail=0.0),
+    "Worms": dict(
+        share=.015, burst=10, proto={"tcp": .85, "udp": .15},
+        service={"tcp": {"http": .8, "-": .2}, "udp": {"-": 1.}},
+        state={"tcp": {"FIN": .9, "CON": .1}, "udp": {"INT": 1.}}, ttl={(254, 252): .9, (62, 252): .1},
+        spkts=(2.5, 0.5), smean=(6.0, 0.4), dratio=(0.9, 0.2), dmean=(5.0, 0.5), dur=(-0.3, 0.8), tail=.05),
 }
 
 # %% ../nbs/31_anomaly_traffic.ipynb #ba900a70
@@ -88,7 +107,8 @@ def _flow_kinds(rng, spec: dict, n: int):
         if g in spec["service"]: service[m] = _choice(rng, spec["service"][g], m.sum())
         st = spec["state"].get(g, spec["state"].get("other", {"INT": 1.}))
         state[m] = _choice(rng, st, m.sum())
-    ttl_keys = list(spec["ttl"]); ttl_idx = rng.choice(len(ttl_keys), n, p=np.array(list(spec["ttl"].values())) / sum(spec["ttl"].values()))
+    ttl_keys = list(spec["ttl"])
+    ttl_idx = rng.choice(len(ttl_keys), n, p=np.array(list(spec["ttl"].values())) / sum(spec["ttl"].values()))
     sttl = np.array([ttl_keys[i][0] for i in ttl_idx]); dttl = np.array([ttl_keys[i][1] for i in ttl_idx])
     return proto, service, state, sttl, dttl
 
@@ -99,7 +119,8 @@ def _flow_sizes(rng, spec: dict, n: int, one_way: np.ndarray) -> dict:
     smean = np.clip(np.round(_heavy(rng, *spec["smean"], 0, n)), 28, 1504).astype(np.int64)
     dpk = np.round(spkts * np.exp(rng.normal(np.log(max(spec["dratio"][0], 1e-3)), spec["dratio"][1] + 1e-9, n)))
     dpkts = np.where(one_way | (spec["dratio"][0] == 0), 0, np.maximum(0, dpk)).astype(np.int64)
-    dmean = np.where(dpkts > 0, np.clip(np.round(_heavy(rng, spec["dmean"][0], spec["dmean"][1], spec["tail"], n)), 28, 1500), 0).astype(np.int64)
+    dmean = np.clip(np.round(_heavy(rng, spec["dmean"][0], spec["dmean"][1], spec["tail"], n)), 28, 1500)
+    dmean = np.where(dpkts > 0, dmean, 0).astype(np.int64)
     dur = np.minimum(_heavy(rng, *spec["dur"], spec["tail"], n), 60.0)
     dur = np.where(spkts + dpkts <= 1, 0.0, dur).round(6)
     return dict(spkts=spkts, dpkts=dpkts, smean=smean, dmean=dmean, sbytes=spkts * smean, dbytes=dpkts * dmean, dur=dur)
@@ -111,12 +132,15 @@ def _flow_timing(rng, f: dict, n: int, cat: str) -> dict:
     safe = np.where(dur > 0, dur, 1.0)
     sinpkt = np.where(spkts > 1, dur * 1000 / np.maximum(spkts - 1, 1), 0.0)
     dinpkt = np.where(dpkts > 1, dur * 1000 / np.maximum(dpkts - 1, 1), 0.0)
-    sjit = sinpkt * np.exp(rng.normal(0.5, 1.0, n)) * (spkts > 2); djit = dinpkt * np.exp(rng.normal(0, 1.0, n)) * (dpkts > 2)
+    sjit = sinpkt * np.exp(rng.normal(0.5, 1.0, n)) * (spkts > 2)
+    djit = dinpkt * np.exp(rng.normal(0, 1.0, n)) * (dpkts > 2)
     loss_p = 0.02 if cat == "Normal" else 0.06
-    sloss = rng.binomial(np.maximum(spkts - 1, 0), loss_p); dloss = rng.binomial(np.maximum(dpkts - 1, 0), loss_p)
-    return dict(rate=np.where(dur > 0, (spkts + dpkts - 1) / safe, 0.0), sload=np.where(dur > 0, f["sbytes"] * 8 / safe, 0.0),
-                dload=np.where(dur > 0, f["dbytes"] * 8 / safe, 0.0), sloss=sloss, dloss=dloss, sinpkt=sinpkt, dinpkt=dinpkt,
-                sjit=sjit, djit=djit)
+    sloss = rng.binomial(np.maximum(spkts - 1, 0), loss_p)
+    dloss = rng.binomial(np.maximum(dpkts - 1, 0), loss_p)
+    return dict(rate=np.where(dur > 0, (spkts + dpkts - 1) / safe, 0.0),
+                sload=np.where(dur > 0, f["sbytes"] * 8 / safe, 0.0),
+                dload=np.where(dur > 0, f["dbytes"] * 8 / safe, 0.0),
+                sloss=sloss, dloss=dloss, sinpkt=sinpkt, dinpkt=dinpkt, sjit=sjit, djit=djit)
 
 # %% ../nbs/31_anomaly_traffic.ipynb #6ab5baee
 def _flow_protocol(rng, proto, service, state, one_way, dpkts, sttl, dttl, n: int, cat: str) -> dict:
@@ -132,8 +156,9 @@ def _flow_protocol(rng, proto, service, state, one_way, dpkts, sttl, dttl, n: in
     is_ftp_login = np.where(service == "ftp", rng.random(n) < (0.8 if cat == "Normal" else 0.3), 0).astype(np.int64)
     ct_state_ttl = np.select([sttl == 254, sttl == 62, sttl == 31], [np.where(dttl == 0, 2, 1), 1, 0], 0)
     ct_state_ttl = np.where((state == "INT") & (sttl == 254), 2, np.where(state == "CON", 0, ct_state_ttl))
-    return dict(swin=np.where(tcp, 255, 0), stcpb=stcpb, dtcpb=dtcpb, dwin=np.where(est, 255, 0), tcprtt=synack + ackdat,
-                synack=synack, ackdat=ackdat, trans_depth=trans_depth, response_body_len=response_body_len,
+    return dict(swin=np.where(tcp, 255, 0), stcpb=stcpb, dtcpb=dtcpb, dwin=np.where(est, 255, 0),
+                tcprtt=synack + ackdat, synack=synack, ackdat=ackdat, trans_depth=trans_depth,
+                response_body_len=response_body_len,
                 is_ftp_login=is_ftp_login, ct_ftp_cmd=is_ftp_login.copy(), ct_flw_http_mthd=ct_flw_http_mthd,
                 ct_state_ttl=ct_state_ttl)
 
@@ -159,14 +184,15 @@ def _last100_count(keys: np.ndarray, window: int = 100) -> np.ndarray:
     out[order] = np.arange(n) - np.searchsorted(c, c - window + 1) + 1
     return out
 
+# %% ../nbs/31_anomaly_traffic.ipynb #8c653720
 def _concat_groups(a: np.ndarray, a_text, b: np.ndarray, b_text=None) -> np.ndarray:
-    "Group ids of the strings `a_text[a] + b_text[b]` (`str(b)` without `b_text`), built over the distinct (a, b) pairs only."
+    "Group ids of the strings `a_text[a] + b_text[b]` (`str(b)` without `b_text`), over the distinct (a, b) pairs only."
     m = int(b.max()) + 1 if len(b) else 1
     u, inv = np.unique(a.astype(np.int64) * m + b, return_inverse=True)
     ua, ub = np.divmod(u, m)
-    bt = ub.astype(f"S{len(str(m))}") if b_text is None else np.asarray(b_text, dtype="S")[ub]   # bytes: 1 byte a character
+    bt = ub.astype(f"S{len(str(m))}") if b_text is None else np.asarray(b_text, dtype="S")[ub]   # 1 byte a character
     txt = np.char.add(np.asarray(a_text, dtype="S")[ua], bt)
-    return np.unique(txt, return_inverse=True)[1].reshape(-1)[inv.reshape(-1)]   # pairs that spell the same text: one group
+    return np.unique(txt, return_inverse=True)[1].reshape(-1)[inv.reshape(-1)]   # the same text: one group
 
 # %% ../nbs/31_anomaly_traffic.ipynb #8b09b10e
 def _episode_spec(rng, spec: dict) -> dict:
@@ -175,9 +201,11 @@ def _episode_spec(rng, spec: dict) -> dict:
     for k in ("spkts", "smean", "dmean", "dur"):
         mu, sd = spec[k]
         e[k] = (mu + rng.normal(0, 0.5) if sd > 0 else mu, sd * 0.5)
-    ttl = list(spec["ttl"]); e["ttl"] = {ttl[rng.choice(len(ttl), p=np.array(list(spec["ttl"].values())) / sum(spec["ttl"].values()))]: 1.0}
+    ttl = list(spec["ttl"])
+    e["ttl"] = {ttl[rng.choice(len(ttl), p=np.array(list(spec["ttl"].values())) / sum(spec["ttl"].values()))]: 1.0}
     return e
 
+# %% ../nbs/31_anomaly_traffic.ipynb #a772fead
 _SPECS = [_NORMAL, *_ATTACKS.values()]
 # fixed category lists, so generated blocks concatenate without falling back to text
 GEN_CATEGORIES = dict(proto=sorted({k for sp in _SPECS for k in sp["proto"]}),
@@ -192,18 +220,20 @@ def _cat(codes, col: str) -> pd.Categorical:
 
 # %% ../nbs/31_anomaly_traffic.ipynb #493c5de7
 def _normal_traffic(rng, n_norm: int, span: float, block) -> pd.DataFrame:
-    "`n_norm` normal flows over `span` seconds (modulated Poisson arrivals, drifting in four steps), as one compact block."
+    "`n_norm` normal flows over `span` seconds (modulated Poisson arrivals, drifting in four steps): one compact block."
     t = np.sort(rng.uniform(0, span, n_norm * 2))
     keep = rng.random(len(t)) < 0.75 + 0.25 * np.sin(2 * np.pi * t / span)
     t = np.sort(rng.choice(t[keep], n_norm, replace=len(t[keep]) < n_norm))
     chunks = []
-    for j, tj in enumerate(np.array_split(t, 4)):   # concept drift: more TTL-254 hosts, bigger and longer flows later on
-        sp_j = dict(_NORMAL, ttl={(31, 29): .45 - .1 * j, (254, 252): .2 + .1 * j, (62, 252): .2, (254, 0): .1, (0, 0): .05},
-                    smean=(_NORMAL["smean"][0] + .25 * j, _NORMAL["smean"][1]), dur=(_NORMAL["dur"][0] + .4 * j, _NORMAL["dur"][1]))
+    for j, tj in enumerate(np.array_split(t, 4)):   # concept drift: more TTL-254 hosts, bigger, longer flows later on
+        ttl = {(31, 29): .45 - .1 * j, (254, 252): .2 + .1 * j, (62, 252): .2, (254, 0): .1, (0, 0): .05}
+        sp_j = dict(_NORMAL, ttl=ttl, smean=(_NORMAL["smean"][0] + .25 * j, _NORMAL["smean"][1]),
+                    dur=(_NORMAL["dur"][0] + .4 * j, _NORMAL["dur"][1]))
         chunks.append(block(_flows(rng, sp_j, len(tj), "Normal")))
     normal = pd.concat(chunks, ignore_index=True); del chunks
     normal["stime"] = t; normal["attack_cat"] = _cat(np.zeros(n_norm, np.int8), "attack_cat")
-    normal["srcip"] = _cat(rng.integers(0, 60, n_norm), "srcip"); normal["dstip"] = _cat(rng.integers(0, 15, n_norm), "dstip")
+    normal["srcip"] = _cat(rng.integers(0, 60, n_norm), "srcip")
+    normal["dstip"] = _cat(rng.integers(0, 15, n_norm), "dstip")
     return normal
 
 # %% ../nbs/31_anomaly_traffic.ipynb #e5e16d22
@@ -217,7 +247,8 @@ def _attack_bursts(rng, cat: str, spec: dict, cnt: int, span: float, block) -> p
         if m <= 0: continue
         e = _flows(rng, _episode_spec(rng, spec), m, cat)
         e["stime"] = s0 + np.sort(rng.exponential(rng.uniform(20, 120), m)).clip(0, span - s0 - 1)
-        attacker = 60 + rng.integers(0, 4); targets = rng.integers(0, 15, rng.integers(1, 4))   # codes into the IP lists
+        attacker = 60 + rng.integers(0, 4)                          # codes into the IP lists
+        targets = rng.integers(0, 15, rng.integers(1, 4))
         e.update(attack_cat=np.full(m, CATEGORIES.index(cat)), srcip=np.full(m, attacker), dstip=rng.choice(targets, m))
         for c, v in e.items(): cols.setdefault(c, []).append(v)
     cols = {c: np.concatenate(v) for c, v in cols.items()}
@@ -231,7 +262,8 @@ def _ports_and_times(rng, df: pd.DataFrame) -> pd.DataFrame:
     df["sport"] = rng.integers(1024, 65536, m)
     svc_port = np.array([_PORTS.get(c, -1) for c in GEN_CATEGORIES["service"]])[df["service"].cat.codes.to_numpy()]
     scan = df["attack_cat"].isin(["Reconnaissance", "Fuzzers"]).to_numpy()
-    df["dsport"] = np.where(svc_port >= 0, svc_port, np.where(scan, rng.integers(1, 65536, m), rng.choice([0, 111, 135, 139, 445, 5060], m)))
+    df["dsport"] = np.where(svc_port >= 0, svc_port, np.where(scan, rng.integers(1, 65536, m),
+                                                              rng.choice([0, 111, 135, 139, 445, 5060], m)))
     df["is_sm_ips_ports"] = (rng.random(m) < np.where(df["attack_cat"] == "Normal", 0.002, 0.0)).astype(np.int8)
     df = df.sort_values("stime", kind="stable").reset_index(drop=True)
     df["stime"] = np.floor(_T0 + df["stime"]).astype(np.int64)
@@ -240,7 +272,7 @@ def _ports_and_times(rng, df: pd.DataFrame) -> pd.DataFrame:
 
 # %% ../nbs/31_anomaly_traffic.ipynb #61a924aa
 def _connection_counts(df: pd.DataFrame) -> None:
-    "The `ct_*` counters over the last 100 flows, as UNSW-NB15 defines them (keys: service, address, port as text). In place."
+    "In place: the `ct_*` counters over the last 100 flows, as UNSW-NB15 defines them (keys: service, address, port)."
     src, dst, svc = (df[c].cat.codes.to_numpy() for c in ("srcip", "dstip", "service"))
     sp, dp = df["sport"].to_numpy(), df["dsport"].to_numpy()
     ips_s, ips_d, svcs = GEN_CATEGORIES["srcip"], GEN_CATEGORIES["dstip"], GEN_CATEGORIES["service"]
@@ -253,16 +285,18 @@ def _connection_counts(df: pd.DataFrame) -> None:
 
 # %% ../nbs/31_anomaly_traffic.ipynb #300d830e
 def generate_traffic(n: int = 30_000, attack_frac: float = 0.3, hours: float = 2.0, seed: int = 0) -> UNSWData:
-    "Synthetic flows in the UNSW-NB15 schema: normal traffic plus nine attack families arriving in bursts, time-ordered."
+    "Synthetic flows in the UNSW-NB15 schema, in time order: normal traffic and nine attack families in bursts."
     if n < 200: raise ValueError(f"n={n}: generate at least 200 flows")
     rng = np.random.default_rng(seed)
     span = hours * 3600.0
     n_att = int(round(n * attack_frac)); n_norm = n - n_att
     shares = np.array([s["share"] for s in _ATTACKS.values()]); shares /= shares.sum()
     counts = np.maximum(10, np.round(shares * n_att)).astype(int) if n_att else np.zeros(len(shares), int)
-    block = lambda d: compact_flows(pd.DataFrame(d), GEN_CATEGORIES, keep=("dur", "stime"))   # each block compact at once
+    block = lambda d: compact_flows(pd.DataFrame(d), GEN_CATEGORIES, keep=("dur", "stime"))   # each block compact
     parts = [_normal_traffic(rng, n_norm, span, block)]
-    if n_att: parts += [_attack_bursts(rng, cat, spec, cnt, span, block) for (cat, spec), cnt in zip(_ATTACKS.items(), counts)]
+    if n_att:
+        parts += [_attack_bursts(rng, cat, spec, cnt, span, block)
+                  for (cat, spec), cnt in zip(_ATTACKS.items(), counts)]
     df = _ports_and_times(rng, pd.concat(parts, ignore_index=True)); del parts
     _connection_counts(df)
     m = len(df)
@@ -271,4 +305,50 @@ def generate_traffic(n: int = 30_000, attack_frac: float = 0.3, hours: float = 2
     df["partition"] = _cat(np.zeros(m, np.int8), "partition")
     cols = [c for c in PARTITION_COLUMNS] + ["srcip", "sport", "dstip", "dsport", "stime", "ltime", "partition"]
     df = compact_flows(df[cols], GEN_CATEGORIES, keep=("stime", "ltime"))
-    return UNSWData(df, "sample", "synthetic", "synthetic", {}, [f"generated {m:,} flows over {hours:g} h, seed={seed}"])
+    notes = [f"generated {m:,} flows over {hours:g} h, seed={seed}"]
+    return UNSWData(df, "sample", "synthetic", "synthetic", {}, notes)
+
+# %% ../nbs/31_anomaly_traffic.ipynb #6415b2ce
+_PARTITION_NAMES = ("UNSW_NB15_training-set.csv", "UNSW_NB15_testing-set.csv")
+_FULL_NAMES = tuple(f"UNSW-NB15_{i}.csv" for i in range(1, 5))
+
+def _load_folder(folder: Path, max_rows=None) -> UNSWData:
+    "The full CSVs of a folder if it has them (they carry timestamps), else its partition CSVs (in `partition`)."
+    fulls = [folder/n for n in _FULL_NAMES if (folder/n).exists()]
+    feats = next(iter(sorted(folder.glob("NUSW-NB15_features*.csv"))), None)
+    parts = [p for p in sorted(folder.glob("*.csv")) if p not in fulls and p != feats and looks_partition(p)]
+    if fulls: return load_full_csv(fulls, features=feats, max_rows=max_rows and max(1, max_rows // len(fulls)))
+    if not parts:
+        raise DataError(f"{folder}: no UNSW-NB15 CSVs found (expected {_PARTITION_NAMES} or {_FULL_NAMES})")
+    loaded = [load_partition_csv(p, max_rows=max_rows) for p in parts]
+    if len(loaded) == 1: return loaded[0]
+    fixes = {}     # both partitions: keep them apart (column `partition`) so we can train on one and test on the other
+    for d in loaded:
+        for k, v in d.fixes.items(): fixes[k] = fixes.get(k, 0) + v
+    df = pd.concat([d.df for d in loaded], ignore_index=True)
+    notes = sum((d.notes for d in loaded), [])
+    return UNSWData(df, str(folder), "partition", "+".join(d.partition for d in loaded), fixes, notes)
+
+# %% ../nbs/31_anomaly_traffic.ipynb #4a585be2
+def load_unsw(source: str = "auto", # 'auto' | 'sample' | 'kaggle' | a CSV or folder path
+              n: int = 30_000, # generated traffic: how many flows
+              seed: int = 0, # generated traffic: the generator's seed
+              max_rows: int | None = None, # read at most this many rows (generated traffic: capped too)
+             ) -> UNSWData:
+    "UNSW-NB15 flows from `source` as one `UNSWData` bundle: real files when there are any, else generated traffic."
+    src = resolve_source("anomaly", source, patterns=("unsw_nb15", "UNSW-NB15", "unsw-nb15"),
+                         kaggle="mrwellsdavid/unsw-nb15", offline="generated traffic")
+    if src.kind == "offline":
+        d = generate_traffic(min(n, max_rows or n), seed=seed)
+        src.announce("anomaly", f"using generated UNSW-NB15-schema traffic ({d.n:,} flows)")
+        return d
+    p = src.path
+    if p.is_dir(): d = _load_folder(p, max_rows)
+    elif looks_partition(p): d = load_partition_csv(p, max_rows)
+    else: d = load_full_csv(p, max_rows=max_rows)
+    fixed = {k: v for k, v in d.fixes.items() if not k.startswith("rate")}
+    fx = ", ".join(f"{k} ({v:,})" for k, v in fixed.items())
+    fx = f"; fixed {sum(fixed.values()):,} values: {fx}" if fixed else ""
+    src.announce("anomaly", f"using {d.kind} UNSW-NB15 data from {p} ({d.n:,} flows, partition {d.partition}{fx})")
+    for note in d.notes: announce_source("anomaly", note)
+    return d

@@ -47,7 +47,7 @@ def main():
         ref = s if ref is None else ref
         assert np.array_equal(s, ref)
         rows[f"1 process x {threads} thread(s)"] = dict(seconds=best, flows_per_s=len(df) / best, identical=True)
-    res = launch(an._score_worker, path, df, a.reps, num_processes=a.processes, use_cpu=True)
+    res = launch(an.score_worker, path, df, a.reps, num_processes=a.processes, use_cpu=True)
     share = -(-len(df) // a.processes)
     rows[f"{a.processes} processes x 1 thread"] = dict(seconds=res["seconds"], flows_per_s=len(df) / res["seconds"],
                                                        identical=bool(np.array_equal(res["scores"], ref)))

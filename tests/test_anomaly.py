@@ -42,7 +42,7 @@ def test_distributed_sample_bom_crlf_through_every_entry_point(tmp_path):
     # the shared sample is byte for byte as distributed: a UTF-8 byte-order mark and CRLF line ends
     raw = SAMPLE.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw[:2000]
-    assert an._looks_partition(SAMPLE)
+    assert an.looks_partition(SAMPLE)
     d = an.load_unsw(str(SAMPLE))
     assert d.kind == "partition" and d.n == 3026 and d.df.columns[0] == "id"
     assert pd.api.types.is_integer_dtype(d.df["id"]) and not d.df["attack_cat"].str.contains("\r").any()
@@ -255,8 +255,9 @@ def test_lstm_autoencoder_under_cpu_bf16_autocast():
 
 
 def test_autoencoder_training_lets_accelerate_place_the_model(monkeypatch):
-    seen, real = {}, an.fit                                 # the shared `training.fit`, as the chapter calls it
-    monkeypatch.setattr(an, "fit", lambda *a, **k: (seen.update(k), real(*a, **k))[1])
+    import accel_course.training as training
+    seen, real = {}, training.fit                           # the shared `training.fit`, under `fit_arrays`
+    monkeypatch.setattr(training, "fit", lambda *a, **k: (seen.update(k), real(*a, **k))[1])
     X = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
     an.train_autoencoder(X, epochs=1, batch_size=32)
     assert seen and not seen.get("cpu", False)               # no hard-coded CPU: a GPU is used when present

@@ -55,7 +55,7 @@ def test_main_process_first_one_writer_two_processes(tmp_path):
         def slow_of(*a):               # building takes a second: the race window of a large data set
             time.sleep(1.0); return of(*a)
         an._Matrices.of = slow_of
-        res = an._cache_worker({str(tmp_path/'cache')!r}, 1500)
+        res = an.cache_worker({str(tmp_path/'cache')!r}, 1500)
         from accelerate import PartialState
         state = PartialState()
         if state.is_main_process: json.dump(res, open({str(tmp_path/'res.json')!r}, "w"))
@@ -81,7 +81,7 @@ def test_score_split_two_processes_uneven_equals_one(tmp_path):
         from accel_course import anomaly as an
         from accelerate import PartialState
         df = an.generate_traffic({n}, seed=5).df.iloc[:{n}]
-        res = an._score_worker({str(path)!r}, df)
+        res = an.score_worker({str(path)!r}, df)
         state = PartialState()
         if state.is_main_process:
             np.save({str(tmp_path/'s2.npy')!r}, res["scores"])
