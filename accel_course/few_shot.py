@@ -1,4 +1,5 @@
-"""SetFit-style training through the shared `fit`: contrastive label pairs, a cosine-similarity loss on a mean-pooled MiniLM, and a logistic-regression head -- compared with classification-head fine-tuning and TF-IDF on the same folds.
+"""SetFit-style training through the shared `fit`: contrastive label pairs, a cosine-similarity loss on a mean-pooled
+MiniLM, and a logistic-regression head -- compared with classification-head fine-tuning and TF-IDF on the same folds.
 
 Docs: https://accel-course.github.io/accel_course/few_shot.html.md"""
 

@@ -1,4 +1,5 @@
-"""Put the fine-tuned review classifier behind a small, robust JSON API: load once, predict in batches, validate every request, and run it under a production WSGI server.
+"""Put the fine-tuned review classifier behind a small, robust JSON API: load once, predict in batches, validate every
+request, and run it under a production WSGI server.
 
 Docs: https://accel-course.github.io/accel_course/serve.html.md"""
 
