@@ -1,8 +1,9 @@
-"""Issue 21, hot paths of the sentiment API: the micro-batcher waits for company only under load, bad batching options
-are refused with a clear error, the server has a thread per expected client, and batched answers equal one-at-a-time ones.
+"""Issue 21, hot paths of the sentiment API: the micro-batcher waits for company only under load, bad batching
+options are refused with a clear error, the server has a thread per expected client, and batched answers equal
+one-at-a-time ones.
 
-Uses the 2-layer demo model of `conftest.py` (fixtures `model_dir`, `predictor`; an untrained head: the plumbing does not
-depend on model quality).
+Uses the 2-layer demo model of `conftest.py` (fixtures `model_dir`, `predictor`; an untrained head: the plumbing does
+not depend on model quality).
 """
 import json, os, threading, time, http.client
 from concurrent.futures import ThreadPoolExecutor
