@@ -144,6 +144,7 @@ def _predict_one(predict, texts, fut) -> int:
         return 0
     return 1
 
+# %% ../nbs/25_serve.ipynb #73029ab7
 def _predict_jobs(predict, jobs) -> int:
     "Resolve each job's future with its predictions (one pass, or one per job if that fails); returns the passes."
     try: preds = predict([t for texts, _ in jobs for t in texts])
@@ -236,6 +237,7 @@ def _jtype(v) -> str:
     return {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object",
             type(None): "null"}.get(type(v), type(v).__name__)
 
+# %% ../nbs/25_serve.ipynb #1dbd80bf
 def _json_body(raw: bytes) -> dict:
     "The body as a JSON object with exactly one of `text`/`texts`, or a `BadRequest` that says what is wrong."
     from werkzeug.exceptions import BadRequest
@@ -264,6 +266,7 @@ def _check_text(t, where: str, max_chars: int):
         raise BadRequest(f"{where} contains invalid Unicode (a lone surrogate escape such as \\ud800)") from None
     if len(t) > max_chars: raise BadRequest(f"{where} is too long: {len(t)} characters > {max_chars}")
 
+# %% ../nbs/25_serve.ipynb #59edd4de
 def parse_predict_request(raw: bytes, limits: Limits = Limits()) -> tuple[list[str], bool]:
     "Validate a `/predict` body; return `(texts, single)` or raise werkzeug's `BadRequest` with a clear message."
     from werkzeug.exceptions import BadRequest
@@ -286,6 +289,7 @@ def _json_error(status: int, name: str, message: str):
     resp.status_code = status
     return resp
 
+# %% ../nbs/25_serve.ipynb #3fdd06d7
 def _predict_view(predictor, batcher, limits: Limits, timeout: float):
     "The body of `POST /predict`: validate, check the token budget, predict."
     from flask import jsonify, request
@@ -414,6 +418,7 @@ def _harden(server, max_connections_per_client: int, max_body: int):
 def _bound_port(server) -> int:
     return server.effective_port if hasattr(server, "effective_port") else server.effective_listen[0][1]
 
+# %% ../nbs/25_serve.ipynb #50dba7d4
 def _stop_server(server):
     "Close the listening socket and every open connection, then stop the worker threads (call from the loop's thread)."
     with contextlib.suppress(Exception): server.close()
@@ -421,6 +426,7 @@ def _stop_server(server):
         with contextlib.suppress(Exception): ch.close()
     with contextlib.suppress(Exception): server.task_dispatcher.shutdown(timeout=5)
 
+# %% ../nbs/25_serve.ipynb #f43f2de1
 def _run_until(server, stop: threading.Event, tick: float = 0.05):
     """Run waitress' event loop until `stop` is set, then shut it down -- all in this thread, so no socket is closed
     under a running `select`."""
@@ -449,6 +455,7 @@ def _set_torch_threads(torch_threads: int | None) -> int:
     if int(torch_threads) > 0: torch.set_num_threads(int(torch_threads))
     return torch.get_num_threads()
 
+# %% ../nbs/25_serve.ipynb #e9b5bafb
 def _stop_on_sigterm():
     "From the main thread, make SIGTERM stop the server as Ctrl-C does (Python's handler raises KeyboardInterrupt)."
     if threading.current_thread() is threading.main_thread():
@@ -597,6 +604,7 @@ def _bind_error(host, port, e: Exception) -> ServeConfigError:
         return ServeConfigError(f"--port {port}: permission denied (ports below 1024 need privileges)")
     return ServeConfigError(f"--host {host!r} --port {port}: cannot listen ({e.strerror or e})")
 
+# %% ../nbs/25_serve.ipynb #c6773c8d
 def _quiet_queue_log():
     "Raise waitress' 'Task queue depth is N' warnings (one per request that waits) to ERROR, unless configured."
     import logging
@@ -672,6 +680,7 @@ def _post_one(conn, body: bytes, payload: dict) -> str | None:
     ok = r.status == 200 and ("label" in out or len(out.get("predictions", ())) == len(payload.get("texts", ())))
     return None if ok else f"{r.status} {data[:200]!r}"
 
+# %% ../nbs/25_serve.ipynb #d2054fc2
 def _latencies(lat: list, wall: float) -> dict:
     "Requests per second and latency percentiles (ms) of a load test that took `wall` seconds."
     a = np.array(lat) if lat else np.array([np.nan])
