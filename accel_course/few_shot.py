@@ -1,4 +1,5 @@
-"""SetFit-style training through the shared `fit`: contrastive label pairs, a cosine-similarity loss on a mean-pooled MiniLM, and a logistic-regression head -- compared with classification-head fine-tuning and TF-IDF on the same folds.
+"""SetFit-style training through the shared `fit`: contrastive label pairs, a cosine-similarity loss on a mean-pooled
+MiniLM, and a logistic-regression head -- compared with classification-head fine-tuning and TF-IDF on the same folds.
 
 Docs: https://accel-course.github.io/accel_course/few_shot.html.md"""
 
@@ -18,8 +19,8 @@ from torch.utils.data import Dataset, DataLoader
 
 from .core import seed_everything
 from .training import fit, ProgressBar, MaxStepsPerEpoch, ClipGradNorm, LRScheduler
-from .sentiment import (LABELS2, DEFAULT_CHECKPOINT, PadCollator, load_meanpool_classifier, choose_max_length,
-                                    embed, load_classifier, load_pooled, finetune, finetune_recipe)
+from .sentiment import (LABELS2, DEFAULT_CHECKPOINT, PadCollator, load_meanpool_classifier,
+                                    choose_max_length, embed, load_classifier, load_pooled, finetune, finetune_recipe)
 
 # %% auto #0
 __all__ = ['make_pairs', 'PairData', 'PairCollator', 'mean_pool', 'CosinePairModel', 'contrastive_finetune', 'SetFitClassifier',
@@ -32,9 +33,11 @@ def make_pairs(labels, iterations: int = 2, seed: int = 42) -> np.ndarray:
     different label (target 0). Balanced by construction, never a text with itself."""
     y = np.asarray(labels).astype(int)
     classes, counts = np.unique(y, return_counts=True)
-    if len(classes) < 2: raise ValueError(f"contrastive pairs need at least 2 classes; the labels hold only {classes.tolist()}")
+    if len(classes) < 2:
+        raise ValueError(f"contrastive pairs need at least 2 classes; the labels hold only {classes.tolist()}")
     if counts.min() < 2:
-        raise ValueError(f"every class needs at least 2 texts to form a same-label pair; counts {dict(zip(classes.tolist(), counts.tolist()))}")
+        raise ValueError("every class needs at least 2 texts to form a same-label pair; "
+                         f"counts {dict(zip(classes.tolist(), counts.tolist()))}")
     if iterations < 1: raise ValueError(f"iterations must be >= 1, got {iterations}")
     rng = np.random.default_rng(seed)
     same = {c: np.flatnonzero(y == c) for c in classes}
@@ -42,7 +45,8 @@ def make_pairs(labels, iterations: int = 2, seed: int = 42) -> np.ndarray:
     rows = []
     for _ in range(iterations):
         for i in rng.permutation(len(y)):
-            s = same[y[i]]; k = rng.integers(len(s) - 1)
+            s = same[y[i]]
+            k = rng.integers(len(s) - 1)
             j = s[k + (k >= np.searchsorted(s, i))]          # any same-label text but i itself
             rows += [(i, j, 1), (i, rng.choice(other[y[i]]), 0)]
     return np.array(rows, dtype=np.int64)
@@ -58,6 +62,7 @@ class PairData(Dataset):
         i, j, t = self.pairs[k]
         return {"a": self.ids[i], "b": self.ids[j], "target": float(t)}
 
+# %% ../nbs/26_few_shot.ipynb #9bab9795
 class PairCollator:
     """Stack both texts of B pairs into ONE padded batch of 2B rows (first texts, then second texts): one encoder call
     per step. `labels` comes first in the dict, so `fit` counts B pairs per batch."""
@@ -72,21 +77,31 @@ def mean_pool(hidden, mask):
     m = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1)
 
+# %% ../nbs/26_few_shot.ipynb #bb06a37b
 class CosinePairModel(nn.Module):
     """A siamese wrapper for `fit`: both texts of each pair go through the SAME encoder and are mean-pooled; the loss
     is the squared error between their cosine similarity and the target (1 same label, 0 different) -- the
     `CosineSimilarityLoss` of sentence-transformers. Returns `.loss` and, as `.logits`, the B similarities."""
     def __init__(self, encoder):
-        super().__init__(); self.encoder = encoder
+        super().__init__()
+        self.encoder = encoder
     def forward(self, input_ids, attention_mask, labels=None):
         from transformers.modeling_outputs import SequenceClassifierOutput
-        e = mean_pool(self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state, attention_mask)
-        a, b = e.float().chunk(2)                       # rows 0..B-1: first texts, B..2B-1: second texts
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        a, b = mean_pool(hidden, attention_mask).float().chunk(2)   # rows 0..B-1: first texts, B..2B-1: second
         cos = nn.functional.cosine_similarity(a, b, dim=-1)
         loss = nn.functional.mse_loss(cos, labels.float()) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=cos)
 
 # %% ../nbs/26_few_shot.ipynb #a7d467a8
+def _pair_loader(tokenizer, texts, labels, iterations: int, batch_size: int, max_length: int, seed: int):
+    "The shuffled (seeded) DataLoader of `make_pairs`' pairs, each batch one padded block of 2 x `batch_size` texts."
+    pairs = make_pairs(labels, iterations, seed)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    return DataLoader(PairData(tokenizer, [str(t) for t in texts], pairs, max_length), batch_size=batch_size,
+                      shuffle=True, generator=torch.Generator().manual_seed(seed), collate_fn=PairCollator(pad_id))
+
+# %% ../nbs/26_few_shot.ipynb #6a001c09
 def contrastive_finetune(encoder, tokenizer, texts, labels, *,
                          iterations: int = 2,       # passes of `make_pairs`: 2 pairs per text per pass
                          epochs: int = 1,           # passes over the pairs
@@ -101,17 +116,14 @@ def contrastive_finetune(encoder, tokenizer, texts, labels, *,
     """Phase 1 of SetFit: fine-tune `encoder` IN PLACE on contrastive pairs of (`texts`, `labels`) through the
     course's `fit` (AdamW, warm-up + linear decay, gradient clipping). Returns fit's `History`."""
     from transformers import get_linear_schedule_with_warmup
-    texts = [str(t) for t in texts]
-    pairs = make_pairs(labels, iterations, seed)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    dl = DataLoader(PairData(tokenizer, texts, pairs, max_length), batch_size=batch_size, shuffle=True,
-                    generator=torch.Generator().manual_seed(seed), collate_fn=PairCollator(pad_id))
+    dl = _pair_loader(tokenizer, texts, labels, iterations, batch_size, max_length, seed)
     model = CosinePairModel(encoder)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     per_epoch = len(dl) if max_steps_per_epoch is None else min(len(dl), max_steps_per_epoch)
     sched = get_linear_schedule_with_warmup(opt, int(warmup * per_epoch * epochs), per_epoch * epochs)
+    callbacks = [ProgressBar(False), MaxStepsPerEpoch(max_steps_per_epoch), ClipGradNorm(1.0), LRScheduler(sched)]
     return fit(model, opt, dl, epochs=epochs, seed=seed, mixed_precision=mixed_precision, verbose=verbose,
-               callbacks=[ProgressBar(False), MaxStepsPerEpoch(max_steps_per_epoch), ClipGradNorm(1.0), LRScheduler(sched)])
+               callbacks=callbacks)
 
 # %% ../nbs/26_few_shot.ipynb #a216f99c
 @dataclass
@@ -128,6 +140,14 @@ class SetFitClassifier:
     def predict_proba(self, texts) -> np.ndarray: return self.head.predict_proba(self.embed(texts))
     def predict(self, texts) -> np.ndarray: return self.predict_proba(texts).argmax(1)
 
+# %% ../nbs/26_few_shot.ipynb #6a3a50da
+def _logistic_head(encoder, tokenizer, train: pd.DataFrame, max_length: int, C: float, seed: int):
+    "Phase 2: a logistic regression on the tuned encoder's (eval mode) mean-pooled, L2-normalised embeddings."
+    from sklearn.linear_model import LogisticRegression
+    encoder.eval()
+    head = LogisticRegression(C=C, max_iter=3000, random_state=seed)
+    return head.fit(embed(encoder, tokenizer, train.text, max_length), train.label.to_numpy())
+
 # %% ../nbs/26_few_shot.ipynb #175800de
 def setfit(train: pd.DataFrame, *,
            checkpoint=None,                 # None: the verified offline all-MiniLM-L6-v2
@@ -142,7 +162,6 @@ def setfit(train: pd.DataFrame, *,
     """SetFit on a DataFrame with `text`/`label`: (1) contrastive fine-tuning of the sentence-embedding body on
     label pairs (`contrastive_finetune`, through `fit`), (2) a logistic-regression head on the tuned embeddings.
     Every choice is made on `train` alone, and all of it is used for training (no validation part)."""
-    from sklearn.linear_model import LogisticRegression
     seed_everything(seed)
     model, tok = load_meanpool_classifier(checkpoint, LABELS2, num_layers)
     encoder = model.encoder                            # the checkpoint's encoder, no pooler: we mean-pool it
@@ -151,9 +170,7 @@ def setfit(train: pd.DataFrame, *,
     hist = contrastive_finetune(encoder, tok, train.text, train.label, iterations=iterations, epochs=epochs, lr=lr,
                                 batch_size=batch_size, max_length=L, seed=seed, mixed_precision=mixed_precision,
                                 max_steps_per_epoch=max_steps_per_epoch, verbose=verbose)
-    encoder.eval()
-    head = LogisticRegression(C=C, max_iter=3000, random_state=seed)
-    head.fit(embed(encoder, tok, train.text, L), train.label.to_numpy())
+    head = _logistic_head(encoder, tok, train, L, C, seed)
     cfg = dict(checkpoint=str(checkpoint or DEFAULT_CHECKPOINT), iterations=iterations, epochs=epochs, lr=lr,
                batch_size=batch_size, max_length=L, C=C, seed=seed, n_pairs=2 * iterations * len(train),
                train_time_s=round(time.perf_counter() - t0, 1))
@@ -169,6 +186,7 @@ class Refit:
     def epochs(self) -> int: return self.final.config["epochs"]
     def predict_proba(self, texts) -> np.ndarray: return self.final.predict_proba(texts)
 
+# %% ../nbs/26_few_shot.ipynb #7c4d34b5
 def refit_finetune(train: pd.DataFrame, # the training reviews: all of them train the final model
                    *,
                    pooling: str = "mean", # "mean" (`MeanPoolClassifier`) or "cls" (the 🤗 `[CLS]` head)
@@ -181,13 +199,14 @@ def refit_finetune(train: pd.DataFrame, # the training reviews: all of them trai
                    valid_share: float = 0.1, # share held out (stratified) in the selection run
                    seed: int = 42, # seeds both runs
                    verbose: bool = False, # print the choices and one line per epoch
-                   **kw, # more `finetune` options (num_layers, quantile/max_length of the recipe, max_steps_per_epoch, ...)
+                   **kw, # more `finetune` options (num_layers, the recipe's quantile/max_length, max_steps_per_epoch)
                   ) -> Refit:
     """Select, then refit: `finetune_recipe` on `train` minus a stratified holdout picks the epoch count (its best
     validation epoch), then a fresh model is fine-tuned on ALL of `train` for that many epochs (same `lr`, warm-up and
     linear decay over the shorter schedule, the selection run's `max_length`). Nothing is chosen on test data."""
     sel = finetune_recipe(train, pooling=pooling, checkpoint=checkpoint, labels=labels, lr=lr, epochs=epochs,
-                          patience=patience, batch_size=batch_size, valid_share=valid_share, seed=seed, verbose=verbose, **kw)
+                          patience=patience, batch_size=batch_size, valid_share=valid_share, seed=seed,
+                          verbose=verbose, **kw)
     n = int(sel.history.best_epoch or len(sel.history))
     kw = {k: v for k, v in kw.items() if k not in ("quantile", "max_length")}
     seed_everything(seed)
@@ -203,10 +222,12 @@ def refit_finetune(train: pd.DataFrame, # the training reviews: all of them trai
 class ProbaEnsemble:
     "Averages the class probabilities of fitted models (anything with `predict_proba(texts)`), name -> model."
     members: dict
-    def member_proba(self, texts) -> dict: return {k: np.asarray(m.predict_proba(texts)) for k, m in self.members.items()}
+    def member_proba(self, texts) -> dict:
+        return {k: np.asarray(m.predict_proba(texts)) for k, m in self.members.items()}
     def predict_proba(self, texts) -> np.ndarray: return np.mean(list(self.member_proba(texts).values()), axis=0)
     def predict(self, texts) -> np.ndarray: return self.predict_proba(texts).argmax(1)
 
+# %% ../nbs/26_few_shot.ipynb #428b59b9
 def refit_ensemble(train: pd.DataFrame, # the training reviews
                    poolings: Sequence[str] = ("cls", "mean"), # one member per pooling ...
                    seeds: Sequence[int] = (42,), # ... and per seed

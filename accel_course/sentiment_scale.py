@@ -73,6 +73,7 @@ def input_device(model) -> torch.device:
         return torch.device(f"cuda:{gpus[0]}" if isinstance(gpus[0], int) else gpus[0]) if gpus else torch.device("cpu")
     return next(model.parameters()).device
 
+# %% ../nbs/27_sentiment_scale.ipynb #a0f76705
 @torch.no_grad()
 def score_texts(model, tokenizer, texts, batch_size: int = 64, max_length: int = 128) -> np.ndarray:
     "Class probabilities of `texts`, batch by batch in order; also for dispatched (offloaded) models."
@@ -84,26 +85,35 @@ def score_texts(model, tokenizer, texts, batch_size: int = 64, max_length: int =
     return np.concatenate(out) if out else np.zeros((0, model.config.num_labels), np.float32)
 
 # %% ../nbs/27_sentiment_scale.ipynb #a4fb408c
+def _run_fresh(code: str, what: str, timeout: int) -> dict:
+    "Run `code` in a fresh Python (one thread, quiet transformers); the JSON of its last line (`what`: for errors)."
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+                       env={**os.environ, "OMP_NUM_THREADS": "1", "TRANSFORMERS_VERBOSITY": "error"})
+    if r.returncode != 0: raise RuntimeError(f"{what} failed: {r.stderr[-1500:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+# %% ../nbs/27_sentiment_scale.ipynb #ef278485
 def load_memory_mb(folder, max_memory=None, texts=("fine", "awful"), timeout: int = 300) -> dict:
     "Load `folder` and score `texts` in a fresh process: peak extra RSS (MB), weights held in memory (MB), seconds."
+    load = (f"AutoModelForSequenceClassification.from_pretrained({str(folder)!r}, trust_remote_code=False).eval()"
+            if max_memory is None else f"load_dispatched({str(folder)!r}, {max_memory!r}, tempfile.mkdtemp())")
     code = textwrap.dedent(f"""
         import json, os, sys, tempfile, time, torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from accel_course.sentiment_scale import load_dispatched, score_texts
         def status(k): return int(next(l for l in open("/proc/self/status") if l.startswith(k)).split()[1]) / 1024
-        from transformers.utils import logging; logging.disable_progress_bar()
-        torch.set_num_threads(1); tok = AutoTokenizer.from_pretrained({str(folder)!r}, trust_remote_code=False); before = status("VmRSS:")
+        from transformers.utils import logging
+        logging.disable_progress_bar()
+        torch.set_num_threads(1)
+        tok = AutoTokenizer.from_pretrained({str(folder)!r}, trust_remote_code=False)
+        before = status("VmRSS:")
         t0 = time.perf_counter()
-        if {max_memory!r} is None: m = AutoModelForSequenceClassification.from_pretrained({str(folder)!r}, trust_remote_code=False).eval()
-        else: m = load_dispatched({str(folder)!r}, {max_memory!r}, tempfile.mkdtemp())
+        m = {load}
         P = score_texts(m, tok, {list(texts)!r})
         held = sum(p.numel() * p.element_size() for p in m.parameters() if p.device.type != "meta") / 2**20
         print(json.dumps(dict(mb=status("VmHWM:") - before, held=held, s=time.perf_counter() - t0, p=P.tolist())))
     """)
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
-                       env={**os.environ, "OMP_NUM_THREADS": "1", "TRANSFORMERS_VERBOSITY": "error"})
-    if r.returncode != 0: raise RuntimeError(f"measuring {folder} failed: {r.stderr[-1500:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return _run_fresh(code, f"measuring {folder}", timeout)
 
 # %% ../nbs/27_sentiment_scale.ipynb #e4517ae2
 def count_params(config) -> int:
@@ -132,7 +142,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 folder, out = sys.argv[1], sys.argv[2]
 acc = Accelerator(cpu=True, fsdp_plugin=FullyShardedDataParallelPlugin())
 m = acc.prepare(AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=False))
-res = dict(rank=acc.process_index, accelerate=str(acc.distributed_type), accelerate_params=sum(p.numel() for p in m.parameters()))
+res = dict(rank=acc.process_index, accelerate=str(acc.distributed_type),
+           accelerate_params=sum(p.numel() for p in m.parameters()))
 m2 = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=False)
 for layer in m2.bert.encoder.layer: fully_shard(layer)
 fully_shard(m2)
@@ -143,10 +154,13 @@ res["backward"] = all(p.grad is not None for p in m2.parameters())
 json.dump(res, open(f"{out}/fsdp-{acc.process_index}.json", "w"))
 """
 
+# %% ../nbs/27_sentiment_scale.ipynb #57edf8ea
 def fsdp_on_cpu(folder, out, timeout: int = 300) -> list[dict]:
     "Run `FSDP_CHECK` in 2 CPU processes (torchrun, gloo): per rank, what Accelerate's FSDP and `fully_shard` hold."
     from accel_course.launch import free_port
-    Path(out).mkdir(parents=True, exist_ok=True); script = Path(out)/"fsdp_check.py"; script.write_text(FSDP_CHECK)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    script = Path(out)/"fsdp_check.py"
+    script.write_text(FSDP_CHECK)
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
                         str(free_port()), str(script), str(folder), str(out)], capture_output=True, text=True,
                        timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1", "TRANSFORMERS_VERBOSITY": "error"})
@@ -179,7 +193,9 @@ def largest_fitting(fn, start_batch_size: int, hint: str) -> tuple:
     "`fn(batch_size)` with the largest batch (halving from `start_batch_size`) that fits in memory: (result, tried)."
     from accelerate.utils import find_executable_batch_size
     tried, bs = [], [int(start_batch_size)]
-    def halve(): bs[0] //= 2; return bs[0]
+    def halve():
+        bs[0] //= 2
+        return bs[0]
     @find_executable_batch_size(starting_batch_size=int(start_batch_size), reduce_batch_size_fn=halve)
     def run(batch_size):
         tried.append(batch_size)
@@ -190,11 +206,11 @@ def largest_fitting(fn, start_batch_size: int, hint: str) -> tuple:
         raise ValueError(f"start_batch_size={start_batch_size}: not even a batch of 1 fits in memory "
                          f"(tried {tried}): {hint}") from None
 
+# %% ../nbs/27_sentiment_scale.ipynb #56969641
 def score_fitting_batch(model, tokenizer, texts, start_batch_size: int = 1024, max_length: int = 128):
     "Score `texts` with the largest batch size (halving from `start_batch_size`) that fits; returns (probs, tried)."
     return largest_fitting(lambda b: score_texts(model, tokenizer, texts, b, max_length), start_batch_size,
                            "lower max_length, or free memory")
-
 
 # %% ../nbs/27_sentiment_scale.ipynb #4e7dd4aa
 CAP_MEMORY = """
@@ -202,13 +218,7 @@ vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize:")).s
 resource.setrlimit(resource.RLIMIT_AS, (vm + {cap_mb} * 2**20, resource.RLIM_INFINITY))
 """   # from here on this process may grow by cap_mb MB: a larger allocation really fails
 
-def _run_capped(code: str, what: str, timeout: int) -> dict:
-    "Run `code` in a fresh Python (one thread, quiet transformers); the JSON of its last line."
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
-                       env={**os.environ, "OMP_NUM_THREADS": "1", "TRANSFORMERS_VERBOSITY": "error"})
-    if r.returncode != 0: raise RuntimeError(f"the capped {what} run failed: {r.stderr[-1500:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
-
+# %% ../nbs/27_sentiment_scale.ipynb #3bdffd03
 def fitting_batch_under_cap(folder, cap_mb: int, n: int = 512, start: int = 512, max_length: int = 128,
                             timeout: int = 300) -> dict:
     "In a fresh process whose memory is capped at `cap_mb` MB above its start, score `n` long reviews from `start`."
@@ -225,7 +235,7 @@ def fitting_batch_under_cap(folder, cap_mb: int, n: int = 512, start: int = 512,
             print(json.dumps(dict(tried=tried, n=len(P))))
         except ValueError as e: print(json.dumps(dict(error=str(e))))
     """)
-    return _run_capped(code, "scoring", timeout)
+    return _run_fresh(code, "the capped scoring run", timeout)
 
 # %% ../nbs/27_sentiment_scale.ipynb #c2698613
 def finetune_fitting_batch(train, # training reviews (`text`, `label`), as for `finetune`
@@ -270,5 +280,4 @@ def finetune_batch_under_cap(folder, # the model folder to fine-tune
                               grad_accum_steps=r.config["grad_accum_steps"],
                               train_loss=r.history.final.get("train_loss"))))
     """)
-    return _run_capped(code, "fine-tune", timeout)
-
+    return _run_fresh(code, "the capped fine-tune run", timeout)

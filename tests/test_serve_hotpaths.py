@@ -1,7 +1,9 @@
-"""Issue 21, hot paths of the sentiment API: the micro-batcher waits for company only under load, bad batching options
-are refused with a clear error, the server has a thread per expected client, and batched answers equal one-at-a-time ones.
+"""Issue 21, hot paths of the sentiment API: the micro-batcher waits for company only under load, bad batching
+options are refused with a clear error, the server has a thread per expected client, and batched answers equal
+one-at-a-time ones.
 
-Uses the 2-layer demo model of `test_serve.py` (untrained head: the plumbing does not depend on model quality).
+Uses the 2-layer demo model of `conftest.py` (fixtures `model_dir`, `predictor`; an untrained head: the plumbing does
+not depend on model quality).
 """
 import json, os, threading, time, http.client
 from concurrent.futures import ThreadPoolExecutor
@@ -12,24 +14,14 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from accel_course.serve import (MAX_WAIT_MS, SERVER_THREADS, MicroBatcher, ServeConfigError, create_app, load_predictor,
-                                make_demo_model, make_server, running_server, serve)
+from accel_course.serve import (MAX_WAIT_MS, SERVER_THREADS, MicroBatcher, ServeConfigError, create_app,
+                                make_server, running_server, serve)
 
-LABELS = ["negative", "neutral", "positive"]
+LABELS = ["negative", "neutral", "positive"]   # the demo model's (conftest.py's `model_dir`)
 REVIEWS = ["Great screen but the battery died after two days.", "Not bad at all for the price.",
            "Arrived late and the box was crushed. Never again!", "It's ok.", "Love it!!!",
            "The sound quality is ok but the fit is poor and it hurts after an hour of use.", "Fast delivery.",
            "Stopped charging after a week. Avoid."]
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return make_demo_model(tmp_path_factory.mktemp("hot") / "tiny-model", LABELS, num_layers=2)
-
-
-@pytest.fixture(scope="module")
-def predictor(model_dir):
-    return load_predictor(model_dir)
 
 
 class Recorder:

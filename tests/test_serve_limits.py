@@ -22,7 +22,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from accel_course import serve as S
 from accel_course.serve import (ModelLoadError, ServeConfigError, Limits, check_model_dir, create_app, load_predictor,
                                 make_demo_model, make_server, running_server, server_process)
-from test_serve import model_dir, predictor, LABELS, REVIEWS   # noqa: F401  (session fixtures, shared)
+from test_serve import LABELS, REVIEWS   # the fixtures model_dir and predictor come from conftest.py
 
 
 def _copy_without_weights(src, dst) -> Path:

@@ -22,7 +22,7 @@ from accel_course import sentiment_model as SM
 from accel_course.serve import ModelLoadError, check_model_dir, create_app, load_predictor, running_server
 from accel_course.sentiment_model import (NonFiniteOutputError, load_classifier, load_finetuned, safetensors_header,
                                           layers_in)
-from test_serve import model_dir, predictor, LABELS, REVIEWS   # noqa: F401  (session fixtures, shared)
+from test_serve import LABELS, REVIEWS   # the fixtures model_dir and predictor come from conftest.py
 
 
 def _copy(src, dst: Path, **config) -> Path:
