@@ -66,6 +66,8 @@ def test_split_scoring_and_main_process_first_on_two_processes(folder, tmp_path)
             wrote[k] = tokenize_once(tok, texts, {str(tmp_path)!r} + f"/cache-{{k}}", first=(k == "with"))
         P = score_split(m, tok, texts, batch_size=4)
         json.dump(dict(p=P.tolist(), wrote=wrote), open({str(tmp_path)!r} + f"/r{{st.process_index}}.json", "w"))
+        st.wait_for_everyone()
+        st.destroy_process_group()   # a clean exit: gloo's threads left running can SIGABRT a rank at exit
     """))
     p = torchrun(script, env={"ACCELERATE_USE_CPU": "yes", "OMP_NUM_THREADS": "1"})
     assert p.returncode == 0, p.stderr[-3000:]
