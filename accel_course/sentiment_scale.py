@@ -152,6 +152,8 @@ b = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)(["good", "bad
 m2(**b, labels=torch.tensor([2, 0])).loss.backward()
 res["backward"] = all(p.grad is not None for p in m2.parameters())
 json.dump(res, open(f"{out}/fsdp-{acc.process_index}.json", "w"))
+acc.wait_for_everyone()
+torch.distributed.destroy_process_group()   # a clean exit: gloo threads left running can SIGABRT a rank at exit
 """
 
 # %% ../nbs/27_sentiment_scale.ipynb #57edf8ea
