@@ -22,15 +22,14 @@ from .core import (seed_everything, DataError, atomic_write_text, best_model, re
 from .training import (fit, ProgressBar, EarlyStopping, MaxStepsPerEpoch, Checkpoints, ClipGradNorm,
                                    GradientAccumulation, RestoreBest, LRScheduler)
 from .launch import job_report
-# two parts of this chapter are modules of their own (their cells below are marked `#| exports sentiment_data` and
-# `#| exports sentiment_model`); everything in them is importable from `accel_course.sentiment` as well
+# the data and model pages build modules of their own; everything in them is importable from here as well
 from .sentiment_data import *         # labels, the review generator, the loaders
 from .sentiment_model import *        # checkpoint, token batches, Arrow, inference and saved folders
 from .sentiment_model import DEFAULT_ALIASES, quiet_transformers
 
 # %% auto #0
 __all__ = ['CV_THRESHOLD', 'MIN_PER_FOLD', 'spacy_nlp', 'SpacyTokenizer', 'ReviewTfidf', 'tfidf_lr', 'classification_metrics',
-           'review_tokens', 'FineTuned', 'layer_lr_scales', 'adamw_param_groups', 'finetune', 'sentiment_job',
+           'FineTuned', 'review_tokens', 'layer_lr_scales', 'adamw_param_groups', 'finetune', 'sentiment_job',
            'hp_search', 'require_cv_size', 'text_key', 'duplicate_groups', 'cv_splits', 'cross_validate',
            'MeanPoolClassifier', 'load_meanpool_classifier', 'load_pooled', 'choose_max_length', 'holdout',
            'finetune_recipe', 'embed', 'FrozenEmbeddingLR', 'plot_confusion', 'plot_wordclouds', 'confident_mistakes',
@@ -88,12 +87,6 @@ def classification_metrics(y_true, y_pred, labels: Sequence[str]) -> dict:
     for i, name in enumerate(labels): d[f"precision_{name}"], d[f"recall_{name}"], d[f"f1_{name}"] = P[i], R[i], F[i]
     return {k: float(v) for k, v in d.items()}
 
-# %% ../nbs/24_sentiment.ipynb #revtoks1
-def review_tokens(tokenizer, df: pd.DataFrame, max_length: int = 128):
-    "A DataFrame's reviews as token ids: `TokenizedReviews` (lists), or `ArrowReviews` (cached) from `ARROW_ROWS` reviews on."
-    if len(df) < ARROW_ROWS: return TokenizedReviews(tokenizer, df.text, df.label, max_length)
-    return ArrowReviews(tokenize_to_arrow(tokenizer, df.text, df.label, max_length, cache_dir=TOKEN_CACHE), max_length)
-
 # %% ../nbs/24_sentiment.ipynb #c072bd03
 @dataclass
 class FineTuned:
@@ -108,6 +101,12 @@ class FineTuned:
 
     def predict_proba(self, texts, batch_size: int = 64) -> np.ndarray:
         return predict_proba(self.model, self.tokenizer, texts, batch_size, self.config.get("max_length", 128))
+
+# %% ../nbs/24_sentiment.ipynb #revtoks1
+def review_tokens(tokenizer, df: pd.DataFrame, max_length: int = 128):
+    "A DataFrame's reviews as token ids: `TokenizedReviews` (lists), or `ArrowReviews` (cached) from `ARROW_ROWS` reviews on."
+    if len(df) < ARROW_ROWS: return TokenizedReviews(tokenizer, df.text, df.label, max_length)
+    return ArrowReviews(tokenize_to_arrow(tokenizer, df.text, df.label, max_length, cache_dir=TOKEN_CACHE), max_length)
 
 # %% ../nbs/24_sentiment.ipynb #28b2d23c
 def layer_lr_scales(model, layer_decay: float) -> dict:

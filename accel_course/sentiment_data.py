@@ -1,4 +1,4 @@
-"""The data part of the sentiment chapter, `accel_course.sentiment_data`: the label schemes, the synthetic product-review generator, `ReviewData`, the UCI, fastText, table, 🤗 and Kaggle loaders with their checks, and `load_reviews`.
+"""`accel_course.sentiment_data`: the label schemes, the synthetic product-review generator (the offline default), `ReviewData`, the UCI, fastText, table, 🤗 and Kaggle loaders with their checks, and `load_reviews`.
 
 Docs: https://accel-course.github.io/accel_course/sentiment_data.html.md"""
 
@@ -6,11 +6,6 @@ Docs: https://accel-course.github.io/accel_course/sentiment_data.html.md"""
 
 # %% ../nbs/22_sentiment_data.ipynb #sd000004
 from __future__ import annotations
-
-# %% auto #0
-__all__ = ['LABELS3', 'LABELS2', 'HF_DATASETS', 'DEFUNCT_DATASETS', 'KAGGLE_AMAZON', 'stars_to_sentiment', 'make_reviews', 'ReviewData', 'load_uci', 'load_fasttext', 'encode_labels', 'load_table', 'load_hf', 'load_kaggle_amazon', 'load_path', 'load_reviews']
-
-# %% ../nbs/24_sentiment.ipynb #sdimport
 import re, bz2, gzip, warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +14,14 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .core import pick, DataError, read_table, require_columns, require_file, resolve_source, kaggle_download
+from .core import DataError, read_table, require_columns, require_file, resolve_source, kaggle_download
 
-# %% ../nbs/24_sentiment.ipynb #b06d0815
+# %% auto #0
+__all__ = ['LABELS3', 'LABELS2', 'HF_DATASETS', 'DEFUNCT_DATASETS', 'KAGGLE_AMAZON', 'stars_to_sentiment', 'make_reviews',
+           'ReviewData', 'load_uci', 'load_fasttext', 'encode_labels', 'load_table', 'load_hf', 'load_kaggle_amazon',
+           'load_path', 'load_reviews']
+
+# %% ../nbs/22_sentiment_data.ipynb #b06d0815
 LABELS3 = ["negative", "neutral", "positive"]
 LABELS2 = ["negative", "positive"]
 
@@ -33,7 +33,7 @@ def stars_to_sentiment(stars) -> np.ndarray:
         raise DataError(f"star ratings must be integers 1..5, got e.g. {list(bad)}")
     return np.select([s <= 2, s == 3], [0, 1], 2).astype(int)
 
-# %% ../nbs/24_sentiment.ipynb #54355dd4
+# %% ../nbs/22_sentiment_data.ipynb #54355dd4
 _CATEGORIES = {
     "electronics": (["phone", "tablet", "laptop", "smartwatch", "speaker", "pair of headphones"],
                     ["quality", "price", "delivery", "battery", "screen", "sound", "service", "ease"]),
@@ -63,7 +63,7 @@ _ASPECT_NOUNS = {
     "smell": ["the scent", "the smell", "the texture"],
 }
 
-# %% ../nbs/24_sentiment.ipynb #e5331b65
+# %% ../nbs/22_sentiment_data.ipynb #e5331b65
 _ADJ = {2: ["excellent", "outstanding", "fantastic", "superb", "amazing", "perfect"],
         1: ["good", "nice", "solid", "decent", "pleasant", "reliable"],
        -1: ["poor", "disappointing", "mediocre", "weak", "flimsy", "annoying"],
@@ -93,7 +93,7 @@ _CLOSERS = {2: ["Highly recommend!", "Would buy again.", "Five stars from me.", 
            -1: ["Not impressed.", "I expected more.", "Probably returning it."],
            -2: ["Avoid.", "Waste of money.", "Returning it tomorrow.", "Never again."]}
 
-# %% ../nbs/24_sentiment.ipynb #abced90f
+# %% ../nbs/22_sentiment_data.ipynb #abced90f
 def _typo(word: str, rng) -> str:
     "Swap, drop or double one inner letter of `word`."
     if len(word) < 4 or not word.isalpha(): return word
@@ -120,7 +120,7 @@ def _clause(rng, aspect: str, target: float):
 def _stars(score: float) -> int:
     return 1 if score <= -1.6 else 2 if score <= -0.45 else 3 if score < 0.45 else 4 if score < 1.6 else 5
 
-# %% ../nbs/24_sentiment.ipynb #c89b8a0d
+# %% ../nbs/22_sentiment_data.ipynb #c89b8a0d
 def _body(rng, asp: list, mood: int):
     "The clauses about aspects `asp` for the hidden satisfaction `mood`: `(sentences, scores, clauses, contrast)`."
     clauses = []
@@ -137,7 +137,7 @@ def _body(rng, asp: list, mood: int):
             else f"{c2[0]}, even though {c1[0]}")
     return [text] + [c[0] for c in clauses[2:]], [0.5 * c1[1], 1.5 * c2[1]] + [c[1] for c in clauses[2:]], clauses, True
 
-# %% ../nbs/24_sentiment.ipynb #21e32cda
+# %% ../nbs/22_sentiment_data.ipynb #21e32cda
 def _one_review(rng, typo_rate: float, label_noise: float) -> dict:
     "One synthetic review: its text, label, stars and the factors that generated it."
     cat = str(rng.choice(list(_CATEGORIES))); prods, aspects = _CATEGORIES[cat]; prod = str(rng.choice(prods))
@@ -166,7 +166,7 @@ def make_reviews(n: int = 3000, seed: int = 42, typo_rate: float = 0.02, label_n
     rng = np.random.default_rng(seed)
     return pd.DataFrame([_one_review(rng, typo_rate, label_noise) for _ in range(n)])
 
-# %% ../nbs/24_sentiment.ipynb #28d9605c
+# %% ../nbs/22_sentiment_data.ipynb #28d9605c
 @dataclass
 class ReviewData:
     "Reviews with integer labels; `labels[i]` is the name of label `i`."
@@ -202,7 +202,7 @@ class ReviewData:
         df = self.df[keep].copy(); df["label"] = (df.label == 2).astype(int)
         return ReviewData(df.reset_index(drop=True), list(LABELS2), self.dataset + " (binary)", self.source, self.synthetic)
 
-# %% ../nbs/24_sentiment.ipynb #526d1b90
+# %% ../nbs/22_sentiment_data.ipynb #526d1b90
 def _letterless(texts) -> np.ndarray:
     "True for texts without a single letter (numbers, punctuation): not review text, e.g. a wrong column."
     return np.array([not any(ch.isalpha() for ch in str(t)) for t in texts], dtype=bool)
@@ -228,7 +228,7 @@ def _check_reviews(df: pd.DataFrame, where, n_classes: int, rows=None, what: str
     df = df.copy(); df["text"] = df["text"].astype(str); df["label"] = df["label"].astype(int)
     return df.reset_index(drop=True)
 
-# %% ../nbs/24_sentiment.ipynb #7ee14496
+# %% ../nbs/22_sentiment_data.ipynb #7ee14496
 def _lines(p: Path):
     """Yield `(line_number, text, ended)` for each line of a UTF-8 text file (`.bz2`/`.gz` read directly). Lines end at
     `\\n`, `\\r\\n` or `\\r` (not at U+0085 or U+2028); `ended` is False for a last line without a line break. A UTF-8
@@ -260,7 +260,7 @@ def _existing(path) -> Path:
     if p.stat().st_size == 0: raise DataError(f"{p}: file is empty")
     return p
 
-# %% ../nbs/24_sentiment.ipynb #0cac6e26
+# %% ../nbs/22_sentiment_data.ipynb #0cac6e26
 def load_uci(path) -> ReviewData:
     "The UCI Sentiment Labelled Sentences format: `sentence<TAB>label` per line, no header, label 0/1 (UTF-8)."
     p = _existing(path)
@@ -278,7 +278,7 @@ def load_uci(path) -> ReviewData:
     df = _check_reviews(pd.DataFrame({"text": texts, "label": labels}), p, 2, rows, "line")
     return ReviewData(df, list(LABELS2), f"uci:{p.stem}", str(p))
 
-# %% ../nbs/24_sentiment.ipynb #d8b81a64
+# %% ../nbs/22_sentiment_data.ipynb #d8b81a64
 _FT = re.compile(r"^__label__(\S*)(?:\s+(.*))?$")
 
 def load_fasttext(path, n: int | None = None) -> ReviewData:
@@ -304,7 +304,7 @@ def load_fasttext(path, n: int | None = None) -> ReviewData:
     df = _check_reviews(pd.DataFrame({"text": texts, "label": labels}), p, 2, rows, "line")
     return ReviewData(df, list(LABELS2), f"fasttext:{p.name.split('.')[0]}", str(p))
 
-# %% ../nbs/24_sentiment.ipynb #0ca54a04
+# %% ../nbs/22_sentiment_data.ipynb #0ca54a04
 _NAME_MAP = {"negative": 0, "neg": 0, "neutral": 1, "neu": 1, "positive": 2, "pos": 2}
 
 def encode_labels(values, scheme: str = "auto", where="<labels>"):
@@ -334,7 +334,7 @@ def encode_labels(values, scheme: str = "auto", where="<labels>"):
     if scheme == "stars": return stars_to_sentiment(num.astype(int).to_numpy()), list(LABELS3)
     return num.astype(int).to_numpy(), list(LABELS2 if scheme == "binary" else LABELS3)
 
-# %% ../nbs/24_sentiment.ipynb #44635f29
+# %% ../nbs/22_sentiment_data.ipynb #44635f29
 def load_table(path, text_col: str = "text", label_col: str = "label", scheme: str = "auto") -> ReviewData:
     "Reviews from a CSV/TSV, JSON Lines or Parquet file with the given text and label columns."
     p = _existing(path)
@@ -355,7 +355,7 @@ def load_table(path, text_col: str = "text", label_col: str = "label", scheme: s
     out = _check_reviews(pd.DataFrame({"text": df[text_col].to_numpy(), "label": y}), f"{p}: column '{text_col}'", len(labels))
     return ReviewData(out, labels, f"table:{p.stem}", str(p))
 
-# %% ../nbs/24_sentiment.ipynb #4ab90ab8
+# %% ../nbs/22_sentiment_data.ipynb #4ab90ab8
 HF_DATASETS = {
     "amazon_polarity": dict(text=("title", "content"), label="label", scheme="binary"),
     "yelp_review_full": dict(text=("text",), label="label", scheme="stars0"),
@@ -366,7 +366,7 @@ DEFUNCT_DATASETS = {
                             "'yelp_review_full' (stars -> 3 classes), or a local file.",
 }
 
-# %% ../nbs/24_sentiment.ipynb #d6ea6fc1
+# %% ../nbs/22_sentiment_data.ipynb #d6ea6fc1
 def load_hf(name: str = "amazon_polarity", # a Hub dataset: a known name (`HF_DATASETS`) or any "user/name"
             split: str = "test", # the split to read
             n: int | None = 5000, # how many random rows of it (None: all)
@@ -397,7 +397,7 @@ def load_hf(name: str = "amazon_polarity", # a Hub dataset: a known name (`HF_DA
     out = _check_reviews(pd.DataFrame({"text": text, "label": y}), f"hf:{name}", len(labels))
     return ReviewData(out, labels, f"hf:{name}", f"hf:{name}[{split}]")
 
-# %% ../nbs/24_sentiment.ipynb #c711b11d
+# %% ../nbs/22_sentiment_data.ipynb #c711b11d
 KAGGLE_AMAZON = "bittlingmayer/amazonreviews"
 
 def _kaggle_fasttext(root: Path) -> Path:
@@ -410,7 +410,7 @@ def load_kaggle_amazon(n: int | None = 20000) -> ReviewData:
     "The Kaggle 'bittlingmayer/amazonreviews' fastText dump (needs `kagglehub`, internet and Kaggle credentials)."
     return load_fasttext(_kaggle_fasttext(kaggle_download(KAGGLE_AMAZON)), n=n)
 
-# %% ../nbs/24_sentiment.ipynb #74ae61d8
+# %% ../nbs/22_sentiment_data.ipynb #74ae61d8
 _AUTO_FILES = ("sentiment/reviews.csv", "sentiment/reviews.jsonl", "sentiment/reviews.parquet",
                "sentiment/*_labelled.txt", "sentiment/*.ft.txt", "sentiment/*.ft.txt.bz2")
 
@@ -424,7 +424,7 @@ def load_path(path, **kw) -> ReviewData:
     raise DataError(f"{p}: unknown review format (first line {first[:50]!r}); expected fastText ('__label__1 text'), "
                     "UCI ('text<TAB>0|1'), .csv, .jsonl or .parquet")
 
-# %% ../nbs/24_sentiment.ipynb #e12aee9d
+# %% ../nbs/22_sentiment_data.ipynb #e12aee9d
 def _subset(data: ReviewData, n: int, seed: int) -> ReviewData:
     "A stratified random `n` of the reviews (said in one line)."
     from sklearn.model_selection import train_test_split
@@ -437,7 +437,7 @@ def load_reviews(source: str = "auto", n: int | None = None, seed: int = 42, bin
     src = resolve_source("sentiment", "sample" if source == "synthetic" else source, patterns=_AUTO_FILES,
                          kaggle=KAGGLE_AMAZON, hf="amazon_polarity", offline="the SYNTHETIC product-review generator")
     if src.kind == "offline":
-        data = ReviewData(make_reviews(n or pick(3000, 600), seed), list(LABELS3), "synthetic-reviews", "sample", True)
+        data = ReviewData(make_reviews(n or 3000, seed), list(LABELS3), "synthetic-reviews", "sample", True)
         src.announce("sentiment", f"using the SYNTHETIC product-review generator ({len(data)} reviews)")
     elif src.kind == "hf":
         data = load_hf(src.name, n=n or 5000, seed=seed, **kw)

