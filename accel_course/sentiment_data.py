@@ -1,4 +1,4 @@
-"""`accel_course.sentiment_data`: the label schemes, the synthetic product-review generator (the offline default), `ReviewData`, the UCI, fastText, table, 🤗 and Kaggle loaders with their checks, and `load_reviews`.
+"""Label schemes, a synthetic review generator, `ReviewData`, and the UCI, fastText, table, 🤗 and Kaggle loaders.
 
 Docs: https://accel-course.github.io/accel_course/sentiment_data.html.md"""
 
@@ -69,12 +69,18 @@ _ADJ = {2: ["excellent", "outstanding", "fantastic", "superb", "amazing", "perfe
        -1: ["poor", "disappointing", "mediocre", "weak", "flimsy", "annoying"],
        -2: ["terrible", "awful", "horrible", "useless", "dreadful", "atrocious"]}
 _IDIOMS = {
-    "battery": [("it died after two days", -2), ("it lasts all week", 2), ("it drains by lunchtime", -1.5), ("it charges in minutes", 1.5)],
-    "delivery": [("it arrived a day early", 1.5), ("it took three weeks to arrive", -1.5), ("the box was crushed", -1.5), ("it came well packed", 1)],
-    "price": [("it is worth every penny", 2), ("it is overpriced for what you get", -1.5), ("it was a steal", 2), ("I paid too much", -1)],
-    "quality": [("it fell apart within a month", -2), ("it feels built to last", 1.5), ("it broke the first time I used it", -2), ("it still works like new", 1.5)],
-    "service": [("they never answered my emails", -2), ("they replaced it within a day", 2), ("they refunded me without fuss", 1.5), ("they kept me on hold for an hour", -1.5)],
-    "size": [("it runs a size small", -1), ("it fits like a glove", 2), ("it is way too big", -1.5), ("it fits true to size", 1)],
+    "battery": [("it died after two days", -2), ("it lasts all week", 2), ("it drains by lunchtime", -1.5),
+                ("it charges in minutes", 1.5)],
+    "delivery": [("it arrived a day early", 1.5), ("it took three weeks to arrive", -1.5),
+                 ("the box was crushed", -1.5), ("it came well packed", 1)],
+    "price": [("it is worth every penny", 2), ("it is overpriced for what you get", -1.5), ("it was a steal", 2),
+              ("I paid too much", -1)],
+    "quality": [("it fell apart within a month", -2), ("it feels built to last", 1.5),
+                ("it broke the first time I used it", -2), ("it still works like new", 1.5)],
+    "service": [("they never answered my emails", -2), ("they replaced it within a day", 2),
+                ("they refunded me without fuss", 1.5), ("they kept me on hold for an hour", -1.5)],
+    "size": [("it runs a size small", -1), ("it fits like a glove", 2), ("it is way too big", -1.5),
+             ("it fits true to size", 1)],
 }
 _INTENS = [("", 1.0), ("very ", 1.4), ("really ", 1.4), ("extremely ", 1.7), ("so ", 1.4), ("pretty ", 0.8),
            ("quite ", 0.9), ("rather ", 0.7)]
@@ -181,7 +187,8 @@ class ReviewData:
     def __len__(self): return len(self.df)
     def __repr__(self):
         counts = self.df.label.value_counts().sort_index()
-        return (f"ReviewData({self.dataset!r}, {len(self)} reviews, " + ", ".join(f"{self.labels[i]}={c}" for i, c in counts.items())
+        per_class = ", ".join(f"{self.labels[i]}={c}" for i, c in counts.items())
+        return (f"ReviewData({self.dataset!r}, {len(self)} reviews, " + per_class
                 + f", source={self.source!r}{', SYNTHETIC' if self.synthetic else ''})")
 
     def split(self, valid: float = 0.15, test: float = 0.15, seed: int = 42):
@@ -200,7 +207,8 @@ class ReviewData:
         keep = self.df.label != 1
         print(f"binary task: dropping {int((~keep).sum())} neutral review(s) of {len(self.df)}")
         df = self.df[keep].copy(); df["label"] = (df.label == 2).astype(int)
-        return ReviewData(df.reset_index(drop=True), list(LABELS2), self.dataset + " (binary)", self.source, self.synthetic)
+        return ReviewData(df.reset_index(drop=True), list(LABELS2), self.dataset + " (binary)", self.source,
+                          self.synthetic)
 
 # %% ../nbs/22_sentiment_data.ipynb #526d1b90
 def _letterless(texts) -> np.ndarray:
@@ -215,11 +223,13 @@ def _check_reviews(df: pd.DataFrame, where, n_classes: int, rows=None, what: str
     empty = (txt.isna() | (txt.astype(str).str.strip() == "")).to_numpy()
     if empty.any():
         i = int(np.flatnonzero(empty)[0])
-        raise DataError(f"{where}: empty text in {what} {rows[i]} ({int(empty.sum())} empty text(s)); every review needs text")
+        raise DataError(f"{where}: empty text in {what} {rows[i]} ({int(empty.sum())} empty text(s)); every review "
+                        "needs text")
     bad = ~df["label"].isin(range(n_classes))
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"{where}: unknown label {df['label'].iloc[i]!r} in {what} {rows[i]}; expected 0..{n_classes - 1}")
+        raise DataError(f"{where}: unknown label {df['label'].iloc[i]!r} in {what} {rows[i]}; expected "
+                        f"0..{n_classes - 1}")
     nl = _letterless(txt)
     if nl.sum() > len(df) / 2:
         i = int(np.flatnonzero(nl)[0])
@@ -244,13 +254,16 @@ def _lines(p: Path):
                 for part, end in zip(parts, ended):
                     i += 1
                     if i == 1 and part.startswith(b"\xef\xbb\xbf"): part = part[3:]
-                    if b"\x00" in part: raise DataError(f"{p}: line {i}: NUL bytes -- a binary file, expected UTF-8 text")
+                    if b"\x00" in part: raise DataError(f"{p}: line {i}: NUL bytes -- a binary file, expected UTF-8 "
+                                                        "text")
                     try: s = part.decode("utf-8")
                     except UnicodeDecodeError as e:
-                        raise DataError(f"{p}: line {i}: byte {part[e.start:e.start + 1]!r} at column {e.start + 1} is not "
-                                        "UTF-8; expected UTF-8 text (convert the file, e.g. `iconv -f latin1 -t utf-8`)") from None
+                        raise DataError(f"{p}: line {i}: byte {part[e.start:e.start + 1]!r} at column {e.start + 1} is "
+                                        "not UTF-8; expected UTF-8 text (convert the file, e.g. `iconv -f latin1 -t "
+                                        "utf-8`)") from None
                     yield i, s, end
-    except (EOFError, OSError) as e:     # bz2/gzip: truncated or damaged archive (not a DataError: that is a ValueError)
+    # bz2/gzip: truncated or damaged archive (not a DataError: that is a ValueError)
+    except (EOFError, OSError) as e:
         raise DataError(f"{p}: could not be read after line {i}: {type(e).__name__}: {e} -- a truncated or damaged "
                         f"{p.suffix[1:] or 'file'}?") from None
 
@@ -290,12 +303,15 @@ def load_fasttext(path, n: int | None = None) -> ReviewData:
         if not line.strip(): continue
         cut = "" if ended else " -- the file ends inside this line (no line break): truncated?"
         m = _FT.match(line.strip())
-        if not m: raise DataError(f"{p}: line {i}: expected '__label__1 text' or '__label__2 text', got {line[:60]!r}{cut}")
+        if not m: raise DataError(f"{p}: line {i}: expected '__label__1 text' or '__label__2 text', got "
+                                  f"{line[:60]!r}{cut}")
         if m.group(1) not in ("1", "2"):
-            raise DataError(f"{p}: line {i}: unknown label '__label__{m.group(1)}' (expected __label__1 or __label__2){cut}")
+            raise DataError(f"{p}: line {i}: unknown label '__label__{m.group(1)}' (expected __label__1 or "
+                            f"__label__2){cut}")
         text = (m.group(2) or "").strip()
         if not text: raise DataError(f"{p}: line {i}: no review text after '__label__{m.group(1)}'{cut}")
-        if text.startswith("__label__"): raise DataError(f"{p}: line {i}: two labels; expected one label, then the text")
+        if text.startswith("__label__"):
+            raise DataError(f"{p}: line {i}: two labels; expected one label, then the text")
         texts.append(text); labels.append(int(m.group(1)) - 1); rows.append(i)
     if not texts: raise DataError(f"{p}: no fastText lines found")
     if not ended:   # a cut inside the last review's text cannot be told from a file saved without a final line break
@@ -311,17 +327,20 @@ def encode_labels(values, scheme: str = "auto", where="<labels>"):
     "Integer labels and label names from raw label values; see `load_table` for the schemes."
     s = pd.Series(values)
     if scheme == "auto":
-        if not pd.api.types.is_numeric_dtype(s) and not pd.to_numeric(s, errors="coerce").notna().all(): scheme = "names"
+        numeric = pd.api.types.is_numeric_dtype(s) or pd.to_numeric(s, errors="coerce").notna().all()
+        if not numeric: scheme = "names"
         else:
             v = set(pd.to_numeric(s, errors="coerce").dropna().unique().tolist())
-            scheme = ("binary" if v <= {0, 1} else "three" if v <= {0, 1, 2} else "stars" if v <= {1, 2, 3, 4, 5} else None)
+            scheme = ("binary" if v <= {0, 1} else "three" if v <= {0, 1, 2} else "stars" if v <= {1, 2, 3, 4, 5}
+                      else None)
             if scheme is None:
-                raise DataError(f"{where}: unknown label values {sorted(v)[:6]}; expected names, 0/1, 0/1/2 or stars 1..5")
+                raise DataError(f"{where}: unknown label values {sorted(v)[:6]}; expected names, 0/1, 0/1/2 or stars "
+                                "1..5")
     if scheme == "names":
         low = s.astype(str).str.strip().str.lower()
         bad = ~low.isin(list(_NAME_MAP))
-        if bad.any(): raise DataError(f"{where}: unknown label {s[bad].iloc[0]!r} in row {int(np.flatnonzero(bad.to_numpy())[0])}; "
-                                      f"expected one of {sorted(_NAME_MAP)}")
+        if bad.any(): raise DataError(f"{where}: unknown label {s[bad].iloc[0]!r} in row "
+                                      f"{int(np.flatnonzero(bad.to_numpy())[0])}; expected one of {sorted(_NAME_MAP)}")
         y = low.map(_NAME_MAP).to_numpy()
         if not (y == 1).any(): return (y == 2).astype(int), list(LABELS2)
         return y.astype(int), list(LABELS3)
@@ -329,8 +348,8 @@ def encode_labels(values, scheme: str = "auto", where="<labels>"):
     allowed = {"binary": [0, 1], "three": [0, 1, 2], "stars": [1, 2, 3, 4, 5]}.get(scheme)
     if allowed is None: raise ValueError(f"scheme must be auto|names|binary|three|stars, got {scheme!r}")
     bad = ~num.isin(allowed)
-    if bad.any(): raise DataError(f"{where}: unknown label {s[bad].iloc[0]!r} in row {int(np.flatnonzero(bad.to_numpy())[0])}; "
-                                  f"expected one of {allowed} ({scheme})")
+    if bad.any(): raise DataError(f"{where}: unknown label {s[bad].iloc[0]!r} in row "
+                                  f"{int(np.flatnonzero(bad.to_numpy())[0])}; expected one of {allowed} ({scheme})")
     if scheme == "stars": return stars_to_sentiment(num.astype(int).to_numpy()), list(LABELS3)
     return num.astype(int).to_numpy(), list(LABELS2 if scheme == "binary" else LABELS3)
 
@@ -348,11 +367,13 @@ def load_table(path, text_col: str = "text", label_col: str = "label", scheme: s
         elif suf.startswith((".csv", ".tsv")): df = read_table(p, sep="\t" if suf.startswith(".tsv") else ",")
         else: raise DataError(f"{p}: unknown table format {suf!r}; expected .csv, .tsv, .jsonl or .parquet")
     except DataError: raise
-    except Exception as e: raise DataError(f"{p}: could not be read as {suf or 'a table'}: {type(e).__name__}: {e}") from None
+    except Exception as e:
+        raise DataError(f"{p}: could not be read as {suf or 'a table'}: {type(e).__name__}: {e}") from None
     if len(df) == 0: raise DataError(f"{p}: has no rows")
     require_columns(df, [text_col, label_col], p, "the review text and its label; pass text_col=/label_col=")
     y, labels = encode_labels(df[label_col].to_numpy(), scheme, where=f"{p}: column '{label_col}'")
-    out = _check_reviews(pd.DataFrame({"text": df[text_col].to_numpy(), "label": y}), f"{p}: column '{text_col}'", len(labels))
+    out = _check_reviews(pd.DataFrame({"text": df[text_col].to_numpy(), "label": y}), f"{p}: column '{text_col}'",
+                         len(labels))
     return ReviewData(out, labels, f"table:{p.stem}", str(p))
 
 # %% ../nbs/22_sentiment_data.ipynb #4ab90ab8
@@ -361,9 +382,9 @@ HF_DATASETS = {
     "yelp_review_full": dict(text=("text",), label="label", scheme="stars0"),
 }
 DEFUNCT_DATASETS = {
-    "amazon_reviews_multi": "Amazon withdrew the Multilingual Amazon Reviews Corpus and `amazon_reviews_multi` is defunct "
-                            "on the Hugging Face hub (it no longer downloads). Use 'amazon_polarity' (binary) or "
-                            "'yelp_review_full' (stars -> 3 classes), or a local file.",
+    "amazon_reviews_multi": "Amazon withdrew the Multilingual Amazon Reviews Corpus and `amazon_reviews_multi` is "
+                            "defunct on the Hugging Face hub (it no longer downloads). Use 'amazon_polarity' (binary) "
+                            "or 'yelp_review_full' (stars -> 3 classes), or a local file.",
 }
 
 # %% ../nbs/22_sentiment_data.ipynb #d6ea6fc1
@@ -371,7 +392,8 @@ def load_hf(name: str = "amazon_polarity", # a Hub dataset: a known name (`HF_DA
             split: str = "test", # the split to read
             n: int | None = 5000, # how many random rows of it (None: all)
             seed: int = 42, # seeds that random choice
-            text_col: str | Sequence[str] | None = None, # text column(s), joined by ": " (default: as `HF_DATASETS` says, else "text")
+            # text column(s), joined by ": " (default: as `HF_DATASETS` says, else "text")
+            text_col: str | Sequence[str] | None = None,
             label_col: str | None = None, # label column (default "label")
             scheme: str | None = None, # label scheme for `encode_labels`; "stars0": 0-4 = 1-5 stars
            ) -> ReviewData:
@@ -385,8 +407,9 @@ def load_hf(name: str = "amazon_polarity", # a Hub dataset: a known name (`HF_DA
         from datasets import load_dataset
         ds = load_dataset(name, split=split)
     except Exception as e:
-        raise DataError(f"HF dataset {name!r} could not be loaded ({type(e).__name__}: {str(e)[:200]}). It needs internet "
-                        "access to the Hugging Face hub; offline, use source='sample' (synthetic) or a local file.") from None
+        raise DataError(f"HF dataset {name!r} could not be loaded ({type(e).__name__}: {str(e)[:200]}). It needs "
+                        "internet access to the Hugging Face hub; offline, use source='sample' (synthetic) or a local "
+                        "file.") from None
     if n is not None and n < len(ds): ds = ds.shuffle(seed=seed).select(range(n))
     df = ds.to_pandas()
     require_columns(df, list(tcols) + [lcol], f"hf:{name}")
@@ -433,7 +456,7 @@ def _subset(data: ReviewData, n: int, seed: int) -> ReviewData:
     return ReviewData(df.reset_index(drop=True), data.labels, data.dataset, data.source, data.synthetic)
 
 def load_reviews(source: str = "auto", n: int | None = None, seed: int = 42, binary: bool = False, **kw) -> ReviewData:
-    "Reviews from `source` (auto | sample | hf | hf:NAME | kaggle | a file path); `binary=True` drops the neutral class."
+    "Reviews from `source` (auto, sample, hf, hf:NAME, kaggle or a file path); `binary=True` drops the neutral class."
     src = resolve_source("sentiment", "sample" if source == "synthetic" else source, patterns=_AUTO_FILES,
                          kaggle=KAGGLE_AMAZON, hf="amazon_polarity", offline="the SYNTHETIC product-review generator")
     if src.kind == "offline":

