@@ -30,11 +30,10 @@ from .sentiment_model import DEFAULT_ALIASES, quiet_transformers
 
 # %% auto #0
 __all__ = ['CV_THRESHOLD', 'MIN_PER_FOLD', 'spacy_nlp', 'SpacyTokenizer', 'ReviewTfidf', 'tfidf_lr', 'classification_metrics',
-           'FineTuned', 'review_tokens', 'layer_lr_scales', 'adamw_param_groups', 'finetune', 'sentiment_job',
-           'hp_search', 'require_cv_size', 'text_key', 'duplicate_groups', 'cv_splits', 'cross_validate',
-           'MeanPoolClassifier', 'load_meanpool_classifier', 'load_pooled', 'choose_max_length', 'holdout',
-           'finetune_recipe', 'embed', 'FrozenEmbeddingLR', 'plot_confusion', 'plot_wordclouds', 'confident_mistakes',
-           'run_sentiment']
+           'FineTuned', 'layer_lr_scales', 'adamw_param_groups', 'finetune', 'sentiment_job', 'hp_search',
+           'require_cv_size', 'text_key', 'duplicate_groups', 'cv_splits', 'cross_validate', 'MeanPoolClassifier',
+           'load_meanpool_classifier', 'load_pooled', 'choose_max_length', 'holdout', 'finetune_recipe', 'embed',
+           'FrozenEmbeddingLR', 'plot_confusion', 'plot_wordclouds', 'confident_mistakes', 'run_sentiment']
 
 # %% ../nbs/24_sentiment.ipynb #0c1ff854
 @functools.lru_cache(maxsize=1)
@@ -104,12 +103,6 @@ class FineTuned:
 
     def predict_proba(self, texts, batch_size: int = 64) -> np.ndarray:
         return predict_proba(self.model, self.tokenizer, texts, batch_size, self.config.get("max_length", 128))
-
-# %% ../nbs/24_sentiment.ipynb #revtoks1
-def review_tokens(tokenizer, df: pd.DataFrame, max_length: int = 128):
-    "A DataFrame's reviews as token ids: `TokenizedReviews` (lists); from `ARROW_ROWS` reviews on, `ArrowReviews`."
-    if len(df) < ARROW_ROWS: return TokenizedReviews(tokenizer, df.text, df.label, max_length)
-    return ArrowReviews(tokenize_to_arrow(tokenizer, df.text, df.label, max_length, cache_dir=TOKEN_CACHE), max_length)
 
 # %% ../nbs/24_sentiment.ipynb #28b2d23c
 def layer_lr_scales(model, layer_decay: float) -> dict:

@@ -24,7 +24,7 @@ __all__ = ['DEFAULT_CHECKPOINT', 'DEFAULT_SHA256_PREFIX', 'DEFAULT_ALIASES', 'AR
            'safetensors_header', 'weight_files', 'layers_in', 'check_config_against_weights', 'check_loading_info',
            'check_finite', 'check_tokenizer_vocab', 'load_checked', 'quiet_transformers', 'load_classifier',
            'TokenizedReviews', 'PadCollator', 'LengthGroupedBatchSampler', 'make_loader', 'padding_share',
-           'tokenize_to_arrow', 'ArrowReviews', 'predict_proba', 'save_classifier', 'check_model_dir',
+           'tokenize_to_arrow', 'ArrowReviews', 'review_tokens', 'predict_proba', 'save_classifier', 'check_model_dir',
            'read_training_info', 'NonFiniteOutputError', 'SentimentModel', 'load_finetuned']
 
 # %% ../nbs/23_sentiment_model.ipynb #fb60dea7
@@ -459,6 +459,12 @@ class ArrowReviews(Dataset):
         b = self.ds[[int(i) for i in idx]]
         return [{"input_ids": ids, **({"labels": int(l)} if self.has_labels else {})}
                 for ids, l in zip(b["input_ids"], b["labels"] if self.has_labels else b["input_ids"])]
+
+# %% ../nbs/23_sentiment_model.ipynb #revtoks1
+def review_tokens(tokenizer, df, max_length: int = 128):
+    "A DataFrame's `text` and `label` as token ids: `TokenizedReviews`; from `ARROW_ROWS` reviews on, `ArrowReviews`."
+    if len(df) < ARROW_ROWS: return TokenizedReviews(tokenizer, df.text, df.label, max_length)
+    return ArrowReviews(tokenize_to_arrow(tokenizer, df.text, df.label, max_length, cache_dir=TOKEN_CACHE), max_length)
 
 # %% ../nbs/23_sentiment_model.ipynb #f4b0ce5d
 @torch.no_grad()
