@@ -42,6 +42,7 @@ def spacy_nlp():
     import spacy
     return spacy.blank("en")
 
+# %% ../nbs/24_sentiment.ipynb #27e0b4b2
 class SpacyTokenizer:
     "A tokenizer for scikit-learn: lower-case spaCy tokens, no punctuation or spaces (optionally no stop words)."
     def __init__(self, remove_stop: bool = False): self.remove_stop = remove_stop
@@ -78,6 +79,7 @@ def tfidf_lr(remove_stop: bool = False, ngrams=(1, 2), C: float = 4.0, seed: int
                                            ngram_range=ngrams, min_df=2, sublinear_tf=True)),
                      ("lr", LogisticRegression(C=C, max_iter=2000, random_state=seed))])
 
+# %% ../nbs/24_sentiment.ipynb #1d98e57c
 def classification_metrics(y_true, y_pred, labels: Sequence[str]) -> dict:
     "Accuracy, macro precision/recall/F1 and per-class precision/recall/F1 (sklearn)."
     from sklearn.metrics import accuracy_score, precision_recall_fscore_support
@@ -118,6 +120,7 @@ def layer_lr_scales(model, layer_decay: float) -> dict:
                                  "use layer_decay=None for this model")
     return {n: 1.0 if v is None else layer_decay ** (top - v) for n, v in d.items()}
 
+# %% ../nbs/24_sentiment.ipynb #3a7c1756
 def adamw_param_groups(model, weight_decay: float = 0.01, lr: float | None = None,
                        layer_decay: float | None = None) -> list[dict]:
     """AdamW parameter groups: `weight_decay` on the weights, none on biases and LayerNorm; with `layer_decay`, one
@@ -133,6 +136,7 @@ def adamw_param_groups(model, weight_decay: float = 0.01, lr: float | None = Non
     for n, p in model.named_parameters(): groups.setdefault((scale[n], n.endswith(no_decay)), []).append(p)
     return [{"params": ps, "lr": lr * s, "weight_decay": 0.0 if nd else weight_decay} for (s, nd), ps in groups.items()]
 
+# %% ../nbs/24_sentiment.ipynb #f4ed9487
 def _review_loaders(tokenizer, train, valid, max_length: int, batch_size: int, padding: str, group_by_length: bool,
                     seed: int):
     "The training loader (length-grouped, seeded) and the validation loader (None without `valid`): `review_tokens`."
@@ -141,6 +145,7 @@ def _review_loaders(tokenizer, train, valid, max_length: int, batch_size: int, p
     if valid is None: return train_dl, None
     return train_dl, make_loader(review_tokens(tokenizer, valid, max_length), batch_size * 2, shuffle=False, **kw)
 
+# %% ../nbs/24_sentiment.ipynb #220aae79
 def _adamw_schedule(model, train_dl, lr: float, weight_decay: float, warmup: float, epochs: int, grad_accum_steps: int,
                     max_steps_per_epoch: int | None, layer_decay: float | None = None):
     "AdamW and a linear warm-up/decay schedule over the optimizer steps `fit` will take (capped epochs as such)."
@@ -248,6 +253,7 @@ def text_key(text) -> str:
     "What makes two review texts the same review: the text with runs of whitespace collapsed, compared without case."
     return " ".join(str(text).split()).casefold()
 
+# %% ../nbs/24_sentiment.ipynb #fa9e917a
 def duplicate_groups(texts) -> np.ndarray:
     "One id per distinct `text_key`, numbered in order of first appearance: copies of a text share an id."
     ids = {}
@@ -357,6 +363,7 @@ def load_meanpool_classifier(name_or_dir=None, # the checkpoint (as in `load_cla
     model.config.id2label = dict(enumerate(labels)); model.config.label2id = {l: i for i, l in enumerate(labels)}
     return model, tok
 
+# %% ../nbs/24_sentiment.ipynb #9ea1da4d
 def load_pooled(pooling: str, # "mean" (`load_meanpool_classifier`) or "cls" (`load_classifier`: the 🤗 `[CLS]` head)
                 checkpoint=None, # the checkpoint (as in `load_classifier`)
                 labels: Sequence[str] = LABELS2, # label names: the head's outputs
@@ -555,6 +562,7 @@ def _frozen_lr(E, seed):
         return lr.predict_proba(E[te.index.to_numpy()])
     return fn
 
+# %% ../nbs/24_sentiment.ipynb #cc57b2fc
 def _recipe(ctx: RunContext, labels) -> dict:
     "The `finetune_recipe` settings of a run: the CLI options, else the defaults (smaller in fast mode)."
     fast, ckpt = ctx.is_fast, ctx.opt("model")
@@ -575,6 +583,7 @@ def _training_curve(history):
     ax.set_title("fine-tuning (saved model)")
     return fig
 
+# %% ../nbs/24_sentiment.ipynb #4e7cde2c
 def _save_run(ctx, data, ev_df, proba, res, folds, models):
     "Figures, mistakes, per-fold scores and (for the `[CLS]` head) the model of `run_sentiment`, on the main process."
     out, what = Path(ctx.out), ("out-of-fold" if folds is not None else "test split")

