@@ -30,7 +30,7 @@ def stars_to_sentiment(stars) -> np.ndarray:
     s = np.asarray(stars)
     if s.size and (not np.issubdtype(s.dtype, np.number) or np.any((s < 1) | (s > 5)) or np.any(s != np.round(s))):
         bad = s[~np.isin(s, [1, 2, 3, 4, 5])][:3] if np.issubdtype(s.dtype, np.number) else s[:3]
-        raise DataError(f"star ratings must be integers 1..5, got e.g. {list(bad)}")
+        raise DataError(f"star ratings must be integers 1..5, got e.g. {bad.tolist()}")
     return np.select([s <= 2, s == 3], [0, 1], 2).astype(int)
 
 # %% ../nbs/22_sentiment_data.ipynb #54355dd4
