@@ -506,7 +506,7 @@ def predict_proba(model, # a classifier returning `.logits`
     return out
 
 # %% ../nbs/23_sentiment_model.ipynb #813f59c0
-# saved by chapter 20, served by chapter 21 (relative to the notebooks' folder)
+# saved by chapter 24, served by chapter 25 (relative to the notebooks' folder)
 SENTIMENT_MODEL_DIR = Path("runs")/"sentiment"/"model"
 
 def save_classifier(model, # the fine-tuned classifier (a prepared/wrapped one is unwrapped)

@@ -1,4 +1,4 @@
-"""The review-sentiment model of chapter 20, taken to the sizes where Accelerate's other half matters: loading a model
+"""The review-sentiment model of chapter 24, taken to the sizes where Accelerate's other half matters: loading a model
 larger than the memory you have, the memory arithmetic of training it on many devices (DDP, ZeRO, FSDP), and
 scoring a million reviews in several processes.
 
@@ -29,7 +29,7 @@ def empty_classifier(folder):
     "The classifier of a saved `folder` built on the `meta` device: its structure, no memory for weights."
     from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModelForSequenceClassification
-    d = check_model_dir(folder)       # chapter 20's checks: no code, no link out of the folder, safetensors only
+    d = check_model_dir(folder)       # chapter 24's checks: no code, no link out of the folder, safetensors only
     cfg = AutoConfig.from_pretrained(d, trust_remote_code=False)
     with init_empty_weights(): return AutoModelForSequenceClassification.from_config(cfg, trust_remote_code=False)
 
@@ -263,7 +263,7 @@ def finetune_batch_under_cap(folder, # the model folder to fine-tune
                              n: int = 64, # synthetic reviews to train on (one epoch)
                              start: int = 64, # first batch size tried
                              max_length: int = 128, # tokens per review
-                             num_layers: int = 2, # transformer layers kept (as in chapter 20's quick runs)
+                             num_layers: int = 2, # transformer layers kept (as in chapter 24's quick runs)
                              timeout: int = 300) -> dict:
     "`finetune_fitting_batch` in a fresh process whose memory is capped: the tried sizes and the accumulation used."
     code = textwrap.dedent(f"""

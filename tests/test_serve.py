@@ -409,8 +409,8 @@ def _api_accuracy(model_dir, held) -> float:
 
 
 def test_served_fine_tuned_model_beats_chance(tmp_path_factory, model_dir):
-    """A model fine-tuned briefly (train_small_model: 800 synthetic reviews, one epoch -- what chapter 21 trains when
-    chapter 20's model is missing, and the format chapter 20 saves) and served through the HTTP API classifies 200
+    """A model fine-tuned briefly (train_small_model: 800 synthetic reviews, one epoch -- what chapter 25 trains when
+    chapter 24's model is missing, and the format chapter 24 saves) and served through the HTTP API classifies 200
     held-out reviews (a generator seed it never saw) far better than chance. Chance here: the majority class is
     ~0.4 of the reviews, uniform guessing 1/3. The untrained demo head, served the same way, does not pass."""
     from accel_course.sentiment import make_reviews
