@@ -327,7 +327,9 @@ def test_arrow_tokens_match_lists_and_are_cached(tiny, tmp_path, monkeypatch):
     assert len(list(tmp_path.iterdir())) == 1
     S.tokenize_to_arrow(tok, df.text, df.label, 41, cache_dir=tmp_path)                   # other max_length: other entry
     assert len(list(tmp_path.iterdir())) == 2
-    monkeypatch.setattr(S, "ARROW_ROWS", 100); monkeypatch.setattr(S, "TOKEN_CACHE", tmp_path / "tok")
+    import accel_course.sentiment_model as M       # review_tokens reads its module's ARROW_ROWS and TOKEN_CACHE
+    monkeypatch.setattr(M, "ARROW_ROWS", 100)
+    monkeypatch.setattr(M, "TOKEN_CACHE", tmp_path / "tok")
     assert isinstance(S.review_tokens(tok, df, 40), S.ArrowReviews) and (tmp_path / "tok").is_dir()
     assert isinstance(S.review_tokens(tok, df[:50], 40), TokenizedReviews)
 
